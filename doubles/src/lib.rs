@@ -1,0 +1,1 @@
+//! Local doubles of model APIs (Bedrock, SageMaker runtime, OpenAI chat completions).
