@@ -1,0 +1,3 @@
+//! Integration tests of the `deployer` binary (one binary, modules per command).
+
+mod nag;

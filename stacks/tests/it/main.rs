@@ -1,0 +1,3 @@
+//! Integration tests of the `stacks` crate (one binary, modules per area).
+
+mod nag;
