@@ -62,24 +62,56 @@ pub enum ParseError {
     },
 }
 
-/// A template that passed the structural checks, plus where its resources are in the text.
+/// A template that passed the structural checks, plus where its resources are in the text and
+/// an index (resources by type, and who references whom) so relational rules stay linear.
 #[derive(Debug, Clone)]
 pub struct ParsedTemplate {
     /// File name as given to [`parse_template`], used in reports.
     pub file: String,
     root: Value,
     positions: HashMap<String, Position>,
+    by_type: HashMap<String, Vec<String>>,
+    referrers: HashMap<String, Vec<String>>,
 }
 
 impl ParsedTemplate {
     /// Builds a template from an already parsed JSON tree (e.g. one we synthesized ourselves).
     pub fn from_value(file: &str, root: Value) -> Result<ParsedTemplate, ParseError> {
         validate(file, "", &root)?;
-        Ok(ParsedTemplate {
+        Ok(ParsedTemplate::indexed(file, root, HashMap::new()))
+    }
+
+    fn indexed(file: &str, root: Value, positions: HashMap<String, Position>) -> ParsedTemplate {
+        let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
+        let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
+        let resources = root.get("Resources").and_then(Value::as_object);
+        for (logical_id, body) in resources.into_iter().flatten() {
+            if let Some(resource_type) = body.get("Type").and_then(Value::as_str) {
+                by_type
+                    .entry(resource_type.to_owned())
+                    .or_default()
+                    .push(logical_id.clone());
+            }
+            let mut targets = Vec::new();
+            if let Some(properties) = body.get("Properties") {
+                collect_references(properties, 0, &mut targets);
+            }
+            targets.sort_unstable();
+            targets.dedup();
+            for target in targets {
+                referrers
+                    .entry(target)
+                    .or_default()
+                    .push(logical_id.clone());
+            }
+        }
+        ParsedTemplate {
             file: file.to_owned(),
             root,
-            positions: HashMap::new(),
-        })
+            positions,
+            by_type,
+            referrers,
+        }
     }
 
     /// The whole template tree.
@@ -101,27 +133,137 @@ impl ParsedTemplate {
             .flat_map(|resources| resources.iter())
             .filter_map(|(logical_id, body)| Some((logical_id.as_str(), body.as_object()?)))
     }
+
+    /// One resource's body by logical id.
+    pub fn resource(&self, logical_id: &str) -> Option<(&str, &Map<String, Value>)> {
+        let (key, body) = self
+            .root
+            .get("Resources")?
+            .as_object()?
+            .get_key_value(logical_id)?;
+        Some((key.as_str(), body.as_object()?))
+    }
+
+    /// Logical ids of the resources of one type, in template order.
+    pub fn ids_of_type(&self, resource_type: &str) -> &[String] {
+        self.by_type.get(resource_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// Logical ids of the resources whose properties reference `logical_id` (through `Ref`,
+    /// `Fn::GetAtt` or a `${...}` in `Fn::Sub`), in template order.
+    pub fn referrers_of(&self, logical_id: &str) -> &[String] {
+        self.referrers.get(logical_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Collects the logical ids a value references; bounded depth (the parsers bound it too).
+fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, depth + 1, out)),
+        Value::Object(object) => {
+            for (key, inner) in object {
+                match (key.as_str(), inner) {
+                    ("Ref", Value::String(target)) => out.push(target.clone()),
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        if let Some(Value::String(target)) = parts.first() {
+                            out.push(target.clone());
+                        }
+                    }
+                    ("Fn::GetAtt", Value::String(dotted)) => {
+                        out.extend(dotted.split('.').next().map(str::to_owned));
+                    }
+                    ("Fn::Sub", sub) => {
+                        let text = match sub {
+                            Value::Array(parts) => parts.first().and_then(Value::as_str),
+                            other => other.as_str(),
+                        };
+                        for variable in text.into_iter().flat_map(|text| text.split("${").skip(1)) {
+                            if let Some((name, _)) = variable.split_once('}') {
+                                out.extend(name.split('.').next().map(str::to_owned));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                collect_references(inner, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Parses `text` (JSON or YAML) named `file` into a checked template.
 pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
     let root = parse_tree(file, text)?;
     validate(file, text, &root)?;
+    let keys = key_index(text);
     let positions = root
         .get("Resources")
         .and_then(Value::as_object)
         .map(|resources| {
             resources
                 .keys()
-                .filter_map(|logical_id| Some((logical_id.clone(), locate_key(text, logical_id)?)))
+                .filter_map(|logical_id| {
+                    Some((logical_id.clone(), *keys.get(logical_id.as_str())?))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    Ok(ParsedTemplate {
-        file: file.to_owned(),
-        root,
-        positions,
-    })
+    Ok(ParsedTemplate::indexed(file, root, positions))
+}
+
+/// One pass over the text: the first position of every mapping key (`key:`, `"key":`,
+/// `'key':`) after the `Resources` key, so resource positions cost linear time.
+fn key_index(text: &str) -> HashMap<&str, Position> {
+    let mut keys = HashMap::new();
+    let mut in_resources = false;
+    for (line_idx, line) in text.lines().enumerate() {
+        let mut rest_start = 0;
+        while let Some(colon) = line[rest_start..].find(':') {
+            let colon = rest_start + colon;
+            rest_start = colon + 1;
+            let before = line[..colon].trim_end();
+            let (key, key_start) = match before.chars().next_back() {
+                Some(quote @ ('"' | '\'')) => {
+                    let inner = &before[..before.len() - 1];
+                    match inner.rfind(quote) {
+                        Some(open) => (&inner[open + 1..], open),
+                        None => continue,
+                    }
+                }
+                Some(_) => {
+                    let start = before
+                        .char_indices()
+                        .rev()
+                        .take_while(|(_, c)| {
+                            c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'
+                        })
+                        .last()
+                        .map_or(before.len(), |(idx, _)| idx);
+                    (&before[start..], start)
+                }
+                None => continue,
+            };
+            if key.is_empty() {
+                continue;
+            }
+            if !in_resources {
+                in_resources = key == "Resources";
+                continue;
+            }
+            let column = line[..key_start].chars().count() + 1;
+            keys.entry(key).or_insert(Position {
+                line: line_idx + 1,
+                column,
+            });
+        }
+    }
+    keys
 }
 
 /// Parses JSON or YAML text into a JSON tree with long-form intrinsics, without structural checks.
@@ -561,5 +703,36 @@ mod tests {
             tpl.position_of("Bucket"),
             Some(Position { line: 3, column: 3 })
         );
+        let tpl = parse_template(
+            "t.yaml",
+            "Parameters:\n  Bucket: {Type: String}\nResources:\n  Bucket: {Type: AWS::S3::Bucket}",
+        )
+        .expect("valid");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 4, column: 3 })
+        );
+        let tpl =
+            parse_template("t.yaml", "Resources: {A: {Type: X}, 'B': {Type: Y}}").expect("valid");
+        assert_eq!(
+            tpl.position_of("B"),
+            Some(Position {
+                line: 1,
+                column: 27
+            })
+        );
+    }
+
+    #[test]
+    fn index_finds_types_and_references() {
+        let tpl = parse_template(
+            "t.yaml",
+            "Resources:\n  B: {Type: AWS::S3::Bucket}\n  P: {Type: AWS::S3::BucketPolicy, Properties: {Bucket: !Ref B}}\n  F: {Type: X, Properties: {A: !GetAtt B.Arn, S: !Sub '${B.Arn}/${P}'}}",
+        )
+        .expect("valid");
+        assert_eq!(tpl.ids_of_type("AWS::S3::Bucket"), ["B"]);
+        assert_eq!(tpl.referrers_of("B"), ["P", "F"]);
+        assert_eq!(tpl.referrers_of("P"), ["F"]);
+        assert!(tpl.referrers_of("F").is_empty());
     }
 }

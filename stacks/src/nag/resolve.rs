@@ -211,16 +211,31 @@ impl<'a> Resource<'a> {
     }
 
     /// Every resource of the template with one of the given types.
-    pub fn others(&self, types: &'a [&'a str]) -> impl Iterator<Item = Resource<'a>> + 'a {
+    pub fn others(&self, types: &'a [&'a str]) -> impl Iterator<Item = Resource<'a>> + use<'a> {
         let template = self.template;
-        template
-            .resources()
-            .filter(move |(_, body)| {
-                body.get("Type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| types.contains(&t))
-            })
+        types
+            .iter()
+            .flat_map(move |resource_type| template.ids_of_type(resource_type))
+            .filter_map(move |logical_id| template.resource(logical_id))
             .map(move |(logical_id, body)| Resource::new(template, logical_id, body))
+    }
+
+    /// The resources of one of the given types whose properties reference this resource.
+    pub fn referrers(&self, types: &'a [&'a str]) -> impl Iterator<Item = Resource<'a>> + use<'a> {
+        let template = self.template;
+        let logical_id: &'a str = self.logical_id;
+        template
+            .referrers_of(logical_id)
+            .iter()
+            .filter_map(move |logical_id| template.resource(logical_id))
+            .map(move |(logical_id, body)| Resource::new(template, logical_id, body))
+            .filter(move |resource| types.contains(&resource.resource_type))
+    }
+
+    /// Another resource of the template by logical id.
+    pub fn lookup(&self, logical_id: &str) -> Option<Resource<'a>> {
+        let (logical_id, body) = self.template.resource(logical_id)?;
+        Some(Resource::new(self.template, logical_id, body))
     }
 }
 

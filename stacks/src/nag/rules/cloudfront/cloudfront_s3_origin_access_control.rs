@@ -26,8 +26,8 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 continue;
             };
             let is_bucket = res
-                .others(&["AWS::S3::Bucket"])
-                .any(|bucket| bucket.logical_id == target);
+                .lookup(target)
+                .is_some_and(|bucket| bucket.resource_type == "AWS::S3::Bucket");
             if !is_bucket {
                 continue;
             }

@@ -60,10 +60,16 @@ fn launch_template<'a>(
     let spec = spec?;
     let by_name = spec.get("LaunchTemplateName");
     let by_id = spec.get("LaunchTemplateId").and_then(referenced_id);
-    res.others(&["AWS::EC2::LaunchTemplate"]).find(|candidate| {
-        by_id == Some(candidate.logical_id)
-            || (by_name.is_some() && candidate.prop("LaunchTemplateName") == by_name)
-    })
+    const LAUNCH_TEMPLATE: &str = "AWS::EC2::LaunchTemplate";
+    if let Some(found) = by_id
+        .and_then(|id| res.lookup(id))
+        .filter(|found| found.resource_type == LAUNCH_TEMPLATE)
+    {
+        return Some(found);
+    }
+    by_name?;
+    res.others(&[LAUNCH_TEMPLATE])
+        .find(|candidate| candidate.prop("LaunchTemplateName") == by_name)
 }
 
 fn template_devices(template: &Resource<'_>) -> Result<Devices, Unresolved> {

@@ -15,6 +15,17 @@ use serde_json::Value;
 use crate::nag::Resource;
 use crate::nag::resolve::referenced_id;
 
+/// The bucket policies that may apply to a bucket: those referencing it, plus (when the bucket
+/// has a literal name) every policy, since a policy may name the bucket literally.
+pub(crate) fn candidate_policies<'a>(bucket: &Resource<'a>) -> Vec<Resource<'a>> {
+    const POLICY: &[&str] = &["AWS::S3::BucketPolicy"];
+    if bucket.prop("BucketName").is_some_and(Value::is_string) {
+        bucket.others(POLICY).collect()
+    } else {
+        bucket.referrers(POLICY).collect()
+    }
+}
+
 /// True when a bucket policy's `Bucket` value names this bucket (by reference or literal name).
 pub(crate) fn policy_targets(bucket: &Resource<'_>, policy: &Resource<'_>) -> bool {
     let Some(target) = policy.prop("Bucket") else {

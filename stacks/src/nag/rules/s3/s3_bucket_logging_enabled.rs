@@ -30,7 +30,14 @@ fn logs_somewhere(res: &Resource<'_>) -> bool {
 
 fn is_log_destination(res: &Resource<'_>) -> bool {
     let own_name = res.prop("BucketName").and_then(|name| name.as_str());
-    res.others(&["AWS::S3::Bucket"]).any(|other| {
+    const BUCKET: &[&str] = &["AWS::S3::Bucket"];
+    // Only buckets referencing this one can log into it, unless it has a literal name.
+    let candidates: Vec<Resource<'_>> = if own_name.is_some() {
+        res.others(BUCKET).collect()
+    } else {
+        res.referrers(BUCKET).collect()
+    };
+    candidates.iter().any(|other| {
         let Some(destination) = other
             .prop("LoggingConfiguration")
             .and_then(|config| config.get("DestinationBucketName"))

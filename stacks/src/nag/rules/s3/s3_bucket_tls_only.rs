@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::policy_targets;
+use super::{candidate_policies, policy_targets};
 use crate::nag::resolve::{one_or_many, referenced_id};
 use crate::nag::rules::{statements, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
@@ -22,7 +22,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
         "AWS::S3::Bucket" => {
             let name = res.prop("BucketName").and_then(Value::as_str);
-            for policy in res.others(&["AWS::S3::BucketPolicy"]) {
+            for policy in candidate_policies(res) {
                 if policy_targets(res, &policy) && denies_plain_http(&policy, res.logical_id, name)?
                 {
                     return verdict(false);

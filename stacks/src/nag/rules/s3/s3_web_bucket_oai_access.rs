@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::policy_targets;
+use super::{candidate_policies, policy_targets};
 use crate::nag::resolve::one_or_many;
 use crate::nag::rules::{statements, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
@@ -25,7 +25,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.prop("WebsiteConfiguration").is_none() {
         return verdict(false);
     }
-    for policy in res.others(&["AWS::S3::BucketPolicy"]) {
+    for policy in candidate_policies(res) {
         if policy_targets(res, &policy) && grants_oai_only(&policy)? {
             return verdict(false);
         }

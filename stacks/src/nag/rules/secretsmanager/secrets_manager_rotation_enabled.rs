@@ -20,26 +20,33 @@ fn check(res: &Resource<'_>) -> CheckResult {
         return Ok(Compliance::NotApplicable);
     }
     let attachments: Vec<&str> = res
-        .others(&["AWS::SecretsManager::SecretTargetAttachment"])
+        .referrers(&["AWS::SecretsManager::SecretTargetAttachment"])
         .filter(|attachment| {
             attachment.prop("SecretId").and_then(referenced_id) == Some(res.logical_id)
         })
         .map(|attachment| attachment.logical_id)
         .collect();
-    let rotated = res
-        .others(&["AWS::SecretsManager::RotationSchedule"])
-        .any(|schedule| {
-            let target = schedule.prop("SecretId").and_then(referenced_id);
-            let targets_secret = target
-                .is_some_and(|target| target == res.logical_id || attachments.contains(&target));
-            let has_function = schedule.prop("HostedRotationLambda").is_some()
-                || schedule.prop("RotationLambdaARN").is_some();
-            let has_rules = schedule.prop("RotationRules").is_some_and(|rules| {
-                rules.get("AutomaticallyAfterDays").is_some()
-                    || rules.get("ScheduleExpression").is_some()
-            });
-            targets_secret && has_function && has_rules
+    const SCHEDULE: &[&str] = &["AWS::SecretsManager::RotationSchedule"];
+    let mut schedules: Vec<Resource<'_>> = res.referrers(SCHEDULE).collect();
+    for attachment in &attachments {
+        schedules.extend(
+            res.lookup(attachment)
+                .into_iter()
+                .flat_map(|attachment| attachment.referrers(SCHEDULE)),
+        );
+    }
+    let rotated = schedules.iter().any(|schedule| {
+        let target = schedule.prop("SecretId").and_then(referenced_id);
+        let targets_secret =
+            target.is_some_and(|target| target == res.logical_id || attachments.contains(&target));
+        let has_function = schedule.prop("HostedRotationLambda").is_some()
+            || schedule.prop("RotationLambdaARN").is_some();
+        let has_rules = schedule.prop("RotationRules").is_some_and(|rules| {
+            rules.get("AutomaticallyAfterDays").is_some()
+                || rules.get("ScheduleExpression").is_some()
         });
+        targets_secret && has_function && has_rules
+    });
     verdict(!rotated)
 }
 

@@ -21,7 +21,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::EC2::VPC" {
         return Ok(Compliance::NotApplicable);
     }
-    let logged = res.others(&["AWS::EC2::FlowLog"]).any(|flow_log| {
+    let logged = res.referrers(&["AWS::EC2::FlowLog"]).any(|flow_log| {
         flow_log.prop("ResourceType").and_then(Value::as_str) == Some("VPC")
             && flow_log.prop("ResourceId").and_then(referenced_id) == Some(res.logical_id)
     });
