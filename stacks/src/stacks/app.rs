@@ -645,7 +645,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         Distribution {
             distribution_config: DistributionConfig {
                 enabled: true.into(),
-                comment: Some(s(format!("{prefix} llm-eval web app"))),
+                comment: Some(s(format!("{prefix}: evaluation web app"))),
                 aliases: Some(Value::if_(
                     &custom_domain,
                     Value::Lit(vec![alias.r#ref().into()]),
