@@ -23,8 +23,18 @@ struct Setting<'a> {
 /// Settings and their sources, in the order they are documented.
 fn settings(args: &ConfigArgs) -> [Setting<'_>; 10] {
     [
-        Setting { flag: &args.prefix, flag_name: "--prefix", env: "DEPLOY_STACK_PREFIX", key: "prefix" },
-        Setting { flag: &args.region, flag_name: "--region", env: "AWS_REGION", key: "region" },
+        Setting {
+            flag: &args.prefix,
+            flag_name: "--prefix",
+            env: "DEPLOY_STACK_PREFIX",
+            key: "prefix",
+        },
+        Setting {
+            flag: &args.region,
+            flag_name: "--region",
+            env: "AWS_REGION",
+            key: "region",
+        },
         Setting {
             flag: &args.deploy_sagemaker_domain,
             flag_name: "--deploy-sagemaker-domain",
@@ -37,14 +47,24 @@ fn settings(args: &ConfigArgs) -> [Setting<'_>; 10] {
             env: "DEPLOY_PROMPT_APP",
             key: "deploy_prompt_app",
         },
-        Setting { flag: &args.cdk_nag, flag_name: "--cdk-nag", env: "CDK_NAG", key: "cdk_nag" },
+        Setting {
+            flag: &args.cdk_nag,
+            flag_name: "--cdk-nag",
+            env: "CDK_NAG",
+            key: "cdk_nag",
+        },
         Setting {
             flag: &args.cloudfront_access_logs,
             flag_name: "--cloudfront-access-logs",
             env: "DEPLOY_CLOUDFRONT_ACCESS_LOGS",
             key: "cloudfront_access_logs",
         },
-        Setting { flag: &args.task_cpu, flag_name: "--task-cpu", env: "DEPLOY_TASK_CPU", key: "task_cpu" },
+        Setting {
+            flag: &args.task_cpu,
+            flag_name: "--task-cpu",
+            env: "DEPLOY_TASK_CPU",
+            key: "task_cpu",
+        },
         Setting {
             flag: &args.task_memory,
             flag_name: "--task-memory",
@@ -86,7 +106,10 @@ pub fn parse_file(text: &str) -> anyhow::Result<Vec<(String, String)>> {
             toml::Value::String(text) => text,
             toml::Value::Boolean(flag) => flag.to_string(),
             toml::Value::Integer(number) => number.to_string(),
-            other => bail!("{key}: expected a string, boolean or integer, got {}", other.type_str()),
+            other => bail!(
+                "{key}: expected a string, boolean or integer, got {}",
+                other.type_str()
+            ),
         };
         entries.push((key, text));
     }
@@ -102,7 +125,11 @@ pub fn resolve(
         Some(path) => read_file(path)?,
         None => Vec::new(),
     };
-    let file_name = args.config.as_ref().map(|path| path.display().to_string()).unwrap_or_default();
+    let file_name = args
+        .config
+        .as_ref()
+        .map(|path| path.display().to_string())
+        .unwrap_or_default();
     let mut cfg = StackConfig::default();
     let mut cpu = cfg.task_size.cpu();
     let mut memory = cfg.task_size.memory();
@@ -136,6 +163,7 @@ pub fn resolve(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -144,7 +172,9 @@ mod tests {
         let mut args = ConfigArgs::default();
         edit(&mut args);
         let lookup = |name: &str| {
-            env.iter().find(|(key, _)| *key == name).map(|(_, value)| (*value).to_owned())
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
         };
         resolve(&args, &lookup).map_err(|err| format!("{err:#}"))
     }
@@ -159,24 +189,56 @@ mod tests {
     }
 
     #[test]
-    fn defaults() { check(|_| {}, &[], |c| *c == StackConfig::default()) }
-    #[test]
-    fn env_no_studio() { check(|_| {}, &[("DEPLOY_SAGEMAKER_DOMAIN", "no")], |c| !c.deploy_sagemaker_domain) }
-    #[test]
-    fn env_false_app() { check(|_| {}, &[("DEPLOY_PROMPT_APP", "FALSE")], |c| !c.deploy_prompt_app) }
-    #[test]
-    fn env_nag_true() { check(|_| {}, &[("CDK_NAG", "True")], |c| c.cdk_nag) }
-    #[test]
-    fn env_nag_one() { check(|_| {}, &[("CDK_NAG", "1")], |c| c.cdk_nag) }
-    #[test]
-    fn flag_beats_env() {
-        check(|a| a.cdk_nag = Some("no".into()), &[("CDK_NAG", "yes")], |c| !c.cdk_nag)
+    fn defaults() {
+        check(|_| {}, &[], |c| *c == StackConfig::default())
     }
     #[test]
-    fn env_region() { check(|_| {}, &[("AWS_REGION", "eu-west-1")], |c| c.region == "eu-west-1") }
+    fn env_no_studio() {
+        check(
+            |_| {},
+            &[("DEPLOY_SAGEMAKER_DOMAIN", "no")],
+            |c| !c.deploy_sagemaker_domain,
+        )
+    }
+    #[test]
+    fn env_false_app() {
+        check(
+            |_| {},
+            &[("DEPLOY_PROMPT_APP", "FALSE")],
+            |c| !c.deploy_prompt_app,
+        )
+    }
+    #[test]
+    fn env_nag_true() {
+        check(|_| {}, &[("CDK_NAG", "True")], |c| c.cdk_nag)
+    }
+    #[test]
+    fn env_nag_one() {
+        check(|_| {}, &[("CDK_NAG", "1")], |c| c.cdk_nag)
+    }
+    #[test]
+    fn flag_beats_env() {
+        check(
+            |a| a.cdk_nag = Some("no".into()),
+            &[("CDK_NAG", "yes")],
+            |c| !c.cdk_nag,
+        )
+    }
+    #[test]
+    fn env_region() {
+        check(
+            |_| {},
+            &[("AWS_REGION", "eu-west-1")],
+            |c| c.region == "eu-west-1",
+        )
+    }
     #[test]
     fn flag_region() {
-        check(|a| a.region = Some("eu-west-2".into()), &[("AWS_REGION", "eu-west-1")], |c| c.region == "eu-west-2")
+        check(
+            |a| a.region = Some("eu-west-2".into()),
+            &[("AWS_REGION", "eu-west-1")],
+            |c| c.region == "eu-west-2",
+        )
     }
     #[test]
     fn task_size() {
@@ -204,7 +266,11 @@ mod tests {
     }
     #[test]
     fn bad_number() {
-        check_err(|_| {}, &[("DEPLOY_TASK_CPU", "half")], "DEPLOY_TASK_CPU: `half` is not a whole number")
+        check_err(
+            |_| {},
+            &[("DEPLOY_TASK_CPU", "half")],
+            "DEPLOY_TASK_CPU: `half` is not a whole number",
+        )
     }
     #[test]
     fn bad_size() {
@@ -227,8 +293,10 @@ mod tests {
         let actual = parse_file(text).map_err(|err| format!("{err:#}"));
         match expected {
             Ok(pairs) => {
-                let pairs: Vec<(String, String)> =
-                    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+                let pairs: Vec<(String, String)> = pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
                 assert_eq!(actual.unwrap(), pairs);
             }
             Err(message) => assert_eq!(actual.unwrap_err(), message),
@@ -239,23 +307,39 @@ mod tests {
     fn file_scalars() {
         check_file(
             "prefix = \"demo\"\ncdk_nag = true\ntask_cpu = 1024\ndeploy_prompt_app = \"no\"\n",
-            Ok(&[("prefix", "demo"), ("cdk_nag", "true"), ("task_cpu", "1024"), ("deploy_prompt_app", "no")]),
+            // Keys come back sorted (toml tables are ordered maps).
+            Ok(&[
+                ("cdk_nag", "true"),
+                ("deploy_prompt_app", "no"),
+                ("prefix", "demo"),
+                ("task_cpu", "1024"),
+            ]),
         )
     }
     #[test]
     fn file_unknown_key() {
         check_file(
             "prefx = \"demo\"",
-            Err("unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name"),
+            Err(
+                "unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+            ),
         )
     }
     #[test]
     fn file_array_value() {
-        check_file("region = [\"a\"]", Err("region: expected a string, boolean or integer, got array"))
+        check_file(
+            "region = [\"a\"]",
+            Err("region: expected a string, boolean or integer, got array"),
+        )
     }
     #[test]
     fn file_bad_toml() {
-        assert!(parse_file("prefix = ").unwrap_err().to_string().starts_with("invalid TOML"));
+        assert!(
+            parse_file("prefix = ")
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid TOML")
+        );
     }
 
     #[test]
@@ -263,7 +347,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deploy.toml");
         std::fs::write(&path, "prefix = \"fromfile\"\nregion = \"eu-north-1\"\ncdk_nag = \"yes\"\ndeploy_prompt_app = \"maybe\"\n").unwrap();
-        let mut args = ConfigArgs { config: Some(path.clone()), ..ConfigArgs::default() };
+        let mut args = ConfigArgs {
+            config: Some(path.clone()),
+            ..ConfigArgs::default()
+        };
         let env = |name: &str| match name {
             "AWS_REGION" => Some("ap-south-1".to_owned()),
             "DEPLOY_PROMPT_APP" => Some("no".to_owned()),
@@ -278,18 +365,37 @@ mod tests {
         assert!(!cfg.deploy_prompt_app);
 
         let no_env = |_: &str| None;
-        let err = format!("{:#}", resolve(&ConfigArgs { config: Some(path.clone()), ..ConfigArgs::default() }, &no_env).unwrap_err());
+        let err = format!(
+            "{:#}",
+            resolve(
+                &ConfigArgs {
+                    config: Some(path.clone()),
+                    ..ConfigArgs::default()
+                },
+                &no_env
+            )
+            .unwrap_err()
+        );
         assert_eq!(
             err,
-            format!("{}: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)", path.display())
+            format!(
+                "{}: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
+                path.display()
+            )
         );
     }
 
     #[test]
     fn missing_file() {
-        let args = ConfigArgs { config: Some("/nonexistent/deploy.toml".into()), ..ConfigArgs::default() };
+        let args = ConfigArgs {
+            config: Some("/nonexistent/deploy.toml".into()),
+            ..ConfigArgs::default()
+        };
         let err = format!("{:#}", resolve(&args, &|_: &str| None).unwrap_err());
-        assert!(err.starts_with("reading config file /nonexistent/deploy.toml: "), "{err}");
+        assert!(
+            err.starts_with("reading config file /nonexistent/deploy.toml: "),
+            "{err}"
+        );
     }
 
     proptest::proptest! {

@@ -29,7 +29,13 @@ fn main() {
                     let start = Instant::now();
                     for stack in &stacks {
                         black_box(stack.template.to_json_bytes());
-                        black_box(stack.template.to_yaml_bytes().map(|bytes| bytes.len()).unwrap_or(0));
+                        black_box(
+                            stack
+                                .template
+                                .to_yaml_bytes()
+                                .map(|bytes| bytes.len())
+                                .unwrap_or(0),
+                        );
                     }
                     render_total += start.elapsed();
                 }
@@ -42,10 +48,16 @@ fn main() {
     }
     let per_synth = synth_total / n_synths;
     let per_render = render_total / n_synths;
-    println!("configs: {} toggle combinations x {rounds} rounds = {n_synths} full synths", configs.len());
+    println!(
+        "configs: {} toggle combinations x {rounds} rounds = {n_synths} full synths",
+        configs.len()
+    );
     println!("synth + validate: {per_synth:?} per full synth");
     println!("render JSON + YAML: {per_render:?} per full synth");
-    println!("total: {:?} per full synth (target < 20 ms)", per_synth + per_render);
+    println!(
+        "total: {:?} per full synth (target < 20 ms)",
+        per_synth + per_render
+    );
     if n_failures > 0 {
         println!("FAILED: {n_failures} synths returned errors");
         std::process::exit(1);

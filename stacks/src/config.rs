@@ -62,7 +62,10 @@ pub fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "1" => Ok(true),
         "no" | "false" | "0" => Ok(false),
-        _ => Err(ConfigError::InvalidBool { name: name.to_owned(), value: value.to_owned() }),
+        _ => Err(ConfigError::InvalidBool {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        }),
     }
 }
 
@@ -71,7 +74,10 @@ pub fn parse_u32(name: &str, value: &str) -> Result<u32, ConfigError> {
     value
         .trim()
         .parse()
-        .map_err(|_| ConfigError::InvalidNumber { name: name.to_owned(), value: value.to_owned() })
+        .map_err(|_| ConfigError::InvalidNumber {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
 }
 
 /// Fargate task size: CPU units (1024 = 1 vCPU) and memory MiB.
@@ -95,7 +101,11 @@ impl TaskSize {
             16384 => (4..=15).any(|n| memory == n * 8 * gib),
             _ => false,
         };
-        if ok { Ok(TaskSize { cpu, memory }) } else { Err(ConfigError::InvalidTaskSize { cpu, memory }) }
+        if ok {
+            Ok(TaskSize { cpu, memory })
+        } else {
+            Err(ConfigError::InvalidTaskSize { cpu, memory })
+        }
     }
 
     /// CPU units.
@@ -112,7 +122,10 @@ impl TaskSize {
 impl Default for TaskSize {
     /// 0.5 vCPU / 1 GiB: plenty for a web UI that streams model calls.
     fn default() -> TaskSize {
-        TaskSize { cpu: 512, memory: 1024 }
+        TaskSize {
+            cpu: 512,
+            memory: 1024,
+        }
     }
 }
 
@@ -167,14 +180,24 @@ impl StackConfig {
         let prefix_ok = (1..=20).contains(&self.prefix.len())
             && self.prefix.starts_with(|ch: char| ch.is_ascii_lowercase())
             && !self.prefix.ends_with('-')
-            && self.prefix.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+            && self
+                .prefix
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
         if !prefix_ok {
             return Err(ConfigError::InvalidPrefix(self.prefix.clone()));
         }
         let parts: Vec<&str> = self.region.split('-').collect();
         let region_ok = parts.len() >= 3
-            && parts.iter().all(|part| !part.is_empty() && part.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit()))
-            && parts.last().is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
+            && parts.iter().all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
         if !region_ok {
             return Err(ConfigError::InvalidRegion(self.region.clone()));
         }
@@ -182,13 +205,17 @@ impl StackConfig {
         let repo_ok = repo.len() > "https://".len()
             && repo.len() <= 1024
             && repo.starts_with("https://")
-            && repo.chars().all(|ch| ch.is_ascii_alphanumeric() || "-._~:/@%+".contains(ch));
+            && repo
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-._~:/@%+".contains(ch));
         if !repo_ok {
             return Err(ConfigError::InvalidGitRepo(repo.clone()));
         }
         let name = &self.openai_secret_name;
         let name_ok = (1..=512).contains(&name.len())
-            && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch));
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch));
         if !name_ok {
             return Err(ConfigError::InvalidSecretName(name.clone()));
         }
@@ -218,11 +245,16 @@ impl StackConfig {
         .filter(|(on, _)| *on)
         .map(|(_, label)| *label)
         .collect();
-        if parts.is_empty() { "none".to_owned() } else { parts.join("-") }
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join("-")
+        }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -231,31 +263,55 @@ mod tests {
     }
 
     #[test]
-    fn bool_yes() { check_bool("yes", Some(true)) }
+    fn bool_yes() {
+        check_bool("yes", Some(true))
+    }
     #[test]
-    fn bool_yes_upper() { check_bool("YES", Some(true)) }
+    fn bool_yes_upper() {
+        check_bool("YES", Some(true))
+    }
     #[test]
-    fn bool_true_mixed() { check_bool("True", Some(true)) }
+    fn bool_true_mixed() {
+        check_bool("True", Some(true))
+    }
     #[test]
-    fn bool_one() { check_bool("1", Some(true)) }
+    fn bool_one() {
+        check_bool("1", Some(true))
+    }
     #[test]
-    fn bool_no() { check_bool("No", Some(false)) }
+    fn bool_no() {
+        check_bool("No", Some(false))
+    }
     #[test]
-    fn bool_false() { check_bool("FALSE", Some(false)) }
+    fn bool_false() {
+        check_bool("FALSE", Some(false))
+    }
     #[test]
-    fn bool_zero() { check_bool("0", Some(false)) }
+    fn bool_zero() {
+        check_bool("0", Some(false))
+    }
     #[test]
-    fn bool_padded() { check_bool(" yes ", Some(true)) }
+    fn bool_padded() {
+        check_bool(" yes ", Some(true))
+    }
     #[test]
-    fn bool_on_rejected() { check_bool("on", None) }
+    fn bool_on_rejected() {
+        check_bool("on", None)
+    }
     #[test]
-    fn bool_empty_rejected() { check_bool("", None) }
+    fn bool_empty_rejected() {
+        check_bool("", None)
+    }
     #[test]
-    fn bool_y_rejected() { check_bool("y", None) }
+    fn bool_y_rejected() {
+        check_bool("y", None)
+    }
 
     #[test]
     fn bool_error_names_variable_and_values() {
-        let err = parse_bool("DEPLOY_PROMPT_APP", "maybe").unwrap_err().to_string();
+        let err = parse_bool("DEPLOY_PROMPT_APP", "maybe")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "DEPLOY_PROMPT_APP: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)"
@@ -267,19 +323,33 @@ mod tests {
     }
 
     #[test]
-    fn size_default() { check_size(512, 1024, true) }
+    fn size_default() {
+        check_size(512, 1024, true)
+    }
     #[test]
-    fn size_quarter() { check_size(256, 512, true) }
+    fn size_quarter() {
+        check_size(256, 512, true)
+    }
     #[test]
-    fn size_two_vcpu() { check_size(2048, 16384, true) }
+    fn size_two_vcpu() {
+        check_size(2048, 16384, true)
+    }
     #[test]
-    fn size_eight_vcpu() { check_size(8192, 16384, true) }
+    fn size_eight_vcpu() {
+        check_size(8192, 16384, true)
+    }
     #[test]
-    fn size_original_oversized_is_valid_but_not_default() { check_size(16384, 32768, true) }
+    fn size_original_oversized_is_valid_but_not_default() {
+        check_size(16384, 32768, true)
+    }
     #[test]
-    fn size_too_little_memory() { check_size(1024, 1024, false) }
+    fn size_too_little_memory() {
+        check_size(1024, 1024, false)
+    }
     #[test]
-    fn size_odd_cpu() { check_size(300, 1024, false) }
+    fn size_odd_cpu() {
+        check_size(300, 1024, false)
+    }
 
     fn check_config(edit: fn(&mut StackConfig), ok: bool) {
         let mut cfg = StackConfig::default();
@@ -288,34 +358,59 @@ mod tests {
     }
 
     #[test]
-    fn default_valid() { check_config(|_| {}, true) }
-    #[test]
-    fn prefix_upper() { check_config(|c| c.prefix = "Llm".into(), false) }
-    #[test]
-    fn prefix_trailing_dash() { check_config(|c| c.prefix = "llm-".into(), false) }
-    #[test]
-    fn prefix_long() { check_config(|c| c.prefix = "a".repeat(21), false) }
-    #[test]
-    fn region_ok() { check_config(|c| c.region = "eu-central-1".into(), true) }
-    #[test]
-    fn region_gov() { check_config(|c| c.region = "us-gov-west-1".into(), true) }
-    #[test]
-    fn region_bad() { check_config(|c| c.region = "useast1".into(), false) }
-    #[test]
-    fn repo_http() { check_config(|c| c.studio_git_repo = "http://x/y.git".into(), false) }
-    #[test]
-    fn repo_shell_injection() {
-        check_config(|c| c.studio_git_repo = "https://x/y.git;rm -rf /".into(), false)
+    fn default_valid() {
+        check_config(|_| {}, true)
     }
     #[test]
-    fn repo_dollar() { check_config(|c| c.studio_git_repo = "https://x/$(id)".into(), false) }
+    fn prefix_upper() {
+        check_config(|c| c.prefix = "Llm".into(), false)
+    }
     #[test]
-    fn secret_name_space() { check_config(|c| c.openai_secret_name = "a b".into(), false) }
+    fn prefix_trailing_dash() {
+        check_config(|c| c.prefix = "llm-".into(), false)
+    }
+    #[test]
+    fn prefix_long() {
+        check_config(|c| c.prefix = "a".repeat(21), false)
+    }
+    #[test]
+    fn region_ok() {
+        check_config(|c| c.region = "eu-central-1".into(), true)
+    }
+    #[test]
+    fn region_gov() {
+        check_config(|c| c.region = "us-gov-west-1".into(), true)
+    }
+    #[test]
+    fn region_bad() {
+        check_config(|c| c.region = "useast1".into(), false)
+    }
+    #[test]
+    fn repo_http() {
+        check_config(|c| c.studio_git_repo = "http://x/y.git".into(), false)
+    }
+    #[test]
+    fn repo_shell_injection() {
+        check_config(
+            |c| c.studio_git_repo = "https://x/y.git;rm -rf /".into(),
+            false,
+        )
+    }
+    #[test]
+    fn repo_dollar() {
+        check_config(|c| c.studio_git_repo = "https://x/$(id)".into(), false)
+    }
+    #[test]
+    fn secret_name_space() {
+        check_config(|c| c.openai_secret_name = "a b".into(), false)
+    }
 
     #[test]
     fn combinations_cover_every_toggle() {
-        let labels: Vec<String> =
-            StackConfig::default().toggle_combinations().map(|c| c.toggle_label()).collect();
+        let labels: Vec<String> = StackConfig::default()
+            .toggle_combinations()
+            .map(|c| c.toggle_label())
+            .collect();
         assert_eq!(labels.len(), 16);
         assert_eq!(labels[0], "none");
         assert_eq!(labels[15], "studio-app-nag-logs");

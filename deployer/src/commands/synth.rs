@@ -43,7 +43,10 @@ pub fn select(stacks: Vec<SynthStack>, wanted: Option<&str>) -> anyhow::Result<V
         .filter(|stack| stack.name == wanted || stack.kind.short_name() == wanted)
         .collect();
     if kept.is_empty() {
-        bail!("no stack named `{wanted}` in this configuration; stacks: {}", names.join(", "));
+        bail!(
+            "no stack named `{wanted}` in this configuration; stacks: {}",
+            names.join(", ")
+        );
     }
     Ok(kept)
 }
@@ -160,6 +163,7 @@ pub fn run(args: &SynthArgs, cfg: &StackConfig) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -175,16 +179,27 @@ mod tests {
     }
 
     #[test]
-    fn select_all() { check_select(None, Ok(&["llm-eval-network", "llm-eval-app", "llm-eval-studio"])) }
+    fn select_all() {
+        check_select(
+            None,
+            Ok(&["llm-eval-network", "llm-eval-app", "llm-eval-studio"]),
+        )
+    }
     #[test]
-    fn select_short() { check_select(Some("app"), Ok(&["llm-eval-app"])) }
+    fn select_short() {
+        check_select(Some("app"), Ok(&["llm-eval-app"]))
+    }
     #[test]
-    fn select_full() { check_select(Some("llm-eval-studio"), Ok(&["llm-eval-studio"])) }
+    fn select_full() {
+        check_select(Some("llm-eval-studio"), Ok(&["llm-eval-studio"]))
+    }
     #[test]
     fn select_unknown() {
         check_select(
             Some("db"),
-            Err("no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio"),
+            Err(
+                "no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio",
+            ),
         )
     }
 
@@ -193,7 +208,10 @@ mod tests {
         let cfg = StackConfig::default();
         let stacks = stacks::synth_all(&cfg).unwrap();
         let m = manifest(&cfg, &stacks, Format::Yaml);
-        assert_eq!(m["order"], json!(["llm-eval-network", "llm-eval-app", "llm-eval-studio"]));
+        assert_eq!(
+            m["order"],
+            json!(["llm-eval-network", "llm-eval-app", "llm-eval-studio"])
+        );
         assert_eq!(m["stacks"][1]["template"], "llm-eval-app.template.yaml");
         assert_eq!(m["stacks"][1]["depends_on"], json!(["llm-eval-network"]));
         let supplied: Vec<&str> = m["stacks"][1]["parameters"]

@@ -103,7 +103,10 @@ impl Expr {
 
     /// `Fn::Sub` with variables.
     pub fn sub_with(template: impl Into<String>, vars: Vec<(&str, Expr)>) -> Expr {
-        let vars = vars.into_iter().map(|(name, value)| (name.to_owned(), value)).collect();
+        let vars = vars
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
         Expr::Sub(template.into(), vars)
     }
 
@@ -133,7 +136,7 @@ impl Expr {
     }
 
     /// `Fn::Not`.
-    pub fn not(inner: Expr) -> Expr {
+    pub fn negate(inner: Expr) -> Expr {
         Expr::Not(Box::new(inner))
     }
 
@@ -212,15 +215,22 @@ impl Expr {
                 for (name, value) in vars {
                     map.insert(name.clone(), value.to_json());
                 }
-                single("Fn::Sub", array(vec![string(template), serde_json::Value::Object(map)]))
+                single(
+                    "Fn::Sub",
+                    array(vec![string(template), serde_json::Value::Object(map)]),
+                )
             }
             Expr::Join(delimiter, parts) => single(
                 "Fn::Join",
-                array(vec![string(delimiter), array(parts.iter().map(Expr::to_json).collect())]),
+                array(vec![
+                    string(delimiter),
+                    array(parts.iter().map(Expr::to_json).collect()),
+                ]),
             ),
-            Expr::Select(index, list) => {
-                single("Fn::Select", array(vec![string(&index.to_string()), list.to_json()]))
-            }
+            Expr::Select(index, list) => single(
+                "Fn::Select",
+                array(vec![string(&index.to_string()), list.to_json()]),
+            ),
             Expr::GetAzs(region) => single("Fn::GetAZs", region.to_json()),
             Expr::If(condition, then, otherwise) => single(
                 "Fn::If",
@@ -234,9 +244,10 @@ impl Expr {
             Expr::Or(items) => single("Fn::Or", array(items.iter().map(Expr::to_json).collect())),
             Expr::Condition(name) => single("Condition", string(name)),
             Expr::ImportValue(name) => single("Fn::ImportValue", name.to_json()),
-            Expr::Split(delimiter, source) => {
-                single("Fn::Split", array(vec![string(delimiter), source.to_json()]))
-            }
+            Expr::Split(delimiter, source) => single(
+                "Fn::Split",
+                array(vec![string(delimiter), source.to_json()]),
+            ),
             Expr::FindInMap(map, top, second) => single(
                 "Fn::FindInMap",
                 array(vec![string(map), top.to_json(), second.to_json()]),
@@ -244,7 +255,11 @@ impl Expr {
             Expr::Base64(inner) => single("Fn::Base64", inner.to_json()),
             Expr::Cidr(block, count, bits) => single(
                 "Fn::Cidr",
-                array(vec![block.to_json(), string(&count.to_string()), string(&bits.to_string())]),
+                array(vec![
+                    block.to_json(),
+                    string(&count.to_string()),
+                    string(&bits.to_string()),
+                ]),
             ),
         }
     }
@@ -257,6 +272,7 @@ impl Serialize for Expr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -266,80 +282,153 @@ mod tests {
     }
 
     #[test]
-    fn literal_string() { check(Expr::str("a"), r#""a""#) }
+    fn literal_string() {
+        check(Expr::str("a"), r#""a""#)
+    }
     #[test]
-    fn literal_list() { check(Expr::List(vec!["a".into(), Expr::Int(2)]), r#"["a",2]"#) }
+    fn literal_list() {
+        check(Expr::List(vec!["a".into(), Expr::Int(2)]), r#"["a",2]"#)
+    }
     #[test]
-    fn reference() { check(Expr::Ref("Vpc".into()), r#"{"Ref":"Vpc"}"#) }
+    fn reference() {
+        check(Expr::Ref("Vpc".into()), r#"{"Ref":"Vpc"}"#)
+    }
     #[test]
-    fn pseudo_region() { check(Expr::pseudo(Pseudo::Region), r#"{"Ref":"AWS::Region"}"#) }
+    fn pseudo_region() {
+        check(Expr::pseudo(Pseudo::Region), r#"{"Ref":"AWS::Region"}"#)
+    }
     #[test]
-    fn pseudo_account() { check(Pseudo::AccountId.into(), r#"{"Ref":"AWS::AccountId"}"#) }
+    fn pseudo_account() {
+        check(Pseudo::AccountId.into(), r#"{"Ref":"AWS::AccountId"}"#)
+    }
     #[test]
-    fn pseudo_partition() { check(Pseudo::Partition.into(), r#"{"Ref":"AWS::Partition"}"#) }
+    fn pseudo_partition() {
+        check(Pseudo::Partition.into(), r#"{"Ref":"AWS::Partition"}"#)
+    }
     #[test]
-    fn pseudo_stack_name() { check(Pseudo::StackName.into(), r#"{"Ref":"AWS::StackName"}"#) }
+    fn pseudo_stack_name() {
+        check(Pseudo::StackName.into(), r#"{"Ref":"AWS::StackName"}"#)
+    }
     #[test]
-    fn pseudo_stack_id() { check(Pseudo::StackId.into(), r#"{"Ref":"AWS::StackId"}"#) }
+    fn pseudo_stack_id() {
+        check(Pseudo::StackId.into(), r#"{"Ref":"AWS::StackId"}"#)
+    }
     #[test]
-    fn pseudo_url_suffix() { check(Pseudo::UrlSuffix.into(), r#"{"Ref":"AWS::URLSuffix"}"#) }
+    fn pseudo_url_suffix() {
+        check(Pseudo::UrlSuffix.into(), r#"{"Ref":"AWS::URLSuffix"}"#)
+    }
     #[test]
-    fn pseudo_no_value() { check(Pseudo::NoValue.into(), r#"{"Ref":"AWS::NoValue"}"#) }
+    fn pseudo_no_value() {
+        check(Pseudo::NoValue.into(), r#"{"Ref":"AWS::NoValue"}"#)
+    }
     #[test]
     fn pseudo_notification_arns() {
-        check(Pseudo::NotificationArns.into(), r#"{"Ref":"AWS::NotificationARNs"}"#)
+        check(
+            Pseudo::NotificationArns.into(),
+            r#"{"Ref":"AWS::NotificationARNs"}"#,
+        )
     }
     #[test]
     fn get_att() {
-        check(Expr::GetAtt("Vpc".into(), "CidrBlock".into()), r#"{"Fn::GetAtt":["Vpc","CidrBlock"]}"#)
+        check(
+            Expr::GetAtt("Vpc".into(), "CidrBlock".into()),
+            r#"{"Fn::GetAtt":["Vpc","CidrBlock"]}"#,
+        )
     }
     #[test]
-    fn sub_plain() { check(Expr::sub("${AWS::Region}-x"), r#"{"Fn::Sub":"${AWS::Region}-x"}"#) }
+    fn sub_plain() {
+        check(
+            Expr::sub("${AWS::Region}-x"),
+            r#"{"Fn::Sub":"${AWS::Region}-x"}"#,
+        )
+    }
     #[test]
     fn sub_with_vars() {
         check(
-            Expr::sub_with("${A}/${B}", vec![("A", Expr::Ref("X".into())), ("B", "b".into())]),
+            Expr::sub_with(
+                "${A}/${B}",
+                vec![("A", Expr::Ref("X".into())), ("B", "b".into())],
+            ),
             r#"{"Fn::Sub":["${A}/${B}",{"A":{"Ref":"X"},"B":"b"}]}"#,
         )
     }
     #[test]
-    fn join() { check(Expr::join(",", vec!["a".into(), "b".into()]), r#"{"Fn::Join":[",",["a","b"]]}"#) }
+    fn join() {
+        check(
+            Expr::join(",", vec!["a".into(), "b".into()]),
+            r#"{"Fn::Join":[",",["a","b"]]}"#,
+        )
+    }
     #[test]
-    fn select() { check(Expr::select(1, Expr::get_azs()), r#"{"Fn::Select":["1",{"Fn::GetAZs":""}]}"#) }
+    fn select() {
+        check(
+            Expr::select(1, Expr::get_azs()),
+            r#"{"Fn::Select":["1",{"Fn::GetAZs":""}]}"#,
+        )
+    }
     #[test]
     fn get_azs_region() {
-        check(Expr::GetAzs(Box::new(Pseudo::Region.into())), r#"{"Fn::GetAZs":{"Ref":"AWS::Region"}}"#)
+        check(
+            Expr::GetAzs(Box::new(Pseudo::Region.into())),
+            r#"{"Fn::GetAZs":{"Ref":"AWS::Region"}}"#,
+        )
     }
     #[test]
     fn if_() {
         check(
-            Expr::If("C".into(), Box::new("a".into()), Box::new(Pseudo::NoValue.into())),
+            Expr::If(
+                "C".into(),
+                Box::new("a".into()),
+                Box::new(Pseudo::NoValue.into()),
+            ),
             r#"{"Fn::If":["C","a",{"Ref":"AWS::NoValue"}]}"#,
         )
     }
     #[test]
-    fn equals() { check(Expr::equals("a".into(), "b".into()), r#"{"Fn::Equals":["a","b"]}"#) }
+    fn equals() {
+        check(
+            Expr::equals("a".into(), "b".into()),
+            r#"{"Fn::Equals":["a","b"]}"#,
+        )
+    }
     #[test]
     fn not() {
-        check(Expr::not(Expr::Condition("C".into())), r#"{"Fn::Not":[{"Condition":"C"}]}"#)
+        check(
+            Expr::negate(Expr::Condition("C".into())),
+            r#"{"Fn::Not":[{"Condition":"C"}]}"#,
+        )
     }
     #[test]
     fn and() {
         check(
-            Expr::And(vec![Expr::Condition("A".into()), Expr::Condition("B".into())]),
+            Expr::And(vec![
+                Expr::Condition("A".into()),
+                Expr::Condition("B".into()),
+            ]),
             r#"{"Fn::And":[{"Condition":"A"},{"Condition":"B"}]}"#,
         )
     }
     #[test]
     fn or() {
-        check(Expr::Or(vec![Expr::Condition("A".into())]), r#"{"Fn::Or":[{"Condition":"A"}]}"#)
+        check(
+            Expr::Or(vec![Expr::Condition("A".into())]),
+            r#"{"Fn::Or":[{"Condition":"A"}]}"#,
+        )
     }
     #[test]
     fn import_value() {
-        check(Expr::import_value("net-VpcId".into()), r#"{"Fn::ImportValue":"net-VpcId"}"#)
+        check(
+            Expr::import_value("net-VpcId".into()),
+            r#"{"Fn::ImportValue":"net-VpcId"}"#,
+        )
     }
     #[test]
-    fn split() { check(Expr::split(",", "a,b".into()), r#"{"Fn::Split":[",","a,b"]}"#) }
+    fn split() {
+        check(
+            Expr::split(",", "a,b".into()),
+            r#"{"Fn::Split":[",","a,b"]}"#,
+        )
+    }
     #[test]
     fn find_in_map() {
         check(
@@ -348,9 +437,14 @@ mod tests {
         )
     }
     #[test]
-    fn base64() { check(Expr::base64("x".into()), r#"{"Fn::Base64":"x"}"#) }
+    fn base64() {
+        check(Expr::base64("x".into()), r#"{"Fn::Base64":"x"}"#)
+    }
     #[test]
     fn cidr() {
-        check(Expr::cidr("10.0.0.0/16".into(), 4, 8), r#"{"Fn::Cidr":["10.0.0.0/16","4","8"]}"#)
+        check(
+            Expr::cidr("10.0.0.0/16".into(), 4, 8),
+            r#"{"Fn::Cidr":["10.0.0.0/16","4","8"]}"#,
+        )
     }
 }

@@ -41,7 +41,10 @@ impl LogicalId {
             return Err(LogicalIdError::TooLong(id.to_owned()));
         }
         if let Some(ch) = id.chars().find(|ch| !ch.is_ascii_alphanumeric()) {
-            return Err(LogicalIdError::BadChar { id: id.to_owned(), ch });
+            return Err(LogicalIdError::BadChar {
+                id: id.to_owned(),
+                ch,
+            });
         }
         Ok(LogicalId(id.to_owned()))
     }
@@ -70,6 +73,7 @@ impl AsRef<str> for LogicalId {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -78,15 +82,34 @@ mod tests {
     }
 
     #[test]
-    fn plain() { check("Vpc", Ok(())) }
+    fn plain() {
+        check("Vpc", Ok(()))
+    }
     #[test]
-    fn digits() { check("Subnet1", Ok(())) }
+    fn digits() {
+        check("Subnet1", Ok(()))
+    }
     #[test]
-    fn empty() { check("", Err(LogicalIdError::Empty)) }
+    fn empty() {
+        check("", Err(LogicalIdError::Empty))
+    }
     #[test]
-    fn dash() { check("a-b", Err(LogicalIdError::BadChar { id: "a-b".into(), ch: '-' })) }
+    fn dash() {
+        check(
+            "a-b",
+            Err(LogicalIdError::BadChar {
+                id: "a-b".into(),
+                ch: '-',
+            }),
+        )
+    }
     #[test]
-    fn too_long() { check(&"a".repeat(256), Err(LogicalIdError::TooLong("a".repeat(256)))) }
+    fn too_long() {
+        check(
+            &"a".repeat(256),
+            Err(LogicalIdError::TooLong("a".repeat(256))),
+        )
+    }
 
     proptest::proptest! {
         #[test]

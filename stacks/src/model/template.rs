@@ -57,7 +57,10 @@ pub struct Handle<T> {
 
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
-        Handle { id: self.id.clone(), marker: PhantomData }
+        Handle {
+            id: self.id.clone(),
+            marker: PhantomData,
+        }
     }
 }
 
@@ -116,7 +119,11 @@ impl CondHandle {
 
     /// `Fn::If` on this condition.
     pub fn if_(&self, then: Expr, otherwise: Expr) -> Expr {
-        Expr::If(self.name.as_str().to_owned(), Box::new(then), Box::new(otherwise))
+        Expr::If(
+            self.name.as_str().to_owned(),
+            Box::new(then),
+            Box::new(otherwise),
+        )
     }
 
     /// `{"Condition": name}` for use inside condition functions.
@@ -287,7 +294,11 @@ impl ResourceEntry {
             map.insert("Condition".into(), condition.as_str().into());
         }
         if !self.depends_on.is_empty() {
-            let ids = self.depends_on.iter().map(|id| Json::from(id.as_str())).collect();
+            let ids = self
+                .depends_on
+                .iter()
+                .map(|id| Json::from(id.as_str()))
+                .collect();
             map.insert("DependsOn".into(), Json::Array(ids));
         }
         if let Some(policy) = self.deletion_policy {
@@ -333,12 +344,16 @@ pub struct Template {
 impl Template {
     /// An empty template with a description.
     pub fn new(description: impl Into<String>) -> Template {
-        Template { description: description.into(), ..Template::default() }
+        Template {
+            description: description.into(),
+            ..Template::default()
+        }
     }
 
     fn checked_id(&mut self, id: &str, taken: bool) -> LogicalId {
         if let Err(err) = LogicalId::new(id) {
-            self.problems.push(BuildProblem::BadId(id.to_owned(), err.to_string()));
+            self.problems
+                .push(BuildProblem::BadId(id.to_owned(), err.to_string()));
         }
         if taken {
             self.problems.push(BuildProblem::Duplicate(id.to_owned()));
@@ -348,8 +363,13 @@ impl Template {
 
     /// True when `id` is already a parameter or resource (they share the `Ref` namespace).
     fn ref_target_taken(&self, id: &str) -> bool {
-        self.parameters.iter().any(|(existing, _)| existing.as_str() == id)
-            || self.resources.iter().any(|(existing, _)| existing.as_str() == id)
+        self.parameters
+            .iter()
+            .any(|(existing, _)| existing.as_str() == id)
+            || self
+                .resources
+                .iter()
+                .any(|(existing, _)| existing.as_str() == id)
     }
 
     /// Adds a resource and returns its typed handle.
@@ -360,11 +380,13 @@ impl Template {
             Ok(Json::Object(map)) => map,
             Ok(other) => {
                 let message = format!("properties serialized to {other}, not an object");
-                self.problems.push(BuildProblem::Serialize(id.to_owned(), message));
+                self.problems
+                    .push(BuildProblem::Serialize(id.to_owned(), message));
                 Map::new()
             }
             Err(err) => {
-                self.problems.push(BuildProblem::Serialize(id.to_owned(), err.to_string()));
+                self.problems
+                    .push(BuildProblem::Serialize(id.to_owned(), err.to_string()));
                 Map::new()
             }
         };
@@ -379,7 +401,10 @@ impl Template {
             attributes: T::Attr::ALL,
         };
         self.resources.push((logical_id.clone(), entry));
-        Handle { id: logical_id, marker: PhantomData }
+        Handle {
+            id: logical_id,
+            marker: PhantomData,
+        }
     }
 
     /// Adds a parameter and returns its handle.
@@ -392,7 +417,10 @@ impl Template {
 
     /// Declares a condition and returns its handle.
     pub fn add_condition(&mut self, name: &str, condition: Expr) -> CondHandle {
-        let taken = self.conditions.iter().any(|(existing, _)| existing.as_str() == name);
+        let taken = self
+            .conditions
+            .iter()
+            .any(|(existing, _)| existing.as_str() == name);
         let logical_id = self.checked_id(name, taken);
         self.conditions.push((logical_id.clone(), condition));
         CondHandle { name: logical_id }
@@ -400,14 +428,20 @@ impl Template {
 
     /// Declares a mapping (`{top key: {second key: value}}`).
     pub fn add_mapping(&mut self, name: &str, mapping: Json) {
-        let taken = self.mappings.iter().any(|(existing, _)| existing.as_str() == name);
+        let taken = self
+            .mappings
+            .iter()
+            .any(|(existing, _)| existing.as_str() == name);
         let logical_id = self.checked_id(name, taken);
         self.mappings.push((logical_id, mapping));
     }
 
     /// Adds an output.
     pub fn add_output(&mut self, id: &str, output: Output) {
-        let taken = self.outputs.iter().any(|(existing, _)| existing.as_str() == id);
+        let taken = self
+            .outputs
+            .iter()
+            .any(|(existing, _)| existing.as_str() == id);
         let logical_id = self.checked_id(id, taken);
         self.outputs.push((logical_id, output));
     }
@@ -419,7 +453,10 @@ impl Template {
 
     /// The resource entry of a logical id.
     pub fn resource(&self, id: &str) -> Option<&ResourceEntry> {
-        self.resources.iter().find(|(existing, _)| existing.as_str() == id).map(|(_, entry)| entry)
+        self.resources
+            .iter()
+            .find(|(existing, _)| existing.as_str() == id)
+            .map(|(_, entry)| entry)
     }
 
     /// The mutable resource entry of a logical id (e.g. to write suppressions into `Metadata`).
@@ -473,7 +510,9 @@ impl Template {
 
     /// Parameters in insertion order.
     pub fn parameters(&self) -> impl Iterator<Item = (&LogicalId, &Parameter)> {
-        self.parameters.iter().map(|(id, parameter)| (id, parameter))
+        self.parameters
+            .iter()
+            .map(|(id, parameter)| (id, parameter))
     }
 
     /// Outputs in insertion order.
@@ -501,23 +540,38 @@ impl Template {
         };
         section(
             "Parameters",
-            self.parameters.iter().map(|(id, p)| (id.to_string(), p.to_json())).collect(),
+            self.parameters
+                .iter()
+                .map(|(id, p)| (id.to_string(), p.to_json()))
+                .collect(),
         );
         section(
             "Mappings",
-            self.mappings.iter().map(|(id, m)| (id.to_string(), m.clone())).collect(),
+            self.mappings
+                .iter()
+                .map(|(id, m)| (id.to_string(), m.clone()))
+                .collect(),
         );
         section(
             "Conditions",
-            self.conditions.iter().map(|(id, c)| (id.to_string(), c.to_json())).collect(),
+            self.conditions
+                .iter()
+                .map(|(id, c)| (id.to_string(), c.to_json()))
+                .collect(),
         );
         section(
             "Resources",
-            self.resources.iter().map(|(id, r)| (id.to_string(), r.to_json())).collect(),
+            self.resources
+                .iter()
+                .map(|(id, r)| (id.to_string(), r.to_json()))
+                .collect(),
         );
         section(
             "Outputs",
-            self.outputs.iter().map(|(id, o)| (id.to_string(), o.to_json())).collect(),
+            self.outputs
+                .iter()
+                .map(|(id, o)| (id.to_string(), o.to_json()))
+                .collect(),
         );
         Json::Object(map)
     }
@@ -536,6 +590,7 @@ impl Template {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -574,7 +629,12 @@ mod tests {
         let a = t.add("A", Thing { name: "a".into() });
         t.add_output(
             "Out",
-            Output { description: "o".into(), value: a.get_att(ThingAttr::Arn), export: Some(a.r#ref()), condition: None },
+            Output {
+                description: "o".into(),
+                value: a.get_att(ThingAttr::Arn),
+                export: Some(a.r#ref()),
+                condition: None,
+            },
         );
         check(
             &t,
@@ -618,7 +678,15 @@ mod tests {
     fn yaml_uses_long_form_intrinsics() {
         let mut t = Template::new("d");
         t.add("A", Thing { name: "a".into() });
-        t.add_output("O", Output { description: "o".into(), value: Expr::sub("${A}"), export: None, condition: None });
+        t.add_output(
+            "O",
+            Output {
+                description: "o".into(),
+                value: Expr::sub("${A}"),
+                export: None,
+                condition: None,
+            },
+        );
         let yaml = String::from_utf8(t.to_yaml_bytes().unwrap()).unwrap();
         assert!(yaml.contains("Value:\n      Fn::Sub: ${A}"), "{yaml}");
     }

@@ -212,9 +212,7 @@ impl Checker<'_> {
         let known = self.scope.resources.get(target).copied();
         match known {
             Some((resource_type, attributes)) if attributes.contains(&attribute) => {
-                if site.is_output
-                    && SECRET_ATTRIBUTES.contains(&(resource_type, attribute))
-                {
+                if site.is_output && SECRET_ATTRIBUTES.contains(&(resource_type, attribute)) {
                     self.errors.push(ValidateError::SecretOutput {
                         stack: self.scope.stack.to_owned(),
                         logical_id: site.logical_id.to_owned(),
@@ -247,7 +245,10 @@ impl Checker<'_> {
 
     fn edge(&mut self, site: &Site<'_>, target: &str) {
         if !site.is_output && self.scope.resources.contains_key(site.logical_id) {
-            self.edges.entry(site.logical_id.to_owned()).or_default().insert(target.to_owned());
+            self.edges
+                .entry(site.logical_id.to_owned())
+                .or_default()
+                .insert(target.to_owned());
         }
     }
 
@@ -274,10 +275,10 @@ impl Checker<'_> {
                 }
             }
             Json::Object(map) => {
-                if map.len() == 1 {
-                    if let Some((key, arg)) = map.iter().next() {
-                        self.intrinsic(site, path, key, arg);
-                    }
+                if map.len() == 1
+                    && let Some((key, arg)) = map.iter().next()
+                {
+                    self.intrinsic(site, path, key, arg);
                 }
                 for (key, item) in map {
                     self.walk(site, &format!("{path}.{key}"), item);
@@ -387,15 +388,27 @@ fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>>
 pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> {
     let scope = Scope {
         stack,
-        parameters: template.parameters.iter().map(|(id, p)| (id.as_str(), p.no_echo)).collect(),
+        parameters: template
+            .parameters
+            .iter()
+            .map(|(id, p)| (id.as_str(), p.no_echo))
+            .collect(),
         resources: template
             .resources
             .iter()
             .map(|(id, r)| (id.as_str(), (r.resource_type, r.attributes)))
             .collect(),
-        conditions: template.conditions.iter().map(|(id, _)| id.as_str()).collect(),
+        conditions: template
+            .conditions
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect(),
     };
-    let mut checker = Checker { scope, errors: Vec::new(), edges: BTreeMap::new() };
+    let mut checker = Checker {
+        scope,
+        errors: Vec::new(),
+        edges: BTreeMap::new(),
+    };
 
     for problem in &template.problems {
         checker.errors.push(match problem {
@@ -404,9 +417,10 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
                 logical_id: id.clone(),
                 reason: reason.clone(),
             },
-            BuildProblem::Duplicate(id) => {
-                ValidateError::DuplicateId { stack: stack.to_owned(), logical_id: id.clone() }
-            }
+            BuildProblem::Duplicate(id) => ValidateError::DuplicateId {
+                stack: stack.to_owned(),
+                logical_id: id.clone(),
+            },
             BuildProblem::Serialize(id, message) => ValidateError::Serialize {
                 stack: stack.to_owned(),
                 logical_id: id.clone(),
@@ -415,14 +429,22 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
         });
     }
     if template.resources.is_empty() {
-        checker.errors.push(ValidateError::NoResources { stack: stack.to_owned() });
+        checker.errors.push(ValidateError::NoResources {
+            stack: stack.to_owned(),
+        });
     }
     for (id, condition) in &template.conditions {
-        let site = Site { logical_id: id.as_str(), is_output: false };
+        let site = Site {
+            logical_id: id.as_str(),
+            is_output: false,
+        };
         checker.walk(&site, "Conditions", &condition.to_json());
     }
     for (id, entry) in &template.resources {
-        let site = Site { logical_id: id.as_str(), is_output: false };
+        let site = Site {
+            logical_id: id.as_str(),
+            is_output: false,
+        };
         if let Some(condition) = &entry.condition {
             checker.check_condition(&site, "Condition", condition.as_str());
         }
@@ -442,7 +464,10 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
         }
     }
     for (id, output) in &template.outputs {
-        let site = Site { logical_id: id.as_str(), is_output: true };
+        let site = Site {
+            logical_id: id.as_str(),
+            is_output: true,
+        };
         if let Some(condition) = &output.condition {
             checker.check_condition(&site, "Condition", condition.name().as_str());
         }
@@ -458,10 +483,15 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
             cycle: cycle.join(" -> "),
         });
     }
-    if checker.errors.is_empty() { Ok(()) } else { Err(ValidateErrors(checker.errors)) }
+    if checker.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ValidateErrors(checker.errors))
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use serde::Serialize;
 
@@ -475,6 +505,8 @@ mod tests {
         value: Option<Expr>,
     }
 
+    // Only the attribute list matters here; references are written as strings on purpose.
+    #[allow(dead_code)]
     #[derive(Clone, Copy)]
     enum ThingAttr {
         Arn,
@@ -514,12 +546,19 @@ mod tests {
     }
 
     #[test]
-    fn clean() { check(Some(Expr::Ref("P".into())), &[]) }
+    fn clean() {
+        check(Some(Expr::Ref("P".into())), &[])
+    }
     #[test]
-    fn pseudo_ok() { check(Some(Expr::sub("${AWS::Region}${P}${!Literal}")), &[]) }
+    fn pseudo_ok() {
+        check(Some(Expr::sub("${AWS::Region}${P}${!Literal}")), &[])
+    }
     #[test]
     fn unknown_ref() {
-        check(Some(Expr::Ref("Nope".into())), &["s: A at Properties.Value: reference to unknown `Nope`"])
+        check(
+            Some(Expr::Ref("Nope".into())),
+            &["s: A at Properties.Value: reference to unknown `Nope`"],
+        )
     }
     #[test]
     fn unknown_get_att() {
@@ -530,7 +569,10 @@ mod tests {
     }
     #[test]
     fn self_ref_is_cycle() {
-        check(Some(Expr::GetAtt("A".into(), "Arn".into())), &["s: A: dependency cycle A -> A"])
+        check(
+            Some(Expr::GetAtt("A".into(), "Arn".into())),
+            &["s: A: dependency cycle A -> A"],
+        )
     }
     #[test]
     fn unknown_attribute_in_sub() {
@@ -540,15 +582,24 @@ mod tests {
         )
     }
     #[test]
-    fn sub_var_declared() { check(Some(Expr::sub_with("${X}", vec![("X", "x".into())])), &[]) }
+    fn sub_var_declared() {
+        check(Some(Expr::sub_with("${X}", vec![("X", "x".into())])), &[])
+    }
     #[test]
     fn sub_var_undeclared() {
-        check(Some(Expr::sub("${X}")), &["s: A at Properties.Value: reference to unknown `X`"])
+        check(
+            Some(Expr::sub("${X}")),
+            &["s: A at Properties.Value: reference to unknown `X`"],
+        )
     }
     #[test]
     fn undeclared_condition() {
         check(
-            Some(Expr::If("C".into(), Box::new("a".into()), Box::new("b".into()))),
+            Some(Expr::If(
+                "C".into(),
+                Box::new("a".into()),
+                Box::new("b".into()),
+            )),
             &["s: A at Properties.Value: condition `C` is not declared"],
         )
     }
@@ -563,12 +614,23 @@ mod tests {
     #[test]
     fn duplicate_and_bad_ids_and_cycle() {
         let mut t = Template::new("d");
-        let a = t.add("A", Thing { value: Some(Expr::Ref("B".into())) });
+        let a = t.add(
+            "A",
+            Thing {
+                value: Some(Expr::Ref("B".into())),
+            },
+        );
         let b = t.add("B", Thing { value: None });
         t.depends_on(&b, &a);
         t.add("A", Thing { value: None });
         t.add("bad-id", Thing { value: None });
-        let errors: Vec<String> = t.validate("s").unwrap_err().0.iter().map(ToString::to_string).collect();
+        let errors: Vec<String> = t
+            .validate("s")
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             errors,
             [
@@ -586,15 +648,29 @@ mod tests {
         p.no_echo = true;
         t.add_parameter("Pw", p);
         t.add("A", Thing { value: None });
-        t.add_output("O", Output { description: "o".into(), value: Expr::sub("${Pw}"), export: None, condition: None });
+        t.add_output(
+            "O",
+            Output {
+                description: "o".into(),
+                value: Expr::sub("${Pw}"),
+                export: None,
+                condition: None,
+            },
+        );
         let errors = t.validate("s").unwrap_err().to_string();
-        assert_eq!(errors, "s: output O at Value: exposes secret `NoEcho parameter Pw`");
+        assert_eq!(
+            errors,
+            "s: output O at Value: exposes secret `NoEcho parameter Pw`"
+        );
     }
 
     #[test]
     fn no_resources() {
         let t = Template::new("d");
-        assert_eq!(t.validate("s").unwrap_err().to_string(), "s: template has no resources");
+        assert_eq!(
+            t.validate("s").unwrap_err().to_string(),
+            "s: template has no resources"
+        );
     }
 
     #[test]
@@ -607,11 +683,19 @@ mod tests {
         }
         let mut t = Template::new("d");
         t.add("A", Bad(Secret));
-        assert!(t.validate("s").unwrap_err().to_string().starts_with("s: A: properties cannot be serialized"));
+        assert!(
+            t.validate("s")
+                .unwrap_err()
+                .to_string()
+                .starts_with("s: A: properties cannot be serialized")
+        );
     }
 
     #[test]
     fn sub_variable_names() {
-        assert_eq!(sub_variables("a${X}b${ Y.Z }${!Q}${unterminated"), vec!["X", "Y.Z"]);
+        assert_eq!(
+            sub_variables("a${X}b${ Y.Z }${!Q}${unterminated"),
+            vec!["X", "Y.Z"]
+        );
     }
 }

@@ -103,10 +103,14 @@ pub fn s(text: impl Into<String>) -> Value<String> {
 
 /// Shorthand for a list of literal string values.
 pub fn strs(items: &[&str]) -> Vec<Value<String>> {
-    items.iter().map(|item| Value::Lit((*item).to_owned())).collect()
+    items
+        .iter()
+        .map(|item| Value::Lit((*item).to_owned()))
+        .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -115,17 +119,28 @@ mod tests {
     }
 
     #[test]
-    fn literal_string() { check(Value::from("x"), r#""x""#) }
+    fn literal_string() {
+        check(Value::from("x"), r#""x""#)
+    }
     #[test]
-    fn literal_bool() { check(Value::from(true), "true") }
+    fn literal_bool() {
+        check(Value::from(true), "true")
+    }
     #[test]
-    fn literal_int() { check(Value::<i64>::from(80), "80") }
+    fn literal_int() {
+        check(Value::<i64>::from(80), "80")
+    }
     #[test]
     fn conditional() {
         let mut t = crate::model::Template::new("d");
         let c = t.add_condition("C", Expr::equals("a".into(), "b".into()));
-        check(Value::<i64>::if_(&c, 1, Value::no_value()), r#"{"Fn::If":["C",1,{"Ref":"AWS::NoValue"}]}"#)
+        check(
+            Value::<i64>::if_(&c, 1, Value::no_value()),
+            r#"{"Fn::If":["C",1,{"Ref":"AWS::NoValue"}]}"#,
+        )
     }
     #[test]
-    fn expression() { check::<String>(Value::from(Pseudo::Region), r#"{"Ref":"AWS::Region"}"#) }
+    fn expression() {
+        check::<String>(Value::from(Pseudo::Region), r#"{"Ref":"AWS::Region"}"#)
+    }
 }

@@ -24,10 +24,16 @@ pub struct DefaultCacheBehavior {
     #[serde(rename = "CachePolicyId", skip_serializing_if = "Option::is_none")]
     pub cache_policy_id: Option<Value<String>>,
     /// Origin request policy id.
-    #[serde(rename = "OriginRequestPolicyId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "OriginRequestPolicyId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub origin_request_policy_id: Option<Value<String>>,
     /// Response headers policy id.
-    #[serde(rename = "ResponseHeadersPolicyId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ResponseHeadersPolicyId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_headers_policy_id: Option<Value<String>>,
     /// Compress responses.
     #[serde(rename = "Compress", skip_serializing_if = "Option::is_none")]
@@ -41,7 +47,10 @@ pub struct VpcOriginConfig {
     #[serde(rename = "VpcOriginId")]
     pub vpc_origin_id: Value<String>,
     /// Seconds to keep an idle origin connection.
-    #[serde(rename = "OriginKeepaliveTimeout", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "OriginKeepaliveTimeout",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub origin_keepalive_timeout: Option<Value<i64>>,
     /// Seconds to wait for (the next chunk of) a response.
     #[serde(rename = "OriginReadTimeout", skip_serializing_if = "Option::is_none")]
@@ -69,10 +78,16 @@ pub struct ViewerCertificate {
     #[serde(rename = "AcmCertificateArn", skip_serializing_if = "Option::is_none")]
     pub acm_certificate_arn: Option<Value<String>>,
     /// Use the `*.cloudfront.net` certificate.
-    #[serde(rename = "CloudFrontDefaultCertificate", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "CloudFrontDefaultCertificate",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cloud_front_default_certificate: Option<Value<bool>>,
     /// e.g. `TLSv1.2_2021`.
-    #[serde(rename = "MinimumProtocolVersion", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MinimumProtocolVersion",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub minimum_protocol_version: Option<Value<String>>,
     /// `sni-only`.
     #[serde(rename = "SslSupportMethod", skip_serializing_if = "Option::is_none")]
@@ -162,7 +177,10 @@ pub struct VpcOriginEndpointConfig {
     #[serde(rename = "HTTPSPort", skip_serializing_if = "Option::is_none")]
     pub https_port: Option<Value<i64>>,
     /// `http-only`, `https-only` or `match-viewer`.
-    #[serde(rename = "OriginProtocolPolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "OriginProtocolPolicy",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub origin_protocol_policy: Option<Value<String>>,
 }
 

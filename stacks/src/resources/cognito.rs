@@ -24,10 +24,16 @@ pub struct PasswordPolicy {
     #[serde(rename = "RequireUppercase", skip_serializing_if = "Option::is_none")]
     pub require_uppercase: Option<Value<bool>>,
     /// Days an admin-set temporary password stays valid.
-    #[serde(rename = "TemporaryPasswordValidityDays", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TemporaryPasswordValidityDays",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub temporary_password_validity_days: Option<Value<i64>>,
     /// Previous passwords that cannot be reused (Essentials/Plus tiers).
-    #[serde(rename = "PasswordHistorySize", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "PasswordHistorySize",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub password_history_size: Option<Value<i64>>,
 }
 
@@ -43,7 +49,10 @@ pub struct Policies {
 #[derive(Debug, Clone, Serialize)]
 pub struct AdminCreateUserConfig {
     /// True: no self sign-up.
-    #[serde(rename = "AllowAdminCreateUserOnly", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AllowAdminCreateUserOnly",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub allow_admin_create_user_only: Option<Value<bool>>,
 }
 
@@ -51,7 +60,10 @@ pub struct AdminCreateUserConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct UserPoolAddOns {
     /// `OFF`, `AUDIT` or `ENFORCED`.
-    #[serde(rename = "AdvancedSecurityMode", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AdvancedSecurityMode",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub advanced_security_mode: Option<Value<String>>,
 }
 
@@ -92,7 +104,10 @@ pub struct UserPool {
     #[serde(rename = "UserPoolTier", skip_serializing_if = "Option::is_none")]
     pub user_pool_tier: Option<Value<String>>,
     /// Who may create users.
-    #[serde(rename = "AdminCreateUserConfig", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AdminCreateUserConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub admin_create_user_config: Option<AdminCreateUserConfig>,
     /// Policies.
     #[serde(rename = "Policies", skip_serializing_if = "Option::is_none")]
@@ -110,13 +125,22 @@ pub struct UserPool {
     #[serde(rename = "UsernameAttributes", skip_serializing_if = "Vec::is_empty")]
     pub username_attributes: Vec<Value<String>>,
     /// Attributes verified automatically.
-    #[serde(rename = "AutoVerifiedAttributes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "AutoVerifiedAttributes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub auto_verified_attributes: Vec<Value<String>>,
     /// Account recovery.
-    #[serde(rename = "AccountRecoverySetting", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AccountRecoverySetting",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub account_recovery_setting: Option<AccountRecoverySetting>,
     /// Username case sensitivity.
-    #[serde(rename = "UsernameConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UsernameConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub username_configuration: Option<UsernameConfiguration>,
     /// `ACTIVE` or `INACTIVE`.
     #[serde(rename = "DeletionProtection", skip_serializing_if = "Option::is_none")]
@@ -145,19 +169,31 @@ pub struct UserPoolClient {
     #[serde(rename = "ExplicitAuthFlows", skip_serializing_if = "Vec::is_empty")]
     pub explicit_auth_flows: Vec<Value<String>>,
     /// `ENABLED`: do not reveal whether a user exists.
-    #[serde(rename = "PreventUserExistenceErrors", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "PreventUserExistenceErrors",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub prevent_user_existence_errors: Option<Value<String>>,
     /// Allow revoking refresh tokens.
-    #[serde(rename = "EnableTokenRevocation", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "EnableTokenRevocation",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_token_revocation: Option<Value<bool>>,
     /// Access token validity (units per `TokenValidityUnits`).
-    #[serde(rename = "AccessTokenValidity", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AccessTokenValidity",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub access_token_validity: Option<Value<i64>>,
     /// Id token validity.
     #[serde(rename = "IdTokenValidity", skip_serializing_if = "Option::is_none")]
     pub id_token_validity: Option<Value<i64>>,
     /// Refresh token validity.
-    #[serde(rename = "RefreshTokenValidity", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RefreshTokenValidity",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub refresh_token_validity: Option<Value<i64>>,
     /// Units of the validities.
     #[serde(rename = "TokenValidityUnits", skip_serializing_if = "Option::is_none")]

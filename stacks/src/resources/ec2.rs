@@ -41,7 +41,10 @@ pub struct Subnet {
     #[serde(rename = "CidrBlock", skip_serializing_if = "Option::is_none")]
     pub cidr_block: Option<Value<String>>,
     /// Give instances a public IP.
-    #[serde(rename = "MapPublicIpOnLaunch", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MapPublicIpOnLaunch",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub map_public_ip_on_launch: Option<Value<bool>>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]
@@ -98,7 +101,10 @@ pub struct Route {
     #[serde(rename = "RouteTableId")]
     pub route_table_id: Value<String>,
     /// Destination IPv4 range.
-    #[serde(rename = "DestinationCidrBlock", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DestinationCidrBlock",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_cidr_block: Option<Value<String>>,
     /// Internet gateway target.
     #[serde(rename = "GatewayId", skip_serializing_if = "Option::is_none")]
@@ -119,7 +125,10 @@ pub struct SubnetRouteTableAssociation {
     #[serde(rename = "SubnetId")]
     pub subnet_id: Value<String>,
 }
-resource!(SubnetRouteTableAssociation, "AWS::EC2::SubnetRouteTableAssociation");
+resource!(
+    SubnetRouteTableAssociation,
+    "AWS::EC2::SubnetRouteTableAssociation"
+);
 
 /// `AWS::EC2::EIP`.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -172,7 +181,10 @@ pub struct FlowLog {
     #[serde(rename = "LogDestination", skip_serializing_if = "Option::is_none")]
     pub log_destination: Option<Value<String>>,
     /// Role that may write to the log group.
-    #[serde(rename = "DeliverLogsPermissionArn", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DeliverLogsPermissionArn",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deliver_logs_permission_arn: Option<Value<String>>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]
@@ -202,7 +214,10 @@ pub struct Ingress {
     #[serde(rename = "SourcePrefixListId", skip_serializing_if = "Option::is_none")]
     pub source_prefix_list_id: Option<Value<String>>,
     /// Source security group.
-    #[serde(rename = "SourceSecurityGroupId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SourceSecurityGroupId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_security_group_id: Option<Value<String>>,
 }
 
@@ -225,7 +240,10 @@ pub struct Egress {
     #[serde(rename = "CidrIp", skip_serializing_if = "Option::is_none")]
     pub cidr_ip: Option<Value<String>>,
     /// Destination security group.
-    #[serde(rename = "DestinationSecurityGroupId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DestinationSecurityGroupId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_security_group_id: Option<Value<String>>,
 }
 
@@ -275,7 +293,10 @@ pub struct SecurityGroupIngress {
     #[serde(rename = "SourcePrefixListId", skip_serializing_if = "Option::is_none")]
     pub source_prefix_list_id: Option<Value<String>>,
     /// Source security group.
-    #[serde(rename = "SourceSecurityGroupId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SourceSecurityGroupId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_security_group_id: Option<Value<String>>,
 }
 resource!(SecurityGroupIngress, "AWS::EC2::SecurityGroupIngress", SecurityGroupIngressAttr {
@@ -304,7 +325,10 @@ pub struct SecurityGroupEgress {
     #[serde(rename = "CidrIp", skip_serializing_if = "Option::is_none")]
     pub cidr_ip: Option<Value<String>>,
     /// Destination security group.
-    #[serde(rename = "DestinationSecurityGroupId", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DestinationSecurityGroupId",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_security_group_id: Option<Value<String>>,
 }
 resource!(SecurityGroupEgress, "AWS::EC2::SecurityGroupEgress", SecurityGroupEgressAttr {

@@ -59,7 +59,10 @@ pub struct KeyValuePair {
 impl KeyValuePair {
     /// `name=value`.
     pub fn new(name: &str, value: impl Into<Value<String>>) -> KeyValuePair {
-        KeyValuePair { name: Some(name.into()), value: Some(value.into()) }
+        KeyValuePair {
+            name: Some(name.into()),
+            value: Some(value.into()),
+        }
     }
 }
 
@@ -81,7 +84,11 @@ pub struct LogConfiguration {
     #[serde(rename = "LogDriver")]
     pub log_driver: Value<String>,
     /// Driver options (`awslogs-group`, `awslogs-region`, `awslogs-stream-prefix`).
-    #[serde(rename = "Options", skip_serializing_if = "Vec::is_empty", serialize_with = "pairs")]
+    #[serde(
+        rename = "Options",
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "pairs"
+    )]
     pub options: Vec<(String, Value<String>)>,
 }
 
@@ -148,7 +155,10 @@ pub struct ContainerDefinition {
     #[serde(rename = "User", skip_serializing_if = "Option::is_none")]
     pub user: Option<Value<String>>,
     /// Read-only root file system.
-    #[serde(rename = "ReadonlyRootFilesystem", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ReadonlyRootFilesystem",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub readonly_root_filesystem: Option<Value<bool>>,
     /// Extended privileges (never true here).
     #[serde(rename = "Privileged", skip_serializing_if = "Option::is_none")]
@@ -168,7 +178,10 @@ pub struct RuntimePlatform {
     #[serde(rename = "CpuArchitecture", skip_serializing_if = "Option::is_none")]
     pub cpu_architecture: Option<Value<String>>,
     /// `LINUX`, ...
-    #[serde(rename = "OperatingSystemFamily", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "OperatingSystemFamily",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub operating_system_family: Option<Value<String>>,
 }
 
@@ -188,7 +201,10 @@ pub struct TaskDefinition {
     #[serde(rename = "NetworkMode", skip_serializing_if = "Option::is_none")]
     pub network_mode: Option<Value<String>>,
     /// `FARGATE`.
-    #[serde(rename = "RequiresCompatibilities", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "RequiresCompatibilities",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub requires_compatibilities: Vec<Value<String>>,
     /// Role the ECS agent uses (pull image, write logs, read secrets).
     #[serde(rename = "ExecutionRoleArn", skip_serializing_if = "Option::is_none")]
@@ -228,7 +244,10 @@ pub struct AwsVpcConfiguration {
 #[derive(Debug, Clone, Serialize)]
 pub struct NetworkConfiguration {
     /// The `awsvpc` settings (the schema spells it `AwsvpcConfiguration`).
-    #[serde(rename = "AwsvpcConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AwsvpcConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub awsvpc_configuration: Option<AwsVpcConfiguration>,
 }
 
@@ -261,13 +280,19 @@ pub struct DeploymentCircuitBreaker {
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentConfiguration {
     /// Circuit breaker.
-    #[serde(rename = "DeploymentCircuitBreaker", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DeploymentCircuitBreaker",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_circuit_breaker: Option<DeploymentCircuitBreaker>,
     /// Upper bound of running tasks during a deployment, in percent.
     #[serde(rename = "MaximumPercent", skip_serializing_if = "Option::is_none")]
     pub maximum_percent: Option<Value<i64>>,
     /// Lower bound of healthy tasks during a deployment, in percent.
-    #[serde(rename = "MinimumHealthyPercent", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MinimumHealthyPercent",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub minimum_healthy_percent: Option<Value<i64>>,
 }
 
@@ -287,22 +312,34 @@ pub struct Service {
     #[serde(rename = "DesiredCount", skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<Value<i64>>,
     /// Seconds to ignore failing load balancer health checks after start.
-    #[serde(rename = "HealthCheckGracePeriodSeconds", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HealthCheckGracePeriodSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_grace_period_seconds: Option<Value<i64>>,
     /// Target group registrations.
     #[serde(rename = "LoadBalancers", skip_serializing_if = "Vec::is_empty")]
     pub load_balancers: Vec<LoadBalancer>,
     /// Networking.
-    #[serde(rename = "NetworkConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NetworkConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub network_configuration: Option<NetworkConfiguration>,
     /// Deployment settings.
-    #[serde(rename = "DeploymentConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DeploymentConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deployment_configuration: Option<DeploymentConfiguration>,
     /// `SERVICE` or `TASK_DEFINITION`.
     #[serde(rename = "PropagateTags", skip_serializing_if = "Option::is_none")]
     pub propagate_tags: Option<Value<String>>,
     /// ECS-managed tags on tasks.
-    #[serde(rename = "EnableECSManagedTags", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "EnableECSManagedTags",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_ecs_managed_tags: Option<Value<bool>>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]

@@ -19,7 +19,10 @@ pub struct Attribute {
 impl Attribute {
     /// `key=value`.
     pub fn new(key: &str, value: &str) -> Attribute {
-        Attribute { key: Some(key.into()), value: Some(value.into()) }
+        Attribute {
+            key: Some(key.into()),
+            value: Some(value.into()),
+        }
     }
 }
 
@@ -39,7 +42,10 @@ pub struct LoadBalancer {
     #[serde(rename = "SecurityGroups", skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<Value<String>>,
     /// Attributes.
-    #[serde(rename = "LoadBalancerAttributes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "LoadBalancerAttributes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub load_balancer_attributes: Vec<Attribute>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]
@@ -78,7 +84,10 @@ pub struct Action {
     #[serde(rename = "TargetGroupArn", skip_serializing_if = "Option::is_none")]
     pub target_group_arn: Option<Value<String>>,
     /// Response for `fixed-response`.
-    #[serde(rename = "FixedResponseConfig", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "FixedResponseConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub fixed_response_config: Option<FixedResponseConfig>,
 }
 
@@ -135,25 +144,43 @@ pub struct TargetGroup {
     #[serde(rename = "HealthCheckPath", skip_serializing_if = "Option::is_none")]
     pub health_check_path: Option<Value<String>>,
     /// Health check protocol.
-    #[serde(rename = "HealthCheckProtocol", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HealthCheckProtocol",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_protocol: Option<Value<String>>,
     /// Seconds between checks.
-    #[serde(rename = "HealthCheckIntervalSeconds", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HealthCheckIntervalSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_interval_seconds: Option<Value<i64>>,
     /// Seconds before a check fails.
-    #[serde(rename = "HealthCheckTimeoutSeconds", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HealthCheckTimeoutSeconds",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub health_check_timeout_seconds: Option<Value<i64>>,
     /// Successes before healthy.
-    #[serde(rename = "HealthyThresholdCount", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "HealthyThresholdCount",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub healthy_threshold_count: Option<Value<i64>>,
     /// Failures before unhealthy.
-    #[serde(rename = "UnhealthyThresholdCount", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "UnhealthyThresholdCount",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unhealthy_threshold_count: Option<Value<i64>>,
     /// Healthy codes.
     #[serde(rename = "Matcher", skip_serializing_if = "Option::is_none")]
     pub matcher: Option<Matcher>,
     /// Attributes.
-    #[serde(rename = "TargetGroupAttributes", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "TargetGroupAttributes",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub target_group_attributes: Vec<Attribute>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]

@@ -104,7 +104,10 @@ pub struct PolicyDocument {
 impl PolicyDocument {
     /// A document with the current policy language version.
     pub fn new(statement: Vec<Statement>) -> PolicyDocument {
-        PolicyDocument { version: "2012-10-17", statement }
+        PolicyDocument {
+            version: "2012-10-17",
+            statement,
+        }
     }
 
     /// A trust policy letting `service` (e.g. `ecs-tasks.amazonaws.com`) assume the role.

@@ -35,7 +35,10 @@ pub struct Tag {
 impl Tag {
     /// A tag from two values.
     pub fn new(key: impl Into<Value<String>>, value: impl Into<Value<String>>) -> Tag {
-        Tag { key: key.into(), value: value.into() }
+        Tag {
+            key: key.into(),
+            value: value.into(),
+        }
     }
 }
 

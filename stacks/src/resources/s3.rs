@@ -21,7 +21,10 @@ pub struct ServerSideEncryptionByDefault {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerSideEncryptionRule {
     /// Default encryption.
-    #[serde(rename = "ServerSideEncryptionByDefault", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ServerSideEncryptionByDefault",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_side_encryption_by_default: Option<ServerSideEncryptionByDefault>,
     /// S3 bucket keys (fewer KMS calls).
     #[serde(rename = "BucketKeyEnabled", skip_serializing_if = "Option::is_none")]
@@ -64,7 +67,10 @@ pub struct PublicAccessBlockConfiguration {
     #[serde(rename = "IgnorePublicAcls", skip_serializing_if = "Option::is_none")]
     pub ignore_public_acls: Option<Value<bool>>,
     /// Restrict access under public policies.
-    #[serde(rename = "RestrictPublicBuckets", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "RestrictPublicBuckets",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub restrict_public_buckets: Option<Value<bool>>,
 }
 
@@ -92,7 +98,10 @@ pub struct VersioningConfiguration {
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggingConfiguration {
     /// Target bucket name.
-    #[serde(rename = "DestinationBucketName", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DestinationBucketName",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub destination_bucket_name: Option<Value<String>>,
     /// Key prefix.
     #[serde(rename = "LogFilePrefix", skip_serializing_if = "Option::is_none")]
@@ -144,10 +153,16 @@ pub struct Rule {
     #[serde(rename = "ExpirationInDays", skip_serializing_if = "Option::is_none")]
     pub expiration_in_days: Option<Value<i64>>,
     /// Abort unfinished multipart uploads.
-    #[serde(rename = "AbortIncompleteMultipartUpload", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AbortIncompleteMultipartUpload",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub abort_incomplete_multipart_upload: Option<AbortIncompleteMultipartUpload>,
     /// Expire noncurrent versions.
-    #[serde(rename = "NoncurrentVersionExpiration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NoncurrentVersionExpiration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub noncurrent_version_expiration: Option<NoncurrentVersionExpiration>,
 }
 
@@ -166,19 +181,31 @@ pub struct Bucket {
     #[serde(rename = "BucketEncryption", skip_serializing_if = "Option::is_none")]
     pub bucket_encryption: Option<BucketEncryption>,
     /// Block public access.
-    #[serde(rename = "PublicAccessBlockConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "PublicAccessBlockConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub public_access_block_configuration: Option<PublicAccessBlockConfiguration>,
     /// Versioning.
-    #[serde(rename = "VersioningConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "VersioningConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub versioning_configuration: Option<VersioningConfiguration>,
     /// Server access logs.
-    #[serde(rename = "LoggingConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LoggingConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub logging_configuration: Option<LoggingConfiguration>,
     /// Object ownership.
     #[serde(rename = "OwnershipControls", skip_serializing_if = "Option::is_none")]
     pub ownership_controls: Option<OwnershipControls>,
     /// Lifecycle.
-    #[serde(rename = "LifecycleConfiguration", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "LifecycleConfiguration",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub lifecycle_configuration: Option<LifecycleConfiguration>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]

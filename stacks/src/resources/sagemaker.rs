@@ -20,7 +20,10 @@ pub struct ResourceSpec {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct JupyterLabAppSettings {
     /// Default instance and lifecycle configuration.
-    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DefaultResourceSpec",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_resource_spec: Option<ResourceSpec>,
     /// Lifecycle configurations users may pick.
     #[serde(rename = "LifecycleConfigArns", skip_serializing_if = "Vec::is_empty")]
@@ -37,7 +40,10 @@ pub struct UserSettings {
     #[serde(rename = "SecurityGroups", skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<Value<String>>,
     /// JupyterLab settings.
-    #[serde(rename = "JupyterLabAppSettings", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "JupyterLabAppSettings",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jupyter_lab_app_settings: Option<JupyterLabAppSettings>,
     /// `ENABLED` or `DISABLED`.
     #[serde(rename = "StudioWebPortal", skip_serializing_if = "Option::is_none")]
@@ -57,7 +63,10 @@ pub struct DefaultSpaceSettings {
     #[serde(rename = "SecurityGroups", skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<Value<String>>,
     /// JupyterLab settings.
-    #[serde(rename = "JupyterLabAppSettings", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "JupyterLabAppSettings",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jupyter_lab_app_settings: Option<JupyterLabAppSettings>,
 }
 
@@ -74,10 +83,16 @@ pub struct Domain {
     #[serde(rename = "DomainName")]
     pub domain_name: Value<String>,
     /// Settings for every space.
-    #[serde(rename = "DefaultSpaceSettings", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DefaultSpaceSettings",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_space_settings: Option<DefaultSpaceSettings>,
     /// `PublicInternetOnly` or `VpcOnly`.
-    #[serde(rename = "AppNetworkAccessType", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "AppNetworkAccessType",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub app_network_access_type: Option<Value<String>>,
     /// The VPC.
     #[serde(rename = "VpcId", skip_serializing_if = "Option::is_none")]
@@ -134,7 +149,10 @@ pub struct SpaceSharingSettings {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SpaceJupyterLabAppSettings {
     /// Default instance and lifecycle configuration.
-    #[serde(rename = "DefaultResourceSpec", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DefaultResourceSpec",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub default_resource_spec: Option<ResourceSpec>,
 }
 
@@ -145,7 +163,10 @@ pub struct SpaceSettings {
     #[serde(rename = "AppType", skip_serializing_if = "Option::is_none")]
     pub app_type: Option<Value<String>>,
     /// JupyterLab settings.
-    #[serde(rename = "JupyterLabAppSettings", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "JupyterLabAppSettings",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub jupyter_lab_app_settings: Option<SpaceJupyterLabAppSettings>,
 }
 
@@ -165,7 +186,10 @@ pub struct Space {
     #[serde(rename = "OwnershipSettings", skip_serializing_if = "Option::is_none")]
     pub ownership_settings: Option<OwnershipSettings>,
     /// Sharing.
-    #[serde(rename = "SpaceSharingSettings", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SpaceSharingSettings",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub space_sharing_settings: Option<SpaceSharingSettings>,
     /// Settings.
     #[serde(rename = "SpaceSettings", skip_serializing_if = "Option::is_none")]

@@ -13,7 +13,9 @@
 //! - no value is random at synth time, so a re-synth never shows drift.
 
 use crate::config::StackConfig;
-use crate::model::{Expr, Output, Parameter, Policy as Retention, Pseudo, Template, Value, s, strs};
+use crate::model::{
+    Expr, Output, Parameter, Policy as Retention, Pseudo, Template, Value, s, strs,
+};
 use crate::resources::cloudfront::{
     DefaultCacheBehavior, Distribution, DistributionAttr, DistributionConfig, Logging, Origin,
     ViewerCertificate, VpcOrigin, VpcOriginAttr, VpcOriginConfig, VpcOriginEndpointConfig,
@@ -23,7 +25,9 @@ use crate::resources::cognito::{
     TokenValidityUnits, UserPool, UserPoolAddOns, UserPoolClient, UserPoolClientAttr,
     UsernameConfiguration,
 };
-use crate::resources::ec2::{Egress, Ingress, SecurityGroup, SecurityGroupAttr, SecurityGroupIngress};
+use crate::resources::ec2::{
+    Egress, Ingress, SecurityGroup, SecurityGroupAttr, SecurityGroupIngress,
+};
 use crate::resources::ecs::{
     AwsVpcConfiguration, Cluster, ClusterSettings, ContainerDefinition, DeploymentCircuitBreaker,
     DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer as ServiceLoadBalancer,
@@ -103,8 +107,11 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         "{prefix} app: llm-eval on ECS Fargate behind an internal ALB reachable only via CloudFront, Cognito, data bucket"
     ));
     let vpc_id: Value<String> = NetworkExports::import(&network.vpc_id).into();
-    let private_subnets: Vec<Value<String>> =
-        network.private_subnets.iter().map(|name| NetworkExports::import(name).into()).collect();
+    let private_subnets: Vec<Value<String>> = network
+        .private_subnets
+        .iter()
+        .map(|name| NetworkExports::import(name).into())
+        .collect();
 
     // Parameters.
     let mut image = Parameter::string("container image URI of the app, set by the deployer");
@@ -127,7 +134,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let alias = t.add_parameter("DomainAlias", alias);
     let custom_domain = t.add_condition(
         "HasCustomDomain",
-        Expr::not(Expr::equals(certificate.r#ref(), Expr::str(""))),
+        Expr::negate(Expr::equals(certificate.r#ref(), Expr::str(""))),
     );
 
     // Buckets: server access logs (and optionally CloudFront logs) go to the logs bucket.
@@ -175,7 +182,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                     effect: Effect::Allow,
                     principal: Some(Principal::Service(vec!["logging.s3.amazonaws.com".into()])),
                     action: vec!["s3:PutObject".into()],
-                    resource: vec![Expr::join("", vec![logs_arn, Expr::str("/s3-access/*")]).into()],
+                    resource: vec![
+                        Expr::join("", vec![logs_arn, Expr::str("/s3-access/*")]).into(),
+                    ],
                     condition: Some(serde_json::json!({
                         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
                     })),
@@ -189,7 +198,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         Bucket {
             bucket_encryption: Some(BucketEncryption::sse_s3()),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all()),
-            versioning_configuration: Some(VersioningConfiguration { status: s("Enabled") }),
+            versioning_configuration: Some(VersioningConfiguration {
+                status: s("Enabled"),
+            }),
             logging_configuration: Some(LoggingConfiguration {
                 destination_bucket_name: Some(logs_bucket.r#ref().into()),
                 log_file_prefix: Some(s("s3-access/data/")),
@@ -249,7 +260,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             }),
             mfa_configuration: Some(s("OPTIONAL")),
             enabled_mfas: strs(&["SOFTWARE_TOKEN_MFA"]),
-            user_pool_add_ons: Some(UserPoolAddOns { advanced_security_mode: Some(s("ENFORCED")) }),
+            user_pool_add_ons: Some(UserPoolAddOns {
+                advanced_security_mode: Some(s("ENFORCED")),
+            }),
             username_attributes: Vec::new(),
             auto_verified_attributes: strs(&["email"]),
             account_recovery_setting: Some(AccountRecoverySetting {
@@ -322,7 +335,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             security_group_ingress: Vec::new(),
             security_group_egress: vec![Egress {
                 ip_protocol: s("tcp"),
-                description: Some(s("HTTPS to Bedrock, SageMaker, OpenAI, ECR, Secrets Manager")),
+                description: Some(s(
+                    "HTTPS to Bedrock, SageMaker, OpenAI, ECR, Secrets Manager",
+                )),
                 from_port: Some(443.into()),
                 to_port: Some(443.into()),
                 cidr_ip: Some(s("0.0.0.0/0")),
@@ -351,7 +366,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 from_port: Some(APP_PORT.into()),
                 to_port: Some(APP_PORT.into()),
                 cidr_ip: None,
-                destination_security_group_id: Some(task_sg.get_att(SecurityGroupAttr::GroupId).into()),
+                destination_security_group_id: Some(
+                    task_sg.get_att(SecurityGroupAttr::GroupId).into(),
+                ),
             }],
             tags: stack_tags(),
         },
@@ -400,8 +417,13 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             health_check_timeout_seconds: Some(5.into()),
             healthy_threshold_count: Some(2.into()),
             unhealthy_threshold_count: Some(3.into()),
-            matcher: Some(Matcher { http_code: Some(s("200")) }),
-            target_group_attributes: vec![Attribute::new("deregistration_delay.timeout_seconds", "30")],
+            matcher: Some(Matcher {
+                http_code: Some(s("200")),
+            }),
+            target_group_attributes: vec![Attribute::new(
+                "deregistration_delay.timeout_seconds",
+                "30",
+            )],
             tags: stack_tags(),
         },
     );
@@ -444,16 +466,25 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let execution_role = t.add(
         "TaskExecutionRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service("ecs-tasks.amazonaws.com"),
-            description: Some(s("ECS agent: pull the image, write logs, read the Cognito client secret")),
+            assume_role_policy_document: PolicyDocument::assume_by_service(
+                "ecs-tasks.amazonaws.com",
+            ),
+            description: Some(s(
+                "ECS agent: pull the image, write logs, read the Cognito client secret",
+            )),
             managed_policy_arns: Vec::new(),
             policies: vec![Policy {
                 policy_name: s("task-execution"),
                 policy_document: PolicyDocument::new(vec![
                     // GetAuthorizationToken has no resource-level permissions.
-                    Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"])).with_sid("EcrLogin"),
+                    Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
+                        .with_sid("EcrLogin"),
                     Statement::allow(
-                        &["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                        &[
+                            "ecr:BatchCheckLayerAvailability",
+                            "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer",
+                        ],
                         vec![arn("ecr:${AWS::Region}:${AWS::AccountId}:repository/*")],
                     )
                     .with_sid("EcrPull"),
@@ -462,8 +493,11 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                         vec![log_group.get_att(LogGroupAttr::Arn).into()],
                     )
                     .with_sid("Logs"),
-                    Statement::allow(&["secretsmanager:GetSecretValue"], vec![client_secret.r#ref().into()])
-                        .with_sid("CognitoClientSecret"),
+                    Statement::allow(
+                        &["secretsmanager:GetSecretValue"],
+                        vec![client_secret.r#ref().into()],
+                    )
+                    .with_sid("CognitoClientSecret"),
                 ]),
             }],
             tags: stack_tags(),
@@ -472,8 +506,12 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let task_role = t.add(
         "TaskRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service("ecs-tasks.amazonaws.com"),
-            description: Some(s("llm-eval app: invoke models, list models and endpoints, read the OpenAI key")),
+            assume_role_policy_document: PolicyDocument::assume_by_service(
+                "ecs-tasks.amazonaws.com",
+            ),
+            description: Some(s(
+                "llm-eval app: invoke models, list models and endpoints, read the OpenAI key",
+            )),
             managed_policy_arns: Vec::new(),
             policies: vec![Policy {
                 policy_name: s("llm-eval-app"),
@@ -530,7 +568,11 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         ],
         secrets: vec![EcsSecret {
             name: s("COGNITO_CLIENT_SECRET"),
-            value_from: Expr::sub_with("${Secret}:client_secret::", vec![("Secret", client_secret.r#ref())]).into(),
+            value_from: Expr::sub_with(
+                "${Secret}:client_secret::",
+                vec![("Secret", client_secret.r#ref())],
+            )
+            .into(),
         }],
         log_configuration: Some(LogConfiguration {
             log_driver: s("awslogs"),
@@ -675,7 +717,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 default_cache_behavior: DefaultCacheBehavior {
                     target_origin_id: s("alb"),
                     viewer_protocol_policy: s("redirect-to-https"),
-                    allowed_methods: strs(&["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"]),
+                    allowed_methods: strs(&[
+                        "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE",
+                    ]),
                     cached_methods: strs(&["GET", "HEAD"]),
                     cache_policy_id: Some(s(CACHING_DISABLED)),
                     origin_request_policy_id: Some(s(ALL_VIEWER_EXCEPT_HOST_HEADER)),
@@ -689,19 +733,62 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     );
 
     let outputs = [
-        ("Url", "URL of the web app", Expr::sub_with("https://${Domain}", vec![("Domain", distribution.get_att(DistributionAttr::DomainName))])),
-        ("DistributionId", "CloudFront distribution id", distribution.r#ref()),
+        (
+            "Url",
+            "URL of the web app",
+            Expr::sub_with(
+                "https://${Domain}",
+                vec![("Domain", distribution.get_att(DistributionAttr::DomainName))],
+            ),
+        ),
+        (
+            "DistributionId",
+            "CloudFront distribution id",
+            distribution.r#ref(),
+        ),
         ("UserPoolId", "Cognito user pool id", user_pool.r#ref()),
-        ("UserPoolClientId", "Cognito app client id (its secret stays in Secrets Manager)", client.r#ref()),
-        ("CognitoClientSecretArn", "ARN of the secret holding the app client credentials", client_secret.r#ref()),
-        ("DataBucketName", "bucket for datasets and results", data_bucket.r#ref()),
-        ("LogsBucketName", "bucket for access logs", logs_bucket.r#ref()),
+        (
+            "UserPoolClientId",
+            "Cognito app client id (its secret stays in Secrets Manager)",
+            client.r#ref(),
+        ),
+        (
+            "CognitoClientSecretArn",
+            "ARN of the secret holding the app client credentials",
+            client_secret.r#ref(),
+        ),
+        (
+            "DataBucketName",
+            "bucket for datasets and results",
+            data_bucket.r#ref(),
+        ),
+        (
+            "LogsBucketName",
+            "bucket for access logs",
+            logs_bucket.r#ref(),
+        ),
         ("ClusterName", "ECS cluster", cluster.r#ref()),
-        ("ServiceName", "ECS service", service.get_att(ServiceAttr::Name)),
-        ("LogGroupName", "CloudWatch log group of the app", log_group.r#ref()),
+        (
+            "ServiceName",
+            "ECS service",
+            service.get_att(ServiceAttr::Name),
+        ),
+        (
+            "LogGroupName",
+            "CloudWatch log group of the app",
+            log_group.r#ref(),
+        ),
     ];
     for (id, description, value) in outputs {
-        t.add_output(id, Output { description: description.into(), value, export: None, condition: None });
+        t.add_output(
+            id,
+            Output {
+                description: description.into(),
+                value,
+                export: None,
+                condition: None,
+            },
+        );
     }
     t
 }

@@ -74,8 +74,18 @@ fn finish(
     depends_on: Vec<String>,
 ) -> Result<SynthStack, SynthError> {
     let name = stack_name(cfg, kind);
-    template.validate(&name).map_err(|errors| SynthError::Validate { stack: name.clone(), errors })?;
-    Ok(SynthStack { name, kind, template, depends_on })
+    template
+        .validate(&name)
+        .map_err(|errors| SynthError::Validate {
+            stack: name.clone(),
+            errors,
+        })?;
+    Ok(SynthStack {
+        name,
+        kind,
+        template,
+        depends_on,
+    })
 }
 
 /// Builds and validates every stack `cfg` enables, in deploy order.
@@ -84,14 +94,29 @@ pub fn synth_all(cfg: &StackConfig) -> Result<Vec<SynthStack>, SynthError> {
     let mut stacks = Vec::with_capacity(3);
     let (network_template, exports) = network::build(cfg);
     let network_name = stack_name(cfg, StackKind::Network);
-    stacks.push(finish(cfg, StackKind::Network, network_template, Vec::new())?);
+    stacks.push(finish(
+        cfg,
+        StackKind::Network,
+        network_template,
+        Vec::new(),
+    )?);
     if cfg.deploy_prompt_app {
         let template = app::build(cfg, &exports);
-        stacks.push(finish(cfg, StackKind::App, template, vec![network_name.clone()])?);
+        stacks.push(finish(
+            cfg,
+            StackKind::App,
+            template,
+            vec![network_name.clone()],
+        )?);
     }
     if cfg.deploy_sagemaker_domain {
         let template = studio::build(cfg, &exports);
-        stacks.push(finish(cfg, StackKind::Studio, template, vec![network_name])?);
+        stacks.push(finish(
+            cfg,
+            StackKind::Studio,
+            template,
+            vec![network_name],
+        )?);
     }
     Ok(stacks)
 }
@@ -105,6 +130,7 @@ pub(crate) fn tags(cfg: &StackConfig, kind: StackKind) -> Vec<crate::resources::
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -116,19 +142,29 @@ mod tests {
 
     #[test]
     fn default_has_all_three() {
-        check(StackConfig::default(), &["llm-eval-network", "llm-eval-app", "llm-eval-studio"])
+        check(
+            StackConfig::default(),
+            &["llm-eval-network", "llm-eval-app", "llm-eval-studio"],
+        )
     }
     #[test]
     fn no_studio() {
         check(
-            StackConfig { deploy_sagemaker_domain: false, ..StackConfig::default() },
+            StackConfig {
+                deploy_sagemaker_domain: false,
+                ..StackConfig::default()
+            },
             &["llm-eval-network", "llm-eval-app"],
         )
     }
     #[test]
     fn network_only() {
         check(
-            StackConfig { deploy_sagemaker_domain: false, deploy_prompt_app: false, ..StackConfig::default() },
+            StackConfig {
+                deploy_sagemaker_domain: false,
+                deploy_prompt_app: false,
+                ..StackConfig::default()
+            },
             &["llm-eval-network"],
         )
     }
@@ -140,7 +176,13 @@ mod tests {
     }
     #[test]
     fn bad_config_rejected() {
-        let cfg = StackConfig { prefix: "Bad".into(), ..StackConfig::default() };
-        assert!(matches!(synth_all(&cfg), Err(SynthError::Config(ConfigError::InvalidPrefix(_)))));
+        let cfg = StackConfig {
+            prefix: "Bad".into(),
+            ..StackConfig::default()
+        };
+        assert!(matches!(
+            synth_all(&cfg),
+            Err(SynthError::Config(ConfigError::InvalidPrefix(_)))
+        ));
     }
 }

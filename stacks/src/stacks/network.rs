@@ -6,13 +6,13 @@
 
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Pseudo, Template, s};
+use crate::resources::Tag;
 use crate::resources::ec2::{
     Eip, EipAttr, FlowLog, InternetGateway, NatGateway, Route, RouteTable, Subnet,
     SubnetRouteTableAssociation, Vpc, VpcAttr, VpcGatewayAttachment,
 };
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
 use crate::resources::logs::{LogGroup, LogGroupAttr};
-use crate::resources::Tag;
 use crate::stacks::{StackKind, tags};
 
 /// Address range of the VPC; subnets are the first four /20 blocks of it.
@@ -72,15 +72,26 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             tags: named(cfg, "vpc"),
         },
     );
-    let igw = t.add("InternetGateway", InternetGateway { tags: named(cfg, "igw") });
+    let igw = t.add(
+        "InternetGateway",
+        InternetGateway {
+            tags: named(cfg, "igw"),
+        },
+    );
     let attachment = t.add(
         "InternetGatewayAttachment",
-        VpcGatewayAttachment { vpc_id: vpc.r#ref().into(), internet_gateway_id: Some(igw.r#ref().into()) },
+        VpcGatewayAttachment {
+            vpc_id: vpc.r#ref().into(),
+            internet_gateway_id: Some(igw.r#ref().into()),
+        },
     );
 
     let public_table = t.add(
         "PublicRouteTable",
-        RouteTable { vpc_id: vpc.r#ref().into(), tags: named(cfg, "public") },
+        RouteTable {
+            vpc_id: vpc.r#ref().into(),
+            tags: named(cfg, "public"),
+        },
     );
     let default_public = t.add(
         "PublicDefaultRoute",
@@ -120,7 +131,10 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         );
         let eip = t.add(
             &format!("NatEip{n}"),
-            Eip { domain: Some(s("vpc")), tags: named(cfg, &format!("nat-{n}")) },
+            Eip {
+                domain: Some(s("vpc")),
+                tags: named(cfg, &format!("nat-{n}")),
+            },
         );
         t.depends_on(&eip, &attachment);
         let nat = t.add(
@@ -143,7 +157,10 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         );
         let private_table = t.add(
             &format!("PrivateRouteTable{n}"),
-            RouteTable { vpc_id: vpc.r#ref().into(), tags: named(cfg, &format!("private-{n}")) },
+            RouteTable {
+                vpc_id: vpc.r#ref().into(),
+                tags: named(cfg, &format!("private-{n}")),
+            },
         );
         t.add(
             &format!("PrivateDefaultRoute{n}"),

@@ -92,15 +92,21 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             from_port: Some(8192.into()),
             to_port: Some(65535.into()),
             source_prefix_list_id: None,
-            source_security_group_id: Some(security_group.get_att(SecurityGroupAttr::GroupId).into()),
+            source_security_group_id: Some(
+                security_group.get_att(SecurityGroupAttr::GroupId).into(),
+            ),
         },
     );
 
     let role = t.add(
         "StudioExecutionRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service("sagemaker.amazonaws.com"),
-            description: Some(s("execution role of the SageMaker Studio domain's apps and spaces")),
+            assume_role_policy_document: PolicyDocument::assume_by_service(
+                "sagemaker.amazonaws.com",
+            ),
+            description: Some(s(
+                "execution role of the SageMaker Studio domain's apps and spaces",
+            )),
             // Studio users run arbitrary notebooks; the AWS managed policy is the documented
             // baseline for a Studio execution role.
             managed_policy_arns: vec![
@@ -115,13 +121,17 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         "CloneRepoLifecycleConfig",
         StudioLifecycleConfig {
             studio_lifecycle_config_app_type: s("JupyterLab"),
-            studio_lifecycle_config_content: Expr::base64(Expr::str(clone_script(&cfg.studio_git_repo))).into(),
+            studio_lifecycle_config_content: Expr::base64(Expr::str(clone_script(
+                &cfg.studio_git_repo,
+            )))
+            .into(),
             studio_lifecycle_config_name: s(format!("{prefix}-clone-repo")),
             tags: stack_tags(),
         },
     );
-    let lifecycle_arn: Value<String> =
-        lifecycle.get_att(StudioLifecycleConfigAttr::StudioLifecycleConfigArn).into();
+    let lifecycle_arn: Value<String> = lifecycle
+        .get_att(StudioLifecycleConfigAttr::StudioLifecycleConfigArn)
+        .into();
     let jupyter = || JupyterLabAppSettings {
         default_resource_spec: Some(ResourceSpec {
             instance_type: None,
@@ -176,8 +186,13 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             ownership_settings: Some(OwnershipSettings {
                 owner_user_profile_name: s(USER_PROFILE_NAME),
             }),
-            space_sharing_settings: Some(SpaceSharingSettings { sharing_type: s("Shared") }),
-            space_settings: Some(SpaceSettings { app_type: Some(s("JupyterLab")), jupyter_lab_app_settings: None }),
+            space_sharing_settings: Some(SpaceSharingSettings {
+                sharing_type: s("Shared"),
+            }),
+            space_settings: Some(SpaceSettings {
+                app_type: Some(s("JupyterLab")),
+                jupyter_lab_app_settings: None,
+            }),
             tags: stack_tags(),
         },
     );
@@ -186,11 +201,21 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
 
     t.add_output(
         "DomainId",
-        Output { description: "SageMaker Studio domain id".into(), value: domain.get_att(DomainAttr::DomainId), export: None, condition: None },
+        Output {
+            description: "SageMaker Studio domain id".into(),
+            value: domain.get_att(DomainAttr::DomainId),
+            export: None,
+            condition: None,
+        },
     );
     t.add_output(
         "DomainUrl",
-        Output { description: "SageMaker Studio URL".into(), value: domain.get_att(DomainAttr::Url), export: None, condition: None },
+        Output {
+            description: "SageMaker Studio URL".into(),
+            value: domain.get_att(DomainAttr::Url),
+            export: None,
+            condition: None,
+        },
     );
     t
 }

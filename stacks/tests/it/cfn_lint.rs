@@ -16,7 +16,9 @@ fn cfn_lint() -> PathBuf {
         return PathBuf::from(path);
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|dir| dir.join("cfn-lint")).find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("cfn-lint"))
+            .find(|candidate| candidate.is_file())
     });
     on_path.unwrap_or_else(|| {
         panic!("cfn-lint not found: set CFN_LINT or put cfn-lint on PATH; `bash scripts/test.sh` installs it")
@@ -43,7 +45,13 @@ fn every_toggle_combination_passes_cfn_lint() {
         files.push(path);
     }
     let output = Command::new(cfn_lint())
-        .args(["--regions", base.region.as_str(), "--format", "parseable", "--"])
+        .args([
+            "--regions",
+            base.region.as_str(),
+            "--format",
+            "parseable",
+            "--",
+        ])
         .args(&files)
         .output()
         .unwrap_or_else(|err| panic!("running cfn-lint: {err}"));

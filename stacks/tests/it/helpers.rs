@@ -16,7 +16,11 @@ pub fn all_resources() -> Vec<(String, String, Json)> {
             let json = stack.template.to_json_value();
             if let Some(resources) = json["Resources"].as_object() {
                 for (id, resource) in resources {
-                    out.push((format!("{}[{}]", stack.name, cfg.toggle_label()), id.clone(), resource.clone()));
+                    out.push((
+                        format!("{}[{}]", stack.name, cfg.toggle_label()),
+                        id.clone(),
+                        resource.clone(),
+                    ));
                 }
             }
         }

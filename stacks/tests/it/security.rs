@@ -57,12 +57,19 @@ fn load_balancer_is_internal() {
 #[test]
 fn task_role_has_exactly_the_listed_actions() {
     let app = default_stack("app").template.to_json_value();
-    let statements = app["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        .as_array()
-        .unwrap();
+    let statements =
+        app["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
     let mut actions: Vec<&str> = statements
         .iter()
-        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
         .collect();
     actions.sort_unstable();
     assert_eq!(
@@ -76,7 +83,10 @@ fn task_role_has_exactly_the_listed_actions() {
             "secretsmanager:GetSecretValue",
         ]
     );
-    let secret = statements.iter().find(|s| s["Sid"] == "ReadOpenAiKey").unwrap();
+    let secret = statements
+        .iter()
+        .find(|s| s["Sid"] == "ReadOpenAiKey")
+        .unwrap();
     assert_eq!(
         secret["Resource"],
         serde_json::json!([{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:openai_key-??????"}])
@@ -85,10 +95,16 @@ fn task_role_has_exactly_the_listed_actions() {
 
 #[test]
 fn openai_secret_name_is_configurable() {
-    let cfg = StackConfig { openai_secret_name: "team/openai".into(), ..StackConfig::default() };
+    let cfg = StackConfig {
+        openai_secret_name: "team/openai".into(),
+        ..StackConfig::default()
+    };
     let app = synth(&cfg)[1].template.to_json_value().to_string();
     assert!(app.contains("secret:team/openai-??????"), "{app}");
-    assert!(app.contains(r#""Name":"OPENAI_SECRET_NAME","Value":"team/openai""#), "{app}");
+    assert!(
+        app.contains(r#""Name":"OPENAI_SECRET_NAME","Value":"team/openai""#),
+        "{app}"
+    );
 }
 
 #[test]
@@ -98,7 +114,11 @@ fn client_secret_only_reaches_secrets_manager() {
     // The only place that reads the client secret is the Secrets Manager secret's value.
     let read = r#"["UserPoolClient","ClientSecret"]"#;
     assert_eq!(text.matches(read).count(), 1, "{text}");
-    assert!(app["Resources"]["CognitoClientSecret"]["Properties"]["SecretString"].to_string().contains(read));
+    assert!(
+        app["Resources"]["CognitoClientSecret"]["Properties"]["SecretString"]
+            .to_string()
+            .contains(read)
+    );
     let container = &app["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
     assert_eq!(container["Secrets"][0]["Name"], "COGNITO_CLIENT_SECRET");
 }
@@ -109,10 +129,15 @@ fn buckets_are_encrypted_private_and_tls_only() {
         if resource["Type"] == "AWS::S3::Bucket" {
             let props = &resource["Properties"];
             assert!(props["BucketEncryption"].is_object(), "{stack} {id}");
-            assert_eq!(props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true, "{stack} {id}");
+            assert_eq!(
+                props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true,
+                "{stack} {id}"
+            );
         }
         if resource["Type"] == "AWS::S3::BucketPolicy" {
-            let statements = resource["Properties"]["PolicyDocument"]["Statement"].as_array().unwrap();
+            let statements = resource["Properties"]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap();
             assert!(
                 statements.iter().any(|s| s["Effect"] == "Deny"
                     && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
@@ -121,18 +146,33 @@ fn buckets_are_encrypted_private_and_tls_only() {
         }
     }
     let app = default_stack("app").template.to_json_value();
-    assert_eq!(app["Resources"]["DataBucket"]["Properties"]["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(
+        app["Resources"]["DataBucket"]["Properties"]["VersioningConfiguration"]["Status"],
+        "Enabled"
+    );
 }
 
 #[test]
 fn task_is_right_sized_non_root_and_health_checked() {
     let app = default_stack("app").template.to_json_value();
     let task = &app["Resources"]["TaskDefinition"]["Properties"];
-    assert_eq!((task["Cpu"].as_str(), task["Memory"].as_str()), (Some("512"), Some("1024")));
+    assert_eq!(
+        (task["Cpu"].as_str(), task["Memory"].as_str()),
+        (Some("512"), Some("1024"))
+    );
     assert_eq!(task["ContainerDefinitions"][0]["User"], "10001:10001");
-    assert_eq!(app["Resources"]["TargetGroup"]["Properties"]["HealthCheckPath"], "/healthz");
-    assert_eq!(app["Resources"]["AppLogGroup"]["Properties"]["RetentionInDays"], 30);
-    assert_eq!(app["Resources"]["Cluster"]["Properties"]["ClusterSettings"][0]["Value"], "enabled");
+    assert_eq!(
+        app["Resources"]["TargetGroup"]["Properties"]["HealthCheckPath"],
+        "/healthz"
+    );
+    assert_eq!(
+        app["Resources"]["AppLogGroup"]["Properties"]["RetentionInDays"],
+        30
+    );
+    assert_eq!(
+        app["Resources"]["Cluster"]["Properties"]["ClusterSettings"][0]["Value"],
+        "enabled"
+    );
     let image = &task["ContainerDefinitions"][0]["Image"];
     assert_eq!(image, &serde_json::json!({"Ref": "ImageUri"}));
 }
@@ -143,20 +183,32 @@ fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
     let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
     let behavior = &config["DefaultCacheBehavior"];
     assert_eq!(behavior["ViewerProtocolPolicy"], "redirect-to-https");
-    assert_eq!(behavior["CachePolicyId"], "4135ea2d-6df8-44a3-9df3-4b5a84be39ad");
+    assert_eq!(
+        behavior["CachePolicyId"],
+        "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    );
     assert_eq!(config["HttpVersion"], "http2and3");
     assert!(config["Origins"][0]["VpcOriginConfig"]["VpcOriginId"].is_object());
     assert!(config.get("Logging").is_none());
-    let logged = synth(&StackConfig { cloudfront_access_logs: true, ..StackConfig::default() });
+    let logged = synth(&StackConfig {
+        cloudfront_access_logs: true,
+        ..StackConfig::default()
+    });
     let logged = logged[1].template.to_json_value();
-    assert_eq!(logged["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Logging"]["Prefix"], "cloudfront/");
+    assert_eq!(
+        logged["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Logging"]["Prefix"],
+        "cloudfront/"
+    );
 }
 
 #[test]
 fn cognito_pool_is_locked_down() {
     let app = default_stack("app").template.to_json_value();
     let pool = &app["Resources"]["UserPool"]["Properties"];
-    assert_eq!(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"], true);
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        true
+    );
     assert_eq!(pool["UserPoolAddOns"]["AdvancedSecurityMode"], "ENFORCED");
     assert_eq!(pool["MfaConfiguration"], "OPTIONAL");
     assert_eq!(pool["Policies"]["PasswordPolicy"]["MinimumLength"], 14);
@@ -164,24 +216,45 @@ fn cognito_pool_is_locked_down() {
     assert_eq!(client["GenerateSecret"], true);
     assert_eq!(
         client["ExplicitAuthFlows"],
-        serde_json::json!(["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])
+        serde_json::json!([
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH"
+        ])
     );
 }
 
 #[test]
 fn studio_clones_the_configured_repo_with_native_resources() {
-    let cfg = StackConfig { studio_git_repo: "https://example.com/team/notebooks.git".into(), ..StackConfig::default() };
+    let cfg = StackConfig {
+        studio_git_repo: "https://example.com/team/notebooks.git".into(),
+        ..StackConfig::default()
+    };
     let studio = synth(&cfg).pop().unwrap();
     assert_eq!(studio.kind.short_name(), "studio");
     let json = studio.template.to_json_value();
-    let content = &json["Resources"]["CloneRepoLifecycleConfig"]["Properties"]["StudioLifecycleConfigContent"]["Fn::Base64"];
-    assert!(content.as_str().unwrap().contains("repo_url='https://example.com/team/notebooks.git'"));
+    let content = &json["Resources"]["CloneRepoLifecycleConfig"]["Properties"]["StudioLifecycleConfigContent"]
+        ["Fn::Base64"];
+    assert!(
+        content
+            .as_str()
+            .unwrap()
+            .contains("repo_url='https://example.com/team/notebooks.git'")
+    );
     for (_, resource) in json["Resources"].as_object().unwrap() {
         let kind = resource["Type"].as_str().unwrap();
-        assert!(!kind.starts_with("Custom::") && kind != "AWS::CloudFormation::CustomResource" && kind != "AWS::Lambda::Function", "{kind}");
+        assert!(
+            !kind.starts_with("Custom::")
+                && kind != "AWS::CloudFormation::CustomResource"
+                && kind != "AWS::Lambda::Function",
+            "{kind}"
+        );
     }
     assert_eq!(json["Resources"]["Domain"]["Properties"]["AuthMode"], "IAM");
-    assert_eq!(json["Resources"]["SharedSpace"]["Properties"]["SpaceSharingSettings"]["SharingType"], "Shared");
+    assert_eq!(
+        json["Resources"]["SharedSpace"]["Properties"]["SpaceSharingSettings"]["SharingType"],
+        "Shared"
+    );
 }
 
 #[test]
@@ -201,7 +274,11 @@ fn cross_stack_imports_match_network_exports() {
         assert!(!imports.is_empty(), "{}", stack.name);
         for (path, name) in imports {
             let name = name.as_str().unwrap();
-            assert!(exported.iter().any(|e| e == name), "{} {path}: {name} is not exported", stack.name);
+            assert!(
+                exported.iter().any(|e| e == name),
+                "{} {path}: {name} is not exported",
+                stack.name
+            );
         }
         assert_eq!(stack.depends_on, [stacks[0].name.clone()]);
     }
