@@ -1,38 +1,42 @@
 //! `deployer`: synthesizes, checks and deploys the LLM-evaluation stacks.
 //!
-//! `main` only parses arguments, dispatches, and maps errors to exit codes in one place:
-//! 0 success, 1 checks failed (e.g. unsuppressed nag errors), 2 usage or input errors.
+//! `main` parses flags, resolves the configuration (flags > env > `--config` file > defaults),
+//! runs one command and turns its result into an exit code: 0 on success, 1 on any error
+//! (printed with its full context chain) or on unsuppressed nag errors, 2 for usage errors
+//! (from clap) and for `deployer nag` input errors (unreadable or invalid templates).
 
+mod cli;
 mod commands;
+mod config;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// Command-line interface of the deployer.
-#[derive(Debug, Parser)]
-#[command(name = "deployer", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+use crate::cli::{Cli, Command};
 
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check CloudFormation templates against the cdk-nag-style security rule pack.
-    Nag(commands::nag::NagArgs),
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    match cli.command {
+        Command::Synth(args) => {
+            let cfg = config::resolve(&args.config, &env)?;
+            commands::synth::run(&args, &cfg)?;
+            if cfg.cdk_nag {
+                return commands::nag::after_synth(&cfg);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Nag(args) => Ok(commands::nag::run(&args, &env)),
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Nag(args) => commands::nag::run(args),
-    };
-    match result {
+    match run(cli) {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }

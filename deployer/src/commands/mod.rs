@@ -1,3 +1,4 @@
-//! One module per subcommand, each exposing its clap args and a `run` function.
+//! One module per subcommand, each with a `run` function.
 
 pub mod nag;
+pub mod synth;

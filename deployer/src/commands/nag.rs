@@ -1,14 +1,21 @@
 //! `deployer nag`: runs the security rule pack over CloudFormation templates.
 //!
+//! Without `--template` it checks our synthesized stacks (the current configuration, or every
+//! toggle combination with `--all-combinations`); with it, any JSON/YAML templates.
 //! Exit codes: 0 when no unsuppressed error remains, 1 when there are errors, 2 for usage or
-//! parse errors (the error names the file, line and column).
+//! input errors (the error names the file, line and column). [`after_synth`] is the same check
+//! run by `CDK_NAG=true deployer synth`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use stacks::nag::{self, Finding, Level, RULES, report};
+use stacks::nag::{self, Finding, Level, ParsedTemplate, RULES, report};
+use stacks::{StackConfig, synth_all};
+
+use crate::cli::ConfigArgs;
+use crate::config;
 
 /// Output format of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,9 +40,15 @@ pub enum LevelArg {
 /// Arguments of `deployer nag`.
 #[derive(Debug, Args)]
 pub struct NagArgs {
-    /// CloudFormation templates (JSON or YAML) to check.
+    /// Settings of the stacks to synthesize and check (ignored with --template).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// CloudFormation templates (JSON or YAML) to check instead of our stacks.
     #[arg(long = "template", value_name = "FILE", num_args = 1..)]
     pub templates: Vec<PathBuf>,
+    /// Check our stacks under every combination of the deploy toggles.
+    #[arg(long, conflicts_with = "templates")]
+    pub all_combinations: bool,
     /// Report format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -53,8 +66,18 @@ pub struct NagArgs {
     pub verbose: bool,
 }
 
-/// Runs `deployer nag`; errors are usage or input errors (exit code 2).
-pub fn run(args: &NagArgs) -> anyhow::Result<ExitCode> {
+/// Runs `deployer nag`, printing input errors itself (exit code 2).
+pub fn run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> ExitCode {
+    match try_run(args, env) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
     if args.list_rules {
         for rule in RULES {
             println!("{:<20} {:<8} {}", rule.id, rule.level, rule.info);
@@ -71,16 +94,29 @@ pub fn run(args: &NagArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if args.templates.is_empty() {
-        bail!("no templates to check: pass --template FILE...");
-    }
-    let mut findings: Vec<Finding> = Vec::new();
-    for path in &args.templates {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let parsed = nag::parse_template(&path.display().to_string(), &text)?;
-        findings.extend(nag::check_template(&parsed));
-    }
+    let templates = if args.templates.is_empty() {
+        let cfg = config::resolve(&args.config, env)?;
+        let configs: Vec<StackConfig> = if args.all_combinations {
+            cfg.toggle_combinations().collect()
+        } else {
+            vec![cfg]
+        };
+        let mut templates = Vec::new();
+        for cfg in &configs {
+            let label = args.all_combinations.then(|| cfg.toggle_label());
+            templates.extend(synthesized(cfg, label.as_deref())?);
+        }
+        templates
+    } else {
+        let mut templates = Vec::with_capacity(args.templates.len());
+        for path in &args.templates {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            templates.push(nag::parse_template(&path.display().to_string(), &text)?);
+        }
+        templates
+    };
+    let findings: Vec<Finding> = templates.iter().flat_map(nag::check_template).collect();
     let filter = report::Filter {
         min_level: match args.level {
             LevelArg::Error => Level::Error,
@@ -99,10 +135,46 @@ pub fn run(args: &NagArgs) -> anyhow::Result<ExitCode> {
             serde_json::to_string_pretty(&report::sarif(&findings, filter))?
         ),
     }
-    let blocking = findings.iter().any(Finding::is_blocking);
-    Ok(if blocking {
+    Ok(exit_code(&findings))
+}
+
+/// The synthesized templates of one configuration, named like `deployer synth --out` writes
+/// them (prefixed with the toggle label when several configurations are checked).
+pub fn synthesized(cfg: &StackConfig, label: Option<&str>) -> anyhow::Result<Vec<ParsedTemplate>> {
+    let stacks = synth_all(cfg).context("synthesizing the stacks")?;
+    let mut templates = Vec::with_capacity(stacks.len());
+    for stack in &stacks {
+        let file = match label {
+            Some(label) => format!("{label}/{}.template.json", stack.name),
+            None => format!("{}.template.json", stack.name),
+        };
+        let text = String::from_utf8(stack.template.to_json_bytes())
+            .with_context(|| format!("{file} is not UTF-8"))?;
+        templates.push(nag::parse_template(&file, &text)?);
+    }
+    Ok(templates)
+}
+
+/// `CDK_NAG=true deployer synth`: checks the synthesized stacks, prints the findings on stderr
+/// (stdout may carry the templates) and fails with 1 on unsuppressed errors.
+pub fn after_synth(cfg: &StackConfig) -> anyhow::Result<ExitCode> {
+    let findings: Vec<Finding> = synthesized(cfg, None)?
+        .iter()
+        .flat_map(nag::check_template)
+        .collect();
+    let filter = report::Filter {
+        min_level: Level::Warning,
+        verbose: false,
+    };
+    eprintln!("nag (CDK_NAG=true): security rule pack over the synthesized stacks");
+    eprint!("{}", report::text(&findings, filter));
+    Ok(exit_code(&findings))
+}
+
+fn exit_code(findings: &[Finding]) -> ExitCode {
+    if findings.iter().any(Finding::is_blocking) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

@@ -1,3 +1,7 @@
-//! Integration tests of the `deployer` binary (one binary, modules per command).
+//! Integration tests of the `deployer` binary: each test runs the real executable in a fresh
+//! temporary directory with a controlled environment.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
+mod helpers;
 mod nag;
+mod synth;

@@ -1,98 +1,84 @@
-//! `deployer nag` run as a real process: exit codes, formats, explain and list.
+//! `deployer nag` and `CDK_NAG=true deployer synth` run as real processes: exit codes,
+//! formats, explain and list, our own stacks.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+
+use crate::helpers::{Run, deployer};
 
 const CLEAN: &str = "Resources:\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 10.0.0.0/8}]}\n";
 const OPEN: &str = "Resources:\n  Acl: {Type: AWS::EC2::NetworkAcl}\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 0.0.0.0/0}]}\n";
 const SUPPRESSED: &str = "Resources:\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-EC23, reason: public web tier behind the ALB only}]}}\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 0.0.0.0/0}]}\n";
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write fixture");
-    path
-}
-
-fn deployer(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_deployer"))
-        .args(args)
-        .output()
-        .expect("run deployer")
-}
-
-fn nag(path: &Path, extra: &[&str]) -> Output {
-    let path = path.to_str().expect("utf-8 temp path");
-    let mut args = vec!["nag", "--template", path];
+/// Writes `text` to `dir/name` and runs `deployer nag --template name extra...` in `dir`.
+fn nag(dir: &Path, name: &str, text: &str, extra: &[&str]) -> Run {
+    std::fs::write(dir.join(name), text).unwrap();
+    let mut args = vec!["nag", "--template", name];
     args.extend_from_slice(extra);
-    deployer(&args)
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    deployer(dir, &args, &[])
 }
 
 #[test]
 fn exit_codes() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(nag(dir.path(), "clean.yaml", CLEAN, &[]).code, Some(0));
+    assert_eq!(nag(dir.path(), "open.yaml", OPEN, &[]).code, Some(1));
     assert_eq!(
-        nag(&write(dir.path(), "clean.yaml", CLEAN), &[])
-            .status
-            .code(),
-        Some(0)
-    );
-    assert_eq!(
-        nag(&write(dir.path(), "open.yaml", OPEN), &[])
-            .status
-            .code(),
-        Some(1)
-    );
-    assert_eq!(
-        nag(&write(dir.path(), "suppressed.yaml", SUPPRESSED), &[])
-            .status
-            .code(),
+        nag(dir.path(), "suppressed.yaml", SUPPRESSED, &[]).code,
         Some(0)
     );
     let broken = nag(
-        &write(dir.path(), "broken.json", "{\"Resources\": {\n  \"A\": }"),
+        dir.path(),
+        "broken.json",
+        "{\"Resources\": {\n  \"A\": }",
         &[],
     );
-    assert_eq!(broken.status.code(), Some(2));
+    assert_eq!(broken.code, Some(2));
     assert!(
-        String::from_utf8_lossy(&broken.stderr).contains("broken.json:2:8: invalid JSON"),
-        "{broken:?}"
+        broken.stderr.contains("broken.json:2:8: invalid JSON"),
+        "{}",
+        broken.stderr
     );
-    let not_template = nag(&write(dir.path(), "plain.yaml", "Outputs: {}\n"), &[]);
-    assert_eq!(not_template.status.code(), Some(2));
+    let not_template = nag(dir.path(), "plain.yaml", "Outputs: {}\n", &[]);
+    assert_eq!(not_template.code, Some(2));
     assert!(
-        String::from_utf8_lossy(&not_template.stderr)
-            .contains("plain.yaml:1:1: template has no `Resources` section")
+        not_template
+            .stderr
+            .contains("plain.yaml:1:1: template has no `Resources` section"),
+        "{}",
+        not_template.stderr
     );
     assert_eq!(
-        deployer(&["nag", "--template", "/nonexistent/x.yaml"])
-            .status
-            .code(),
+        deployer(dir.path(), &["nag", "--template", "missing.yaml"], &[]).code,
         Some(2)
     );
-    assert_eq!(deployer(&["nag"]).status.code(), Some(2));
-    assert_eq!(deployer(&["nag", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--format", "xml"], &[]).code,
+        Some(2)
+    );
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--prefix", "BAD!"], &[]).code,
+        Some(2)
+    );
 }
 
 #[test]
 fn text_report_and_level_filter() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = write(dir.path(), "open.yaml", OPEN);
-    let all = stdout(&nag(&path, &[]));
-    assert!(all.contains("warning[AwsSolutions-VPC3] Acl"), "{all}");
+    let dir = tempfile::tempdir().unwrap();
+    let all = nag(dir.path(), "open.yaml", OPEN, &[]).stdout;
+    assert!(
+        all.contains("open.yaml:2:3: warning[AwsSolutions-VPC3] Acl"),
+        "{all}"
+    );
     assert!(
         all.contains("open.yaml:3:3: error[AwsSolutions-EC23] Sg"),
         "{all}"
     );
-    let errors = stdout(&nag(&path, &["--level", "error"]));
-    assert!(!errors.contains("VPC3"), "{errors}");
-    let verbose = stdout(&nag(
-        &write(dir.path(), "s.yaml", SUPPRESSED),
-        &["--verbose"],
-    ));
+    let errors = nag(dir.path(), "open.yaml", OPEN, &["--level", "error"]).stdout;
+    assert!(
+        !errors.contains("VPC3") && errors.contains("EC23"),
+        "{errors}"
+    );
+    let verbose = nag(dir.path(), "s.yaml", SUPPRESSED, &["--verbose"]).stdout;
     assert!(
         verbose.contains("suppressed: public web tier behind the ALB only"),
         "{verbose}"
@@ -101,14 +87,16 @@ fn text_report_and_level_filter() {
 
 #[test]
 fn json_and_sarif() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = write(dir.path(), "open.json", &serde_json::json!({"Resources": {"Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web", "SecurityGroupIngress": [{"CidrIp": "0.0.0.0/0"}]}}}}).to_string());
-    let report: serde_json::Value =
-        serde_json::from_str(&stdout(&nag(&path, &["--format", "json"]))).expect("json report");
+    let dir = tempfile::tempdir().unwrap();
+    let template = serde_json::json!({"Resources": {"Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web", "SecurityGroupIngress": [{"CidrIp": "0.0.0.0/0"}]}}}}).to_string();
+    let report: serde_json::Value = serde_json::from_str(
+        &nag(dir.path(), "open.json", &template, &["--format", "json"]).stdout,
+    )
+    .unwrap();
     assert_eq!(report["summary"]["errors"], 1);
-    let output = nag(&path, &["--format", "sarif"]);
-    assert_eq!(output.status.code(), Some(1));
-    let log: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("sarif log");
+    let output = nag(dir.path(), "open.json", &template, &["--format", "sarif"]);
+    assert_eq!(output.code, Some(1));
+    let log: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(log["version"], "2.1.0");
     assert!(
         log["$schema"]
@@ -130,25 +118,75 @@ fn json_and_sarif() {
             .as_str()
             .is_some_and(|text| text.contains("Sg"))
     );
-    assert!(
-        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            .as_str()
-            .is_some_and(|uri| uri.ends_with("open.json"))
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "open.json"
     );
 }
 
 #[test]
 fn explain_and_list_rules() {
-    let explain = deployer(&["nag", "--explain", "AwsSolutions-S10"]);
-    assert_eq!(explain.status.code(), Some(0));
-    assert!(stdout(&explain).contains("aws:SecureTransport"));
+    let dir = tempfile::tempdir().unwrap();
+    let explain = deployer(dir.path(), &["nag", "--explain", "AwsSolutions-S10"], &[]);
+    assert_eq!(explain.code, Some(0));
+    assert!(
+        explain.stdout.contains("aws:SecureTransport"),
+        "{}",
+        explain.stdout
+    );
     assert_eq!(
-        deployer(&["nag", "--explain", "Nope-1"]).status.code(),
+        deployer(dir.path(), &["nag", "--explain", "Nope-1"], &[]).code,
         Some(2)
     );
-    let list = stdout(&deployer(&["nag", "--list-rules"]));
+    let list = deployer(dir.path(), &["nag", "--list-rules"], &[]).stdout;
     assert!(
         list.contains("AwsSolutions-IAM5") && list.contains("Nag-SUP1"),
         "{list}"
     );
+}
+
+#[test]
+fn our_stacks_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = deployer(dir.path(), &["nag"], &[]);
+    assert_eq!(
+        current.code,
+        Some(0),
+        "{}{}",
+        current.stdout,
+        current.stderr
+    );
+    assert!(
+        current.stdout.starts_with("0 error(s), 0 warning(s), "),
+        "{}",
+        current.stdout
+    );
+    let all = deployer(dir.path(), &["nag", "--all-combinations", "--verbose"], &[]);
+    assert_eq!(all.code, Some(0), "{}{}", all.stdout, all.stderr);
+    assert!(
+        all.stdout
+            .contains("studio-app-nag-logs/llm-eval-app.template.json"),
+        "{}",
+        all.stdout
+    );
+    assert!(all.stdout.contains("suppressed: "), "{}", all.stdout);
+}
+
+#[test]
+fn cdk_nag_synth_prints_findings_and_keeps_stdout_for_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = deployer(
+        dir.path(),
+        &["synth", "--out", "out"],
+        &[("CDK_NAG", "true")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nag (CDK_NAG=true)") && run.stderr.contains("0 error(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(dir.path().join("out/manifest.json").exists());
+    let quiet = deployer(dir.path(), &["synth", "--out", "out2"], &[]);
+    assert!(!quiet.stderr.contains("nag"), "{}", quiet.stderr);
 }

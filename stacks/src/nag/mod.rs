@@ -19,7 +19,7 @@ use std::fmt;
 pub use pack::{RULES, check_template, find_rule};
 pub use parse::{ParseError, ParsedTemplate, Position, parse_template};
 pub use resolve::{Resource, Scalar, Unresolved};
-pub use suppress::NagSuppression;
+pub use suppress::{NagSuppress, NagSuppression};
 
 /// How serious a rule's finding is; only unsuppressed errors fail a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -8,6 +8,8 @@
 //! malformed one, suppresses nothing and is itself reported as an error ([`Problem`]).
 
 use regex_lite::Regex;
+
+use crate::model::{HasLogicalId, Template};
 use serde_json::{Map, Value, json};
 
 /// The shortest accepted reason, in characters (cdk-nag's limit).
@@ -64,6 +66,31 @@ impl NagSuppression {
             entry.insert("applies_to".to_owned(), Value::Array(applies_to));
         }
         Value::Object(entry)
+    }
+}
+
+/// Writes cdk-nag suppressions next to a resource of a typed [`Template`], so our stacks carry
+/// each suppression (and its reason) where the finding is.
+///
+/// ```
+/// use stacks::model::Template;
+/// use stacks::nag::{NagSuppress, NagSuppression};
+/// use stacks::resources::logs::LogGroup;
+///
+/// let mut template = Template::new("example");
+/// let group = template.add("Logs", LogGroup::default());
+/// template.nag_suppress(&group, &[NagSuppression::new("AwsSolutions-X1", "an example reason here")]);
+/// let json = template.to_json_value();
+/// assert_eq!(json["Resources"]["Logs"]["Metadata"]["cdk_nag"]["rules_to_suppress"][0]["id"], "AwsSolutions-X1");
+/// ```
+pub trait NagSuppress {
+    /// Appends `suppressions` to the resource's `Metadata.cdk_nag.rules_to_suppress`.
+    fn nag_suppress(&mut self, resource: &dyn HasLogicalId, suppressions: &[NagSuppression]);
+}
+
+impl NagSuppress for Template {
+    fn nag_suppress(&mut self, resource: &dyn HasLogicalId, suppressions: &[NagSuppression]) {
+        write_metadata(self.metadata_mut(resource), suppressions);
     }
 }
 

@@ -147,3 +147,51 @@ fn short_and_long_forms_give_the_same_findings() {
         "{from_short:?}"
     );
 }
+
+/// Every synthesized template of every toggle combination passes the pack: no unsuppressed
+/// error or warning, and every suppression is used (a stale one would hide nothing and rot).
+#[test]
+fn our_stacks_pass_the_pack_in_every_combination() {
+    let mut n_suppressed = 0;
+    for cfg in stacks::StackConfig::default().toggle_combinations() {
+        for stack in crate::helpers::synth(&cfg) {
+            let file = format!("{}/{}", cfg.toggle_label(), stack.name);
+            let text = String::from_utf8(stack.template.to_json_bytes()).unwrap();
+            let parsed = parse_template(&file, &text).unwrap();
+            let findings = check_template(&parsed);
+            let open: Vec<String> = findings
+                .iter()
+                .filter(|finding| finding.suppressed.is_none())
+                .map(|finding| format!("{file}: {} {}", finding.logical_id, finding.rule_id))
+                .collect();
+            assert!(
+                open.is_empty(),
+                "unsuppressed findings:\n{}",
+                open.join("\n")
+            );
+            n_suppressed += findings.len();
+            for (logical_id, body) in parsed.resources() {
+                let suppressions = body
+                    .get("Metadata")
+                    .and_then(|metadata| metadata.pointer("/cdk_nag/rules_to_suppress"))
+                    .and_then(serde_json::Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for suppression in suppressions {
+                    let id = suppression["id"].as_str().unwrap();
+                    let used = findings
+                        .iter()
+                        .any(|finding| finding.logical_id == logical_id && finding.base_id == id);
+                    assert!(
+                        used,
+                        "{file}: suppression of {id} on {logical_id} matches no finding"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        n_suppressed > 0,
+        "the accepted findings are reported as suppressed"
+    );
+}

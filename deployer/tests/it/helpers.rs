@@ -1,0 +1,49 @@
+//! Runs the real `deployer` binary with a clean environment.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Environment variables the deployer reads; cleared so the host environment cannot leak in.
+const CONFIG_VARS: &[&str] = &[
+    "DEPLOY_STACK_PREFIX",
+    "AWS_REGION",
+    "DEPLOY_SAGEMAKER_DOMAIN",
+    "DEPLOY_PROMPT_APP",
+    "CDK_NAG",
+    "DEPLOY_CLOUDFRONT_ACCESS_LOGS",
+    "DEPLOY_TASK_CPU",
+    "DEPLOY_TASK_MEMORY",
+    "DEPLOY_STUDIO_GIT_REPO",
+    "DEPLOY_OPENAI_SECRET_NAME",
+];
+
+/// Result of one run.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw_stdout: Vec<u8>,
+}
+
+/// Runs `deployer args...` in `dir` with `env` set and every config variable otherwise unset.
+pub fn deployer(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_deployer"));
+    command.current_dir(dir).args(args);
+    for var in CONFIG_VARS {
+        command.env_remove(var);
+    }
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("deployer binary runs");
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        raw_stdout: stdout,
+    }
+}

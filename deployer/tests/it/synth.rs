@@ -1,0 +1,200 @@
+//! `deployer synth` end to end.
+
+use serde_json::Value as Json;
+
+use crate::helpers::deployer;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn writes_templates_and_manifest() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth", "--out", "cdk.out"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("cdk.out"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "llm-eval-app.template.json",
+            "llm-eval-network.template.json",
+            "llm-eval-studio.template.json",
+            "manifest.json"
+        ]
+    );
+    let manifest: Json =
+        serde_json::from_slice(&std::fs::read(dir.path().join("cdk.out/manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["order"],
+        serde_json::json!(["llm-eval-network", "llm-eval-app", "llm-eval-studio"])
+    );
+    let template: Json = serde_json::from_slice(
+        &std::fs::read(dir.path().join("cdk.out/llm-eval-network.template.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(template["Resources"]["Vpc"]["Type"], "AWS::EC2::VPC");
+    assert!(
+        run.stderr.contains("wrote cdk.out/manifest.json"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn manifest_snapshot() {
+    let dir = tmp();
+    let run = deployer(
+        dir.path(),
+        &["synth", "--out", "out", "--format", "yaml"],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let manifest = std::fs::read_to_string(dir.path().join("out/manifest.json")).unwrap();
+    insta::assert_snapshot!("manifest", manifest);
+}
+
+#[test]
+fn single_stack_to_stdout() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth", "--stack", "app"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let template: Json = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        template["Resources"]["Service"]["Type"],
+        "AWS::ECS::Service"
+    );
+}
+
+#[test]
+fn all_stacks_to_stdout_as_yaml_stream() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth", "--format", "yaml"], &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .starts_with("--- # llm-eval-network\nAWSTemplateFormatVersion: 2010-09-09\n"),
+        "{}",
+        &run.stdout[..80]
+    );
+    assert_eq!(run.stdout.matches("\n--- # ").count(), 2);
+}
+
+#[test]
+fn all_stacks_to_stdout_as_json_object() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth"], &[("DEPLOY_SAGEMAKER_DOMAIN", "No")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let all: Json = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<&String> = all.as_object().unwrap().keys().collect();
+    assert_eq!(names, ["llm-eval-network", "llm-eval-app"]);
+}
+
+#[test]
+fn output_is_byte_identical_across_runs() {
+    let dir = tmp();
+    for format in ["json", "yaml"] {
+        let first = deployer(dir.path(), &["synth", "--format", format], &[]);
+        let second = deployer(dir.path(), &["synth", "--format", format], &[]);
+        assert_eq!(first.code, Some(0));
+        assert_eq!(first.raw_stdout, second.raw_stdout, "{format}");
+    }
+}
+
+#[test]
+fn env_toggle_drops_app_stack() {
+    let dir = tmp();
+    let run = deployer(
+        dir.path(),
+        &["synth", "--stack", "app"],
+        &[("DEPLOY_PROMPT_APP", "0")],
+    );
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "error: no stack named `app` in this configuration; stacks: llm-eval-network, llm-eval-studio\n"
+    );
+}
+
+#[test]
+fn bad_toggle_names_variable_and_accepted_values() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth"], &[("CDK_NAG", "enabled")]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "error: CDK_NAG: `enabled` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)\n"
+    );
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn flag_beats_env_beats_file() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("deploy.toml"), "prefix = \"filepfx\"\ndeploy_sagemaker_domain = false\ntask_cpu = 1024\ntask_memory = 2048\n").unwrap();
+    let run = deployer(
+        dir.path(),
+        &[
+            "synth",
+            "--config",
+            "deploy.toml",
+            "--prefix",
+            "flagpfx",
+            "--stack",
+            "app",
+        ],
+        &[
+            ("DEPLOY_STACK_PREFIX", "envpfx"),
+            ("DEPLOY_TASK_MEMORY", "3072"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let template: Json = serde_json::from_str(&run.stdout).unwrap();
+    let task = &template["Resources"]["TaskDefinition"]["Properties"];
+    assert_eq!(task["Family"], "flagpfx-app");
+    assert_eq!(
+        (task["Cpu"].as_str(), task["Memory"].as_str()),
+        (Some("1024"), Some("3072"))
+    );
+    let listed = deployer(dir.path(), &["synth", "--config", "deploy.toml"], &[]);
+    let all: Json = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(
+        all.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["filepfx-network", "filepfx-app"]
+    );
+}
+
+#[test]
+fn bad_file_key_is_reported_with_file_name() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("deploy.toml"), "regoin = \"eu-west-1\"\n").unwrap();
+    let run = deployer(dir.path(), &["synth", "--config", "deploy.toml"], &[]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr
+            .starts_with("error: config file deploy.toml: unknown key `regoin`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_format_is_a_usage_error() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["synth", "--format", "xml"], &[]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("invalid value 'xml'"), "{}", run.stderr);
+}
+
+#[test]
+fn help_lists_synth() {
+    let dir = tmp();
+    let run = deployer(dir.path(), &["--help"], &[]);
+    assert_eq!(run.code, Some(0));
+    assert!(run.stdout.contains("synth"), "{}", run.stdout);
+}

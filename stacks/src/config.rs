@@ -1,0 +1,436 @@
+//! `StackConfig`: everything a synth depends on, with pure parsers for its settings.
+//!
+//! Invariant: a `StackConfig` that passed [`StackConfig::validate`] only holds values that are
+//! safe to embed in templates (names CloudFormation accepts, a git URL without shell
+//! metacharacters, a Fargate CPU/memory pair AWS supports). Where the values come from (flags,
+//! environment, file) is the deployer's business.
+
+use std::fmt;
+
+/// Accepted spellings of a boolean toggle, for error messages.
+pub const BOOL_SPELLINGS: &str = "yes, no, true, false, 1, 0 (case-insensitive)";
+
+/// An invalid setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A toggle that is not a recognised boolean spelling.
+    #[error("{name}: `{value}` is not a boolean; accepted values: {accepted}", accepted = BOOL_SPELLINGS)]
+    InvalidBool {
+        /// Variable, flag or key name.
+        name: String,
+        /// The rejected value.
+        value: String,
+    },
+    /// A number that does not parse.
+    #[error("{name}: `{value}` is not a whole number")]
+    InvalidNumber {
+        /// Variable, flag or key name.
+        name: String,
+        /// The rejected value.
+        value: String,
+    },
+    /// A CPU/memory pair Fargate does not offer.
+    #[error(
+        "task size {cpu} CPU units / {memory} MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192"
+    )]
+    InvalidTaskSize {
+        /// CPU units.
+        cpu: u32,
+        /// Memory MiB.
+        memory: u32,
+    },
+    /// A stack name prefix CloudFormation or S3 would reject.
+    #[error(
+        "stack prefix `{0}` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter"
+    )]
+    InvalidPrefix(String),
+    /// A malformed region name.
+    #[error("region `{0}` is invalid; expected a name like `us-east-1`")]
+    InvalidRegion(String),
+    /// A git URL that is not plain https or contains characters unsafe in a shell script.
+    #[error(
+        "studio git repo `{0}` is invalid; expected an https:// URL of letters, digits and `-._~:/@%+`"
+    )]
+    InvalidGitRepo(String),
+    /// A Secrets Manager name with characters it does not allow.
+    #[error("secret name `{0}` is invalid; use 1-512 of letters, digits and `/_+=.@-`")]
+    InvalidSecretName(String),
+}
+
+/// Parses a boolean toggle; `name` is the variable, flag or key the value came from.
+pub fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "1" => Ok(true),
+        "no" | "false" | "0" => Ok(false),
+        _ => Err(ConfigError::InvalidBool {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        }),
+    }
+}
+
+/// Parses a whole number setting.
+pub fn parse_u32(name: &str, value: &str) -> Result<u32, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::InvalidNumber {
+            name: name.to_owned(),
+            value: value.to_owned(),
+        })
+}
+
+/// Fargate task size: CPU units (1024 = 1 vCPU) and memory MiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskSize {
+    cpu: u32,
+    memory: u32,
+}
+
+impl TaskSize {
+    /// A size Fargate supports (Linux), else an error.
+    pub fn new(cpu: u32, memory: u32) -> Result<TaskSize, ConfigError> {
+        let gib = 1024;
+        let ok = match cpu {
+            256 => [512, 1024, 2048].contains(&memory),
+            512 => (1..=4).any(|n| memory == n * gib),
+            1024 => (2..=8).any(|n| memory == n * gib),
+            2048 => (4..=16).any(|n| memory == n * gib),
+            4096 => (8..=30).any(|n| memory == n * gib),
+            8192 => (4..=15).any(|n| memory == n * 4 * gib),
+            16384 => (4..=15).any(|n| memory == n * 8 * gib),
+            _ => false,
+        };
+        if ok {
+            Ok(TaskSize { cpu, memory })
+        } else {
+            Err(ConfigError::InvalidTaskSize { cpu, memory })
+        }
+    }
+
+    /// CPU units.
+    pub fn cpu(self) -> u32 {
+        self.cpu
+    }
+
+    /// Memory MiB.
+    pub fn memory(self) -> u32 {
+        self.memory
+    }
+}
+
+impl Default for TaskSize {
+    /// 0.5 vCPU / 1 GiB: plenty for a web UI that streams model calls.
+    fn default() -> TaskSize {
+        TaskSize {
+            cpu: 512,
+            memory: 1024,
+        }
+    }
+}
+
+impl fmt::Display for TaskSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.cpu, self.memory)
+    }
+}
+
+/// Everything the stacks depend on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackConfig {
+    /// Prefix of stack names, export names and named resources.
+    pub prefix: String,
+    /// Region the stacks are deployed to.
+    pub region: String,
+    /// `DEPLOY_SAGEMAKER_DOMAIN`: synthesize the Studio stack.
+    pub deploy_sagemaker_domain: bool,
+    /// `DEPLOY_PROMPT_APP`: synthesize the app stack.
+    pub deploy_prompt_app: bool,
+    /// `CDK_NAG`: run the security rule pack at synth (does not change templates).
+    pub cdk_nag: bool,
+    /// Write CloudFront access logs to the logs bucket.
+    pub cloudfront_access_logs: bool,
+    /// Fargate task size.
+    pub task_size: TaskSize,
+    /// Repository the Studio lifecycle configuration clones.
+    pub studio_git_repo: String,
+    /// Secrets Manager name of the OpenAI API key the task may read.
+    pub openai_secret_name: String,
+}
+
+impl Default for StackConfig {
+    fn default() -> StackConfig {
+        StackConfig {
+            prefix: "llm-eval".to_owned(),
+            region: "us-east-1".to_owned(),
+            deploy_sagemaker_domain: true,
+            deploy_prompt_app: true,
+            cdk_nag: false,
+            cloudfront_access_logs: false,
+            task_size: TaskSize::default(),
+            studio_git_repo: "https://github.com/aws/amazon-sagemaker-examples.git".to_owned(),
+            openai_secret_name: "openai_key".to_owned(),
+        }
+    }
+}
+
+impl StackConfig {
+    /// Checks every value that ends up in a template.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let prefix_ok = (1..=20).contains(&self.prefix.len())
+            && self.prefix.starts_with(|ch: char| ch.is_ascii_lowercase())
+            && !self.prefix.ends_with('-')
+            && self
+                .prefix
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+        if !prefix_ok {
+            return Err(ConfigError::InvalidPrefix(self.prefix.clone()));
+        }
+        let parts: Vec<&str> = self.region.split('-').collect();
+        let region_ok = parts.len() >= 3
+            && parts.iter().all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            })
+            && parts
+                .last()
+                .is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
+        if !region_ok {
+            return Err(ConfigError::InvalidRegion(self.region.clone()));
+        }
+        let repo = &self.studio_git_repo;
+        let repo_ok = repo.len() > "https://".len()
+            && repo.len() <= 1024
+            && repo.starts_with("https://")
+            && repo
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-._~:/@%+".contains(ch));
+        if !repo_ok {
+            return Err(ConfigError::InvalidGitRepo(repo.clone()));
+        }
+        let name = &self.openai_secret_name;
+        let name_ok = (1..=512).contains(&name.len())
+            && name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch));
+        if !name_ok {
+            return Err(ConfigError::InvalidSecretName(name.clone()));
+        }
+        Ok(())
+    }
+
+    /// This config with every combination of the boolean toggles (16 configs).
+    pub fn toggle_combinations(&self) -> impl Iterator<Item = StackConfig> + '_ {
+        (0u8..16).map(move |bits| StackConfig {
+            deploy_sagemaker_domain: bits & 1 != 0,
+            deploy_prompt_app: bits & 2 != 0,
+            cdk_nag: bits & 4 != 0,
+            cloudfront_access_logs: bits & 8 != 0,
+            ..self.clone()
+        })
+    }
+
+    /// A short name for the toggles, e.g. `studio-app-nag-logs` or `none`, for directory names.
+    pub fn toggle_label(&self) -> String {
+        let parts: Vec<&str> = [
+            (self.deploy_sagemaker_domain, "studio"),
+            (self.deploy_prompt_app, "app"),
+            (self.cdk_nag, "nag"),
+            (self.cloudfront_access_logs, "logs"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, label)| *label)
+        .collect();
+        if parts.is_empty() {
+            "none".to_owned()
+        } else {
+            parts.join("-")
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check_bool(value: &str, expected: Option<bool>) {
+        assert_eq!(parse_bool("X", value).ok(), expected, "{value}");
+    }
+
+    #[test]
+    fn bool_yes() {
+        check_bool("yes", Some(true))
+    }
+    #[test]
+    fn bool_yes_upper() {
+        check_bool("YES", Some(true))
+    }
+    #[test]
+    fn bool_true_mixed() {
+        check_bool("True", Some(true))
+    }
+    #[test]
+    fn bool_one() {
+        check_bool("1", Some(true))
+    }
+    #[test]
+    fn bool_no() {
+        check_bool("No", Some(false))
+    }
+    #[test]
+    fn bool_false() {
+        check_bool("FALSE", Some(false))
+    }
+    #[test]
+    fn bool_zero() {
+        check_bool("0", Some(false))
+    }
+    #[test]
+    fn bool_padded() {
+        check_bool(" yes ", Some(true))
+    }
+    #[test]
+    fn bool_on_rejected() {
+        check_bool("on", None)
+    }
+    #[test]
+    fn bool_empty_rejected() {
+        check_bool("", None)
+    }
+    #[test]
+    fn bool_y_rejected() {
+        check_bool("y", None)
+    }
+
+    #[test]
+    fn bool_error_names_variable_and_values() {
+        let err = parse_bool("DEPLOY_PROMPT_APP", "maybe")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "DEPLOY_PROMPT_APP: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)"
+        );
+    }
+
+    fn check_size(cpu: u32, memory: u32, ok: bool) {
+        assert_eq!(TaskSize::new(cpu, memory).is_ok(), ok, "{cpu}/{memory}");
+    }
+
+    #[test]
+    fn size_default() {
+        check_size(512, 1024, true)
+    }
+    #[test]
+    fn size_quarter() {
+        check_size(256, 512, true)
+    }
+    #[test]
+    fn size_two_vcpu() {
+        check_size(2048, 16384, true)
+    }
+    #[test]
+    fn size_eight_vcpu() {
+        check_size(8192, 16384, true)
+    }
+    #[test]
+    fn size_original_oversized_is_valid_but_not_default() {
+        check_size(16384, 32768, true)
+    }
+    #[test]
+    fn size_too_little_memory() {
+        check_size(1024, 1024, false)
+    }
+    #[test]
+    fn size_odd_cpu() {
+        check_size(300, 1024, false)
+    }
+
+    fn check_config(edit: fn(&mut StackConfig), ok: bool) {
+        let mut cfg = StackConfig::default();
+        edit(&mut cfg);
+        assert_eq!(cfg.validate().is_ok(), ok, "{cfg:?}");
+    }
+
+    #[test]
+    fn default_valid() {
+        check_config(|_| {}, true)
+    }
+    #[test]
+    fn prefix_upper() {
+        check_config(|c| c.prefix = "Llm".into(), false)
+    }
+    #[test]
+    fn prefix_trailing_dash() {
+        check_config(|c| c.prefix = "llm-".into(), false)
+    }
+    #[test]
+    fn prefix_long() {
+        check_config(|c| c.prefix = "a".repeat(21), false)
+    }
+    #[test]
+    fn region_ok() {
+        check_config(|c| c.region = "eu-central-1".into(), true)
+    }
+    #[test]
+    fn region_gov() {
+        check_config(|c| c.region = "us-gov-west-1".into(), true)
+    }
+    #[test]
+    fn region_bad() {
+        check_config(|c| c.region = "useast1".into(), false)
+    }
+    #[test]
+    fn repo_http() {
+        check_config(|c| c.studio_git_repo = "http://x/y.git".into(), false)
+    }
+    #[test]
+    fn repo_shell_injection() {
+        check_config(
+            |c| c.studio_git_repo = "https://x/y.git;rm -rf /".into(),
+            false,
+        )
+    }
+    #[test]
+    fn repo_dollar() {
+        check_config(|c| c.studio_git_repo = "https://x/$(id)".into(), false)
+    }
+    #[test]
+    fn secret_name_space() {
+        check_config(|c| c.openai_secret_name = "a b".into(), false)
+    }
+
+    #[test]
+    fn combinations_cover_every_toggle() {
+        let labels: Vec<String> = StackConfig::default()
+            .toggle_combinations()
+            .map(|c| c.toggle_label())
+            .collect();
+        assert_eq!(labels.len(), 16);
+        assert_eq!(labels[0], "none");
+        assert_eq!(labels[15], "studio-app-nag-logs");
+        let unique: std::collections::BTreeSet<_> = labels.iter().collect();
+        assert_eq!(unique.len(), 16);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_bool_never_panics(value in ".*") {
+            let _ = parse_bool("X", &value);
+        }
+
+        #[test]
+        fn validate_never_panics(prefix in ".*", region in ".*", repo in ".*", name in ".*") {
+            let cfg = StackConfig {
+                prefix, region, studio_git_repo: repo, openai_secret_name: name,
+                ..StackConfig::default()
+            };
+            let _ = cfg.validate();
+        }
+    }
+}

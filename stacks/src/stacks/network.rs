@@ -1,0 +1,275 @@
+//! The network stack: a VPC over two availability zones with public and private subnets, one
+//! NAT gateway per zone, and VPC flow logs to CloudWatch.
+//!
+//! Everything other stacks need leaves through exports named in [`NetworkExports`]; nothing
+//! else about this stack is visible to them.
+
+use crate::config::StackConfig;
+use crate::model::{Expr, Output, Pseudo, Template, s};
+use crate::resources::Tag;
+use crate::resources::ec2::{
+    Eip, EipAttr, FlowLog, InternetGateway, NatGateway, Route, RouteTable, Subnet,
+    SubnetRouteTableAssociation, Vpc, VpcAttr, VpcGatewayAttachment,
+};
+use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
+use crate::resources::logs::{LogGroup, LogGroupAttr};
+use crate::stacks::{StackKind, tags};
+
+/// Address range of the VPC; subnets are the first four /20 blocks of it.
+pub const VPC_CIDR: &str = "10.0.0.0/16";
+
+/// Export names of the network stack (what other stacks may import).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkExports {
+    /// The VPC id.
+    pub vpc_id: String,
+    /// The VPC CIDR block.
+    pub vpc_cidr: String,
+    /// Public subnet ids, one per zone.
+    pub public_subnets: [String; 2],
+    /// Private subnet ids, one per zone.
+    pub private_subnets: [String; 2],
+}
+
+impl NetworkExports {
+    /// The export names for `cfg`.
+    pub fn new(cfg: &StackConfig) -> NetworkExports {
+        let name = |suffix: &str| format!("{}-network-{suffix}", cfg.prefix);
+        NetworkExports {
+            vpc_id: name("VpcId"),
+            vpc_cidr: name("VpcCidr"),
+            public_subnets: [name("PublicSubnet1Id"), name("PublicSubnet2Id")],
+            private_subnets: [name("PrivateSubnet1Id"), name("PrivateSubnet2Id")],
+        }
+    }
+
+    /// `Fn::ImportValue` of one of these export names.
+    pub fn import(export_name: &str) -> Expr {
+        Expr::import_value(Expr::str(export_name))
+    }
+}
+
+fn named(cfg: &StackConfig, name: &str) -> Vec<Tag> {
+    let mut all = tags(cfg, StackKind::Network);
+    all.push(Tag::new("Name", format!("{}-{name}", cfg.prefix)));
+    all
+}
+
+/// Builds the network template and the names of its exports.
+pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
+    let exports = NetworkExports::new(cfg);
+    let mut t = Template::new(format!(
+        "{} network: VPC with public and private subnets in two AZs, NAT, flow logs",
+        cfg.prefix
+    ));
+
+    let vpc = t.add(
+        "Vpc",
+        Vpc {
+            cidr_block: Some(s(VPC_CIDR)),
+            enable_dns_hostnames: Some(true.into()),
+            enable_dns_support: Some(true.into()),
+            tags: named(cfg, "vpc"),
+        },
+    );
+    let igw = t.add(
+        "InternetGateway",
+        InternetGateway {
+            tags: named(cfg, "igw"),
+        },
+    );
+    let attachment = t.add(
+        "InternetGatewayAttachment",
+        VpcGatewayAttachment {
+            vpc_id: vpc.r#ref().into(),
+            internet_gateway_id: Some(igw.r#ref().into()),
+        },
+    );
+
+    let public_table = t.add(
+        "PublicRouteTable",
+        RouteTable {
+            vpc_id: vpc.r#ref().into(),
+            tags: named(cfg, "public"),
+        },
+    );
+    let default_public = t.add(
+        "PublicDefaultRoute",
+        Route {
+            route_table_id: public_table.r#ref().into(),
+            destination_cidr_block: Some(s("0.0.0.0/0")),
+            gateway_id: Some(igw.r#ref().into()),
+            nat_gateway_id: None,
+        },
+    );
+    // The route can only be created once the gateway is attached to the VPC.
+    t.depends_on(&default_public, &attachment);
+
+    // Subnets are /20 blocks carved from the VPC range: public 0-1, private 2-3.
+    let cidrs = Expr::cidr(vpc.get_att(VpcAttr::CidrBlock), 4, 12);
+    for zone in 0..2u32 {
+        let n = zone + 1;
+        let az = Expr::select(zone, Expr::get_azs());
+        let public = t.add(
+            &format!("PublicSubnet{n}"),
+            Subnet {
+                vpc_id: vpc.r#ref().into(),
+                availability_zone: Some(az.clone().into()),
+                cidr_block: Some(Expr::select(zone, cidrs.clone()).into()),
+                // Nothing in the public subnets needs a public address except the NAT gateway,
+                // which has its own Elastic IP.
+                map_public_ip_on_launch: Some(false.into()),
+                tags: named(cfg, &format!("public-{n}")),
+            },
+        );
+        t.add(
+            &format!("PublicSubnet{n}RouteTableAssociation"),
+            SubnetRouteTableAssociation {
+                route_table_id: public_table.r#ref().into(),
+                subnet_id: public.r#ref().into(),
+            },
+        );
+        let eip = t.add(
+            &format!("NatEip{n}"),
+            Eip {
+                domain: Some(s("vpc")),
+                tags: named(cfg, &format!("nat-{n}")),
+            },
+        );
+        t.depends_on(&eip, &attachment);
+        let nat = t.add(
+            &format!("NatGateway{n}"),
+            NatGateway {
+                allocation_id: Some(eip.get_att(EipAttr::AllocationId).into()),
+                subnet_id: Some(public.r#ref().into()),
+                tags: named(cfg, &format!("nat-{n}")),
+            },
+        );
+        let private = t.add(
+            &format!("PrivateSubnet{n}"),
+            Subnet {
+                vpc_id: vpc.r#ref().into(),
+                availability_zone: Some(az.into()),
+                cidr_block: Some(Expr::select(zone + 2, cidrs.clone()).into()),
+                map_public_ip_on_launch: Some(false.into()),
+                tags: named(cfg, &format!("private-{n}")),
+            },
+        );
+        let private_table = t.add(
+            &format!("PrivateRouteTable{n}"),
+            RouteTable {
+                vpc_id: vpc.r#ref().into(),
+                tags: named(cfg, &format!("private-{n}")),
+            },
+        );
+        t.add(
+            &format!("PrivateDefaultRoute{n}"),
+            Route {
+                route_table_id: private_table.r#ref().into(),
+                destination_cidr_block: Some(s("0.0.0.0/0")),
+                gateway_id: None,
+                nat_gateway_id: Some(nat.r#ref().into()),
+            },
+        );
+        t.add(
+            &format!("PrivateSubnet{n}RouteTableAssociation"),
+            SubnetRouteTableAssociation {
+                route_table_id: private_table.r#ref().into(),
+                subnet_id: private.r#ref().into(),
+            },
+        );
+        let idx = zone as usize;
+        t.add_output(
+            &format!("PublicSubnet{n}Id"),
+            Output {
+                description: format!("public subnet {n}"),
+                value: public.r#ref(),
+                export: Some(Expr::str(&exports.public_subnets[idx])),
+                condition: None,
+            },
+        );
+        t.add_output(
+            &format!("PrivateSubnet{n}Id"),
+            Output {
+                description: format!("private subnet {n}"),
+                value: private.r#ref(),
+                export: Some(Expr::str(&exports.private_subnets[idx])),
+                condition: None,
+            },
+        );
+    }
+
+    let flow_log_group = t.add(
+        "FlowLogGroup",
+        LogGroup {
+            log_group_name: None,
+            retention_in_days: Some(90.into()),
+            kms_key_id: None,
+            tags: tags(cfg, StackKind::Network),
+        },
+    );
+    let flow_log_role = t.add(
+        "FlowLogRole",
+        Role {
+            assume_role_policy_document: PolicyDocument::assume_by_service(
+                "vpc-flow-logs.amazonaws.com",
+            ),
+            description: Some(s("lets VPC flow logs write to their log group")),
+            managed_policy_arns: Vec::new(),
+            policies: vec![Policy {
+                policy_name: s("flow-logs"),
+                policy_document: PolicyDocument::new(vec![Statement::allow(
+                    &[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeLogStreams",
+                    ],
+                    vec![flow_log_group.get_att(LogGroupAttr::Arn).into()],
+                )]),
+            }],
+            tags: tags(cfg, StackKind::Network),
+        },
+    );
+    t.add(
+        "FlowLog",
+        FlowLog {
+            resource_id: vpc.r#ref().into(),
+            resource_type: s("VPC"),
+            traffic_type: Some(s("ALL")),
+            log_destination_type: Some(s("cloud-watch-logs")),
+            log_destination: Some(flow_log_group.get_att(LogGroupAttr::Arn).into()),
+            deliver_logs_permission_arn: Some(flow_log_role.get_att(RoleAttr::Arn).into()),
+            tags: named(cfg, "flow-log"),
+        },
+    );
+
+    t.add_output(
+        "VpcId",
+        Output {
+            description: "the VPC".into(),
+            value: vpc.r#ref(),
+            export: Some(Expr::str(&exports.vpc_id)),
+            condition: None,
+        },
+    );
+    t.add_output(
+        "VpcCidr",
+        Output {
+            description: "the VPC address range".into(),
+            value: vpc.get_att(VpcAttr::CidrBlock),
+            export: Some(Expr::str(&exports.vpc_cidr)),
+            condition: None,
+        },
+    );
+    t.add_output(
+        "Region",
+        Output {
+            description: "region of the stack".into(),
+            value: Pseudo::Region.into(),
+            export: None,
+            condition: None,
+        },
+    );
+    (t, exports)
+}

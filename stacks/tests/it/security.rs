@@ -1,0 +1,285 @@
+//! Security invariants of the synthesized stacks, checked over every toggle combination.
+
+use serde_json::Value as Json;
+use stacks::StackConfig;
+
+use crate::helpers::{all_resources, default_stack, synth};
+
+/// All `(stack, id, property path, value)` leaves whose key is `key`.
+fn find_key<'a>(value: &'a Json, key: &str, path: String, out: &mut Vec<(String, &'a Json)>) {
+    match value {
+        Json::Object(map) => {
+            for (k, v) in map {
+                let sub = format!("{path}.{k}");
+                if k == key {
+                    out.push((sub.clone(), v));
+                }
+                find_key(v, key, sub, out);
+            }
+        }
+        Json::Array(items) => {
+            for (idx, item) in items.iter().enumerate() {
+                find_key(item, key, format!("{path}[{idx}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_ingress_from_anywhere() {
+    for (stack, id, resource) in all_resources() {
+        let mut hits = Vec::new();
+        find_key(&resource, "SecurityGroupIngress", String::new(), &mut hits);
+        let is_ingress_resource = resource["Type"] == "AWS::EC2::SecurityGroupIngress";
+        let mut cidrs = Vec::new();
+        for (path, rules) in &hits {
+            find_key(rules, "CidrIp", path.clone(), &mut cidrs);
+        }
+        if is_ingress_resource {
+            find_key(&resource["Properties"], "CidrIp", String::new(), &mut cidrs);
+        }
+        for (path, cidr) in cidrs {
+            assert_ne!(cidr, "0.0.0.0/0", "{stack} {id}{path}");
+        }
+    }
+}
+
+#[test]
+fn load_balancer_is_internal() {
+    for (stack, id, resource) in all_resources() {
+        if resource["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer" {
+            assert_eq!(resource["Properties"]["Scheme"], "internal", "{stack} {id}");
+        }
+    }
+}
+
+#[test]
+fn task_role_has_exactly_the_listed_actions() {
+    let app = default_stack("app").template.to_json_value();
+    let statements =
+        app["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+    let mut actions: Vec<&str> = statements
+        .iter()
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "bedrock:InvokeModel",
+            "bedrock:InvokeModelWithResponseStream",
+            "bedrock:ListFoundationModels",
+            "sagemaker:InvokeEndpoint",
+            "sagemaker:ListEndpoints",
+            "secretsmanager:GetSecretValue",
+        ]
+    );
+    let secret = statements
+        .iter()
+        .find(|s| s["Sid"] == "ReadOpenAiKey")
+        .unwrap();
+    assert_eq!(
+        secret["Resource"],
+        serde_json::json!([{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:openai_key-??????"}])
+    );
+}
+
+#[test]
+fn openai_secret_name_is_configurable() {
+    let cfg = StackConfig {
+        openai_secret_name: "team/openai".into(),
+        ..StackConfig::default()
+    };
+    let app = synth(&cfg)[1].template.to_json_value().to_string();
+    assert!(app.contains("secret:team/openai-??????"), "{app}");
+    assert!(
+        app.contains(r#""Name":"OPENAI_SECRET_NAME","Value":"team/openai""#),
+        "{app}"
+    );
+}
+
+#[test]
+fn client_secret_only_reaches_secrets_manager() {
+    let app = default_stack("app").template.to_json_value();
+    let text = app.to_string();
+    // The only place that reads the client secret is the Secrets Manager secret's value.
+    let read = r#"["UserPoolClient","ClientSecret"]"#;
+    assert_eq!(text.matches(read).count(), 1, "{text}");
+    assert!(
+        app["Resources"]["CognitoClientSecret"]["Properties"]["SecretString"]
+            .to_string()
+            .contains(read)
+    );
+    let container = &app["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0];
+    assert_eq!(container["Secrets"][0]["Name"], "COGNITO_CLIENT_SECRET");
+}
+
+#[test]
+fn buckets_are_encrypted_private_and_tls_only() {
+    for (stack, id, resource) in all_resources() {
+        if resource["Type"] == "AWS::S3::Bucket" {
+            let props = &resource["Properties"];
+            assert!(props["BucketEncryption"].is_object(), "{stack} {id}");
+            assert_eq!(
+                props["PublicAccessBlockConfiguration"]["BlockPublicPolicy"], true,
+                "{stack} {id}"
+            );
+        }
+        if resource["Type"] == "AWS::S3::BucketPolicy" {
+            let statements = resource["Properties"]["PolicyDocument"]["Statement"]
+                .as_array()
+                .unwrap();
+            assert!(
+                statements.iter().any(|s| s["Effect"] == "Deny"
+                    && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+                "{stack} {id}"
+            );
+        }
+    }
+    let app = default_stack("app").template.to_json_value();
+    assert_eq!(
+        app["Resources"]["DataBucket"]["Properties"]["VersioningConfiguration"]["Status"],
+        "Enabled"
+    );
+}
+
+#[test]
+fn task_is_right_sized_non_root_and_health_checked() {
+    let app = default_stack("app").template.to_json_value();
+    let task = &app["Resources"]["TaskDefinition"]["Properties"];
+    assert_eq!(
+        (task["Cpu"].as_str(), task["Memory"].as_str()),
+        (Some("512"), Some("1024"))
+    );
+    assert_eq!(task["ContainerDefinitions"][0]["User"], "10001:10001");
+    assert_eq!(
+        app["Resources"]["TargetGroup"]["Properties"]["HealthCheckPath"],
+        "/healthz"
+    );
+    assert_eq!(
+        app["Resources"]["AppLogGroup"]["Properties"]["RetentionInDays"],
+        30
+    );
+    assert_eq!(
+        app["Resources"]["Cluster"]["Properties"]["ClusterSettings"][0]["Value"],
+        "enabled"
+    );
+    let image = &task["ContainerDefinitions"][0]["Image"];
+    assert_eq!(image, &serde_json::json!({"Ref": "ImageUri"}));
+}
+
+#[test]
+fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
+    let app = default_stack("app").template.to_json_value();
+    let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
+    let behavior = &config["DefaultCacheBehavior"];
+    assert_eq!(behavior["ViewerProtocolPolicy"], "redirect-to-https");
+    assert_eq!(
+        behavior["CachePolicyId"],
+        "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    );
+    assert_eq!(config["HttpVersion"], "http2and3");
+    assert!(config["Origins"][0]["VpcOriginConfig"]["VpcOriginId"].is_object());
+    assert!(config.get("Logging").is_none());
+    let logged = synth(&StackConfig {
+        cloudfront_access_logs: true,
+        ..StackConfig::default()
+    });
+    let logged = logged[1].template.to_json_value();
+    assert_eq!(
+        logged["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Logging"]["Prefix"],
+        "cloudfront/"
+    );
+}
+
+#[test]
+fn cognito_pool_is_locked_down() {
+    let app = default_stack("app").template.to_json_value();
+    let pool = &app["Resources"]["UserPool"]["Properties"];
+    assert_eq!(
+        pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        true
+    );
+    assert_eq!(pool["UserPoolAddOns"]["AdvancedSecurityMode"], "ENFORCED");
+    assert_eq!(pool["MfaConfiguration"], "OPTIONAL");
+    assert_eq!(pool["Policies"]["PasswordPolicy"]["MinimumLength"], 14);
+    let client = &app["Resources"]["UserPoolClient"]["Properties"];
+    assert_eq!(client["GenerateSecret"], true);
+    assert_eq!(
+        client["ExplicitAuthFlows"],
+        serde_json::json!([
+            "ALLOW_USER_PASSWORD_AUTH",
+            "ALLOW_USER_SRP_AUTH",
+            "ALLOW_REFRESH_TOKEN_AUTH"
+        ])
+    );
+}
+
+#[test]
+fn studio_clones_the_configured_repo_with_native_resources() {
+    let cfg = StackConfig {
+        studio_git_repo: "https://example.com/team/notebooks.git".into(),
+        ..StackConfig::default()
+    };
+    let studio = synth(&cfg).pop().unwrap();
+    assert_eq!(studio.kind.short_name(), "studio");
+    let json = studio.template.to_json_value();
+    let content = &json["Resources"]["CloneRepoLifecycleConfig"]["Properties"]["StudioLifecycleConfigContent"]
+        ["Fn::Base64"];
+    assert!(
+        content
+            .as_str()
+            .unwrap()
+            .contains("repo_url='https://example.com/team/notebooks.git'")
+    );
+    for (_, resource) in json["Resources"].as_object().unwrap() {
+        let kind = resource["Type"].as_str().unwrap();
+        assert!(
+            !kind.starts_with("Custom::")
+                && kind != "AWS::CloudFormation::CustomResource"
+                && kind != "AWS::Lambda::Function",
+            "{kind}"
+        );
+    }
+    assert_eq!(json["Resources"]["Domain"]["Properties"]["AuthMode"], "IAM");
+    assert_eq!(
+        json["Resources"]["SharedSpace"]["Properties"]["SpaceSharingSettings"]["SharingType"],
+        "Shared"
+    );
+}
+
+#[test]
+fn cross_stack_imports_match_network_exports() {
+    let stacks = synth(&StackConfig::default());
+    let network = stacks[0].template.to_json_value();
+    let exported: Vec<String> = network["Outputs"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|o| o["Export"]["Name"].as_str().map(str::to_owned))
+        .collect();
+    for stack in &stacks[1..] {
+        let json = stack.template.to_json_value();
+        let mut imports = Vec::new();
+        find_key(&json, "Fn::ImportValue", String::new(), &mut imports);
+        assert!(!imports.is_empty(), "{}", stack.name);
+        for (path, name) in imports {
+            let name = name.as_str().unwrap();
+            assert!(
+                exported.iter().any(|e| e == name),
+                "{} {path}: {name} is not exported",
+                stack.name
+            );
+        }
+        assert_eq!(stack.depends_on, [stacks[0].name.clone()]);
+    }
+}
