@@ -121,6 +121,14 @@ pub enum ValidateError {
         /// The cycle, `A -> B -> A`.
         cycle: String,
     },
+    /// A handle from another template was used with this one.
+    #[error("{stack}: handle of resource `{logical_id}` belongs to another template")]
+    ForeignHandle {
+        /// Stack name.
+        stack: String,
+        /// The handle's logical id.
+        logical_id: String,
+    },
     /// A template without resources (CloudFormation rejects it).
     #[error("{stack}: template has no resources")]
     NoResources {
@@ -418,6 +426,10 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
                 reason: reason.clone(),
             },
             BuildProblem::Duplicate(id) => ValidateError::DuplicateId {
+                stack: stack.to_owned(),
+                logical_id: id.clone(),
+            },
+            BuildProblem::ForeignHandle(id) => ValidateError::ForeignHandle {
                 stack: stack.to_owned(),
                 logical_id: id.clone(),
             },
