@@ -466,7 +466,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let execution_role = t.add(
         "TaskExecutionRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service(
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
                 "ecs-tasks.amazonaws.com",
             ),
             description: Some(s(
@@ -506,7 +506,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let task_role = t.add(
         "TaskRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service(
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
                 "ecs-tasks.amazonaws.com",
             ),
             description: Some(s(
