@@ -346,6 +346,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             tags: stack_tags(),
         },
     );
+    // A rule that references the CloudFront prefix list counts as one rule per prefix list
+    // entry (about 55) against the quota of 60 rules per security group, so this group holds
+    // only that rule and one egress rule.
     let alb_sg = t.add(
         "AlbSecurityGroup",
         SecurityGroup {
