@@ -198,3 +198,28 @@ fn help_lists_synth() {
     assert_eq!(run.code, Some(0));
     assert!(run.stdout.contains("synth"), "{}", run.stdout);
 }
+
+/// The README's settings table must list every flag `synth` accepts (generated docs go stale
+/// otherwise).
+#[test]
+fn readme_documents_every_synth_flag() {
+    let dir = tmp();
+    let help = deployer(dir.path(), &["synth", "--help"], &[]);
+    assert_eq!(help.code, Some(0));
+    let readme_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&readme_path).unwrap();
+    let flags: Vec<&str> = help
+        .stdout
+        .split_whitespace()
+        .filter(|word| word.starts_with("--") && word.len() > 2)
+        .map(|word| word.trim_end_matches(|ch: char| !ch.is_ascii_alphanumeric()))
+        .filter(|flag| *flag != "--help")
+        .collect();
+    assert!(flags.len() >= 13, "{flags:?}");
+    for flag in flags {
+        assert!(
+            readme.contains(&format!("`{flag}")),
+            "README.md does not document {flag}"
+        );
+    }
+}

@@ -49,6 +49,25 @@ pub trait HasLogicalId {
 }
 
 /// A reference to a resource added to a template; the only way to build `Ref`/`GetAtt` to it.
+///
+/// The attribute type is tied to the resource type, so a `GetAtt` of an attribute the resource
+/// does not have does not compile:
+///
+/// ```compile_fail
+/// use stacks::model::Template;
+/// use stacks::resources::{ec2::Vpc, s3::BucketAttr};
+/// let mut t = Template::new("d");
+/// let vpc = t.add("Vpc", Vpc::default());
+/// vpc.get_att(BucketAttr::Arn); // a bucket attribute on a VPC handle
+/// ```
+///
+/// ```
+/// use stacks::model::Template;
+/// use stacks::resources::ec2::{Vpc, VpcAttr};
+/// let mut t = Template::new("d");
+/// let vpc = t.add("Vpc", Vpc::default());
+/// assert_eq!(serde_json::to_string(&vpc.get_att(VpcAttr::CidrBlock)).unwrap(), r#"{"Fn::GetAtt":["Vpc","CidrBlock"]}"#);
+/// ```
 #[derive(Debug)]
 pub struct Handle<T> {
     id: LogicalId,
@@ -326,6 +345,8 @@ pub(crate) enum BuildProblem {
     Duplicate(String),
     /// Properties could not be converted to JSON.
     Serialize(String, String),
+    /// A handle of another template was passed to this one.
+    ForeignHandle(String),
 }
 
 /// A CloudFormation template under construction.
@@ -467,40 +488,52 @@ impl Template {
             .map(|(_, entry)| entry)
     }
 
-    fn entry_of(&mut self, resource: &dyn HasLogicalId) -> &mut ResourceEntry {
-        let id = resource.logical_id().clone();
-        let idx = self
+    /// The entry a handle names; a handle of another template is recorded as a problem.
+    fn entry_of(&mut self, resource: &dyn HasLogicalId) -> Option<&mut ResourceEntry> {
+        let id = resource.logical_id();
+        match self
             .resources
             .iter()
-            .position(|(existing, _)| *existing == id)
-            .expect("a handle is only created by `add` on this template, so its entry exists");
-        &mut self.resources[idx].1
+            .position(|(existing, _)| existing == id)
+        {
+            Some(idx) => Some(&mut self.resources[idx].1),
+            None => {
+                self.problems
+                    .push(BuildProblem::ForeignHandle(id.to_string()));
+                None
+            }
+        }
     }
 
     /// Adds `DependsOn: on` to `resource`.
     pub fn depends_on(&mut self, resource: &dyn HasLogicalId, on: &dyn HasLogicalId) {
         let target = on.logical_id().clone();
-        let entry = self.entry_of(resource);
-        if !entry.depends_on.contains(&target) {
+        if let Some(entry) = self.entry_of(resource)
+            && !entry.depends_on.contains(&target)
+        {
             entry.depends_on.push(target);
         }
     }
 
     /// Makes `resource` exist only when `condition` holds.
     pub fn set_condition(&mut self, resource: &dyn HasLogicalId, condition: &CondHandle) {
-        self.entry_of(resource).condition = Some(condition.name.clone());
+        if let Some(entry) = self.entry_of(resource) {
+            entry.condition = Some(condition.name.clone());
+        }
     }
 
     /// Sets `DeletionPolicy` and `UpdateReplacePolicy` of `resource`.
     pub fn set_policies(&mut self, resource: &dyn HasLogicalId, deletion: Policy, replace: Policy) {
-        let entry = self.entry_of(resource);
-        entry.deletion_policy = Some(deletion);
-        entry.update_replace_policy = Some(replace);
+        if let Some(entry) = self.entry_of(resource) {
+            entry.deletion_policy = Some(deletion);
+            entry.update_replace_policy = Some(replace);
+        }
     }
 
-    /// The resource `Metadata` map of `resource`.
-    pub fn metadata_mut(&mut self, resource: &dyn HasLogicalId) -> &mut Map<String, Json> {
-        &mut self.entry_of(resource).metadata
+    /// The resource `Metadata` map of `resource` (e.g. for `cdk_nag.rules_to_suppress`);
+    /// `None` (and a validation error) for a handle of another template.
+    pub fn metadata_mut(&mut self, resource: &dyn HasLogicalId) -> Option<&mut Map<String, Json>> {
+        self.entry_of(resource).map(|entry| &mut entry.metadata)
     }
 
     /// Resources in insertion order.
@@ -651,10 +684,25 @@ mod tests {
         t.depends_on(&b, &a);
         t.set_condition(&b, &cond);
         t.set_policies(&b, Policy::Retain, Policy::Snapshot);
-        t.metadata_mut(&b).insert("k".into(), "v".into());
+        t.metadata_mut(&b).unwrap().insert("k".into(), "v".into());
         check(
             &t,
             r#"{"AWSTemplateFormatVersion":"2010-09-09","Description":"d","Conditions":{"C":{"Fn::Equals":["a","b"]}},"Resources":{"A":{"Type":"Test::Thing","Properties":{"Name":"a"}},"B":{"Type":"Test::Thing","Condition":"C","DependsOn":["A"],"DeletionPolicy":"Retain","UpdateReplacePolicy":"Snapshot","Metadata":{"k":"v"},"Properties":{"Name":"b"}}}}"#,
+        );
+    }
+
+    #[test]
+    fn foreign_handle_is_reported_not_panicking() {
+        let mut other = Template::new("o");
+        let foreign = other.add("Foreign", Thing { name: "f".into() });
+        let mut t = Template::new("d");
+        let a = t.add("A", Thing { name: "a".into() });
+        t.depends_on(&foreign, &a);
+        assert!(t.metadata_mut(&foreign).is_none());
+        let errors = t.validate("s").unwrap_err().to_string();
+        assert_eq!(
+            errors,
+            "s: handle of resource `Foreign` belongs to another template\ns: handle of resource `Foreign` belongs to another template"
         );
     }
 

@@ -101,6 +101,28 @@ pub enum ValidateError {
         /// The condition name.
         condition: String,
     },
+    /// `Fn::FindInMap` of a mapping that is not declared.
+    #[error("{stack}: {logical_id} at {path}: mapping `{mapping}` is not declared")]
+    UnknownMapping {
+        /// Stack name.
+        stack: String,
+        /// Where the lookup is written.
+        logical_id: String,
+        /// Property path inside that entry.
+        path: String,
+        /// The mapping name.
+        mapping: String,
+    },
+    /// Two outputs export the same name.
+    #[error("{stack}: output {logical_id}: export name `{export}` is used twice")]
+    DuplicateExport {
+        /// Stack name.
+        stack: String,
+        /// The second output with that export name.
+        logical_id: String,
+        /// The export name.
+        export: String,
+    },
     /// A `DependsOn` target that is not a resource.
     #[error("{stack}: {logical_id} at DependsOn: `{target}` is not a resource")]
     UnknownDependsOn {
@@ -120,6 +142,14 @@ pub enum ValidateError {
         logical_id: String,
         /// The cycle, `A -> B -> A`.
         cycle: String,
+    },
+    /// A handle from another template was used with this one.
+    #[error("{stack}: handle of resource `{logical_id}` belongs to another template")]
+    ForeignHandle {
+        /// Stack name.
+        stack: String,
+        /// The handle's logical id.
+        logical_id: String,
     },
     /// A template without resources (CloudFormation rejects it).
     #[error("{stack}: template has no resources")]
@@ -165,6 +195,7 @@ struct Scope<'t> {
     parameters: BTreeMap<&'t str, bool>,
     resources: BTreeMap<&'t str, (&'t str, &'static [&'static str])>,
     conditions: BTreeSet<&'t str>,
+    mappings: BTreeSet<&'t str>,
 }
 
 /// Where the walk currently is.
@@ -313,6 +344,18 @@ impl Checker<'_> {
                 }
             }
             ("Condition", Json::String(condition)) => self.check_condition(site, path, condition),
+            ("Fn::FindInMap", Json::Array(parts)) => {
+                if let Some(Json::String(mapping)) = parts.first()
+                    && !self.scope.mappings.contains(mapping.as_str())
+                {
+                    self.errors.push(ValidateError::UnknownMapping {
+                        stack: self.scope.stack.to_owned(),
+                        logical_id: site.logical_id.to_owned(),
+                        path: path.to_owned(),
+                        mapping: mapping.clone(),
+                    });
+                }
+            }
             _ => {}
         }
     }
@@ -403,6 +446,11 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
             .iter()
             .map(|(id, _)| id.as_str())
             .collect(),
+        mappings: template
+            .mappings
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect(),
     };
     let mut checker = Checker {
         scope,
@@ -418,6 +466,10 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
                 reason: reason.clone(),
             },
             BuildProblem::Duplicate(id) => ValidateError::DuplicateId {
+                stack: stack.to_owned(),
+                logical_id: id.clone(),
+            },
+            BuildProblem::ForeignHandle(id) => ValidateError::ForeignHandle {
                 stack: stack.to_owned(),
                 logical_id: id.clone(),
             },
@@ -463,11 +515,22 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
             checker.walk(&site, &format!("Properties.{key}"), value);
         }
     }
+    let mut export_names = BTreeSet::new();
     for (id, output) in &template.outputs {
         let site = Site {
             logical_id: id.as_str(),
             is_output: true,
         };
+        if let Some(export) = &output.export {
+            let name = export.to_json().to_string();
+            if !export_names.insert(name.clone()) {
+                checker.errors.push(ValidateError::DuplicateExport {
+                    stack: stack.to_owned(),
+                    logical_id: id.to_string(),
+                    export: name.trim_matches('"').to_owned(),
+                });
+            }
+        }
         if let Some(condition) = &output.condition {
             checker.check_condition(&site, "Condition", condition.name().as_str());
         }
@@ -603,6 +666,42 @@ mod tests {
             &["s: A at Properties.Value: condition `C` is not declared"],
         )
     }
+    #[test]
+    fn undeclared_mapping() {
+        check(
+            Some(Expr::find_in_map("M", "a".into(), "b".into())),
+            &["s: A at Properties.Value: mapping `M` is not declared"],
+        )
+    }
+
+    #[test]
+    fn declared_mapping_and_duplicate_export() {
+        let mut t = Template::new("d");
+        t.add_mapping("M", serde_json::json!({"a": {"b": "c"}}));
+        t.add(
+            "A",
+            Thing {
+                value: Some(Expr::find_in_map("M", "a".into(), "b".into())),
+            },
+        );
+        for id in ["O1", "O2"] {
+            let export = Some(Expr::str("same"));
+            t.add_output(
+                id,
+                Output {
+                    description: "o".into(),
+                    value: Expr::str("v"),
+                    export,
+                    condition: None,
+                },
+            );
+        }
+        assert_eq!(
+            t.validate("s").unwrap_err().to_string(),
+            "s: output O2: export name `same` is used twice"
+        );
+    }
+
     #[test]
     fn nested_path() {
         check(

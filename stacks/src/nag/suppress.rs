@@ -90,7 +90,11 @@ pub trait NagSuppress {
 
 impl NagSuppress for Template {
     fn nag_suppress(&mut self, resource: &dyn HasLogicalId, suppressions: &[NagSuppression]) {
-        write_metadata(self.metadata_mut(resource), suppressions);
+        // A handle of another template has no entry here; `metadata_mut` records that as a
+        // validation error, so synthesis fails instead of dropping the suppression silently.
+        if let Some(metadata) = self.metadata_mut(resource) {
+            write_metadata(metadata, suppressions);
+        }
     }
 }
 

@@ -110,6 +110,18 @@ impl PolicyDocument {
         }
     }
 
+    /// A trust policy letting `service` assume the role only on behalf of this account
+    /// (`aws:SourceAccount`), which prevents the confused-deputy problem.
+    pub fn assume_by_service_for_this_account(service: &str) -> PolicyDocument {
+        let mut document = PolicyDocument::assume_by_service(service);
+        for statement in &mut document.statement {
+            statement.condition = Some(serde_json::json!({
+                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+            }));
+        }
+        document
+    }
+
     /// A trust policy letting `service` (e.g. `ecs-tasks.amazonaws.com`) assume the role.
     pub fn assume_by_service(service: &str) -> PolicyDocument {
         PolicyDocument::new(vec![Statement {

@@ -76,3 +76,72 @@ macro_rules! resource {
     };
 }
 pub(crate) use resource;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde::Serialize;
+
+    use crate::model::{Expr, s};
+    use crate::resources::{cloudfront, ecs, s3};
+
+    /// Serializes `value` and compares with the exact JSON CloudFormation expects.
+    fn check<T: Serialize>(value: T, expected: &str) {
+        assert_eq!(serde_json::to_string(&value).unwrap(), expected);
+    }
+
+    #[test]
+    fn s3_names_keep_their_acronyms() {
+        check(
+            s3::ServerSideEncryptionByDefault {
+                sse_algorithm: s("aws:kms"),
+                kms_master_key_id: Some(s("k")),
+            },
+            r#"{"SSEAlgorithm":"aws:kms","KMSMasterKeyID":"k"}"#,
+        )
+    }
+
+    #[test]
+    fn ecs_awsvpc_configuration_spelling() {
+        check(
+            ecs::NetworkConfiguration {
+                awsvpc_configuration: Some(ecs::AwsVpcConfiguration {
+                    assign_public_ip: Some(s("DISABLED")),
+                    security_groups: Vec::new(),
+                    subnets: Vec::new(),
+                }),
+            },
+            r#"{"AwsvpcConfiguration":{"AssignPublicIp":"DISABLED"}}"#,
+        )
+    }
+
+    #[test]
+    fn ecs_log_options_are_a_map() {
+        check(
+            ecs::LogConfiguration {
+                log_driver: s("awslogs"),
+                options: vec![("awslogs-group".into(), Expr::Ref("G".into()).into())],
+            },
+            r#"{"LogDriver":"awslogs","Options":{"awslogs-group":{"Ref":"G"}}}"#,
+        )
+    }
+
+    #[test]
+    fn cloudfront_vpc_origin_ports() {
+        check(
+            cloudfront::VpcOriginEndpointConfig {
+                arn: s("a"),
+                name: s("n"),
+                http_port: Some(80.into()),
+                https_port: Some(443.into()),
+                origin_protocol_policy: None,
+            },
+            r#"{"Arn":"a","Name":"n","HTTPPort":80,"HTTPSPort":443}"#,
+        )
+    }
+
+    #[test]
+    fn empty_optionals_are_omitted() {
+        check(s3::Bucket::default(), "{}")
+    }
+}

@@ -347,6 +347,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             tags: stack_tags(),
         },
     );
+    // A rule that references the CloudFront prefix list counts as one rule per prefix list
+    // entry (about 55) against the quota of 60 rules per security group, so this group holds
+    // only that rule and one egress rule.
     let alb_sg = t.add(
         "AlbSecurityGroup",
         SecurityGroup {
@@ -467,7 +470,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let execution_role = t.add(
         "TaskExecutionRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service(
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
                 "ecs-tasks.amazonaws.com",
             ),
             description: Some(s(
@@ -507,7 +510,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let task_role = t.add(
         "TaskRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service(
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
                 "ecs-tasks.amazonaws.com",
             ),
             description: Some(s(

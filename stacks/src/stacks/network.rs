@@ -211,7 +211,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
     let flow_log_role = t.add(
         "FlowLogRole",
         Role {
-            assume_role_policy_document: PolicyDocument::assume_by_service(
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
                 "vpc-flow-logs.amazonaws.com",
             ),
             description: Some(s("lets VPC flow logs write to their log group")),
