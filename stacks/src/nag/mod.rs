@@ -122,12 +122,19 @@ pub(crate) mod testing {
     use super::*;
 
     /// Runs the whole pack over a YAML/JSON template and returns the unsuppressed findings of
-    /// one rule (by base id), as `LogicalId:RuleId` strings, sorted.
-    pub(crate) fn check(template: &str, rule_id: &str) -> Vec<String> {
+    /// one rule (by base id).
+    pub(crate) fn check(template: &str, rule_id: &str) -> Vec<Finding> {
         let parsed = parse_template("test.yaml", template).expect("test template parses");
-        let mut found: Vec<String> = check_template(&parsed)
+        check_template(&parsed)
             .into_iter()
             .filter(|finding| finding.base_id == rule_id && finding.suppressed.is_none())
+            .collect()
+    }
+
+    /// [`check`] as sorted `LogicalId:RuleId` strings, for one-line assertions.
+    pub(crate) fn open(template: &str, rule_id: &str) -> Vec<String> {
+        let mut found: Vec<String> = check(template, rule_id)
+            .into_iter()
             .map(|finding| format!("{}:{}", finding.logical_id, finding.rule_id))
             .collect();
         found.sort();
@@ -159,7 +166,7 @@ pub(crate) mod testing {
         assert!(
             check(template, rule_id)
                 .iter()
-                .any(|found| found.starts_with("R:")),
+                .any(|found| found.logical_id == "R"),
             "{rule_id} should fire on R before suppression"
         );
         let mut root = parse::parse_tree("test.yaml", template).expect("test template parses");

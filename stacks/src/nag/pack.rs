@@ -216,7 +216,7 @@ Ids and levels follow cdk-nag's AwsSolutions pack, so existing `cdk_nag` suppres
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nag::testing::check;
+    use crate::nag::testing::open;
 
     #[test]
     fn rule_ids_are_unique_and_well_formed() {
@@ -260,30 +260,24 @@ mod tests {
     #[test]
     fn template_level_suppressions_apply_to_every_resource() {
         let template = "Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-VPC3, reason: we need NACLs for compliance}]}}\nResources: {A: {Type: AWS::EC2::NetworkAcl}, B: {Type: AWS::EC2::NetworkAclEntry}}";
-        assert_eq!(check(template, "AwsSolutions-VPC3"), Vec::<String>::new());
+        assert_eq!(open(template, "AwsSolutions-VPC3"), Vec::<String>::new());
     }
 
     #[test]
     fn bad_suppressions_are_errors_and_suppress_nothing() {
         let template = "Resources: {A: {Type: AWS::EC2::NetworkAcl, Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-VPC3, reason: short}]}}}}";
-        assert_eq!(
-            check(template, "AwsSolutions-VPC3"),
-            ["A:AwsSolutions-VPC3"]
-        );
-        assert_eq!(check(template, "Nag-SUP1"), ["A:Nag-SUP1"]);
+        assert_eq!(open(template, "AwsSolutions-VPC3"), ["A:AwsSolutions-VPC3"]);
+        assert_eq!(open(template, "Nag-SUP1"), ["A:Nag-SUP1"]);
         let template = "Metadata: {cdk_nag: {rules_to_suppress: [{reason: a reason that is long}]}}\nResources: {A: {Type: X}}";
-        assert_eq!(check(template, "Nag-SUP2"), ["(template):Nag-SUP2"]);
+        assert_eq!(open(template, "Nag-SUP2"), ["(template):Nag-SUP2"]);
     }
 
     #[test]
     fn unresolvable_values_are_findings_and_can_be_suppressed() {
         let template = "Parameters: {P: {Type: String}}\nResources: {R: {Type: AWS::EC2::SecurityGroupIngress, Properties: {CidrIp: !Ref P}}}";
-        assert_eq!(
-            check(template, "AwsSolutions-EC23"),
-            ["R:AwsSolutions-EC23"]
-        );
+        assert_eq!(open(template, "AwsSolutions-EC23"), ["R:AwsSolutions-EC23"]);
         let suppressed = "Parameters: {P: {Type: String}}\nResources: {R: {Type: AWS::EC2::SecurityGroupIngress, Properties: {CidrIp: !Ref P}, Metadata: {cdk_nag: {rules_to_suppress: [{id: CdkNagValidationFailure, reason: the CIDR is a reviewed deploy parameter, applies_to: [AwsSolutions-EC23]}]}}}}";
-        assert_eq!(check(suppressed, "AwsSolutions-EC23"), Vec::<String>::new());
+        assert_eq!(open(suppressed, "AwsSolutions-EC23"), Vec::<String>::new());
     }
 
     #[test]

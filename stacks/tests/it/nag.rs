@@ -195,3 +195,27 @@ fn our_stacks_pass_the_pack_in_every_combination() {
         "the accepted findings are reported as suppressed"
     );
 }
+
+/// The report over our stacks (default configuration), suppressed findings and reasons
+/// included: a reviewed record of every accepted finding.
+#[test]
+fn report_of_our_stacks() {
+    let mut findings = Vec::new();
+    for stack in crate::helpers::synth(&stacks::StackConfig::default()) {
+        let text = String::from_utf8(stack.template.to_json_bytes()).unwrap();
+        let parsed = parse_template(&format!("{}.template.json", stack.name), &text).unwrap();
+        findings.extend(check_template(&parsed));
+    }
+    let filter = report::Filter {
+        min_level: stacks::nag::Level::Warning,
+        verbose: false,
+    };
+    let mut json = report::json(&findings, filter);
+    // Positions move with every template edit; the snapshot records what and why, not where.
+    for finding in json["findings"].as_array_mut().unwrap() {
+        let finding = finding.as_object_mut().unwrap();
+        finding.remove("line");
+        finding.remove("column");
+    }
+    insta::assert_json_snapshot!("nag_report_default", json);
+}

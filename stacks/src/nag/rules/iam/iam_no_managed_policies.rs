@@ -42,7 +42,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nag::testing::{assert_suppressible, check, status};
+    use crate::nag::testing::{assert_suppressible, open, status};
 
     fn role(arns: &str) -> String {
         format!(
@@ -75,7 +75,7 @@ mod tests {
             "unresolved: ManagedPolicyArns"
         );
         assert_eq!(
-            check(
+            open(
                 &role("['arn:aws:iam::aws:policy/ReadOnlyAccess']"),
                 "AwsSolutions-IAM4"
             ),
@@ -98,7 +98,7 @@ mod tests {
     fn applies_to_suppresses_one_policy() {
         let template = "Resources: {R: {Type: AWS::IAM::Role, Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-IAM4, reason: basic execution role is fine, applies_to: ['Policy::arn:aws:iam::aws:policy/A']}]}}, Properties: {ManagedPolicyArns: ['arn:aws:iam::aws:policy/A', 'arn:aws:iam::aws:policy/B']}}}";
         assert_eq!(
-            check(template, "AwsSolutions-IAM4"),
+            open(template, "AwsSolutions-IAM4"),
             ["R:AwsSolutions-IAM4[Policy::arn:aws:iam::aws:policy/B]"]
         );
     }

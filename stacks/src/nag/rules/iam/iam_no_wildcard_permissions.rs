@@ -96,7 +96,7 @@ fn analyze<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nag::testing::{assert_suppressible, check, status};
+    use crate::nag::testing::{assert_suppressible, open, status};
 
     fn policy(statement: &str) -> String {
         format!(
@@ -171,7 +171,7 @@ mod tests {
     fn role_inline_policies_and_applies_to() {
         let role = "Resources: {R: {Type: AWS::IAM::Role, Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-IAM5, reason: objects under the data prefix only, applies_to: [{regex: '/^Resource::<Data.Arn>\\/.*$/g'}]}]}}, Properties: {Policies: [{PolicyName: p, PolicyDocument: {Statement: {Effect: Allow, Action: 's3:*', Resource: !Sub '${Data.Arn}/*'}}}]}}}";
         assert_eq!(
-            check(role, "AwsSolutions-IAM5"),
+            open(role, "AwsSolutions-IAM5"),
             ["R:AwsSolutions-IAM5[Action::s3:*]"]
         );
     }
