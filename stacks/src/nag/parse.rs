@@ -217,8 +217,8 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
     Ok(ParsedTemplate::indexed(file, root, positions))
 }
 
-/// One pass over the text: the first position of every mapping key (`key:`, `"key":`,
-/// `'key':`) after the `Resources` key, so resource positions cost linear time.
+/// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
+/// `"key":`, `'key':`) after the `Resources` key, so resource positions cost linear time.
 fn key_index(text: &str) -> HashMap<&str, Position> {
     let mut keys = HashMap::new();
     let mut in_resources = false;
@@ -257,10 +257,19 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
                 continue;
             }
             let column = line[..key_start].chars().count() + 1;
-            keys.entry(key).or_insert(Position {
+            // Resource ids sit shallower than property keys of the same name (`Bucket:` in a
+            // bucket policy), so the leftmost occurrence wins, then the first.
+            let position = Position {
                 line: line_idx + 1,
                 column,
-            });
+            };
+            keys.entry(key)
+                .and_modify(|known: &mut Position| {
+                    if column < known.column {
+                        *known = position;
+                    }
+                })
+                .or_insert(position);
         }
     }
     keys
@@ -720,6 +729,16 @@ mod tests {
                 line: 1,
                 column: 27
             })
+        );
+    }
+
+    #[test]
+    fn resource_ids_win_over_property_keys_of_the_same_name() {
+        let text = "Resources:\n  Policy:\n    Type: AWS::S3::BucketPolicy\n    Properties:\n      Bucket: !Ref Bucket\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+        let tpl = parse_template("t.yaml", text).expect("valid");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 6, column: 3 })
         );
     }
 
