@@ -26,23 +26,26 @@ fn check(res: &Resource<'_>) -> CheckResult {
         let mut enabled = false;
         for (setting_idx, setting) in list.iter().enumerate() {
             let path = format!("ClusterSettings[{setting_idx}]");
-            for setting in res.objects(Some(setting), &path)?.into_iter().flatten() {
-                let names = res.scalars(setting.get("Name"), &format!("{path}.Name"))?;
-                if !names
-                    .iter()
-                    .all(|name| name.is_some_and(|name| name.text() == "containerInsights"))
-                {
+            // The setting enables insights only if it does so in every branch.
+            let mut setting_enables = true;
+            for setting in res.objects(Some(setting), &path)? {
+                let Some(setting) = setting else {
+                    setting_enables = false;
                     continue;
-                }
+                };
+                let names = res.scalars(setting.get("Name"), &format!("{path}.Name"))?;
                 let values = res.scalars(setting.get("Value"), &format!("{path}.Value"))?;
-                if values.iter().all(|value| {
+                let is_insights = names
+                    .iter()
+                    .all(|name| name.is_some_and(|name| name.text() == "containerInsights"));
+                let is_on = values.iter().all(|value| {
                     value.is_some_and(|value| {
                         matches!(value.text().as_str(), "enabled" | "enhanced")
                     })
-                }) {
-                    enabled = true;
-                }
+                });
+                setting_enables &= is_insights && is_on;
             }
+            enabled |= setting_enables;
         }
         if !enabled {
             return verdict(true);
@@ -111,6 +114,15 @@ mod tests {
                 &ECS_CLUSTER_CONTAINER_INSIGHTS
             ),
             "n/a"
+        );
+        assert_eq!(
+            status(
+                &cluster(
+                    "{ClusterSettings: [!If [C, {Name: containerInsights, Value: enabled}, {Name: containerInsights, Value: disabled}]]}"
+                ),
+                &ECS_CLUSTER_CONTAINER_INSIGHTS
+            ),
+            "non-compliant"
         );
         assert_suppressible(&cluster("{}"), "AwsSolutions-ECS4");
     }

@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB2`: load balancers (classic and v2) write access logs.
 
 use super::CLB;
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::verdict;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ELBLoggingEnabled`.
@@ -38,20 +38,28 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 let Some(list) = list else {
                     return verdict(true);
                 };
-                let single = serde_json::Value::Array(list.clone());
                 let mut enabled = false;
-                for (path, attribute) in items(res, Some(&single), "LoadBalancerAttributes")? {
-                    let keys = res.scalars(attribute.get("Key"), &format!("{path}.Key"))?;
-                    if !keys
-                        .iter()
-                        .all(|key| key.is_some_and(|key| key.text() == "access_logs.s3.enabled"))
-                    {
-                        continue;
+                for (attribute_idx, item) in list.iter().enumerate() {
+                    let path = format!("LoadBalancerAttributes[{attribute_idx}]");
+                    // The attribute enables logging only if it does so in every branch.
+                    let mut item_enables = true;
+                    for attribute in res.objects(Some(item), &path)? {
+                        let Some(attribute) = attribute else {
+                            item_enables = false;
+                            continue;
+                        };
+                        let keys = res.scalars(attribute.get("Key"), &format!("{path}.Key"))?;
+                        let values =
+                            res.scalars(attribute.get("Value"), &format!("{path}.Value"))?;
+                        let is_access_logs = keys.iter().all(|key| {
+                            key.is_some_and(|key| key.text() == "access_logs.s3.enabled")
+                        });
+                        let is_true = values
+                            .iter()
+                            .all(|value| value.and_then(|flag| flag.as_bool()) == Some(true));
+                        item_enables &= is_access_logs && is_true;
                     }
-                    let values = res.scalars(attribute.get("Value"), &format!("{path}.Value"))?;
-                    enabled = values
-                        .iter()
-                        .all(|value| value.and_then(|flag| flag.as_bool()) == Some(true));
+                    enabled |= item_enables;
                 }
                 if !enabled {
                     return verdict(true);
@@ -125,6 +133,22 @@ mod tests {
                 &ELB_LOGGING_ENABLED
             ),
             "non-compliant"
+        );
+        assert_eq!(
+            status(
+                &alb("[!If [C, {Key: access_logs.s3.enabled, Value: 'true'}, !Ref AWS::NoValue]]"),
+                &ELB_LOGGING_ENABLED
+            ),
+            "non-compliant"
+        );
+        assert_eq!(
+            status(
+                &alb(
+                    "[!If [C, {Key: access_logs.s3.enabled, Value: 'true'}, {Key: access_logs.s3.enabled, Value: !Ref On}]]"
+                ),
+                &ELB_LOGGING_ENABLED
+            ),
+            "compliant"
         );
         assert_suppressible(&alb("[]"), "AwsSolutions-ELB2");
     }

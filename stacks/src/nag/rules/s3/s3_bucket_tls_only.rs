@@ -3,8 +3,8 @@
 use serde_json::{Map, Value};
 
 use super::{candidate_policies, policy_targets};
-use crate::nag::resolve::{one_or_many, referenced_id};
-use crate::nag::rules::{statements, verdict};
+use crate::nag::resolve::{is_intrinsic, one_or_many, referenced_id};
+use crate::nag::rules::verdict;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `S3BucketSSLRequestsOnly`.
@@ -41,25 +41,40 @@ fn check(res: &Resource<'_>) -> CheckResult {
     }
 }
 
+/// True when every variant of the policy document holds a statement that is a TLS-only deny
+/// in every one of its own variants (a conditional deny does not protect the other branch).
 fn denies_plain_http(
     policy: &Resource<'_>,
     logical_id: &str,
     name: Option<&str>,
 ) -> Result<bool, Unresolved> {
-    for document in policy
-        .objects(policy.prop("PolicyDocument"), "PolicyDocument")?
-        .into_iter()
-        .flatten()
-    {
-        let statements = statements(policy, document, "PolicyDocument")?;
-        if statements
-            .iter()
-            .any(|(_, statement)| is_tls_deny(statement, logical_id, name))
-        {
-            return Ok(true);
+    for document in policy.objects(policy.prop("PolicyDocument"), "PolicyDocument")? {
+        let Some(document) = document else {
+            return Ok(false);
+        };
+        let statement_lists: Vec<Vec<&Value>> = match document.get("Statement") {
+            Some(single @ Value::Object(object)) if !is_intrinsic(object) => vec![vec![single]],
+            other => policy
+                .lists(other, "PolicyDocument.Statement")?
+                .into_iter()
+                .map(|list| list.map(|list| list.iter().collect()).unwrap_or_default())
+                .collect(),
+        };
+        for statements in statement_lists {
+            let mut found = false;
+            for (statement_idx, statement) in statements.into_iter().enumerate() {
+                let path = format!("PolicyDocument.Statement[{statement_idx}]");
+                let variants = policy.objects(Some(statement), &path)?;
+                found |= variants.iter().all(|variant| {
+                    variant.is_some_and(|statement| is_tls_deny(statement, logical_id, name))
+                });
+            }
+            if !found {
+                return Ok(false);
+            }
         }
     }
-    Ok(false)
+    Ok(true)
 }
 
 fn is_tls_deny(statement: &Map<String, Value>, logical_id: &str, name: Option<&str>) -> bool {
@@ -172,7 +187,7 @@ mod tests {
                 &tpl(&format!("!If [C, {DENY}, !Ref AWS::NoValue]")),
                 &S3_BUCKET_TLS_ONLY
             ),
-            "compliant"
+            "non-compliant"
         );
         assert_eq!(
             status(
@@ -188,6 +203,20 @@ mod tests {
             ),
             "unresolved: PolicyDocument"
         );
+        assert_eq!(
+            status(
+                &tpl(&format!(
+                    "!If [C, {DENY}, {}]",
+                    DENY.replace("'s3:*'", "'*'")
+                )),
+                &S3_BUCKET_TLS_ONLY
+            ),
+            "compliant"
+        );
+        let single = format!(
+            "Resources: {{R: {{Type: AWS::S3::Bucket}}, P: {{Type: AWS::S3::BucketPolicy, Properties: {{Bucket: !Ref R, PolicyDocument: {{Statement: {DENY}}}}}}}}}"
+        );
+        assert_eq!(status(&single, &S3_BUCKET_TLS_ONLY), "compliant");
         assert_suppressible(
             "Resources: {R: {Type: AWS::S3::Bucket}}",
             "AwsSolutions-S10",
