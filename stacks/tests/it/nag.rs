@@ -219,3 +219,31 @@ fn report_of_our_stacks() {
     }
     insta::assert_json_snapshot!("nag_report_default", json);
 }
+
+/// Our templates rendered as YAML give exactly the findings of their JSON rendering.
+#[test]
+fn yaml_and_json_renderings_of_our_stacks_agree() {
+    for stack in crate::helpers::synth(&stacks::StackConfig::default()) {
+        let json = String::from_utf8(stack.template.to_json_bytes()).unwrap();
+        let yaml = String::from_utf8(stack.template.to_yaml_bytes().unwrap()).unwrap();
+        let summary = |text: &str| -> Vec<String> {
+            let parsed = parse_template(&stack.name, text).unwrap();
+            check_template(&parsed)
+                .into_iter()
+                .map(|finding| {
+                    format!(
+                        "{} {} {:?}",
+                        finding.logical_id, finding.rule_id, finding.suppressed
+                    )
+                })
+                .collect()
+        };
+        let from_json = summary(&json);
+        assert!(
+            !from_json.is_empty() || stack.name.ends_with("network"),
+            "{}",
+            stack.name
+        );
+        assert_eq!(from_json, summary(&yaml), "{}", stack.name);
+    }
+}
