@@ -199,7 +199,7 @@ mod tests {
         );
         assert_eq!(
             quiet,
-            "t.yaml:2:3: warning[AwsSolutions-VPC3] Acl (AWS::EC2::NetworkAcl): A network ACL or network ACL entry has been implemented.\n\
+            "t.yaml:2:3: warning[AwsSolutions-VPC3] Acl (AWS::EC2::NetworkAcl): This template uses a network ACL (or ACL entry).\n\
 t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security group allows inbound traffic from 0.0.0.0/0 or ::/0.\n\
 1 error(s), 1 warning(s), 1 suppressed\n"
         );

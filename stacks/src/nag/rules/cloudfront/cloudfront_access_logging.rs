@@ -9,7 +9,7 @@ pub const CLOUDFRONT_ACCESS_LOGGING: Rule = Rule {
     id: "AwsSolutions-CFR3",
     name: "CloudFrontDistributionAccessLogging",
     level: Level::Error,
-    info: "The CloudFront distribution does not have access logging enabled.",
+    info: "This CloudFront distribution writes no access logs.",
     explanation: "Edge access logs are the only record of which viewers requested what, from where, and with which result. \
 Set `DistributionConfig.Logging` with a log bucket (for streaming distributions, an enabled `Logging`).",
     check: Some(check),

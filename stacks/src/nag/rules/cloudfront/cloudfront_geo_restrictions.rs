@@ -9,7 +9,7 @@ pub const CLOUDFRONT_GEO_RESTRICTIONS: Rule = Rule {
     id: "AwsSolutions-CFR1",
     name: "CloudFrontDistributionGeoRestrictions",
     level: Level::Warning,
-    info: "The CloudFront distribution may require geo restrictions.",
+    info: "This CloudFront distribution serves every country (no geo restriction).",
     explanation: "Legal, licensing or threat-model reasons sometimes require serving content only in (or never in) certain countries. \
 Set `Restrictions.GeoRestriction` to a whitelist or blacklist, or suppress this warning saying why worldwide access is intended.",
     check: Some(check),

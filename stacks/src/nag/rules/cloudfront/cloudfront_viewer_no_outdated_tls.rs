@@ -9,7 +9,7 @@ pub const CLOUDFRONT_VIEWER_NO_OUTDATED_TLS: Rule = Rule {
     id: "AwsSolutions-CFR4",
     name: "CloudFrontDistributionHttpsViewerNoOutdatedSSL",
     level: Level::Error,
-    info: "The CloudFront distribution allows SSLv3 or TLSv1 for HTTPS viewer connections.",
+    info: "Viewers can reach this CloudFront distribution with SSLv3 or TLS 1.0.",
     explanation: "SSLv3 and TLS 1.0 have known attacks; viewers should negotiate TLS 1.2. \
 Use your own ACM certificate with `SslSupportMethod: sni-only` and `MinimumProtocolVersion: TLSv1.2_2021`; the default CloudFront certificate and `vip` always allow TLSv1, whatever the minimum says.",
     check: Some(check),

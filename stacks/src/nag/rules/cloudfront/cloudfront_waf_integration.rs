@@ -9,7 +9,7 @@ pub const CLOUDFRONT_WAF_INTEGRATION: Rule = Rule {
     id: "AwsSolutions-CFR2",
     name: "CloudFrontDistributionWAFIntegration",
     level: Level::Warning,
-    info: "The CloudFront distribution may require integration with AWS WAF.",
+    info: "No WAF web ACL filters requests to this CloudFront distribution.",
     explanation: "A web ACL at the edge filters common exploits, bots and floods before they reach the origin. \
 Set `WebACLId` to a WAFv2 web ACL (scope CLOUDFRONT), or suppress this warning with the reason WAF is not needed.",
     check: Some(check),

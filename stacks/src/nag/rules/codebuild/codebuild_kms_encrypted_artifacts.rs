@@ -8,7 +8,7 @@ pub const CODEBUILD_KMS_ENCRYPTED_ARTIFACTS: Rule = Rule {
     id: "AwsSolutions-CB4",
     name: "CodeBuildProjectKMSEncryptedArtifacts",
     level: Level::Error,
-    info: "The CodeBuild project does not use a customer managed KMS key to encrypt its artifacts.",
+    info: "This CodeBuild project's artifacts are not encrypted with a customer managed KMS key.",
     explanation: "Build output often holds deployable code and configuration; a key you manage lets you restrict and audit who can read it. \
 Set `EncryptionKey` to a customer managed key (the AWS managed `alias/aws/s3` is flagged).",
     check: Some(check),

@@ -8,7 +8,7 @@ pub const CODEBUILD_MANAGED_IMAGES: Rule = Rule {
     id: "AwsSolutions-CB5",
     name: "CodeBuildProjectManagedImages",
     level: Level::Warning,
-    info: "The CodeBuild project does not use an AWS managed image, or a custom image is used without a documented reason.",
+    info: "This CodeBuild project builds on a custom image instead of an AWS managed one.",
     explanation: "AWS managed build images are patched and cached by CodeBuild; a custom image is a supply-chain component you must scan and update yourself. \
 Use an `aws/codebuild/...` image, or suppress with how the custom image is maintained.",
     check: Some(check),

@@ -8,7 +8,7 @@ pub const COGNITO_API_GATEWAY_AUTHORIZER: Rule = Rule {
     id: "AwsSolutions-COG4",
     name: "CognitoUserPoolAPIGWAuthorizer",
     level: Level::Error,
-    info: "The API Gateway method does not use a Cognito user pool authorizer.",
+    info: "This API Gateway method is not protected by a Cognito user pool authorizer.",
     explanation: "A user pool authorizer makes API Gateway validate the caller's token before the backend runs, so unauthenticated calls never reach it. \
 Set `AuthorizationType: COGNITO_USER_POOLS` with an `AuthorizerId` (CORS preflight `OPTIONS` methods are exempt).",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const COGNITO_MFA: Rule = Rule {
     id: "AwsSolutions-COG2",
     name: "CognitoUserPoolMFA",
     level: Level::Warning,
-    info: "The Cognito user pool does not require MFA.",
+    info: "Users of this Cognito user pool can sign in without a second factor.",
     explanation: "A second factor stops most account takeovers that start with a phished or reused password. \
 Set `MfaConfiguration: 'ON'` with TOTP or SMS enabled; `OPTIONAL` leaves it to each user and is flagged.",
     check: Some(check),

@@ -8,7 +8,7 @@ pub const COGNITO_NO_UNAUTHENTICATED_LOGINS: Rule = Rule {
     id: "AwsSolutions-COG7",
     name: "CognitoUserPoolNoUnauthenticatedLogins",
     level: Level::Error,
-    info: "The Cognito identity pool allows unauthenticated logins.",
+    info: "This Cognito identity pool hands out guest (unauthenticated) identities.",
     explanation: "Guest identities get AWS credentials without signing in, so anything their role allows is open to everyone. \
 Set `AllowUnauthenticatedIdentities: false`, or suppress with the reason and keep the unauthenticated role minimal.",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const COGNITO_PLUS_TIER: Rule = Rule {
     id: "AwsSolutions-COG8",
     name: "CognitoUserPoolPlusTier",
     level: Level::Error,
-    info: "The Cognito user pool is not on the Plus feature plan.",
+    info: "This Cognito user pool is not on the Plus feature plan (no threat protection).",
     explanation: "Threat protection (compromised-credential checks and adaptive, risk-based authentication) is only available on the Plus plan. \
 Set `UserPoolTier: PLUS`, or suppress with the reason the cost is not justified and which control replaces it.",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const COGNITO_STRONG_PASSWORD_POLICY: Rule = Rule {
     id: "AwsSolutions-COG1",
     name: "CognitoUserPoolStrongPasswordPolicy",
     level: Level::Error,
-    info: "The Cognito user pool does not have a password policy that requires at least 8 characters with uppercase letters, numbers and symbols.",
+    info: "The password policy of this Cognito user pool is weaker than 8+ characters with uppercase letters, digits and symbols.",
     explanation: "Short or simple passwords fall to guessing and credential stuffing. \
 Set `Policies.PasswordPolicy` with `MinimumLength` of 8 or more and `RequireUppercase`, `RequireNumbers` and `RequireSymbols` all true.",
     check: Some(check),

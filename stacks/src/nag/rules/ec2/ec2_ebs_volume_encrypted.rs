@@ -12,7 +12,7 @@ pub const EC2_EBS_VOLUME_ENCRYPTED: Rule = Rule {
     id: "AwsSolutions-EC26",
     name: "EC2EBSVolumeEncrypted",
     level: Level::Error,
-    info: "The resource creates one or more EBS volumes that have encryption disabled.",
+    info: "An EBS volume created by this resource is not encrypted.",
     explanation: "EBS encryption protects volumes, their snapshots and the data moving to the instance, with keys managed by KMS. \
 Set `Encrypted: true` on every volume and every block device mapping (of the instance, its launch template, or the launch configuration).",
     check: Some(check),

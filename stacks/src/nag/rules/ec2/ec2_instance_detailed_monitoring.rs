@@ -8,7 +8,7 @@ pub const EC2_INSTANCE_DETAILED_MONITORING: Rule = Rule {
     id: "AwsSolutions-EC28",
     name: "EC2InstanceDetailedMonitoringEnabled",
     level: Level::Error,
-    info: "The EC2 instance or Auto Scaling launch configuration does not have detailed monitoring enabled.",
+    info: "Detailed (one-minute) monitoring is off for this EC2 instance or launch configuration.",
     explanation: "One-minute metrics make scaling and incident decisions faster and better informed than five-minute ones. \
 Set `Monitoring: true` on instances; launch configurations enable it by default, so only an explicit `InstanceMonitoring: false` fails.",
     check: Some(check),

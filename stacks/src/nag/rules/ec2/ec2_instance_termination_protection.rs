@@ -8,7 +8,7 @@ pub const EC2_INSTANCE_TERMINATION_PROTECTION: Rule = Rule {
     id: "AwsSolutions-EC29",
     name: "EC2InstanceTerminationProtection",
     level: Level::Error,
-    info: "The EC2 instance is not part of an Auto Scaling group and has termination protection disabled.",
+    info: "This stand-alone EC2 instance can be terminated through the API (termination protection is off).",
     explanation: "A stand-alone instance is usually a pet: terminating it by accident loses its state. \
 Set `DisableApiTermination: true`, or run the workload in an Auto Scaling group where instances are replaceable.",
     check: Some(check),

@@ -8,7 +8,7 @@ pub const ECS_CLUSTER_CONTAINER_INSIGHTS: Rule = Rule {
     id: "AwsSolutions-ECS4",
     name: "ECSClusterCloudWatchContainerInsights",
     level: Level::Error,
-    info: "The ECS cluster has CloudWatch Container Insights disabled.",
+    info: "Container Insights is not enabled on this ECS cluster.",
     explanation: "Container Insights collects per-task and per-service CPU, memory, network and restart metrics that show how the application behaves. \
 Add `ClusterSettings: [{Name: containerInsights, Value: enabled}]` (or `enhanced`).",
     check: Some(check),

@@ -8,7 +8,7 @@ pub const ECS_TASK_DEFINITION_CONTAINER_LOGGING: Rule = Rule {
     id: "AwsSolutions-ECS7",
     name: "ECSTaskDefinitionContainerLogging",
     level: Level::Error,
-    info: "One or more containers in the ECS task definition have no logging configured.",
+    info: "A container of this task definition has no log driver.",
     explanation: "Without a log driver a container's output is lost when the task stops, and incidents cannot be investigated. \
 Give every container definition a `LogConfiguration` with a `LogDriver` (at least `awslogs`).",
     check: Some(check),

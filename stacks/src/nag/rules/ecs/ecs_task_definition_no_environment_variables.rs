@@ -8,7 +8,7 @@ pub const ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES: Rule = Rule {
     id: "AwsSolutions-ECS2",
     name: "ECSTaskDefinitionNoEnvironmentVariables",
     level: Level::Error,
-    info: "The ECS task definition has a container definition that sets environment variables directly.",
+    info: "A container of this task definition gets plain environment variables.",
     explanation: "Plain `Environment` values are visible to anyone who can describe the task definition, and changing one needs a new revision and deployment. \
 Inject configuration and secrets with `Secrets` (from Secrets Manager or SSM Parameter Store) instead; any `Environment` key, even an empty list, is flagged.",
     check: Some(check),

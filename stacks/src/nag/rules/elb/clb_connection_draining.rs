@@ -9,7 +9,7 @@ pub const CLB_CONNECTION_DRAINING: Rule = Rule {
     id: "AwsSolutions-ELB3",
     name: "CLBConnectionDraining",
     level: Level::Error,
-    info: "The classic load balancer does not have connection draining enabled.",
+    info: "Connection draining is off for this classic load balancer.",
     explanation: "With draining, an instance that leaves service (failed health check, scale-in, deploy) finishes its in-flight requests instead of dropping them. \
 Set `ConnectionDrainingPolicy: {Enabled: true, Timeout: ...}`.",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const CLB_NO_INBOUND_HTTP_HTTPS: Rule = Rule {
     id: "AwsSolutions-ELB1",
     name: "CLBNoInboundHttpHttps",
     level: Level::Error,
-    info: "The classic load balancer serves HTTP/HTTPS traffic; use an Application Load Balancer instead.",
+    info: "This classic load balancer carries HTTP/HTTPS, which belongs on an Application Load Balancer.",
     explanation: "Application Load Balancers route HTTP by host and path, support modern TLS policies, WAF and authentication, and cost less per request. \
 Move HTTP/HTTPS listeners to an AWS::ElasticLoadBalancingV2::LoadBalancer of type application.",
     check: Some(check),

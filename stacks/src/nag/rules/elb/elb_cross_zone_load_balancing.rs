@@ -9,7 +9,7 @@ pub const ELB_CROSS_ZONE_LOAD_BALANCING: Rule = Rule {
     id: "AwsSolutions-ELB4",
     name: "ELBCrossZoneLoadBalancingEnabled",
     level: Level::Error,
-    info: "The classic load balancer does not use at least two availability zones with cross-zone load balancing enabled.",
+    info: "This classic load balancer lacks cross-zone balancing over two or more zones.",
     explanation: "Spreading traffic evenly over instances in several zones keeps the service up when one zone fails and avoids hot spots. \
 Set `CrossZone: true` and list at least two `Subnets` (or `AvailabilityZones`).",
     check: Some(check),

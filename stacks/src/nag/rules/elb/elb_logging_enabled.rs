@@ -9,7 +9,7 @@ pub const ELB_LOGGING_ENABLED: Rule = Rule {
     id: "AwsSolutions-ELB2",
     name: "ELBLoggingEnabled",
     level: Level::Error,
-    info: "The load balancer does not have access logs enabled.",
+    info: "Access logging is off for this load balancer.",
     explanation: "Access logs record every request (client, path, latency, status) and are the primary evidence when investigating abuse or failures. \
 For ALB/NLB set the attribute `access_logs.s3.enabled` to `true` (with a bucket); for a classic load balancer set an enabled `AccessLoggingPolicy`.",
     check: Some(check),

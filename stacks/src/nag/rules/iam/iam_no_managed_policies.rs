@@ -10,7 +10,7 @@ pub const IAM_NO_MANAGED_POLICIES: Rule = Rule {
     id: "AwsSolutions-IAM4",
     name: "IAMNoManagedPolicies",
     level: Level::Error,
-    info: "The IAM user, role, or group uses AWS managed policies.",
+    info: "This IAM role, user or group attaches an AWS managed policy.",
     explanation: "AWS managed policies are broad, change without notice and cannot be narrowed to your resources. \
 Replace them with customer managed or inline policies scoped to what the principal needs. Findings are `Policy::<arn>` and can be suppressed one by one with `applies_to` (e.g. `Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole`).",
     check: Some(check),

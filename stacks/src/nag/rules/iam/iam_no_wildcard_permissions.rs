@@ -13,7 +13,7 @@ pub const IAM_NO_WILDCARD_PERMISSIONS: Rule = Rule {
     id: "AwsSolutions-IAM5",
     name: "IAMNoWildcardPermissions",
     level: Level::Error,
-    info: "The IAM entity contains wildcard permissions and does not have a suppression with evidence for those permissions.",
+    info: "A policy of this IAM entity allows a wildcard action or resource.",
     explanation: "A `*` in an allowed action or resource grants more than the workload needs (least privilege), including actions added to the service later. \
 Name the actions and resource ARNs; where a wildcard is really needed (e.g. objects under a prefix), suppress that one finding with `applies_to` (`Action::s3:Get*`, `Resource::<Bucket.Arn>/*`) and the evidence. Inline policies of roles, users and groups, and AWS::IAM::Policy, ManagedPolicy, RolePolicy, UserPolicy and GroupPolicy documents are checked.",
     check: Some(check),

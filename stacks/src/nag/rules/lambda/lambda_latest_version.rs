@@ -8,7 +8,7 @@ pub const LAMBDA_LATEST_VERSION: Rule = Rule {
     id: "AwsSolutions-L1",
     name: "LambdaLatestVersion",
     level: Level::Error,
-    info: "The non-container Lambda function is not configured to use the latest runtime version.",
+    info: "This Lambda function runs an older runtime than the newest of its language family.",
     explanation: "Older runtimes stop receiving security patches and are eventually blocked from updates. \
 Use the newest runtime of the language family (see LATEST in the rule's source); container images and `provided` runtimes are not checked.",
     check: Some(check),

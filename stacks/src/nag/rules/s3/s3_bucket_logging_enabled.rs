@@ -9,7 +9,7 @@ pub const S3_BUCKET_LOGGING_ENABLED: Rule = Rule {
     id: "AwsSolutions-S1",
     name: "S3BucketLoggingEnabled",
     level: Level::Error,
-    info: "The S3 bucket has server access logs disabled.",
+    info: "Server access logging is off for this S3 bucket.",
     explanation: "Server access logs record each request made to the bucket, which audits and incident response depend on. \
 Set `LoggingConfiguration.DestinationBucketName` to a log bucket; a bucket that is itself the log destination of another bucket in the template is accepted.",
     check: Some(check),

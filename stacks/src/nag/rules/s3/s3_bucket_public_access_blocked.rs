@@ -8,7 +8,7 @@ pub const S3_BUCKET_PUBLIC_ACCESS_BLOCKED: Rule = Rule {
     id: "AwsSolutions-S2",
     name: "S3BucketLevelPublicAccessProhibited",
     level: Level::Error,
-    info: "The S3 bucket does not have public access restricted and blocked.",
+    info: "This S3 bucket's public access block is not fully on.",
     explanation: "Block Public Access stops ACLs and bucket policies from ever making objects public, whatever later changes are made. \
 Either leave `PublicAccessBlockConfiguration` unset (new buckets block everything by default) or set all four of BlockPublicAcls, BlockPublicPolicy, IgnorePublicAcls and RestrictPublicBuckets to true.",
     check: Some(check),

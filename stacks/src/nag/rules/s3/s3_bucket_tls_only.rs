@@ -12,7 +12,7 @@ pub const S3_BUCKET_TLS_ONLY: Rule = Rule {
     id: "AwsSolutions-S10",
     name: "S3BucketSSLRequestsOnly",
     level: Level::Error,
-    info: "The S3 bucket or bucket policy does not require requests to use TLS.",
+    info: "No bucket policy denies plain-HTTP (non-TLS) requests to this S3 bucket.",
     explanation: "Without TLS, requests can be read or altered by anyone on the network path. \
 Attach a bucket policy with a statement that denies `s3:*` (or `*`) to every principal when `aws:SecureTransport` is false, on both the bucket ARN and `<bucket ARN>/*`.",
     check: Some(check),

@@ -12,7 +12,7 @@ pub const S3_WEB_BUCKET_OAI_ACCESS: Rule = Rule {
     id: "AwsSolutions-S5",
     name: "S3WebBucketOAIAccess",
     level: Level::Error,
-    info: "The S3 static website bucket has an open bucket policy or does not grant read access to a CloudFront origin access identity.",
+    info: "This S3 website bucket is open to everyone or not read through a CloudFront origin access identity.",
     explanation: "Serving a website bucket through CloudFront with an origin access identity keeps the bucket private while the content stays reachable. \
 Give the bucket a policy whose Allow statements name no `*` principal and grant only s3:GetObject/s3:PutObject to the CloudFront identity (or canonical user).",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const SAGEMAKER_NOTEBOOK_IN_VPC: Rule = Rule {
     id: "AwsSolutions-SM1",
     name: "SageMakerNotebookInVPC",
     level: Level::Error,
-    info: "The SageMaker notebook instance is not provisioned inside a VPC.",
+    info: "This SageMaker notebook instance runs outside your VPC (no subnet).",
     explanation: "A notebook outside a VPC cannot be reached by your security groups, VPC endpoints or flow logs. Set `SubnetId` (and `SecurityGroupIds`) so the instance runs in one of your subnets.",
     check: Some(check),
 };

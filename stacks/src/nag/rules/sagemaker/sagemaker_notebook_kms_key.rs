@@ -9,7 +9,7 @@ pub const SAGEMAKER_NOTEBOOK_KMS_KEY: Rule = Rule {
     id: "AwsSolutions-SM2",
     name: "SageMakerNotebookInstanceKMSKeyConfigured",
     level: Level::Error,
-    info: "The SageMaker notebook instance does not have an encrypted storage volume.",
+    info: "This SageMaker notebook instance's storage is not encrypted with your KMS key.",
     explanation: "The notebook's ML storage volume holds data and credentials; a customer managed KMS key lets you control and audit who can decrypt it. Set `KmsKeyId` to a KMS key.",
     check: Some(check),
 };

@@ -9,7 +9,7 @@ pub const SAGEMAKER_NOTEBOOK_NO_DIRECT_INTERNET: Rule = Rule {
     id: "AwsSolutions-SM3",
     name: "SageMakerNotebookNoDirectInternetAccess",
     level: Level::Error,
-    info: "The SageMaker notebook instance has direct internet access enabled.",
+    info: "This SageMaker notebook instance has its own route to the internet.",
     explanation: "With direct access SageMaker gives the notebook its own route to the internet, bypassing your VPC controls and making data exfiltration easy. \
 Set `DirectInternetAccess: Disabled` and reach the internet (if needed) through your VPC's NAT and endpoints.",
     check: Some(check),

@@ -9,7 +9,7 @@ pub const SECRETS_MANAGER_ROTATION_ENABLED: Rule = Rule {
     id: "AwsSolutions-SMG4",
     name: "SecretsManagerRotationEnabled",
     level: Level::Error,
-    info: "The secret does not have automatic rotation scheduled.",
+    info: "This secret has no automatic rotation schedule.",
     explanation: "Rotation bounds how long a leaked secret stays useful. \
 Add an AWS::SecretsManager::RotationSchedule whose `SecretId` refers to the secret (or to its SecretTargetAttachment), with a `RotationLambdaARN` or `HostedRotationLambda` and `RotationRules` (AutomaticallyAfterDays or ScheduleExpression). Secrets that cannot rotate (third-party API keys) should be suppressed with that reason.",
     check: Some(check),

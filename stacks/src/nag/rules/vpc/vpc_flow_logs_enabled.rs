@@ -11,7 +11,7 @@ pub const VPC_FLOW_LOGS_ENABLED: Rule = Rule {
     id: "AwsSolutions-VPC7",
     name: "VPCFlowLogsEnabled",
     level: Level::Error,
-    info: "The VPC does not have an associated flow log.",
+    info: "No flow log records the traffic of this VPC.",
     explanation: "Flow logs record accepted and rejected connections, which is how unexpected traffic, blocked requests and exfiltration are found. \
 Add an AWS::EC2::FlowLog with `ResourceType: VPC` and `ResourceId: !Ref <the VPC>` in the same template.",
     check: Some(check),

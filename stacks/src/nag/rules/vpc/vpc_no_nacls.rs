@@ -8,7 +8,7 @@ pub const VPC_NO_NACLS: Rule = Rule {
     id: "AwsSolutions-VPC3",
     name: "VPCNoNACLs",
     level: Level::Warning,
-    info: "A network ACL or network ACL entry has been implemented.",
+    info: "This template uses a network ACL (or ACL entry).",
     explanation: "Network ACLs are stateless, apply to whole subnets and need every return path opened by hand, which makes them easy to get wrong. \
 Prefer stateful security groups; keep a NACL only when a control really needs subnet-wide deny rules, and suppress this warning with that reason.",
     check: Some(check),
