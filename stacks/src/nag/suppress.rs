@@ -465,4 +465,16 @@ mod tests {
             .is_some()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_metadata_never_panics(id in "\\PC{0,12}", reason in "\\PC{0,20}", pattern in "\\PC{0,16}", finding in "\\PC{0,16}") {
+            let metadata = json!({"cdk_nag": {"rules_to_suppress": [
+                {"id": id, "reason": reason, "applies_to": [pattern.clone(), {"regex": pattern}]}
+            ]}});
+            let (suppressions, problems) = read(Some(&metadata));
+            proptest::prop_assert_eq!(suppressions.len() + problems.len(), 1);
+            let _ = find(&suppressions, &id, Some(&finding), true);
+        }
+    }
 }
