@@ -22,6 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Write the CloudFormation templates and a manifest (no AWS access needed).
     Synth(SynthArgs),
+    /// Check templates (ours, or any given with --template) against the security rule pack.
+    Nag(crate::commands::nag::NagArgs),
 }
 
 /// Settings shared by every command that synthesizes stacks.

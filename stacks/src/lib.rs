@@ -6,6 +6,7 @@
 //! - [`resources`]: one module per CloudFormation namespace, one struct per resource type.
 //! - [`stacks`]: our stacks (network, app, studio) and [`synth_all`].
 //! - [`config`]: [`StackConfig`] and pure parsers for its settings.
+//! - [`nag`]: the cdk-nag-style security rule pack, for any CloudFormation template.
 //!
 //! This crate does no IO and knows nothing about AWS credentials: synthesis is a pure
 //! `StackConfig -> Vec<SynthStack>`; the same config always gives byte-identical output.
@@ -20,6 +21,7 @@
 
 pub mod config;
 pub mod model;
+pub mod nag;
 pub mod resources;
 pub mod stacks;
 

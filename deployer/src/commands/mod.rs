@@ -1,3 +1,4 @@
 //! One module per subcommand, each with a `run` function.
 
+pub mod nag;
 pub mod synth;

@@ -3,4 +3,5 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod helpers;
+mod nag;
 mod synth;

@@ -8,6 +8,7 @@
 
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Template, Value, s};
+use crate::nag::{NagSuppress, NagSuppression};
 use crate::resources::ec2::{Egress, SecurityGroup, SecurityGroupAttr, SecurityGroupIngress};
 use crate::resources::iam::{PolicyDocument, Role, RoleAttr};
 use crate::resources::sagemaker::{
@@ -115,6 +116,14 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
             policies: Vec::new(),
             tags: stack_tags(),
         },
+    );
+    t.nag_suppress(
+        &role,
+        &[NagSuppression::new(
+            "AwsSolutions-IAM4",
+            "Studio users run arbitrary workshop notebooks (training jobs, endpoints, experiments); AmazonSageMakerFullAccess is the documented baseline for a Studio execution role",
+        )
+        .applies_to(["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSageMakerFullAccess"])],
     );
 
     let lifecycle = t.add(

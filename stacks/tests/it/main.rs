@@ -1,9 +1,11 @@
 //! Integration tests of the `stacks` crate: snapshots of every template, determinism, the
-//! security invariants of the synthesized stacks, and cfn-lint over every toggle combination.
+//! security invariants of the synthesized stacks, cfn-lint over every toggle combination, and
+//! the nag pack (never panics; our stacks pass it).
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod cfn_lint;
 mod determinism;
 mod helpers;
+mod nag;
 mod security;
 mod snapshots;

@@ -1,0 +1,180 @@
+//! `deployer nag`: runs the security rule pack over CloudFormation templates.
+//!
+//! Without `--template` it checks our synthesized stacks (the current configuration, or every
+//! toggle combination with `--all-combinations`); with it, any JSON/YAML templates.
+//! Exit codes: 0 when no unsuppressed error remains, 1 when there are errors, 2 for usage or
+//! input errors (the error names the file, line and column). [`after_synth`] is the same check
+//! run by `CDK_NAG=true deployer synth`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use stacks::nag::{self, Finding, Level, ParsedTemplate, RULES, report};
+use stacks::{StackConfig, synth_all};
+
+use crate::cli::ConfigArgs;
+use crate::config;
+
+/// Output format of the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per finding plus a summary.
+    Text,
+    /// `{"findings": [...], "summary": {...}}`.
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+}
+
+/// Lowest level shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LevelArg {
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warning,
+}
+
+/// Arguments of `deployer nag`.
+#[derive(Debug, Args)]
+pub struct NagArgs {
+    /// Settings of the stacks to synthesize and check (ignored with --template).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// CloudFormation templates (JSON or YAML) to check instead of our stacks.
+    #[arg(long = "template", value_name = "FILE", num_args = 1..)]
+    pub templates: Vec<PathBuf>,
+    /// Check our stacks under every combination of the deploy toggles.
+    #[arg(long, conflicts_with = "templates")]
+    pub all_combinations: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Lowest level to report (errors always decide the exit code).
+    #[arg(long, value_enum, default_value_t = LevelArg::Warning)]
+    pub level: LevelArg,
+    /// Print why a rule exists and how to fix its findings, then exit.
+    #[arg(long, value_name = "RULE_ID")]
+    pub explain: Option<String>,
+    /// List every rule of the pack, then exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Also show suppressed findings and each rule's explanation.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Runs `deployer nag`, printing input errors itself (exit code 2).
+pub fn run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> ExitCode {
+    match try_run(args, env) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
+    if args.list_rules {
+        for rule in RULES {
+            println!("{:<20} {:<8} {}", rule.id, rule.level, rule.info);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(id) = &args.explain {
+        let Some(rule) = nag::find_rule(id) else {
+            bail!("unknown rule `{id}` (see `deployer nag --list-rules`)");
+        };
+        println!(
+            "{} ({}, cdk-nag {})\n\n{}\n\n{}",
+            rule.id, rule.level, rule.name, rule.info, rule.explanation
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let templates = if args.templates.is_empty() {
+        let cfg = config::resolve(&args.config, env)?;
+        let configs: Vec<StackConfig> = if args.all_combinations {
+            cfg.toggle_combinations().collect()
+        } else {
+            vec![cfg]
+        };
+        let mut templates = Vec::new();
+        for cfg in &configs {
+            let label = args.all_combinations.then(|| cfg.toggle_label());
+            templates.extend(synthesized(cfg, label.as_deref())?);
+        }
+        templates
+    } else {
+        let mut templates = Vec::with_capacity(args.templates.len());
+        for path in &args.templates {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            templates.push(nag::parse_template(&path.display().to_string(), &text)?);
+        }
+        templates
+    };
+    let findings: Vec<Finding> = templates.iter().flat_map(nag::check_template).collect();
+    let filter = report::Filter {
+        min_level: match args.level {
+            LevelArg::Error => Level::Error,
+            LevelArg::Warning => Level::Warning,
+        },
+        verbose: args.verbose,
+    };
+    match args.format {
+        Format::Text => print!("{}", report::text(&findings, filter)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&findings, filter))?
+        ),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&report::sarif(&findings, filter))?
+        ),
+    }
+    Ok(exit_code(&findings))
+}
+
+/// The synthesized templates of one configuration, named like `deployer synth --out` writes
+/// them (prefixed with the toggle label when several configurations are checked).
+pub fn synthesized(cfg: &StackConfig, label: Option<&str>) -> anyhow::Result<Vec<ParsedTemplate>> {
+    let stacks = synth_all(cfg).context("synthesizing the stacks")?;
+    let mut templates = Vec::with_capacity(stacks.len());
+    for stack in &stacks {
+        let file = match label {
+            Some(label) => format!("{label}/{}.template.json", stack.name),
+            None => format!("{}.template.json", stack.name),
+        };
+        let text = String::from_utf8(stack.template.to_json_bytes())
+            .with_context(|| format!("{file} is not UTF-8"))?;
+        templates.push(nag::parse_template(&file, &text)?);
+    }
+    Ok(templates)
+}
+
+/// `CDK_NAG=true deployer synth`: checks the synthesized stacks, prints the findings on stderr
+/// (stdout may carry the templates) and fails with 1 on unsuppressed errors.
+pub fn after_synth(cfg: &StackConfig) -> anyhow::Result<ExitCode> {
+    let findings: Vec<Finding> = synthesized(cfg, None)?
+        .iter()
+        .flat_map(nag::check_template)
+        .collect();
+    let filter = report::Filter {
+        min_level: Level::Warning,
+        verbose: false,
+    };
+    eprintln!("nag (CDK_NAG=true): security rule pack over the synthesized stacks");
+    eprint!("{}", report::text(&findings, filter));
+    Ok(exit_code(&findings))
+}
+
+fn exit_code(findings: &[Finding]) -> ExitCode {
+    if findings.iter().any(Finding::is_blocking) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

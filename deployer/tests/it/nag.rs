@@ -1,0 +1,192 @@
+//! `deployer nag` and `CDK_NAG=true deployer synth` run as real processes: exit codes,
+//! formats, explain and list, our own stacks.
+
+use std::path::Path;
+
+use crate::helpers::{Run, deployer};
+
+const CLEAN: &str = "Resources:\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 10.0.0.0/8}]}\n";
+const OPEN: &str = "Resources:\n  Acl: {Type: AWS::EC2::NetworkAcl}\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 0.0.0.0/0}]}\n";
+const SUPPRESSED: &str = "Resources:\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-EC23, reason: public web tier behind the ALB only}]}}\n    Properties: {GroupDescription: web tier, SecurityGroupIngress: [{CidrIp: 0.0.0.0/0}]}\n";
+
+/// Writes `text` to `dir/name` and runs `deployer nag --template name extra...` in `dir`.
+fn nag(dir: &Path, name: &str, text: &str, extra: &[&str]) -> Run {
+    std::fs::write(dir.join(name), text).unwrap();
+    let mut args = vec!["nag", "--template", name];
+    args.extend_from_slice(extra);
+    deployer(dir, &args, &[])
+}
+
+#[test]
+fn exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(nag(dir.path(), "clean.yaml", CLEAN, &[]).code, Some(0));
+    assert_eq!(nag(dir.path(), "open.yaml", OPEN, &[]).code, Some(1));
+    assert_eq!(
+        nag(dir.path(), "suppressed.yaml", SUPPRESSED, &[]).code,
+        Some(0)
+    );
+    let broken = nag(
+        dir.path(),
+        "broken.json",
+        "{\"Resources\": {\n  \"A\": }",
+        &[],
+    );
+    assert_eq!(broken.code, Some(2));
+    assert!(
+        broken.stderr.contains("broken.json:2:8: invalid JSON"),
+        "{}",
+        broken.stderr
+    );
+    let not_template = nag(dir.path(), "plain.yaml", "Outputs: {}\n", &[]);
+    assert_eq!(not_template.code, Some(2));
+    assert!(
+        not_template
+            .stderr
+            .contains("plain.yaml:1:1: template has no `Resources` section"),
+        "{}",
+        not_template.stderr
+    );
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--template", "missing.yaml"], &[]).code,
+        Some(2)
+    );
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--format", "xml"], &[]).code,
+        Some(2)
+    );
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--prefix", "BAD!"], &[]).code,
+        Some(2)
+    );
+}
+
+#[test]
+fn text_report_and_level_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = nag(dir.path(), "open.yaml", OPEN, &[]).stdout;
+    assert!(
+        all.contains("open.yaml:2:3: warning[AwsSolutions-VPC3] Acl"),
+        "{all}"
+    );
+    assert!(
+        all.contains("open.yaml:3:3: error[AwsSolutions-EC23] Sg"),
+        "{all}"
+    );
+    let errors = nag(dir.path(), "open.yaml", OPEN, &["--level", "error"]).stdout;
+    assert!(
+        !errors.contains("VPC3") && errors.contains("EC23"),
+        "{errors}"
+    );
+    let verbose = nag(dir.path(), "s.yaml", SUPPRESSED, &["--verbose"]).stdout;
+    assert!(
+        verbose.contains("suppressed: public web tier behind the ALB only"),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn json_and_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = serde_json::json!({"Resources": {"Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "web", "SecurityGroupIngress": [{"CidrIp": "0.0.0.0/0"}]}}}}).to_string();
+    let report: serde_json::Value = serde_json::from_str(
+        &nag(dir.path(), "open.json", &template, &["--format", "json"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(report["summary"]["errors"], 1);
+    let output = nag(dir.path(), "open.json", &template, &["--format", "sarif"]);
+    assert_eq!(output.code, Some(1));
+    let log: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert!(
+        log["$schema"]
+            .as_str()
+            .is_some_and(|schema| schema.ends_with("sarif-2.1.0.json"))
+    );
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "deployer-nag");
+    assert!(
+        run["tool"]["driver"]["rules"]
+            .as_array()
+            .is_some_and(|rules| rules.len() > 40)
+    );
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "AwsSolutions-EC23");
+    assert_eq!(result["level"], "error");
+    assert!(
+        result["message"]["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("Sg"))
+    );
+    assert_eq!(
+        result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "open.json"
+    );
+}
+
+#[test]
+fn explain_and_list_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let explain = deployer(dir.path(), &["nag", "--explain", "AwsSolutions-S10"], &[]);
+    assert_eq!(explain.code, Some(0));
+    assert!(
+        explain.stdout.contains("aws:SecureTransport"),
+        "{}",
+        explain.stdout
+    );
+    assert_eq!(
+        deployer(dir.path(), &["nag", "--explain", "Nope-1"], &[]).code,
+        Some(2)
+    );
+    let list = deployer(dir.path(), &["nag", "--list-rules"], &[]).stdout;
+    assert!(
+        list.contains("AwsSolutions-IAM5") && list.contains("Nag-SUP1"),
+        "{list}"
+    );
+}
+
+#[test]
+fn our_stacks_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let current = deployer(dir.path(), &["nag"], &[]);
+    assert_eq!(
+        current.code,
+        Some(0),
+        "{}{}",
+        current.stdout,
+        current.stderr
+    );
+    assert!(
+        current.stdout.starts_with("0 error(s), 0 warning(s), "),
+        "{}",
+        current.stdout
+    );
+    let all = deployer(dir.path(), &["nag", "--all-combinations", "--verbose"], &[]);
+    assert_eq!(all.code, Some(0), "{}{}", all.stdout, all.stderr);
+    assert!(
+        all.stdout
+            .contains("studio-app-nag-logs/llm-eval-app.template.json"),
+        "{}",
+        all.stdout
+    );
+    assert!(all.stdout.contains("suppressed: "), "{}", all.stdout);
+}
+
+#[test]
+fn cdk_nag_synth_prints_findings_and_keeps_stdout_for_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = deployer(
+        dir.path(),
+        &["synth", "--out", "out"],
+        &[("CDK_NAG", "true")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("nag (CDK_NAG=true)") && run.stderr.contains("0 error(s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(dir.path().join("out/manifest.json").exists());
+    let quiet = deployer(dir.path(), &["synth", "--out", "out2"], &[]);
+    assert!(!quiet.stderr.contains("nag"), "{}", quiet.stderr);
+}

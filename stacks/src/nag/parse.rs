@@ -1,0 +1,757 @@
+//! Parses any CloudFormation template, JSON or YAML, into one JSON tree.
+//!
+//! YAML short-form intrinsic tags (`!Ref`, `!GetAtt X.Y`, `!Sub`, `!If`, `!Condition`, ...) are
+//! rewritten to exactly the long forms (`{"Ref": ..}`, `{"Fn::GetAtt": ["X", "Y"]}`,
+//! `{"Condition": ..}`), so rules never see the difference.
+//! Invariant: a [`ParsedTemplate`] has a `Resources` mapping whose every entry is a mapping with
+//! a string `Type`; anything else is a [`ParseError`] that names the file, line and column.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+/// A line/column position in the template text, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+/// Why a file could not be read as a CloudFormation template.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// The text starts like JSON but is neither valid JSON nor valid YAML.
+    #[error("{file}:{line}:{column}: invalid JSON")]
+    Json {
+        /// File name as given by the caller.
+        file: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The text is not valid YAML.
+    #[error("{file}:{line}:{column}: invalid YAML")]
+    Yaml {
+        /// File name as given by the caller.
+        file: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// The YAML parser's error.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// The document parsed but is not a CloudFormation template.
+    #[error("{file}:{line}:{column}: {problem}")]
+    Structure {
+        /// File name as given by the caller.
+        file: String,
+        /// 1-based line of the problem (best effort for YAML/JSON trees without positions).
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong, e.g. "resource `Bucket` has no `Type`".
+        problem: String,
+    },
+}
+
+/// A template that passed the structural checks, plus where its resources are in the text and
+/// an index (resources by type, and who references whom) so relational rules stay linear.
+#[derive(Debug, Clone)]
+pub struct ParsedTemplate {
+    /// File name as given to [`parse_template`], used in reports.
+    pub file: String,
+    root: Value,
+    positions: HashMap<String, Position>,
+    by_type: HashMap<String, Vec<String>>,
+    referrers: HashMap<String, Vec<String>>,
+}
+
+impl ParsedTemplate {
+    /// Builds a template from an already parsed JSON tree (e.g. one we synthesized ourselves).
+    pub fn from_value(file: &str, root: Value) -> Result<ParsedTemplate, ParseError> {
+        validate(file, "", &root)?;
+        Ok(ParsedTemplate::indexed(file, root, HashMap::new()))
+    }
+
+    fn indexed(file: &str, root: Value, positions: HashMap<String, Position>) -> ParsedTemplate {
+        let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
+        let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
+        let resources = root.get("Resources").and_then(Value::as_object);
+        for (logical_id, body) in resources.into_iter().flatten() {
+            if let Some(resource_type) = body.get("Type").and_then(Value::as_str) {
+                by_type
+                    .entry(resource_type.to_owned())
+                    .or_default()
+                    .push(logical_id.clone());
+            }
+            let mut targets = Vec::new();
+            if let Some(properties) = body.get("Properties") {
+                collect_references(properties, 0, &mut targets);
+            }
+            targets.sort_unstable();
+            targets.dedup();
+            for target in targets {
+                referrers
+                    .entry(target)
+                    .or_default()
+                    .push(logical_id.clone());
+            }
+        }
+        ParsedTemplate {
+            file: file.to_owned(),
+            root,
+            positions,
+            by_type,
+            referrers,
+        }
+    }
+
+    /// The whole template tree.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    /// Where the resource's logical id appears in the text, when it could be found.
+    pub fn position_of(&self, logical_id: &str) -> Option<Position> {
+        self.positions.get(logical_id).copied()
+    }
+
+    /// The `Resources` mapping (guaranteed present by construction).
+    pub fn resources(&self) -> impl Iterator<Item = (&str, &Map<String, Value>)> {
+        self.root
+            .get("Resources")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|resources| resources.iter())
+            .filter_map(|(logical_id, body)| Some((logical_id.as_str(), body.as_object()?)))
+    }
+
+    /// One resource's body by logical id.
+    pub fn resource(&self, logical_id: &str) -> Option<(&str, &Map<String, Value>)> {
+        let (key, body) = self
+            .root
+            .get("Resources")?
+            .as_object()?
+            .get_key_value(logical_id)?;
+        Some((key.as_str(), body.as_object()?))
+    }
+
+    /// Logical ids of the resources of one type, in template order.
+    pub fn ids_of_type(&self, resource_type: &str) -> &[String] {
+        self.by_type.get(resource_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// Logical ids of the resources whose properties reference `logical_id` (through `Ref`,
+    /// `Fn::GetAtt` or a `${...}` in `Fn::Sub`), in template order.
+    pub fn referrers_of(&self, logical_id: &str) -> &[String] {
+        self.referrers.get(logical_id).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Collects the logical ids a value references; bounded depth (the parsers bound it too).
+fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
+    if depth > 64 {
+        return;
+    }
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| collect_references(item, depth + 1, out)),
+        Value::Object(object) => {
+            for (key, inner) in object {
+                match (key.as_str(), inner) {
+                    ("Ref", Value::String(target)) => out.push(target.clone()),
+                    ("Fn::GetAtt", Value::Array(parts)) => {
+                        if let Some(Value::String(target)) = parts.first() {
+                            out.push(target.clone());
+                        }
+                    }
+                    ("Fn::GetAtt", Value::String(dotted)) => {
+                        out.extend(dotted.split('.').next().map(str::to_owned));
+                    }
+                    ("Fn::Sub", sub) => {
+                        let text = match sub {
+                            Value::Array(parts) => parts.first().and_then(Value::as_str),
+                            other => other.as_str(),
+                        };
+                        for variable in text.into_iter().flat_map(|text| text.split("${").skip(1)) {
+                            if let Some((name, _)) = variable.split_once('}') {
+                                out.extend(name.split('.').next().map(str::to_owned));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                collect_references(inner, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses `text` (JSON or YAML) named `file` into a checked template.
+pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
+    let root = parse_tree(file, text)?;
+    validate(file, text, &root)?;
+    let keys = key_index(text);
+    let positions = root
+        .get("Resources")
+        .and_then(Value::as_object)
+        .map(|resources| {
+            resources
+                .keys()
+                .filter_map(|logical_id| {
+                    Some((logical_id.clone(), *keys.get(logical_id.as_str())?))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ParsedTemplate::indexed(file, root, positions))
+}
+
+/// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
+/// `"key":`, `'key':`) after the `Resources` key, so resource positions cost linear time.
+fn key_index(text: &str) -> HashMap<&str, Position> {
+    let mut keys = HashMap::new();
+    let mut in_resources = false;
+    for (line_idx, line) in text.lines().enumerate() {
+        let mut rest_start = 0;
+        while let Some(colon) = line[rest_start..].find(':') {
+            let colon = rest_start + colon;
+            rest_start = colon + 1;
+            let before = line[..colon].trim_end();
+            let (key, key_start) = match before.chars().next_back() {
+                Some(quote @ ('"' | '\'')) => {
+                    let inner = &before[..before.len() - 1];
+                    match inner.rfind(quote) {
+                        Some(open) => (&inner[open + 1..], open),
+                        None => continue,
+                    }
+                }
+                Some(_) => {
+                    let start = before
+                        .char_indices()
+                        .rev()
+                        .take_while(|(_, c)| {
+                            c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'
+                        })
+                        .last()
+                        .map_or(before.len(), |(idx, _)| idx);
+                    (&before[start..], start)
+                }
+                None => continue,
+            };
+            if key.is_empty() {
+                continue;
+            }
+            if !in_resources {
+                in_resources = key == "Resources";
+                continue;
+            }
+            let column = line[..key_start].chars().count() + 1;
+            // Resource ids sit shallower than property keys of the same name (`Bucket:` in a
+            // bucket policy), so the leftmost occurrence wins, then the first.
+            let position = Position {
+                line: line_idx + 1,
+                column,
+            };
+            keys.entry(key)
+                .and_modify(|known: &mut Position| {
+                    if column < known.column {
+                        *known = position;
+                    }
+                })
+                .or_insert(position);
+        }
+    }
+    keys
+}
+
+/// Parses JSON or YAML text into a JSON tree with long-form intrinsics, without structural checks.
+pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
+    let looks_like_json = text.trim_start().starts_with('{');
+    if looks_like_json {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => return Ok(value),
+            Err(json_error) => {
+                // Flow-style YAML also starts with `{`; only report JSON if YAML fails too.
+                if let Ok(value) = parse_yaml(file, text) {
+                    return Ok(value);
+                }
+                return Err(ParseError::Json {
+                    file: file.to_owned(),
+                    line: json_error.line().max(1),
+                    column: json_error.column().max(1),
+                    source: json_error,
+                });
+            }
+        }
+    }
+    parse_yaml(file, text)
+}
+
+fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
+    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|source| {
+        let (line, column) = source
+            .location()
+            .map_or((1, 1), |loc| (loc.line(), loc.column()));
+        ParseError::Yaml {
+            file: file.to_owned(),
+            line,
+            column,
+            source,
+        }
+    })?;
+    yaml_to_json(yaml).map_err(|problem| {
+        let position = problem
+            .tag
+            .as_deref()
+            .and_then(|tag| locate_text(text, tag))
+            .unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem: problem.message,
+        }
+    })
+}
+
+struct ConvertProblem {
+    message: String,
+    tag: Option<String>,
+}
+
+/// Maps a YAML short-form tag (without `!`) to its long-form key.
+fn long_form(tag: &str) -> Option<&'static str> {
+    Some(match tag {
+        "Ref" => "Ref",
+        "Condition" => "Condition",
+        "GetAtt" => "Fn::GetAtt",
+        "Sub" => "Fn::Sub",
+        "If" => "Fn::If",
+        "Join" => "Fn::Join",
+        "Select" => "Fn::Select",
+        "Equals" => "Fn::Equals",
+        "ImportValue" => "Fn::ImportValue",
+        "FindInMap" => "Fn::FindInMap",
+        "Base64" => "Fn::Base64",
+        "Cidr" => "Fn::Cidr",
+        "GetAZs" => "Fn::GetAZs",
+        "Split" => "Fn::Split",
+        "And" => "Fn::And",
+        "Or" => "Fn::Or",
+        "Not" => "Fn::Not",
+        "Transform" => "Fn::Transform",
+        "Length" => "Fn::Length",
+        "ToJsonString" => "Fn::ToJsonString",
+        "ForEach" => "Fn::ForEach",
+        "Contains" => "Fn::Contains",
+        "EachMemberEquals" => "Fn::EachMemberEquals",
+        "EachMemberIn" => "Fn::EachMemberIn",
+        "RefAll" => "Fn::RefAll",
+        "ValueOf" => "Fn::ValueOf",
+        "ValueOfAll" => "Fn::ValueOfAll",
+        _ => return None,
+    })
+}
+
+fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, ConvertProblem> {
+    Ok(match yaml {
+        serde_yaml::Value::Null => Value::Null,
+        serde_yaml::Value::Bool(flag) => Value::Bool(flag),
+        serde_yaml::Value::Number(number) => yaml_number(&number),
+        serde_yaml::Value::String(text) => Value::String(text),
+        serde_yaml::Value::Sequence(items) => Value::Array(
+            items
+                .into_iter()
+                .map(yaml_to_json)
+                .collect::<Result<_, _>>()?,
+        ),
+        serde_yaml::Value::Mapping(mapping) => {
+            let mut object = Map::new();
+            for (key, value) in mapping {
+                object.insert(yaml_key(key)?, yaml_to_json(value)?);
+            }
+            Value::Object(object)
+        }
+        serde_yaml::Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            let name = tag.trim_start_matches('!');
+            let Some(key) = long_form(name) else {
+                return Err(ConvertProblem {
+                    message: format!("unknown intrinsic function tag `{tag}`"),
+                    tag: Some(tag),
+                });
+            };
+            let inner = yaml_to_json(tagged.value)?;
+            let inner = match (key, inner) {
+                // `!GetAtt Resource.Attribute` splits at the first dot; the attribute may hold dots.
+                ("Fn::GetAtt", Value::String(dotted)) => match dotted.split_once('.') {
+                    Some((resource, attribute)) => Value::Array(vec![
+                        Value::String(resource.to_owned()),
+                        Value::String(attribute.to_owned()),
+                    ]),
+                    None => Value::String(dotted),
+                },
+                (_, other) => other,
+            };
+            let mut object = Map::new();
+            object.insert(key.to_owned(), inner);
+            Value::Object(object)
+        }
+    })
+}
+
+fn yaml_number(number: &serde_yaml::Number) -> Value {
+    if let Some(int) = number.as_i64() {
+        Value::from(int)
+    } else if let Some(uint) = number.as_u64() {
+        Value::from(uint)
+    } else {
+        // NaN and infinities have no JSON number; keep their text so nothing is lost.
+        number
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or_else(|| Value::String(number.to_string()), Value::Number)
+    }
+}
+
+fn yaml_key(key: serde_yaml::Value) -> Result<String, ConvertProblem> {
+    Ok(match key {
+        serde_yaml::Value::String(text) => text,
+        serde_yaml::Value::Null => "null".to_owned(),
+        serde_yaml::Value::Bool(flag) => flag.to_string(),
+        serde_yaml::Value::Number(number) => number.to_string(),
+        other => {
+            return Err(ConvertProblem {
+                message: "mapping key is not a scalar".to_owned(),
+                tag: match other {
+                    serde_yaml::Value::Tagged(tagged) => Some(tagged.tag.to_string()),
+                    _ => None,
+                },
+            });
+        }
+    })
+}
+
+fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
+    let structure = |key: Option<&str>, problem: String| {
+        let position = key
+            .and_then(|key| locate_key(text, key))
+            .unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem,
+        }
+    };
+    let Some(root) = root.as_object() else {
+        return Err(structure(None, "template is not a mapping".to_owned()));
+    };
+    let Some(resources) = root.get("Resources") else {
+        return Err(structure(
+            None,
+            "template has no `Resources` section".to_owned(),
+        ));
+    };
+    let Some(resources) = resources.as_object() else {
+        return Err(structure(
+            Some("Resources"),
+            "`Resources` is not a mapping".to_owned(),
+        ));
+    };
+    for section in [
+        "Parameters",
+        "Metadata",
+        "Conditions",
+        "Outputs",
+        "Mappings",
+    ] {
+        if root.get(section).is_some_and(|value| !value.is_object()) {
+            return Err(structure(
+                Some(section),
+                format!("`{section}` is not a mapping"),
+            ));
+        }
+    }
+    for (logical_id, body) in resources {
+        let Some(body) = body.as_object() else {
+            return Err(structure(
+                Some(logical_id),
+                format!("resource `{logical_id}` is not a mapping"),
+            ));
+        };
+        match body.get("Type") {
+            Some(Value::String(_)) => {}
+            Some(_) => {
+                return Err(structure(
+                    Some(logical_id),
+                    format!("resource `{logical_id}` has a non-string `Type`"),
+                ));
+            }
+            None => {
+                return Err(structure(
+                    Some(logical_id),
+                    format!("resource `{logical_id}` has no `Type`"),
+                ));
+            }
+        }
+        for section in ["Properties", "Metadata"] {
+            if body.get(section).is_some_and(|value| !value.is_object()) {
+                return Err(structure(
+                    Some(logical_id),
+                    format!("`{section}` of resource `{logical_id}` is not a mapping"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Finds the line where `key` is used as a mapping key (`key:`, `"key":`), best effort.
+pub fn locate_key(text: &str, key: &str) -> Option<Position> {
+    let candidates = [format!("\"{key}\""), format!("'{key}'"), key.to_owned()];
+    for (line_idx, line) in text.lines().enumerate() {
+        for candidate in &candidates {
+            let mut search_from = 0;
+            while let Some(found) = line[search_from..].find(candidate.as_str()) {
+                let start = search_from + found;
+                let after = line[start + candidate.len()..].trim_start();
+                let before = line[..start].chars().next_back();
+                let boundary = before
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '\''));
+                if boundary && after.starts_with(':') {
+                    return Some(Position {
+                        line: line_idx + 1,
+                        column: line[..start].chars().count() + 1,
+                    });
+                }
+                search_from = start + candidate.len();
+            }
+        }
+    }
+    None
+}
+
+fn locate_text(text: &str, needle: &str) -> Option<Position> {
+    text.lines().enumerate().find_map(|(line_idx, line)| {
+        line.find(needle).map(|start| Position {
+            line: line_idx + 1,
+            column: line[..start].chars().count() + 1,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses a YAML/JSON fragment (no structural checks) and renders it as compact JSON.
+    fn tree(text: &str) -> String {
+        match parse_tree("t.yaml", text) {
+            Ok(value) => value.to_string(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    fn check(short: &str, long: &str) {
+        assert_eq!(tree(short), tree(long), "{short} should equal {long}");
+    }
+
+    fn error(text: &str) -> String {
+        match parse_template("t.yaml", text) {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn short_forms_equal_long_forms() {
+        check("a: !Ref X", r#"{"a": {"Ref": "X"}}"#);
+        check("a: !GetAtt X.Arn", r#"{"a": {"Fn::GetAtt": ["X", "Arn"]}}"#);
+        check(
+            "a: !GetAtt X.Endpoint.Address",
+            r#"{"a": {"Fn::GetAtt": ["X", "Endpoint.Address"]}}"#,
+        );
+        check(
+            "a: !GetAtt [X, Arn]",
+            r#"{"a": {"Fn::GetAtt": ["X", "Arn"]}}"#,
+        );
+        check(
+            "a: !Sub 'x-${AWS::Region}'",
+            r#"{"a": {"Fn::Sub": "x-${AWS::Region}"}}"#,
+        );
+        check(
+            "a: !Sub ['${A}', {A: !Ref B}]",
+            r#"{"a": {"Fn::Sub": ["${A}", {"A": {"Ref": "B"}}]}}"#,
+        );
+        check(
+            "a: !If [C, 1, !Ref AWS::NoValue]",
+            r#"{"a": {"Fn::If": ["C", 1, {"Ref": "AWS::NoValue"}]}}"#,
+        );
+        check(
+            "a: !Join ['', [a, !Ref B]]",
+            r#"{"a": {"Fn::Join": ["", ["a", {"Ref": "B"}]]}}"#,
+        );
+        check(
+            "a: !Select [0, !GetAZs '']",
+            r#"{"a": {"Fn::Select": [0, {"Fn::GetAZs": ""}]}}"#,
+        );
+        check(
+            "a: !Equals [!Ref A, x]",
+            r#"{"a": {"Fn::Equals": [{"Ref": "A"}, "x"]}}"#,
+        );
+        check(
+            "a: !ImportValue Shared",
+            r#"{"a": {"Fn::ImportValue": "Shared"}}"#,
+        );
+        check(
+            "a: !FindInMap [M, K, V]",
+            r#"{"a": {"Fn::FindInMap": ["M", "K", "V"]}}"#,
+        );
+        check("a: !Base64 hi", r#"{"a": {"Fn::Base64": "hi"}}"#);
+        check(
+            "a: !Cidr [10.0.0.0/16, 4, 8]",
+            r#"{"a": {"Fn::Cidr": ["10.0.0.0/16", 4, 8]}}"#,
+        );
+        check("a: !Split [',', a]", r#"{"a": {"Fn::Split": [",", "a"]}}"#);
+        check(
+            "a: !And [!Condition A, !Not [!Condition B]]",
+            r#"{"a": {"Fn::And": [{"Condition": "A"}, {"Fn::Not": [{"Condition": "B"}]}]}}"#,
+        );
+        check(
+            "a: !Or [!Condition A, !Condition B]",
+            r#"{"a": {"Fn::Or": [{"Condition": "A"}, {"Condition": "B"}]}}"#,
+        );
+        check(
+            "a: !Transform {Name: M}",
+            r#"{"a": {"Fn::Transform": {"Name": "M"}}}"#,
+        );
+    }
+
+    #[test]
+    fn yaml_scalars_become_json_scalars() {
+        assert_eq!(
+            tree("a: 1\nb: true\nc: 1.5\nd: ~\n1: x"),
+            r#"{"a":1,"b":true,"c":1.5,"d":null,"1":"x"}"#
+        );
+        assert_eq!(tree("a: .nan"), r#"{"a":".nan"}"#);
+    }
+
+    #[test]
+    fn flow_yaml_starting_with_brace_is_accepted() {
+        assert_eq!(tree("{a: !Ref B}"), r#"{"a":{"Ref":"B"}}"#);
+    }
+
+    #[test]
+    fn errors_name_file_and_position() {
+        assert_eq!(
+            error("{\"Resources\": {\n  \"A\": }"),
+            "t.yaml:2:8: invalid JSON"
+        );
+        assert_eq!(error("a: [1,\nb"), "t.yaml:3:1: invalid YAML");
+        assert_eq!(
+            error("Outputs: {}"),
+            "t.yaml:1:1: template has no `Resources` section"
+        );
+        assert_eq!(error("- 1"), "t.yaml:1:1: template is not a mapping");
+        assert_eq!(
+            error("Resources: []"),
+            "t.yaml:1:1: `Resources` is not a mapping"
+        );
+        assert_eq!(
+            error("Resources:\n  Bucket:\n    Properties: {}"),
+            "t.yaml:2:3: resource `Bucket` has no `Type`"
+        );
+        assert_eq!(
+            error("Resources:\n  B:\n    Type: [1]"),
+            "t.yaml:2:3: resource `B` has a non-string `Type`"
+        );
+        assert_eq!(
+            error("Resources:\n  B: 1"),
+            "t.yaml:2:3: resource `B` is not a mapping"
+        );
+        assert_eq!(
+            error("Resources:\n  B: {Type: X, Properties: 1}"),
+            "t.yaml:2:3: `Properties` of resource `B` is not a mapping"
+        );
+        assert_eq!(
+            error("Resources:\n  B:\n    Type: !Bogus x"),
+            "t.yaml:3:11: unknown intrinsic function tag `!Bogus`"
+        );
+        assert_eq!(error("Resources:\n  B: {Type: X}"), "ok");
+    }
+
+    #[test]
+    fn resource_positions_are_found() {
+        let tpl = parse_template(
+            "t.json",
+            "{\n \"Resources\": {\n  \"Bucket\": {\"Type\": \"AWS::S3::Bucket\"}\n }\n}",
+        )
+        .expect("valid template");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 3, column: 3 })
+        );
+        let tpl = parse_template(
+            "t.yaml",
+            "Resources:\n  BucketPolicy: {Type: X}\n  Bucket: {Type: Y}",
+        )
+        .expect("valid");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 3, column: 3 })
+        );
+        let tpl = parse_template(
+            "t.yaml",
+            "Parameters:\n  Bucket: {Type: String}\nResources:\n  Bucket: {Type: AWS::S3::Bucket}",
+        )
+        .expect("valid");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 4, column: 3 })
+        );
+        let tpl =
+            parse_template("t.yaml", "Resources: {A: {Type: X}, 'B': {Type: Y}}").expect("valid");
+        assert_eq!(
+            tpl.position_of("B"),
+            Some(Position {
+                line: 1,
+                column: 27
+            })
+        );
+    }
+
+    #[test]
+    fn resource_ids_win_over_property_keys_of_the_same_name() {
+        let text = "Resources:\n  Policy:\n    Type: AWS::S3::BucketPolicy\n    Properties:\n      Bucket: !Ref Bucket\n  Bucket:\n    Type: AWS::S3::Bucket\n";
+        let tpl = parse_template("t.yaml", text).expect("valid");
+        assert_eq!(
+            tpl.position_of("Bucket"),
+            Some(Position { line: 6, column: 3 })
+        );
+    }
+
+    #[test]
+    fn index_finds_types_and_references() {
+        let tpl = parse_template(
+            "t.yaml",
+            "Resources:\n  B: {Type: AWS::S3::Bucket}\n  P: {Type: AWS::S3::BucketPolicy, Properties: {Bucket: !Ref B}}\n  F: {Type: X, Properties: {A: !GetAtt B.Arn, S: !Sub '${B.Arn}/${P}'}}",
+        )
+        .expect("valid");
+        assert_eq!(tpl.ids_of_type("AWS::S3::Bucket"), ["B"]);
+        assert_eq!(tpl.referrers_of("B"), ["P", "F"]);
+        assert_eq!(tpl.referrers_of("P"), ["F"]);
+        assert!(tpl.referrers_of("F").is_empty());
+    }
+}

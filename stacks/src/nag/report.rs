@@ -1,0 +1,276 @@
+//! Rendering findings: human text, JSON, and SARIF 2.1.0 (for GitHub code scanning).
+//!
+//! Invariant: rendering is pure; the caller decides what to print and the exit code.
+//! Suppressed findings appear in JSON and SARIF (SARIF marks them with an `inSource`
+//! suppression) and in text only when `verbose` is set.
+
+use serde_json::{Value, json};
+
+use super::{Finding, Level, RULES, Rule, find_rule};
+
+/// Which findings to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Filter {
+    /// Lowest level shown (`Warning` shows both).
+    pub min_level: Level,
+    /// Also show suppressed findings and rule explanations (text output).
+    pub verbose: bool,
+}
+
+/// Counts over a set of findings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Unsuppressed errors (these fail a run).
+    pub errors: usize,
+    /// Unsuppressed warnings.
+    pub warnings: usize,
+    /// Suppressed findings of any level.
+    pub suppressed: usize,
+}
+
+/// Counts findings by level and suppression.
+pub fn summarize(findings: &[Finding]) -> Summary {
+    let mut summary = Summary::default();
+    for finding in findings {
+        match (finding.suppressed.is_some(), finding.level) {
+            (true, _) => summary.suppressed += 1,
+            (false, Level::Error) => summary.errors += 1,
+            (false, Level::Warning) => summary.warnings += 1,
+        }
+    }
+    summary
+}
+
+fn shown(findings: &[Finding], filter: Filter) -> impl Iterator<Item = &Finding> {
+    findings
+        .iter()
+        .filter(move |finding| finding.level >= filter.min_level)
+}
+
+/// Human-readable report: one line per finding, then a summary line.
+pub fn text(findings: &[Finding], filter: Filter) -> String {
+    let mut out = String::new();
+    for finding in shown(findings, filter) {
+        if finding.suppressed.is_some() && !filter.verbose {
+            continue;
+        }
+        let place = match finding.position {
+            Some(position) => format!("{}:{}:{}", finding.file, position.line, position.column),
+            None => finding.file.clone(),
+        };
+        let kind = if finding.resource_type.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", finding.resource_type)
+        };
+        out.push_str(&format!(
+            "{place}: {}[{}] {}{kind}: {}\n",
+            finding.level, finding.rule_id, finding.logical_id, finding.message
+        ));
+        if let Some(reason) = &finding.suppressed {
+            out.push_str(&format!("    suppressed: {reason}\n"));
+        }
+        if filter.verbose
+            && let Some(rule) = find_rule(finding.base_id)
+        {
+            out.push_str(&format!("    why: {}\n", rule.explanation));
+        }
+    }
+    let summary = summarize(findings);
+    out.push_str(&format!(
+        "{} error(s), {} warning(s), {} suppressed\n",
+        summary.errors, summary.warnings, summary.suppressed
+    ));
+    out
+}
+
+/// JSON report: `{"findings": [...], "summary": {...}}`.
+pub fn json(findings: &[Finding], filter: Filter) -> Value {
+    let summary = summarize(findings);
+    let items: Vec<Value> = shown(findings, filter)
+        .map(|finding| {
+            json!({
+                "rule_id": finding.rule_id,
+                "base_id": finding.base_id,
+                "finding": finding.finding,
+                "level": finding.level.as_str(),
+                "file": finding.file,
+                "line": finding.position.map(|position| position.line),
+                "column": finding.position.map(|position| position.column),
+                "logical_id": finding.logical_id,
+                "resource_type": finding.resource_type,
+                "message": finding.message,
+                "suppressed": finding.suppressed.is_some(),
+                "suppression_reason": finding.suppressed,
+            })
+        })
+        .collect();
+    json!({
+        "findings": items,
+        "summary": {"errors": summary.errors, "warnings": summary.warnings, "suppressed": summary.suppressed},
+    })
+}
+
+fn sarif_level(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warning => "warning",
+    }
+}
+
+fn sarif_rule(rule: &Rule) -> Value {
+    json!({
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.info},
+        "fullDescription": {"text": rule.explanation},
+        "help": {"text": rule.explanation},
+        "defaultConfiguration": {"level": sarif_level(rule.level)},
+    })
+}
+
+/// SARIF 2.1.0 log with one run; every pack rule is listed in `tool.driver.rules`.
+pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
+    let results: Vec<Value> = shown(findings, filter)
+        .map(|finding| {
+            let rule_index = RULES.iter().position(|rule| rule.id == finding.base_id);
+            let mut region = serde_json::Map::new();
+            if let Some(position) = finding.position {
+                region.insert("startLine".to_owned(), json!(position.line));
+                region.insert("startColumn".to_owned(), json!(position.column));
+            }
+            let mut physical = json!({"artifactLocation": {"uri": finding.file}});
+            if !region.is_empty() {
+                physical["region"] = Value::Object(region);
+            }
+            let mut result = json!({
+                "ruleId": finding.base_id,
+                "level": sarif_level(finding.level),
+                "message": {"text": format!("{} {}: {}", finding.rule_id, finding.logical_id, finding.message)},
+                "locations": [{
+                    "physicalLocation": physical,
+                    "logicalLocations": [{"name": finding.logical_id, "kind": "resource"}],
+                }],
+                "partialFingerprints": {"nagFinding/v1": format!("{}|{}|{}", finding.file, finding.logical_id, finding.rule_id)},
+            });
+            if let Some(index) = rule_index {
+                result["ruleIndex"] = json!(index);
+            }
+            if let Some(reason) = &finding.suppressed {
+                result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "deployer-nag",
+                "informationUri": "https://github.com/cdklabs/cdk-nag",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": RULES.iter().map(sarif_rule).collect::<Vec<_>>(),
+            }},
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nag::{check_template, parse_template};
+
+    const TEMPLATE: &str = "Resources:\n  Acl: {Type: AWS::EC2::NetworkAcl}\n  Sg:\n    Type: AWS::EC2::SecurityGroup\n    Metadata: {cdk_nag: {rules_to_suppress: [{id: AwsSolutions-EC27, reason: legacy group kept for the migration}]}}\n    Properties: {GroupDescription: x, SecurityGroupIngress: [{CidrIp: 0.0.0.0/0}]}\n";
+
+    fn findings() -> Vec<Finding> {
+        check_template(&parse_template("t.yaml", TEMPLATE).expect("valid"))
+    }
+
+    #[test]
+    fn text_report() {
+        let quiet = text(
+            &findings(),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        assert_eq!(
+            quiet,
+            "t.yaml:2:3: warning[AwsSolutions-VPC3] Acl (AWS::EC2::NetworkAcl): This template uses a network ACL (or ACL entry).\n\
+t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security group allows inbound traffic from 0.0.0.0/0 or ::/0.\n\
+1 error(s), 1 warning(s), 1 suppressed\n"
+        );
+        let errors_only = text(
+            &findings(),
+            Filter {
+                min_level: Level::Error,
+                verbose: true,
+            },
+        );
+        assert!(!errors_only.contains("VPC3"));
+        assert!(errors_only.contains("suppressed: legacy group kept for the migration"));
+        assert!(errors_only.contains("why: "));
+    }
+
+    #[test]
+    fn json_report() {
+        let report = json(
+            &findings(),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        assert_eq!(
+            report["summary"],
+            serde_json::json!({"errors": 1, "warnings": 1, "suppressed": 1})
+        );
+        assert_eq!(report["findings"].as_array().map(Vec::len), Some(3));
+        assert_eq!(
+            report["findings"][2]["suppression_reason"],
+            "legacy group kept for the migration"
+        );
+    }
+
+    #[test]
+    fn sarif_shape() {
+        let log = sarif(
+            &findings(),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        assert_eq!(log["version"], "2.1.0");
+        assert!(
+            log["$schema"]
+                .as_str()
+                .is_some_and(|schema| schema.contains("sarif-2.1.0"))
+        );
+        let run = &log["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "deployer-nag");
+        assert_eq!(
+            run["tool"]["driver"]["rules"].as_array().map(Vec::len),
+            Some(RULES.len())
+        );
+        let results = run["results"].as_array().expect("results");
+        assert_eq!(results.len(), 3);
+        for result in results {
+            let index = result["ruleIndex"].as_u64().expect("rule index") as usize;
+            assert_eq!(
+                run["tool"]["driver"]["rules"][index]["id"],
+                result["ruleId"]
+            );
+            assert!(result["message"]["text"].is_string());
+            assert!(
+                result["locations"][0]["physicalLocation"]["region"]["startLine"]
+                    .as_u64()
+                    .is_some()
+            );
+        }
+        assert_eq!(results[2]["suppressions"][0]["kind"], "inSource");
+    }
+}

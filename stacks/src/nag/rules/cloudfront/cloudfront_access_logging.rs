@@ -1,0 +1,114 @@
+//! `AwsSolutions-CFR3`: distributions write access logs.
+
+use super::{DISTRIBUTION, configs};
+use crate::nag::rules::{nested, verdict};
+use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
+
+/// cdk-nag `CloudFrontDistributionAccessLogging`.
+pub const CLOUDFRONT_ACCESS_LOGGING: Rule = Rule {
+    id: "AwsSolutions-CFR3",
+    name: "CloudFrontDistributionAccessLogging",
+    level: Level::Error,
+    info: "This CloudFront distribution writes no access logs.",
+    explanation: "Edge access logs are the only record of which viewers requested what, from where, and with which result. \
+Set `DistributionConfig.Logging` with a log bucket (for streaming distributions, an enabled `Logging`).",
+    check: Some(check),
+};
+
+fn check(res: &Resource<'_>) -> CheckResult {
+    match res.resource_type {
+        DISTRIBUTION => {
+            for config in configs(res)? {
+                let logging =
+                    config.map_or_else(|| vec![None], |config| res.variants(config.get("Logging")));
+                if logging.iter().any(Option::is_none) {
+                    return verdict(true);
+                }
+            }
+            verdict(false)
+        }
+        "AWS::CloudFront::StreamingDistribution" => {
+            let configs = res.objects(
+                res.prop("StreamingDistributionConfig"),
+                "StreamingDistributionConfig",
+            )?;
+            for config in configs {
+                for logging in nested(res, config, "Logging", "StreamingDistributionConfig")? {
+                    let Some(logging) = logging else {
+                        return verdict(true);
+                    };
+                    let enabled = res.scalars(
+                        logging.get("Enabled"),
+                        "StreamingDistributionConfig.Logging.Enabled",
+                    )?;
+                    if enabled
+                        .into_iter()
+                        .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true))
+                    {
+                        return verdict(true);
+                    }
+                }
+            }
+            verdict(false)
+        }
+        _ => Ok(Compliance::NotApplicable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nag::rules::cloudfront::distribution;
+    use crate::nag::testing::{assert_suppressible, status};
+
+    #[test]
+    fn cases() {
+        assert_eq!(
+            status(
+                &distribution("{Logging: {Bucket: logs.s3.amazonaws.com}}"),
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(&distribution("{}"), &CLOUDFRONT_ACCESS_LOGGING),
+            "non-compliant"
+        );
+        assert_eq!(
+            status(
+                &distribution("{Logging: !If [C, {Bucket: b}, !Ref AWS::NoValue]}"),
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "non-compliant"
+        );
+        assert_eq!(
+            status(
+                "Resources: {R: {Type: AWS::CloudFront::StreamingDistribution, Properties: {StreamingDistributionConfig: {Logging: {Enabled: true}}}}}",
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(
+                "Resources: {R: {Type: AWS::CloudFront::StreamingDistribution, Properties: {StreamingDistributionConfig: {Logging: {Enabled: false}}}}}",
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "non-compliant"
+        );
+        assert_eq!(
+            status(
+                "Resources: {R: {Type: AWS::CloudFront::Distribution, Properties: {DistributionConfig: !Ref Cfg}}}",
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "unresolved: DistributionConfig"
+        );
+        assert_eq!(
+            status(
+                "Resources: {R: {Type: AWS::S3::Bucket}}",
+                &CLOUDFRONT_ACCESS_LOGGING
+            ),
+            "n/a"
+        );
+        assert_suppressible(&distribution("{}"), "AwsSolutions-CFR3");
+    }
+}

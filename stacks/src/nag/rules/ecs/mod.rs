@@ -1,0 +1,9 @@
+//! ECS rules: container insights, container logging, no plaintext environment variables.
+
+mod ecs_cluster_container_insights;
+mod ecs_task_definition_container_logging;
+mod ecs_task_definition_no_environment_variables;
+
+pub use ecs_cluster_container_insights::ECS_CLUSTER_CONTAINER_INSIGHTS;
+pub use ecs_task_definition_container_logging::ECS_TASK_DEFINITION_CONTAINER_LOGGING;
+pub use ecs_task_definition_no_environment_variables::ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES;

@@ -1,0 +1,16 @@
+//! Elastic Load Balancing rules (classic load balancers and ELBv2 access logs).
+
+mod clb_connection_draining;
+mod clb_no_inbound_http_https;
+mod elb_cross_zone_load_balancing;
+mod elb_logging_enabled;
+mod elb_tls_https_listeners_only;
+
+pub use clb_connection_draining::CLB_CONNECTION_DRAINING;
+pub use clb_no_inbound_http_https::CLB_NO_INBOUND_HTTP_HTTPS;
+pub use elb_cross_zone_load_balancing::ELB_CROSS_ZONE_LOAD_BALANCING;
+pub use elb_logging_enabled::ELB_LOGGING_ENABLED;
+pub use elb_tls_https_listeners_only::ELB_TLS_HTTPS_LISTENERS_ONLY;
+
+/// CloudFormation type of a classic load balancer.
+pub(crate) const CLB: &str = "AWS::ElasticLoadBalancing::LoadBalancer";

@@ -1,0 +1,38 @@
+//! S3 rules: access logging, public access block, TLS-only bucket policies, website buckets.
+
+mod s3_bucket_logging_enabled;
+mod s3_bucket_public_access_blocked;
+mod s3_bucket_tls_only;
+mod s3_web_bucket_oai_access;
+
+pub use s3_bucket_logging_enabled::S3_BUCKET_LOGGING_ENABLED;
+pub use s3_bucket_public_access_blocked::S3_BUCKET_PUBLIC_ACCESS_BLOCKED;
+pub use s3_bucket_tls_only::S3_BUCKET_TLS_ONLY;
+pub use s3_web_bucket_oai_access::S3_WEB_BUCKET_OAI_ACCESS;
+
+use serde_json::Value;
+
+use crate::nag::Resource;
+use crate::nag::resolve::referenced_id;
+
+/// The bucket policies that may apply to a bucket: those referencing it, plus (when the bucket
+/// has a literal name) every policy, since a policy may name the bucket literally.
+pub(crate) fn candidate_policies<'a>(bucket: &Resource<'a>) -> Vec<Resource<'a>> {
+    const POLICY: &[&str] = &["AWS::S3::BucketPolicy"];
+    if bucket.prop("BucketName").is_some_and(Value::is_string) {
+        bucket.others(POLICY).collect()
+    } else {
+        bucket.referrers(POLICY).collect()
+    }
+}
+
+/// True when a bucket policy's `Bucket` value names this bucket (by reference or literal name).
+pub(crate) fn policy_targets(bucket: &Resource<'_>, policy: &Resource<'_>) -> bool {
+    let Some(target) = policy.prop("Bucket") else {
+        return false;
+    };
+    if referenced_id(target) == Some(bucket.logical_id) {
+        return true;
+    }
+    matches!((target, bucket.prop("BucketName")), (Value::String(a), Some(Value::String(b))) if a == b)
+}
