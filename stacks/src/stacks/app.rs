@@ -10,6 +10,8 @@
 //!   that ECS injects into the container (`Secrets`), so it only lives in Cognito, Secrets
 //!   Manager and the task's environment;
 //! - the task role holds exactly the actions the app calls (see [`TASK_ACTIONS`]);
+//! - the ALB writes access logs to the (SSE-S3, TLS-only) logs bucket under [`ALB_LOG_PREFIX`],
+//!   and is created only after the bucket policy that lets ELB write there;
 //! - no value is random at synth time, so a re-synth never shows drift.
 
 use crate::config::StackConfig;
@@ -69,6 +71,17 @@ pub const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2
 /// Managed response headers policy `Managed-SecurityHeadersPolicy` (HSTS, nosniff, frame
 /// options, XSS protection, referrer policy).
 pub const SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
+
+/// Key prefix of the internal ALB's access logs in the logs bucket. ELB appends
+/// `AWSLogs/<account>/elasticloadbalancing/<region>/...`; the prefix must not contain `AWSLogs`.
+pub const ALB_LOG_PREFIX: &str = "alb";
+
+/// Service principal that delivers ELB access logs to S3. AWS's page "Enable access logs for
+/// your Application Load Balancer" recommends it for every Region; the older per-Region ELB
+/// account policy (`arn:aws:iam::<elb-account-id>:root`, Regions available before August 2022)
+/// is still supported but documented as legacy, so no Region → account table is needed and the
+/// template stays Region-agnostic.
+pub const ELB_LOG_DELIVERY: &str = "logdelivery.elasticloadbalancing.amazonaws.com";
 
 /// The task role's actions: model invocation (these also authorize the Converse APIs),
 /// model and endpoint listing, and reading the OpenAI key.
@@ -138,7 +151,8 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         Expr::negate(Expr::equals(certificate.r#ref(), Expr::str(""))),
     );
 
-    // Buckets: server access logs (and optionally CloudFront logs) go to the logs bucket.
+    // Buckets: server access logs, the ALB's access logs (and optionally CloudFront logs) go to
+    // the logs bucket. ELB log delivery only supports SSE-S3 (not KMS), which this bucket uses.
     let logs_bucket = t.add(
         "LogsBucket",
         Bucket {
@@ -172,7 +186,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     );
     t.set_policies(&logs_bucket, Retention::Retain, Retention::Retain);
     let logs_arn = logs_bucket.get_att(BucketAttr::Arn);
-    t.add(
+    let logs_bucket_policy = t.add(
         "LogsBucketPolicy",
         BucketPolicy {
             bucket: logs_bucket.r#ref().into(),
@@ -184,11 +198,32 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                     principal: Some(Principal::Service(vec!["logging.s3.amazonaws.com".into()])),
                     action: vec!["s3:PutObject".into()],
                     resource: vec![
-                        Expr::join("", vec![logs_arn, Expr::str("/s3-access/*")]).into(),
+                        Expr::join("", vec![logs_arn.clone(), Expr::str("/s3-access/*")]).into(),
                     ],
                     condition: Some(serde_json::json!({
                         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
                     })),
+                },
+                // The account id in the object path (never a wildcard) is what limits
+                // delivery to load balancers of this account, as the ELB guide prescribes.
+                Statement {
+                    sid: Some("AllowAlbAccessLogs".into()),
+                    effect: Effect::Allow,
+                    principal: Some(Principal::Service(vec![ELB_LOG_DELIVERY.into()])),
+                    action: vec!["s3:PutObject".into()],
+                    resource: vec![
+                        Expr::join(
+                            "",
+                            vec![
+                                logs_arn,
+                                Expr::str(format!("/{ALB_LOG_PREFIX}/AWSLogs/")),
+                                Pseudo::AccountId.into(),
+                                Expr::str("/*"),
+                            ],
+                        )
+                        .into(),
+                    ],
+                    condition: None,
                 },
             ]),
         },
@@ -402,10 +437,19 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 Attribute::new("routing.http.drop_invalid_header_fields.enabled", "true"),
                 // Long enough for server-sent events between keep-alive comments.
                 Attribute::new("idle_timeout.timeout_seconds", "300"),
+                Attribute::new("access_logs.s3.enabled", "true"),
+                Attribute {
+                    key: Some(s("access_logs.s3.bucket")),
+                    value: Some(logs_bucket.r#ref().into()),
+                },
+                Attribute::new("access_logs.s3.prefix", ALB_LOG_PREFIX),
             ],
             tags: stack_tags(),
         },
     );
+    // ELB writes a test object when access logs are switched on, so the bucket policy that
+    // allows it must exist first.
+    t.depends_on(&alb, &logs_bucket_policy);
     let target_group = t.add(
         "TargetGroup",
         TargetGroup {
@@ -810,13 +854,6 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         &[accept(
             "AwsSolutions-SMG4",
             "holds the Cognito app client id and secret, which Cognito issues and cannot rotate through Secrets Manager; replace the client to rotate",
-        )],
-    );
-    t.nag_suppress(
-        &alb,
-        &[accept(
-            "AwsSolutions-ELB2",
-            "internal ALB reachable only from the CloudFront VPC origin; requests are logged by the app in CloudWatch Logs and by CloudFront access logs when enabled",
         )],
     );
     t.nag_suppress(

@@ -153,6 +153,87 @@ fn buckets_are_encrypted_private_and_tls_only() {
 }
 
 #[test]
+fn alb_writes_access_logs_to_the_logs_bucket() {
+    use stacks::stacks::app::{ALB_LOG_PREFIX, ELB_LOG_DELIVERY};
+
+    assert!(!ALB_LOG_PREFIX.contains("AWSLogs") && !ALB_LOG_PREFIX.starts_with('/'));
+    for cfg in StackConfig::default().toggle_combinations() {
+        let Some(app) = synth(&cfg)
+            .into_iter()
+            .find(|stack| stack.kind.short_name() == "app")
+        else {
+            continue;
+        };
+        let label = cfg.toggle_label();
+        let app = app.template.to_json_value();
+        let resources = &app["Resources"];
+        let alb = &resources["LoadBalancer"];
+        let attributes = alb["Properties"]["LoadBalancerAttributes"]
+            .as_array()
+            .unwrap();
+        let attribute = |key: &str| {
+            attributes
+                .iter()
+                .find(|attribute| attribute["Key"] == key)
+                .map(|attribute| attribute["Value"].clone())
+        };
+        assert_eq!(
+            attribute("access_logs.s3.enabled"),
+            Some("true".into()),
+            "{label}"
+        );
+        assert_eq!(
+            attribute("access_logs.s3.bucket"),
+            Some(serde_json::json!({"Ref": "LogsBucket"})),
+            "{label}"
+        );
+        assert_eq!(
+            attribute("access_logs.s3.prefix"),
+            Some(ALB_LOG_PREFIX.into()),
+            "{label}"
+        );
+        // ELB checks write access when the attribute is set: the policy must exist first.
+        assert_eq!(
+            alb["DependsOn"],
+            serde_json::json!(["LogsBucketPolicy"]),
+            "{label}"
+        );
+        // ELB log delivery supports SSE-S3 only.
+        assert_eq!(
+            resources["LogsBucket"]["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+                [0]["ServerSideEncryptionByDefault"],
+            serde_json::json!({"SSEAlgorithm": "AES256"}),
+            "{label}"
+        );
+        let statements = resources["LogsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        let delivery: Vec<&Json> = statements
+            .iter()
+            .filter(|statement| statement["Principal"]["Service"][0] == ELB_LOG_DELIVERY)
+            .collect();
+        assert_eq!(delivery.len(), 1, "{label}");
+        assert_eq!(delivery[0]["Effect"], "Allow", "{label}");
+        assert_eq!(
+            delivery[0]["Action"],
+            serde_json::json!(["s3:PutObject"]),
+            "{label}"
+        );
+        // Only objects under this account's log path, never a wildcard account.
+        assert_eq!(
+            delivery[0]["Resource"],
+            serde_json::json!([{"Fn::Join": ["", [
+                {"Fn::GetAtt": ["LogsBucket", "Arn"]},
+                format!("/{ALB_LOG_PREFIX}/AWSLogs/"),
+                {"Ref": "AWS::AccountId"},
+                "/*"
+            ]]}]),
+            "{label}"
+        );
+    }
+}
+
+#[test]
 fn task_is_right_sized_non_root_and_health_checked() {
     let app = default_stack("app").template.to_json_value();
     let task = &app["Resources"]["TaskDefinition"]["Properties"];

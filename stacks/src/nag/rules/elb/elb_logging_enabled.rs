@@ -2,7 +2,9 @@
 
 use super::CLB;
 use crate::nag::rules::verdict;
-use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
+use serde_json::Value;
+
+use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `ELBLoggingEnabled`.
 pub const ELB_LOGGING_ENABLED: Rule = Rule {
@@ -39,36 +41,54 @@ fn check(res: &Resource<'_>) -> CheckResult {
                     return verdict(true);
                 };
                 let mut enabled = false;
+                let mut unresolved = None;
                 for (attribute_idx, item) in list.iter().enumerate() {
                     let path = format!("LoadBalancerAttributes[{attribute_idx}]");
-                    // The attribute enables logging only if it does so in every branch.
-                    let mut item_enables = true;
-                    for attribute in res.objects(Some(item), &path)? {
-                        let Some(attribute) = attribute else {
-                            item_enables = false;
-                            continue;
-                        };
-                        let keys = res.scalars(attribute.get("Key"), &format!("{path}.Key"))?;
-                        let values =
-                            res.scalars(attribute.get("Value"), &format!("{path}.Value"))?;
-                        let is_access_logs = keys.iter().all(|key| {
-                            key.is_some_and(|key| key.text() == "access_logs.s3.enabled")
-                        });
-                        let is_true = values
-                            .iter()
-                            .all(|value| value.and_then(|flag| flag.as_bool()) == Some(true));
-                        item_enables &= is_access_logs && is_true;
+                    match enables_access_logs(res, item, &path) {
+                        Ok(item_enables) => enabled |= item_enables,
+                        Err(error) => {
+                            unresolved.get_or_insert(error);
+                        }
                     }
-                    enabled |= item_enables;
                 }
+                // A value that cannot be resolved only matters when no other attribute
+                // settles the question.
                 if !enabled {
-                    return verdict(true);
+                    return match unresolved {
+                        Some(error) => Err(error),
+                        None => verdict(true),
+                    };
                 }
             }
             verdict(false)
         }
         _ => Ok(Compliance::NotApplicable),
     }
+}
+
+/// Whether the attribute at `path` is `access_logs.s3.enabled` = `true` in every branch. The
+/// value of any other attribute (the bucket is usually a `Ref`) is never resolved.
+fn enables_access_logs(res: &Resource<'_>, item: &Value, path: &str) -> Result<bool, Unresolved> {
+    for attribute in res.objects(Some(item), path)? {
+        let Some(attribute) = attribute else {
+            return Ok(false);
+        };
+        let keys = res.scalars(attribute.get("Key"), &format!("{path}.Key"))?;
+        if !keys
+            .iter()
+            .all(|key| key.is_some_and(|key| key.text() == "access_logs.s3.enabled"))
+        {
+            return Ok(false);
+        }
+        let values = res.scalars(attribute.get("Value"), &format!("{path}.Value"))?;
+        if !values
+            .iter()
+            .all(|value| value.and_then(|flag| flag.as_bool()) == Some(true))
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 #[cfg(test)]
@@ -149,6 +169,39 @@ mod tests {
                 &ELB_LOGGING_ENABLED
             ),
             "compliant"
+        );
+        // The bucket is usually a `Ref`: only the `enabled` attribute's value is resolved.
+        assert_eq!(
+            status(
+                &alb(
+                    "[{Key: access_logs.s3.enabled, Value: 'true'}, {Key: access_logs.s3.bucket, Value: !Ref Free}, {Key: access_logs.s3.prefix, Value: !GetAtt X.Y}]"
+                ),
+                &ELB_LOGGING_ENABLED
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(
+                &alb("[{Key: !Ref Free, Value: x}, {Key: access_logs.s3.enabled, Value: 'true'}]"),
+                &ELB_LOGGING_ENABLED
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(
+                &alb(
+                    "[{Key: !Ref Free, Value: 'true'}, {Key: idle_timeout.timeout_seconds, Value: '60'}]"
+                ),
+                &ELB_LOGGING_ENABLED
+            ),
+            "unresolved: LoadBalancerAttributes[0].Key"
+        );
+        assert_eq!(
+            status(
+                &alb("[{Key: access_logs.s3.bucket, Value: !Ref Free}]"),
+                &ELB_LOGGING_ENABLED
+            ),
+            "non-compliant"
         );
         assert_suppressible(&alb("[]"), "AwsSolutions-ELB2");
     }
