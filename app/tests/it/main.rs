@@ -1,0 +1,3 @@
+//! The app's one integration test binary: each file is a module.
+
+mod helpers;
