@@ -5,9 +5,11 @@
 //! provider makes exactly one attempt per `generate` call; retries, back-off, throttling windows
 //! and timeouts belong to the runner, which decides using [`ProviderError::kind`].
 
+pub mod openai;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -144,4 +146,69 @@ pub trait ModelProvider: Send + Sync {
         &'a self,
         request: &'a GenerateRequest,
     ) -> BoxFuture<'a, Result<Generation, ProviderError>>;
+}
+
+/// Parses a `Retry-After` header value: delay seconds (`"2"`, also fractional `"1.5"` as some
+/// gateways send) or an HTTP date, relative to `now`. A date in the past means "now" (zero).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).ok();
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The longest API message kept in an error (bodies can be large HTML pages).
+const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+
+/// Shortens an API message for an error, on a character boundary.
+pub(crate) fn truncate_message(message: &str) -> String {
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_retry_after(value: &str, expected: Option<Duration>) {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+    }
+
+    #[test]
+    fn retry_after() {
+        check_retry_after("3", Some(Duration::from_secs(3)));
+        check_retry_after(" 0 ", Some(Duration::ZERO));
+        check_retry_after("1.5", Some(Duration::from_millis(1500)));
+        // 1_445_412_480 is Wed, 21 Oct 2015 07:28:00 GMT.
+        check_retry_after(
+            "Wed, 21 Oct 2015 07:28:10 GMT",
+            Some(Duration::from_secs(10)),
+        );
+        check_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", Some(Duration::ZERO));
+        check_retry_after("-1", None);
+        check_retry_after("soon", None);
+        check_retry_after("", None);
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_message("short"), "short");
+        let long = "é".repeat(600);
+        assert_eq!(truncate_message(&long).chars().count(), 501);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(value in ".*") {
+            let _ = parse_retry_after(&value, SystemTime::now());
+        }
+    }
 }

@@ -1,0 +1,222 @@
+//! Providers against the model doubles over real HTTP: parameter mapping (what the double
+//! received), system prompts, tokens, error kinds for each fault, Retry-After, secrets.
+
+use std::time::Duration;
+
+use app::providers::openai::{OpenAiConfig, OpenAiProvider};
+use app::providers::{
+    ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError, Role,
+};
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
+use secrecy::SecretString;
+
+const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
+
+fn request(model_id: &str, messages: &[(Role, &str)], params: InferenceParams) -> GenerateRequest {
+    let messages: Vec<ChatMessage> = messages
+        .iter()
+        .map(|(role, content)| ChatMessage {
+            role: *role,
+            content: (*content).to_owned(),
+        })
+        .collect();
+    let prompt_text = messages
+        .iter()
+        .map(|message| message.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    GenerateRequest {
+        model_id: model_id.to_owned(),
+        messages,
+        prompt_text,
+        params,
+    }
+}
+
+fn user(prompt: &str) -> GenerateRequest {
+    request("m", &[(Role::User, prompt)], InferenceParams::default())
+}
+
+fn all_params() -> InferenceParams {
+    InferenceParams {
+        temperature: Some(0.25),
+        max_tokens: Some(64),
+        top_p: Some(0.5),
+        stop_sequences: vec!["\n\n".into(), "END".into()],
+    }
+}
+
+async fn server(behavior: Behavior) -> ModelServer {
+    ModelServer::start(behavior).await.expect("double starts")
+}
+
+fn faulty(fault: Fault) -> Behavior {
+    Behavior {
+        faults: FaultPlan::none().on(When::Always, fault),
+        ..Behavior::default()
+    }
+}
+
+// ---------------------------------------------------------------- OpenAI
+
+fn openai(server: &ModelServer, key: Option<&str>) -> OpenAiProvider {
+    OpenAiProvider::new(OpenAiConfig {
+        base_url: format!("{}/v1", server.url()),
+        api_key: key.map(|key| SecretString::from(key.to_owned())),
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_millis(500),
+    })
+    .expect("client builds")
+}
+
+async fn openai_error(behavior: Behavior) -> ProviderError {
+    let server = server(behavior).await;
+    openai(&server, None)
+        .generate(&user("q"))
+        .await
+        .expect_err("the call fails")
+}
+
+#[tokio::test]
+async fn openai_maps_messages_and_parameters() {
+    let server = server(Behavior {
+        answer: Answer::Fixed(" Paris, France ".into()),
+        api_key: Some(FAKE_KEY.into()),
+        ..Behavior::default()
+    })
+    .await;
+    let provider = openai(&server, Some(FAKE_KEY));
+    let req = request(
+        "gpt-4o-mini",
+        &[
+            (Role::System, "Answer briefly."),
+            (Role::User, "Capital of France?"),
+            (Role::Assistant, "Paris"),
+            (Role::User, "And its country?"),
+        ],
+        all_params(),
+    );
+    let generation = provider.generate(&req).await.expect("generates");
+    assert_eq!(generation.text, " Paris, France ", "output kept exactly");
+    // The double counts whitespace-separated words: 3 (last user turn) + 2 (system).
+    assert_eq!(generation.input_tokens, Some(5));
+    assert_eq!(generation.output_tokens, Some(2));
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let body = &received[0].body;
+    assert_eq!(
+        body,
+        &serde_json::json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris"},
+                {"role": "user", "content": "And its country?"},
+            ],
+            "temperature": 0.25,
+            "max_tokens": 64,
+            "top_p": 0.5,
+            "stop": ["\n\n", "END"],
+        })
+    );
+    assert_eq!(
+        received[0].authorization.as_deref(),
+        Some(format!("Bearer {FAKE_KEY}").as_str())
+    );
+    assert_eq!(
+        received[0].content_type.as_deref(),
+        Some("application/json")
+    );
+}
+
+#[tokio::test]
+async fn openai_omits_unset_parameters() {
+    let server = server(Behavior::default()).await;
+    openai(&server, None)
+        .generate(&user("hello"))
+        .await
+        .expect("generates");
+    let received = server.received();
+    assert_eq!(
+        received[0].body,
+        serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hello"}]})
+    );
+    assert_eq!(received[0].authorization, None);
+}
+
+#[tokio::test]
+async fn openai_throttle_carries_retry_after_seconds() {
+    let err = openai_error(faulty(Fault::throttle_secs(7))).await;
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+}
+
+#[tokio::test]
+async fn openai_throttle_carries_retry_after_http_date() {
+    let in_an_hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+    let err = openai_error(faulty(Fault::Throttle {
+        retry_after: Some(httpdate::fmt_http_date(in_an_hour)),
+    }))
+    .await;
+    assert_eq!(err.kind(), ErrorKind::Throttled);
+    let wait = err.retry_after().expect("retry-after parsed");
+    assert!(wait > Duration::from_secs(3590) && wait <= Duration::from_secs(3600));
+}
+
+#[tokio::test]
+async fn openai_throttle_without_retry_after() {
+    let err = openai_error(faulty(Fault::Throttle { retry_after: None })).await;
+    assert_eq!(
+        (err.kind(), err.retry_after()),
+        (ErrorKind::Throttled, None)
+    );
+}
+
+#[tokio::test]
+async fn openai_error_kinds() {
+    for (fault, expected) in [
+        (Fault::Status(500), ErrorKind::Transient),
+        (Fault::Status(503), ErrorKind::Transient),
+        (Fault::Status(400), ErrorKind::Permanent),
+        (Fault::Status(404), ErrorKind::Permanent),
+        (Fault::Drop, ErrorKind::Transient),
+        (Fault::Hang(Duration::from_secs(5)), ErrorKind::Transient),
+    ] {
+        let err = openai_error(faulty(fault.clone())).await;
+        assert_eq!(err.kind(), expected, "{fault:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn openai_connection_refused_is_transient() {
+    let url = {
+        let server = server(Behavior::default()).await;
+        server.url()
+    };
+    let provider = OpenAiProvider::new(OpenAiConfig {
+        base_url: format!("{url}/v1"),
+        api_key: None,
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+    })
+    .expect("client builds");
+    let err = provider.generate(&user("q")).await.expect_err("refused");
+    assert_eq!(err.kind(), ErrorKind::Transient, "{err}");
+}
+
+#[tokio::test]
+async fn openai_wrong_key_is_permanent_and_never_shown() {
+    let server = server(Behavior {
+        api_key: Some("sk-the-right-key".into()),
+        ..Behavior::default()
+    })
+    .await;
+    let provider = openai(&server, Some(FAKE_KEY));
+    let err = provider.generate(&user("q")).await.expect_err("401");
+    assert_eq!(err.kind(), ErrorKind::Permanent);
+    for shown in [err.to_string(), format!("{err:?}"), format!("{provider:?}")] {
+        assert!(!shown.contains(FAKE_KEY), "key leaked: {shown}");
+    }
+}
