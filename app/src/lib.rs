@@ -1,8 +1,12 @@
 //! LLM evaluation: the engine, the headless CLI and the web app.
 
+pub mod cache;
 pub mod dataset;
 pub mod metrics;
+pub mod progress;
 pub mod providers;
+pub mod runner;
 pub mod sample;
+pub mod store;
 pub mod template;
 pub mod web;
