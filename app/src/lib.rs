@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod dataset;
 pub mod metrics;
+pub mod output;
 pub mod progress;
 pub mod providers;
 pub mod runner;

@@ -460,6 +460,14 @@ pub async fn run(
     } else {
         RunStatus::Finished
     };
+    {
+        let store = context.store.clone();
+        let id = run_id.to_string();
+        let summary = serde_json::json!({"total": total, "done": done, "failed": failed});
+        tokio::task::spawn_blocking(move || store.finish_run(&id, status, &summary))
+            .await
+            .map_err(RunError::Task)??;
+    }
     let event = match status {
         RunStatus::Cancelled => ProgressEvent::Cancelled { done, failed },
         _ => ProgressEvent::Finished { done, failed },
