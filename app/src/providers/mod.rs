@@ -5,6 +5,8 @@
 //! provider makes exactly one attempt per `generate` call; retries, back-off, throttling windows
 //! and timeouts belong to the runner, which decides using [`ProviderError::kind`].
 
+pub mod aws;
+pub mod bedrock;
 pub mod openai;
 
 use std::future::Future;
@@ -160,6 +162,22 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An error and its sources, `outer: inner: innermost`, for messages (no `Debug` output).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some errors repeat their source in their own message.
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 /// The longest API message kept in an error (bodies can be large HTML pages).

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     BoxFuture, ChatMessage, GenerateRequest, Generation, ModelProvider, ProviderError, Role,
-    parse_retry_after, truncate_message,
+    error_chain, parse_retry_after, truncate_message,
 };
 
 const PROVIDER: &str = "openai";
@@ -259,13 +259,7 @@ fn network_error(err: reqwest::Error) -> ProviderError {
         "failed"
     };
     let err = err.without_url();
-    let mut message = format!("request {what}: {err}");
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = format!("request {what}: {}", error_chain(&err));
     if err.is_builder() {
         return ProviderError::Permanent {
             provider: PROVIDER,

@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use app::providers::aws::{Timeouts, local_sdk_config};
+use app::providers::bedrock::BedrockProvider;
 use app::providers::openai::{OpenAiConfig, OpenAiProvider};
 use app::providers::{
     ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError, Role,
 };
-use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Protocol, When};
 use secrecy::SecretString;
 
 const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
@@ -219,4 +221,142 @@ async fn openai_wrong_key_is_permanent_and_never_shown() {
     for shown in [err.to_string(), format!("{err:?}"), format!("{provider:?}")] {
         assert!(!shown.contains(FAKE_KEY), "key leaked: {shown}");
     }
+}
+
+// ---------------------------------------------------------------- Bedrock
+
+fn bedrock(server: &ModelServer) -> BedrockProvider {
+    BedrockProvider::new(
+        &local_sdk_config(&server.url()),
+        Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_millis(500),
+        },
+    )
+}
+
+async fn bedrock_error(behavior: Behavior) -> ProviderError {
+    let server = server(behavior).await;
+    bedrock(&server)
+        .generate(&request(
+            HAIKU,
+            &[(Role::User, "q")],
+            InferenceParams::default(),
+        ))
+        .await
+        .expect_err("the call fails")
+}
+
+const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+#[tokio::test]
+async fn bedrock_converse_maps_messages_and_parameters() {
+    let server = server(Behavior {
+        answer: Answer::Fixed(" Paris\n".into()),
+        ..Behavior::default()
+    })
+    .await;
+    let req = request(
+        HAIKU,
+        &[
+            (Role::System, "Answer briefly."),
+            (Role::User, "Capital of France?"),
+            (Role::Assistant, "Paris"),
+            (Role::User, "And its country?"),
+        ],
+        all_params(),
+    );
+    let generation = bedrock(&server).generate(&req).await.expect("generates");
+    assert_eq!(generation.text, " Paris\n", "output kept exactly");
+    assert_eq!(
+        (generation.input_tokens, generation.output_tokens),
+        (Some(5), Some(1))
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].protocol, Protocol::BedrockConverse);
+    assert_eq!(
+        received[0].model, HAIKU,
+        "model id with `:` survives the path"
+    );
+    assert_eq!(
+        received[0].body,
+        serde_json::json!({
+            "messages": [
+                {"role": "user", "content": [{"text": "Capital of France?"}]},
+                {"role": "assistant", "content": [{"text": "Paris"}]},
+                {"role": "user", "content": [{"text": "And its country?"}]},
+            ],
+            "system": [{"text": "Answer briefly."}],
+            "inferenceConfig": {
+                "maxTokens": 64,
+                "temperature": 0.25,
+                "topP": 0.5,
+                "stopSequences": ["\n\n", "END"],
+            },
+        })
+    );
+    let signature = received[0].authorization.as_deref().unwrap_or_default();
+    assert!(signature.starts_with("AWS4-HMAC-SHA256 "), "{signature}");
+}
+
+#[tokio::test]
+async fn bedrock_folds_the_system_prompt_for_titan() {
+    let server = server(Behavior::default()).await;
+    let req = request(
+        "amazon.titan-text-express-v1",
+        &[(Role::System, "Be brief."), (Role::User, "Why?")],
+        InferenceParams::default(),
+    );
+    let generation = bedrock(&server).generate(&req).await.expect("generates");
+    assert_eq!(generation.text, "Be brief.\n\nWhy?");
+    let received = server.received();
+    assert_eq!(received[0].system, None);
+    assert_eq!(
+        received[0].body,
+        serde_json::json!({
+            "messages": [{"role": "user", "content": [{"text": "Be brief.\n\nWhy?"}]}],
+            "inferenceConfig": {},
+        })
+    );
+}
+
+#[tokio::test]
+async fn bedrock_throttling_exception_with_retry_after() {
+    let err = bedrock_error(faulty(Fault::throttle_secs(3))).await;
+    assert_eq!(err.kind(), ErrorKind::Throttled, "{err}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
+    assert!(err.to_string().contains("ThrottlingException"), "{err}");
+}
+
+#[tokio::test]
+async fn bedrock_error_kinds() {
+    for (fault, expected) in [
+        (Fault::Status(500), ErrorKind::Transient),
+        (Fault::Status(503), ErrorKind::Transient),
+        (Fault::Status(408), ErrorKind::Transient),
+        (Fault::Status(400), ErrorKind::Permanent),
+        (Fault::Status(403), ErrorKind::Permanent),
+        (Fault::Status(404), ErrorKind::Permanent),
+        (Fault::Drop, ErrorKind::Transient),
+        (Fault::Hang(Duration::from_secs(5)), ErrorKind::Transient),
+    ] {
+        let err = bedrock_error(faulty(fault.clone())).await;
+        assert_eq!(err.kind(), expected, "{fault:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn bedrock_makes_one_attempt_per_call() {
+    let server = server(faulty(Fault::Status(503))).await;
+    let err = bedrock(&server)
+        .generate(&request(
+            HAIKU,
+            &[(Role::User, "q")],
+            InferenceParams::default(),
+        ))
+        .await
+        .expect_err("fails");
+    assert_eq!(err.kind(), ErrorKind::Transient);
+    assert_eq!(server.stats().requests, 1, "the SDK's own retries are off");
 }
