@@ -457,9 +457,10 @@ impl JsonLines {
     }
 }
 
-/// Counts the newlines that pass through, so a CSV record's byte offset can be turned into its
-/// line (the csv crate's own line numbers lag by one after a CRLF record end). Only the offsets
-/// read ahead of the current record are kept, so memory stays bounded by the read buffer.
+/// Counts the newlines that pass through, so a CSV record's line can be computed from where it
+/// ends (the csv crate's own record-start lines lag after a CRLF record end or a skipped blank
+/// line). Only the offsets read ahead of the current record are kept, so memory stays bounded
+/// by the read buffer.
 struct LineCounter {
     inner: BoxRead,
     offset: u64,
@@ -468,13 +469,12 @@ struct LineCounter {
 }
 
 impl LineCounter {
-    /// The 1-based line of the byte at `byte` (offsets must not decrease between calls). A
-    /// record that starts on the `\n` of a CRLF belongs to the next line.
-    fn line_at(&mut self, byte: u64) -> usize {
+    /// The 1-based line of the byte at offset `byte` (offsets must not decrease between calls).
+    fn line_of_byte(&mut self, byte: u64) -> usize {
         while self
             .newline_offsets
             .front()
-            .is_some_and(|newline| *newline <= byte)
+            .is_some_and(|newline| *newline < byte)
         {
             self.newline_offsets.pop_front();
             self.n_newlines_before += 1;
@@ -535,7 +535,7 @@ impl CsvRows {
             let headers = match self.reader.read_record(&mut header) {
                 Ok(false) => Vec::new(),
                 Ok(true) => {
-                    let line = self.line_of(header.position());
+                    let line = self.start_line(&header);
                     let mut names: Vec<String> = Vec::with_capacity(header.len());
                     for name in header.iter() {
                         if names.iter().any(|seen| seen == name) {
@@ -568,18 +568,24 @@ impl CsvRows {
         }
     }
 
-    fn line_of(&mut self, position: Option<&csv::Position>) -> usize {
-        match position {
-            Some(position) => self.reader.get_mut().line_at(position.byte()),
-            None => 1,
-        }
+    /// The line where the record just read starts: the line of its last byte (the one before
+    /// the reader's position, which is just past the record's terminator or the end of the file)
+    /// minus the newlines inside its quoted fields.
+    fn start_line(&mut self, record: &csv::StringRecord) -> usize {
+        let end = self.reader.position().byte();
+        let n_inner_newlines: usize = record
+            .iter()
+            .map(|field| field.bytes().filter(|byte| *byte == b'\n').count())
+            .sum();
+        let end_line = self.reader.get_mut().line_of_byte(end.saturating_sub(1));
+        end_line.saturating_sub(n_inner_newlines).max(1)
     }
 
     fn csv_error(&mut self, source: csv::Error, index: Option<usize>) -> DatasetError {
-        let line = match source.position() {
-            Some(position) => self.line_of(Some(position)),
-            None => self.line_of(Some(&self.reader.position().clone())),
-        };
+        let byte = source
+            .position()
+            .map_or(self.reader.position().byte(), csv::Position::byte);
+        let line = self.reader.get_mut().line_of_byte(byte + 1);
         if let csv::ErrorKind::Io(_) = source.kind() {
             let csv::ErrorKind::Io(io) = source.into_kind() else {
                 unreachable!("the kind was checked just above")
@@ -613,11 +619,9 @@ impl CsvRows {
             }
             Ok(true) => {
                 self.n_records += 1;
-                let start = self.row.position().map(csv::Position::byte);
-                let line = match start {
-                    Some(byte) => self.reader.get_mut().line_at(byte),
-                    None => 0,
-                };
+                let row = std::mem::take(&mut self.row);
+                let line = self.start_line(&row);
+                self.row = row;
                 let Some(Ok(headers)) = &self.headers else {
                     return None;
                 };
@@ -1031,6 +1035,25 @@ mod tests {
             &[
                 "0@2 {\"a\":\"x\\ny\",\"b\":\"2\"}",
                 "1@4 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+    }
+
+    #[test]
+    fn csv_lines_after_blank_lines_crlf_and_no_final_newline() {
+        check_csv(
+            "a,b\n\n1,2\n\n\n3,4",
+            &[
+                "0@3 {\"a\":\"1\",\"b\":\"2\"}",
+                "1@6 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+        check_csv("a,b\r\n1,2", &["0@2 {\"a\":\"1\",\"b\":\"2\"}"]);
+        check_csv(
+            "\r\na,b\r\n\"x\r\ny\",2\r\n3,4\r\n",
+            &[
+                "0@3 {\"a\":\"x\\r\\ny\",\"b\":\"2\"}",
+                "1@5 {\"a\":\"3\",\"b\":\"4\"}",
             ],
         );
     }

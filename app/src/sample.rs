@@ -195,6 +195,40 @@ mod tests {
         );
     }
 
+    /// Prefixes printed by numpy 2.4.6: `RandomState(seed).permutation(count)[:12]`.
+    #[test]
+    fn matches_numpy_on_larger_counts() {
+        let check_prefix = |seed: u32, count: usize, expected: [usize; 12]| {
+            assert_eq!(
+                permutation(seed, count)[..12],
+                expected,
+                "seed {seed}, count {count}"
+            );
+        };
+        check_prefix(
+            1234,
+            1000,
+            [681, 990, 155, 768, 438, 363, 688, 555, 620, 99, 756, 428],
+        );
+        check_prefix(
+            1234,
+            100_000,
+            [
+                13504, 72599, 42217, 97650, 99120, 13165, 56244, 72729, 10979, 11794, 30261, 27441,
+            ],
+        );
+        check_prefix(
+            42,
+            1000,
+            [521, 737, 740, 660, 411, 678, 626, 513, 859, 136, 811, 76],
+        );
+        check_prefix(
+            u32::MAX,
+            300,
+            [110, 21, 54, 6, 19, 166, 190, 59, 280, 170, 126, 97],
+        );
+    }
+
     #[test]
     fn selections() {
         check(Selection::All, 5, None);

@@ -1,4 +1,7 @@
 //! The app's one integration test binary: each file is a module.
 
+mod dataset;
 mod helpers;
+mod metrics;
 mod providers;
+mod template;
