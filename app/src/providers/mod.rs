@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod bedrock;
 pub mod openai;
+pub mod sagemaker;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use app::providers::aws::{Timeouts, local_sdk_config};
 use app::providers::bedrock::BedrockProvider;
 use app::providers::openai::{OpenAiConfig, OpenAiProvider};
+use app::providers::sagemaker::{SageMakerFormat, SageMakerProvider, list_endpoints};
 use app::providers::{
     ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError, Role,
 };
@@ -359,4 +360,196 @@ async fn bedrock_makes_one_attempt_per_call() {
         .expect_err("fails");
     assert_eq!(err.kind(), ErrorKind::Transient);
     assert_eq!(server.stats().requests, 1, "the SDK's own retries are off");
+}
+
+// ---------------------------------------------------------------- SageMaker
+
+fn sagemaker(server: &ModelServer, format: SageMakerFormat) -> SageMakerProvider {
+    SageMakerProvider::new(
+        &local_sdk_config(&server.url()),
+        Timeouts {
+            connect: Duration::from_secs(2),
+            request: Duration::from_millis(500),
+        },
+        format,
+    )
+}
+
+fn system_and_user() -> GenerateRequest {
+    request(
+        "my-endpoint",
+        &[(Role::System, "Be brief."), (Role::User, "Why?")],
+        all_params(),
+    )
+}
+
+#[tokio::test]
+async fn sagemaker_text_generation() {
+    let server = server(Behavior {
+        answer: Answer::Fixed(" because\n".into()),
+        ..Behavior::default()
+    })
+    .await;
+    let generation = sagemaker(&server, SageMakerFormat::TextGeneration)
+        .generate(&system_and_user())
+        .await
+        .expect("generates");
+    assert_eq!(generation.text, " because\n");
+    let received = server.received();
+    assert_eq!(received[0].protocol, Protocol::SageMakerInvoke);
+    assert_eq!(received[0].model, "my-endpoint");
+    assert_eq!(
+        received[0].content_type.as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(received[0].accept.as_deref(), Some("application/json"));
+    assert_eq!(
+        received[0].body,
+        serde_json::json!({
+            "inputs": "Be brief.\n\nWhy?",
+            "parameters": {
+                "max_new_tokens": 64,
+                "temperature": 0.25,
+                "top_p": 0.5,
+                "stop": ["\n\n", "END"],
+                "return_full_text": false,
+            },
+        })
+    );
+}
+
+#[tokio::test]
+async fn sagemaker_messages_api() {
+    let server = server(Behavior::default()).await;
+    let generation = sagemaker(&server, SageMakerFormat::Messages)
+        .generate(&system_and_user())
+        .await
+        .expect("generates");
+    assert_eq!(generation.text, "Why?");
+    assert_eq!(
+        (generation.input_tokens, generation.output_tokens),
+        (Some(3), Some(1))
+    );
+    let received = server.received();
+    assert_eq!(received[0].system.as_deref(), Some("Be brief."));
+    assert_eq!(
+        received[0].body["messages"],
+        serde_json::json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Why?"},
+        ])
+    );
+    assert_eq!(received[0].body["max_tokens"], 64);
+}
+
+#[tokio::test]
+async fn sagemaker_custom_template_and_path() {
+    let server = server(Behavior {
+        answer: Answer::Fixed("forty-two".into()),
+        ..Behavior::default()
+    })
+    .await;
+    let format = SageMakerFormat::Custom {
+        request_template: r#"{"text_inputs": "{prompt}", "max_length": "{max_tokens}", "seed": 7}"#
+            .into(),
+        response_path: "generated_texts.0".into(),
+    };
+    let generation = sagemaker(&server, format)
+        .generate(&system_and_user())
+        .await
+        .expect("generates");
+    assert_eq!(generation.text, "forty-two");
+    assert_eq!(
+        server.received()[0].body,
+        serde_json::json!({"text_inputs": "Be brief.\n\nWhy?", "max_length": 64, "seed": 7})
+    );
+}
+
+#[tokio::test]
+async fn sagemaker_wrong_response_path_is_permanent() {
+    let server = server(Behavior::default()).await;
+    let format = SageMakerFormat::Custom {
+        request_template: r#"{"inputs": "{prompt}"}"#.into(),
+        response_path: "outputs.0.text".into(),
+    };
+    let err = sagemaker(&server, format)
+        .generate(&system_and_user())
+        .await
+        .expect_err("path not found");
+    assert_eq!(err.kind(), ErrorKind::Permanent);
+    assert!(err.to_string().contains("outputs.0.text"), "{err}");
+}
+
+#[tokio::test]
+async fn sagemaker_error_kinds() {
+    for (fault, expected, code) in [
+        (
+            Fault::throttle_secs(2),
+            ErrorKind::Throttled,
+            "ThrottlingException",
+        ),
+        (Fault::Status(424), ErrorKind::Permanent, "ModelError"),
+        (
+            Fault::Status(503),
+            ErrorKind::Transient,
+            "ServiceUnavailable",
+        ),
+        (Fault::Status(500), ErrorKind::Transient, "InternalFailure"),
+        (Fault::Status(400), ErrorKind::Permanent, "ValidationError"),
+        (Fault::Drop, ErrorKind::Transient, "connection closed"),
+        (
+            Fault::Hang(Duration::from_secs(5)),
+            ErrorKind::Transient,
+            "time",
+        ),
+    ] {
+        let server = server(faulty(fault.clone())).await;
+        let err = sagemaker(&server, SageMakerFormat::TextGeneration)
+            .generate(&system_and_user())
+            .await
+            .expect_err("fails");
+        assert_eq!(err.kind(), expected, "{fault:?}: {err}");
+        assert!(err.to_string().contains(code), "{fault:?}: {err}");
+        assert_eq!(server.stats().requests, 1, "one attempt per call");
+    }
+}
+
+#[tokio::test]
+async fn sagemaker_throttle_is_status_400_with_retry_after() {
+    let server = server(faulty(Fault::throttle_secs(2))).await;
+    let err = sagemaker(&server, SageMakerFormat::TextGeneration)
+        .generate(&system_and_user())
+        .await
+        .expect_err("throttled");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    assert!(err.to_string().contains("HTTP 400"), "{err}");
+}
+
+#[tokio::test]
+async fn sagemaker_lists_all_endpoint_pages() {
+    let names: Vec<String> = (0..230)
+        .map(|index| format!("endpoint-{index:03}"))
+        .collect();
+    let server = server(Behavior {
+        endpoints: names.clone(),
+        ..Behavior::default()
+    })
+    .await;
+    let endpoints = list_endpoints(&local_sdk_config(&server.url()), Timeouts::default())
+        .await
+        .expect("lists");
+    let listed: Vec<String> = endpoints
+        .iter()
+        .map(|endpoint| endpoint.name.clone())
+        .collect();
+    assert_eq!(listed, names);
+    assert!(
+        endpoints
+            .iter()
+            .all(|endpoint| endpoint.status == "InService")
+    );
+    assert_eq!(server.stats().requests, 3, "pages of 100");
+    let first = &server.received()[0];
+    assert_eq!(first.protocol, Protocol::SageMakerListEndpoints);
+    assert_eq!(first.body["MaxResults"], 100);
 }
