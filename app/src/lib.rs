@@ -1,6 +1,7 @@
 //! LLM evaluation: the engine, the headless CLI and the web app.
 
 pub mod cache;
+pub mod catalog;
 pub mod dataset;
 pub mod metrics;
 pub mod output;
