@@ -456,7 +456,7 @@ impl Catalog {
             .filter(|(common, _)| *common >= 4)
             .collect();
         // Stable: equally close aliases keep their catalog order.
-        scored.sort_by(|left, right| right.0.cmp(&left.0));
+        scored.sort_by_key(|(common, _)| std::cmp::Reverse(*common));
         scored
             .into_iter()
             .take(3)

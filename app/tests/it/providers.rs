@@ -3,12 +3,14 @@
 
 use std::time::Duration;
 
+use app::catalog::{Catalog, ModelSpec};
 use app::providers::aws::{Timeouts, local_sdk_config};
 use app::providers::bedrock::BedrockProvider;
 use app::providers::openai::{OpenAiConfig, OpenAiProvider};
 use app::providers::sagemaker::{SageMakerFormat, SageMakerProvider, list_endpoints};
 use app::providers::{
-    ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError, Role,
+    ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError,
+    ProviderSettings, Providers, Role,
 };
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Protocol, When};
 use secrecy::SecretString;
@@ -552,4 +554,248 @@ async fn sagemaker_lists_all_endpoint_pages() {
     let first = &server.received()[0];
     assert_eq!(first.protocol, Protocol::SageMakerListEndpoints);
     assert_eq!(first.body["MaxResults"], 100);
+}
+
+// ---------------------------------------------------------------- Providers factory, secrets
+
+fn spec(text: &str) -> ModelSpec {
+    Catalog::embedded().resolve(text).expect("resolves")
+}
+
+#[tokio::test]
+async fn providers_route_each_kind_to_its_protocol() {
+    let server = server(Behavior {
+        endpoints: vec!["ep-a".into(), "ep-b".into()],
+        ..Behavior::default()
+    })
+    .await;
+    let providers = Providers::with_sdk_config(
+        local_sdk_config(&server.url()),
+        ProviderSettings {
+            openai_base_url: Some(format!("{}/v1", server.url())),
+            ..ProviderSettings::default()
+        },
+    );
+    let custom = Catalog::parse(
+        "[[model]]\nalias = \"my-llm\"\nprovider = \"sagemaker\"\nmodel_id = \"ep-a\"\n[model.sagemaker]\nformat = \"messages\"\n",
+        std::path::Path::new("custom.toml"),
+    )
+    .expect("parses");
+    let cases = [
+        (spec("claude-3-haiku"), Protocol::BedrockConverse, "bedrock"),
+        (
+            spec("sagemaker:ep-b"),
+            Protocol::SageMakerInvoke,
+            "sagemaker",
+        ),
+        (
+            custom.resolve("my-llm").expect("resolves"),
+            Protocol::SageMakerInvoke,
+            "sagemaker",
+        ),
+        (spec("openai:local-model"), Protocol::OpenAiChat, "openai"),
+    ];
+    for (model, protocol, name) in &cases {
+        let provider = providers.get(model).await.expect("provider");
+        assert_eq!(provider.name(), *name);
+        let req = request(&model.model_id, &[(Role::User, "hi")], model.params.clone());
+        let generation = provider.generate(&req).await.expect("generates");
+        assert_eq!(generation.text, "hi");
+        let last = server.received().pop().expect("received");
+        assert_eq!(
+            (last.protocol, last.model.as_str()),
+            (*protocol, model.model_id.as_str())
+        );
+    }
+    let received = server.received();
+    assert!(
+        received[2].body.get("messages").is_some(),
+        "catalog format used"
+    );
+    assert!(
+        received[1].body.get("inputs").is_some(),
+        "text generation by default"
+    );
+    assert_eq!(
+        received[0].body["inferenceConfig"]["maxTokens"], 512,
+        "catalog defaults"
+    );
+    let endpoints = providers.list_sagemaker_endpoints().await.expect("lists");
+    assert_eq!(endpoints.len(), 2);
+}
+
+/// A moto server (Secrets Manager) on a free port, killed on drop.
+struct Moto {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto_server_program() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return path.into();
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("moto_server"))
+            .find(|candidate| candidate.is_file())
+    });
+    if let Some(path) = on_path {
+        return path;
+    }
+    let cache = std::env::var_os("LLM_EVAL_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/llm-eval"))
+        })
+        .unwrap_or_default();
+    let venv = cache.join("venv/bin/moto_server");
+    assert!(
+        venv.is_file(),
+        "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
+        venv.display()
+    );
+    venv
+}
+
+async fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let child = std::process::Command::new(moto_server_program())
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("moto_server starts (run scripts/test.sh to install it)");
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return moto;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto_server did not listen on port {port} within 30 s");
+}
+
+async fn put_secret(moto: &Moto, name: &str, value: &str) {
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+        .create_secret()
+        .name(name)
+        .secret_string(value)
+        .send()
+        .await
+        .expect("secret created");
+}
+
+fn secret_settings(double: &ModelServer, secret_name: &str) -> ProviderSettings {
+    ProviderSettings {
+        openai_base_url: Some(format!("{}/v1", double.url())),
+        openai_secret_name: Some(secret_name.into()),
+        ..ProviderSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn openai_key_from_secrets_manager() {
+    let moto = start_moto().await;
+    put_secret(&moto, "openai_key", FAKE_KEY).await;
+    put_secret(
+        &moto,
+        "team/openai",
+        &format!("{{\"api_key\": \"{FAKE_KEY}\"}}"),
+    )
+    .await;
+    put_secret(&moto, "wrong-shape", "{\"token\": \"sk-do-not-show-0000\"}").await;
+    let double = server(Behavior {
+        api_key: Some(FAKE_KEY.into()),
+        ..Behavior::default()
+    })
+    .await;
+    let model = spec("gpt-4o-mini");
+
+    for secret_name in ["openai_key", "team/openai"] {
+        let providers = Providers::with_sdk_config(
+            local_sdk_config(&moto.url),
+            secret_settings(&double, secret_name),
+        );
+        let provider = providers.get(&model).await.expect("key read");
+        provider.generate(&user("q")).await.expect("authorized");
+        assert!(!format!("{providers:?}").contains(FAKE_KEY), "key in Debug");
+    }
+    let sent = double.received();
+    assert!(
+        sent.iter().all(|request| request.authorization.as_deref()
+            == Some(format!("Bearer {FAKE_KEY}").as_str()))
+    );
+
+    // Read once: deleting the secret later does not matter to a built provider.
+    let providers = Providers::with_sdk_config(
+        local_sdk_config(&moto.url),
+        secret_settings(&double, "openai_key"),
+    );
+    providers.get(&model).await.expect("key read");
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+        .delete_secret()
+        .secret_id("openai_key")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("deleted");
+    providers.get(&model).await.expect("cached provider");
+
+    let missing = Providers::with_sdk_config(
+        local_sdk_config(&moto.url),
+        secret_settings(&double, "no-such-secret"),
+    );
+    let err = missing.get(&model).await.err().expect("no secret");
+    assert_eq!(err.kind(), ErrorKind::Permanent, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("no-such-secret") && message.contains("ResourceNotFoundException"),
+        "{message}"
+    );
+
+    let wrong = Providers::with_sdk_config(
+        local_sdk_config(&moto.url),
+        secret_settings(&double, "wrong-shape"),
+    );
+    let err = wrong.get(&model).await.err().expect("no api_key field");
+    assert_eq!(
+        err.to_string(),
+        "openai rejected the request: secret `wrong-shape` is JSON without a string `api_key`"
+    );
+    assert!(!format!("{err:?}").contains("sk-do-not-show"));
+}
+
+#[tokio::test]
+async fn openai_local_base_url_needs_no_key_and_no_aws() {
+    let double = server(Behavior::default()).await;
+    // An unreachable AWS endpoint: if the provider tried Secrets Manager, the call would fail.
+    let providers = Providers::with_sdk_config(
+        local_sdk_config("http://127.0.0.1:9"),
+        ProviderSettings {
+            openai_base_url: Some(format!("{}/v1", double.url())),
+            ..ProviderSettings::default()
+        },
+    );
+    let provider = providers
+        .get(&spec("openai:llama3"))
+        .await
+        .expect("no key needed");
+    provider.generate(&user("q")).await.expect("generates");
+    assert_eq!(double.received()[0].authorization, None);
 }
