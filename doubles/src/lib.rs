@@ -246,7 +246,7 @@ async fn handle(
 ) -> Response {
     let behavior = &state.behavior;
     let counters = &state.counters;
-    let (seq, _in_flight) = counters.begin();
+    let (seq, in_flight) = counters.begin();
     let parsed = wire::parse(protocol, raw_body);
     let (parsed, bad_request) = match parsed {
         Ok(parsed) => (parsed, None),
@@ -292,6 +292,9 @@ async fn handle(
         None => {}
         Some(Fault::Hang(duration)) => {
             counters.fault();
+            // A hang outlives the client's timeout; the client has moved on (and may retry), so
+            // counting the hung request as in flight would overstate the client's concurrency.
+            drop(in_flight);
             tokio::time::sleep(duration).await;
         }
         Some(Fault::Throttle { retry_after }) => {

@@ -69,9 +69,10 @@ pub struct Stats {
     pub successes: u64,
     /// Requests that got an injected fault.
     pub faults: u64,
-    /// Requests being handled at the time of the snapshot.
+    /// Requests being handled at the time of the snapshot (a [`crate::Fault::Hang`] stops
+    /// counting when the hang starts, since its client has timed out by design).
     pub in_flight: u64,
-    /// The most requests ever handled at the same time.
+    /// The most requests ever handled at the same time (same rule).
     pub max_in_flight: u64,
     per_prompt: HashMap<u64, PromptCount>,
 }

@@ -799,3 +799,90 @@ async fn openai_local_base_url_needs_no_key_and_no_aws() {
     provider.generate(&user("q")).await.expect("generates");
     assert_eq!(double.received()[0].authorization, None);
 }
+
+// ---------------------------------------------------------------- the double itself
+
+#[tokio::test]
+async fn double_counts_concurrency_and_prompts() {
+    let server = server(Behavior::with_latency(Duration::from_millis(150))).await;
+    let provider = openai(&server, None);
+    let prompts: Vec<String> = (0..12).map(|index| format!("prompt {index}")).collect();
+    let calls = prompts.iter().map(|prompt| {
+        let provider = &provider;
+        async move { provider.generate(&user(prompt)).await }
+    });
+    let results = futures::future::join_all(calls).await;
+    assert!(results.iter().all(Result::is_ok));
+    let stats = server.stats();
+    assert_eq!((stats.requests, stats.successes, stats.faults), (12, 12, 0));
+    assert_eq!(stats.max_in_flight, 12, "all twelve overlapped");
+    assert_eq!(stats.in_flight, 0);
+    assert_eq!(stats.distinct_prompts(), 12);
+    assert_eq!(stats.prompts_answered_more_than_once(), 0);
+    assert_eq!(stats.prompt("prompt 3").requests, 1);
+    assert_eq!(stats.prompt("never sent").requests, 0);
+}
+
+#[tokio::test]
+async fn double_faults_by_prompt_then_recovers() {
+    let server = server(Behavior {
+        faults: FaultPlan::none()
+            .on_times(
+                When::PromptContains("flaky".into()),
+                2,
+                Fault::throttle_secs(1),
+            )
+            .on(When::PromptContains("broken".into()), Fault::Status(400)),
+        answer: Answer::Map {
+            rules: vec![("flaky".into(), "finally".into())],
+            default: "ok".into(),
+        },
+        ..Behavior::default()
+    })
+    .await;
+    let provider = openai(&server, None);
+    let mut kinds = Vec::new();
+    for prompt in ["flaky one", "steady", "flaky one", "flaky one", "broken"] {
+        kinds.push(match provider.generate(&user(prompt)).await {
+            Ok(generation) => Ok(generation.text),
+            Err(err) => Err(err.kind()),
+        });
+    }
+    assert_eq!(
+        kinds,
+        [
+            Err(ErrorKind::Throttled),
+            Ok("ok".to_owned()),
+            Err(ErrorKind::Throttled),
+            Ok("finally".to_owned()),
+            Err(ErrorKind::Permanent),
+        ]
+    );
+    let stats = server.stats();
+    assert_eq!(stats.prompt("flaky one").requests, 3);
+    assert_eq!(stats.prompt("flaky one").successes, 1);
+    assert_eq!(stats.faults, 3);
+}
+
+#[tokio::test]
+async fn double_applies_latency_with_jitter() {
+    let behavior = Behavior {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(30),
+        seed: 42,
+        ..Behavior::default()
+    };
+    let server = server(behavior).await;
+    let provider = bedrock(&server);
+    let started = std::time::Instant::now();
+    provider
+        .generate(&request(
+            HAIKU,
+            &[(Role::User, "q")],
+            InferenceParams::default(),
+        ))
+        .await
+        .expect("generates");
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
+}
