@@ -106,6 +106,8 @@ struct ChatRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f32>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     stop: &'a [String],
@@ -119,15 +121,41 @@ struct WireMessage<'a> {
 
 impl<'a> ChatRequest<'a> {
     fn new(request: &'a GenerateRequest) -> ChatRequest<'a> {
+        let params = &request.params;
+        let messages = wire_messages(&request.messages, &request.prompt_text);
+        if is_reasoning_model(&request.model_id) {
+            // OpenAI's reasoning models reject `max_tokens` and any non-default sampling.
+            return ChatRequest {
+                model: &request.model_id,
+                messages,
+                temperature: None,
+                max_tokens: None,
+                max_completion_tokens: params.max_tokens,
+                top_p: None,
+                stop: &params.stop_sequences,
+            };
+        }
         ChatRequest {
             model: &request.model_id,
-            messages: wire_messages(&request.messages, &request.prompt_text),
-            temperature: request.params.temperature,
-            max_tokens: request.params.max_tokens,
-            top_p: request.params.top_p,
-            stop: &request.params.stop_sequences,
+            messages,
+            temperature: params.temperature,
+            // `max_tokens` is what every OpenAI-compatible server (vLLM, Ollama ...) accepts.
+            max_tokens: params.max_tokens,
+            max_completion_tokens: None,
+            top_p: params.top_p,
+            stop: &params.stop_sequences,
         }
     }
+}
+
+/// OpenAI reasoning models (o1, o3, o4-mini, gpt-5 ...), which take `max_completion_tokens`
+/// and only the default temperature.
+fn is_reasoning_model(model_id: &str) -> bool {
+    let name = model_id.rsplit('/').next().unwrap_or(model_id);
+    ["o1", "o3", "o4", "gpt-5"].iter().any(|family| {
+        name.strip_prefix(family)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    })
 }
 
 /// The chat messages on the wire; a request without messages sends its text as one user turn.
@@ -303,6 +331,43 @@ mod tests {
         check(400, r#"{"error":{"message":"bad"}}"#, ErrorKind::Permanent);
         check(401, "", ErrorKind::Permanent);
         check(404, "", ErrorKind::Permanent);
+    }
+
+    #[test]
+    fn reasoning_models() {
+        for (model, expected) in [
+            ("o1", true),
+            ("o3-mini", true),
+            ("o4-mini-2025-04-16", true),
+            ("gpt-5", true),
+            ("gpt-5-mini", true),
+            ("gpt-4o", false),
+            ("gpt-4.1-nano", false),
+            ("o1x", false),
+            ("llama3", false),
+        ] {
+            assert_eq!(is_reasoning_model(model), expected, "{model}");
+        }
+    }
+
+    #[test]
+    fn reasoning_request_body() {
+        let request = GenerateRequest {
+            model_id: "o3-mini".into(),
+            messages: Vec::new(),
+            prompt_text: "q".into(),
+            params: crate::providers::InferenceParams {
+                temperature: Some(0.0),
+                max_tokens: Some(100),
+                top_p: Some(0.9),
+                stop_sequences: Vec::new(),
+            },
+        };
+        let body = serde_json::to_value(ChatRequest::new(&request)).expect("serializes");
+        assert_eq!(
+            body,
+            serde_json::json!({"model": "o3-mini", "messages": [{"role": "user", "content": "q"}], "max_completion_tokens": 100})
+        );
     }
 
     #[test]
