@@ -136,7 +136,8 @@ pub enum Fault {
     /// 401/403 auth, 404 not found, 408 model timeout, 424 SageMaker model error, 500 internal,
     /// 503 unavailable).
     Status(u16),
-    /// Waits this long before answering normally, to exceed the client's timeout.
+    /// Waits this long (after the latency), then answers normally: longer than the client's
+    /// timeout, the client sees a timeout.
     Hang(Duration),
     /// Closes the connection without a complete response.
     Drop,
@@ -192,7 +193,8 @@ struct FaultRule {
     remaining: Option<AtomicU32>,
 }
 
-/// Scripted faults; the first matching rule that still has firings left wins.
+/// Scripted faults; the first matching rule that still has firings left wins. Clones share the
+/// firing counters of [`FaultPlan::on_times`] rules (a cloned [`Behavior`] is the same script).
 #[derive(Debug, Clone, Default)]
 pub struct FaultPlan {
     rules: Arc<Vec<FaultRule>>,
