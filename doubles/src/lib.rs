@@ -228,9 +228,9 @@ async fn aws_json_target(
         let protocol = Protocol::SageMakerListEndpoints;
         handle(&state, &kill, protocol, None, &headers, &body).await
     } else {
-        wire::error(
-            Protocol::SageMakerListEndpoints,
-            400,
+        wire::aws_error(
+            axum::http::StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
             &format!("the model double does not serve operation `{target}`"),
         )
     }

@@ -353,7 +353,7 @@ pub(crate) fn error(protocol: Protocol, status: u16, message: &str) -> Response 
     }
 }
 
-fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn aws_error(status: StatusCode, code: &str, message: &str) -> Response {
     let mut response = json_response(status, &json!({"__type": code, "message": message}));
     if let Ok(value) = HeaderValue::from_str(code) {
         response.headers_mut().insert("x-amzn-errortype", value);

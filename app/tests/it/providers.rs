@@ -886,3 +886,49 @@ async fn double_applies_latency_with_jitter() {
     let elapsed = started.elapsed();
     assert!(elapsed >= Duration::from_millis(20), "{elapsed:?}");
 }
+
+#[tokio::test]
+async fn double_serves_bedrock_invoke_and_rejects_unknown_targets() {
+    let server = server(Behavior {
+        answer: Answer::Fixed("hello there".into()),
+        ..Behavior::default()
+    })
+    .await;
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({
+        "anthropic_version": "bedrock-2023-05-31",
+        "max_tokens": 10,
+        "system": "be kind",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    });
+    let response: serde_json::Value = client
+        .post(format!("{}/model/{HAIKU}/invoke", server.url()))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(response["content"][0]["text"], "hello there");
+    assert_eq!(response["usage"]["output_tokens"], 2);
+    let received = server.received();
+    assert_eq!(received[0].protocol, Protocol::BedrockInvoke);
+    assert_eq!(received[0].system.as_deref(), Some("be kind"));
+
+    let response = client
+        .post(server.url())
+        .header("x-amz-target", "SageMaker.DeleteEndpoint")
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|value| value.to_str().ok()),
+        Some("UnknownOperationException")
+    );
+}
