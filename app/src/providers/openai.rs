@@ -71,11 +71,7 @@ impl OpenAiProvider {
         }
         let response = http_request.send().await.map_err(network_error)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let retry_after = retry_after(response.headers());
         let bytes = response.bytes().await.map_err(network_error)?;
         if status.is_success() {
             return parse_completion(&bytes);
@@ -95,6 +91,18 @@ impl ModelProvider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<Generation, ProviderError>> {
         Box::pin(self.call(request))
     }
+}
+
+/// The wait a throttled response asks for: `retry-after-ms` (milliseconds, sent by Azure OpenAI
+/// and read first by OpenAI's SDKs), else `Retry-After` (seconds or an HTTP date).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    header("retry-after-ms")
+        .and_then(|millis| millis.trim().parse::<f64>().ok())
+        .and_then(|millis| Duration::try_from_secs_f64(millis / 1000.0).ok())
+        .or_else(|| {
+            header("retry-after").and_then(|value| parse_retry_after(value, SystemTime::now()))
+        })
 }
 
 #[derive(Serialize)]
@@ -331,6 +339,31 @@ mod tests {
         check(400, r#"{"error":{"message":"bad"}}"#, ErrorKind::Permanent);
         check(401, "", ErrorKind::Permanent);
         check(404, "", ErrorKind::Permanent);
+    }
+
+    #[test]
+    fn retry_after_headers() {
+        let check = |pairs: &[(&'static str, &'static str)], expected: Option<Duration>| {
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, reqwest::header::HeaderValue::from_static(value));
+            }
+            assert_eq!(retry_after(&headers), expected, "{pairs:?}");
+        };
+        check(&[("retry-after", "2")], Some(Duration::from_secs(2)));
+        check(
+            &[("retry-after-ms", "1500")],
+            Some(Duration::from_millis(1500)),
+        );
+        check(
+            &[("retry-after-ms", "250"), ("retry-after", "9")],
+            Some(Duration::from_millis(250)),
+        );
+        check(
+            &[("retry-after-ms", "soon"), ("retry-after", "9")],
+            Some(Duration::from_secs(9)),
+        );
+        check(&[], None);
     }
 
     #[test]
