@@ -932,3 +932,27 @@ async fn double_serves_bedrock_invoke_and_rejects_unknown_targets() {
         Some("UnknownOperationException")
     );
 }
+
+#[tokio::test]
+async fn providers_from_env_prefers_explicit_settings() {
+    let double = server(Behavior {
+        api_key: Some(FAKE_KEY.into()),
+        ..Behavior::default()
+    })
+    .await;
+    let providers = Providers::from_env(ProviderSettings {
+        region: Some("us-east-1".into()),
+        aws_endpoint_url: Some(double.url()),
+        openai_base_url: Some(format!("{}/v1", double.url())),
+        openai_api_key: Some(SecretString::from(FAKE_KEY.to_owned())),
+        ..ProviderSettings::default()
+    })
+    .await
+    .expect("configured");
+    let model = spec("gpt-4.1-nano");
+    let provider = providers.get(&model).await.expect("provider");
+    let req = request(&model.model_id, &[(Role::User, "q")], model.params.clone());
+    provider.generate(&req).await.expect("authorized");
+    assert_eq!(double.received()[0].model, "gpt-4.1-nano");
+    assert!(!format!("{providers:?}").contains(FAKE_KEY));
+}
