@@ -378,7 +378,8 @@ impl Catalog {
         &self.defaults
     }
 
-    /// Resolves an alias or `provider:model-id` (split on the first `:` only).
+    /// Resolves an alias or `provider:model-id` (split on the first `:` only); after the
+    /// provider, an alias of that provider also works (`bedrock:nova-lite`).
     pub fn resolve(&self, spec: &str) -> Result<ModelSpec, CatalogError> {
         let trimmed = spec.trim();
         if let Some(entry) = self.entries.iter().find(|entry| entry.alias == trimmed) {
@@ -404,11 +405,17 @@ impl Catalog {
                 provider,
             });
         }
-        if let Some(entry) = self
+        // The catalogued model id, else an alias of the same provider (`bedrock:nova-lite`).
+        let catalogued = self
             .entries
             .iter()
             .find(|entry| entry.provider == provider && entry.model_id == model_id)
-        {
+            .or_else(|| {
+                self.entries
+                    .iter()
+                    .find(|entry| entry.provider == provider && entry.alias == model_id)
+            });
+        if let Some(entry) = catalogued {
             return Ok(self.spec_from_entry(spec, entry));
         }
         Ok(ModelSpec {
