@@ -956,3 +956,18 @@ async fn providers_from_env_prefers_explicit_settings() {
     assert_eq!(double.received()[0].model, "gpt-4.1-nano");
     assert!(!format!("{providers:?}").contains(FAKE_KEY));
 }
+
+#[tokio::test]
+async fn bedrock_accepts_inference_profile_arns() {
+    let server = server(Behavior::default()).await;
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0";
+    bedrock(&server)
+        .generate(&request(
+            arn,
+            &[(Role::User, "q")],
+            InferenceParams::default(),
+        ))
+        .await
+        .expect("generates");
+    assert_eq!(server.received()[0].model, arn);
+}
