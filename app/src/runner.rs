@@ -383,27 +383,30 @@ pub async fn run(
     ));
 
     let works = futures::stream::poll_fn(move |cx| work_rx.poll_recv(cx));
-    let evaluations = works
-        .map(|work| {
-            let plan = plan.clone();
-            let callers = callers.clone();
-            let judges = judges.clone();
-            let prior = prior.clone();
-            let cancel = context.cancel.clone();
-            async move {
-                match work {
-                    Ok(work) => {
-                        Ok(
-                            evaluate(&plan, &callers, &judges, prior.as_deref(), work, &cancel)
-                                .await,
-                        )
+    // Boxed (not stack-pinned) so that dropping it below really drops the stream and the
+    // work receiver, which unblocks the reader thread.
+    let mut evaluations = Box::pin(
+        works
+            .map(|work| {
+                let plan = plan.clone();
+                let callers = callers.clone();
+                let judges = judges.clone();
+                let prior = prior.clone();
+                let cancel = context.cancel.clone();
+                async move {
+                    match work {
+                        Ok(work) => {
+                            Ok(
+                                evaluate(&plan, &callers, &judges, prior.as_deref(), work, &cancel)
+                                    .await,
+                            )
+                        }
+                        Err(error) => Err(error),
                     }
-                    Err(error) => Err(error),
                 }
-            }
-        })
-        .buffer_unordered(in_flight);
-    tokio::pin!(evaluations);
+            })
+            .buffer_unordered(in_flight),
+    );
 
     let (mut done, mut failed, mut copied) = (0, 0, 0);
     let mut fatal = None;

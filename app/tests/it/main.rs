@@ -4,4 +4,5 @@ mod dataset;
 mod helpers;
 mod metrics;
 mod providers;
+mod runs;
 mod template;
