@@ -1,5 +1,6 @@
 //! The app's one integration test binary: each file is a module.
 
+mod cli;
 mod dataset;
 mod helpers;
 mod metrics;
