@@ -206,6 +206,7 @@ pub fn default_cache_dir() -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::providers::Role;

@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate models on a dataset and write the results.
-    Eval(EvalArgs),
+    Eval(Box<EvalArgs>),
     /// Render the prompt of the first record (no model call).
     Preview(PreviewArgs),
     /// Run the web app.
@@ -165,7 +165,7 @@ impl Exit {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Eval(args) => eval(args).await,
+        Command::Eval(args) => eval(*args).await,
         Command::Preview(args) => preview(&args).map(|()| Exit::Success),
         Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
     }
@@ -497,7 +497,7 @@ fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
     plan.template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", plan.dataset.path().display()))?;
-    if !available.iter().any(|field| *field == plan.reference_field) {
+    if !available.contains(&plan.reference_field) {
         bail!(
             "{}: reference field `{}` is not in the dataset; available fields: {}",
             plan.dataset.path().display(),
@@ -550,6 +550,7 @@ fn spawn_progress_bar(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -563,6 +563,7 @@ pub fn check_thresholds(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::metrics::ScoreValue;

@@ -126,6 +126,7 @@ fn eta(total: usize, n_finished: usize, elapsed: Duration) -> Option<Duration> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -190,7 +190,7 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
             path: plan.dataset.path().to_path_buf(),
             source,
         })?;
-    if !available.iter().any(|field| *field == plan.reference_field) {
+    if !available.contains(&plan.reference_field) {
         return Err(RunError::MissingReferenceField {
             path: plan.dataset.path().to_path_buf(),
             field: plan.reference_field.clone(),
@@ -207,17 +207,14 @@ struct Work {
     record: Result<Record, String>,
 }
 
+/// The selected records, lazily, in evaluation order.
+type WorkIter = Box<dyn Iterator<Item = Result<Work, DatasetError>> + Send>;
+
 /// The selected records in evaluation order, and how many there are.
 fn selected_work(
     dataset: &Dataset,
     selection: Selection,
-) -> Result<
-    (
-        usize,
-        Box<dyn Iterator<Item = Result<Work, DatasetError>> + Send>,
-    ),
-    DatasetError,
-> {
+) -> Result<(usize, WorkIter), DatasetError> {
     let count = dataset.count()?;
     let to_work =
         |position: usize, item: Result<Record, DatasetError>| -> Result<Work, DatasetError> {

@@ -321,10 +321,10 @@ impl Caller {
             }
         }
         let outcome = self.call_uncached(request, cancel).await?;
-        if let (Some(cache), Some(key)) = (&self.cache, key) {
-            if let Err(error) = cache.put(key, outcome.generation.clone()).await {
-                tracing::warn!(error = %error, "response cache write failed");
-            }
+        if let (Some(cache), Some(key)) = (&self.cache, key)
+            && let Err(error) = cache.put(key, outcome.generation.clone()).await
+        {
+            tracing::warn!(error = %error, "response cache write failed");
         }
         Ok(outcome)
     }
@@ -433,6 +433,7 @@ impl Caller {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
 

@@ -2,6 +2,8 @@
 //! protocols, JSONL and CSV datasets, faults, cache, resume, `--fail-under`, usage errors,
 //! SIGINT and the single-record regression.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;

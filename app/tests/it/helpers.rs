@@ -1,7 +1,7 @@
 //! Shared test helpers: paths to the sample dataset, model doubles wired to the real provider
 //! code, run plans with fast retry settings, and running the `llm-eval` binary.
 
-#![allow(dead_code)]
+#![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

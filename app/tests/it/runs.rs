@@ -2,6 +2,8 @@
 //! lose or duplicate nothing, failures are recorded, the cache saves calls, cancellation keeps
 //! finished work, resume re-runs only failures, and scores follow METRICS.md.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
