@@ -373,6 +373,28 @@ impl Catalog {
         &self.entries
     }
 
+    /// The entries as a Markdown table (the README's model list is generated from it).
+    pub fn markdown_table(&self) -> String {
+        let mut table = String::from(
+            "| alias | provider | model id | name | context | $ / 1k input | $ / 1k output |\n\
+             |---|---|---|---|---:|---:|---:|\n",
+        );
+        let or_dash = |value: Option<String>| value.unwrap_or_else(|| "–".to_owned());
+        for entry in &self.entries {
+            table.push_str(&format!(
+                "| `{}` | {} | `{}` | {} | {} | {} | {} |\n",
+                entry.alias,
+                entry.provider,
+                entry.model_id,
+                entry.display_name,
+                or_dash(entry.context_tokens.map(|tokens| tokens.to_string())),
+                or_dash(entry.price_per_1k_input.map(|price| price.to_string())),
+                or_dash(entry.price_per_1k_output.map(|price| price.to_string())),
+            ));
+        }
+        table
+    }
+
     /// The default inference parameters.
     pub fn defaults(&self) -> &InferenceParams {
         &self.defaults

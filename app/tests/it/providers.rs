@@ -971,3 +971,33 @@ async fn bedrock_accepts_inference_profile_arns() {
         .expect("generates");
     assert_eq!(server.received()[0].model, arn);
 }
+
+// ---------------------------------------------------------------- generated docs
+
+#[test]
+fn catalog_table_in_readme_is_current() {
+    const START: &str = "<!-- generated: models-table (by `cargo test -p app --test it catalog_table`; UPDATE_README=1 rewrites it) -->\n";
+    const END: &str = "<!-- end: models-table -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).expect("README.md");
+    let start = readme
+        .find(START)
+        .expect("README has the models-table start marker")
+        + START.len();
+    let end = start
+        + readme[start..]
+            .find(END)
+            .expect("README has the end marker");
+    let table = Catalog::embedded().markdown_table();
+    if readme[start..end] == table {
+        return;
+    }
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
+        std::fs::write(&path, updated).expect("README.md written");
+        return;
+    }
+    panic!(
+        "the model table in README.md is stale: run `UPDATE_README=1 cargo test -p app --test it catalog_table`"
+    );
+}
