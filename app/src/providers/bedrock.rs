@@ -4,7 +4,8 @@
 //! support in Converse (Amazon Titan Text, Cohere Command (text) and Command Light, Mistral 7B /
 //! Mixtral 8x7B Instruct, AI21 Jurassic-2) get the system text folded into the first user
 //! message, and models without chat support get the whole conversation as one user message,
-//! so every template works with every model.
+//! so every template works with every model. Adjacent turns of one role are merged, since
+//! Converse requires user and assistant turns to alternate.
 
 use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::Client;
@@ -184,14 +185,22 @@ fn conversation(
         .map(|message| message.content.as_str())
         .collect();
     let system = (!system_parts.is_empty()).then(|| system_parts.join("\n\n"));
-    let mut turns: Vec<(ConversationRole, String)> = messages
-        .iter()
-        .filter_map(|message| match message.role {
-            Role::System => None,
-            Role::User => Some((ConversationRole::User, message.content.clone())),
-            Role::Assistant => Some((ConversationRole::Assistant, message.content.clone())),
-        })
-        .collect();
+    // Converse wants user and assistant turns to alternate: adjacent turns of one role merge.
+    let mut turns: Vec<(ConversationRole, String)> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let role = match message.role {
+            Role::System => continue,
+            Role::User => ConversationRole::User,
+            Role::Assistant => ConversationRole::Assistant,
+        };
+        match turns.last_mut() {
+            Some((last_role, text)) if *last_role == role => {
+                text.push_str("\n\n");
+                text.push_str(&message.content);
+            }
+            _ => turns.push((role, message.content.clone())),
+        }
+    }
     if turns.is_empty() {
         // A system-only prompt: Converse needs a user turn, so the text becomes one.
         return Conversation {
@@ -291,6 +300,21 @@ mod tests {
             Conversation {
                 system: None,
                 messages: vec![user("TEXT")],
+            },
+        );
+        check(
+            "anthropic.claude-v2:1",
+            &[
+                message(Role::User, "a"),
+                message(Role::User, "b"),
+                message(Role::Assistant, "c"),
+            ],
+            Conversation {
+                system: None,
+                messages: vec![
+                    user("a\n\nb"),
+                    (ConversationRole::Assistant, "c".to_owned()),
+                ],
             },
         );
         check(

@@ -4,6 +4,8 @@
 //! Invariant: this is the only module family (with `store`) that talks to the network. A
 //! provider makes exactly one attempt per `generate` call; retries, back-off, throttling windows
 //! and timeouts belong to the runner, which decides using [`ProviderError::kind`].
+//! [`Providers`] builds the clients once per process from one AWS `SdkConfig` and reads the
+//! OpenAI key once; the key stays a `SecretString`, out of `Debug`, logs and errors.
 
 pub mod aws;
 pub mod bedrock;
