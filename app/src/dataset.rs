@@ -33,6 +33,14 @@ pub struct Record {
     pub fields: Map<String, Value>,
 }
 
+impl Record {
+    /// A field as text, the way Python's `str()` prints it (e.g. for the `category` field);
+    /// `None` when the record has no such field.
+    pub fn text(&self, field: &str) -> Option<Cow<'_, str>> {
+        self.fields.get(field).map(python_str)
+    }
+}
+
 /// A dataset problem; every variant names the file and, where it applies, the line and field.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
@@ -105,6 +113,20 @@ pub enum DatasetError {
         #[source]
         source: csv::Error,
     },
+    /// A CSV row has more or fewer values than the header has names.
+    #[error("{}:{line}: {found} values, the header has {expected}", .path.display())]
+    FieldCount {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// Values in the row.
+        found: usize,
+        /// Names in the header.
+        expected: usize,
+    },
     /// Two CSV columns have the same name.
     #[error("{}:{line}: duplicate column `{field}`", .path.display())]
     DuplicateColumn {
@@ -151,6 +173,7 @@ impl DatasetError {
             Self::Json { index, .. }
             | Self::NotObject { index, .. }
             | Self::MissingField { index, .. }
+            | Self::FieldCount { index, .. }
             | Self::InvalidReference { index, .. } => Some(*index),
             Self::Utf8 { index, .. } | Self::Csv { index, .. } => *index,
             Self::Io { .. } | Self::BlankLine { .. } | Self::DuplicateColumn { .. } => None,
@@ -166,6 +189,7 @@ impl DatasetError {
             | Self::NotObject { line, .. }
             | Self::BlankLine { line, .. }
             | Self::Csv { line, .. }
+            | Self::FieldCount { line, .. }
             | Self::DuplicateColumn { line, .. }
             | Self::MissingField { line, .. }
             | Self::InvalidReference { line, .. } => Some(*line),
@@ -626,18 +650,12 @@ impl CsvRows {
                     return None;
                 };
                 if self.row.len() != headers.len() {
-                    return Some(Err(DatasetError::Csv {
+                    return Some(Err(DatasetError::FieldCount {
                         path: self.path.to_path_buf(),
                         line,
-                        index: Some(index),
-                        source: csv::Error::from(std::io::Error::new(
-                            std::io::ErrorKind::InvalidData,
-                            format!(
-                                "found {} fields, the header has {}",
-                                self.row.len(),
-                                headers.len()
-                            ),
-                        )),
+                        index,
+                        found: self.row.len(),
+                        expected: headers.len(),
                     }));
                 }
                 let fields = headers
@@ -1063,7 +1081,7 @@ mod tests {
         check_csv(
             "a,b\n1\n3,4\n",
             &[
-                "error: data.x:2: invalid CSV",
+                "error: data.x:2: 1 values, the header has 2",
                 "1@3 {\"a\":\"3\",\"b\":\"4\"}",
             ],
         );
@@ -1160,6 +1178,21 @@ mod tests {
             r#"{"answers": {"a": 1}}"#,
             "error: qa.jsonl:7: field `answers` is an object, expected a string or a list",
         );
+    }
+
+    #[test]
+    fn field_text() {
+        let Value::Object(fields) = serde_json::json!({"category": "geo", "n": 2}) else {
+            unreachable!("a JSON object literal")
+        };
+        let record = Record {
+            index: 0,
+            line: 1,
+            fields,
+        };
+        assert_eq!(record.text("category").as_deref(), Some("geo"));
+        assert_eq!(record.text("n").as_deref(), Some("2"));
+        assert_eq!(record.text("missing"), None);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub enum TemplateError {
         /// Byte offset of the placeholder's opening `{`.
         offset: usize,
     },
-    /// The template is empty or blank.
+    /// The template is blank, or holds nothing but the final `Assistant:` cue.
     #[error("the template is empty")]
     Empty,
     /// A role marker with no content that is not the final `Assistant:` cue.
@@ -174,6 +174,9 @@ impl PromptTemplate {
                 role: *role,
                 segments: tokenize(&source[start..end], start)?,
             });
+        }
+        if messages.is_empty() {
+            return Err(TemplateError::Empty);
         }
         Ok(PromptTemplate {
             source: source.to_owned(),
@@ -459,6 +462,7 @@ mod tests {
         );
         check("", "{}", "error: the template is empty");
         check(" \n\t", "{}", "error: the template is empty");
+        check("Assistant:\n", "{}", "error: the template is empty");
         check(
             "Human: {q}\nSystem:\nHuman: x",
             r#"{"q": "x"}"#,
