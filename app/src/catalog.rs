@@ -257,10 +257,15 @@ struct ModelFile {
 }
 
 impl Catalog {
-    /// The built-in catalog (`app/models.toml`).
+    /// The built-in catalog (`app/models.toml`), parsed once per process.
     pub fn embedded() -> Catalog {
-        Catalog::parse(EMBEDDED, Path::new("models.toml"))
-            .expect("the embedded catalog is valid: a unit test parses it")
+        static PARSED: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        PARSED
+            .get_or_init(|| {
+                Catalog::parse(EMBEDDED, Path::new("models.toml"))
+                    .expect("the embedded catalog is valid: a unit test parses it")
+            })
+            .clone()
     }
 
     /// The built-in catalog overridden and extended by a user file: entries with the same alias
