@@ -65,6 +65,10 @@ pub fn lower_into(text: &str, out: &mut String) {
 /// lowercase, delete ASCII punctuation, split on U+0020 only, drop empty pieces and the articles
 /// `a`, `an`, `the`, join with one space. `scratch` is a reusable buffer.
 pub fn normalize_into(text: &str, scratch: &mut String, out: &mut String) {
+    if text.is_ascii() {
+        normalize_ascii_into(text, out);
+        return;
+    }
     lower_into(text, scratch);
     out.clear();
     for piece in scratch.split(' ') {
@@ -79,10 +83,42 @@ pub fn normalize_into(text: &str, scratch: &mut String, out: &mut String) {
                 .filter(|character| !is_ascii_punctuation(*character)),
         );
         let word = &out[word_start..];
-        if word.is_empty() || word == "a" || word == "an" || word == "the" {
+        if is_dropped_piece(word.as_bytes()) {
             out.truncate(start);
         }
     }
+}
+
+/// The ASCII fast path of [`normalize_into`]: one pass over the bytes, lowercasing as it goes.
+fn normalize_ascii_into(text: &str, out: &mut String) {
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.clear();
+    for piece in text.as_bytes().split(|byte| *byte == b' ') {
+        let start = bytes.len();
+        if start > 0 {
+            bytes.push(b' ');
+        }
+        let word_start = bytes.len();
+        bytes.extend(
+            piece
+                .iter()
+                .filter(|byte| !byte.is_ascii_punctuation())
+                .map(u8::to_ascii_lowercase),
+        );
+        if is_dropped_piece(&bytes[word_start..]) {
+            bytes.truncate(start);
+        }
+    }
+    *out = match String::from_utf8(bytes) {
+        Ok(normalized) => normalized,
+        // Unreachable: ASCII in, ASCII out. Recover the text rather than lose it.
+        Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+    };
+}
+
+/// Whether a normalized piece is dropped: empty or one of the articles.
+fn is_dropped_piece(word: &[u8]) -> bool {
+    matches!(word, b"" | b"a" | b"an" | b"the")
 }
 
 /// Convenience form of [`normalize_into`] that allocates.

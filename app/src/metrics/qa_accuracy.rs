@@ -128,19 +128,38 @@ pub fn score_with(model_output: &str, target: &str, scratch: &mut Scratch) -> Qa
 /// The distinct words of `text` (Python `set(text.split())`) as sorted byte ranges.
 fn word_set(text: &str, words: &mut Vec<(usize, usize)>) {
     words.clear();
-    let mut word_start = None;
-    for (position, character) in text.char_indices() {
-        match (is_py_whitespace(character), word_start) {
-            (true, Some(start)) => {
-                words.push((start, position));
-                word_start = None;
+    if text.is_ascii() {
+        let mut word_start = None;
+        for (position, byte) in text.bytes().enumerate() {
+            let is_space =
+                byte == b' ' || (b'\t'..=b'\r').contains(&byte) || (0x1c..=0x1f).contains(&byte);
+            match (is_space, word_start) {
+                (true, Some(start)) => {
+                    words.push((start, position));
+                    word_start = None;
+                }
+                (false, None) => word_start = Some(position),
+                _ => {}
             }
-            (false, None) => word_start = Some(position),
-            _ => {}
         }
-    }
-    if let Some(start) = word_start {
-        words.push((start, text.len()));
+        if let Some(start) = word_start {
+            words.push((start, text.len()));
+        }
+    } else {
+        let mut word_start = None;
+        for (position, character) in text.char_indices() {
+            match (is_py_whitespace(character), word_start) {
+                (true, Some(start)) => {
+                    words.push((start, position));
+                    word_start = None;
+                }
+                (false, None) => word_start = Some(position),
+                _ => {}
+            }
+        }
+        if let Some(start) = word_start {
+            words.push((start, text.len()));
+        }
     }
     words.sort_unstable_by(|(a_start, a_end), (b_start, b_end)| {
         text[*a_start..*a_end].cmp(&text[*b_start..*b_end])
