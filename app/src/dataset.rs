@@ -1202,6 +1202,8 @@ mod tests {
         assert_eq!(sniff_format(b"a,b\n"), Format::Csv);
     }
 
+    use proptest::strategy::Strategy;
+
     proptest::proptest! {
         #[test]
         fn never_panics_on_random_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
@@ -1210,6 +1212,34 @@ mod tests {
                 for item in items.iter().flatten() {
                     proptest::prop_assert!(item.line >= 1);
                 }
+            }
+        }
+
+        #[test]
+        fn objects_written_as_lines_read_back_equal(
+            objects in proptest::collection::vec(
+                proptest::collection::btree_map("\\PC{0,8}", proptest::prop_oneof![
+                    "\\PC{0,12}".prop_map(Value::from),
+                    proptest::num::i64::ANY.prop_map(Value::from),
+                    proptest::bool::ANY.prop_map(Value::from),
+                ], 0..5),
+                0..8,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let line_end = if crlf { "\r\n" } else { "\n" };
+            let content: String = objects
+                .iter()
+                .map(|object| format!("{}{line_end}", Value::Object(object.clone().into_iter().collect())))
+                .collect();
+            let records: Vec<Record> = Records::from_reader(std::io::Cursor::new(content.into_bytes()), Format::JsonLines, Path::new("x"))
+                .collect::<Result<_, _>>()
+                .map_err(|error| proptest::test_runner::TestCaseError::fail(error.to_string()))?;
+            proptest::prop_assert_eq!(records.len(), objects.len());
+            for (position, (record, object)) in records.iter().zip(&objects).enumerate() {
+                proptest::prop_assert_eq!((record.index, record.line), (position, position + 1));
+                let expected: Map<String, Value> = object.clone().into_iter().collect();
+                proptest::prop_assert_eq!(&record.fields, &expected);
             }
         }
 

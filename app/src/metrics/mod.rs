@@ -15,6 +15,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::python_float_repr;
+
 /// An evaluation algorithm a run can use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -107,11 +109,12 @@ impl ScoreValue {
     }
 }
 
+/// Prints like Python (`1`, `1.0`, `0.5714285714285714`), as fmeval's output shows values.
 impl fmt::Display for ScoreValue {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ScoreValue::Int(value) => write!(formatter, "{value}"),
-            ScoreValue::Float(value) => write!(formatter, "{value}"),
+            ScoreValue::Float(value) => formatter.write_str(&python_float_repr(*value)),
         }
     }
 }
@@ -333,6 +336,20 @@ mod tests {
                 ScoreValue::Float(0.5)
             ]
         );
+    }
+
+    #[test]
+    fn score_values_display_like_python() {
+        let shown: Vec<String> = [
+            ScoreValue::Int(1),
+            ScoreValue::Float(1.0),
+            ScoreValue::Float(0.0),
+            ScoreValue::Float(2.0 / 3.0),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown, ["1", "1.0", "0.0", "0.6666666666666666"]);
     }
 
     #[test]
