@@ -1181,6 +1181,15 @@ mod tests {
     }
 
     #[test]
+    fn record_stream_can_move_to_another_thread() {
+        fn assert_send_static<T: Send + 'static>(_: &T) {}
+        let records = Records::from_reader(std::io::empty(), Format::Csv, Path::new("x"));
+        assert_send_static(&records);
+        let handle = std::thread::spawn(move || records.count());
+        assert_eq!(handle.join().ok(), Some(0));
+    }
+
+    #[test]
     fn field_text() {
         let Value::Object(fields) = serde_json::json!({"category": "geo", "n": 2}) else {
             unreachable!("a JSON object literal")
