@@ -20,6 +20,9 @@ use crate::providers::{
     ErrorKind, GenerateRequest, Generation, InferenceParams, ModelProvider, ProviderError,
 };
 
+/// The longest Retry-After the runner honours.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// How the runner calls models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerConfig {
@@ -386,8 +389,11 @@ impl Caller {
                     if throttled > self.config.max_throttled {
                         return Err(give_up(error));
                     }
+                    // A Retry-After beyond a minute would stall the run; the window still
+                    // protects the API, and further throttles keep it small.
                     let wait = error
                         .retry_after()
+                        .map(|wait| wait.min(MAX_RETRY_AFTER))
                         .unwrap_or_else(|| self.backoff(throttled));
                     let window = self.window.on_throttle(wait);
                     tracing::debug!(model = %self.client.label, window, ?wait, "throttled");
