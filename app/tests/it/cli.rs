@@ -674,3 +674,106 @@ async fn serve_answers_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_throttling_and_faults_lose_nothing() {
+    let faults = FaultPlan::none()
+        .on(When::Requests { from: 1, to: 3 }, Fault::throttle_secs(0))
+        .on(When::Every(5), Fault::Status(503))
+        .on(When::Every(11), Fault::Drop);
+    let server = ModelServer::start(Behavior {
+        faults,
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_csv().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "Human: {Question}\n\nAssistant:",
+        "--reference-field",
+        "Reference Answer(s)",
+        "--model",
+        "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+        "--metric",
+        "qa_accuracy",
+        "--out",
+        "out",
+        "--no-cache",
+        "--quiet",
+    ];
+    let output = run(&server, dir.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
+    assert!(
+        records.iter().all(|record| record["error"].is_null()),
+        "{records:?}"
+    );
+    let stats = server.stats();
+    assert!(stats.faults >= 5, "faults: {}", stats.faults);
+    assert_eq!(stats.requests, N_SQUAD as u64 + stats.faults);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judges_from_the_command_line() {
+    let answer = Answer::from_fn(|prompt| {
+        if prompt.model == "judge" {
+            "N".to_string()
+        } else {
+            "France".to_string()
+        }
+    });
+    let server = ModelServer::start(Behavior {
+        answer,
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        SQUAD_TEMPLATE,
+        "--model",
+        "openai:m",
+        "--metric",
+        "qa_accuracy_by_llm",
+        "--judge",
+        "openai:judge",
+        "--records",
+        "2",
+        "--out",
+        "out",
+        "--quiet",
+    ];
+    let output = run(&server, dir.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[0]["scores"],
+        serde_json::json!([{"name": "qa_accuracy_by_llm", "value": 0.0}])
+    );
+    assert_eq!(records[0]["judge_replies"][0]["judge"], "openai:judge");
+    assert_eq!(records[0]["judge_replies"][0]["reply"], "N");
+    assert_eq!(server.stats().requests, 4);
+}

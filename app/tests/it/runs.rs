@@ -533,3 +533,82 @@ async fn validation_happens_before_any_call() {
     assert!(err.to_string().contains("judge"), "{err}");
     assert_eq!(server.stats().requests, 0);
 }
+
+/// records.jsonl does not depend on completion order: two runs with different latency jitter
+/// export the same lines (but for latency).
+#[tokio::test]
+async fn export_order_is_deterministic_and_categories_are_averaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("cat.jsonl");
+    let lines: Vec<String> = (0..30)
+        .map(|i| {
+            serde_json::json!({"doc": "d", "question": format!("q{i}"), "answers": ["France"], "category": if i % 3 == 0 { "geo" } else { "other" }})
+                .to_string()
+        })
+        .collect();
+    std::fs::write(&dataset, lines.join("\n")).unwrap();
+    let mut exports = Vec::new();
+    for seed in [1u64, 2] {
+        let answer = Answer::from_fn(|prompt| {
+            if prompt.text.contains("q3") || prompt.text.contains("q6") {
+                "France".into()
+            } else {
+                "Spain".into()
+            }
+        });
+        let server = ModelServer::start(Behavior {
+            answer,
+            latency: Duration::from_millis(1),
+            jitter: Duration::from_millis(30),
+            seed,
+            ..Behavior::default()
+        })
+        .await
+        .unwrap();
+        let context = context(&dir.path().join(format!("store{seed}")));
+        let mut plan = plan(
+            &dataset,
+            vec![openai_client(&server, "m")],
+            vec![MetricName::FactualKnowledge],
+            Selection::All,
+        );
+        plan.config.concurrency = 8;
+        let plan = Arc::new(plan);
+        let outcome = runner::run(plan.clone(), "det", context.clone(), None)
+            .await
+            .unwrap();
+        let out = dir.path().join(format!("out{seed}"));
+        let summary = output::export(
+            &context.store,
+            &outcome,
+            plan.config_json(),
+            &["openai:m".into()],
+            &["factual_knowledge"],
+            &out,
+        )
+        .unwrap();
+        let categories: Vec<(String, f64)> = summary.models[0]
+            .categories
+            .iter()
+            .map(|category| (category.category.clone(), category.scores[0].value))
+            .collect();
+        // geo: q0, q3, q6, ... q27 (10 records), of which q3 and q6 are right (q30+ do not exist).
+        assert_eq!(
+            categories,
+            vec![("geo".to_string(), 0.2), ("other".to_string(), 0.0)]
+        );
+        let mut records = crate::helpers::read_jsonl(&out.join("records.jsonl"));
+        for record in &mut records {
+            record.as_object_mut().unwrap().remove("latency_ms");
+        }
+        exports.push(records);
+    }
+    assert_eq!(exports[0], exports[1]);
+    assert_eq!(
+        exports[0]
+            .iter()
+            .map(|r| r["index"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (0..30).collect::<Vec<_>>()
+    );
+}
