@@ -817,17 +817,8 @@ pub fn python_float_repr(value: f64) -> String {
         }
         .to_owned();
     }
-    // `{:e}` gives the shortest round-trip digits as `d.ddde[-]x`.
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .unwrap_or((scientific.as_str(), "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let (digits, exponent) = shortest_digits(value.abs());
+    let sign = if value < 0.0 { "-" } else { "" };
     if (-4..16).contains(&exponent) {
         let n_digits = digits.len() as i32;
         let point = exponent + 1;
@@ -852,6 +843,49 @@ pub fn python_float_repr(value: f64) -> String {
         let exponent_sign = if exponent < 0 { '-' } else { '+' };
         format!("{sign}{body}e{exponent_sign}{:02}", exponent.abs())
     }
+}
+
+/// The shortest decimal digits that round-trip to `value` (positive, finite) and the decimal
+/// exponent of the first digit. Like Python (David Gay's dtoa), a tie between two equally close
+/// shortest candidates goes to the even last digit; Rust's formatter may pick the other one.
+fn shortest_digits(value: f64) -> (String, i32) {
+    let (digits, exponent) = split_scientific(&format!("{value:e}"));
+    let Some(last) = digits.bytes().last().map(|byte| byte - b'0') else {
+        return (digits, exponent);
+    };
+    if last % 2 == 0 {
+        return (digits, exponent);
+    }
+    // The exact decimal expansion of a double has at most 767 significant digits.
+    let (exact, exact_exponent) = split_scientific(&format!("{value:.800e}"));
+    if exact_exponent != exponent {
+        return (digits, exponent);
+    }
+    let prefix = &digits[..digits.len() - 1];
+    let is_midpoint = |low_last: u8| {
+        let midpoint = format!("{prefix}{}5", char::from(b'0' + low_last));
+        exact.starts_with(&midpoint) && exact[midpoint.len()..].bytes().all(|byte| byte == b'0')
+    };
+    let round_trips = |candidate: &str| {
+        let scientific = format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..]);
+        scientific.parse::<f64>() == Ok(value)
+    };
+    let lower = format!("{prefix}{}", char::from(b'0' + last - 1));
+    let upper = format!("{prefix}{}", char::from(b'0' + last + 1));
+    if is_midpoint(last - 1) && !lower.starts_with('0') && round_trips(&lower) {
+        (lower, exponent)
+    } else if last < 9 && is_midpoint(last) && round_trips(&upper) {
+        (upper, exponent)
+    } else {
+        (digits, exponent)
+    }
+}
+
+/// Splits Rust's `d.ddde[-]x` into the digits and the exponent.
+fn split_scientific(scientific: &str) -> (String, i32) {
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (digits, exponent.parse().unwrap_or(0))
 }
 
 /// The reference answer of a record as fmeval's target: a list is joined with `<OR>` (its items
@@ -1121,6 +1155,10 @@ mod tests {
         check_str("1.2345e20", "1.2345e+20");
         check_str("123456.789", "123456.789");
         check_str("1e300", "1e+300");
+        // Exactly between two shortest candidates: Python takes the even digit.
+        check_str("1273812973436447.25", "1273812973436447.2");
+        check_str("5e-324", "5e-324");
+        check_str("1.7976931348623157e308", "1.7976931348623157e+308");
         check_str("true", "True");
         check_str("false", "False");
         check_str("null", "None");
