@@ -242,6 +242,10 @@ fn spawn_signal_handler(cancel: CancellationToken) {
         }
         tracing::info!("interrupted: stopping");
         cancel.cancel();
+        // A second Ctrl-C does not wait for the clean stop.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(Exit::Cancelled.code());
+        }
     });
 }
 

@@ -5,7 +5,8 @@
 //! fmeval's shuffled sample order for `--sample`), then model order, so the files are the same
 //! whatever order the calls finished in; model outputs are written exactly as returned; one
 //! streaming pass over the store writes the files and computes the summary (memory O(models ×
-//! metrics) plus one latency per record for the percentiles).
+//! metrics) plus one latency per record for the percentiles). Every `records.jsonl` line ends
+//! with a newline (fmeval's file lacks the last one; JSON Lines readers accept both).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -637,6 +638,43 @@ mod tests {
     fn record_json_has_fmeval_keys_first() {
         let line = serde_json::to_string(&record_json(&row())).unwrap();
         insta::assert_snapshot!(line);
+    }
+
+    #[test]
+    fn summary_table() {
+        let summary = Summary {
+            run_id: "20260101T000000Z-0001".into(),
+            status: RunStatus::Finished,
+            total: 4,
+            done: 3,
+            failed: 1,
+            elapsed_secs: 1.5,
+            config: Value::Null,
+            models: vec![ModelSummary {
+                model: "openai:gpt-4o-mini".into(),
+                n_records: 4,
+                n_failed: 1,
+                scores: vec![
+                    MeanScore {
+                        name: "f1_score".into(),
+                        value: 0.5714285714285714,
+                        count: 3,
+                    },
+                    MeanScore {
+                        name: "factual_knowledge".into(),
+                        value: 1.0,
+                        count: 3,
+                    },
+                ],
+                categories: vec![],
+                latency_p50_ms: Some(201.4),
+                latency_p95_ms: Some(250.0),
+                input_tokens: 1200,
+                output_tokens: 30,
+                cost_usd: Some(0.000225),
+            }],
+        };
+        insta::assert_snapshot!(render_table(&summary));
     }
 
     #[test]
