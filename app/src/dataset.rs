@@ -610,13 +610,10 @@ impl CsvRows {
             .position()
             .map_or(self.reader.position().byte(), csv::Position::byte);
         let line = self.reader.get_mut().line_of_byte(byte + 1);
-        if let csv::ErrorKind::Io(_) = source.kind() {
-            let csv::ErrorKind::Io(io) = source.into_kind() else {
-                unreachable!("the kind was checked just above")
-            };
+        if source.is_io_error() {
             return DatasetError::Io {
                 path: self.path.to_path_buf(),
-                source: io,
+                source: std::io::Error::other(source),
             };
         }
         DatasetError::Csv {
