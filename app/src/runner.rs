@@ -329,6 +329,7 @@ pub async fn run(
             .await
             .map_err(RunError::Task)??;
     }
+    tracing::info!(run_id, total, models = plan.models.len(), "run started");
     let _ = context.events.send(ProgressEvent::Started {
         run_id: run_id.to_string(),
         total,
@@ -468,6 +469,7 @@ pub async fn run(
             .await
             .map_err(RunError::Task)??;
     }
+    tracing::info!(run_id, ?status, done, failed, copied, "run ended");
     let event = match status {
         RunStatus::Cancelled => ProgressEvent::Cancelled { done, failed },
         _ => ProgressEvent::Finished { done, failed },
