@@ -1,4 +1,15 @@
 //! LLM evaluation: the engine, the headless CLI and the web app.
 
+pub mod cache;
+pub mod catalog;
+pub mod cli;
+pub mod dataset;
+pub mod metrics;
+pub mod output;
+pub mod progress;
 pub mod providers;
+pub mod runner;
+pub mod sample;
+pub mod store;
+pub mod template;
 pub mod web;

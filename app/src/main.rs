@@ -1,12 +1,44 @@
-//! `llm-eval`: the evaluation app's one binary.
+//! `llm-eval`: the evaluation app's one binary (`eval`, `preview`, `serve`).
+//!
+//! Thin by design: parse flags, set up tracing (`RUST_LOG`, logs on stderr), run
+//! [`app::cli::run`] and turn its result into an exit code in one place.
 
-use anyhow::Context;
+use clap::Parser;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8080")
-        .await
-        .context("binding 127.0.0.1:8080")?;
-    axum::serve(listener, app::web::router()).await?;
-    Ok(())
+fn main() {
+    let cli = match app::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+            let _ = error.print();
+            std::process::exit(if error.use_stderr() { 2 } else { 0 });
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            std::process::exit(2);
+        }
+    };
+    let code = match runtime.block_on(app::cli::run(cli)) {
+        Ok(exit) => exit.code(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            2
+        }
+    };
+    // Abandoned in-flight calls (cancel) must not delay the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
 }

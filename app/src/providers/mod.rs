@@ -4,10 +4,18 @@
 //! Invariant: this is the only module family (with `store`) that talks to the network. A
 //! provider makes exactly one attempt per `generate` call; retries, back-off, throttling windows
 //! and timeouts belong to the runner, which decides using [`ProviderError::kind`].
+//! [`Providers`] builds the clients once per process from one AWS `SdkConfig` and reads the
+//! OpenAI key once; the key stays a `SecretString`, out of `Debug`, logs and errors.
+
+pub mod aws;
+pub mod bedrock;
+pub mod openai;
+pub mod sagemaker;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -144,4 +152,302 @@ pub trait ModelProvider: Send + Sync {
         &'a self,
         request: &'a GenerateRequest,
     ) -> BoxFuture<'a, Result<Generation, ProviderError>>;
+}
+
+/// The Secrets Manager secret holding the OpenAI key when no other source gives one.
+pub const DEFAULT_OPENAI_SECRET: &str = "openai_key";
+
+/// How to build the providers. `Providers::from_env` fills unset fields from the environment
+/// (`OPENAI_BASE_URL`, `OPENAI_API_KEY`; the AWS SDK reads `AWS_REGION`, `AWS_ENDPOINT_URL`
+/// and credentials itself).
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    /// AWS region (else the SDK's chain: `AWS_REGION`, profile ...).
+    pub region: Option<String>,
+    /// AWS endpoint override for Bedrock / SageMaker / Secrets Manager (else `AWS_ENDPOINT_URL`).
+    pub aws_endpoint_url: Option<String>,
+    /// OpenAI-compatible base URL (else `OPENAI_BASE_URL`, else the OpenAI API).
+    pub openai_base_url: Option<String>,
+    /// OpenAI key (else `OPENAI_API_KEY`, else the Secrets Manager secret).
+    pub openai_api_key: Option<secrecy::SecretString>,
+    /// Secret holding the OpenAI key, as plain text or JSON `{"api_key": "..."}`. When unset,
+    /// [`DEFAULT_OPENAI_SECRET`] is read only for the default OpenAI base URL (a local server
+    /// usually needs no key, and looking for AWS credentials would only slow it down).
+    pub openai_secret_name: Option<String>,
+    /// Timeouts of every model call.
+    pub timeouts: aws::Timeouts,
+}
+
+/// The provider clients of a process: built once from one `SdkConfig`, shared by all runs.
+#[derive(Debug)]
+pub struct Providers {
+    sdk_config: aws_config::SdkConfig,
+    settings: ProviderSettings,
+    bedrock: std::sync::OnceLock<Arc<bedrock::BedrockProvider>>,
+    sagemaker: std::sync::OnceLock<sagemaker::SageMakerProvider>,
+    openai: tokio::sync::OnceCell<Arc<openai::OpenAiProvider>>,
+}
+
+impl Providers {
+    /// Loads the AWS configuration from the environment and fills unset settings from
+    /// `OPENAI_BASE_URL` / `OPENAI_API_KEY`. No network IO happens until a provider is used.
+    pub async fn from_env(mut settings: ProviderSettings) -> Result<Providers, ProviderError> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(endpoint_url) = &settings.aws_endpoint_url {
+            loader = loader.endpoint_url(endpoint_url);
+        }
+        let sdk_config = loader.load().await;
+        let non_empty = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        if settings.openai_base_url.is_none() {
+            settings.openai_base_url = non_empty("OPENAI_BASE_URL");
+        }
+        if settings.openai_api_key.is_none() {
+            settings.openai_api_key = non_empty("OPENAI_API_KEY").map(secrecy::SecretString::from);
+        }
+        Ok(Providers::with_sdk_config(sdk_config, settings))
+    }
+
+    /// Providers over a given `SdkConfig` (tests point it at a double with
+    /// [`aws::local_sdk_config`]); reads no environment variables.
+    pub fn with_sdk_config(sdk_config: aws_config::SdkConfig, settings: ProviderSettings) -> Self {
+        Providers {
+            sdk_config,
+            settings,
+            bedrock: std::sync::OnceLock::new(),
+            sagemaker: std::sync::OnceLock::new(),
+            openai: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The provider for a model. The OpenAI key is resolved (and the secret read) once, on the
+    /// first OpenAI model.
+    pub async fn get(
+        &self,
+        spec: &crate::catalog::ModelSpec,
+    ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
+        use crate::catalog::ProviderKind;
+        match spec.provider {
+            ProviderKind::Bedrock => Ok(self
+                .bedrock
+                .get_or_init(|| {
+                    Arc::new(bedrock::BedrockProvider::new(
+                        &self.sdk_config,
+                        self.settings.timeouts,
+                    ))
+                })
+                .clone()),
+            ProviderKind::SageMaker => {
+                let base = self.sagemaker.get_or_init(|| {
+                    sagemaker::SageMakerProvider::new(
+                        &self.sdk_config,
+                        self.settings.timeouts,
+                        sagemaker::SageMakerFormat::default(),
+                    )
+                });
+                let format = spec.sagemaker_format.clone().unwrap_or_default();
+                Ok(Arc::new(base.with_format(format)))
+            }
+            ProviderKind::OpenAi => {
+                let provider = self
+                    .openai
+                    .get_or_try_init(|| async {
+                        let api_key = self.openai_key().await?;
+                        openai::OpenAiProvider::new(openai::OpenAiConfig {
+                            base_url: self.openai_base_url().to_owned(),
+                            api_key,
+                            connect_timeout: self.settings.timeouts.connect,
+                            request_timeout: self.settings.timeouts.request,
+                        })
+                        .map(Arc::new)
+                    })
+                    .await?;
+                Ok(provider.clone())
+            }
+        }
+    }
+
+    /// The SageMaker endpoints of the account and region.
+    pub async fn list_sagemaker_endpoints(
+        &self,
+    ) -> Result<Vec<sagemaker::EndpointInfo>, ProviderError> {
+        sagemaker::list_endpoints(&self.sdk_config, self.settings.timeouts).await
+    }
+
+    fn openai_base_url(&self) -> &str {
+        self.settings
+            .openai_base_url
+            .as_deref()
+            .unwrap_or(openai::DEFAULT_BASE_URL)
+    }
+
+    async fn openai_key(&self) -> Result<Option<secrecy::SecretString>, ProviderError> {
+        if let Some(key) = &self.settings.openai_api_key {
+            return Ok(Some(key.clone()));
+        }
+        let secret_name = match &self.settings.openai_secret_name {
+            Some(name) => name.as_str(),
+            None if self.openai_base_url().trim_end_matches('/') == openai::DEFAULT_BASE_URL => {
+                DEFAULT_OPENAI_SECRET
+            }
+            None => return Ok(None),
+        };
+        read_secret_key(&self.sdk_config, secret_name)
+            .await
+            .map(Some)
+    }
+}
+
+/// Reads an API key from a Secrets Manager secret: plain text, or JSON with `api_key`.
+async fn read_secret_key(
+    sdk_config: &aws_config::SdkConfig,
+    secret_name: &str,
+) -> Result<secrecy::SecretString, ProviderError> {
+    const PROVIDER: &str = "openai";
+    let client = aws_sdk_secretsmanager::Client::new(sdk_config);
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_name)
+        .send()
+        .await
+        .map_err(|err| {
+            aws::sdk_error(PROVIDER, err)
+                .with_context(&format!("reading the API key from secret `{secret_name}`"))
+        })?;
+    let permanent = |problem: &str| ProviderError::Permanent {
+        provider: PROVIDER,
+        message: format!("secret `{secret_name}` {problem}"),
+    };
+    let value = output
+        .secret_string()
+        .ok_or_else(|| permanent("has no string value"))?
+        .trim();
+    let key = if value.starts_with('{') {
+        let parsed: serde_json::Value = serde_json::from_str(value)
+            .map_err(|_| permanent("looks like JSON but does not parse"))?;
+        parsed
+            .get("api_key")
+            .and_then(serde_json::Value::as_str)
+            .map(str::trim)
+            .ok_or_else(|| permanent("is JSON without a string `api_key`"))?
+            .to_owned()
+    } else {
+        value.to_owned()
+    };
+    if key.is_empty() {
+        return Err(permanent("is empty"));
+    }
+    Ok(secrecy::SecretString::from(key))
+}
+
+impl ProviderError {
+    /// The same error with `context: ` before its message.
+    fn with_context(self, context: &str) -> ProviderError {
+        match self {
+            ProviderError::Throttled {
+                provider,
+                message,
+                retry_after,
+            } => ProviderError::Throttled {
+                provider,
+                message: format!("{context}: {message}"),
+                retry_after,
+            },
+            ProviderError::Transient { provider, message } => ProviderError::Transient {
+                provider,
+                message: format!("{context}: {message}"),
+            },
+            ProviderError::Permanent { provider, message } => ProviderError::Permanent {
+                provider,
+                message: format!("{context}: {message}"),
+            },
+        }
+    }
+}
+
+/// Parses a `Retry-After` header value: delay seconds (`"2"`, also fractional `"1.5"` as some
+/// gateways send) or an HTTP date, relative to `now`. A date in the past means "now" (zero).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(seconds).ok();
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An error and its sources, `outer: inner: innermost`, for messages (no `Debug` output).
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        // Some errors repeat their source in their own message.
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// The longest API message kept in an error (bodies can be large HTML pages).
+const MAX_ERROR_MESSAGE_CHARS: usize = 500;
+
+/// Shortens an API message for an error, on a character boundary.
+pub(crate) fn truncate_message(message: &str) -> String {
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_retry_after(value: &str, expected: Option<Duration>) {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+    }
+
+    #[test]
+    fn retry_after() {
+        check_retry_after("3", Some(Duration::from_secs(3)));
+        check_retry_after(" 0 ", Some(Duration::ZERO));
+        check_retry_after("1.5", Some(Duration::from_millis(1500)));
+        // 1_445_412_480 is Wed, 21 Oct 2015 07:28:00 GMT.
+        check_retry_after(
+            "Wed, 21 Oct 2015 07:28:10 GMT",
+            Some(Duration::from_secs(10)),
+        );
+        check_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", Some(Duration::ZERO));
+        check_retry_after("-1", None);
+        check_retry_after("soon", None);
+        check_retry_after("", None);
+    }
+
+    #[test]
+    fn truncation() {
+        assert_eq!(truncate_message("short"), "short");
+        let long = "é".repeat(600);
+        assert_eq!(truncate_message(&long).chars().count(), 501);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(value in ".*") {
+            let _ = parse_retry_after(&value, SystemTime::now());
+        }
+    }
 }

@@ -1,0 +1,106 @@
+//! Metric cost per sample on realistic model outputs built from the shared squad-qa dataset.
+//! Prints ns/sample; targets: qa_accuracy ≤ 2 µs, factual_knowledge ≤ 0.5 µs (fmeval: ~60 µs).
+//!
+//! Run: `cargo bench -p app --bench metrics`.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use app::dataset::{Dataset, reference_text};
+use app::metrics::{MetricName, factual_knowledge, qa_accuracy, score_record};
+
+fn squad_jsonl() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let primary = workspace.join("../shared/datasets/squad-qa/qa.jsonl");
+    if primary.exists() {
+        primary
+    } else {
+        // A git worktree under `<dir>/wt/<name>`: the shared folder sits beside `wt/`.
+        workspace.join("../../shared/datasets/squad-qa/qa.jsonl")
+    }
+}
+
+/// (model output, target) pairs shaped like real answers: short, chatty, wrong, non-ASCII.
+fn samples() -> Vec<(String, String)> {
+    let path = squad_jsonl();
+    let dataset = Dataset::open(&path).unwrap_or_else(|error| panic!("{error}"));
+    let mut samples = Vec::new();
+    for record in dataset.records().unwrap_or_else(|error| panic!("{error}")) {
+        let record = record.unwrap_or_else(|error| panic!("{error}"));
+        let target =
+            reference_text(&record, "answers", &path).unwrap_or_else(|error| panic!("{error}"));
+        let first = target.split("<OR>").next().unwrap_or_default().to_owned();
+        let question = record.fields["question"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        samples.push((first.clone(), target.clone()));
+        samples.push((format!("The answer is {first}."), target.clone()));
+        samples.push((
+            format!(" Based on the context, {first}. The passage says: \"{question}\" and the answer is clearly {first}, as stated in the text.\n"),
+            target.clone(),
+        ));
+        samples.push((
+            "I don't know the answer to that question.".to_owned(),
+            target.clone(),
+        ));
+        samples.push((format!("Réponse : « {first} » — c’est ça."), target));
+    }
+    samples
+}
+
+fn measure(name: &str, samples: &[(String, String)], mut score: impl FnMut(&str, &str) -> f64) {
+    let n_rounds = 2_000;
+    // Warm up.
+    for (output, target) in samples {
+        black_box(score(output, target));
+    }
+    let start = Instant::now();
+    let mut checksum = 0.0;
+    for _ in 0..n_rounds {
+        for (output, target) in samples {
+            checksum += score(black_box(output), black_box(target));
+        }
+    }
+    let elapsed = start.elapsed();
+    let n_samples = n_rounds * samples.len();
+    println!(
+        "{name:<40} {:>8.1} ns/sample  ({n_samples} samples, checksum {checksum:.3})",
+        elapsed.as_nanos() as f64 / n_samples as f64
+    );
+}
+
+fn main() {
+    let samples = samples();
+    println!(
+        "metric cost on {} realistic samples from squad-qa",
+        samples.len()
+    );
+    let mut qa_scratch = qa_accuracy::Scratch::default();
+    measure(
+        "qa_accuracy (reused buffers)",
+        &samples,
+        |output, target| qa_accuracy::score_with(output, target, &mut qa_scratch).f1,
+    );
+    let mut fk_scratch = factual_knowledge::Scratch::default();
+    measure(
+        "factual_knowledge (reused buffers)",
+        &samples,
+        |output, target| factual_knowledge::score_with(output, target, &mut fk_scratch) as f64,
+    );
+    measure("score_record(qa_accuracy)", &samples, |output, target| {
+        score_record(MetricName::QaAccuracy, output, target)[0]
+            .value
+            .as_f64()
+    });
+    measure(
+        "score_record(factual_knowledge)",
+        &samples,
+        |output, target| {
+            score_record(MetricName::FactualKnowledge, output, target)[0]
+                .value
+                .as_f64()
+        },
+    );
+}

@@ -1,0 +1,641 @@
+//! The command line: `llm-eval eval | preview | serve`, parsed with clap, then resolved into a
+//! runner plan. A thin layer over [`crate::runner`], [`crate::store`] and [`crate::output`].
+//!
+//! Exit codes: 0 success, 1 a `--fail-under` threshold was missed, 2 usage or configuration
+//! errors (bad flags, unknown template field, missing reference field, unknown model) and other
+//! errors, 130 cancelled by Ctrl-C / SIGTERM. Invariant: every configuration check happens
+//! before the first model call.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{ResponseCache, default_cache_dir};
+use crate::catalog::{Catalog, ModelSpec};
+use crate::dataset::Dataset;
+use crate::metrics::MetricName;
+use crate::metrics::llm_judge::Rubric;
+use crate::output::{self, Threshold};
+use crate::progress::{Progress, ProgressEvent};
+use crate::providers::{ProviderSettings, Providers};
+use crate::runner::{self, EvalPlan, ModelClient, PriorResults, RunContext, RunnerConfig};
+use crate::sample::{DEFAULT_SEED, Selection};
+use crate::store::{RunStatus, Store, default_store_path};
+use crate::template::PromptTemplate;
+
+/// `llm-eval`: evaluate LLMs on a dataset from the command line, or serve the web app.
+#[derive(Debug, Parser)]
+#[command(name = "llm-eval", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate models on a dataset and write the results.
+    Eval(Box<EvalArgs>),
+    /// Render the prompt of the first record (no model call).
+    Preview(PreviewArgs),
+    /// Run the web app.
+    Serve(ServeArgs),
+}
+
+/// Flags of `llm-eval eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The dataset (JSON Lines or CSV).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The prompt template: a file, or the template text itself.
+    #[arg(long)]
+    pub template: String,
+    /// A model (`provider:model-id` or a catalog alias); repeat to compare models.
+    #[arg(long = "model", required = true)]
+    pub models: Vec<String>,
+    /// A metric: qa_accuracy, factual_knowledge, qa_accuracy_by_llm; repeatable.
+    #[arg(long = "metric", required = true, num_args = 1..)]
+    pub metrics: Vec<MetricName>,
+    /// The field holding the reference answer(s).
+    #[arg(long, default_value = "answers")]
+    pub reference_field: String,
+    /// A judge model for qa_accuracy_by_llm; repeatable (score = mean over judges).
+    #[arg(long = "judge", num_args = 1..)]
+    pub judges: Vec<String>,
+    /// The judge rubric file (placeholders {question}, {model_answer}, {reference}).
+    #[arg(long)]
+    pub rubric: Option<PathBuf>,
+    /// Evaluate only the first N records.
+    #[arg(long, conflicts_with = "sample")]
+    pub records: Option<usize>,
+    /// Evaluate a random sample of N records, as fmeval draws it (shuffled order).
+    #[arg(long)]
+    pub sample: Option<usize>,
+    /// The sampling seed.
+    #[arg(long, default_value_t = DEFAULT_SEED, requires = "sample")]
+    pub seed: u32,
+    /// Concurrent requests per model.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Attempts per request for transient errors.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// Output directory (default ./eval-results/<run-id>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Exit 1 when a mean is below VALUE (METRIC is a score name, or a metric meaning its
+    /// first score); repeatable.
+    #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
+    pub fail_under: Vec<Threshold>,
+    /// Do not read or write the response cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// The response cache directory.
+    #[arg(long, env = "LLM_EVAL_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// The run store (SQLite file).
+    #[arg(long, env = "LLM_EVAL_STORE")]
+    pub store: Option<PathBuf>,
+    /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
+    /// store or the --out directory of that run. Successes are copied into the new result.
+    #[arg(long, value_name = "RUN")]
+    pub retry_failed: Option<String>,
+    /// A model catalog file (TOML) overriding or extending the built-in one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// Do not draw a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Flags of `llm-eval preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// The dataset (JSON Lines or CSV).
+    #[arg(long)]
+    pub dataset: PathBuf,
+    /// The prompt template: a file, or the template text itself.
+    #[arg(long)]
+    pub template: String,
+}
+
+/// Flags of `llm-eval serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_ADDR")]
+    pub addr: SocketAddr,
+}
+
+/// How the process should exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything went well.
+    Success,
+    /// A `--fail-under` threshold was missed.
+    BelowThreshold,
+    /// The run was cancelled.
+    Cancelled,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Success => 0,
+            Exit::BelowThreshold => 1,
+            Exit::Cancelled => 130,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Eval(args) => eval(*args).await,
+        Command::Preview(args) => preview(&args).map(|()| Exit::Success),
+        Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
+    }
+}
+
+/// A template given as a file path or as the text itself.
+fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
+    let path = Path::new(template);
+    let source = if !template.contains('\n') && path.is_file() {
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading template {}", path.display()))?
+    } else {
+        template.to_string()
+    };
+    PromptTemplate::parse(&source).with_context(|| format!("parsing template `{}`", source.trim()))
+}
+
+fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
+    let dataset = Dataset::open(&args.dataset)?;
+    let template = load_template(&args.template)?;
+    let available = dataset.field_names()?;
+    template
+        .check_fields(&available)
+        .with_context(|| format!("template does not fit {}", args.dataset.display()))?;
+    let Some(first) = dataset.records()?.next() else {
+        bail!("{}: the dataset has no records", args.dataset.display());
+    };
+    let rendered = template.render(&first?)?;
+    println!("{}", rendered.text);
+    println!();
+    println!("{}", serde_json::to_string_pretty(&rendered.messages)?);
+    Ok(())
+}
+
+async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("binding {}", args.addr))?;
+    tracing::info!(addr = %args.addr, "listening");
+    eprintln!("listening on http://{}", listener.local_addr()?);
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    axum::serve(listener, crate::web::router())
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+/// Cancels `cancel` on Ctrl-C or SIGTERM.
+fn spawn_signal_handler(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(signal) => signal,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        cancel.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("interrupted: stopping");
+        cancel.cancel();
+        // A second Ctrl-C does not wait for the clean stop.
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(Exit::Cancelled.code());
+        }
+    });
+}
+
+/// A new run id: UTC time plus a random suffix, e.g. `20260101T120000Z-3fa2`.
+pub fn new_run_id() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let suffix = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    format!(
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z-{suffix:04x}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn model_client(
+    spec: &ModelSpec,
+    provider: Arc<dyn crate::providers::ModelProvider>,
+) -> ModelClient {
+    ModelClient {
+        label: spec.spec.clone(),
+        provider,
+        model_id: spec.model_id.clone(),
+        params: spec.params.clone(),
+        price_per_1k_input: spec.price_per_1k_input,
+        price_per_1k_output: spec.price_per_1k_output,
+    }
+}
+
+/// Successes of an earlier run: from its `--out` directory or from the store.
+fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
+    let dir = Path::new(run);
+    let rows = if dir.is_dir() {
+        output::read_records_jsonl(&dir.join("records.jsonl"))
+            .with_context(|| format!("reading the results of {}", dir.display()))?
+    } else {
+        if store.run(run)?.is_none() {
+            bail!(
+                "--retry-failed: `{run}` is neither a results directory nor a run in {}",
+                store.path().display()
+            );
+        }
+        store.records(run)?
+    };
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.is_ok())
+        .map(|row| ((row.model.clone(), row.index), row))
+        .collect::<HashMap<_, _>>())
+}
+
+async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
+    // Configuration first: nothing below calls a model until all of it is checked.
+    let catalog = match &args.catalog {
+        Some(path) => {
+            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?
+        }
+        None => Catalog::embedded(),
+    };
+    let resolve = |spec: &String| {
+        catalog
+            .resolve(spec)
+            .with_context(|| format!("model `{spec}`"))
+    };
+    let model_specs = args
+        .models
+        .iter()
+        .map(resolve)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let judge_specs = args
+        .judges
+        .iter()
+        .map(resolve)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut metrics = Vec::new();
+    for metric in &args.metrics {
+        if !metrics.contains(metric) {
+            metrics.push(*metric);
+        }
+    }
+    if metrics.contains(&MetricName::QaAccuracyByLlm) && judge_specs.is_empty() {
+        bail!("metric `qa_accuracy_by_llm` needs at least one judge model (--judge ID)");
+    }
+    if !metrics.contains(&MetricName::QaAccuracyByLlm) && !judge_specs.is_empty() {
+        bail!("--judge is only used by the metric `qa_accuracy_by_llm`");
+    }
+    let score_names: Vec<&str> = metrics
+        .iter()
+        .flat_map(|metric| metric.score_names().iter().copied())
+        .collect();
+    for threshold in &args.fail_under {
+        let score = output::threshold_score_name(&threshold.metric);
+        if !score_names.contains(&score.as_str()) {
+            bail!(
+                "--fail-under {}: the run computes no score `{score}` (it computes: {})",
+                threshold.metric,
+                score_names.join(", ")
+            );
+        }
+    }
+    let rubric = match &args.rubric {
+        Some(path) => {
+            let source = std::fs::read_to_string(path)
+                .with_context(|| format!("reading rubric {}", path.display()))?;
+            Rubric::parse(&source).with_context(|| format!("parsing rubric {}", path.display()))?
+        }
+        None => Rubric::default_rubric(),
+    };
+    let dataset = Dataset::open(&args.dataset)?;
+    let template = load_template(&args.template)?;
+    let selection = match (args.records, args.sample) {
+        (Some(n), _) => Selection::First(n),
+        (None, Some(n)) => Selection::Sample { n, seed: args.seed },
+        (None, None) => Selection::All,
+    };
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let config = RunnerConfig {
+        concurrency: args.concurrency as usize,
+        max_attempts: args.max_attempts,
+        timeout: Duration::from_secs_f64(args.timeout),
+        ..RunnerConfig::default()
+    };
+    let store_path = args.store.clone().unwrap_or_else(default_store_path);
+    let store = Store::open(&store_path)?;
+    let prior = match &args.retry_failed {
+        Some(run) => Some(Arc::new(load_prior(run, &store)?)),
+        None => None,
+    };
+    let cache = if args.no_cache {
+        None
+    } else {
+        let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        Some(ResponseCache::open_dir(&dir)?)
+    };
+
+    // Template fields and the reference field are checked before any client is built.
+    let mut plan = EvalPlan {
+        dataset,
+        template,
+        reference_field: args.reference_field.clone(),
+        selection,
+        metrics,
+        models: Vec::new(),
+        judges: Vec::new(),
+        rubric,
+        config,
+    };
+    check_dataset_fit(&plan)?;
+
+    // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
+    let mut settings = ProviderSettings::default();
+    settings.timeouts.request = plan.config.timeout + Duration::from_secs(5);
+    let providers = Providers::from_env(settings)
+        .await
+        .context("setting up model providers")?;
+    for spec in &model_specs {
+        let provider = providers
+            .get(spec)
+            .await
+            .with_context(|| format!("model `{}`", spec.spec))?;
+        plan.models.push(model_client(spec, provider));
+    }
+    for spec in &judge_specs {
+        let provider = providers
+            .get(spec)
+            .await
+            .with_context(|| format!("judge `{}`", spec.spec))?;
+        plan.judges.push(model_client(spec, provider));
+    }
+    runner::validate(&plan)?;
+
+    let run_id = new_run_id();
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("eval-results").join(&run_id));
+    let cancel = CancellationToken::new();
+    spawn_signal_handler(cancel.clone());
+    let (events, _) = broadcast::channel(1024);
+    let bar = (!args.quiet && std::io::stderr().is_terminal())
+        .then(|| spawn_progress_bar(events.subscribe()));
+    let context = RunContext {
+        store: store.clone(),
+        cache,
+        events: events.clone(),
+        cancel,
+    };
+    let labels: Vec<String> = plan
+        .models
+        .iter()
+        .map(|model| model.label.clone())
+        .collect();
+    let plan = Arc::new(plan);
+    let outcome = runner::run(plan.clone(), &run_id, context, prior).await?;
+    drop(events);
+    if let Some(bar) = bar {
+        let _ = bar.await;
+    }
+    let summary = output::export(
+        &store,
+        &outcome,
+        plan.config_json(),
+        &labels,
+        &score_names,
+        &out_dir,
+    )
+    .with_context(|| format!("writing results to {}", out_dir.display()))?;
+    print!("{}", output::render_table(&summary));
+    eprintln!("results: {}", out_dir.display());
+    if outcome.status == RunStatus::Cancelled {
+        eprintln!(
+            "cancelled: {} of {} evaluations finished and were written",
+            outcome.done + outcome.failed,
+            outcome.total
+        );
+        return Ok(Exit::Cancelled);
+    }
+    let violations = output::check_thresholds(&summary, &args.fail_under)
+        .map_err(|score| anyhow::anyhow!("--fail-under: the run computed no score `{score}`"))?;
+    for violation in &violations {
+        eprintln!(
+            "fail-under: {} {} mean {:.4} is below {}",
+            violation.model, violation.score, violation.mean, violation.threshold
+        );
+    }
+    Ok(if violations.is_empty() {
+        Exit::Success
+    } else {
+        Exit::BelowThreshold
+    })
+}
+
+/// The dataset-side checks of [`runner::validate`] (template fields, reference field), done
+/// before model clients exist.
+fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
+    let available = plan.dataset.field_names()?;
+    plan.template
+        .check_fields(&available)
+        .with_context(|| format!("template does not fit {}", plan.dataset.path().display()))?;
+    if !available.contains(&plan.reference_field) {
+        bail!(
+            "{}: reference field `{}` is not in the dataset; available fields: {}",
+            plan.dataset.path().display(),
+            plan.reference_field,
+            available.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Draws an indicatif bar on stderr from progress events until the channel closes.
+fn spawn_progress_bar(
+    mut events: broadcast::Receiver<ProgressEvent>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        let mut progress = Progress::new(0);
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            };
+            progress.apply(&event);
+            if let ProgressEvent::Started { total, .. } = event {
+                bar.set_length(total as u64);
+            }
+            bar.set_position(progress.finished() as u64);
+            let eta = progress
+                .eta()
+                .map_or_else(|| "-".to_string(), |eta| format!("{}s", eta.as_secs()));
+            let window = match &event {
+                ProgressEvent::Throttled { model, window } => {
+                    format!(" throttled {model}: window {window}")
+                }
+                _ => String::new(),
+            };
+            bar.set_message(format!(
+                "failed {} · {:.1}/s · eta {eta}{window}",
+                progress.failed,
+                progress.rate()
+            ));
+        }
+        bar.finish_and_clear();
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str], expected_ok: bool) {
+        let res = Cli::try_parse_from(std::iter::once("llm-eval").chain(args.iter().copied()));
+        assert_eq!(res.is_ok(), expected_ok, "{args:?}: {res:?}");
+    }
+
+    #[test]
+    fn flag_parsing() {
+        let base = [
+            "eval",
+            "--dataset",
+            "d.jsonl",
+            "--template",
+            "{q}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "qa_accuracy",
+        ];
+        check(&base, true);
+        check(&[&base[..], &["--records", "5"]].concat(), true);
+        check(
+            &[&base[..], &["--sample", "5", "--seed", "7"]].concat(),
+            true,
+        );
+        check(
+            &[&base[..], &["--records", "5", "--sample", "5"]].concat(),
+            false,
+        );
+        check(&[&base[..], &["--seed", "7"]].concat(), false);
+        check(&[&base[..], &["--metric", "bleu"]].concat(), false);
+        check(&[&base[..], &["--concurrency", "0"]].concat(), false);
+        check(
+            &[
+                &base[..],
+                &[
+                    "--fail-under",
+                    "f1_score=0.5",
+                    "--fail-under",
+                    "exact_match_score=0",
+                ],
+            ]
+            .concat(),
+            true,
+        );
+        check(&[&base[..], &["--fail-under", "f1_score"]].concat(), false);
+        check(
+            &[
+                "eval",
+                "--dataset",
+                "d.jsonl",
+                "--template",
+                "{q}",
+                "--metric",
+                "qa_accuracy",
+            ],
+            false,
+        );
+        check(&["serve"], true);
+        check(&["serve", "--addr", "127.0.0.1:0"], true);
+        check(&["serve", "--addr", "nope"], false);
+        check(
+            &["preview", "--dataset", "d.jsonl", "--template", "{q}"],
+            true,
+        );
+    }
+
+    #[test]
+    fn run_ids_look_like_timestamps() {
+        let id = new_run_id();
+        assert_eq!(id.len(), "20260101T120000Z-3fa2".len(), "{id}");
+        assert!(id.starts_with("20"), "{id}");
+        assert_eq!(&id[8..9], "T");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(args in proptest::collection::vec(".*", 0..6)) {
+            let _ = Cli::try_parse_from(std::iter::once("llm-eval".to_string()).chain(args));
+        }
+    }
+}

@@ -1,0 +1,1301 @@
+//! Dataset readers: JSON Lines and CSV files streamed record by record.
+//!
+//! Invariants: files are read lazily, one line (JSONL) or one row (CSV) at a time, so memory
+//! does not grow with the dataset; fields keep their file order; every error names the file and
+//! the 1-based line (and the field when one is involved). A bad line is an error item in the
+//! stream, not the end of it, so one broken record fails alone. Values are turned into text the
+//! way Python's `str()` prints them, because that is what fmeval and the original app did.
+//!
+//! Accepted input: UTF-8 with or without a byte-order mark, LF or CRLF line ends. JSONL: one
+//! object per line; blank lines at the end are ignored, a blank line followed by more records is
+//! an error (fmeval fails on it too; we report where it is). CSV: the first row holds the field
+//! names, every value is a string.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use crate::metrics::normalize::is_py_whitespace;
+
+/// One record of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// 0-based position of the record in the dataset (blank lines and the CSV header do not
+    /// count).
+    pub index: usize,
+    /// 1-based line in the file where the record starts.
+    pub line: usize,
+    /// The record's fields, in file order.
+    pub fields: Map<String, Value>,
+}
+
+impl Record {
+    /// A field as text, the way Python's `str()` prints it (e.g. for the `category` field);
+    /// `None` when the record has no such field.
+    pub fn text(&self, field: &str) -> Option<Cow<'_, str>> {
+        self.fields.get(field).map(python_str)
+    }
+}
+
+/// A dataset problem; every variant names the file and, where it applies, the line and field.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The file could not be opened or read.
+    #[error("{}: cannot read the dataset", .path.display())]
+    Io {
+        /// The dataset file.
+        path: PathBuf,
+        /// The IO error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not valid UTF-8.
+    #[error("{}:{line}: not valid UTF-8 (byte {byte} of the line)", .path.display())]
+    Utf8 {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position, when the line is a record.
+        index: Option<usize>,
+        /// 1-based byte offset of the first invalid byte within the line.
+        byte: usize,
+    },
+    /// A JSONL line is not valid JSON.
+    #[error("{}:{line}: invalid JSON at column {column}", .path.display())]
+    Json {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// 1-based column reported by the JSON parser.
+        column: usize,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A JSONL line holds valid JSON that is not an object.
+    #[error("{}:{line}: expected a JSON object, found {found}", .path.display())]
+    NotObject {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// What was found (`an array`, `a string`, ...).
+        found: &'static str,
+    },
+    /// A blank line sits between records.
+    #[error("{}:{line}: blank line between records", .path.display())]
+    BlankLine {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line of the (first) blank line.
+        line: usize,
+    },
+    /// A CSV row could not be parsed.
+    #[error("{}:{line}: invalid CSV", .path.display())]
+    Csv {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position, when known.
+        index: Option<usize>,
+        /// The CSV parser's error.
+        #[source]
+        source: csv::Error,
+    },
+    /// A CSV row has more or fewer values than the header has names.
+    #[error("{}:{line}: {found} values, the header has {expected}", .path.display())]
+    FieldCount {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// Values in the row.
+        found: usize,
+        /// Names in the header.
+        expected: usize,
+    },
+    /// Two CSV columns have the same name.
+    #[error("{}:{line}: duplicate column `{field}`", .path.display())]
+    DuplicateColumn {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line of the header.
+        line: usize,
+        /// The repeated column name.
+        field: String,
+    },
+    /// A field needed by the evaluation is missing from a record.
+    #[error("{}:{line}: field `{field}` is missing", .path.display())]
+    MissingField {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// The missing field.
+        field: String,
+    },
+    /// A field holds a value that cannot be used as a reference answer.
+    #[error("{}:{line}: field `{field}` {problem}", .path.display())]
+    InvalidReference {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+        /// The reference field.
+        field: String,
+        /// What is wrong, e.g. `is null`.
+        problem: String,
+    },
+}
+
+impl DatasetError {
+    /// The 0-based position of the record this error belongs to, when it belongs to one record
+    /// (the runner records it as a failed record and goes on); `None` for file-level errors.
+    pub fn record_index(&self) -> Option<usize> {
+        match self {
+            Self::Json { index, .. }
+            | Self::NotObject { index, .. }
+            | Self::MissingField { index, .. }
+            | Self::FieldCount { index, .. }
+            | Self::InvalidReference { index, .. } => Some(*index),
+            Self::Utf8 { index, .. } | Self::Csv { index, .. } => *index,
+            Self::Io { .. } | Self::BlankLine { .. } | Self::DuplicateColumn { .. } => None,
+        }
+    }
+
+    /// The 1-based line this error points at, if any.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            Self::Io { .. } => None,
+            Self::Utf8 { line, .. }
+            | Self::Json { line, .. }
+            | Self::NotObject { line, .. }
+            | Self::BlankLine { line, .. }
+            | Self::Csv { line, .. }
+            | Self::FieldCount { line, .. }
+            | Self::DuplicateColumn { line, .. }
+            | Self::MissingField { line, .. }
+            | Self::InvalidReference { line, .. } => Some(*line),
+        }
+    }
+}
+
+/// The file formats we read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line.
+    JsonLines,
+    /// Comma-separated values with a header row.
+    Csv,
+}
+
+/// A dataset file; cheap to keep, every call to [`Dataset::records`] reads it afresh.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    path: PathBuf,
+    format: Format,
+}
+
+impl Dataset {
+    /// Opens a dataset. The format comes from the extension (`.jsonl`, `.json`, `.ndjson` → JSON
+    /// Lines, `.csv` → CSV), otherwise from the content (a first non-blank character `{` means
+    /// JSON Lines, anything else CSV).
+    pub fn open(path: &Path) -> Result<Dataset, DatasetError> {
+        let io_error = |source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io_error)?;
+        let extension = path
+            .extension()
+            .and_then(|extension| extension.to_str())
+            .map(str::to_ascii_lowercase);
+        let format = match extension.as_deref() {
+            Some("jsonl" | "json" | "ndjson") => Format::JsonLines,
+            Some("csv") => Format::Csv,
+            _ => {
+                let mut head = Vec::with_capacity(4096);
+                (&mut file)
+                    .take(4096)
+                    .read_to_end(&mut head)
+                    .map_err(io_error)?;
+                sniff_format(&head)
+            }
+        };
+        Ok(Dataset {
+            path: path.to_path_buf(),
+            format,
+        })
+    }
+
+    /// The file's format.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// The dataset file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Streams the records. Bad lines come out as errors in the stream; reading goes on after
+    /// them. Only opening the file fails the call itself.
+    pub fn records(&self) -> Result<Records, DatasetError> {
+        let file = File::open(&self.path).map_err(|source| DatasetError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(Records::from_reader(file, self.format, &self.path))
+    }
+
+    /// The field names: the CSV header, or the keys of the first JSONL record.
+    pub fn field_names(&self) -> Result<Vec<String>, DatasetError> {
+        match self.format {
+            Format::Csv => {
+                let file = File::open(&self.path).map_err(|source| DatasetError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let mut rows = CsvRows::new(Box::new(file), Arc::from(self.path.as_path()));
+                rows.headers().map(<[String]>::to_vec)
+            }
+            Format::JsonLines => match self.records()?.next() {
+                Some(record) => Ok(record?.fields.keys().cloned().collect()),
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+
+    /// Counts the records without keeping them (JSONL lines are not parsed, so a broken line
+    /// still counts as the record it would have been).
+    pub fn count(&self) -> Result<usize, DatasetError> {
+        match self.format {
+            Format::Csv => {
+                let mut n_records = 0;
+                for record in self.records()? {
+                    match record {
+                        Ok(_) => n_records += 1,
+                        Err(error) if error.record_index().is_some() => n_records += 1,
+                        Err(error) => return Err(error),
+                    }
+                }
+                Ok(n_records)
+            }
+            Format::JsonLines => {
+                let file = File::open(&self.path).map_err(|source| DatasetError::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+                let mut reader = BufReader::with_capacity(64 * 1024, file);
+                let mut buffer = Vec::new();
+                let mut n_records = 0;
+                loop {
+                    buffer.clear();
+                    let n_read = reader.read_until(b'\n', &mut buffer).map_err(|source| {
+                        DatasetError::Io {
+                            path: self.path.clone(),
+                            source,
+                        }
+                    })?;
+                    if n_read == 0 {
+                        return Ok(n_records);
+                    }
+                    if !is_blank_line(&buffer) {
+                        n_records += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The record stream returned by [`Dataset::records`].
+pub struct Records {
+    inner: RecordsInner,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Records").finish_non_exhaustive()
+    }
+}
+
+enum RecordsInner {
+    JsonLines(JsonLines),
+    Csv(CsvRows),
+}
+
+impl Records {
+    /// Streams records from any reader (used for uploads and tests); `path` only names the
+    /// source in errors.
+    pub fn from_reader(reader: impl Read + Send + 'static, format: Format, path: &Path) -> Records {
+        let path: Arc<Path> = Arc::from(path);
+        let inner = match format {
+            Format::JsonLines => RecordsInner::JsonLines(JsonLines::new(Box::new(reader), path)),
+            Format::Csv => RecordsInner::Csv(CsvRows::new(Box::new(reader), path)),
+        };
+        Records { inner }
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record, DatasetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.inner {
+            RecordsInner::JsonLines(lines) => lines.next(),
+            RecordsInner::Csv(rows) => rows.next(),
+        }
+    }
+}
+
+type BoxRead = Box<dyn Read + Send>;
+
+struct JsonLines {
+    reader: BufReader<BoxRead>,
+    path: Arc<Path>,
+    buffer: Vec<u8>,
+    /// 1-based number of the last line read.
+    line: usize,
+    n_records: usize,
+    /// The first blank line seen since the last record, if any.
+    pending_blank: Option<usize>,
+    /// A record read while reporting the blank line before it, returned on the next call.
+    stash: Option<Result<Record, DatasetError>>,
+    done: bool,
+}
+
+impl JsonLines {
+    fn new(reader: BoxRead, path: Arc<Path>) -> JsonLines {
+        JsonLines {
+            reader: BufReader::with_capacity(64 * 1024, reader),
+            path,
+            buffer: Vec::new(),
+            line: 0,
+            n_records: 0,
+            pending_blank: None,
+            stash: None,
+            done: false,
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<Record, DatasetError>> {
+        if let Some(stashed) = self.stash.take() {
+            return Some(stashed);
+        }
+        if self.done {
+            return None;
+        }
+        loop {
+            self.buffer.clear();
+            let n_read = match self.reader.read_until(b'\n', &mut self.buffer) {
+                Ok(n_read) => n_read,
+                Err(source) => {
+                    self.done = true;
+                    return Some(Err(DatasetError::Io {
+                        path: self.path.to_path_buf(),
+                        source,
+                    }));
+                }
+            };
+            if n_read == 0 {
+                // Blank lines at the end of the file are fine.
+                self.done = true;
+                return None;
+            }
+            self.line += 1;
+            if is_blank_line(self.content()) {
+                self.pending_blank.get_or_insert(self.line);
+                continue;
+            }
+            let record = self.parse_line();
+            if let Some(blank_line) = self.pending_blank.take() {
+                // Report the blank line first; the record after it is not lost.
+                self.stash = Some(record);
+                return Some(Err(DatasetError::BlankLine {
+                    path: self.path.to_path_buf(),
+                    line: blank_line,
+                }));
+            }
+            return Some(record);
+        }
+    }
+
+    /// The current line without its BOM (first line) and line end.
+    fn content(&self) -> &[u8] {
+        let mut bytes = self.buffer.as_slice();
+        if self.line == 1 {
+            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        }
+        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        bytes.strip_suffix(b"\r").unwrap_or(bytes)
+    }
+
+    fn parse_line(&mut self) -> Result<Record, DatasetError> {
+        let index = self.n_records;
+        self.n_records += 1;
+        let line = self.line;
+        let text = std::str::from_utf8(self.content()).map_err(|error| DatasetError::Utf8 {
+            path: self.path.to_path_buf(),
+            line,
+            index: Some(index),
+            byte: error.valid_up_to() + 1,
+        })?;
+        let value: Value = serde_json::from_str(text).map_err(|source| DatasetError::Json {
+            path: self.path.to_path_buf(),
+            line,
+            index,
+            column: source.column(),
+            source,
+        })?;
+        match value {
+            Value::Object(fields) => Ok(Record {
+                index,
+                line,
+                fields,
+            }),
+            other => Err(DatasetError::NotObject {
+                path: self.path.to_path_buf(),
+                line,
+                index,
+                found: json_kind(&other),
+            }),
+        }
+    }
+}
+
+/// Counts the newlines that pass through, so a CSV record's line can be computed from where it
+/// ends (the csv crate's own record-start lines lag after a CRLF record end or a skipped blank
+/// line). Only the offsets read ahead of the current record are kept, so memory stays bounded
+/// by the read buffer.
+struct LineCounter {
+    inner: BoxRead,
+    offset: u64,
+    newline_offsets: std::collections::VecDeque<u64>,
+    n_newlines_before: usize,
+}
+
+impl LineCounter {
+    /// The 1-based line of the byte at offset `byte` (offsets must not decrease between calls).
+    fn line_of_byte(&mut self, byte: u64) -> usize {
+        while self
+            .newline_offsets
+            .front()
+            .is_some_and(|newline| *newline < byte)
+        {
+            self.newline_offsets.pop_front();
+            self.n_newlines_before += 1;
+        }
+        self.n_newlines_before + 1
+    }
+}
+
+impl Read for LineCounter {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n_read = self.inner.read(buffer)?;
+        for (position, byte) in buffer[..n_read].iter().enumerate() {
+            if *byte == b'\n' {
+                self.newline_offsets
+                    .push_back(self.offset + position as u64);
+            }
+        }
+        self.offset += n_read as u64;
+        Ok(n_read)
+    }
+}
+
+struct CsvRows {
+    reader: csv::Reader<LineCounter>,
+    path: Arc<Path>,
+    headers: Option<Result<Vec<String>, ()>>,
+    row: csv::StringRecord,
+    n_records: usize,
+    done: bool,
+}
+
+impl CsvRows {
+    fn new(reader: BoxRead, path: Arc<Path>) -> CsvRows {
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(64 * 1024)
+            .from_reader(LineCounter {
+                inner: reader,
+                offset: 0,
+                newline_offsets: std::collections::VecDeque::new(),
+                n_newlines_before: 0,
+            });
+        CsvRows {
+            reader,
+            path,
+            headers: None,
+            row: csv::StringRecord::new(),
+            n_records: 0,
+            done: false,
+        }
+    }
+
+    /// Reads the header row on first use.
+    fn headers(&mut self) -> Result<&[String], DatasetError> {
+        if self.headers.is_none() {
+            let mut header = csv::StringRecord::new();
+            let headers = match self.reader.read_record(&mut header) {
+                Ok(false) => Vec::new(),
+                Ok(true) => {
+                    let line = self.start_line(&header);
+                    let mut names: Vec<String> = Vec::with_capacity(header.len());
+                    for name in header.iter() {
+                        if names.iter().any(|seen| seen == name) {
+                            self.headers = Some(Err(()));
+                            self.done = true;
+                            return Err(DatasetError::DuplicateColumn {
+                                path: self.path.to_path_buf(),
+                                line,
+                                field: name.to_owned(),
+                            });
+                        }
+                        names.push(name.to_owned());
+                    }
+                    names
+                }
+                Err(source) => {
+                    self.headers = Some(Err(()));
+                    self.done = true;
+                    return Err(self.csv_error(source, None));
+                }
+            };
+            self.headers = Some(Ok(headers));
+        }
+        match &self.headers {
+            Some(Ok(headers)) => Ok(headers),
+            _ => Err(DatasetError::Io {
+                path: self.path.to_path_buf(),
+                source: std::io::Error::other("the header row could not be read"),
+            }),
+        }
+    }
+
+    /// The line where the record just read starts: the line of its last byte (the one before
+    /// the reader's position, which is just past the record's terminator or the end of the file)
+    /// minus the newlines inside its quoted fields.
+    fn start_line(&mut self, record: &csv::StringRecord) -> usize {
+        let end = self.reader.position().byte();
+        let n_inner_newlines: usize = record
+            .iter()
+            .map(|field| field.bytes().filter(|byte| *byte == b'\n').count())
+            .sum();
+        let end_line = self.reader.get_mut().line_of_byte(end.saturating_sub(1));
+        end_line.saturating_sub(n_inner_newlines).max(1)
+    }
+
+    fn csv_error(&mut self, source: csv::Error, index: Option<usize>) -> DatasetError {
+        let byte = source
+            .position()
+            .map_or(self.reader.position().byte(), csv::Position::byte);
+        let line = self.reader.get_mut().line_of_byte(byte + 1);
+        if source.is_io_error() {
+            return DatasetError::Io {
+                path: self.path.to_path_buf(),
+                source: std::io::Error::other(source),
+            };
+        }
+        DatasetError::Csv {
+            path: self.path.to_path_buf(),
+            line,
+            index,
+            source,
+        }
+    }
+
+    fn next(&mut self) -> Option<Result<Record, DatasetError>> {
+        if self.done {
+            return None;
+        }
+        if let Err(error) = self.headers() {
+            self.done = true;
+            return Some(Err(error));
+        }
+        let index = self.n_records;
+        match self.reader.read_record(&mut self.row) {
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Ok(true) => {
+                self.n_records += 1;
+                let row = std::mem::take(&mut self.row);
+                let line = self.start_line(&row);
+                self.row = row;
+                let Some(Ok(headers)) = &self.headers else {
+                    return None;
+                };
+                if self.row.len() != headers.len() {
+                    return Some(Err(DatasetError::FieldCount {
+                        path: self.path.to_path_buf(),
+                        line,
+                        index,
+                        found: self.row.len(),
+                        expected: headers.len(),
+                    }));
+                }
+                let fields = headers
+                    .iter()
+                    .zip(self.row.iter())
+                    .map(|(name, value)| (name.clone(), Value::String(value.to_owned())))
+                    .collect();
+                Some(Ok(Record {
+                    index,
+                    line,
+                    fields,
+                }))
+            }
+            Err(source) => {
+                // A row that is not valid UTF-8 is one bad record; other errors end the file.
+                let is_record_error = matches!(source.kind(), csv::ErrorKind::Utf8 { .. });
+                if is_record_error {
+                    self.n_records += 1;
+                    Some(Err(self.csv_error(source, Some(index))))
+                } else {
+                    self.done = true;
+                    Some(Err(self.csv_error(source, None)))
+                }
+            }
+        }
+    }
+}
+
+/// Whether a line holds only (Python) whitespace, which fmeval's `strip()` would drop.
+fn is_blank_line(bytes: &[u8]) -> bool {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.chars().all(is_py_whitespace),
+        Err(_) => false,
+    }
+}
+
+fn sniff_format(head: &[u8]) -> Format {
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    match head.iter().find(|byte| !byte.is_ascii_whitespace()) {
+        Some(b'{') | None => Format::JsonLines,
+        Some(_) => Format::Csv,
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A value as Python's `str()` prints the value `json.loads` gives for it: strings as they are,
+/// `True`/`False`/`None`, integers in decimal, floats in Python's shortest repr (`1.0`, `1e+16`,
+/// `1.5e-05`), lists and objects in Python's repr (`['a', 1]`, `{'k': 'v'}`).
+pub fn python_str(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::String(text) => Cow::Borrowed(text),
+        other => {
+            let mut out = String::new();
+            write_python(other, &mut out, false);
+            Cow::Owned(out)
+        }
+    }
+}
+
+fn write_python(value: &Value, out: &mut String, quote_strings: bool) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(true) => out.push_str("True"),
+        Value::Bool(false) => out.push_str("False"),
+        Value::Number(number) => {
+            if let Some(integer) = number.as_i64() {
+                out.push_str(&integer.to_string());
+            } else if let Some(integer) = number.as_u64() {
+                out.push_str(&integer.to_string());
+            } else if let Some(float) = number.as_f64() {
+                out.push_str(&python_float_repr(float));
+            }
+        }
+        Value::String(text) => {
+            if quote_strings {
+                write_python_string_repr(text, out);
+            } else {
+                out.push_str(text);
+            }
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (item_idx, item) in items.iter().enumerate() {
+                if item_idx > 0 {
+                    out.push_str(", ");
+                }
+                write_python(item, out, true);
+            }
+            out.push(']');
+        }
+        Value::Object(fields) => {
+            out.push('{');
+            for (field_idx, (key, item)) in fields.iter().enumerate() {
+                if field_idx > 0 {
+                    out.push_str(", ");
+                }
+                write_python_string_repr(key, out);
+                out.push_str(": ");
+                write_python(item, out, true);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python's `repr()` of a string, for the printable cases: single quotes unless the text has a
+/// single quote and no double quote; backslash, the quote and control characters escaped.
+fn write_python_string_repr(text: &str, out: &mut String) {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for character in text.chars() {
+        match character {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            character if character == quote => {
+                out.push('\\');
+                out.push(character);
+            }
+            character if (character as u32) < 0x20 || character as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", character as u32));
+            }
+            character => out.push(character),
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `repr(float)`: the shortest round-trip digits, in positional notation when the
+/// decimal exponent is in [-5, 16), otherwise in scientific notation with a signed exponent of
+/// at least two digits.
+pub fn python_float_repr(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".to_owned();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() {
+            "-0.0"
+        } else {
+            "0.0"
+        }
+        .to_owned();
+    }
+    let (digits, exponent) = shortest_digits(value.abs());
+    let sign = if value < 0.0 { "-" } else { "" };
+    if (-4..16).contains(&exponent) {
+        let n_digits = digits.len() as i32;
+        let point = exponent + 1;
+        let body = if point <= 0 {
+            format!("0.{}{}", "0".repeat((-point) as usize), digits)
+        } else if point >= n_digits {
+            format!("{}{}.0", digits, "0".repeat((point - n_digits) as usize))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        format!("{sign}{body}")
+    } else {
+        let body = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let exponent_sign = if exponent < 0 { '-' } else { '+' };
+        format!("{sign}{body}e{exponent_sign}{:02}", exponent.abs())
+    }
+}
+
+/// The shortest decimal digits that round-trip to `value` (positive, finite) and the decimal
+/// exponent of the first digit. Like Python (David Gay's dtoa), a tie between two equally close
+/// shortest candidates goes to the even last digit; Rust's formatter may pick the other one.
+fn shortest_digits(value: f64) -> (String, i32) {
+    let (digits, exponent) = split_scientific(&format!("{value:e}"));
+    let Some(last) = digits.bytes().last().map(|byte| byte - b'0') else {
+        return (digits, exponent);
+    };
+    if last % 2 == 0 {
+        return (digits, exponent);
+    }
+    // The exact decimal expansion of a double has at most 767 significant digits.
+    let (exact, exact_exponent) = split_scientific(&format!("{value:.800e}"));
+    if exact_exponent != exponent {
+        return (digits, exponent);
+    }
+    let prefix = &digits[..digits.len() - 1];
+    let is_midpoint = |low_last: u8| {
+        let midpoint = format!("{prefix}{}5", char::from(b'0' + low_last));
+        exact.starts_with(&midpoint) && exact[midpoint.len()..].bytes().all(|byte| byte == b'0')
+    };
+    let round_trips = |candidate: &str| {
+        let scientific = format!("{}.{}e{exponent}", &candidate[..1], &candidate[1..]);
+        scientific.parse::<f64>() == Ok(value)
+    };
+    let lower = format!("{prefix}{}", char::from(b'0' + last - 1));
+    let upper = format!("{prefix}{}", char::from(b'0' + last + 1));
+    if is_midpoint(last - 1) && !lower.starts_with('0') && round_trips(&lower) {
+        (lower, exponent)
+    } else if last < 9 && is_midpoint(last) && round_trips(&upper) {
+        (upper, exponent)
+    } else {
+        (digits, exponent)
+    }
+}
+
+/// Splits Rust's `d.ddde[-]x` into the digits and the exponent.
+fn split_scientific(scientific: &str) -> (String, i32) {
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((scientific, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (digits, exponent.parse().unwrap_or(0))
+}
+
+/// The reference answer of a record as fmeval's target: a list is joined with `<OR>` (its items
+/// as Python `str()` prints them), a string is used as is, a number or boolean as Python prints
+/// it. Null, a missing field, an empty list, a null item and an object are per-record errors.
+pub fn reference_text(record: &Record, field: &str, path: &Path) -> Result<String, DatasetError> {
+    let invalid = |problem: &str| DatasetError::InvalidReference {
+        path: path.to_path_buf(),
+        line: record.line,
+        index: record.index,
+        field: field.to_owned(),
+        problem: problem.to_owned(),
+    };
+    let Some(value) = record.fields.get(field) else {
+        return Err(DatasetError::MissingField {
+            path: path.to_path_buf(),
+            line: record.line,
+            index: record.index,
+            field: field.to_owned(),
+        });
+    };
+    match value {
+        Value::Null => Err(invalid("is null")),
+        Value::Object(_) => Err(invalid("is an object, expected a string or a list")),
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(invalid("is an empty list"));
+            }
+            let mut joined = String::new();
+            for (item_idx, item) in items.iter().enumerate() {
+                if item.is_null() {
+                    return Err(invalid(&format!("has null at position {item_idx}")));
+                }
+                if item_idx > 0 {
+                    joined.push_str("<OR>");
+                }
+                joined.push_str(&python_str(item));
+            }
+            Ok(joined)
+        }
+        other => Ok(python_str(other).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(format: Format, content: &str) -> Vec<Result<Record, DatasetError>> {
+        Records::from_reader(
+            std::io::Cursor::new(content.as_bytes().to_vec()),
+            format,
+            Path::new("data.x"),
+        )
+        .collect()
+    }
+
+    /// Renders a stream as one line per item: `index@line {json}` or the error message.
+    fn check(format: Format, content: &str, expected: &[&str]) {
+        let got: Vec<String> = read(format, content)
+            .into_iter()
+            .map(|item| match item {
+                Ok(record) => format!(
+                    "{}@{} {}",
+                    record.index,
+                    record.line,
+                    Value::Object(record.fields)
+                ),
+                Err(error) => format!("error: {error}"),
+            })
+            .collect();
+        assert_eq!(got, expected, "input: {content:?}");
+    }
+
+    fn check_jsonl(content: &str, expected: &[&str]) {
+        check(Format::JsonLines, content, expected)
+    }
+
+    fn check_csv(content: &str, expected: &[&str]) {
+        check(Format::Csv, content, expected)
+    }
+
+    #[test]
+    fn jsonl_basic() {
+        check_jsonl(
+            "{\"b\":1,\"a\":2}\n{\"a\":3}\n",
+            &["0@1 {\"b\":1,\"a\":2}", "1@2 {\"a\":3}"],
+        );
+    }
+
+    #[test]
+    fn jsonl_no_final_newline() {
+        check_jsonl("{\"a\":1}", &["0@1 {\"a\":1}"]);
+    }
+
+    #[test]
+    fn jsonl_bom_and_crlf() {
+        check_jsonl(
+            "\u{feff}{\"a\":\"x\"}\r\n{\"a\":\"y\"}\r\n",
+            &["0@1 {\"a\":\"x\"}", "1@2 {\"a\":\"y\"}"],
+        );
+    }
+
+    #[test]
+    fn jsonl_trailing_blank_lines_are_fine() {
+        check_jsonl("{\"a\":1}\n\n  \r\n\n", &["0@1 {\"a\":1}"]);
+    }
+
+    #[test]
+    fn jsonl_empty_file() {
+        check_jsonl("", &[]);
+        check_jsonl("\n\n", &[]);
+    }
+
+    #[test]
+    fn jsonl_blank_line_in_the_middle_is_reported_and_reading_goes_on() {
+        check_jsonl(
+            "{\"a\":1}\n\n\n{\"a\":2}\n",
+            &[
+                "0@1 {\"a\":1}",
+                "error: data.x:2: blank line between records",
+                "1@4 {\"a\":2}",
+            ],
+        );
+    }
+
+    #[test]
+    fn jsonl_leading_blank_line_is_reported() {
+        check_jsonl(
+            "\n{\"a\":1}\n",
+            &[
+                "error: data.x:1: blank line between records",
+                "0@2 {\"a\":1}",
+            ],
+        );
+    }
+
+    #[test]
+    fn jsonl_invalid_json_names_line_and_column() {
+        check_jsonl(
+            "{\"a\":1}\n{\"a\": tru}\n{\"a\":3}\n",
+            &[
+                "0@1 {\"a\":1}",
+                "error: data.x:2: invalid JSON at column 10",
+                "2@3 {\"a\":3}",
+            ],
+        );
+    }
+
+    #[test]
+    fn jsonl_not_an_object() {
+        check_jsonl(
+            "[1,2]\n\"x\"\n",
+            &[
+                "error: data.x:1: expected a JSON object, found an array",
+                "error: data.x:2: expected a JSON object, found a string",
+            ],
+        );
+    }
+
+    #[test]
+    fn jsonl_invalid_utf8() {
+        let items: Vec<_> = Records::from_reader(
+            std::io::Cursor::new(b"{\"a\":\"\xff\"}\n{\"a\":1}\n".to_vec()),
+            Format::JsonLines,
+            Path::new("d.jsonl"),
+        )
+        .collect();
+        assert_eq!(items.len(), 2);
+        let error = items[0].as_ref().expect_err("invalid UTF-8 is an error");
+        assert_eq!(
+            error.to_string(),
+            "d.jsonl:1: not valid UTF-8 (byte 7 of the line)"
+        );
+        assert_eq!(error.record_index(), Some(0));
+        assert_eq!(items[1].as_ref().map(|record| record.index).ok(), Some(1));
+    }
+
+    #[test]
+    fn csv_basic_with_quotes() {
+        check_csv(
+            "q,Reference Answer(s)\n\"a, b\",\"x \"\"y\"\"\"\nc,d\n",
+            &[
+                "0@2 {\"q\":\"a, b\",\"Reference Answer(s)\":\"x \\\"y\\\"\"}",
+                "1@3 {\"q\":\"c\",\"Reference Answer(s)\":\"d\"}",
+            ],
+        );
+    }
+
+    #[test]
+    fn csv_bom_and_crlf() {
+        check_csv("\u{feff}a,b\r\n1,2\r\n", &["0@2 {\"a\":\"1\",\"b\":\"2\"}"]);
+    }
+
+    #[test]
+    fn csv_multiline_value_keeps_start_line() {
+        check_csv(
+            "a,b\n\"x\ny\",2\n3,4\n",
+            &[
+                "0@2 {\"a\":\"x\\ny\",\"b\":\"2\"}",
+                "1@4 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+    }
+
+    #[test]
+    fn csv_lines_after_blank_lines_crlf_and_no_final_newline() {
+        check_csv(
+            "a,b\n\n1,2\n\n\n3,4",
+            &[
+                "0@3 {\"a\":\"1\",\"b\":\"2\"}",
+                "1@6 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+        check_csv("a,b\r\n1,2", &["0@2 {\"a\":\"1\",\"b\":\"2\"}"]);
+        check_csv(
+            "\r\na,b\r\n\"x\r\ny\",2\r\n3,4\r\n",
+            &[
+                "0@3 {\"a\":\"x\\r\\ny\",\"b\":\"2\"}",
+                "1@5 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+    }
+
+    #[test]
+    fn csv_wrong_field_count_is_a_record_error() {
+        check_csv(
+            "a,b\n1\n3,4\n",
+            &[
+                "error: data.x:2: 1 values, the header has 2",
+                "1@3 {\"a\":\"3\",\"b\":\"4\"}",
+            ],
+        );
+    }
+
+    #[test]
+    fn csv_duplicate_column() {
+        check_csv("a,a\n1,2\n", &["error: data.x:1: duplicate column `a`"]);
+    }
+
+    #[test]
+    fn csv_empty() {
+        check_csv("", &[]);
+        check_csv("a,b\n", &[]);
+    }
+
+    fn check_str(json: &str, expected: &str) {
+        let value: Value = serde_json::from_str(json).expect("test JSON is valid");
+        assert_eq!(python_str(&value), expected, "json: {json}");
+    }
+
+    #[test]
+    fn python_str_matches_python() {
+        check_str("\"a b\"", "a b");
+        check_str("8", "8");
+        check_str("-3", "-3");
+        check_str("18446744073709551615", "18446744073709551615");
+        check_str("1.5", "1.5");
+        check_str("1.0", "1.0");
+        check_str("-0.0", "-0.0");
+        check_str("0.1", "0.1");
+        check_str("0.0001", "0.0001");
+        check_str("0.00001", "1e-05");
+        check_str("1.5e-7", "1.5e-07");
+        check_str("1e15", "1000000000000000.0");
+        check_str("1e16", "1e+16");
+        check_str("1.2345e20", "1.2345e+20");
+        check_str("123456.789", "123456.789");
+        check_str("1e300", "1e+300");
+        // Exactly between two shortest candidates: Python takes the even digit.
+        check_str("1273812973436447.25", "1273812973436447.2");
+        check_str("5e-324", "5e-324");
+        check_str("1.7976931348623157e308", "1.7976931348623157e+308");
+        check_str("true", "True");
+        check_str("false", "False");
+        check_str("null", "None");
+        check_str("[\"a\", 1, true, null, 2.5]", "['a', 1, True, None, 2.5]");
+        check_str("[\"it's\", \"a\\\\b\"]", "[\"it's\", 'a\\\\b']");
+        check_str("{\"k\": \"v\", \"n\": [1]}", "{'k': 'v', 'n': [1]}");
+    }
+
+    fn check_reference(json: &str, expected: &str) {
+        let Value::Object(fields) = serde_json::from_str(json).expect("test JSON is valid") else {
+            panic!("test JSON is an object")
+        };
+        let record = Record {
+            index: 4,
+            line: 7,
+            fields,
+        };
+        let got = match reference_text(&record, "answers", Path::new("qa.jsonl")) {
+            Ok(text) => text,
+            Err(error) => format!("error: {error}"),
+        };
+        assert_eq!(got, expected, "json: {json}");
+    }
+
+    #[test]
+    fn reference_text_cases() {
+        check_reference(r#"{"answers": ["France"]}"#, "France");
+        check_reference(
+            r#"{"answers": ["October 1973", "October", "1973"]}"#,
+            "October 1973<OR>October<OR>1973",
+        );
+        check_reference(r#"{"answers": "a<OR>b"}"#, "a<OR>b");
+        check_reference(r#"{"answers": ""}"#, "");
+        check_reference(r#"{"answers": 8}"#, "8");
+        check_reference(r#"{"answers": 1.5}"#, "1.5");
+        check_reference(r#"{"answers": true}"#, "True");
+        check_reference(r#"{"answers": [8, "eight"]}"#, "8<OR>eight");
+        check_reference(
+            r#"{"answers": null}"#,
+            "error: qa.jsonl:7: field `answers` is null",
+        );
+        check_reference(
+            r#"{"other": 1}"#,
+            "error: qa.jsonl:7: field `answers` is missing",
+        );
+        check_reference(
+            r#"{"answers": []}"#,
+            "error: qa.jsonl:7: field `answers` is an empty list",
+        );
+        check_reference(
+            r#"{"answers": ["a", null]}"#,
+            "error: qa.jsonl:7: field `answers` has null at position 1",
+        );
+        check_reference(
+            r#"{"answers": {"a": 1}}"#,
+            "error: qa.jsonl:7: field `answers` is an object, expected a string or a list",
+        );
+    }
+
+    #[test]
+    fn record_stream_can_move_to_another_thread() {
+        fn assert_send_static<T: Send + 'static>(_: &T) {}
+        let records = Records::from_reader(std::io::empty(), Format::Csv, Path::new("x"));
+        assert_send_static(&records);
+        let handle = std::thread::spawn(move || records.count());
+        assert_eq!(handle.join().ok(), Some(0));
+    }
+
+    #[test]
+    fn field_text() {
+        let Value::Object(fields) = serde_json::json!({"category": "geo", "n": 2}) else {
+            unreachable!("a JSON object literal")
+        };
+        let record = Record {
+            index: 0,
+            line: 1,
+            fields,
+        };
+        assert_eq!(record.text("category").as_deref(), Some("geo"));
+        assert_eq!(record.text("n").as_deref(), Some("2"));
+        assert_eq!(record.text("missing"), None);
+    }
+
+    #[test]
+    fn sniffs_format_from_content() {
+        assert_eq!(sniff_format(b"\xef\xbb\xbf  {\"a\":1}"), Format::JsonLines);
+        assert_eq!(sniff_format(b""), Format::JsonLines);
+        assert_eq!(sniff_format(b"a,b\n"), Format::Csv);
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_random_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            for format in [Format::JsonLines, Format::Csv] {
+                let items: Vec<_> = Records::from_reader(std::io::Cursor::new(bytes.clone()), format, Path::new("x")).collect();
+                for item in items.iter().flatten() {
+                    proptest::prop_assert!(item.line >= 1);
+                }
+            }
+        }
+
+        #[test]
+        fn objects_written_as_lines_read_back_equal(
+            objects in proptest::collection::vec(
+                proptest::collection::btree_map("\\PC{0,8}", proptest::prop_oneof![
+                    "\\PC{0,12}".prop_map(Value::from),
+                    proptest::num::i64::ANY.prop_map(Value::from),
+                    proptest::bool::ANY.prop_map(Value::from),
+                ], 0..5),
+                0..8,
+            ),
+            crlf in proptest::bool::ANY,
+        ) {
+            let line_end = if crlf { "\r\n" } else { "\n" };
+            let content: String = objects
+                .iter()
+                .map(|object| format!("{}{line_end}", Value::Object(object.clone().into_iter().collect())))
+                .collect();
+            let records: Vec<Record> = Records::from_reader(std::io::Cursor::new(content.into_bytes()), Format::JsonLines, Path::new("x"))
+                .collect::<Result<_, _>>()
+                .map_err(|error| proptest::test_runner::TestCaseError::fail(error.to_string()))?;
+            proptest::prop_assert_eq!(records.len(), objects.len());
+            for (position, (record, object)) in records.iter().zip(&objects).enumerate() {
+                proptest::prop_assert_eq!((record.index, record.line), (position, position + 1));
+                let expected: Map<String, Value> = object.clone().into_iter().collect();
+                proptest::prop_assert_eq!(&record.fields, &expected);
+            }
+        }
+
+        #[test]
+        fn never_panics_on_json_like_lines(lines in proptest::collection::vec("[{}\\[\\]\":,a-z0-9 \\r\u{feff}]{0,20}", 0..20)) {
+            let content = lines.join("\n");
+            let items: Vec<_> = Records::from_reader(std::io::Cursor::new(content.into_bytes()), Format::JsonLines, Path::new("x")).collect();
+            let mut last_index = None;
+            for item in items.iter().flatten() {
+                proptest::prop_assert!(last_index.is_none_or(|last| item.index > last));
+                last_index = Some(item.index);
+            }
+        }
+    }
+}

@@ -1,0 +1,726 @@
+//! Run results as files and tables: `records.jsonl` (fmeval-compatible), `records.csv`,
+//! `summary.json`, and the summary table printed by the CLI.
+//!
+//! Invariants: records are exported from the store in selection order (dataset order, or
+//! fmeval's shuffled sample order for `--sample`), then model order, so the files are the same
+//! whatever order the calls finished in; model outputs are written exactly as returned; one
+//! streaming pass over the store writes the files and computes the summary (memory O(models ×
+//! metrics) plus one latency per record for the percentiles). Every `records.jsonl` line ends
+//! with a newline (fmeval's file lacks the last one; JSON Lines readers accept both).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::metrics::{CategoryMeans, MeanAccumulator, MeanScore, Score};
+use crate::runner::RunOutcome;
+use crate::store::{JudgeReply, RecordRow, RunStatus, Store, StoreError};
+
+/// Writing or reading result files failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file could not be written or read.
+    #[error("{}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CSV writer failed.
+    #[error("{}", .path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: csv::Error,
+    },
+    /// A records.jsonl line did not parse.
+    #[error("{}:{line}: not a record of a previous run", .path.display())]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Per-model figures of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelSummary {
+    /// The model label.
+    pub model: String,
+    /// Records evaluated (succeeded or failed).
+    pub n_records: usize,
+    /// Records that failed.
+    pub n_failed: usize,
+    /// Mean per score over the successful records, in fmeval order.
+    pub scores: Vec<MeanScore>,
+    /// Means per `category`, when the dataset has one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<CategoryMeans>,
+    /// Median latency of the successful calls (ms; cache hits count as 0).
+    pub latency_p50_ms: Option<f64>,
+    /// 95th percentile latency (ms).
+    pub latency_p95_ms: Option<f64>,
+    /// Input tokens in total.
+    pub input_tokens: u64,
+    /// Output tokens in total.
+    pub output_tokens: u64,
+    /// Cost in USD, when the catalog has prices.
+    pub cost_usd: Option<f64>,
+}
+
+/// What `summary.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run's id.
+    pub run_id: String,
+    /// Finished or cancelled.
+    pub status: RunStatus,
+    /// Planned (record, model) evaluations.
+    pub total: usize,
+    /// Successful evaluations.
+    pub done: usize,
+    /// Failed evaluations.
+    pub failed: usize,
+    /// Wall-clock seconds.
+    pub elapsed_secs: f64,
+    /// The run's configuration.
+    pub config: Value,
+    /// Per model.
+    pub models: Vec<ModelSummary>,
+}
+
+impl Summary {
+    /// The mean of `score` for `model`, if computed.
+    pub fn mean(&self, model: &str, score: &str) -> Option<f64> {
+        let model = self.models.iter().find(|summary| summary.model == model)?;
+        model
+            .scores
+            .iter()
+            .find(|mean| mean.name == score)
+            .map(|mean| mean.value)
+    }
+}
+
+/// The fmeval-compatible JSON line of a record: `model_input, prompt, model_output,
+/// target_output, [category], scores`, then our extras.
+pub fn record_json(row: &RecordRow) -> Value {
+    let mut line = Map::new();
+    line.insert("model_input".into(), Value::from(row.model_input.clone()));
+    line.insert("prompt".into(), Value::from(row.prompt.clone()));
+    line.insert("model_output".into(), row.model_output.clone().into());
+    line.insert("target_output".into(), row.target_output.clone().into());
+    if let Some(category) = &row.category {
+        line.insert("category".into(), Value::from(category.clone()));
+    }
+    line.insert(
+        "scores".into(),
+        serde_json::to_value(&row.scores).unwrap_or(Value::Null),
+    );
+    line.insert("index".into(), Value::from(row.index));
+    line.insert("model".into(), Value::from(row.model.clone()));
+    line.insert("latency_ms".into(), row.latency_ms.into());
+    line.insert("input_tokens".into(), row.input_tokens.into());
+    line.insert("output_tokens".into(), row.output_tokens.into());
+    line.insert("cost_usd".into(), row.cost_usd.into());
+    line.insert("error".into(), row.error.clone().into());
+    if !row.judge_replies.is_empty() {
+        line.insert(
+            "judge_replies".into(),
+            serde_json::to_value(&row.judge_replies).unwrap_or(Value::Null),
+        );
+    }
+    Value::Object(line)
+}
+
+/// The shape of a `records.jsonl` line read back (`--retry-failed DIR`).
+#[derive(Deserialize)]
+struct RecordLine {
+    model_input: String,
+    prompt: String,
+    model_output: Option<String>,
+    target_output: Option<String>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    scores: Vec<Score>,
+    index: usize,
+    model: String,
+    latency_ms: Option<f64>,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
+    error: Option<String>,
+    #[serde(default)]
+    judge_replies: Vec<JudgeReply>,
+}
+
+/// Reads the records of a previous run's `records.jsonl` (positions and model order are
+/// recomputed by the run that reuses them).
+pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
+    let io = |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut rows = Vec::new();
+    for (line_idx, line) in reader.lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: RecordLine =
+            serde_json::from_str(&line).map_err(|source| OutputError::Record {
+                path: path.to_path_buf(),
+                line: line_idx + 1,
+                source,
+            })?;
+        rows.push(RecordRow {
+            model: parsed.model,
+            model_order: 0,
+            position: rows.len(),
+            index: parsed.index,
+            model_input: parsed.model_input,
+            prompt: parsed.prompt,
+            model_output: parsed.model_output,
+            target_output: parsed.target_output,
+            category: parsed.category,
+            scores: parsed.scores,
+            latency_ms: parsed.latency_ms,
+            input_tokens: parsed.input_tokens,
+            output_tokens: parsed.output_tokens,
+            cost_usd: parsed.cost_usd,
+            error: parsed.error,
+            judge_replies: parsed.judge_replies,
+        });
+    }
+    Ok(rows)
+}
+
+#[derive(Default)]
+struct ModelStats {
+    n_records: usize,
+    n_failed: usize,
+    means: MeanAccumulator,
+    latencies: Vec<f64>,
+    input_tokens: u64,
+    output_tokens: u64,
+    cost_usd: Option<f64>,
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], pct: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (pct / 100.0 * sorted.len() as f64).ceil() as usize;
+    Some(sorted[rank.clamp(1, sorted.len()) - 1])
+}
+
+/// Writes `records.jsonl`, `records.csv` and `summary.json` of a run into `dir` (created when
+/// missing) and returns the summary. `models` gives the model labels in run order,
+/// `score_names` the score columns of the CSV.
+pub fn export(
+    store: &Store,
+    outcome: &RunOutcome,
+    config: Value,
+    models: &[String],
+    score_names: &[&str],
+    dir: &Path,
+) -> Result<Summary, OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let jsonl_path = dir.join("records.jsonl");
+    let csv_path = dir.join("records.csv");
+    let io_jsonl = |source| OutputError::Io {
+        path: jsonl_path.clone(),
+        source,
+    };
+    let mut jsonl = BufWriter::new(File::create(&jsonl_path).map_err(io_jsonl)?);
+    let csv_error = |source| OutputError::Csv {
+        path: csv_path.clone(),
+        source,
+    };
+    let mut csv = csv::Writer::from_path(&csv_path).map_err(csv_error)?;
+    let mut header: Vec<&str> = vec![
+        "model_input",
+        "prompt",
+        "model_output",
+        "target_output",
+        "category",
+    ];
+    header.extend(score_names);
+    header.extend([
+        "index",
+        "model",
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+        "error",
+        "judge_replies",
+    ]);
+    csv.write_record(&header).map_err(csv_error)?;
+
+    let mut stats: Vec<(String, ModelStats)> = models
+        .iter()
+        .map(|model| (model.clone(), ModelStats::default()))
+        .collect();
+    let mut pending_error: Option<OutputError> = None;
+    store.for_each_record(&outcome.run_id, |row| {
+        if let Err(error) = write_row(&mut jsonl, &mut csv, &row, score_names) {
+            pending_error = Some(match error {
+                RowError::Io(source) => OutputError::Io {
+                    path: jsonl_path.clone(),
+                    source,
+                },
+                RowError::Csv(source) => OutputError::Csv {
+                    path: csv_path.clone(),
+                    source,
+                },
+            });
+            return Ok(());
+        }
+        let index = match stats.iter().position(|(model, _)| *model == row.model) {
+            Some(index) => index,
+            None => {
+                stats.push((row.model.clone(), ModelStats::default()));
+                stats.len() - 1
+            }
+        };
+        let model_stats = &mut stats[index].1;
+        model_stats.n_records += 1;
+        if row.is_ok() {
+            model_stats.means.add(&row.scores, row.category.as_deref());
+            model_stats.latencies.extend(row.latency_ms);
+            model_stats.input_tokens += row.input_tokens.unwrap_or(0);
+            model_stats.output_tokens += row.output_tokens.unwrap_or(0);
+            if let Some(cost) = row.cost_usd {
+                *model_stats.cost_usd.get_or_insert(0.0) += cost;
+            }
+        } else {
+            model_stats.n_failed += 1;
+        }
+        Ok(())
+    })?;
+    if let Some(error) = pending_error {
+        return Err(error);
+    }
+    jsonl.flush().map_err(io_jsonl)?;
+    csv.flush().map_err(|source| OutputError::Io {
+        path: csv_path.clone(),
+        source,
+    })?;
+
+    let models = stats
+        .into_iter()
+        .map(|(model, mut stats)| {
+            stats.latencies.sort_by(f64::total_cmp);
+            ModelSummary {
+                model,
+                n_records: stats.n_records,
+                n_failed: stats.n_failed,
+                scores: stats.means.means(),
+                categories: stats.means.category_means(),
+                latency_p50_ms: percentile(&stats.latencies, 50.0),
+                latency_p95_ms: percentile(&stats.latencies, 95.0),
+                input_tokens: stats.input_tokens,
+                output_tokens: stats.output_tokens,
+                cost_usd: stats.cost_usd,
+            }
+        })
+        .collect();
+    let summary = Summary {
+        run_id: outcome.run_id.clone(),
+        status: outcome.status,
+        total: outcome.total,
+        done: outcome.done,
+        failed: outcome.failed,
+        elapsed_secs: outcome.elapsed.as_secs_f64(),
+        config,
+        models,
+    };
+    store.finish_run(
+        &outcome.run_id,
+        outcome.status,
+        &serde_json::to_value(&summary).unwrap_or(Value::Null),
+    )?;
+    let summary_path = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    std::fs::write(&summary_path, text + "\n").map_err(|source| OutputError::Io {
+        path: summary_path,
+        source,
+    })?;
+    Ok(summary)
+}
+
+enum RowError {
+    Io(std::io::Error),
+    Csv(csv::Error),
+}
+
+fn write_row(
+    jsonl: &mut impl Write,
+    csv: &mut csv::Writer<File>,
+    row: &RecordRow,
+    score_names: &[&str],
+) -> Result<(), RowError> {
+    serde_json::to_writer(&mut *jsonl, &record_json(row))
+        .map_err(|error| RowError::Io(error.into()))?;
+    jsonl.write_all(b"\n").map_err(RowError::Io)?;
+    let optional = |value: Option<String>| value.unwrap_or_default();
+    let mut fields = vec![
+        row.model_input.clone(),
+        row.prompt.clone(),
+        optional(row.model_output.clone()),
+        optional(row.target_output.clone()),
+        optional(row.category.clone()),
+    ];
+    for name in score_names {
+        let value = row.scores.iter().find(|score| score.name == *name);
+        fields.push(
+            value
+                .map(|score| score.value.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    fields.extend([
+        row.index.to_string(),
+        row.model.clone(),
+        optional(row.latency_ms.map(|ms| format!("{ms:.3}"))),
+        optional(row.input_tokens.map(|n| n.to_string())),
+        optional(row.output_tokens.map(|n| n.to_string())),
+        optional(row.cost_usd.map(|cost| cost.to_string())),
+        optional(row.error.clone()),
+        if row.judge_replies.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&row.judge_replies).unwrap_or_default()
+        },
+    ]);
+    csv.write_record(&fields).map_err(RowError::Csv)
+}
+
+/// The summary table printed on stdout: one line per model × score, then per-model figures.
+pub fn render_table(summary: &Summary) -> String {
+    let mut rows: Vec<[String; 4]> =
+        vec![["model".into(), "metric".into(), "mean".into(), "n".into()]];
+    for model in &summary.models {
+        for score in &model.scores {
+            rows.push([
+                model.model.clone(),
+                score.name.clone(),
+                format!("{:.4}", score.value),
+                score.count.to_string(),
+            ]);
+        }
+    }
+    let widths: Vec<usize> = (0..4)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push('\n');
+    let ms = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
+    for model in &summary.models {
+        let cost = model
+            .cost_usd
+            .map_or_else(|| "-".to_string(), |cost| format!("${cost:.4}"));
+        out.push_str(&format!(
+            "{}: {} records, {} failed, latency p50 {} p95 {}, tokens {} in / {} out, cost {}\n",
+            model.model,
+            model.n_records,
+            model.n_failed,
+            ms(model.latency_p50_ms),
+            ms(model.latency_p95_ms),
+            model.input_tokens,
+            model.output_tokens,
+            cost,
+        ));
+    }
+    let status = match summary.status {
+        RunStatus::Cancelled => " (cancelled)",
+        _ => "",
+    };
+    out.push_str(&format!(
+        "run {}{status}: {} done, {} failed of {} in {:.2} s\n",
+        summary.run_id, summary.done, summary.failed, summary.total, summary.elapsed_secs
+    ));
+    out
+}
+
+/// A `--fail-under METRIC=VALUE` threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// A score name (`f1_score`, `factual_knowledge`, ...) or a metric whose first score is
+    /// meant (`qa_accuracy` means `f1_score`).
+    pub metric: String,
+    /// The lowest acceptable mean.
+    pub value: f64,
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Threshold, String> {
+        let (metric, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("expected METRIC=VALUE, got `{text}`"))?;
+        let metric = metric.trim();
+        if metric.is_empty() {
+            return Err(format!("missing metric name in `{text}`"));
+        }
+        let value: f64 = value
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{}` is not a number", value.trim()))?;
+        if !value.is_finite() {
+            return Err(format!("`{value}` is not a finite number"));
+        }
+        Ok(Threshold {
+            metric: metric.to_string(),
+            value,
+        })
+    }
+}
+
+/// A mean below its threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The model.
+    pub model: String,
+    /// The score name.
+    pub score: String,
+    /// The mean.
+    pub mean: f64,
+    /// The threshold.
+    pub threshold: f64,
+}
+
+/// The score name a threshold refers to: a score name as is, a metric name as its first score.
+pub fn threshold_score_name(metric: &str) -> String {
+    match metric.parse::<crate::metrics::MetricName>() {
+        Ok(name) => name.score_names()[0].to_string(),
+        Err(_) => metric.to_string(),
+    }
+}
+
+/// Every (model, score) mean below its threshold. A threshold on a score the run did not
+/// compute is an error (`Err(score name)`).
+pub fn check_thresholds(
+    summary: &Summary,
+    thresholds: &[Threshold],
+) -> Result<Vec<Violation>, String> {
+    let mut violations = Vec::new();
+    for threshold in thresholds {
+        let score = threshold_score_name(&threshold.metric);
+        let mut found = false;
+        for model in &summary.models {
+            if let Some(mean) = model.scores.iter().find(|mean| mean.name == score) {
+                found = true;
+                if mean.value < threshold.value {
+                    violations.push(Violation {
+                        model: model.model.clone(),
+                        score: score.clone(),
+                        mean: mean.value,
+                        threshold: threshold.value,
+                    });
+                }
+            }
+        }
+        if !found {
+            return Err(score);
+        }
+    }
+    Ok(violations)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::metrics::ScoreValue;
+
+    fn check_threshold(input: &str, expected: Result<(&str, f64), ()>) {
+        let got = input
+            .parse::<Threshold>()
+            .map(|t| (t.metric, t.value))
+            .map_err(|_| ());
+        assert_eq!(got, expected.map(|(m, v)| (m.to_string(), v)), "{input}");
+    }
+
+    #[test]
+    fn threshold_parsing() {
+        check_threshold("f1_score=0.5", Ok(("f1_score", 0.5)));
+        check_threshold(" qa_accuracy = 1 ", Ok(("qa_accuracy", 1.0)));
+        check_threshold("f1_score", Err(()));
+        check_threshold("=0.5", Err(()));
+        check_threshold("f1_score=abc", Err(()));
+        check_threshold("f1_score=NaN", Err(()));
+        check_threshold("f1_score=inf", Err(()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn threshold_parser_never_panics(text in ".*") {
+            let _ = text.parse::<Threshold>();
+        }
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), Some(10.0));
+        assert_eq!(percentile(&values, 95.0), Some(19.0));
+        assert_eq!(percentile(&[7.0], 95.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    fn row() -> RecordRow {
+        RecordRow {
+            model: "openai:m".into(),
+            model_order: 0,
+            position: 0,
+            index: 3,
+            model_input: "Q?".into(),
+            prompt: "Q?".into(),
+            model_output: Some(" Paris\n".into()),
+            target_output: Some("Paris<OR>paris".into()),
+            category: None,
+            scores: vec![
+                Score {
+                    name: "f1_score".into(),
+                    value: ScoreValue::Float(1.0),
+                },
+                Score {
+                    name: "factual_knowledge".into(),
+                    value: ScoreValue::Int(1),
+                },
+            ],
+            latency_ms: Some(12.0),
+            input_tokens: Some(3),
+            output_tokens: Some(1),
+            cost_usd: None,
+            error: None,
+            judge_replies: vec![],
+        }
+    }
+
+    #[test]
+    fn record_json_has_fmeval_keys_first() {
+        let line = serde_json::to_string(&record_json(&row())).unwrap();
+        insta::assert_snapshot!(line);
+    }
+
+    #[test]
+    fn summary_table() {
+        let summary = Summary {
+            run_id: "20260101T000000Z-0001".into(),
+            status: RunStatus::Finished,
+            total: 4,
+            done: 3,
+            failed: 1,
+            elapsed_secs: 1.5,
+            config: Value::Null,
+            models: vec![ModelSummary {
+                model: "openai:gpt-4o-mini".into(),
+                n_records: 4,
+                n_failed: 1,
+                scores: vec![
+                    MeanScore {
+                        name: "f1_score".into(),
+                        value: 0.5714285714285714,
+                        count: 3,
+                    },
+                    MeanScore {
+                        name: "factual_knowledge".into(),
+                        value: 1.0,
+                        count: 3,
+                    },
+                ],
+                categories: vec![],
+                latency_p50_ms: Some(201.4),
+                latency_p95_ms: Some(250.0),
+                input_tokens: 1200,
+                output_tokens: 30,
+                cost_usd: Some(0.000225),
+            }],
+        };
+        insta::assert_snapshot!(render_table(&summary));
+    }
+
+    #[test]
+    fn thresholds_against_summary() {
+        let summary = Summary {
+            run_id: "r".into(),
+            status: RunStatus::Finished,
+            total: 1,
+            done: 1,
+            failed: 0,
+            elapsed_secs: 0.0,
+            config: Value::Null,
+            models: vec![ModelSummary {
+                model: "m".into(),
+                n_records: 1,
+                n_failed: 0,
+                scores: vec![MeanScore {
+                    name: "f1_score".into(),
+                    value: 0.5,
+                    count: 1,
+                }],
+                categories: vec![],
+                latency_p50_ms: None,
+                latency_p95_ms: None,
+                input_tokens: 0,
+                output_tokens: 0,
+                cost_usd: None,
+            }],
+        };
+        let threshold = |metric: &str, value| Threshold {
+            metric: metric.into(),
+            value,
+        };
+        assert_eq!(
+            check_thresholds(&summary, &[threshold("f1_score", 0.5)])
+                .unwrap()
+                .len(),
+            0
+        );
+        assert_eq!(
+            check_thresholds(&summary, &[threshold("qa_accuracy", 0.6)])
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(check_thresholds(&summary, &[threshold("factual_knowledge", 0.1)]).is_err());
+        assert_eq!(summary.mean("m", "f1_score"), Some(0.5));
+    }
+}

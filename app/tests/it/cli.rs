@@ -1,0 +1,779 @@
+//! The `llm-eval` binary end to end against the model doubles: OpenAI and Bedrock wire
+//! protocols, JSONL and CSV datasets, faults, cache, resume, `--fail-under`, usage errors,
+//! SIGINT and the single-record regression.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
+
+use crate::helpers::{SQUAD_TEMPLATE, llm_eval, read_jsonl, squad_csv, squad_jsonl};
+
+const N_SQUAD: usize = 20;
+
+async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
+    let mut command = llm_eval(server, dir);
+    command.args(args);
+    tokio::process::Command::from(command)
+        .output()
+        .await
+        .expect("llm-eval runs")
+}
+
+fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "eval",
+        "--dataset",
+        dataset,
+        "--template",
+        SQUAD_TEMPLATE,
+        "--model",
+        "openai:gpt-4o-mini",
+        "--metric",
+        "qa_accuracy",
+        "--metric",
+        "factual_knowledge",
+        "--out",
+        out,
+        "--timeout",
+        "2",
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn indices(records: &[serde_json::Value]) -> Vec<u64> {
+    records
+        .iter()
+        .map(|record| record["index"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_jsonl_with_openai_writes_fmeval_compatible_results() {
+    let server = ModelServer::start(Behavior {
+        answer: Answer::Fixed(" France\n".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(&server, dir.path(), &eval_args(&dataset, "out", &[])).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("f1_score") && stdout.contains("factual_knowledge"),
+        "{stdout}"
+    );
+
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
+    let keys: Vec<&str> = records[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "model_input",
+            "prompt",
+            "model_output",
+            "target_output",
+            "scores",
+            "index",
+            "model",
+            "latency_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "error"
+        ]
+    );
+    assert_eq!(
+        records[0]["model_output"], " France\n",
+        "output kept exactly as returned"
+    );
+    assert_eq!(records[0]["target_output"], "France");
+    // Scores are the library's METRICS.md scores of the raw output.
+    let mut expected =
+        app::metrics::score_record(app::metrics::MetricName::QaAccuracy, " France\n", "France");
+    expected.extend(app::metrics::score_record(
+        app::metrics::MetricName::FactualKnowledge,
+        " France\n",
+        "France",
+    ));
+    assert_eq!(
+        records[0]["scores"],
+        serde_json::to_value(&expected).unwrap()
+    );
+    assert_eq!(
+        records[0]["scores"][5],
+        serde_json::json!({"name": "factual_knowledge", "value": 1})
+    );
+
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["status"], "finished");
+    assert_eq!(summary["done"], N_SQUAD);
+    assert_eq!(summary["models"][0]["model"], "openai:gpt-4o-mini");
+    let csv = std::fs::read_to_string(dir.path().join("out/records.csv")).unwrap();
+    assert!(csv.starts_with("model_input,prompt,model_output,target_output,category,f1_score,"));
+    assert_eq!(server.stats().requests, N_SQUAD as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eval_csv_with_bedrock() {
+    let server = ModelServer::start(Behavior {
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_csv().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "Human: {Question}\n\nAssistant:",
+        "--reference-field",
+        "Reference Answer(s)",
+        "--model",
+        "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+        "--metric",
+        "factual_knowledge",
+        "--out",
+        "out",
+        "--quiet",
+    ];
+    let output = run(&server, dir.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(records.len(), N_SQUAD);
+    assert!(
+        records.iter().all(|record| record["error"].is_null()),
+        "{records:?}"
+    );
+    assert_eq!(records[0]["scores"][0]["value"], 1);
+    let protocols: Vec<_> = server
+        .received()
+        .iter()
+        .map(|request| format!("{:?}", request.protocol))
+        .collect();
+    assert!(
+        protocols
+            .iter()
+            .all(|protocol| protocol == "BedrockConverse"),
+        "{protocols:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_through_the_binary_lose_nothing() {
+    let faults = FaultPlan::none()
+        .on(When::Request(1), Fault::throttle_secs(1))
+        .on(When::Every(4), Fault::Status(503))
+        .on(When::Every(9), Fault::Drop)
+        .on(When::Request(6), Fault::Hang(Duration::from_secs(5)))
+        .on(
+            When::PromptContains("Where did the black death originate?".into()),
+            Fault::Status(400),
+        );
+    let server = ModelServer::start(Behavior {
+        faults,
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "out", &["--no-cache"]),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
+    let failed: Vec<u64> = records
+        .iter()
+        .filter(|record| !record["error"].is_null())
+        .map(|record| record["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failed, vec![14]);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (summary["done"].as_u64(), summary["failed"].as_u64()),
+        (Some(19), Some(1))
+    );
+    assert!(
+        text(&output.stdout).contains("1 failed"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert!(server.stats().requests > N_SQUAD as u64, "retries happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerun_is_answered_by_the_cache() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let first = run(&server, dir.path(), &eval_args(&dataset, "one", &[])).await;
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&first.stderr)
+    );
+    assert_eq!(server.stats().requests, N_SQUAD as u64);
+    let second = run(&server, dir.path(), &eval_args(&dataset, "two", &[])).await;
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&second.stderr)
+    );
+    assert_eq!(
+        server.stats().requests,
+        N_SQUAD as u64,
+        "no model call on re-run"
+    );
+    let third = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "three", &["--no-cache"]),
+    )
+    .await;
+    assert_eq!(third.status.code(), Some(0));
+    assert_eq!(
+        server.stats().requests,
+        2 * N_SQUAD as u64,
+        "--no-cache bypasses the cache"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_resumes_from_an_out_dir_and_a_run_id() {
+    let faults = FaultPlan::none().on_times(
+        When::PromptContains("In what country is Normandy located?".into()),
+        2,
+        Fault::Status(400),
+    );
+    let server = ModelServer::start(Behavior {
+        faults,
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let first = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "first", &["--no-cache"]),
+    )
+    .await;
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&first.stderr)
+    );
+    let first_records = read_jsonl(&dir.path().join("first/records.jsonl"));
+    assert!(!first_records[0]["error"].is_null());
+
+    // Resume from the out dir: still failing once more, then from the run id: fixed.
+    let second = run(
+        &server,
+        dir.path(),
+        &eval_args(
+            &dataset,
+            "second",
+            &["--no-cache", "--retry-failed", "first"],
+        ),
+    )
+    .await;
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&second.stderr)
+    );
+    assert_eq!(
+        server.stats().requests,
+        N_SQUAD as u64 + 1,
+        "only the failed record is re-run"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("second/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let run_id = summary["run_id"].as_str().unwrap().to_string();
+    let third = run(
+        &server,
+        dir.path(),
+        &eval_args(
+            &dataset,
+            "third",
+            &["--no-cache", "--retry-failed", &run_id],
+        ),
+    )
+    .await;
+    assert_eq!(
+        third.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&third.stderr)
+    );
+    assert_eq!(server.stats().requests, N_SQUAD as u64 + 2);
+    let records = read_jsonl(&dir.path().join("third/records.jsonl"));
+    assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
+    assert!(records.iter().all(|record| record["error"].is_null()));
+    assert_eq!(
+        records[3], first_records[3],
+        "old successes are copied unchanged"
+    );
+
+    let unknown = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "x", &["--retry-failed", "no-such-run"]),
+    )
+    .await;
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_under_sets_the_exit_code() {
+    let server = ModelServer::start(Behavior {
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let check = |threshold: &'static str, expected: i32| {
+        let server = &server;
+        let dir = dir.path().to_path_buf();
+        let dataset = dataset.clone();
+        async move {
+            let output = run(
+                server,
+                &dir,
+                &eval_args(&dataset, "out", &["--fail-under", threshold]),
+            )
+            .await;
+            assert_eq!(
+                output.status.code(),
+                Some(expected),
+                "{threshold}: {}",
+                text(&output.stderr)
+            );
+        }
+    };
+    check("f1_score=0.9", 1).await;
+    check("qa_accuracy=0.9", 1).await;
+    check("factual_knowledge=0.01", 0).await;
+    check("f1_score=0", 0).await;
+    check("bleu=0.5", 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_errors_exit_2_before_any_model_call() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "eval",
+                "--dataset",
+                &dataset,
+                "--template",
+                "{nope}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy",
+            ],
+            "nope",
+        ),
+        (
+            vec![
+                "eval",
+                "--dataset",
+                &dataset,
+                "--template",
+                "{question}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy",
+                "--reference-field",
+                "gold",
+            ],
+            "gold",
+        ),
+        (
+            vec![
+                "eval",
+                "--dataset",
+                &dataset,
+                "--template",
+                "{question}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy_by_llm",
+            ],
+            "judge",
+        ),
+        (
+            vec![
+                "eval",
+                "--dataset",
+                &dataset,
+                "--template",
+                "{question}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "bleu",
+            ],
+            "bleu",
+        ),
+        (
+            vec![
+                "eval",
+                "--dataset",
+                "missing.jsonl",
+                "--template",
+                "{question}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy",
+            ],
+            "missing.jsonl",
+        ),
+        (
+            vec![
+                "eval",
+                "--dataset",
+                &dataset,
+                "--template",
+                "{question}",
+                "--model",
+                "nosuchprovider:m",
+                "--metric",
+                "qa_accuracy",
+            ],
+            "nosuchprovider",
+        ),
+    ];
+    for (args, needle) in cases {
+        let output = run(&server, dir.path(), &args).await;
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_single_record_run() {
+    let server = ModelServer::start(Behavior {
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "out", &["--records", "1"]),
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("exact_match_score  1.0000"), "{stdout}");
+    assert_eq!(read_jsonl(&dir.path().join("out/records.jsonl")).len(), 1);
+    let sample = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "sample", &["--sample", "1", "--seed", "1234"]),
+    )
+    .await;
+    assert_eq!(
+        sample.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&sample.stderr)
+    );
+    assert_eq!(
+        indices(&read_jsonl(&dir.path().join("sample/records.jsonl"))),
+        vec![3]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_cleanly_and_keeps_finished_work() {
+    let server = ModelServer::start(Behavior::with_latency(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let mut command = llm_eval(&server, dir.path());
+    command.args(eval_args(&dataset, "out", &["--concurrency", "2"]));
+    let child = tokio::process::Command::from(command)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert!(
+        !records.is_empty() && records.len() < N_SQUAD,
+        "kept {} records",
+        records.len()
+    );
+    assert!(records.iter().all(|record| record["error"].is_null()));
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["status"], "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_renders_the_first_record() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "preview",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Q: {question}",
+        ],
+    )
+    .await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    assert!(
+        text(&output.stdout).starts_with("Q: In what country is Normandy located?\n"),
+        "{}",
+        text(&output.stdout)
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = llm_eval(&server, dir.path());
+    command.args(["serve", "--addr", "127.0.0.1:0"]);
+    let mut child = tokio::process::Command::from(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line.strip_prefix("listening on ").unwrap().to_string();
+    let body = reqwest::get(format!("{url}/healthz"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "ok");
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_throttling_and_faults_lose_nothing() {
+    let faults = FaultPlan::none()
+        .on(When::Requests { from: 1, to: 3 }, Fault::throttle_secs(0))
+        .on(When::Every(5), Fault::Status(503))
+        .on(When::Every(11), Fault::Drop);
+    let server = ModelServer::start(Behavior {
+        faults,
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_csv().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "Human: {Question}\n\nAssistant:",
+        "--reference-field",
+        "Reference Answer(s)",
+        "--model",
+        "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+        "--metric",
+        "qa_accuracy",
+        "--out",
+        "out",
+        "--no-cache",
+        "--quiet",
+    ];
+    let output = run(&server, dir.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
+    assert!(
+        records.iter().all(|record| record["error"].is_null()),
+        "{records:?}"
+    );
+    let stats = server.stats();
+    assert!(stats.faults >= 5, "faults: {}", stats.faults);
+    assert_eq!(stats.requests, N_SQUAD as u64 + stats.faults);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judges_from_the_command_line() {
+    let answer = Answer::from_fn(|prompt| {
+        if prompt.model == "judge" {
+            "N".to_string()
+        } else {
+            "France".to_string()
+        }
+    });
+    let server = ModelServer::start(Behavior {
+        answer,
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        SQUAD_TEMPLATE,
+        "--model",
+        "openai:m",
+        "--metric",
+        "qa_accuracy_by_llm",
+        "--judge",
+        "openai:judge",
+        "--records",
+        "2",
+        "--out",
+        "out",
+        "--quiet",
+    ];
+    let output = run(&server, dir.path(), &args).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[0]["scores"],
+        serde_json::json!([{"name": "qa_accuracy_by_llm", "value": 0.0}])
+    );
+    assert_eq!(records[0]["judge_replies"][0]["judge"], "openai:judge");
+    assert_eq!(records[0]["judge_replies"][0]["reply"], "N");
+    assert_eq!(server.stats().requests, 4);
+}

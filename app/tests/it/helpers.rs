@@ -1,0 +1,145 @@
+//! Shared test helpers: paths to the sample dataset, model doubles wired to the real provider
+//! code, run plans with fast retry settings, and running the `llm-eval` binary.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::dataset::Dataset;
+use app::metrics::MetricName;
+use app::metrics::llm_judge::Rubric;
+use app::providers::InferenceParams;
+use app::providers::openai::{OpenAiConfig, OpenAiProvider};
+use app::runner::{EvalPlan, ModelClient, RunContext, RunnerConfig};
+use app::sample::Selection;
+use app::store::Store;
+use app::template::PromptTemplate;
+use model_doubles::ModelServer;
+use tokio_util::sync::CancellationToken;
+
+/// The squad-qa template used across the tests (the original app's default).
+pub const SQUAD_TEMPLATE: &str = "Human: {doc}\n\nAnswer briefly: {question}\n\nAssistant:";
+
+/// The workspace root (parent of `app/`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("app/ has a parent directory")
+        .to_path_buf()
+}
+
+/// The shared sample dataset directory: `../shared/datasets/squad-qa` from the workspace root
+/// (CI), or, for a git worktree under `/work/wt/<name>`, next to the worktrees' parent.
+pub fn squad_dir() -> PathBuf {
+    let primary = workspace_root().join("../shared/datasets/squad-qa");
+    if primary.exists() {
+        return primary;
+    }
+    workspace_root().join("../../shared/datasets/squad-qa")
+}
+
+/// `qa.jsonl` of the sample dataset.
+pub fn squad_jsonl() -> PathBuf {
+    squad_dir().join("qa.jsonl")
+}
+
+/// `qa.csv` of the sample dataset.
+pub fn squad_csv() -> PathBuf {
+    squad_dir().join("qa.csv")
+}
+
+/// An OpenAI-compatible model client talking to `server` (the real provider code).
+pub fn openai_client(server: &ModelServer, model_id: &str) -> ModelClient {
+    let provider = OpenAiProvider::new(OpenAiConfig {
+        base_url: format!("{}/v1", server.url()),
+        api_key: None,
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(30),
+    })
+    .expect("the OpenAI client builds");
+    ModelClient {
+        label: format!("openai:{model_id}"),
+        provider: Arc::new(provider),
+        model_id: model_id.to_string(),
+        params: InferenceParams::default(),
+        price_per_1k_input: Some(0.5),
+        price_per_1k_output: Some(1.5),
+    }
+}
+
+/// Retry settings that keep fault tests fast.
+pub fn fast_config(concurrency: usize) -> RunnerConfig {
+    RunnerConfig {
+        concurrency,
+        max_attempts: 5,
+        max_throttled: 20,
+        timeout: Duration::from_millis(500),
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(50),
+    }
+}
+
+/// A plan over `dataset` with the squad template and the given models and metrics.
+pub fn plan(
+    dataset: &Path,
+    models: Vec<ModelClient>,
+    metrics: Vec<MetricName>,
+    selection: Selection,
+) -> EvalPlan {
+    EvalPlan {
+        dataset: Dataset::open(dataset).expect("dataset opens"),
+        template: PromptTemplate::parse(SQUAD_TEMPLATE).expect("template parses"),
+        reference_field: "answers".to_string(),
+        selection,
+        metrics,
+        models,
+        judges: Vec::new(),
+        rubric: Rubric::default_rubric(),
+        config: fast_config(4),
+    }
+}
+
+/// A fresh store in `dir` and a context around it (no cache).
+pub fn context(dir: &Path) -> RunContext {
+    let (events, _) = tokio::sync::broadcast::channel(4096);
+    RunContext {
+        store: Store::open(&dir.join("store.sqlite")).expect("store opens"),
+        cache: None,
+        events,
+        cancel: CancellationToken::new(),
+    }
+}
+
+/// The `llm-eval` binary with a hermetic environment pointed at `server`.
+pub fn llm_eval(server: &ModelServer, dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_llm-eval"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("OPENAI_BASE_URL", format!("{}/v1", server.url()))
+        .env("OPENAI_API_KEY", "test-key")
+        .env("AWS_ENDPOINT_URL", server.url())
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("LLM_EVAL_STORE", dir.join("store.sqlite"))
+        .env("LLM_EVAL_CACHE_DIR", dir.join("cache"))
+        .current_dir(dir);
+    if std::env::var_os("TEST_LOG").is_some() {
+        command.env("RUST_LOG", "debug");
+    }
+    command
+}
+
+/// The lines of a `records.jsonl` as JSON values.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("records.jsonl exists")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect()
+}

@@ -1,0 +1,9 @@
+//! The app's one integration test binary: each file is a module.
+
+mod cli;
+mod dataset;
+mod helpers;
+mod metrics;
+mod providers;
+mod runs;
+mod template;
