@@ -49,6 +49,8 @@ pub enum Command {
     Preview(PreviewArgs),
     /// Run the web app.
     Serve(ServeArgs),
+    /// Check that a running web app answers `GET /healthz` (the container health check).
+    Healthcheck(HealthcheckArgs),
 }
 
 /// Flags of `llm-eval eval`.
@@ -116,6 +118,10 @@ pub struct EvalArgs {
     /// A model catalog file (TOML) overriding or extending the built-in one.
     #[arg(long)]
     pub catalog: Option<PathBuf>,
+    /// The Secrets Manager secret holding the OpenAI API key, read when `OPENAI_API_KEY` is
+    /// not set (the deployed app gets its name from the stack).
+    #[arg(long, env = "OPENAI_SECRET_NAME")]
+    pub openai_secret_name: Option<String>,
     /// Do not draw a progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -136,8 +142,20 @@ pub struct PreviewArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_ADDR")]
+    #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_BIND")]
     pub addr: SocketAddr,
+}
+
+/// Flags of `llm-eval healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The address the app listens on (an unspecified address such as 0.0.0.0 is checked
+    /// through the loopback address).
+    #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_BIND")]
+    pub addr: SocketAddr,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 3.0)]
+    pub timeout: f64,
 }
 
 /// How the process should exit.
@@ -149,6 +167,8 @@ pub enum Exit {
     BelowThreshold,
     /// The run was cancelled.
     Cancelled,
+    /// `healthcheck`: the app did not answer `GET /healthz` with 200.
+    Unhealthy,
 }
 
 impl Exit {
@@ -156,7 +176,7 @@ impl Exit {
     pub fn code(self) -> i32 {
         match self {
             Exit::Success => 0,
-            Exit::BelowThreshold => 1,
+            Exit::BelowThreshold | Exit::Unhealthy => 1,
             Exit::Cancelled => 130,
         }
     }
@@ -168,6 +188,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Eval(args) => eval(*args).await,
         Command::Preview(args) => preview(&args).map(|()| Exit::Success),
         Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
+        Command::Healthcheck(args) => healthcheck(&args).await,
     }
 }
 
@@ -213,6 +234,35 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .await
         .context("serving")?;
     Ok(())
+}
+
+async fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<Exit> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds");
+    }
+    let mut addr = args.addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs_f64(args.timeout))
+        .build()
+        .context("building the HTTP client")?;
+    match client.get(&url).send().await {
+        Ok(response) if response.status().is_success() => Ok(Exit::Success),
+        Ok(response) => {
+            eprintln!("unhealthy: GET {url} answered {}", response.status());
+            Ok(Exit::Unhealthy)
+        }
+        Err(error) => {
+            eprintln!("unhealthy: GET {url}: {error}");
+            Ok(Exit::Unhealthy)
+        }
+    }
 }
 
 /// Cancels `cancel` on Ctrl-C or SIGTERM.
@@ -412,7 +462,10 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     check_dataset_fit(&plan)?;
 
     // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
-    let mut settings = ProviderSettings::default();
+    let mut settings = ProviderSettings {
+        openai_secret_name: args.openai_secret_name.clone(),
+        ..ProviderSettings::default()
+    };
     settings.timeouts.request = plan.config.timeout + Duration::from_secs(5);
     let providers = Providers::from_env(settings)
         .await

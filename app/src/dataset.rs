@@ -7,9 +7,9 @@
 //! way Python's `str()` prints them, because that is what fmeval and the original app did.
 //!
 //! Accepted input: UTF-8 with or without a byte-order mark, LF or CRLF line ends. JSONL: one
-//! object per line; blank lines at the end are ignored, a blank line followed by more records is
-//! an error (fmeval fails on it too; we report where it is). CSV: the first row holds the field
-//! names, every value is a string.
+//! object per line; blank (whitespace-only) lines are skipped wherever they are, so a stray
+//! empty line does not stop a long run (fmeval fails on one in the middle). CSV: the first row
+//! holds the field names, every value is a string.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -92,14 +92,6 @@ pub enum DatasetError {
         /// What was found (`an array`, `a string`, ...).
         found: &'static str,
     },
-    /// A blank line sits between records.
-    #[error("{}:{line}: blank line between records", .path.display())]
-    BlankLine {
-        /// The dataset file.
-        path: PathBuf,
-        /// 1-based line of the (first) blank line.
-        line: usize,
-    },
     /// A CSV row could not be parsed.
     #[error("{}:{line}: invalid CSV", .path.display())]
     Csv {
@@ -176,7 +168,7 @@ impl DatasetError {
             | Self::FieldCount { index, .. }
             | Self::InvalidReference { index, .. } => Some(*index),
             Self::Utf8 { index, .. } | Self::Csv { index, .. } => *index,
-            Self::Io { .. } | Self::BlankLine { .. } | Self::DuplicateColumn { .. } => None,
+            Self::Io { .. } | Self::DuplicateColumn { .. } => None,
         }
     }
 
@@ -187,7 +179,6 @@ impl DatasetError {
             Self::Utf8 { line, .. }
             | Self::Json { line, .. }
             | Self::NotObject { line, .. }
-            | Self::BlankLine { line, .. }
             | Self::Csv { line, .. }
             | Self::FieldCount { line, .. }
             | Self::DuplicateColumn { line, .. }
@@ -375,10 +366,6 @@ struct JsonLines {
     /// 1-based number of the last line read.
     line: usize,
     n_records: usize,
-    /// The first blank line seen since the last record, if any.
-    pending_blank: Option<usize>,
-    /// A record read while reporting the blank line before it, returned on the next call.
-    stash: Option<Result<Record, DatasetError>>,
     done: bool,
 }
 
@@ -390,16 +377,11 @@ impl JsonLines {
             buffer: Vec::new(),
             line: 0,
             n_records: 0,
-            pending_blank: None,
-            stash: None,
             done: false,
         }
     }
 
     fn next(&mut self) -> Option<Result<Record, DatasetError>> {
-        if let Some(stashed) = self.stash.take() {
-            return Some(stashed);
-        }
         if self.done {
             return None;
         }
@@ -422,19 +404,9 @@ impl JsonLines {
             }
             self.line += 1;
             if is_blank_line(self.content()) {
-                self.pending_blank.get_or_insert(self.line);
                 continue;
             }
-            let record = self.parse_line();
-            if let Some(blank_line) = self.pending_blank.take() {
-                // Report the blank line first; the record after it is not lost.
-                self.stash = Some(record);
-                return Some(Err(DatasetError::BlankLine {
-                    path: self.path.to_path_buf(),
-                    line: blank_line,
-                }));
-            }
-            return Some(record);
+            return Some(self.parse_line());
         }
     }
 
@@ -998,26 +970,16 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_blank_line_in_the_middle_is_reported_and_reading_goes_on() {
+    fn jsonl_blank_lines_in_the_middle_are_skipped() {
         check_jsonl(
-            "{\"a\":1}\n\n\n{\"a\":2}\n",
-            &[
-                "0@1 {\"a\":1}",
-                "error: data.x:2: blank line between records",
-                "1@4 {\"a\":2}",
-            ],
+            "{\"a\":1}\n\n \t\r\n{\"a\":2}\n",
+            &["0@1 {\"a\":1}", "1@4 {\"a\":2}"],
         );
     }
 
     #[test]
-    fn jsonl_leading_blank_line_is_reported() {
-        check_jsonl(
-            "\n{\"a\":1}\n",
-            &[
-                "error: data.x:1: blank line between records",
-                "0@2 {\"a\":1}",
-            ],
-        );
+    fn jsonl_leading_blank_line_is_skipped() {
+        check_jsonl("\n{\"a\":1}\n", &["0@2 {\"a\":1}"]);
     }
 
     #[test]

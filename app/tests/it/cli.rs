@@ -635,7 +635,7 @@ async fn preview_renders_the_first_record() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serve_answers_and_stops_on_sigterm() {
+async fn serve_answers_healthcheck_and_stops_on_sigterm() {
     use tokio::io::AsyncBufReadExt;
 
     let server = ModelServer::start(Behavior::default()).await.unwrap();
@@ -660,6 +660,17 @@ async fn serve_answers_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(body, "ok");
+    // The container health check, given the bind address as the stack sets it (0.0.0.0:PORT).
+    let port = url.rsplit(':').next().unwrap().to_string();
+    let healthcheck = |dir: &Path| {
+        let mut command = llm_eval(&server, dir);
+        command
+            .args(["healthcheck"])
+            .env("LLM_EVAL_BIND", format!("0.0.0.0:{port}"));
+        tokio::process::Command::from(command).output()
+    };
+    let healthy = healthcheck(dir.path()).await.unwrap();
+    assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy.stderr));
     let pid = child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -673,6 +684,9 @@ async fn serve_answers_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
+    let unhealthy = healthcheck(dir.path()).await.unwrap();
+    assert_eq!(unhealthy.status.code(), Some(1));
+    assert!(text(&unhealthy.stderr).contains("unhealthy"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,7 +157,6 @@ fn errors_name_the_file_and_line() {
             "0@1".to_owned(),
             format!("error: {shown}:2: invalid JSON at column 6"),
             format!("error: {shown}:3: expected a JSON object, found an array"),
-            format!("error: {shown}:4: blank line between records"),
             "3@5".to_owned(),
         ]
     );
