@@ -283,6 +283,22 @@ fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
 }
 
 #[test]
+fn custom_domain_needs_both_certificate_and_alias() {
+    // With only one of the two, CloudFront would get `Aliases: [""]` or an empty certificate ARN.
+    let app = default_stack("app").template.to_json_value();
+    assert_eq!(
+        app["Conditions"]["HasCustomDomain"],
+        serde_json::json!({"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainAlias"}, ""]}]}
+        ]})
+    );
+    let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(config["Aliases"]["Fn::If"][0], "HasCustomDomain");
+    assert_eq!(config["ViewerCertificate"]["Fn::If"][0], "HasCustomDomain");
+}
+
+#[test]
 fn cognito_pool_is_locked_down() {
     let app = default_stack("app").template.to_json_value();
     let pool = &app["Resources"]["UserPool"]["Properties"];
@@ -332,6 +348,25 @@ fn studio_clones_the_configured_repo_with_native_resources() {
         );
     }
     assert_eq!(json["Resources"]["Domain"]["Properties"]["AuthMode"], "IAM");
+    // Content and name are create-only: a new repository must give a new name, or
+    // CloudFormation cannot replace the custom-named resource on update.
+    let name = |json: &Json| {
+        json["Resources"]["CloneRepoLifecycleConfig"]["Properties"]["StudioLifecycleConfigName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let default_json = default_stack("studio").template.to_json_value();
+    assert!(
+        name(&json).starts_with("llm-eval-clone-repo-"),
+        "{}",
+        name(&json)
+    );
+    assert_ne!(name(&json), name(&default_json));
+    assert_eq!(
+        name(&default_json),
+        name(&default_stack("studio").template.to_json_value())
+    );
     assert_eq!(
         json["Resources"]["SharedSpace"]["Properties"]["SpaceSharingSettings"]["SharingType"],
         "Shared"
