@@ -648,7 +648,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         }),
         user: Some(s(APP_USER)),
         readonly_root_filesystem: None,
-        privileged: Some(false.into()),
+        // Not set at all: `privileged` is one of the parameters ECS documents as not valid in
+        // Fargate task definitions (containers there are never privileged).
+        privileged: None,
         command: Vec::new(),
         stop_timeout: Some(30.into()),
     };

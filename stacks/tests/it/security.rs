@@ -259,6 +259,40 @@ fn task_is_right_sized_non_root_and_health_checked() {
 }
 
 #[test]
+fn fargate_containers_carry_no_parameter_fargate_rejects() {
+    // "Amazon ECS task definition differences for Fargate": not valid in Fargate tasks.
+    const NOT_VALID_ON_FARGATE: &[&str] = &[
+        "DisableNetworking",
+        "DnsSearchDomains",
+        "DnsServers",
+        "DockerSecurityOptions",
+        "ExtraHosts",
+        "Gpu",
+        "IpcMode",
+        "Links",
+        "PlacementConstraints",
+        "Privileged",
+        "MaxSwap",
+        "Swappiness",
+    ];
+    for (stack, id, resource) in all_resources() {
+        if resource["Type"] != "AWS::ECS::TaskDefinition" {
+            continue;
+        }
+        assert_eq!(
+            resource["Properties"]["RequiresCompatibilities"],
+            serde_json::json!(["FARGATE"]),
+            "{stack} {id}"
+        );
+        for key in NOT_VALID_ON_FARGATE {
+            let mut hits = Vec::new();
+            find_key(&resource["Properties"], key, String::new(), &mut hits);
+            assert!(hits.is_empty(), "{stack} {id}: {hits:?}");
+        }
+    }
+}
+
+#[test]
 fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
     let app = default_stack("app").template.to_json_value();
     let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
