@@ -139,16 +139,23 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     prefix_list.constraint_description = Some("a prefix list id, pl-...".into());
     let prefix_list = t.add_parameter("CloudFrontPrefixListId", prefix_list);
     let mut certificate = Parameter::string(
-        "optional ACM certificate ARN (us-east-1) for DomainAlias; empty uses the cloudfront.net certificate",
+        "optional ACM certificate ARN (us-east-1) for DomainAlias; used only when DomainAlias is set too, otherwise the cloudfront.net certificate",
     );
     certificate.default = Some(String::new());
     let certificate = t.add_parameter("CertificateArn", certificate);
-    let mut alias = Parameter::string("optional domain name served with CertificateArn");
+    let mut alias = Parameter::string(
+        "optional domain name served with CertificateArn; used only when CertificateArn is set too",
+    );
     alias.default = Some(String::new());
     let alias = t.add_parameter("DomainAlias", alias);
+    // Both or neither: with only a certificate the distribution would get `Aliases: [""]`, and
+    // with only an alias an empty `AcmCertificateArn`; CloudFront rejects both at deploy time.
     let custom_domain = t.add_condition(
         "HasCustomDomain",
-        Expr::negate(Expr::equals(certificate.r#ref(), Expr::str(""))),
+        Expr::And(vec![
+            Expr::negate(Expr::equals(certificate.r#ref(), Expr::str(""))),
+            Expr::negate(Expr::equals(alias.r#ref(), Expr::str(""))),
+        ]),
     );
 
     // Buckets: server access logs, the ALB's access logs (and optionally CloudFront logs) go to
@@ -641,7 +648,9 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         }),
         user: Some(s(APP_USER)),
         readonly_root_filesystem: None,
-        privileged: Some(false.into()),
+        // Not set at all: `privileged` is one of the parameters ECS documents as not valid in
+        // Fargate task definitions (containers there are never privileged).
+        privileged: None,
         command: Vec::new(),
         stop_timeout: Some(30.into()),
     };

@@ -5,6 +5,13 @@
 //! Only native resource types are used (no custom-resource Lambdas). The repository URL is
 //! embedded in a shell script, so it must pass [`StackConfig::validate`] (https, no shell
 //! metacharacters) before it gets here.
+//!
+//! Deploy-time invariants:
+//! - the lifecycle script returns at once and clones in the background, because SageMaker fails
+//!   an app start whose lifecycle script runs longer than 5 minutes;
+//! - the lifecycle configuration's name ends with a hash of its script. Its content and name are
+//!   create-only, so a new repository URL replaces the resource, and CloudFormation refuses to
+//!   replace a resource whose custom name stays the same.
 
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Template, Value, s};
@@ -25,18 +32,33 @@ pub const USER_PROFILE_NAME: &str = "studio-user";
 /// Name of the shared space.
 pub const SPACE_NAME: &str = "shared-space";
 
-/// The lifecycle script: clone the repository into the home directory once.
+/// The lifecycle script: clone the repository into the home directory once. The clone runs in
+/// the background (`nohup ... &`) so the script ends well within SageMaker's 5-minute limit for
+/// lifecycle scripts, however large the repository; its output goes to `~/.clone-repo.log`.
 pub fn clone_script(repo: &str) -> String {
     format!(
         "#!/bin/bash\n\
          # Clones {repo} into the home directory on the first start of JupyterLab.\n\
+         # In the background: a lifecycle script must finish within 5 minutes.\n\
          set -eu\n\
          repo_url='{repo}'\n\
          target=\"$HOME/$(basename \"$repo_url\" .git)\"\n\
          if [ ! -d \"$target\" ]; then\n\
-         \x20 git clone --depth 1 \"$repo_url\" \"$target\" || echo \"clone of $repo_url failed\" >&2\n\
+         \x20 nohup git clone --depth 1 \"$repo_url\" \"$target\" >\"$HOME/.clone-repo.log\" 2>&1 &\n\
          fi\n"
     )
+}
+
+/// Name of the lifecycle configuration: `<prefix>-clone-repo-<hash>`, where `<hash>` is the first
+/// 8 hex digits of the 64-bit FNV-1a hash of `script`. Same script, same name (no drift); a
+/// changed script gets a new name, so CloudFormation can replace the create-only resource.
+pub fn lifecycle_config_name(prefix: &str, script: &str) -> String {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = script.bytes().fold(FNV_OFFSET, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+    });
+    format!("{prefix}-clone-repo-{:08x}", hash >> 32)
 }
 
 /// Builds the studio template.
@@ -126,15 +148,13 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         .applies_to(["Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSageMakerFullAccess"])],
     );
 
+    let script = clone_script(&cfg.studio_git_repo);
     let lifecycle = t.add(
         "CloneRepoLifecycleConfig",
         StudioLifecycleConfig {
             studio_lifecycle_config_app_type: s("JupyterLab"),
-            studio_lifecycle_config_content: Expr::base64(Expr::str(clone_script(
-                &cfg.studio_git_repo,
-            )))
-            .into(),
-            studio_lifecycle_config_name: s(format!("{prefix}-clone-repo")),
+            studio_lifecycle_config_name: s(lifecycle_config_name(prefix, &script)),
+            studio_lifecycle_config_content: Expr::base64(Expr::str(script)).into(),
             tags: stack_tags(),
         },
     );
@@ -227,4 +247,70 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         },
     );
     t
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn check(prefix: &str, script: &str, expected: &str) {
+        assert_eq!(lifecycle_config_name(prefix, script), expected);
+    }
+
+    // FNV-1a 64 reference values: "" -> cbf29ce484222325, "a" -> af63dc4c8601ec8c.
+    #[test]
+    fn name_of_empty_script() {
+        check("llm-eval", "", "llm-eval-clone-repo-cbf29ce4")
+    }
+    #[test]
+    fn name_of_one_byte_script() {
+        check("p", "a", "p-clone-repo-af63dc4c")
+    }
+
+    #[test]
+    fn a_new_repository_gives_a_new_name() {
+        let one = clone_script("https://example.com/a.git");
+        let two = clone_script("https://example.com/b.git");
+        assert_ne!(
+            lifecycle_config_name("x", &one),
+            lifecycle_config_name("x", &two)
+        );
+    }
+
+    #[test]
+    fn longest_prefix_fits_sagemaker_name_rules() {
+        // StudioLifecycleConfigName: at most 63 characters of [a-zA-Z0-9-], no leading dash.
+        let name = lifecycle_config_name(&"a".repeat(20), &clone_script("https://x.org/r.git"));
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            name.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+        );
+    }
+
+    #[test]
+    fn clone_runs_in_the_background() {
+        let script = clone_script("https://example.com/team/notebooks.git");
+        let clone_line = script
+            .lines()
+            .find(|line| line.contains("git clone"))
+            .unwrap();
+        assert!(clone_line.trim_start().starts_with("nohup "), "{script}");
+        assert!(clone_line.trim_end().ends_with('&'), "{script}");
+    }
+
+    #[test]
+    fn script_is_valid_bash() {
+        let script = clone_script("https://example.com/team/notebooks.git");
+        let output = std::process::Command::new("bash")
+            .args(["-n", "-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

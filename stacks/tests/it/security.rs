@@ -259,6 +259,40 @@ fn task_is_right_sized_non_root_and_health_checked() {
 }
 
 #[test]
+fn fargate_containers_carry_no_parameter_fargate_rejects() {
+    // "Amazon ECS task definition differences for Fargate": not valid in Fargate tasks.
+    const NOT_VALID_ON_FARGATE: &[&str] = &[
+        "DisableNetworking",
+        "DnsSearchDomains",
+        "DnsServers",
+        "DockerSecurityOptions",
+        "ExtraHosts",
+        "Gpu",
+        "IpcMode",
+        "Links",
+        "PlacementConstraints",
+        "Privileged",
+        "MaxSwap",
+        "Swappiness",
+    ];
+    for (stack, id, resource) in all_resources() {
+        if resource["Type"] != "AWS::ECS::TaskDefinition" {
+            continue;
+        }
+        assert_eq!(
+            resource["Properties"]["RequiresCompatibilities"],
+            serde_json::json!(["FARGATE"]),
+            "{stack} {id}"
+        );
+        for key in NOT_VALID_ON_FARGATE {
+            let mut hits = Vec::new();
+            find_key(&resource["Properties"], key, String::new(), &mut hits);
+            assert!(hits.is_empty(), "{stack} {id}: {hits:?}");
+        }
+    }
+}
+
+#[test]
 fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
     let app = default_stack("app").template.to_json_value();
     let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
@@ -280,6 +314,22 @@ fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
         logged["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Logging"]["Prefix"],
         "cloudfront/"
     );
+}
+
+#[test]
+fn custom_domain_needs_both_certificate_and_alias() {
+    // With only one of the two, CloudFront would get `Aliases: [""]` or an empty certificate ARN.
+    let app = default_stack("app").template.to_json_value();
+    assert_eq!(
+        app["Conditions"]["HasCustomDomain"],
+        serde_json::json!({"Fn::And": [
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainAlias"}, ""]}]}
+        ]})
+    );
+    let config = &app["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(config["Aliases"]["Fn::If"][0], "HasCustomDomain");
+    assert_eq!(config["ViewerCertificate"]["Fn::If"][0], "HasCustomDomain");
 }
 
 #[test]
@@ -332,6 +382,25 @@ fn studio_clones_the_configured_repo_with_native_resources() {
         );
     }
     assert_eq!(json["Resources"]["Domain"]["Properties"]["AuthMode"], "IAM");
+    // Content and name are create-only: a new repository must give a new name, or
+    // CloudFormation cannot replace the custom-named resource on update.
+    let name = |json: &Json| {
+        json["Resources"]["CloneRepoLifecycleConfig"]["Properties"]["StudioLifecycleConfigName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let default_json = default_stack("studio").template.to_json_value();
+    assert!(
+        name(&json).starts_with("llm-eval-clone-repo-"),
+        "{}",
+        name(&json)
+    );
+    assert_ne!(name(&json), name(&default_json));
+    assert_eq!(
+        name(&default_json),
+        name(&default_stack("studio").template.to_json_value())
+    );
     assert_eq!(
         json["Resources"]["SharedSpace"]["Properties"]["SpaceSharingSettings"]["SharingType"],
         "Shared"
