@@ -1,6 +1,7 @@
 //! `llm-eval`: the evaluation app's one binary (`eval`, `preview`, `serve`).
 //!
-//! Thin by design: parse flags, set up tracing (`RUST_LOG`, logs on stderr), run
+//! Thin by design: parse flags, set up tracing (`RUST_LOG`, logs on stderr; the AWS config
+//! loader's own fallbacks are quiet unless asked for), run
 //! [`app::cli::run`] and turn its result into an exit code in one place.
 
 use clap::Parser;
@@ -17,9 +18,10 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -179,9 +179,14 @@ pub struct ProviderSettings {
 }
 
 /// The provider clients of a process: built once from one `SdkConfig`, shared by all runs.
+/// The AWS configuration is loaded on first use, so a run that only calls OpenAI-compatible
+/// models never looks for AWS credentials or a region.
 #[derive(Debug)]
 pub struct Providers {
-    sdk_config: aws_config::SdkConfig,
+    sdk_config: tokio::sync::OnceCell<aws_config::SdkConfig>,
+    /// Whether the AWS configuration has a region and credentials, checked once before the
+    /// first AWS model so that a missing login fails the run up front, not every record.
+    aws_ready: tokio::sync::OnceCell<Result<(), String>>,
     settings: ProviderSettings,
     bedrock: std::sync::OnceLock<Arc<bedrock::BedrockProvider>>,
     sagemaker: std::sync::OnceLock<sagemaker::SageMakerProvider>,
@@ -189,17 +194,10 @@ pub struct Providers {
 }
 
 impl Providers {
-    /// Loads the AWS configuration from the environment and fills unset settings from
-    /// `OPENAI_BASE_URL` / `OPENAI_API_KEY`. No network IO happens until a provider is used.
+    /// Fills unset settings from `OPENAI_BASE_URL` / `OPENAI_API_KEY`; the AWS configuration
+    /// is loaded from the environment when an AWS provider is first needed. No network IO
+    /// happens until a provider is used.
     pub async fn from_env(mut settings: ProviderSettings) -> Result<Providers, ProviderError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if let Some(region) = &settings.region {
-            loader = loader.region(aws_config::Region::new(region.clone()));
-        }
-        if let Some(endpoint_url) = &settings.aws_endpoint_url {
-            loader = loader.endpoint_url(endpoint_url);
-        }
-        let sdk_config = loader.load().await;
         let non_empty = |name: &str| {
             std::env::var(name)
                 .ok()
@@ -211,14 +209,39 @@ impl Providers {
         if settings.openai_api_key.is_none() {
             settings.openai_api_key = non_empty("OPENAI_API_KEY").map(secrecy::SecretString::from);
         }
-        Ok(Providers::with_sdk_config(sdk_config, settings))
+        Ok(Providers {
+            sdk_config: tokio::sync::OnceCell::new(),
+            aws_ready: tokio::sync::OnceCell::new(),
+            settings,
+            bedrock: std::sync::OnceLock::new(),
+            sagemaker: std::sync::OnceLock::new(),
+            openai: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The AWS configuration, loaded once from the environment (region, credentials,
+    /// `AWS_ENDPOINT_URL`) unless it was given.
+    async fn sdk_config(&self) -> &aws_config::SdkConfig {
+        self.sdk_config
+            .get_or_init(|| async {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(region) = &self.settings.region {
+                    loader = loader.region(aws_config::Region::new(region.clone()));
+                }
+                if let Some(endpoint_url) = &self.settings.aws_endpoint_url {
+                    loader = loader.endpoint_url(endpoint_url);
+                }
+                loader.load().await
+            })
+            .await
     }
 
     /// Providers over a given `SdkConfig` (tests point it at a double with
     /// [`aws::local_sdk_config`]); reads no environment variables.
     pub fn with_sdk_config(sdk_config: aws_config::SdkConfig, settings: ProviderSettings) -> Self {
         Providers {
-            sdk_config,
+            sdk_config: tokio::sync::OnceCell::new_with(Some(sdk_config)),
+            aws_ready: tokio::sync::OnceCell::new(),
             settings,
             bedrock: std::sync::OnceLock::new(),
             sagemaker: std::sync::OnceLock::new(),
@@ -234,19 +257,23 @@ impl Providers {
     ) -> Result<Arc<dyn ModelProvider>, ProviderError> {
         use crate::catalog::ProviderKind;
         match spec.provider {
-            ProviderKind::Bedrock => Ok(self
-                .bedrock
-                .get_or_init(|| {
-                    Arc::new(bedrock::BedrockProvider::new(
-                        &self.sdk_config,
-                        self.settings.timeouts,
-                    ))
-                })
-                .clone()),
+            ProviderKind::Bedrock => {
+                let sdk_config = self.aws_config_checked("bedrock").await?;
+                Ok(self
+                    .bedrock
+                    .get_or_init(|| {
+                        Arc::new(bedrock::BedrockProvider::new(
+                            sdk_config,
+                            self.settings.timeouts,
+                        ))
+                    })
+                    .clone())
+            }
             ProviderKind::SageMaker => {
+                let sdk_config = self.aws_config_checked("sagemaker").await?;
                 let base = self.sagemaker.get_or_init(|| {
                     sagemaker::SageMakerProvider::new(
-                        &self.sdk_config,
+                        sdk_config,
                         self.settings.timeouts,
                         sagemaker::SageMakerFormat::default(),
                     )
@@ -273,11 +300,50 @@ impl Providers {
         }
     }
 
+    /// The AWS configuration after checking, once, that it has a region and that credentials
+    /// can be loaded. The error names what is missing, never a credential.
+    async fn aws_config_checked(
+        &self,
+        provider: &'static str,
+    ) -> Result<&aws_config::SdkConfig, ProviderError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let sdk_config = self.sdk_config().await;
+        let ready = self
+            .aws_ready
+            .get_or_init(|| async {
+                if sdk_config.region().is_none() {
+                    return Err(
+                        "no AWS region: set AWS_REGION (or a region in the AWS profile)".to_owned(),
+                    );
+                }
+                let Some(credentials) = sdk_config.credentials_provider() else {
+                    return Err("no AWS credentials provider is configured".to_owned());
+                };
+                credentials
+                    .provide_credentials()
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| {
+                        format!(
+                            "no AWS credentials (environment, profile, SSO, container or instance role): {error}"
+                        )
+                    })
+            })
+            .await;
+        match ready {
+            Ok(()) => Ok(sdk_config),
+            Err(message) => Err(ProviderError::Permanent {
+                provider,
+                message: message.clone(),
+            }),
+        }
+    }
+
     /// The SageMaker endpoints of the account and region.
     pub async fn list_sagemaker_endpoints(
         &self,
     ) -> Result<Vec<sagemaker::EndpointInfo>, ProviderError> {
-        sagemaker::list_endpoints(&self.sdk_config, self.settings.timeouts).await
+        sagemaker::list_endpoints(self.sdk_config().await, self.settings.timeouts).await
     }
 
     fn openai_base_url(&self) -> &str {
@@ -298,7 +364,7 @@ impl Providers {
             }
             None => return Ok(None),
         };
-        read_secret_key(&self.sdk_config, secret_name)
+        read_secret_key(self.sdk_config().await, secret_name)
             .await
             .map(Some)
     }

@@ -516,6 +516,46 @@ async fn configuration_errors_exit_2_before_any_model_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "{question}",
+        "--model",
+        "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
+        "--metric",
+        "qa_accuracy",
+        "--quiet",
+    ];
+    let nowhere = dir.path().join("no-such-aws-file");
+    for (missing, needle) in [
+        ("AWS_REGION", "no AWS region"),
+        ("AWS_ACCESS_KEY_ID", "no AWS credentials"),
+    ] {
+        let mut command = llm_eval(&server, dir.path());
+        command
+            .args(args)
+            .env_remove(missing)
+            .env("AWS_CONFIG_FILE", &nowhere)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere);
+        let output = tokio::process::Command::from(command)
+            .output()
+            .await
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{missing}: {stderr}");
+        assert!(stderr.contains(needle), "{missing}: {stderr}");
+        assert!(!stderr.contains("test-secret"), "{stderr}");
+    }
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_single_record_run() {
     let server = ModelServer::start(Behavior {
         answer: Answer::Fixed("France".into()),
