@@ -2,13 +2,17 @@
 //!
 //! YAML short-form intrinsic tags (`!Ref`, `!GetAtt X.Y`, `!Sub`, `!If`, `!Condition`, ...) are
 //! rewritten to exactly the long forms (`{"Ref": ..}`, `{"Fn::GetAtt": ["X", "Y"]}`,
-//! `{"Condition": ..}`), so rules never see the difference.
+//! `{"Condition": ..}`), so rules never see the difference. YAML merge keys (`<<: *anchor`,
+//! resolved by `aws cloudformation package`) are applied and the non-specific tag `!` is ignored.
+//! `Fn::ForEach` loops in `Resources` are expanded ([`foreach`]) before the checks below.
 //! Invariant: a [`ParsedTemplate`] has a `Resources` mapping whose every entry is a mapping with
 //! a string `Type`; anything else is a [`ParseError`] that names the file, line and column.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+
+use super::foreach;
 
 /// A line/column position in the template text, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +80,8 @@ pub struct ParsedTemplate {
 
 impl ParsedTemplate {
     /// Builds a template from an already parsed JSON tree (e.g. one we synthesized ourselves).
-    pub fn from_value(file: &str, root: Value) -> Result<ParsedTemplate, ParseError> {
+    pub fn from_value(file: &str, mut root: Value) -> Result<ParsedTemplate, ParseError> {
+        expand_loops(file, "", &mut root)?;
         validate(file, "", &root)?;
         Ok(ParsedTemplate::indexed(file, root, HashMap::new()))
     }
@@ -199,9 +204,12 @@ fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
 
 /// Parses `text` (JSON or YAML) named `file` into a checked template.
 pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
-    let root = parse_tree(file, text)?;
+    let mut root = parse_tree(file, text)?;
+    let origins = expand_loops(file, text, &mut root)?;
     validate(file, text, &root)?;
     let keys = key_index(text);
+    // A resource made by a `Fn::ForEach` loop is located at the loop's key.
+    let mut loop_positions: HashMap<&str, Option<Position>> = HashMap::new();
     let positions = root
         .get("Resources")
         .and_then(Value::as_object)
@@ -209,12 +217,36 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
             resources
                 .keys()
                 .filter_map(|logical_id| {
-                    Some((logical_id.clone(), *keys.get(logical_id.as_str())?))
+                    let position = match origins.get(logical_id) {
+                        Some(loop_key) => *loop_positions
+                            .entry(loop_key.as_str())
+                            .or_insert_with(|| locate_key(text, loop_key)),
+                        None => keys.get(logical_id.as_str()).copied(),
+                    };
+                    Some((logical_id.clone(), position?))
                 })
                 .collect()
         })
         .unwrap_or_default();
     Ok(ParsedTemplate::indexed(file, root, positions))
+}
+
+/// Expands `Fn::ForEach` loops in `Resources` (see [`foreach`]); a malformed loop is an error
+/// at the loop's key.
+fn expand_loops(
+    file: &str,
+    text: &str,
+    root: &mut Value,
+) -> Result<HashMap<String, String>, ParseError> {
+    foreach::expand_resources(root).map_err(|error| {
+        let position = locate_key(text, &error.loop_key).unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem: error.to_string(),
+        }
+    })
 }
 
 /// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
@@ -299,7 +331,7 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
 }
 
 fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|source| {
+    let yaml_error = |source: serde_yaml::Error| {
         let (line, column) = source
             .location()
             .map_or((1, 1), |loc| (loc.line(), loc.column()));
@@ -309,7 +341,9 @@ fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
             column,
             source,
         }
-    })?;
+    };
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(yaml_error)?;
+    yaml.apply_merge().map_err(yaml_error)?;
     yaml_to_json(yaml).map_err(|problem| {
         let position = problem
             .tag
@@ -383,6 +417,10 @@ fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, ConvertProblem> {
             }
             Value::Object(object)
         }
+        // The non-specific tag `!` only says "a plain string/sequence/mapping".
+        serde_yaml::Value::Tagged(tagged) if is_non_specific(&tagged.tag) => {
+            yaml_to_json(tagged.value)?
+        }
         serde_yaml::Value::Tagged(tagged) => {
             let tag = tagged.tag.to_string();
             let name = tag.trim_start_matches('!');
@@ -425,8 +463,16 @@ fn yaml_number(number: &serde_yaml::Number) -> Value {
     }
 }
 
+/// True for the non-specific tag `!` (a tag with an empty name).
+fn is_non_specific(tag: &serde_yaml::value::Tag) -> bool {
+    tag.to_string().trim_start_matches('!').is_empty()
+}
+
 fn yaml_key(key: serde_yaml::Value) -> Result<String, ConvertProblem> {
     Ok(match key {
+        serde_yaml::Value::Tagged(tagged) if is_non_specific(&tagged.tag) => {
+            return yaml_key(tagged.value);
+        }
         serde_yaml::Value::String(text) => text,
         serde_yaml::Value::Null => "null".to_owned(),
         serde_yaml::Value::Bool(flag) => flag.to_string(),
@@ -753,5 +799,47 @@ mod tests {
         assert_eq!(tpl.referrers_of("B"), ["P", "F"]);
         assert_eq!(tpl.referrers_of("P"), ["F"]);
         assert!(tpl.referrers_of("F").is_empty());
+    }
+
+    #[test]
+    fn regression_non_specific_tag_is_ignored() {
+        check(r#"a: {! "Ref": X}"#, r#"{"a": {"Ref": "X"}}"#);
+        check("a: ! x", r#"{"a": "x"}"#);
+        check("a: ! [x]", r#"{"a": ["x"]}"#);
+    }
+
+    #[test]
+    fn regression_merge_keys_are_applied() {
+        check(
+            "b: &b {Type: T, P: 1}\nc: {<<: *b, P: 2}",
+            r#"{"b": {"Type": "T", "P": 1}, "c": {"P": 2, "Type": "T"}}"#,
+        );
+        check("b: &b [x]\nc: *b", r#"{"b": ["x"], "c": ["x"]}"#);
+        assert_eq!(error("a: {<<: 1}"), "t.yaml:1:1: invalid YAML");
+    }
+
+    #[test]
+    fn regression_yaml_dates_and_versions_stay_strings() {
+        assert_eq!(
+            tree(
+                "AWSTemplateFormatVersion: 2010-09-09\nVersion: 2012-10-17\nA: 2010-09-09T10:00:00Z"
+            ),
+            r#"{"AWSTemplateFormatVersion":"2010-09-09","Version":"2012-10-17","A":"2010-09-09T10:00:00Z"}"#
+        );
+    }
+
+    #[test]
+    fn regression_foreach_resources_are_expanded_and_located() {
+        let text = "Transform: AWS::LanguageExtensions\nResources:\n  Other: {Type: X}\n  Fn::ForEach::Buckets:\n    - Name\n    - [a, b]\n    - 'Bucket${Name}': {Type: AWS::S3::Bucket}\n";
+        let tpl = parse_template("t.yaml", text).expect("valid");
+        assert_eq!(tpl.ids_of_type("AWS::S3::Bucket"), ["Bucketa", "Bucketb"]);
+        assert_eq!(
+            tpl.position_of("Bucketb"),
+            Some(Position { line: 4, column: 3 })
+        );
+        assert_eq!(
+            error("Resources:\n  A: {Type: X}\n  Fn::ForEach::L: [N, [a]]"),
+            "t.yaml:3:3: `Fn::ForEach::L` is not a list of identifier, collection and fragment"
+        );
     }
 }
