@@ -204,6 +204,7 @@ fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
 
 /// Parses `text` (JSON or YAML) named `file` into a checked template.
 pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
+    let text = without_bom(text);
     let mut root = parse_tree(file, text)?;
     let origins = expand_loops(file, text, &mut root)?;
     validate(file, text, &root)?;
@@ -309,6 +310,7 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
 
 /// Parses JSON or YAML text into a JSON tree with long-form intrinsics, without structural checks.
 pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
+    let text = without_bom(text);
     let looks_like_json = text.trim_start().starts_with('{');
     if looks_like_json {
         match serde_json::from_str::<Value>(text) {
@@ -328,6 +330,12 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
         }
     }
     parse_yaml(file, text)
+}
+
+/// Drops a UTF-8 byte order mark (editors on Windows write one), which JSON forbids and which
+/// would otherwise shift every column of the first line.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
@@ -840,6 +848,26 @@ mod tests {
         assert_eq!(
             error("Resources:\n  A: {Type: X}\n  Fn::ForEach::L: [N, [a]]"),
             "t.yaml:3:3: `Fn::ForEach::L` is not a list of identifier, collection and fragment"
+        );
+    }
+
+    #[test]
+    fn regression_byte_order_mark_is_ignored() {
+        let tpl = parse_template(
+            "t.json",
+            "\u{feff}{\"Resources\": {\"B\": {\"Type\": \"X\"}}}",
+        )
+        .expect("valid");
+        assert_eq!(
+            tpl.position_of("B"),
+            Some(Position {
+                line: 1,
+                column: 16
+            })
+        );
+        assert_eq!(
+            error("\u{feff}{\"Resources\": {\n  \"A\": }"),
+            "t.yaml:2:8: invalid JSON"
         );
     }
 }
