@@ -3,7 +3,8 @@
 //! A loop `Fn::ForEach::Name: [Identifier, Collection, {OutputKey: Fragment}]` stands for one
 //! copy of each fragment per collection item, with `${Identifier}` and `&{Identifier}` (the
 //! item without non-alphanumeric characters) replaced in keys and strings, and
-//! `Ref: Identifier` replaced by the item. Loops nest.
+//! `Ref: Identifier` replaced by the item. Loops nest, and may also sit inside a resource's
+//! `Properties` (any mapping there), where they produce property keys.
 //! The collection is resolved when it is a literal list or a `Ref` to a parameter with a
 //! `Default`; otherwise the fragment is kept once with the identifier left as written, so its
 //! resources are still checked (a rule needing the identifier's value then reports it as
@@ -35,17 +36,25 @@ pub struct LoopError {
 /// Returns, for every produced logical id, the top-level loop key it came from (for positions).
 pub fn expand_resources(root: &mut Value) -> Result<HashMap<String, String>, LoopError> {
     let mut origins = HashMap::new();
-    let has_loops = root
-        .get("Resources")
-        .and_then(Value::as_object)
-        .is_some_and(|resources| resources.keys().any(|key| key.starts_with(LOOP_PREFIX)));
-    if !has_loops {
-        return Ok(origins);
-    }
     let parameters = root.get("Parameters").cloned();
     let Some(Value::Object(resources)) = root.get_mut("Resources") else {
         return Ok(origins);
     };
+    let mut n_produced = 0;
+    for body in resources.values_mut() {
+        if let Some(properties) = body.get_mut("Properties") {
+            let mut context = Context {
+                loop_key: "",
+                parameters: parameters.as_ref(),
+                n_produced,
+            };
+            context.expand_nested(properties, 0)?;
+            n_produced = context.n_produced;
+        }
+    }
+    if !resources.keys().any(|key| key.starts_with(LOOP_PREFIX)) {
+        return Ok(origins);
+    }
     let mut expanded = Map::new();
     for (key, value) in std::mem::take(resources) {
         if !key.starts_with(LOOP_PREFIX) {
@@ -56,9 +65,10 @@ pub fn expand_resources(root: &mut Value) -> Result<HashMap<String, String>, Loo
         let mut context = Context {
             loop_key: &key,
             parameters: parameters.as_ref(),
-            n_produced: origins.len(),
+            n_produced,
         };
         context.expand(&value, 0, &mut produced)?;
+        n_produced = context.n_produced;
         for (logical_id, body) in produced {
             origins.insert(logical_id.clone(), key.clone());
             expanded.insert(logical_id, body);
@@ -74,7 +84,45 @@ struct Context<'a> {
     n_produced: usize,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// Expands the loops found as keys of any mapping inside `value` (resource properties).
+    fn expand_nested(&mut self, value: &mut Value, depth: usize) -> Result<(), LoopError> {
+        if depth > 64 {
+            return Ok(());
+        }
+        match value {
+            Value::Array(items) => {
+                for item in items {
+                    self.expand_nested(item, depth + 1)?;
+                }
+            }
+            Value::Object(object) => {
+                if object.keys().any(|key| key.starts_with(LOOP_PREFIX)) {
+                    let mut expanded = Map::new();
+                    for (key, inner) in std::mem::take(object) {
+                        if key.starts_with(LOOP_PREFIX) {
+                            let mut nested = Context {
+                                loop_key: &key,
+                                parameters: self.parameters,
+                                n_produced: self.n_produced,
+                            };
+                            nested.expand(&inner, 0, &mut expanded)?;
+                            self.n_produced = nested.n_produced;
+                        } else {
+                            expanded.insert(key, inner);
+                        }
+                    }
+                    *object = expanded;
+                }
+                for inner in object.values_mut() {
+                    self.expand_nested(inner, depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     fn error(&self, problem: &str) -> LoopError {
         LoopError {
             loop_key: self.loop_key.to_owned(),
@@ -230,6 +278,14 @@ mod tests {
         check(
             "Resources:\n  A: {Type: T}\n  Fn::ForEach::O: [X, [a, b], {Fn::ForEach::I: [Y, ['1'], {'${X}${Y}': {Type: T}}]}]",
             r#"{"A":{"Type":"T"},"a1":{"Type":"T"},"b1":{"Type":"T"}}"#,
+        );
+    }
+
+    #[test]
+    fn regression_foreach_inside_properties_is_expanded() {
+        check(
+            "Resources:\n  R:\n    Type: T\n    Properties:\n      Tags: {Fn::ForEach::T: [K, [a, b], {'${K}': !Ref K}], Other: 1}",
+            r#"{"R":{"Type":"T","Properties":{"Tags":{"a":"a","b":"b","Other":1}}}}"#,
         );
     }
 
