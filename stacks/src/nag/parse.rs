@@ -500,7 +500,20 @@ fn yaml_key(key: serde_yaml::Value) -> Result<String, ConvertProblem> {
 fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
     let structure = |key: Option<&str>, problem: String| {
         let position = key
-            .and_then(|key| locate_key(text, key))
+            .and_then(|key| locate_leftmost_key(text, key))
+            .unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem,
+        }
+    };
+    // A resource id is located among the keys after `Resources` (a parameter may share it).
+    let resource_structure = |logical_id: &str, problem: String| {
+        let position = key_index(text)
+            .get(logical_id)
+            .copied()
             .unwrap_or(Position { line: 1, column: 1 });
         ParseError::Structure {
             file: file.to_owned(),
@@ -540,30 +553,30 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
     }
     for (logical_id, body) in resources {
         let Some(body) = body.as_object() else {
-            return Err(structure(
-                Some(logical_id),
+            return Err(resource_structure(
+                logical_id,
                 format!("resource `{logical_id}` is not a mapping"),
             ));
         };
         match body.get("Type") {
             Some(Value::String(_)) => {}
             Some(_) => {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("resource `{logical_id}` has a non-string `Type`"),
                 ));
             }
             None => {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("resource `{logical_id}` has no `Type`"),
                 ));
             }
         }
         for section in ["Properties", "Metadata"] {
             if body.get(section).is_some_and(|value| !value.is_object()) {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("`{section}` of resource `{logical_id}` is not a mapping"),
                 ));
             }
@@ -574,8 +587,20 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
 
 /// Finds the line where `key` is used as a mapping key (`key:`, `"key":`), best effort.
 pub fn locate_key(text: &str, key: &str) -> Option<Position> {
+    key_occurrences(text, key).next()
+}
+
+/// The leftmost (then first) use of `key` as a mapping key: a top-level section or a resource
+/// id sits shallower than a nested property of the same name (`Parameters` in the
+/// `AWS::CloudFormation::Interface` metadata, `Bucket` in a bucket policy).
+fn locate_leftmost_key(text: &str, key: &str) -> Option<Position> {
+    key_occurrences(text, key).min_by_key(|position| position.column)
+}
+
+fn key_occurrences<'t>(text: &'t str, key: &str) -> impl Iterator<Item = Position> + 't {
     let candidates = [format!("\"{key}\""), format!("'{key}'"), key.to_owned()];
-    for (line_idx, line) in text.lines().enumerate() {
+    text.lines().enumerate().flat_map(move |(line_idx, line)| {
+        let mut found_here = Vec::new();
         for candidate in &candidates {
             let mut search_from = 0;
             while let Some(found) = line[search_from..].find(candidate.as_str()) {
@@ -585,7 +610,7 @@ pub fn locate_key(text: &str, key: &str) -> Option<Position> {
                 let boundary = before
                     .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '\''));
                 if boundary && after.starts_with(':') {
-                    return Some(Position {
+                    found_here.push(Position {
                         line: line_idx + 1,
                         column: line[..start].chars().count() + 1,
                     });
@@ -593,8 +618,9 @@ pub fn locate_key(text: &str, key: &str) -> Option<Position> {
                 search_from = start + candidate.len();
             }
         }
-    }
-    None
+        found_here.sort_by_key(|position| position.column);
+        found_here
+    })
 }
 
 fn locate_text(text: &str, needle: &str) -> Option<Position> {
@@ -868,6 +894,26 @@ mod tests {
         assert_eq!(
             error("\u{feff}{\"Resources\": {\n  \"A\": }"),
             "t.yaml:2:8: invalid JSON"
+        );
+    }
+
+    #[test]
+    fn regression_structure_errors_point_at_the_section_or_resource_not_a_property() {
+        assert_eq!(
+            error(
+                "Metadata:\n  AWS::CloudFormation::Interface:\n    ParameterGroups:\n      - Parameters: [A]\nParameters: 1\nResources: {}"
+            ),
+            "t.yaml:5:1: `Parameters` is not a mapping"
+        );
+        assert_eq!(
+            error(
+                "Resources:\n  P:\n    Type: X\n    Properties:\n      Bucket: !Ref Bucket\n  Bucket:\n    Type: Y\n    Properties: 1"
+            ),
+            "t.yaml:6:3: `Properties` of resource `Bucket` is not a mapping"
+        );
+        assert_eq!(
+            error("Parameters:\n  B: {Type: String}\nResources:\n  B: 1"),
+            "t.yaml:4:3: resource `B` is not a mapping"
         );
     }
 }
