@@ -209,6 +209,18 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
     let origins = expand_loops(file, text, &mut root)?;
     validate(file, text, &root)?;
     let keys = key_index(text);
+    // JSON keys are located exactly (minified JSON has every key on one line).
+    let json_keys = if text.trim_start().starts_with('{') {
+        json_resource_keys(text)
+    } else {
+        HashMap::new()
+    };
+    let lookup = |key: &str| {
+        json_keys
+            .get(key)
+            .copied()
+            .or_else(|| keys.get(key).copied())
+    };
     // A resource made by a `Fn::ForEach` loop is located at the loop's key.
     let mut loop_positions: HashMap<&str, Option<Position>> = HashMap::new();
     let positions = root
@@ -219,10 +231,15 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
                 .keys()
                 .filter_map(|logical_id| {
                     let position = match origins.get(logical_id) {
-                        Some(loop_key) => *loop_positions
-                            .entry(loop_key.as_str())
-                            .or_insert_with(|| locate_key(text, loop_key)),
-                        None => keys.get(logical_id.as_str()).copied(),
+                        Some(loop_key) => {
+                            *loop_positions.entry(loop_key.as_str()).or_insert_with(|| {
+                                json_keys
+                                    .get(loop_key)
+                                    .copied()
+                                    .or_else(|| locate_key(text, loop_key))
+                            })
+                        }
+                        None => lookup(logical_id),
                     };
                     Some((logical_id.clone(), position?))
                 })
@@ -248,6 +265,67 @@ fn expand_loops(
             problem: error.to_string(),
         }
     })
+}
+
+/// One pass over JSON text: the exact position (of the opening quote) of every key of the
+/// root's `Resources` object. Strings and escapes are skipped properly, so a property named like
+/// a resource, or a whole template on one line, cannot mislead it.
+fn json_resource_keys(text: &str) -> HashMap<String, Position> {
+    let mut found = HashMap::new();
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut in_resources = false;
+    let mut line = 1;
+    let mut line_start = 0;
+    let mut idx = 0;
+    while idx < bytes.len() {
+        match bytes[idx] {
+            b'\n' => {
+                line += 1;
+                line_start = idx + 1;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth < 2 {
+                    in_resources = false;
+                }
+            }
+            b'"' => {
+                let start = idx;
+                idx += 1;
+                while idx < bytes.len() && bytes[idx] != b'"' {
+                    if bytes[idx] == b'\\' {
+                        idx += 1;
+                    }
+                    // Flow-style YAML strings may span lines.
+                    if bytes.get(idx) == Some(&b'\n') {
+                        line += 1;
+                        line_start = idx + 1;
+                    }
+                    idx += 1;
+                }
+                let end = idx.min(bytes.len() - 1);
+                let is_key = text[end + 1..].trim_start().starts_with(':');
+                if is_key && (depth == 1 || (depth == 2 && in_resources)) {
+                    let key: Option<String> = text
+                        .get(start..=end)
+                        .and_then(|quoted| serde_json::from_str(quoted).ok());
+                    if let Some(key) = key {
+                        if depth == 1 {
+                            in_resources = key == "Resources";
+                        } else {
+                            let column = text[line_start..start].chars().count() + 1;
+                            found.entry(key).or_insert(Position { line, column });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        idx += 1;
+    }
+    found
 }
 
 /// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
@@ -915,5 +993,27 @@ mod tests {
             error("Parameters:\n  B: {Type: String}\nResources:\n  B: 1"),
             "t.yaml:4:3: resource `B` is not a mapping"
         );
+    }
+
+    #[test]
+    fn regression_minified_json_positions_are_exact() {
+        let text = r#"{"Description":"a \"Bucket\": {","Resources":{"P":{"Type":"AWS::S3::BucketPolicy","Properties":{"Bucket":{"Ref":"Bucket"}}},"Bucket":{"Type":"AWS::S3::Bucket"}},"Outputs":{"P":{"Value":1}}}"#;
+        let tpl = parse_template("t.json", text).expect("valid");
+        let column_of = |needle: &str| text.find(needle).map(|idx| idx + 1);
+        assert_eq!(
+            tpl.position_of("Bucket").map(|position| position.column),
+            column_of(r#""Bucket":{"Type""#)
+        );
+        assert_eq!(
+            tpl.position_of("P").map(|position| position.column),
+            column_of(r#""P":{"Type""#)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_key_scanner_never_panics(text in "(\\{|\\}|\\[|\\]|\"|\\\\|Resources|R|: |\n|é|, ){0,80}") {
+            let _ = json_resource_keys(&text);
+        }
     }
 }
