@@ -6,6 +6,7 @@
 //! input errors (the error names the file, line and column). [`after_synth`] is the same check
 //! run by `CDK_NAG=true deployer synth`.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -79,19 +80,21 @@ pub fn run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> ExitCode {
 
 fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
     if args.list_rules {
-        for rule in RULES {
-            println!("{:<20} {:<8} {}", rule.id, rule.level, rule.info);
-        }
+        let listing: String = RULES
+            .iter()
+            .map(|rule| format!("{:<20} {:<8} {}\n", rule.id, rule.level, rule.info))
+            .collect();
+        print_stdout(&listing)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(id) = &args.explain {
         let Some(rule) = nag::find_rule(id) else {
             bail!("unknown rule `{id}` (see `deployer nag --list-rules`)");
         };
-        println!(
-            "{} ({}, cdk-nag {})\n\n{}\n\n{}",
+        print_stdout(&format!(
+            "{} ({}, cdk-nag {})\n\n{}\n\n{}\n",
             rule.id, rule.level, rule.name, rule.info, rule.explanation
-        );
+        ))?;
         return Ok(ExitCode::SUCCESS);
     }
     let templates = if args.templates.is_empty() {
@@ -124,18 +127,26 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         },
         verbose: args.verbose,
     };
-    match args.format {
-        Format::Text => print!("{}", report::text(&findings, filter)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&report::json(&findings, filter))?
-        ),
-        Format::Sarif => println!(
-            "{}",
-            serde_json::to_string_pretty(&report::sarif(&findings, filter))?
-        ),
-    }
+    let rendered = match args.format {
+        Format::Text => report::text(&findings, filter),
+        Format::Json => serde_json::to_string_pretty(&report::json(&findings, filter))? + "\n",
+        Format::Sarif => serde_json::to_string_pretty(&report::sarif(&findings, filter))? + "\n",
+    };
+    print_stdout(&rendered)?;
     Ok(exit_code(&findings))
+}
+
+/// Writes to stdout; a reader that went away (`deployer nag | head`) is not an error, so the
+/// exit code still says whether the templates passed (`print!` would panic instead).
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        res => res.context("writing to stdout"),
+    }
 }
 
 /// The synthesized templates of one configuration, named like `deployer synth --out` writes

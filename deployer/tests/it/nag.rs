@@ -190,3 +190,31 @@ fn cdk_nag_synth_prints_findings_and_keeps_stdout_for_templates() {
     let quiet = deployer(dir.path(), &["synth", "--out", "out2"], &[]);
     assert!(!quiet.stderr.contains("nag"), "{}", quiet.stderr);
 }
+
+/// `deployer nag ... | head` closed stdout early and `println!` panicked on the broken pipe.
+#[test]
+fn regression_broken_pipe_does_not_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    // Far more findings than a pipe buffers (64 KiB), so writing must hit the closed pipe.
+    let mut text = "Resources:\n".to_owned();
+    for idx in 0..2000 {
+        text.push_str(&format!("  Sg{idx}:\n    Type: AWS::EC2::SecurityGroup\n    Properties: {{GroupDescription: web, SecurityGroupIngress: [{{CidrIp: 0.0.0.0/0}}]}}\n"));
+    }
+    std::fs::write(dir.path().join("big.yaml"), text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["nag", "--template", "big.yaml", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+}

@@ -7,6 +7,7 @@
 //! (an unresolvable intrinsic) becomes a finding of that rule, never a silent pass.
 //! Suppressions use cdk-nag's own metadata format ([`suppress`]).
 
+pub mod foreach;
 pub mod pack;
 pub mod parse;
 pub mod report;
@@ -42,7 +43,8 @@ impl Level {
 
 impl fmt::Display for Level {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad` so width flags (`{:<8}` in `--list-rules`) line columns up.
+        f.pad(self.as_str())
     }
 }
 

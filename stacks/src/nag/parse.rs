@@ -2,13 +2,17 @@
 //!
 //! YAML short-form intrinsic tags (`!Ref`, `!GetAtt X.Y`, `!Sub`, `!If`, `!Condition`, ...) are
 //! rewritten to exactly the long forms (`{"Ref": ..}`, `{"Fn::GetAtt": ["X", "Y"]}`,
-//! `{"Condition": ..}`), so rules never see the difference.
+//! `{"Condition": ..}`), so rules never see the difference. YAML merge keys (`<<: *anchor`,
+//! resolved by `aws cloudformation package`) are applied and the non-specific tag `!` is ignored.
+//! `Fn::ForEach` loops in `Resources` are expanded ([`foreach`]) before the checks below.
 //! Invariant: a [`ParsedTemplate`] has a `Resources` mapping whose every entry is a mapping with
 //! a string `Type`; anything else is a [`ParseError`] that names the file, line and column.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
+
+use super::foreach;
 
 /// A line/column position in the template text, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +80,8 @@ pub struct ParsedTemplate {
 
 impl ParsedTemplate {
     /// Builds a template from an already parsed JSON tree (e.g. one we synthesized ourselves).
-    pub fn from_value(file: &str, root: Value) -> Result<ParsedTemplate, ParseError> {
+    pub fn from_value(file: &str, mut root: Value) -> Result<ParsedTemplate, ParseError> {
+        expand_loops(file, "", &mut root)?;
         validate(file, "", &root)?;
         Ok(ParsedTemplate::indexed(file, root, HashMap::new()))
     }
@@ -199,9 +204,25 @@ fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
 
 /// Parses `text` (JSON or YAML) named `file` into a checked template.
 pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
-    let root = parse_tree(file, text)?;
+    let text = without_bom(text);
+    let mut root = parse_tree(file, text)?;
+    let origins = expand_loops(file, text, &mut root)?;
     validate(file, text, &root)?;
     let keys = key_index(text);
+    // JSON keys are located exactly (minified JSON has every key on one line).
+    let json_keys = if text.trim_start().starts_with('{') {
+        json_resource_keys(text)
+    } else {
+        HashMap::new()
+    };
+    let lookup = |key: &str| {
+        json_keys
+            .get(key)
+            .copied()
+            .or_else(|| keys.get(key).copied())
+    };
+    // A resource made by a `Fn::ForEach` loop is located at the loop's key.
+    let mut loop_positions: HashMap<&str, Option<Position>> = HashMap::new();
     let positions = root
         .get("Resources")
         .and_then(Value::as_object)
@@ -209,12 +230,102 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
             resources
                 .keys()
                 .filter_map(|logical_id| {
-                    Some((logical_id.clone(), *keys.get(logical_id.as_str())?))
+                    let position = match origins.get(logical_id) {
+                        Some(loop_key) => {
+                            *loop_positions.entry(loop_key.as_str()).or_insert_with(|| {
+                                json_keys
+                                    .get(loop_key)
+                                    .copied()
+                                    .or_else(|| locate_key(text, loop_key))
+                            })
+                        }
+                        None => lookup(logical_id),
+                    };
+                    Some((logical_id.clone(), position?))
                 })
                 .collect()
         })
         .unwrap_or_default();
     Ok(ParsedTemplate::indexed(file, root, positions))
+}
+
+/// Expands `Fn::ForEach` loops in `Resources` (see [`foreach`]); a malformed loop is an error
+/// at the loop's key.
+fn expand_loops(
+    file: &str,
+    text: &str,
+    root: &mut Value,
+) -> Result<HashMap<String, String>, ParseError> {
+    foreach::expand_resources(root).map_err(|error| {
+        let position = locate_key(text, &error.loop_key).unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem: error.to_string(),
+        }
+    })
+}
+
+/// One pass over JSON text: the exact position (of the opening quote) of every key of the
+/// root's `Resources` object. Strings and escapes are skipped properly, so a property named like
+/// a resource, or a whole template on one line, cannot mislead it.
+fn json_resource_keys(text: &str) -> HashMap<String, Position> {
+    let mut found = HashMap::new();
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut in_resources = false;
+    let mut line = 1;
+    let mut line_start = 0;
+    let mut idx = 0;
+    while idx < bytes.len() {
+        match bytes[idx] {
+            b'\n' => {
+                line += 1;
+                line_start = idx + 1;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth < 2 {
+                    in_resources = false;
+                }
+            }
+            b'"' => {
+                let start = idx;
+                idx += 1;
+                while idx < bytes.len() && bytes[idx] != b'"' {
+                    if bytes[idx] == b'\\' {
+                        idx += 1;
+                    }
+                    // Flow-style YAML strings may span lines.
+                    if bytes.get(idx) == Some(&b'\n') {
+                        line += 1;
+                        line_start = idx + 1;
+                    }
+                    idx += 1;
+                }
+                let end = idx.min(bytes.len() - 1);
+                let is_key = text[end + 1..].trim_start().starts_with(':');
+                if is_key && (depth == 1 || (depth == 2 && in_resources)) {
+                    let key: Option<String> = text
+                        .get(start..=end)
+                        .and_then(|quoted| serde_json::from_str(quoted).ok());
+                    if let Some(key) = key {
+                        if depth == 1 {
+                            in_resources = key == "Resources";
+                        } else {
+                            let column = text[line_start..start].chars().count() + 1;
+                            found.entry(key).or_insert(Position { line, column });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        idx += 1;
+    }
+    found
 }
 
 /// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
@@ -277,6 +388,7 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
 
 /// Parses JSON or YAML text into a JSON tree with long-form intrinsics, without structural checks.
 pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
+    let text = without_bom(text);
     let looks_like_json = text.trim_start().starts_with('{');
     if looks_like_json {
         match serde_json::from_str::<Value>(text) {
@@ -298,8 +410,14 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
     parse_yaml(file, text)
 }
 
+/// Drops a UTF-8 byte order mark (editors on Windows write one), which JSON forbids and which
+/// would otherwise shift every column of the first line.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|source| {
+    let yaml_error = |source: serde_yaml::Error| {
         let (line, column) = source
             .location()
             .map_or((1, 1), |loc| (loc.line(), loc.column()));
@@ -309,7 +427,9 @@ fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
             column,
             source,
         }
-    })?;
+    };
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(yaml_error)?;
+    yaml.apply_merge().map_err(yaml_error)?;
     yaml_to_json(yaml).map_err(|problem| {
         let position = problem
             .tag
@@ -383,6 +503,10 @@ fn yaml_to_json(yaml: serde_yaml::Value) -> Result<Value, ConvertProblem> {
             }
             Value::Object(object)
         }
+        // The non-specific tag `!` only says "a plain string/sequence/mapping".
+        serde_yaml::Value::Tagged(tagged) if is_non_specific(&tagged.tag) => {
+            yaml_to_json(tagged.value)?
+        }
         serde_yaml::Value::Tagged(tagged) => {
             let tag = tagged.tag.to_string();
             let name = tag.trim_start_matches('!');
@@ -425,8 +549,16 @@ fn yaml_number(number: &serde_yaml::Number) -> Value {
     }
 }
 
+/// True for the non-specific tag `!` (a tag with an empty name).
+fn is_non_specific(tag: &serde_yaml::value::Tag) -> bool {
+    tag.to_string().trim_start_matches('!').is_empty()
+}
+
 fn yaml_key(key: serde_yaml::Value) -> Result<String, ConvertProblem> {
     Ok(match key {
+        serde_yaml::Value::Tagged(tagged) if is_non_specific(&tagged.tag) => {
+            return yaml_key(tagged.value);
+        }
         serde_yaml::Value::String(text) => text,
         serde_yaml::Value::Null => "null".to_owned(),
         serde_yaml::Value::Bool(flag) => flag.to_string(),
@@ -446,7 +578,20 @@ fn yaml_key(key: serde_yaml::Value) -> Result<String, ConvertProblem> {
 fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
     let structure = |key: Option<&str>, problem: String| {
         let position = key
-            .and_then(|key| locate_key(text, key))
+            .and_then(|key| locate_leftmost_key(text, key))
+            .unwrap_or(Position { line: 1, column: 1 });
+        ParseError::Structure {
+            file: file.to_owned(),
+            line: position.line,
+            column: position.column,
+            problem,
+        }
+    };
+    // A resource id is located among the keys after `Resources` (a parameter may share it).
+    let resource_structure = |logical_id: &str, problem: String| {
+        let position = key_index(text)
+            .get(logical_id)
+            .copied()
             .unwrap_or(Position { line: 1, column: 1 });
         ParseError::Structure {
             file: file.to_owned(),
@@ -486,30 +631,30 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
     }
     for (logical_id, body) in resources {
         let Some(body) = body.as_object() else {
-            return Err(structure(
-                Some(logical_id),
+            return Err(resource_structure(
+                logical_id,
                 format!("resource `{logical_id}` is not a mapping"),
             ));
         };
         match body.get("Type") {
             Some(Value::String(_)) => {}
             Some(_) => {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("resource `{logical_id}` has a non-string `Type`"),
                 ));
             }
             None => {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("resource `{logical_id}` has no `Type`"),
                 ));
             }
         }
         for section in ["Properties", "Metadata"] {
             if body.get(section).is_some_and(|value| !value.is_object()) {
-                return Err(structure(
-                    Some(logical_id),
+                return Err(resource_structure(
+                    logical_id,
                     format!("`{section}` of resource `{logical_id}` is not a mapping"),
                 ));
             }
@@ -520,8 +665,20 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
 
 /// Finds the line where `key` is used as a mapping key (`key:`, `"key":`), best effort.
 pub fn locate_key(text: &str, key: &str) -> Option<Position> {
+    key_occurrences(text, key).next()
+}
+
+/// The leftmost (then first) use of `key` as a mapping key: a top-level section or a resource
+/// id sits shallower than a nested property of the same name (`Parameters` in the
+/// `AWS::CloudFormation::Interface` metadata, `Bucket` in a bucket policy).
+fn locate_leftmost_key(text: &str, key: &str) -> Option<Position> {
+    key_occurrences(text, key).min_by_key(|position| position.column)
+}
+
+fn key_occurrences<'t>(text: &'t str, key: &str) -> impl Iterator<Item = Position> + 't {
     let candidates = [format!("\"{key}\""), format!("'{key}'"), key.to_owned()];
-    for (line_idx, line) in text.lines().enumerate() {
+    text.lines().enumerate().flat_map(move |(line_idx, line)| {
+        let mut found_here = Vec::new();
         for candidate in &candidates {
             let mut search_from = 0;
             while let Some(found) = line[search_from..].find(candidate.as_str()) {
@@ -531,7 +688,7 @@ pub fn locate_key(text: &str, key: &str) -> Option<Position> {
                 let boundary = before
                     .is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '"' || c == '\''));
                 if boundary && after.starts_with(':') {
-                    return Some(Position {
+                    found_here.push(Position {
                         line: line_idx + 1,
                         column: line[..start].chars().count() + 1,
                     });
@@ -539,8 +696,9 @@ pub fn locate_key(text: &str, key: &str) -> Option<Position> {
                 search_from = start + candidate.len();
             }
         }
-    }
-    None
+        found_here.sort_by_key(|position| position.column);
+        found_here
+    })
 }
 
 fn locate_text(text: &str, needle: &str) -> Option<Position> {
@@ -753,5 +911,109 @@ mod tests {
         assert_eq!(tpl.referrers_of("B"), ["P", "F"]);
         assert_eq!(tpl.referrers_of("P"), ["F"]);
         assert!(tpl.referrers_of("F").is_empty());
+    }
+
+    #[test]
+    fn regression_non_specific_tag_is_ignored() {
+        check(r#"a: {! "Ref": X}"#, r#"{"a": {"Ref": "X"}}"#);
+        check("a: ! x", r#"{"a": "x"}"#);
+        check("a: ! [x]", r#"{"a": ["x"]}"#);
+    }
+
+    #[test]
+    fn regression_merge_keys_are_applied() {
+        check(
+            "b: &b {Type: T, P: 1}\nc: {<<: *b, P: 2}",
+            r#"{"b": {"Type": "T", "P": 1}, "c": {"P": 2, "Type": "T"}}"#,
+        );
+        check("b: &b [x]\nc: *b", r#"{"b": ["x"], "c": ["x"]}"#);
+        assert_eq!(error("a: {<<: 1}"), "t.yaml:1:1: invalid YAML");
+    }
+
+    #[test]
+    fn regression_yaml_dates_and_versions_stay_strings() {
+        assert_eq!(
+            tree(
+                "AWSTemplateFormatVersion: 2010-09-09\nVersion: 2012-10-17\nA: 2010-09-09T10:00:00Z"
+            ),
+            r#"{"AWSTemplateFormatVersion":"2010-09-09","Version":"2012-10-17","A":"2010-09-09T10:00:00Z"}"#
+        );
+    }
+
+    #[test]
+    fn regression_foreach_resources_are_expanded_and_located() {
+        let text = "Transform: AWS::LanguageExtensions\nResources:\n  Other: {Type: X}\n  Fn::ForEach::Buckets:\n    - Name\n    - [a, b]\n    - 'Bucket${Name}': {Type: AWS::S3::Bucket}\n";
+        let tpl = parse_template("t.yaml", text).expect("valid");
+        assert_eq!(tpl.ids_of_type("AWS::S3::Bucket"), ["Bucketa", "Bucketb"]);
+        assert_eq!(
+            tpl.position_of("Bucketb"),
+            Some(Position { line: 4, column: 3 })
+        );
+        assert_eq!(
+            error("Resources:\n  A: {Type: X}\n  Fn::ForEach::L: [N, [a]]"),
+            "t.yaml:3:3: `Fn::ForEach::L` is not a list of identifier, collection and fragment"
+        );
+    }
+
+    #[test]
+    fn regression_byte_order_mark_is_ignored() {
+        let tpl = parse_template(
+            "t.json",
+            "\u{feff}{\"Resources\": {\"B\": {\"Type\": \"X\"}}}",
+        )
+        .expect("valid");
+        assert_eq!(
+            tpl.position_of("B"),
+            Some(Position {
+                line: 1,
+                column: 16
+            })
+        );
+        assert_eq!(
+            error("\u{feff}{\"Resources\": {\n  \"A\": }"),
+            "t.yaml:2:8: invalid JSON"
+        );
+    }
+
+    #[test]
+    fn regression_structure_errors_point_at_the_section_or_resource_not_a_property() {
+        assert_eq!(
+            error(
+                "Metadata:\n  AWS::CloudFormation::Interface:\n    ParameterGroups:\n      - Parameters: [A]\nParameters: 1\nResources: {}"
+            ),
+            "t.yaml:5:1: `Parameters` is not a mapping"
+        );
+        assert_eq!(
+            error(
+                "Resources:\n  P:\n    Type: X\n    Properties:\n      Bucket: !Ref Bucket\n  Bucket:\n    Type: Y\n    Properties: 1"
+            ),
+            "t.yaml:6:3: `Properties` of resource `Bucket` is not a mapping"
+        );
+        assert_eq!(
+            error("Parameters:\n  B: {Type: String}\nResources:\n  B: 1"),
+            "t.yaml:4:3: resource `B` is not a mapping"
+        );
+    }
+
+    #[test]
+    fn regression_minified_json_positions_are_exact() {
+        let text = r#"{"Description":"a \"Bucket\": {","Resources":{"P":{"Type":"AWS::S3::BucketPolicy","Properties":{"Bucket":{"Ref":"Bucket"}}},"Bucket":{"Type":"AWS::S3::Bucket"}},"Outputs":{"P":{"Value":1}}}"#;
+        let tpl = parse_template("t.json", text).expect("valid");
+        let column_of = |needle: &str| text.find(needle).map(|idx| idx + 1);
+        assert_eq!(
+            tpl.position_of("Bucket").map(|position| position.column),
+            column_of(r#""Bucket":{"Type""#)
+        );
+        assert_eq!(
+            tpl.position_of("P").map(|position| position.column),
+            column_of(r#""P":{"Type""#)
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn json_key_scanner_never_panics(text in "(\\{|\\}|\\[|\\]|\"|\\\\|Resources|R|: |\n|é|, ){0,80}") {
+            let _ = json_resource_keys(&text);
+        }
     }
 }

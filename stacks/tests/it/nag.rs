@@ -107,6 +107,11 @@ proptest! {
     }
 
     #[test]
+    fn arbitrary_json_like_text_never_panics(text in "\\{(\"|\\\\|Resources|Fn::ForEach::L|: |\\{|\\}|\\[|\\]|\n|x|é|, ){0,60}") {
+        let _ = run(&text);
+    }
+
+    #[test]
     fn arbitrary_templates_never_panic_and_formats_agree(template in arb_template()) {
         let json_text = template.to_string();
         let yaml_text = serde_yaml::to_string(&template).expect("json values serialize as yaml");

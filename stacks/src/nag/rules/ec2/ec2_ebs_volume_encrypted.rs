@@ -34,7 +34,15 @@ fn devices<'a>(
     if mappings.is_empty() {
         return Ok(Devices::Absent);
     }
+    let mut n_ebs = 0;
     for (item_path, mapping) in mappings {
+        // An instance-store (`VirtualName`) or removed (`NoDevice`) device is no EBS volume.
+        if !mapping.contains_key("Ebs")
+            && (mapping.contains_key("VirtualName") || mapping.contains_key("NoDevice"))
+        {
+            continue;
+        }
+        n_ebs += 1;
         let ebs_path = format!("{item_path}.Ebs");
         for ebs in res.objects(mapping.get("Ebs"), &ebs_path)? {
             let encrypted = match ebs {
@@ -49,7 +57,11 @@ fn devices<'a>(
             }
         }
     }
-    Ok(Devices::Encrypted)
+    Ok(if n_ebs == 0 {
+        Devices::Absent
+    } else {
+        Devices::Encrypted
+    })
 }
 
 /// The launch template resource a `LaunchTemplate` property points at, by name or by id.
@@ -285,5 +297,34 @@ mod tests {
             ),
             "n/a"
         );
+    }
+
+    /// Instance-store (`VirtualName`) devices were reported as unencrypted EBS volumes.
+    #[test]
+    fn regression_instance_store_devices_are_not_ebs_volumes() {
+        let config = |mappings: &str| {
+            tpl(
+                &format!(
+                    "{{Type: AWS::AutoScaling::LaunchConfiguration, Properties: {{BlockDeviceMappings: [{mappings}]}}}}"
+                ),
+                "true",
+            )
+        };
+        let check = |mappings: &str| status(&config(mappings), &EC2_EBS_VOLUME_ENCRYPTED);
+        assert_eq!(
+            check(
+                "{DeviceName: a, Ebs: {Encrypted: true}}, {DeviceName: b, VirtualName: ephemeral0}, {DeviceName: c, NoDevice: {}}"
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            check("{DeviceName: b, VirtualName: ephemeral0}"),
+            "non-compliant"
+        );
+        assert_eq!(
+            check("{DeviceName: a, Ebs: {}}, {DeviceName: b, VirtualName: ephemeral0}"),
+            "non-compliant"
+        );
+        assert_eq!(check("{DeviceName: a}"), "non-compliant");
     }
 }

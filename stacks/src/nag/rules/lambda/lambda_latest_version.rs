@@ -15,12 +15,16 @@ Use the newest runtime of the language family (see LATEST in the rule's source);
 };
 
 /// The newest runtime of each family Lambda offers (docs.aws.amazon.com lambda-runtimes, 2026).
-const LATEST: [(&str, &str); 5] = [
+/// Retired families point at their successor: `dotnetcore3.1` became `dotnet*`, and Go moved
+/// from `go1.x` to the OS-only `provided.al2023` runtime.
+const LATEST: [(&str, &str); 7] = [
     ("nodejs", "nodejs24.x"),
     ("python", "python3.14"),
     ("java", "java25"),
     ("dotnet", "dotnet10"),
     ("ruby", "ruby3.4"),
+    ("dotnetcore", "dotnet10"),
+    ("go", "provided.al2023"),
 ];
 
 fn check(res: &Resource<'_>) -> CheckResult {
@@ -120,5 +124,20 @@ mod tests {
             "n/a"
         );
         assert_suppressible(&function("Runtime: nodejs18.x"), "AwsSolutions-L1");
+    }
+
+    /// `dotnetcore3.1` and `go1.x` were reported as "could not validate" instead of outdated.
+    #[test]
+    fn regression_retired_runtime_families_are_outdated() {
+        for runtime in ["dotnetcore3.1", "go1.x"] {
+            assert_eq!(
+                status(
+                    &function(&format!("Runtime: {runtime}")),
+                    &LAMBDA_LATEST_VERSION
+                ),
+                "non-compliant",
+                "{runtime}"
+            );
+        }
     }
 }

@@ -16,17 +16,19 @@ use crate::nag::Resource;
 use crate::nag::resolve::referenced_id;
 
 /// The bucket policies that may apply to a bucket: those referencing it, plus (when the bucket
-/// has a literal name) every policy, since a policy may name the bucket literally.
+/// has a name, literal or built by an intrinsic) every policy, since a policy may name the
+/// bucket by the same value.
 pub(crate) fn candidate_policies<'a>(bucket: &Resource<'a>) -> Vec<Resource<'a>> {
     const POLICY: &[&str] = &["AWS::S3::BucketPolicy"];
-    if bucket.prop("BucketName").is_some_and(Value::is_string) {
+    if bucket.prop("BucketName").is_some() {
         bucket.others(POLICY).collect()
     } else {
         bucket.referrers(POLICY).collect()
     }
 }
 
-/// True when a bucket policy's `Bucket` value names this bucket (by reference or literal name).
+/// True when a bucket policy's `Bucket` value names this bucket: by reference, or by the very
+/// value of its `BucketName` (a literal, or the same intrinsic such as `!Sub ${App}-data`).
 pub(crate) fn policy_targets(bucket: &Resource<'_>, policy: &Resource<'_>) -> bool {
     let Some(target) = policy.prop("Bucket") else {
         return false;
@@ -34,5 +36,19 @@ pub(crate) fn policy_targets(bucket: &Resource<'_>, policy: &Resource<'_>) -> bo
     if referenced_id(target) == Some(bucket.logical_id) {
         return true;
     }
-    matches!((target, bucket.prop("BucketName")), (Value::String(a), Some(Value::String(b))) if a == b)
+    bucket.prop("BucketName") == Some(target)
+}
+
+/// The text that names a bucket inside ARNs: a literal name, or the template string of an
+/// `Fn::Sub` (`${App}-data` appears as is in `!Sub arn:${AWS::Partition}:s3:::${App}-data/*`).
+pub(crate) fn bucket_name_text(name: &Value) -> Option<&str> {
+    match name {
+        Value::String(text) => Some(text),
+        Value::Object(object) if object.len() == 1 => match object.get("Fn::Sub")? {
+            Value::String(text) => Some(text),
+            Value::Array(parts) => parts.first()?.as_str(),
+            _ => None,
+        },
+        _ => None,
+    }
 }

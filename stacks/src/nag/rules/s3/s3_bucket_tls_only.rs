@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{candidate_policies, policy_targets};
+use super::{bucket_name_text, candidate_policies, policy_targets};
 use crate::nag::resolve::{is_intrinsic, one_or_many, referenced_id};
 use crate::nag::rules::verdict;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
@@ -21,7 +21,7 @@ Attach a bucket policy with a statement that denies `s3:*` (or `*`) to every pri
 fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
         "AWS::S3::Bucket" => {
-            let name = res.prop("BucketName").and_then(Value::as_str);
+            let name = res.prop("BucketName").and_then(bucket_name_text);
             for policy in candidate_policies(res) {
                 if policy_targets(res, &policy) && denies_plain_http(&policy, res.logical_id, name)?
                 {
@@ -35,7 +35,11 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 return verdict(true);
             };
             let logical_id = referenced_id(bucket).unwrap_or("");
-            verdict(!denies_plain_http(res, logical_id, bucket.as_str())?)
+            verdict(!denies_plain_http(
+                res,
+                logical_id,
+                bucket_name_text(bucket),
+            )?)
         }
         _ => Ok(Compliance::NotApplicable),
     }
@@ -250,6 +254,31 @@ mod tests {
                 &S3_BUCKET_TLS_ONLY
             ),
             "n/a"
+        );
+    }
+
+    /// AWS's own samples name a bucket `!Sub ${App}-data` and give its policy the same `Bucket`
+    /// and `!Sub arn:...:${App}-data` resources; that policy was not recognized.
+    #[test]
+    fn regression_bucket_named_by_sub_matches_its_policy() {
+        let deny = "{Effect: Deny, Action: 's3:*', Principal: {AWS: '*'}, Condition: {Bool: {'aws:SecureTransport': false}}, Resource: [!Sub 'arn:${AWS::Partition}:s3:::${App}-data', !Sub 'arn:${AWS::Partition}:s3:::${App}-data/*']}";
+        let tpl = |bucket: &str, name: &str| {
+            format!(
+                "Resources: {{R: {{Type: AWS::S3::Bucket, Properties: {{BucketName: {name}}}}}, P: {{Type: AWS::S3::BucketPolicy, Properties: {{Bucket: {bucket}, PolicyDocument: {{Statement: [{deny}]}}}}}}}}"
+            )
+        };
+        let sub = "!Sub '${App}-data'";
+        assert_eq!(status(&tpl(sub, sub), &S3_BUCKET_TLS_ONLY), "compliant");
+        assert_eq!(
+            status(&tpl(sub, "!Sub '${App}-data-2'"), &S3_BUCKET_TLS_ONLY),
+            "non-compliant"
+        );
+        assert_eq!(
+            status(
+                &tpl("!Sub '${App}-logs'", "!Sub '${App}-logs'"),
+                &S3_BUCKET_TLS_ONLY
+            ),
+            "non-compliant"
         );
     }
 }
