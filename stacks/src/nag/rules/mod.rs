@@ -1,7 +1,8 @@
 //! The rules, one file per rule under `rules/<service>/`, each defining one `const` [`Rule`].
 //!
 //! Each rule follows the logic of the cdk-nag rule of the same name (see `RULES.md`); the
-//! explanations are our own. Helpers here only walk property trees; they never decide compliance.
+//! explanations are our own. Helpers here only walk property trees and apply a rule's own
+//! predicate; what counts as a violation always stays in the rule's file.
 
 pub mod cloudfront;
 pub mod codebuild;
@@ -19,7 +20,7 @@ pub mod vpc;
 use serde_json::{Map, Value};
 
 use super::resolve::is_intrinsic;
-use super::{CheckResult, Compliance, Resource, Unresolved};
+use super::{CheckResult, Compliance, Resource, Scalar, Unresolved};
 
 /// A mapping found inside a property, with its property path.
 pub(crate) type Located<'a> = (String, &'a Map<String, Value>);
@@ -31,6 +32,16 @@ pub(crate) fn verdict(bad: bool) -> CheckResult {
     } else {
         Compliance::Compliant
     })
+}
+
+/// `NonCompliant` when any literal variant of the top-level property `name` is `bad` (an
+/// absent variant is `None`); a variant that is not a literal is [`Unresolved`] at `name`.
+pub(crate) fn any_prop<'a>(
+    res: &Resource<'a>,
+    name: &str,
+    bad: impl FnMut(Option<Scalar<'a>>) -> bool,
+) -> CheckResult {
+    verdict(res.prop_scalars(name)?.into_iter().any(bad))
 }
 
 /// Every object variant of every item of every list variant of `value`, with its path.

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::nag::resolve::referenced_id;
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{any_prop, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `EC2EBSVolumeEncrypted`.
@@ -101,14 +101,9 @@ fn template_devices(template: &Resource<'_>) -> Result<Devices, Unresolved> {
 
 fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
-        "AWS::EC2::Volume" => {
-            let values = res.scalars(res.prop("Encrypted"), "Encrypted")?;
-            verdict(
-                values
-                    .into_iter()
-                    .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true)),
-            )
-        }
+        "AWS::EC2::Volume" => any_prop(res, "Encrypted", |value| {
+            value.and_then(|flag| flag.as_bool()) != Some(true)
+        }),
         "AWS::EC2::Instance" => {
             let own = devices(res, res.prop("BlockDeviceMappings"), "BlockDeviceMappings")?;
             for spec in res.objects(res.prop("LaunchTemplate"), "LaunchTemplate")? {
