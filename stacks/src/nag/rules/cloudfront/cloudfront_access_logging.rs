@@ -19,9 +19,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
         DISTRIBUTION => {
             for config in configs(res)? {
-                let logging =
-                    config.map_or_else(|| vec![None], |config| res.variants(config.get("Logging")));
-                if logging.iter().any(Option::is_none) {
+                if config.is_none_or(|config| res.may_be_absent(config.get("Logging"))) {
                     return verdict(true);
                 }
             }

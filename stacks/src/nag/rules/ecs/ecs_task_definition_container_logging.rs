@@ -25,11 +25,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     )? {
         let config_path = format!("{path}.LogConfiguration");
         for config in res.objects(container.get("LogConfiguration"), &config_path)? {
-            let drivers = match config {
-                Some(config) => res.variants(config.get("LogDriver")),
-                None => vec![None],
-            };
-            if drivers.iter().any(Option::is_none) {
+            if config.is_none_or(|config| res.may_be_absent(config.get("LogDriver"))) {
                 return verdict(true);
             }
         }
