@@ -44,6 +44,20 @@ pub(crate) fn any_prop<'a>(
     verdict(res.prop_scalars(name)?.into_iter().any(bad))
 }
 
+/// The literal variants of `parent.key`, reported at `{path}.{key}`; an absent parent is one
+/// absent variant.
+pub(crate) fn field<'a>(
+    res: &Resource<'a>,
+    parent: Option<&'a Map<String, Value>>,
+    key: &str,
+    path: &str,
+) -> Result<Vec<Option<Scalar<'a>>>, Unresolved> {
+    match parent {
+        Some(parent) => res.scalars(parent.get(key), &format!("{path}.{key}")),
+        None => Ok(vec![None]),
+    }
+}
+
 /// Every object variant of every item of every list variant of `value`, with its path.
 /// Absent lists and absent items are skipped.
 pub(crate) fn items<'a>(

@@ -1,7 +1,7 @@
 //! `AwsSolutions-CFR3`: distributions write access logs.
 
 use super::{DISTRIBUTION, configs};
-use crate::nag::rules::{nested, verdict};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionAccessLogging`.
@@ -35,9 +35,11 @@ fn check(res: &Resource<'_>) -> CheckResult {
                     let Some(logging) = logging else {
                         return verdict(true);
                     };
-                    let enabled = res.scalars(
-                        logging.get("Enabled"),
-                        "StreamingDistributionConfig.Logging.Enabled",
+                    let enabled = field(
+                        res,
+                        Some(logging),
+                        "Enabled",
+                        "StreamingDistributionConfig.Logging",
                     )?;
                     if enabled
                         .into_iter()

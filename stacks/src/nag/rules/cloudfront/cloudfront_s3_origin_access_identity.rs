@@ -1,6 +1,6 @@
 //! `AwsSolutions-CFR6`: streaming distributions read their S3 origin through an OAI.
 
-use crate::nag::rules::{nested, verdict};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionS3OriginAccessIdentity`.
@@ -23,13 +23,12 @@ fn check(res: &Resource<'_>) -> CheckResult {
         "StreamingDistributionConfig",
     )? {
         for origin in nested(res, config, "S3Origin", "StreamingDistributionConfig")? {
-            let identities = match origin {
-                Some(origin) => res.scalars(
-                    origin.get("OriginAccessIdentity"),
-                    "StreamingDistributionConfig.S3Origin.OriginAccessIdentity",
-                )?,
-                None => vec![None],
-            };
+            let identities = field(
+                res,
+                origin,
+                "OriginAccessIdentity",
+                "StreamingDistributionConfig.S3Origin",
+            )?;
             if identities
                 .into_iter()
                 .any(|value| value.is_none_or(|identity| identity.text().trim().is_empty()))

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::nag::resolve::referenced_id;
-use crate::nag::rules::{any_prop, items, verdict};
+use crate::nag::rules::{any_prop, field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `EC2EBSVolumeEncrypted`.
@@ -45,10 +45,7 @@ fn devices<'a>(
         n_ebs += 1;
         let ebs_path = format!("{item_path}.Ebs");
         for ebs in res.objects(mapping.get("Ebs"), &ebs_path)? {
-            let encrypted = match ebs {
-                Some(ebs) => res.scalars(ebs.get("Encrypted"), &format!("{ebs_path}.Encrypted"))?,
-                None => vec![None],
-            };
+            let encrypted = field(res, ebs, "Encrypted", &ebs_path)?;
             if encrypted
                 .into_iter()
                 .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true))

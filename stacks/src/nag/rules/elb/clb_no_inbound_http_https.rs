@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB1`: classic load balancers do not serve HTTP/HTTPS (use an ALB).
 
 use super::CLB;
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CLBNoInboundHttpHttps`.
@@ -20,7 +20,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
         return Ok(Compliance::NotApplicable);
     }
     for (path, listener) in items(res, res.prop("Listeners"), "Listeners")? {
-        let protocols = res.scalars(listener.get("Protocol"), &format!("{path}.Protocol"))?;
+        let protocols = field(res, Some(listener), "Protocol", &path)?;
         if protocols
             .into_iter()
             .flatten()

@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB5`: classic load balancer listeners keep TLS end to end.
 
 use super::CLB;
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ELBTlsHttpsListenersOnly`.
@@ -20,11 +20,8 @@ fn check(res: &Resource<'_>) -> CheckResult {
         return Ok(Compliance::NotApplicable);
     }
     for (path, listener) in items(res, res.prop("Listeners"), "Listeners")? {
-        let protocols = res.scalars(listener.get("Protocol"), &format!("{path}.Protocol"))?;
-        let instance_protocols = res.scalars(
-            listener.get("InstanceProtocol"),
-            &format!("{path}.InstanceProtocol"),
-        )?;
+        let protocols = field(res, Some(listener), "Protocol", &path)?;
+        let instance_protocols = field(res, Some(listener), "InstanceProtocol", &path)?;
         for protocol in protocols.into_iter().flatten() {
             let protocol = protocol.text().to_lowercase();
             if protocol != "ssl" && protocol != "https" {
