@@ -121,6 +121,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn field_reads_parent_key_at_its_path() {
+        let parsed = crate::nag::parse_template(
+            "t.yaml",
+            "Parameters: {P: {Type: String}}\nResources: {R: {Type: X, Properties: {Policy: {Enabled: !Ref P, Mode: fast}}}}",
+        )
+        .expect("valid");
+        let (id, body) = parsed.resources().next().expect("one resource");
+        let res = Resource::new(&parsed, id, body);
+        let policy = res.prop("Policy").and_then(Value::as_object);
+        assert_eq!(field(&res, None, "Mode", "Policy"), Ok(vec![None]));
+        assert_eq!(
+            field(&res, policy, "Mode", "Policy"),
+            Ok(vec![Some(Scalar::Str("fast"))])
+        );
+        assert_eq!(
+            field(&res, policy, "Enabled", "Policy").map_err(|unresolved| unresolved.path),
+            Err("Policy.Enabled".to_owned())
+        );
+    }
+
+    #[test]
     fn mentions_respects_word_boundaries() {
         assert!(mentions("<Bucket.Arn>", "Bucket", false));
         assert!(!mentions("<BucketTwo.Arn>", "Bucket", false));
