@@ -1,6 +1,6 @@
 //! `AwsSolutions-CFR3`: distributions write access logs.
 
-use super::{DISTRIBUTION, configs};
+use super::{DISTRIBUTION, STREAMING_DISTRIBUTION, configs, streaming_configs};
 use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
@@ -25,12 +25,8 @@ fn check(res: &Resource<'_>) -> CheckResult {
             }
             verdict(false)
         }
-        "AWS::CloudFront::StreamingDistribution" => {
-            let configs = res.objects(
-                res.prop("StreamingDistributionConfig"),
-                "StreamingDistributionConfig",
-            )?;
-            for config in configs {
+        STREAMING_DISTRIBUTION => {
+            for config in streaming_configs(res)? {
                 for logging in nested(res, config, "Logging", "StreamingDistributionConfig")? {
                     let Some(logging) = logging else {
                         return verdict(true);

@@ -1,5 +1,6 @@
 //! `AwsSolutions-CFR6`: streaming distributions read their S3 origin through an OAI.
 
+use super::{STREAMING_DISTRIBUTION, streaming_configs};
 use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
@@ -15,13 +16,10 @@ Set `S3Origin.OriginAccessIdentity` and grant that identity read access in the b
 };
 
 fn check(res: &Resource<'_>) -> CheckResult {
-    if res.resource_type != "AWS::CloudFront::StreamingDistribution" {
+    if res.resource_type != STREAMING_DISTRIBUTION {
         return Ok(Compliance::NotApplicable);
     }
-    for config in res.objects(
-        res.prop("StreamingDistributionConfig"),
-        "StreamingDistributionConfig",
-    )? {
+    for config in streaming_configs(res)? {
         for origin in nested(res, config, "S3Origin", "StreamingDistributionConfig")? {
             let identities = field(
                 res,
