@@ -349,6 +349,11 @@ pub(crate) enum BuildProblem {
     ForeignHandle(String),
 }
 
+/// True when one of `entries` (a namespace of the template) is named `id`.
+fn holds<T>(entries: &[(LogicalId, T)], id: &str) -> bool {
+    entries.iter().any(|(existing, _)| existing.as_str() == id)
+}
+
 /// A CloudFormation template under construction.
 #[derive(Debug, Clone, Default)]
 pub struct Template {
@@ -384,13 +389,7 @@ impl Template {
 
     /// True when `id` is already a parameter or resource (they share the `Ref` namespace).
     fn ref_target_taken(&self, id: &str) -> bool {
-        self.parameters
-            .iter()
-            .any(|(existing, _)| existing.as_str() == id)
-            || self
-                .resources
-                .iter()
-                .any(|(existing, _)| existing.as_str() == id)
+        holds(&self.parameters, id) || holds(&self.resources, id)
     }
 
     /// Adds a resource and returns its typed handle.
@@ -438,10 +437,7 @@ impl Template {
 
     /// Declares a condition and returns its handle.
     pub fn add_condition(&mut self, name: &str, condition: Expr) -> CondHandle {
-        let taken = self
-            .conditions
-            .iter()
-            .any(|(existing, _)| existing.as_str() == name);
+        let taken = holds(&self.conditions, name);
         let logical_id = self.checked_id(name, taken);
         self.conditions.push((logical_id.clone(), condition));
         CondHandle { name: logical_id }
@@ -449,20 +445,14 @@ impl Template {
 
     /// Declares a mapping (`{top key: {second key: value}}`).
     pub fn add_mapping(&mut self, name: &str, mapping: Json) {
-        let taken = self
-            .mappings
-            .iter()
-            .any(|(existing, _)| existing.as_str() == name);
+        let taken = holds(&self.mappings, name);
         let logical_id = self.checked_id(name, taken);
         self.mappings.push((logical_id, mapping));
     }
 
     /// Adds an output.
     pub fn add_output(&mut self, id: &str, output: Output) {
-        let taken = self
-            .outputs
-            .iter()
-            .any(|(existing, _)| existing.as_str() == id);
+        let taken = holds(&self.outputs, id);
         let logical_id = self.checked_id(id, taken);
         self.outputs.push((logical_id, output));
     }

@@ -119,6 +119,11 @@ impl<'a> Resource<'a> {
         out
     }
 
+    /// True when some variant of a value is absent (see [`Resource::variants`]).
+    pub fn may_be_absent(&self, value: Option<&'a Value>) -> bool {
+        self.variants(value).iter().any(Option::is_none)
+    }
+
     fn expand(&self, value: Option<&'a Value>, depth: usize, out: &mut Vec<Option<&'a Value>>) {
         let Some(value) = value else {
             out.push(None);
@@ -175,6 +180,11 @@ impl<'a> Resource<'a> {
                 Some(other) => Err(unresolved(path, other)),
             })
             .collect()
+    }
+
+    /// [`Resource::scalars`] of a top-level property, reported at the property's name.
+    pub fn prop_scalars(&self, name: &str) -> Result<Vec<Option<Scalar<'a>>>, Unresolved> {
+        self.scalars(self.prop(name), name)
     }
 
     /// The variants of a value that should be a list, each as its items; an absent variant
@@ -361,7 +371,7 @@ Resources:
         let parsed = parse_template("t.yaml", TEMPLATE).expect("valid");
         let (id, body) = parsed.resources().next().expect("one resource");
         let resource = Resource::new(&parsed, id, body);
-        match resource.scalars(resource.prop(property), property) {
+        match resource.prop_scalars(property) {
             Ok(values) => values
                 .iter()
                 .map(|value| value.map_or("absent".to_owned(), Scalar::text))
@@ -387,6 +397,18 @@ Resources:
             r#"`Att` is not a literal value: {"Fn::GetAtt":["Other","Arn"]}"#
         );
         assert_eq!(check("Obj"), r#"`Obj` is not a literal value: {"K":"v"}"#);
+    }
+
+    #[test]
+    fn may_be_absent_sees_every_variant() {
+        let parsed = parse_template("t.yaml", TEMPLATE).expect("valid");
+        let (id, body) = parsed.resources().next().expect("one resource");
+        let resource = Resource::new(&parsed, id, body);
+        let absent = |property| resource.may_be_absent(resource.prop(property));
+        assert_eq!(
+            ["Lit", "Missing", "Param", "Cond", "Nested"].map(absent),
+            [false, true, false, true, false]
+        );
     }
 
     fn flat(json: &str) -> String {

@@ -1,7 +1,8 @@
 //! The rules, one file per rule under `rules/<service>/`, each defining one `const` [`Rule`].
 //!
 //! Each rule follows the logic of the cdk-nag rule of the same name (see `RULES.md`); the
-//! explanations are our own. Helpers here only walk property trees; they never decide compliance.
+//! explanations are our own. Helpers here only walk property trees and apply a rule's own
+//! predicate; what counts as a violation always stays in the rule's file.
 
 pub mod cloudfront;
 pub mod codebuild;
@@ -19,7 +20,7 @@ pub mod vpc;
 use serde_json::{Map, Value};
 
 use super::resolve::is_intrinsic;
-use super::{CheckResult, Compliance, Resource, Unresolved};
+use super::{CheckResult, Compliance, Resource, Scalar, Unresolved};
 
 /// A mapping found inside a property, with its property path.
 pub(crate) type Located<'a> = (String, &'a Map<String, Value>);
@@ -31,6 +32,30 @@ pub(crate) fn verdict(bad: bool) -> CheckResult {
     } else {
         Compliance::Compliant
     })
+}
+
+/// `NonCompliant` when any literal variant of the top-level property `name` is `bad` (an
+/// absent variant is `None`); a variant that is not a literal is [`Unresolved`] at `name`.
+pub(crate) fn any_prop<'a>(
+    res: &Resource<'a>,
+    name: &str,
+    bad: impl FnMut(Option<Scalar<'a>>) -> bool,
+) -> CheckResult {
+    verdict(res.prop_scalars(name)?.into_iter().any(bad))
+}
+
+/// The literal variants of `parent.key`, reported at `{path}.{key}`; an absent parent is one
+/// absent variant.
+pub(crate) fn field<'a>(
+    res: &Resource<'a>,
+    parent: Option<&'a Map<String, Value>>,
+    key: &str,
+    path: &str,
+) -> Result<Vec<Option<Scalar<'a>>>, Unresolved> {
+    match parent {
+        Some(parent) => res.scalars(parent.get(key), &format!("{path}.{key}")),
+        None => Ok(vec![None]),
+    }
 }
 
 /// Every object variant of every item of every list variant of `value`, with its path.
@@ -94,6 +119,27 @@ pub(crate) fn mentions(text: &str, id: &str, dash_is_word: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_reads_parent_key_at_its_path() {
+        let parsed = crate::nag::parse_template(
+            "t.yaml",
+            "Parameters: {P: {Type: String}}\nResources: {R: {Type: X, Properties: {Policy: {Enabled: !Ref P, Mode: fast}}}}",
+        )
+        .expect("valid");
+        let (id, body) = parsed.resources().next().expect("one resource");
+        let res = Resource::new(&parsed, id, body);
+        let policy = res.prop("Policy").and_then(Value::as_object);
+        assert_eq!(field(&res, None, "Mode", "Policy"), Ok(vec![None]));
+        assert_eq!(
+            field(&res, policy, "Mode", "Policy"),
+            Ok(vec![Some(Scalar::Str("fast"))])
+        );
+        assert_eq!(
+            field(&res, policy, "Enabled", "Policy").map_err(|unresolved| unresolved.path),
+            Err("Policy.Enabled".to_owned())
+        );
+    }
 
     #[test]
     fn mentions_respects_word_boundaries() {

@@ -1,7 +1,7 @@
 //! `AwsSolutions-CFR3`: distributions write access logs.
 
-use super::{DISTRIBUTION, configs};
-use crate::nag::rules::{nested, verdict};
+use super::{DISTRIBUTION, STREAMING_DISTRIBUTION, configs, streaming_configs};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionAccessLogging`.
@@ -19,27 +19,23 @@ fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
         DISTRIBUTION => {
             for config in configs(res)? {
-                let logging =
-                    config.map_or_else(|| vec![None], |config| res.variants(config.get("Logging")));
-                if logging.iter().any(Option::is_none) {
+                if config.is_none_or(|config| res.may_be_absent(config.get("Logging"))) {
                     return verdict(true);
                 }
             }
             verdict(false)
         }
-        "AWS::CloudFront::StreamingDistribution" => {
-            let configs = res.objects(
-                res.prop("StreamingDistributionConfig"),
-                "StreamingDistributionConfig",
-            )?;
-            for config in configs {
+        STREAMING_DISTRIBUTION => {
+            for config in streaming_configs(res)? {
                 for logging in nested(res, config, "Logging", "StreamingDistributionConfig")? {
                     let Some(logging) = logging else {
                         return verdict(true);
                     };
-                    let enabled = res.scalars(
-                        logging.get("Enabled"),
-                        "StreamingDistributionConfig.Logging.Enabled",
+                    let enabled = field(
+                        res,
+                        Some(logging),
+                        "Enabled",
+                        "StreamingDistributionConfig.Logging",
                     )?;
                     if enabled
                         .into_iter()

@@ -1,7 +1,7 @@
 //! `AwsSolutions-CFR1`: distributions consider geo restrictions (warning).
 
 use super::{DISTRIBUTION, configs};
-use crate::nag::rules::{nested, verdict};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionGeoRestrictions`.
@@ -30,13 +30,12 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 "GeoRestriction",
                 "DistributionConfig.Restrictions",
             )? {
-                let kinds = match geo {
-                    Some(geo) => res.scalars(
-                        geo.get("RestrictionType"),
-                        "DistributionConfig.Restrictions.GeoRestriction.RestrictionType",
-                    )?,
-                    None => vec![None],
-                };
+                let kinds = field(
+                    res,
+                    geo,
+                    "RestrictionType",
+                    "DistributionConfig.Restrictions.GeoRestriction",
+                )?;
                 if kinds
                     .into_iter()
                     .any(|kind| kind.is_some_and(|kind| kind.text() == "none"))

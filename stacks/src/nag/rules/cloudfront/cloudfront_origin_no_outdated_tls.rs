@@ -1,7 +1,7 @@
 //! `AwsSolutions-CFR5`: custom origins are reached over HTTPS with TLS 1.1 or newer only.
 
 use super::{DISTRIBUTION, configs};
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionNoOutdatedSSL`.
@@ -27,10 +27,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 .into_iter()
                 .flatten()
             {
-                let policy = res.scalars(
-                    custom.get("OriginProtocolPolicy"),
-                    &format!("{custom_path}.OriginProtocolPolicy"),
-                )?;
+                let policy = field(res, Some(custom), "OriginProtocolPolicy", &custom_path)?;
                 if policy
                     .iter()
                     .any(|value| value.is_none_or(|policy| policy.text() != "https-only"))

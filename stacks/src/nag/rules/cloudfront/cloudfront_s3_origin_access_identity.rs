@@ -1,6 +1,7 @@
 //! `AwsSolutions-CFR6`: streaming distributions read their S3 origin through an OAI.
 
-use crate::nag::rules::{nested, verdict};
+use super::{STREAMING_DISTRIBUTION, streaming_configs};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionS3OriginAccessIdentity`.
@@ -15,21 +16,17 @@ Set `S3Origin.OriginAccessIdentity` and grant that identity read access in the b
 };
 
 fn check(res: &Resource<'_>) -> CheckResult {
-    if res.resource_type != "AWS::CloudFront::StreamingDistribution" {
+    if res.resource_type != STREAMING_DISTRIBUTION {
         return Ok(Compliance::NotApplicable);
     }
-    for config in res.objects(
-        res.prop("StreamingDistributionConfig"),
-        "StreamingDistributionConfig",
-    )? {
+    for config in streaming_configs(res)? {
         for origin in nested(res, config, "S3Origin", "StreamingDistributionConfig")? {
-            let identities = match origin {
-                Some(origin) => res.scalars(
-                    origin.get("OriginAccessIdentity"),
-                    "StreamingDistributionConfig.S3Origin.OriginAccessIdentity",
-                )?,
-                None => vec![None],
-            };
+            let identities = field(
+                res,
+                origin,
+                "OriginAccessIdentity",
+                "StreamingDistributionConfig.S3Origin",
+            )?;
             if identities
                 .into_iter()
                 .any(|value| value.is_none_or(|identity| identity.text().trim().is_empty()))

@@ -1,7 +1,7 @@
 //! `AwsSolutions-CFR4`: viewers connect with TLS 1.1 or newer.
 
 use super::{DISTRIBUTION, configs};
-use crate::nag::rules::{nested, verdict};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CloudFrontDistributionHttpsViewerNoOutdatedSSL`.
@@ -27,18 +27,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 return verdict(true);
             };
             let path = "DistributionConfig.ViewerCertificate";
-            let default_cert = res.scalars(
-                certificate.get("CloudFrontDefaultCertificate"),
-                &format!("{path}.CloudFrontDefaultCertificate"),
-            )?;
-            let method = res.scalars(
-                certificate.get("SslSupportMethod"),
-                &format!("{path}.SslSupportMethod"),
-            )?;
-            let minimum = res.scalars(
-                certificate.get("MinimumProtocolVersion"),
-                &format!("{path}.MinimumProtocolVersion"),
-            )?;
+            let default_cert = field(res, Some(certificate), "CloudFrontDefaultCertificate", path)?;
+            let method = field(res, Some(certificate), "SslSupportMethod", path)?;
+            let minimum = field(res, Some(certificate), "MinimumProtocolVersion", path)?;
             let bad = default_cert
                 .iter()
                 .any(|value| value.and_then(|flag| flag.as_bool()) == Some(true))

@@ -20,8 +20,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
         return Ok(Compliance::NotApplicable);
     }
     for config in configs(res)? {
-        let acls = config.map_or_else(|| vec![None], |config| res.variants(config.get("WebACLId")));
-        if acls.iter().any(Option::is_none) {
+        if config.is_none_or(|config| res.may_be_absent(config.get("WebACLId"))) {
             return verdict(true);
         }
     }

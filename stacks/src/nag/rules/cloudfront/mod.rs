@@ -30,6 +30,19 @@ pub(crate) fn configs<'a>(
     res.objects(res.prop("DistributionConfig"), "DistributionConfig")
 }
 
+/// CloudFormation type of a streaming (RTMP) distribution.
+pub(crate) const STREAMING_DISTRIBUTION: &str = "AWS::CloudFront::StreamingDistribution";
+
+/// The variants of a streaming distribution's `StreamingDistributionConfig`.
+pub(crate) fn streaming_configs<'a>(
+    res: &Resource<'a>,
+) -> Result<Vec<Option<&'a Map<String, Value>>>, Unresolved> {
+    res.objects(
+        res.prop("StreamingDistributionConfig"),
+        "StreamingDistributionConfig",
+    )
+}
+
 #[cfg(test)]
 pub(crate) fn distribution(config: &str) -> String {
     format!(

@@ -1,6 +1,6 @@
 //! `AwsSolutions-CB5`: projects build on AWS managed images (warning).
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CodeBuildProjectManagedImages`.
@@ -19,10 +19,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
         return Ok(Compliance::NotApplicable);
     }
     for environment in res.objects(res.prop("Environment"), "Environment")? {
-        let images = match environment {
-            Some(environment) => res.scalars(environment.get("Image"), "Environment.Image")?,
-            None => vec![None],
-        };
+        let images = field(res, environment, "Image", "Environment")?;
         if images
             .into_iter()
             .any(|image| image.is_none_or(|image| !image.text().starts_with("aws/codebuild/")))

@@ -1,6 +1,6 @@
 //! `AwsSolutions-COG4`: API Gateway methods use a Cognito user pool authorizer.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CognitoUserPoolAPIGWAuthorizer`.
@@ -18,19 +18,16 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::ApiGateway::Method" {
         return Ok(Compliance::NotApplicable);
     }
-    let methods = res.scalars(res.prop("HttpMethod"), "HttpMethod")?;
+    let methods = res.prop_scalars("HttpMethod")?;
     if methods
         .iter()
         .all(|method| method.is_some_and(|method| method.text() == "OPTIONS"))
     {
         return Ok(Compliance::NotApplicable);
     }
-    let kinds = res.scalars(res.prop("AuthorizationType"), "AuthorizationType")?;
-    verdict(
-        kinds
-            .into_iter()
-            .any(|kind| kind.is_none_or(|kind| kind.text() != "COGNITO_USER_POOLS")),
-    )
+    any_prop(res, "AuthorizationType", |kind| {
+        kind.is_none_or(|kind| kind.text() != "COGNITO_USER_POOLS")
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `AwsSolutions-COG2`: user pools require MFA (warning).
 
 use super::USER_POOL;
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CognitoUserPoolMFA`.
@@ -19,12 +19,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != USER_POOL {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(res.prop("MfaConfiguration"), "MfaConfiguration")?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.is_none_or(|mfa| mfa.text() != "ON")),
-    )
+    any_prop(res, "MfaConfiguration", |value| {
+        value.is_none_or(|mfa| mfa.text() != "ON")
+    })
 }
 
 #[cfg(test)]

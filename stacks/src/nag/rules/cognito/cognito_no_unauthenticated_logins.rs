@@ -1,6 +1,6 @@
 //! `AwsSolutions-COG7`: identity pools do not hand out unauthenticated identities.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CognitoUserPoolNoUnauthenticatedLogins`.
@@ -18,15 +18,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::Cognito::IdentityPool" {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(
-        res.prop("AllowUnauthenticatedIdentities"),
-        "AllowUnauthenticatedIdentities",
-    )?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.and_then(|flag| flag.as_bool()) == Some(true)),
-    )
+    any_prop(res, "AllowUnauthenticatedIdentities", |value| {
+        value.and_then(|flag| flag.as_bool()) == Some(true)
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `AwsSolutions-COG8`: user pools use the Plus feature plan (threat protection).
 
 use super::USER_POOL;
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CognitoUserPoolPlusTier`.
@@ -19,12 +19,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != USER_POOL {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(res.prop("UserPoolTier"), "UserPoolTier")?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.is_none_or(|tier| tier.text() != "PLUS")),
-    )
+    any_prop(res, "UserPoolTier", |value| {
+        value.is_none_or(|tier| tier.text() != "PLUS")
+    })
 }
 
 #[cfg(test)]

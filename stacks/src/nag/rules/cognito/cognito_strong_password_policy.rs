@@ -1,7 +1,7 @@
 //! `AwsSolutions-COG1`: user pools require strong passwords.
 
 use super::USER_POOL;
-use crate::nag::rules::{nested, verdict};
+use crate::nag::rules::{field, nested, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CognitoUserPoolStrongPasswordPolicy`.
@@ -28,10 +28,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 return verdict(true);
             };
             let path = "Policies.PasswordPolicy";
-            let lengths = res.scalars(
-                password.get("MinimumLength"),
-                &format!("{path}.MinimumLength"),
-            )?;
+            let lengths = field(res, Some(password), "MinimumLength", path)?;
             if lengths.into_iter().any(|length| {
                 length
                     .and_then(|length| length.as_f64())
@@ -40,7 +37,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 return verdict(true);
             }
             for key in ["RequireUppercase", "RequireNumbers", "RequireSymbols"] {
-                let flags = res.scalars(password.get(key), &format!("{path}.{key}"))?;
+                let flags = field(res, Some(password), key, path)?;
                 if flags
                     .into_iter()
                     .any(|flag| flag.and_then(|flag| flag.as_bool()) != Some(true))

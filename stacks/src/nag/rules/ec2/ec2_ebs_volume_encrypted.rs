@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::nag::resolve::referenced_id;
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{any_prop, field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `EC2EBSVolumeEncrypted`.
@@ -45,10 +45,7 @@ fn devices<'a>(
         n_ebs += 1;
         let ebs_path = format!("{item_path}.Ebs");
         for ebs in res.objects(mapping.get("Ebs"), &ebs_path)? {
-            let encrypted = match ebs {
-                Some(ebs) => res.scalars(ebs.get("Encrypted"), &format!("{ebs_path}.Encrypted"))?,
-                None => vec![None],
-            };
+            let encrypted = field(res, ebs, "Encrypted", &ebs_path)?;
             if encrypted
                 .into_iter()
                 .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true))
@@ -101,14 +98,9 @@ fn template_devices(template: &Resource<'_>) -> Result<Devices, Unresolved> {
 
 fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
-        "AWS::EC2::Volume" => {
-            let values = res.scalars(res.prop("Encrypted"), "Encrypted")?;
-            verdict(
-                values
-                    .into_iter()
-                    .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true)),
-            )
-        }
+        "AWS::EC2::Volume" => any_prop(res, "Encrypted", |value| {
+            value.and_then(|flag| flag.as_bool()) != Some(true)
+        }),
         "AWS::EC2::Instance" => {
             let own = devices(res, res.prop("BlockDeviceMappings"), "BlockDeviceMappings")?;
             for spec in res.objects(res.prop("LaunchTemplate"), "LaunchTemplate")? {

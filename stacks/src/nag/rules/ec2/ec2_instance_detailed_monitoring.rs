@@ -1,6 +1,6 @@
 //! `AwsSolutions-EC28`: instances and launch configurations use detailed monitoring.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `EC2InstanceDetailedMonitoringEnabled`.
@@ -16,22 +16,12 @@ Set `Monitoring: true` on instances; launch configurations enable it by default,
 
 fn check(res: &Resource<'_>) -> CheckResult {
     match res.resource_type {
-        "AWS::EC2::Instance" => {
-            let values = res.scalars(res.prop("Monitoring"), "Monitoring")?;
-            verdict(
-                values
-                    .into_iter()
-                    .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true)),
-            )
-        }
-        "AWS::AutoScaling::LaunchConfiguration" => {
-            let values = res.scalars(res.prop("InstanceMonitoring"), "InstanceMonitoring")?;
-            verdict(
-                values
-                    .into_iter()
-                    .any(|value| value.and_then(|flag| flag.as_bool()) == Some(false)),
-            )
-        }
+        "AWS::EC2::Instance" => any_prop(res, "Monitoring", |value| {
+            value.and_then(|flag| flag.as_bool()) != Some(true)
+        }),
+        "AWS::AutoScaling::LaunchConfiguration" => any_prop(res, "InstanceMonitoring", |value| {
+            value.and_then(|flag| flag.as_bool()) == Some(false)
+        }),
         _ => Ok(Compliance::NotApplicable),
     }
 }

@@ -1,6 +1,6 @@
 //! `AwsSolutions-EC29`: instances have termination protection.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `EC2InstanceTerminationProtection`.
@@ -18,12 +18,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::EC2::Instance" {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(res.prop("DisableApiTermination"), "DisableApiTermination")?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true)),
-    )
+    any_prop(res, "DisableApiTermination", |value| {
+        value.and_then(|flag| flag.as_bool()) != Some(true)
+    })
 }
 
 #[cfg(test)]

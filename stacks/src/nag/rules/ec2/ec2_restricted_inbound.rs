@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::nag::rules::{items, verdict};
+use crate::nag::rules::{field, items, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `EC2RestrictedInbound`.
@@ -48,7 +48,7 @@ fn open_to_world<'a>(
     path: &str,
 ) -> Result<bool, Unresolved> {
     for key in ["CidrIp", "CidrIpv6"] {
-        let values = res.scalars(rule.get(key), &format!("{path}.{key}"))?;
+        let values = field(res, Some(rule), key, path)?;
         if values
             .into_iter()
             .flatten()

@@ -1,6 +1,6 @@
 //! `AwsSolutions-EC27`: security groups carry a description.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `EC2SecurityGroupDescription`.
@@ -18,12 +18,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::EC2::SecurityGroup" {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(res.prop("GroupDescription"), "GroupDescription")?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.is_none_or(|text| text.text().chars().count() < 2)),
-    )
+    any_prop(res, "GroupDescription", |value| {
+        value.is_none_or(|text| text.text().chars().count() < 2)
+    })
 }
 
 #[cfg(test)]

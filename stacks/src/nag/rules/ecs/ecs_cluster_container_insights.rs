@@ -1,6 +1,6 @@
 //! `AwsSolutions-ECS4`: clusters have CloudWatch Container Insights enabled.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ECSClusterCloudWatchContainerInsights`.
@@ -33,8 +33,8 @@ fn check(res: &Resource<'_>) -> CheckResult {
                     setting_enables = false;
                     continue;
                 };
-                let names = res.scalars(setting.get("Name"), &format!("{path}.Name"))?;
-                let values = res.scalars(setting.get("Value"), &format!("{path}.Value"))?;
+                let names = field(res, Some(setting), "Name", &path)?;
+                let values = field(res, Some(setting), "Value", &path)?;
                 let is_insights = names
                     .iter()
                     .all(|name| name.is_some_and(|name| name.text() == "containerInsights"));

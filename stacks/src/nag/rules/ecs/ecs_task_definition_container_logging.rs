@@ -1,6 +1,7 @@
 //! `AwsSolutions-ECS7`: every container has a log driver.
 
-use crate::nag::rules::{items, verdict};
+use super::{TASK_DEFINITION, containers};
+use crate::nag::rules::verdict;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ECSTaskDefinitionContainerLogging`.
@@ -15,21 +16,13 @@ Give every container definition a `LogConfiguration` with a `LogDriver` (at leas
 };
 
 fn check(res: &Resource<'_>) -> CheckResult {
-    if res.resource_type != "AWS::ECS::TaskDefinition" {
+    if res.resource_type != TASK_DEFINITION {
         return Ok(Compliance::NotApplicable);
     }
-    for (path, container) in items(
-        res,
-        res.prop("ContainerDefinitions"),
-        "ContainerDefinitions",
-    )? {
+    for (path, container) in containers(res)? {
         let config_path = format!("{path}.LogConfiguration");
         for config in res.objects(container.get("LogConfiguration"), &config_path)? {
-            let drivers = match config {
-                Some(config) => res.variants(config.get("LogDriver")),
-                None => vec![None],
-            };
-            if drivers.iter().any(Option::is_none) {
+            if config.is_none_or(|config| res.may_be_absent(config.get("LogDriver"))) {
                 return verdict(true);
             }
         }
@@ -40,30 +33,28 @@ fn check(res: &Resource<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nag::rules::ecs::task_definition;
     use crate::nag::testing::{assert_suppressible, status};
-
-    fn td(container: &str) -> String {
-        format!(
-            "Conditions: {{C: !Equals [a, b]}}\nResources: {{R: {{Type: AWS::ECS::TaskDefinition, Properties: {{ContainerDefinitions: [{container}]}}}}}}"
-        )
-    }
 
     #[test]
     fn cases() {
         assert_eq!(
             status(
-                &td("{Name: a, LogConfiguration: {LogDriver: awslogs}}"),
+                &task_definition("{Name: a, LogConfiguration: {LogDriver: awslogs}}"),
                 &ECS_TASK_DEFINITION_CONTAINER_LOGGING
             ),
             "compliant"
         );
         assert_eq!(
-            status(&td("{Name: a}"), &ECS_TASK_DEFINITION_CONTAINER_LOGGING),
+            status(
+                &task_definition("{Name: a}"),
+                &ECS_TASK_DEFINITION_CONTAINER_LOGGING
+            ),
             "non-compliant"
         );
         assert_eq!(
             status(
-                &td(
+                &task_definition(
                     "{Name: a, LogConfiguration: !If [C, {LogDriver: awslogs}, !Ref AWS::NoValue]}"
                 ),
                 &ECS_TASK_DEFINITION_CONTAINER_LOGGING
@@ -72,7 +63,7 @@ mod tests {
         );
         assert_eq!(
             status(
-                &td("{Name: a, LogConfiguration: !GetAtt X.Y}"),
+                &task_definition("{Name: a, LogConfiguration: !GetAtt X.Y}"),
                 &ECS_TASK_DEFINITION_CONTAINER_LOGGING
             ),
             "unresolved: ContainerDefinitions[0].LogConfiguration"
@@ -84,6 +75,6 @@ mod tests {
             ),
             "n/a"
         );
-        assert_suppressible(&td("{Name: a}"), "AwsSolutions-ECS7");
+        assert_suppressible(&task_definition("{Name: a}"), "AwsSolutions-ECS7");
     }
 }

@@ -1,6 +1,7 @@
 //! `AwsSolutions-ECS2`: container definitions do not set `Environment` directly.
 
-use crate::nag::rules::{items, verdict};
+use super::{TASK_DEFINITION, containers};
+use crate::nag::rules::verdict;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ECSTaskDefinitionNoEnvironmentVariables`.
@@ -15,15 +16,10 @@ Inject configuration and secrets with `Secrets` (from Secrets Manager or SSM Par
 };
 
 fn check(res: &Resource<'_>) -> CheckResult {
-    if res.resource_type != "AWS::ECS::TaskDefinition" {
+    if res.resource_type != TASK_DEFINITION {
         return Ok(Compliance::NotApplicable);
     }
-    let containers = items(
-        res,
-        res.prop("ContainerDefinitions"),
-        "ContainerDefinitions",
-    )?;
-    verdict(containers.iter().any(|(_, container)| {
+    verdict(containers(res)?.iter().any(|(_, container)| {
         res.variants(container.get("Environment"))
             .into_iter()
             .any(|variant| variant.is_some())
@@ -33,40 +29,39 @@ fn check(res: &Resource<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nag::rules::ecs::task_definition;
     use crate::nag::testing::{assert_suppressible, status};
-
-    fn td(container: &str) -> String {
-        format!(
-            "Conditions: {{C: !Equals [a, b]}}\nResources: {{R: {{Type: AWS::ECS::TaskDefinition, Properties: {{ContainerDefinitions: [{container}]}}}}}}"
-        )
-    }
 
     #[test]
     fn cases() {
         assert_eq!(
             status(
-                &td("{Name: app, Secrets: [{Name: K, ValueFrom: arn}]}"),
+                &task_definition("{Name: app, Secrets: [{Name: K, ValueFrom: arn}]}"),
                 &ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES
             ),
             "compliant"
         );
         assert_eq!(
             status(
-                &td("{Name: app, Environment: [{Name: A, Value: b}]}"),
+                &task_definition("{Name: app, Environment: [{Name: A, Value: b}]}"),
                 &ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES
             ),
             "non-compliant"
         );
         assert_eq!(
             status(
-                &td("{Name: app, Environment: !If [C, [{Name: A, Value: b}], !Ref AWS::NoValue]}"),
+                &task_definition(
+                    "{Name: app, Environment: !If [C, [{Name: A, Value: b}], !Ref AWS::NoValue]}"
+                ),
                 &ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES
             ),
             "non-compliant"
         );
         assert_eq!(
             status(
-                &td("{Name: app, Environment: !If [C, !Ref AWS::NoValue, !Ref AWS::NoValue]}"),
+                &task_definition(
+                    "{Name: app, Environment: !If [C, !Ref AWS::NoValue, !Ref AWS::NoValue]}"
+                ),
                 &ECS_TASK_DEFINITION_NO_ENVIRONMENT_VARIABLES
             ),
             "compliant"
@@ -85,6 +80,9 @@ mod tests {
             ),
             "n/a"
         );
-        assert_suppressible(&td("{Name: app, Environment: []}"), "AwsSolutions-ECS2");
+        assert_suppressible(
+            &task_definition("{Name: app, Environment: []}"),
+            "AwsSolutions-ECS2",
+        );
     }
 }

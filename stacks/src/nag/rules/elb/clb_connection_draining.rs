@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB3`: classic load balancers drain connections.
 
 use super::CLB;
-use crate::nag::rules::verdict;
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CLBConnectionDraining`.
@@ -26,7 +26,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
         let Some(policy) = policy else {
             return verdict(true);
         };
-        let enabled = res.scalars(policy.get("Enabled"), "ConnectionDrainingPolicy.Enabled")?;
+        let enabled = field(res, Some(policy), "Enabled", "ConnectionDrainingPolicy")?;
         if enabled
             .into_iter()
             .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true))

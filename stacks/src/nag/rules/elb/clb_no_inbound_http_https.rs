@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB1`: classic load balancers do not serve HTTP/HTTPS (use an ALB).
 
-use super::CLB;
-use crate::nag::rules::{items, verdict};
+use super::{CLB, listeners};
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `CLBNoInboundHttpHttps`.
@@ -19,8 +19,8 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != CLB {
         return Ok(Compliance::NotApplicable);
     }
-    for (path, listener) in items(res, res.prop("Listeners"), "Listeners")? {
-        let protocols = res.scalars(listener.get("Protocol"), &format!("{path}.Protocol"))?;
+    for (path, listener) in listeners(res)? {
+        let protocols = field(res, Some(listener), "Protocol", &path)?;
         if protocols
             .into_iter()
             .flatten()
@@ -35,32 +35,30 @@ fn check(res: &Resource<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nag::rules::elb::clb_listener;
     use crate::nag::testing::{assert_suppressible, status};
-
-    fn clb(listener: &str) -> String {
-        format!(
-            "Parameters: {{P: {{Type: String}}}}\nResources: {{R: {{Type: AWS::ElasticLoadBalancing::LoadBalancer, Properties: {{Listeners: [{listener}]}}}}}}"
-        )
-    }
 
     #[test]
     fn cases() {
         assert_eq!(
             status(
-                &clb("{Protocol: TCP, LoadBalancerPort: 22, InstancePort: 22}"),
+                &clb_listener("{Protocol: TCP, LoadBalancerPort: 22, InstancePort: 22}"),
                 &CLB_NO_INBOUND_HTTP_HTTPS
             ),
             "compliant"
         );
         assert_eq!(
             status(
-                &clb("{Protocol: HTTP, LoadBalancerPort: 80, InstancePort: 80}"),
+                &clb_listener("{Protocol: HTTP, LoadBalancerPort: 80, InstancePort: 80}"),
                 &CLB_NO_INBOUND_HTTP_HTTPS
             ),
             "non-compliant"
         );
         assert_eq!(
-            status(&clb("{Protocol: !Ref P}"), &CLB_NO_INBOUND_HTTP_HTTPS),
+            status(
+                &clb_listener("{Protocol: !Ref P}"),
+                &CLB_NO_INBOUND_HTTP_HTTPS
+            ),
             "unresolved: Listeners[0].Protocol"
         );
         assert_eq!(
@@ -70,6 +68,6 @@ mod tests {
             ),
             "n/a"
         );
-        assert_suppressible(&clb("{Protocol: https}"), "AwsSolutions-ELB1");
+        assert_suppressible(&clb_listener("{Protocol: https}"), "AwsSolutions-ELB1");
     }
 }

@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB4`: classic load balancers span two or more zones with cross-zone balancing.
 
 use super::CLB;
-use crate::nag::rules::verdict;
+use crate::nag::rules::{any_prop, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ELBCrossZoneLoadBalancingEnabled`.
@@ -32,12 +32,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
             return verdict(true);
         }
     }
-    let cross_zone = res.scalars(res.prop("CrossZone"), "CrossZone")?;
-    verdict(
-        cross_zone
-            .into_iter()
-            .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true)),
-    )
+    any_prop(res, "CrossZone", |value| {
+        value.and_then(|flag| flag.as_bool()) != Some(true)
+    })
 }
 
 #[cfg(test)]

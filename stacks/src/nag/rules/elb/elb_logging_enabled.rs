@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB2`: load balancers (classic and v2) write access logs.
 
 use super::CLB;
-use crate::nag::rules::verdict;
+use crate::nag::rules::{field, verdict};
 use serde_json::Value;
 
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
@@ -24,7 +24,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
                 let Some(policy) = policy else {
                     return verdict(true);
                 };
-                let enabled = res.scalars(policy.get("Enabled"), "AccessLoggingPolicy.Enabled")?;
+                let enabled = field(res, Some(policy), "Enabled", "AccessLoggingPolicy")?;
                 if enabled
                     .into_iter()
                     .any(|value| value.and_then(|flag| flag.as_bool()) == Some(false))
@@ -73,14 +73,14 @@ fn enables_access_logs(res: &Resource<'_>, item: &Value, path: &str) -> Result<b
         let Some(attribute) = attribute else {
             return Ok(false);
         };
-        let keys = res.scalars(attribute.get("Key"), &format!("{path}.Key"))?;
+        let keys = field(res, Some(attribute), "Key", path)?;
         if !keys
             .iter()
             .all(|key| key.is_some_and(|key| key.text() == "access_logs.s3.enabled"))
         {
             return Ok(false);
         }
-        let values = res.scalars(attribute.get("Value"), &format!("{path}.Value"))?;
+        let values = field(res, Some(attribute), "Value", path)?;
         if !values
             .iter()
             .all(|value| value.and_then(|flag| flag.as_bool()) == Some(true))

@@ -1,7 +1,7 @@
 //! `AwsSolutions-ELB5`: classic load balancer listeners keep TLS end to end.
 
-use super::CLB;
-use crate::nag::rules::{items, verdict};
+use super::{CLB, listeners};
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `ELBTlsHttpsListenersOnly`.
@@ -19,12 +19,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != CLB {
         return Ok(Compliance::NotApplicable);
     }
-    for (path, listener) in items(res, res.prop("Listeners"), "Listeners")? {
-        let protocols = res.scalars(listener.get("Protocol"), &format!("{path}.Protocol"))?;
-        let instance_protocols = res.scalars(
-            listener.get("InstanceProtocol"),
-            &format!("{path}.InstanceProtocol"),
-        )?;
+    for (path, listener) in listeners(res)? {
+        let protocols = field(res, Some(listener), "Protocol", &path)?;
+        let instance_protocols = field(res, Some(listener), "InstanceProtocol", &path)?;
         for protocol in protocols.into_iter().flatten() {
             let protocol = protocol.text().to_lowercase();
             if protocol != "ssl" && protocol != "https" {
@@ -44,51 +41,49 @@ fn check(res: &Resource<'_>) -> CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nag::rules::elb::clb_listener;
     use crate::nag::testing::{assert_suppressible, status};
-
-    fn clb(listener: &str) -> String {
-        format!(
-            "Parameters: {{P: {{Type: String}}}}\nResources: {{R: {{Type: AWS::ElasticLoadBalancing::LoadBalancer, Properties: {{Listeners: [{listener}]}}}}}}"
-        )
-    }
 
     #[test]
     fn cases() {
         assert_eq!(
             status(
-                &clb("{Protocol: HTTPS, InstanceProtocol: HTTPS}"),
-                &ELB_TLS_HTTPS_LISTENERS_ONLY
-            ),
-            "compliant"
-        );
-        assert_eq!(
-            status(&clb("{Protocol: SSL}"), &ELB_TLS_HTTPS_LISTENERS_ONLY),
-            "compliant"
-        );
-        assert_eq!(
-            status(
-                &clb("{Protocol: TCP, InstanceProtocol: TCP}"),
+                &clb_listener("{Protocol: HTTPS, InstanceProtocol: HTTPS}"),
                 &ELB_TLS_HTTPS_LISTENERS_ONLY
             ),
             "compliant"
         );
         assert_eq!(
             status(
-                &clb("{Protocol: HTTPS, InstanceProtocol: HTTP}"),
+                &clb_listener("{Protocol: SSL}"),
+                &ELB_TLS_HTTPS_LISTENERS_ONLY
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(
+                &clb_listener("{Protocol: TCP, InstanceProtocol: TCP}"),
+                &ELB_TLS_HTTPS_LISTENERS_ONLY
+            ),
+            "compliant"
+        );
+        assert_eq!(
+            status(
+                &clb_listener("{Protocol: HTTPS, InstanceProtocol: HTTP}"),
                 &ELB_TLS_HTTPS_LISTENERS_ONLY
             ),
             "non-compliant"
         );
         assert_eq!(
             status(
-                &clb("{Protocol: SSL, InstanceProtocol: TCP}"),
+                &clb_listener("{Protocol: SSL, InstanceProtocol: TCP}"),
                 &ELB_TLS_HTTPS_LISTENERS_ONLY
             ),
             "non-compliant"
         );
         assert_eq!(
             status(
-                &clb("{Protocol: HTTPS, InstanceProtocol: !Ref P}"),
+                &clb_listener("{Protocol: HTTPS, InstanceProtocol: !Ref P}"),
                 &ELB_TLS_HTTPS_LISTENERS_ONLY
             ),
             "unresolved: Listeners[0].InstanceProtocol"
@@ -101,7 +96,7 @@ mod tests {
             "n/a"
         );
         assert_suppressible(
-            &clb("{Protocol: SSL, InstanceProtocol: TCP}"),
+            &clb_listener("{Protocol: SSL, InstanceProtocol: TCP}"),
             "AwsSolutions-ELB5",
         );
     }

@@ -31,7 +31,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != "AWS::Lambda::Function" {
         return Ok(Compliance::NotApplicable);
     }
-    let runtimes = res.scalars(res.prop("Runtime"), "Runtime")?;
+    let runtimes = res.prop_scalars("Runtime")?;
     let mut outdated = false;
     let mut checked = false;
     for runtime in runtimes.into_iter().flatten() {

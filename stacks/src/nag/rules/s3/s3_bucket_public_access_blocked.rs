@@ -1,6 +1,6 @@
 //! `AwsSolutions-S2`: buckets keep all four public access block settings on.
 
-use crate::nag::rules::verdict;
+use crate::nag::rules::{field, verdict};
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `S3BucketLevelPublicAccessProhibited`.
@@ -30,10 +30,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
             "IgnorePublicAcls",
             "RestrictPublicBuckets",
         ] {
-            let values = res.scalars(
-                config.get(key),
-                &format!("PublicAccessBlockConfiguration.{key}"),
-            )?;
+            let values = field(res, Some(config), key, "PublicAccessBlockConfiguration")?;
             if values
                 .into_iter()
                 .any(|value| value.and_then(|flag| flag.as_bool()) != Some(true))

@@ -18,11 +18,7 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != NOTEBOOK {
         return Ok(Compliance::NotApplicable);
     }
-    verdict(
-        res.variants(res.prop("SubnetId"))
-            .iter()
-            .any(Option::is_none),
-    )
+    verdict(res.may_be_absent(res.prop("SubnetId")))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `AwsSolutions-SM3`: notebook instances have direct internet access disabled.
 
 use super::NOTEBOOK;
-use crate::nag::rules::verdict;
+use crate::nag::rules::any_prop;
 use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `SageMakerNotebookNoDirectInternetAccess`.
@@ -19,12 +19,9 @@ fn check(res: &Resource<'_>) -> CheckResult {
     if res.resource_type != NOTEBOOK {
         return Ok(Compliance::NotApplicable);
     }
-    let values = res.scalars(res.prop("DirectInternetAccess"), "DirectInternetAccess")?;
-    verdict(
-        values
-            .into_iter()
-            .any(|value| value.is_none_or(|access| access.text() != "Disabled")),
-    )
+    any_prop(res, "DirectInternetAccess", |value| {
+        value.is_none_or(|access| access.text() != "Disabled")
+    })
 }
 
 #[cfg(test)]
