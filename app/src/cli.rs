@@ -51,6 +51,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Check that a running web app answers `GET /healthz` (the container health check).
     Healthcheck(HealthcheckArgs),
+    /// List the model catalog, or the SageMaker endpoints of the account and region.
+    Models(ModelsArgs),
 }
 
 /// Flags of `llm-eval eval`.
@@ -146,6 +148,17 @@ pub struct ServeArgs {
     pub addr: SocketAddr,
 }
 
+/// Flags of `llm-eval models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// A model catalog file (TOML) overriding or extending the built-in one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// List the SageMaker endpoints (`sagemaker:NAME`) of the account and region instead.
+    #[arg(long)]
+    pub sagemaker_endpoints: bool,
+}
+
 /// Flags of `llm-eval healthcheck`.
 #[derive(Debug, Args)]
 pub struct HealthcheckArgs {
@@ -189,6 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Preview(args) => preview(&args).map(|()| Exit::Success),
         Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
         Command::Healthcheck(args) => healthcheck(&args).await,
+        Command::Models(args) => models(&args).await.map(|()| Exit::Success),
     }
 }
 
@@ -233,6 +247,73 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await
         .context("serving")?;
+    Ok(())
+}
+
+async fn models(args: &ModelsArgs) -> anyhow::Result<()> {
+    if args.sagemaker_endpoints {
+        let providers = Providers::from_env(ProviderSettings::default())
+            .await
+            .context("setting up model providers")?;
+        let endpoints = providers
+            .list_sagemaker_endpoints()
+            .await
+            .context("listing SageMaker endpoints")?;
+        let width = endpoints
+            .iter()
+            .map(|endpoint| endpoint.name.len() + "sagemaker:".len())
+            .max()
+            .unwrap_or(0);
+        for endpoint in &endpoints {
+            let spec = format!("sagemaker:{}", endpoint.name);
+            println!("{spec:<width$}  {}", endpoint.status);
+        }
+        if endpoints.is_empty() {
+            eprintln!("no SageMaker endpoints in this account and region");
+        }
+        return Ok(());
+    }
+    let catalog = match &args.catalog {
+        Some(path) => {
+            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?
+        }
+        None => Catalog::embedded(),
+    };
+    let price = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |p| format!("{p}"));
+    let rows: Vec<[String; 5]> = catalog
+        .entries()
+        .iter()
+        .map(|entry| {
+            [
+                entry.alias.clone(),
+                format!("{}:{}", entry.provider, entry.model_id),
+                entry.display_name.clone(),
+                price(entry.price_per_1k_input),
+                price(entry.price_per_1k_output),
+            ]
+        })
+        .collect();
+    let header = ["alias", "model", "name", "$/1k input", "$/1k output"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut text = String::new();
+        for (column, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if column > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(&format!("{cell:<width$}"));
+        }
+        println!("{}", text.trim_end());
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
     Ok(())
 }
 

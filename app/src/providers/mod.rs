@@ -343,7 +343,8 @@ impl Providers {
     pub async fn list_sagemaker_endpoints(
         &self,
     ) -> Result<Vec<sagemaker::EndpointInfo>, ProviderError> {
-        sagemaker::list_endpoints(self.sdk_config().await, self.settings.timeouts).await
+        let sdk_config = self.aws_config_checked("sagemaker").await?;
+        sagemaker::list_endpoints(sdk_config, self.settings.timeouts).await
     }
 
     fn openai_base_url(&self) -> &str {

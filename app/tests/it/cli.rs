@@ -831,3 +831,35 @@ async fn judges_from_the_command_line() {
     assert_eq!(records[0]["judge_replies"][0]["reply"], "N");
     assert_eq!(server.stats().requests, 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_the_catalog_and_sagemaker_endpoints() {
+    let server = ModelServer::start(Behavior {
+        endpoints: vec!["qa-endpoint".into(), "tgi-llama".into()],
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = run(&server, dir.path(), &["models"]).await;
+    assert_eq!(catalog.status.code(), Some(0), "{}", text(&catalog.stderr));
+    let stdout = text(&catalog.stdout);
+    assert!(
+        stdout.contains("claude-3-haiku")
+            && stdout.contains("bedrock:anthropic.claude-3-haiku-20240307-v1:0")
+            && stdout.contains("openai:gpt-4o-mini"),
+        "{stdout}"
+    );
+    let endpoints = run(&server, dir.path(), &["models", "--sagemaker-endpoints"]).await;
+    assert_eq!(
+        endpoints.status.code(),
+        Some(0),
+        "{}",
+        text(&endpoints.stderr)
+    );
+    let stdout = text(&endpoints.stdout);
+    assert!(
+        stdout.contains("sagemaker:qa-endpoint") && stdout.contains("sagemaker:tgi-llama"),
+        "{stdout}"
+    );
+}
