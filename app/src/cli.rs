@@ -77,11 +77,11 @@ pub struct EvalArgs {
     /// The judge rubric file (placeholders {question}, {model_answer}, {reference}).
     #[arg(long)]
     pub rubric: Option<PathBuf>,
-    /// Evaluate only the first N records.
-    #[arg(long, conflicts_with = "sample")]
+    /// Evaluate only the first N records (N ≥ 1).
+    #[arg(long, conflicts_with = "sample", value_parser = positive_count)]
     pub records: Option<usize>,
-    /// Evaluate a random sample of N records, as fmeval draws it (shuffled order).
-    #[arg(long)]
+    /// Evaluate a random sample of N records (N ≥ 1), as fmeval draws it (shuffled order).
+    #[arg(long, value_parser = positive_count)]
     pub sample: Option<usize>,
     /// The sampling seed.
     #[arg(long, default_value_t = DEFAULT_SEED, requires = "sample")]
@@ -192,21 +192,65 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// A template given as a file path or as the text itself.
+/// A record count of `--records` / `--sample`: a whole number of at least 1 (0 would evaluate
+/// nothing and let a `--fail-under` gate pass on no evidence).
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
+/// A template given as a file path or as the text itself. A template that names no field would
+/// send every record the same prompt; that is nearly always a file path with a typo (which
+/// would otherwise be sent as the prompt), so it is an error.
 fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
-    let source = if !template.contains('\n') && path.is_file() {
+    let is_file = !template.contains('\n') && path.is_file();
+    let source = if is_file {
         std::fs::read_to_string(path)
             .with_context(|| format!("reading template {}", path.display()))?
     } else {
         template.to_string()
     };
-    PromptTemplate::parse(&source).with_context(|| format!("parsing template `{}`", source.trim()))
+    let parsed = PromptTemplate::parse(&source)
+        .with_context(|| format!("parsing template `{}`", source.trim()))?;
+    if parsed.fields().is_empty() {
+        if is_file {
+            bail!(
+                "template {}: it uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
+                path.display()
+            );
+        }
+        if looks_like_path(template) {
+            bail!(
+                "--template `{template}`: no such file (as template text it uses no field, so every record would get the same prompt)"
+            );
+        }
+        bail!(
+            "template `{}` uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
+            template.trim()
+        );
+    }
+    Ok(parsed)
+}
+
+/// Whether template text looks like a file name: one word with a path separator or an
+/// extension.
+fn looks_like_path(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && !text.chars().any(char::is_whitespace)
+        && (text.contains('/') || text.contains('\\') || Path::new(text).extension().is_some())
 }
 
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?;
     let template = load_template(&args.template)?;
+    if dataset.records()?.next().is_none() {
+        bail!("{}: the dataset has no records", args.dataset.display());
+    }
     let available = dataset.field_names()?;
     template
         .check_fields(&available)
@@ -339,6 +383,17 @@ fn model_client(
     }
 }
 
+/// The models in first-seen order, each label once.
+fn unique_models(specs: Vec<ModelSpec>) -> Vec<ModelSpec> {
+    let mut unique: Vec<ModelSpec> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if !unique.iter().any(|seen| seen.spec == spec.spec) {
+            unique.push(spec);
+        }
+    }
+    unique
+}
+
 /// Successes of an earlier run: from its `--out` directory or from the store.
 fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
     let dir = Path::new(run);
@@ -374,16 +429,20 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
             .resolve(spec)
             .with_context(|| format!("model `{spec}`"))
     };
-    let model_specs = args
-        .models
-        .iter()
-        .map(resolve)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let judge_specs = args
-        .judges
-        .iter()
-        .map(resolve)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // A model named twice is evaluated once (like a repeated --metric): each (record, model)
+    // pair is one row of the run.
+    let model_specs = unique_models(
+        args.models
+            .iter()
+            .map(resolve)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let judge_specs = unique_models(
+        args.judges
+            .iter()
+            .map(resolve)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
     let mut metrics = Vec::new();
     for metric in &args.metrics {
         if !metrics.contains(metric) {
@@ -532,13 +591,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Cancelled);
     }
-    let violations = output::check_thresholds(&summary, &args.fail_under)
-        .map_err(|score| anyhow::anyhow!("--fail-under: the run computed no score `{score}`"))?;
+    let violations = output::check_thresholds(&summary, &args.fail_under);
     for violation in &violations {
-        eprintln!(
-            "fail-under: {} {} mean {:.4} is below {}",
-            violation.model, violation.score, violation.mean, violation.threshold
-        );
+        eprintln!("fail-under: {violation}");
     }
     Ok(if violations.is_empty() {
         Exit::Success
@@ -550,6 +605,12 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
 /// The dataset-side checks of [`runner::validate`] (template fields, reference field), done
 /// before model clients exist.
 fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
+    if plan.dataset.records()?.next().is_none() {
+        bail!(
+            "{}: the dataset has no records",
+            plan.dataset.path().display()
+        );
+    }
     let available = plan.dataset.field_names()?;
     plan.template
         .check_fields(&available)
@@ -642,6 +703,9 @@ mod tests {
         check(&[&base[..], &["--seed", "7"]].concat(), false);
         check(&[&base[..], &["--metric", "bleu"]].concat(), false);
         check(&[&base[..], &["--concurrency", "0"]].concat(), false);
+        check(&[&base[..], &["--records", "0"]].concat(), false);
+        check(&[&base[..], &["--sample", "0"]].concat(), false);
+        check(&[&base[..], &["--records", "-1"]].concat(), false);
         check(
             &[
                 &base[..],
@@ -675,6 +739,40 @@ mod tests {
             &["preview", "--dataset", "d.jsonl", "--template", "{q}"],
             true,
         );
+    }
+
+    fn check_template(text: &str, expected: Result<&[&str], &str>) {
+        let got = load_template(text)
+            .map(|template| {
+                template
+                    .fields()
+                    .iter()
+                    .map(|field| field.to_string())
+                    .collect::<Vec<String>>()
+            })
+            .map_err(|error| format!("{error:#}"));
+        match expected {
+            Ok(fields) => assert_eq!(got.unwrap(), fields, "{text}"),
+            Err(needle) => {
+                let message = got.expect_err(text);
+                assert!(message.contains(needle), "{text}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn regression_template_path_typo_is_not_sent_as_the_prompt() {
+        check_template("prompt.txt", Err("`prompt.txt`: no such file"));
+        check_template("prompts/qa", Err("`prompts/qa`: no such file"));
+        check_template("Say hello", Err("uses no field"));
+        check_template("Q: {question}", Ok(&["question"]));
+        check_template("{{literal}} {a}", Ok(&["a"]));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fixed.txt");
+        std::fs::write(&file, "Human: no field\nAssistant:").unwrap();
+        check_template(file.to_str().unwrap(), Err("uses no field"));
+        std::fs::write(&file, "Human: {q}\nAssistant:").unwrap();
+        check_template(file.to_str().unwrap(), Ok(&["q"]));
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub enum RunError {
     /// No model to evaluate.
     #[error("no model to evaluate (--model)")]
     NoModels,
+    /// Two models (or two judges) have the same label, so their rows would collide.
+    #[error("model `{0}` is given twice")]
+    DuplicateModel(String),
     /// No metric to compute.
     #[error("no metric to compute (--metric)")]
     NoMetrics,
@@ -149,7 +152,9 @@ pub struct RunContext {
 }
 
 /// Successful rows of an earlier run, by (model label, dataset index): a resumed run
-/// (`--retry-failed`) copies them instead of calling the model again.
+/// (`--retry-failed`) reuses their answers instead of calling the model again when the prompt
+/// and the reference are unchanged, and scores them with its own metrics (judges are asked
+/// again, through the response cache).
 pub type PriorResults = HashMap<(String, usize), RecordRow>;
 
 /// How a run ended.
@@ -179,6 +184,16 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
     }
     if plan.metrics.is_empty() {
         return Err(RunError::NoMetrics);
+    }
+    for clients in [&plan.models, &plan.judges] {
+        for (client_idx, client) in clients.iter().enumerate() {
+            if clients[..client_idx]
+                .iter()
+                .any(|earlier| earlier.label == client.label)
+            {
+                return Err(RunError::DuplicateModel(client.label.clone()));
+            }
+        }
     }
     if plan.metrics.contains(&MetricName::QaAccuracyByLlm) && plan.judges.is_empty() {
         return Err(RunError::JudgesRequired);
@@ -228,7 +243,7 @@ fn selected_work(
                     Some(index) => Ok(Work {
                         position,
                         index,
-                        record: Err(error.to_string()),
+                        record: Err(crate::providers::error_chain(&error)),
                     }),
                     None => Err(error),
                 },
@@ -565,14 +580,6 @@ async fn evaluate(
         let rendered = &rendered;
         let target = &target;
         async move {
-            if let Some(previous) =
-                prior.and_then(|prior| prior.get(&(row.model.clone(), row.index)))
-            {
-                let mut copy = previous.clone();
-                copy.model_order = row.model_order;
-                copy.position = row.position;
-                return Some((copy, true));
-            }
             let rendered = match rendered {
                 Ok(rendered) => rendered,
                 Err(error) => {
@@ -590,20 +597,42 @@ async fn evaluate(
                 }
             };
             row.target_output = Some(target.clone());
-            let request = caller.request(rendered.messages.clone(), rendered.text.clone());
-            let outcome = match caller.call(&request, cancel).await {
-                Ok(outcome) => outcome,
-                Err(CallError::Cancelled) => return None,
-                Err(error) => {
-                    row.error = Some(error.to_string());
-                    return Some((row, false));
+            // A resumed run reuses an earlier answer only for the same prompt and reference
+            // (the template, dataset or reference field may have changed since), and scores it
+            // again with this run's metrics, so the result is what a fresh run would give.
+            let reused = prior
+                .and_then(|prior| prior.get(&(row.model.clone(), row.index)))
+                .filter(|previous| {
+                    previous.model_input == rendered.text
+                        && previous.target_output.as_deref() == Some(target.as_str())
+                })
+                .and_then(|previous| Some((previous, previous.model_output.clone()?)));
+            let copied = reused.is_some();
+            let output = match reused {
+                Some((previous, output)) => {
+                    row.latency_ms = previous.latency_ms;
+                    row.input_tokens = previous.input_tokens;
+                    row.output_tokens = previous.output_tokens;
+                    row.cost_usd = previous.cost_usd;
+                    output
+                }
+                None => {
+                    let request = caller.request(rendered.messages.clone(), rendered.text.clone());
+                    let outcome = match caller.call(&request, cancel).await {
+                        Ok(outcome) => outcome,
+                        Err(CallError::Cancelled) => return None,
+                        Err(error) => {
+                            row.error = Some(error.to_string());
+                            return Some((row, false));
+                        }
+                    };
+                    row.latency_ms = Some(outcome.latency.as_secs_f64() * 1000.0);
+                    row.input_tokens = outcome.generation.input_tokens;
+                    row.output_tokens = outcome.generation.output_tokens;
+                    row.cost_usd = caller.client().cost(&outcome.generation);
+                    outcome.generation.text
                 }
             };
-            row.latency_ms = Some(outcome.latency.as_secs_f64() * 1000.0);
-            row.input_tokens = outcome.generation.input_tokens;
-            row.output_tokens = outcome.generation.output_tokens;
-            row.cost_usd = caller.client().cost(&outcome.generation);
-            let output = outcome.generation.text;
             for metric in &plan.metrics {
                 match metric {
                     MetricName::QaAccuracyByLlm => {
@@ -620,7 +649,7 @@ async fn evaluate(
                 }
             }
             row.model_output = Some(output);
-            Some((row, false))
+            Some((row, copied))
         }
     });
     futures::future::join_all(per_model)

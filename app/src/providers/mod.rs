@@ -207,7 +207,10 @@ impl Providers {
             settings.openai_base_url = non_empty("OPENAI_BASE_URL");
         }
         if settings.openai_api_key.is_none() {
-            settings.openai_api_key = non_empty("OPENAI_API_KEY").map(secrecy::SecretString::from);
+            // A key pasted from a file often carries a line end (`\n`, `\r\n`); keys never
+            // contain whitespace, so it is trimmed rather than sent in a broken header.
+            settings.openai_api_key = non_empty("OPENAI_API_KEY")
+                .map(|key| secrecy::SecretString::from(key.trim().to_owned()));
         }
         Ok(Providers {
             sdk_config: tokio::sync::OnceCell::new(),

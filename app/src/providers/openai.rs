@@ -55,6 +55,18 @@ impl OpenAiProvider {
                 provider: PROVIDER,
                 message: format!("cannot build the HTTP client: {err}"),
             })?;
+        if let Some(key) = &config.api_key {
+            // Checked once here: a key that cannot be a header value would otherwise fail
+            // every call with an opaque builder error. The message never shows the key.
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+                .is_err()
+            {
+                return Err(ProviderError::Permanent {
+                    provider: PROVIDER,
+                    message: "the API key contains characters an HTTP header cannot carry (a line break or another control character?)".to_owned(),
+                });
+            }
+        }
         let completions_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
         Ok(OpenAiProvider {
             client,
@@ -319,6 +331,30 @@ mod tests {
             expected,
             "{status} {body}"
         );
+    }
+
+    fn check_key(key: &str, expected_ok: bool) {
+        let res = OpenAiProvider::new(OpenAiConfig {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: Some(SecretString::from(key.to_owned())),
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        });
+        match res {
+            Ok(_) => assert!(expected_ok, "{key:?} should be rejected"),
+            Err(error) => {
+                assert!(!expected_ok, "{key:?}: {error}");
+                assert!(!error.to_string().contains("sk-"), "{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn regression_api_key_with_a_line_break_fails_at_setup() {
+        check_key("sk-abc123", true);
+        check_key("sk-abc123\n", false);
+        check_key("sk-abc\r\n", false);
+        check_key("sk-a\u{1}bc", false);
     }
 
     #[test]

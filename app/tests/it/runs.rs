@@ -115,7 +115,7 @@ async fn permanent_failures_are_recorded_and_the_run_goes_on() {
             .error
             .as_deref()
             .unwrap()
-            .contains("after 1 attempts"),
+            .contains("after 1 attempt)"),
         "{:?}",
         failed[0].error
     );

@@ -1,0 +1,346 @@
+//! Regressions found by field-testing the `llm-eval` binary as a first-time user and as a CI
+//! gate: each test is named after the defect it pins down.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
+
+use crate::cli::{eval_args, run, text};
+use crate::helpers::{SQUAD_TEMPLATE, llm_eval, read_jsonl, squad_jsonl};
+
+const N_SQUAD: usize = 20;
+
+fn france_server_behavior() -> Behavior {
+    Behavior {
+        answer: Answer::Fixed("France".into()),
+        ..Behavior::default()
+    }
+}
+
+fn assert_exit(output: &std::process::Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_duplicate_model_is_evaluated_once() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(
+        &server,
+        dir.path(),
+        &eval_args(
+            &dataset,
+            "out",
+            &["--no-cache", "--model", "openai:gpt-4o-mini"],
+        ),
+    )
+    .await;
+    assert_exit(&output, 0);
+    assert_eq!(
+        read_jsonl(&dir.path().join("out/records.jsonl")).len(),
+        N_SQUAD
+    );
+    assert_eq!(server.stats().requests, N_SQUAD as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_fail_under_fails_when_a_model_has_no_scored_record() {
+    let server = ModelServer::start(Behavior {
+        faults: FaultPlan::none().on(When::Model("broken".into()), Fault::Status(400)),
+        ..france_server_behavior()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = run(
+        &server,
+        dir.path(),
+        &eval_args(
+            &dataset,
+            "out",
+            &[
+                "--records",
+                "3",
+                "--model",
+                "openai:broken",
+                "--fail-under",
+                "factual_knowledge=0.3",
+            ],
+        ),
+    )
+    .await;
+    assert_exit(&output, 1);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "fail-under: openai:broken factual_knowledge: no record was scored (3 failed), so it cannot reach 0.3"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("openai:gpt-4o-mini factual_knowledge"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_retry_failed_with_a_changed_template_calls_the_model_again() {
+    let server = ModelServer::start(Behavior {
+        faults: FaultPlan::none().on_times(
+            When::PromptContains("In what country is Normandy located?".into()),
+            1,
+            Fault::Status(400),
+        ),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let first = run(
+        &server,
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Q: {question}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "qa_accuracy",
+            "--out",
+            "first",
+            "--no-cache",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_exit(&first, 0);
+    assert_eq!(server.stats().requests, N_SQUAD as u64);
+
+    // Same records, another template and one more metric: nothing of the first run fits.
+    let second = run(
+        &server,
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Question: {question}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "qa_accuracy",
+            "--metric",
+            "factual_knowledge",
+            "--out",
+            "second",
+            "--no-cache",
+            "--quiet",
+            "--retry-failed",
+            "first",
+        ],
+    )
+    .await;
+    assert_exit(&second, 0);
+    assert_eq!(server.stats().requests, 2 * N_SQUAD as u64);
+    let records = read_jsonl(&dir.path().join("second/records.jsonl"));
+    assert_eq!(records.len(), N_SQUAD);
+    for record in &records {
+        assert!(
+            record["model_input"]
+                .as_str()
+                .unwrap()
+                .starts_with("Question: "),
+            "{record}"
+        );
+        assert_eq!(record["scores"].as_array().unwrap().len(), 6, "{record}");
+        // The double echoes the prompt.
+        assert_eq!(record["model_output"], record["model_input"]);
+    }
+
+    // Same template, a metric added: answers are reused and scored with the new metric.
+    let third = run(
+        &server,
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Q: {question}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "qa_accuracy",
+            "--metric",
+            "factual_knowledge",
+            "--out",
+            "third",
+            "--no-cache",
+            "--quiet",
+            "--retry-failed",
+            "first",
+        ],
+    )
+    .await;
+    assert_exit(&third, 0);
+    assert_eq!(
+        server.stats().requests,
+        2 * N_SQUAD as u64 + 1,
+        "only the record that failed is asked again"
+    );
+    let records = read_jsonl(&dir.path().join("third/records.jsonl"));
+    assert!(records.iter().all(|record| record["error"].is_null()));
+    assert!(
+        records
+            .iter()
+            .all(|record| record["scores"].as_array().unwrap().len() == 6)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_empty_selection_is_a_usage_error() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.jsonl"), "\n\n").unwrap();
+    std::fs::write(dir.path().join("header.csv"), "question,answers\n").unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            eval_args("empty.jsonl", "out", &[]),
+            "empty.jsonl: the dataset has no records",
+        ),
+        (
+            eval_args("header.csv", "out", &[]),
+            "header.csv: the dataset has no records",
+        ),
+        (
+            eval_args(&dataset, "out", &["--records", "0"]),
+            "must be at least 1",
+        ),
+        (
+            eval_args(&dataset, "out", &["--sample", "0"]),
+            "must be at least 1",
+        ),
+    ];
+    for (args, needle) in cases {
+        let output = run(&server, dir.path(), &args).await;
+        assert_exit(&output, 2);
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_template_file_typo_is_not_sent_as_the_prompt() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let mut args = eval_args(&dataset, "out", &[]);
+    let template_at = args.iter().position(|arg| *arg == SQUAD_TEMPLATE).unwrap();
+    args[template_at] = "prompts/qa.txt";
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 2);
+    assert!(
+        text(&output.stderr).contains("`prompts/qa.txt`: no such file"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_api_key_with_a_trailing_line_end_is_trimmed() {
+    let server = ModelServer::start(Behavior {
+        api_key: Some("test-key".into()),
+        ..france_server_behavior()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let mut command = llm_eval(&server, dir.path());
+    command
+        .env("OPENAI_API_KEY", "test-key\r\n")
+        .args(eval_args(
+            &dataset,
+            "out",
+            &["--records", "2", "--no-cache"],
+        ));
+    let output = tokio::process::Command::from(command)
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 0);
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert!(records.iter().all(|record| record["error"].is_null()));
+    assert_eq!(server.stats().requests, 2);
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    std::fs::write(dir.join(name), content).unwrap();
+    name.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_broken_or_sparse_first_record_fails_alone() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write(
+        dir.path(),
+        "sparse.jsonl",
+        concat!(
+            "{\"question\": tru}\n",
+            "{\"question\": \"Where is Paris?\"}\n",
+            "{\"question\": \"Where is Lyon?\", \"answers\": [\"France\"]}\n",
+        ),
+    );
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Q: {question}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "qa_accuracy",
+            "--out",
+            "out",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_exit(&output, 0);
+    let errors: Vec<serde_json::Value> = read_jsonl(&dir.path().join("out/records.jsonl"))
+        .iter()
+        .map(|record| record["error"].clone())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            serde_json::json!("sparse.jsonl:1: invalid JSON at column 17: expected ident"),
+            serde_json::json!("sparse.jsonl:2: field `answers` is missing"),
+            serde_json::Value::Null,
+        ]
+    );
+    assert_eq!(server.stats().requests, 1);
+}
