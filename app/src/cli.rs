@@ -89,8 +89,8 @@ pub struct EvalArgs {
     /// Concurrent requests per model.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    /// Per-request timeout in seconds (at most a day).
+    #[arg(long, default_value_t = 60.0, value_parser = timeout_seconds)]
     pub timeout: f64,
     /// Attempts per request for transient errors.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -153,8 +153,8 @@ pub struct HealthcheckArgs {
     /// through the loopback address).
     #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_BIND")]
     pub addr: SocketAddr,
-    /// Seconds to wait for the answer.
-    #[arg(long, default_value_t = 3.0)]
+    /// Seconds to wait for the answer (at most a day).
+    #[arg(long, default_value_t = 3.0, value_parser = timeout_seconds)]
     pub timeout: f64,
 }
 
@@ -190,6 +190,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
         Command::Healthcheck(args) => healthcheck(&args).await,
     }
+}
+
+/// The longest `--timeout`: a day. Longer is surely a typo, and a huge number of seconds
+/// cannot be a `Duration` at all (converting it would panic).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// A `--timeout` in seconds: a positive number up to [`MAX_TIMEOUT_SECS`].
+fn timeout_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT_SECS) {
+        return Err(format!(
+            "must be more than 0 and at most {MAX_TIMEOUT_SECS} seconds"
+        ));
+    }
+    Ok(seconds)
 }
 
 /// A record count of `--records` / `--sample`: a whole number of at least 1 (0 would evaluate
@@ -550,6 +568,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("eval-results").join(&run_id));
+    // Made now, so that an unusable --out fails before the model calls, not after them.
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
@@ -739,6 +760,40 @@ mod tests {
             &["preview", "--dataset", "d.jsonl", "--template", "{q}"],
             true,
         );
+    }
+
+    #[test]
+    fn regression_huge_timeout_is_a_usage_error_not_a_panic() {
+        let eval = |timeout: &str| {
+            vec![
+                "eval",
+                "--dataset",
+                "d.jsonl",
+                "--template",
+                "{q}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy",
+                "--timeout",
+            ]
+            .into_iter()
+            .chain([timeout])
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+        };
+        let check_timeout = |args: Vec<String>, expected_ok: bool| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            check(&refs, expected_ok);
+        };
+        check_timeout(eval("0.5"), true);
+        check_timeout(eval("86400"), true);
+        check_timeout(eval("0"), false);
+        check_timeout(eval("-1"), false);
+        check_timeout(eval("NaN"), false);
+        check_timeout(eval("1e20"), false);
+        check(&["healthcheck", "--timeout", "1e20"], false);
+        check(&["healthcheck", "--timeout", "2"], true);
     }
 
     fn check_template(text: &str, expected: Result<&[&str], &str>) {

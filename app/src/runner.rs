@@ -568,10 +568,13 @@ async fn evaluate(
                 .collect();
         }
     };
-    let category = record.fields.get("category").map(|value| match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    });
+    // As fmeval groups it: the value as Python's `str()` prints it (`True`, `3`), and a null
+    // category is no category (pandas' groupby drops missing keys).
+    let category = record
+        .fields
+        .get("category")
+        .filter(|value| !value.is_null())
+        .map(|value| crate::dataset::python_str(value).into_owned());
     let rendered = plan.template.render(record);
     let target = reference_text(record, &plan.reference_field, plan.dataset.path());
     let per_model = callers.iter().enumerate().map(|(model_order, caller)| {

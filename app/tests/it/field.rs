@@ -344,3 +344,68 @@ async fn regression_broken_or_sparse_first_record_fails_alone() {
     );
     assert_eq!(server.stats().requests, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_unusable_out_dir_fails_before_any_model_call() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    std::fs::write(dir.path().join("taken"), "a file, not a directory").unwrap();
+    let output = run(&server, dir.path(), &eval_args(&dataset, "taken", &[])).await;
+    assert_exit(&output, 2);
+    assert!(
+        text(&output.stderr).contains("creating the output directory taken"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_category_values_print_as_python_and_null_is_none() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = write(
+        dir.path(),
+        "categories.jsonl",
+        concat!(
+            "{\"question\": \"a\", \"answers\": \"France\", \"category\": true}\n",
+            "{\"question\": \"b\", \"answers\": \"France\", \"category\": null}\n",
+            "{\"question\": \"c\", \"answers\": \"France\", \"category\": \"geo\"}\n",
+            "{\"question\": \"d\", \"answers\": \"France\", \"category\": 3}\n",
+        ),
+    );
+    let output = run(
+        &server,
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            &dataset,
+            "--template",
+            "Q: {question}",
+            "--model",
+            "openai:m",
+            "--metric",
+            "factual_knowledge",
+            "--out",
+            "out",
+            "--quiet",
+        ],
+    )
+    .await;
+    assert_exit(&output, 0);
+    let categories: Vec<serde_json::Value> = read_jsonl(&dir.path().join("out/records.jsonl"))
+        .iter()
+        .map(|record| record.get("category").cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        categories,
+        [
+            serde_json::json!("True"),
+            serde_json::Value::Null,
+            serde_json::json!("geo"),
+            serde_json::json!("3"),
+        ]
+    );
+}
