@@ -266,10 +266,7 @@ fn looks_like_path(text: &str) -> bool {
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?;
     let template = load_template(&args.template)?;
-    if dataset.records()?.next().is_none() {
-        bail!("{}: the dataset has no records", args.dataset.display());
-    }
-    let available = dataset.field_names()?;
+    let available = usable_fields(&dataset)?;
     template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", args.dataset.display()))?;
@@ -626,13 +623,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
 /// The dataset-side checks of [`runner::validate`] (template fields, reference field), done
 /// before model clients exist.
 fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
-    if plan.dataset.records()?.next().is_none() {
-        bail!(
-            "{}: the dataset has no records",
-            plan.dataset.path().display()
-        );
-    }
-    let available = plan.dataset.field_names()?;
+    let available = usable_fields(&plan.dataset)?;
     plan.template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", plan.dataset.path().display()))?;
@@ -645,6 +636,57 @@ fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The dataset's field names, after checking that it has records and that some of them are
+/// usable: a file of nothing but broken lines is one problem to report once, not a run where
+/// every record fails. A JSON array of objects (often saved as `.json`) is recognised and
+/// named as such.
+fn usable_fields(dataset: &Dataset) -> anyhow::Result<Vec<String>> {
+    let path = dataset.path();
+    if dataset.format() == crate::dataset::Format::JsonLines && is_json_array_of_objects(path) {
+        bail!(
+            "{}: this is one JSON array, not JSON Lines (one object per line); convert it, e.g. with `jq -c '.[]'`",
+            path.display()
+        );
+    }
+    let Some(first) = dataset.records()?.next() else {
+        bail!("{}: the dataset has no records", path.display());
+    };
+    let available = dataset.field_names()?;
+    if !available.is_empty() {
+        return Ok(available);
+    }
+    let problem = match first {
+        Err(error) => error.to_string(),
+        Ok(record) => format!(
+            "{}:{}: the record has no fields",
+            path.display(),
+            record.line
+        ),
+    };
+    bail!(
+        "{}: no usable record among the first {}; the first problem: {problem}",
+        path.display(),
+        crate::dataset::FIELD_SCAN_RECORDS
+    )
+}
+
+/// Whether the file starts (after a byte-order mark and blanks) with `[` and then `{`: a JSON
+/// array of objects, pretty-printed or on one line. (A JSON Lines file whose first line is an
+/// array such as `[1, 2]` is not: that line fails alone.)
+fn is_json_array_of_objects(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    let mut significant = head.iter().filter(|byte| !byte.is_ascii_whitespace());
+    significant.next() == Some(&b'[') && significant.next() == Some(&b'{')
 }
 
 /// Draws an indicatif bar on stderr from progress events until the channel closes.

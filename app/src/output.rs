@@ -70,7 +70,8 @@ pub struct ModelSummary {
     /// Means per `category`, when the dataset has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryMeans>,
-    /// Median latency of the successful calls (ms; cache hits count as 0).
+    /// Median latency of the successful calls (ms; cache hits, which made no call, are left
+    /// out; `None` when every answer came from the cache).
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency (ms).
     pub latency_p95_ms: Option<f64>,
@@ -307,7 +308,10 @@ pub fn export(
         model_stats.n_records += 1;
         if row.is_ok() {
             model_stats.means.add(&row.scores, row.category.as_deref());
-            model_stats.latencies.extend(row.latency_ms);
+            // A cache hit (latency 0: no call was made) says nothing about the model's speed.
+            model_stats
+                .latencies
+                .extend(row.latency_ms.filter(|latency_ms| *latency_ms > 0.0));
             model_stats.input_tokens += row.input_tokens.unwrap_or(0);
             model_stats.output_tokens += row.output_tokens.unwrap_or(0);
             if let Some(cost) = row.cost_usd {

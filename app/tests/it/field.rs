@@ -409,3 +409,90 @@ async fn regression_category_values_print_as_python_and_null_is_none() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_cache_hits_do_not_drag_latency_percentiles_to_zero() {
+    let server = ModelServer::start(Behavior {
+        latency: std::time::Duration::from_millis(20),
+        ..france_server_behavior()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let summary = |out: &str| -> serde_json::Value {
+        serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join(out).join("summary.json")).unwrap(),
+        )
+        .unwrap()
+    };
+    let first = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "first", &["--records", "4"]),
+    )
+    .await;
+    assert_exit(&first, 0);
+    let p50 = summary("first")["models"][0]["latency_p50_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(p50 >= 20.0, "{p50}");
+    // Half the records are now cached: the percentiles are those of the real calls.
+    let second = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "second", &["--records", "8"]),
+    )
+    .await;
+    assert_exit(&second, 0);
+    assert_eq!(server.stats().requests, 8);
+    let p50 = summary("second")["models"][0]["latency_p50_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(p50 >= 20.0, "{p50}");
+    let third = run(
+        &server,
+        dir.path(),
+        &eval_args(&dataset, "third", &["--records", "8"]),
+    )
+    .await;
+    assert_exit(&third, 0);
+    assert!(summary("third")["models"][0]["latency_p50_ms"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_json_array_file_is_reported_once_not_per_record() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pretty = write(
+        dir.path(),
+        "pretty.json",
+        "[\n  {\"question\": \"q\", \"answers\": [\"France\"]}\n]\n",
+    );
+    let compact = write(
+        dir.path(),
+        "compact.json",
+        "[{\"question\": \"q\", \"answers\": [\"France\"]}]",
+    );
+    for dataset in [pretty, compact] {
+        let output = run(&server, dir.path(), &eval_args(&dataset, "out", &[])).await;
+        assert_exit(&output, 2);
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "{dataset}: this is one JSON array, not JSON Lines"
+            )),
+            "{stderr}"
+        );
+    }
+    // A file of nothing but broken lines is reported once, with its first problem.
+    let broken = write(dir.path(), "broken.jsonl", "{\"q\": \n[1, 2]\n");
+    let output = run(&server, dir.path(), &eval_args(&broken, "out", &[])).await;
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("broken.jsonl: no usable record among the first 1000; the first problem: broken.jsonl:1: invalid JSON"),
+        "{stderr}"
+    );
+    assert_eq!(server.stats().requests, 0);
+}
