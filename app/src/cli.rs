@@ -227,8 +227,7 @@ fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
     let is_file = !template.contains('\n') && path.is_file();
     let source = if is_file {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("reading template {}", path.display()))?
+        read_template_file(path).with_context(|| format!("reading template {}", path.display()))?
     } else {
         template.to_string()
     };
@@ -252,6 +251,15 @@ fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
         );
     }
     Ok(parsed)
+}
+
+/// A template or rubric file as text: without a UTF-8 byte-order mark (which would hide a
+/// role marker on the first line) and with CRLF line ends as LF (a file saved on Windows must
+/// give the same prompt).
+fn read_template_file(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    Ok(text.replace("\r\n", "\n"))
 }
 
 /// Whether template text looks like a file name: one word with a path separator or an
@@ -486,7 +494,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     }
     let rubric = match &args.rubric {
         Some(path) => {
-            let source = std::fs::read_to_string(path)
+            let source = read_template_file(path)
                 .with_context(|| format!("reading rubric {}", path.display()))?;
             Rubric::parse(&source).with_context(|| format!("parsing rubric {}", path.display()))?
         }
@@ -870,6 +878,44 @@ mod tests {
         check_template(file.to_str().unwrap(), Err("uses no field"));
         std::fs::write(&file, "Human: {q}\nAssistant:").unwrap();
         check_template(file.to_str().unwrap(), Ok(&["q"]));
+    }
+
+    #[test]
+    fn regression_template_file_with_bom_and_crlf_keeps_its_role_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("windows.txt");
+        std::fs::write(
+            &file,
+            "\u{feff}System: Be brief.\r\nHuman: {question}\r\nAssistant:\r\n",
+        )
+        .unwrap();
+        let template = load_template(file.to_str().unwrap()).unwrap();
+        assert_eq!(
+            template.source(),
+            "System: Be brief.\nHuman: {question}\nAssistant:\n"
+        );
+        let record = crate::dataset::Record {
+            index: 0,
+            line: 1,
+            fields: serde_json::json!({"question": "Why?"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let rendered = template.render(&record).unwrap();
+        let roles: Vec<crate::providers::Role> = rendered
+            .messages
+            .iter()
+            .map(|message| message.role)
+            .collect();
+        assert_eq!(
+            roles,
+            [crate::providers::Role::System, crate::providers::Role::User]
+        );
+        assert_eq!(
+            rendered.text,
+            "System: Be brief.\nHuman: Why?\nAssistant:\n"
+        );
     }
 
     #[test]

@@ -387,7 +387,9 @@ async fn read_secret_key(
         .await
         .map_err(|err| {
             aws::sdk_error(PROVIDER, err)
-                .with_context(&format!("reading the API key from secret `{secret_name}`"))
+                .with_context(&format!(
+                    "OPENAI_API_KEY is not set; reading the API key from the Secrets Manager secret `{secret_name}`"
+                ))
         })?;
     let permanent = |problem: &str| ProviderError::Permanent {
         provider: PROVIDER,
