@@ -37,6 +37,16 @@ pub(crate) fn no_retries() -> RetryConfig {
     RetryConfig::disabled()
 }
 
+/// Where an AWS provider's calls go, for the response cache key: provider, region and the
+/// endpoint override (`AWS_ENDPOINT_URL`), if any.
+pub(crate) fn scope(provider: &str, sdk_config: &SdkConfig) -> String {
+    format!(
+        "{provider} {} {}",
+        sdk_config.region().map_or("-", |region| region.as_ref()),
+        sdk_config.endpoint_url().unwrap_or("-")
+    )
+}
+
 /// The SDK timeout setting for model clients.
 pub(crate) fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
     TimeoutConfig::builder()

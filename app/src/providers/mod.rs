@@ -147,6 +147,13 @@ pub trait ModelProvider: Send + Sync {
     /// Short provider name: `bedrock`, `sagemaker` or `openai`.
     fn name(&self) -> &'static str;
 
+    /// Where the calls go, as part of the response cache key: the same model id behind another
+    /// base URL, region or endpoint override (a local test server, another account's endpoint)
+    /// is another model, and must not be answered from the other one's cache.
+    fn cache_scope(&self) -> String {
+        self.name().to_owned()
+    }
+
     /// Makes exactly one call to the model.
     fn generate<'a>(
         &'a self,

@@ -97,6 +97,10 @@ impl ModelProvider for OpenAiProvider {
         PROVIDER
     }
 
+    fn cache_scope(&self) -> String {
+        format!("{PROVIDER} {}", self.completions_url)
+    }
+
     fn generate<'a>(
         &'a self,
         request: &'a GenerateRequest,

@@ -308,7 +308,7 @@ impl Caller {
         let key = self
             .cache
             .as_ref()
-            .map(|_| cache_key(self.client.provider.name(), request));
+            .map(|_| cache_key(&self.client.provider.cache_scope(), request));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             match cache.get(key.clone()).await {
                 Ok(Some(generation)) => {

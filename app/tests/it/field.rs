@@ -496,3 +496,32 @@ async fn regression_json_array_file_is_reported_once_not_per_record() {
     );
     assert_eq!(server.stats().requests, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_cache_does_not_answer_for_another_base_url() {
+    let local = ModelServer::start(Behavior {
+        answer: Answer::Fixed("from the local server".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let other = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let args = eval_args(&dataset, "out", &["--records", "2"]);
+    assert_exit(&run(&local, dir.path(), &args).await, 0);
+    // The same model id and prompts behind another OPENAI_BASE_URL, same cache directory.
+    assert_exit(&run(&other, dir.path(), &args).await, 0);
+    assert_eq!(other.stats().requests, 2, "not answered from the cache");
+    let outputs: Vec<serde_json::Value> = read_jsonl(&dir.path().join("out/records.jsonl"))
+        .iter()
+        .map(|record| record["model_output"].clone())
+        .collect();
+    assert_eq!(
+        outputs,
+        [serde_json::json!("France"), serde_json::json!("France")]
+    );
+    // Back to the first server: its answers are still cached.
+    assert_exit(&run(&local, dir.path(), &args).await, 0);
+    assert_eq!(local.stats().requests, 2);
+}
