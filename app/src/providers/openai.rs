@@ -68,6 +68,24 @@ impl OpenAiProvider {
             }
         }
         let completions_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        // Checked once here: a base URL without a scheme (`localhost:11434/v1`) would otherwise
+        // fail every call with an opaque builder error.
+        let is_http_url = reqwest::Url::parse(&completions_url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+        if !is_http_url {
+            // A URL may carry credentials (`https://user:secret@host`); such a one is not shown.
+            let shown = if config.base_url.contains('@') {
+                String::new()
+            } else {
+                format!(" `{}`", config.base_url)
+            };
+            return Err(ProviderError::Permanent {
+                provider: PROVIDER,
+                message: format!(
+                    "the base URL{shown} (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1"
+                ),
+            });
+        }
         Ok(OpenAiProvider {
             client,
             completions_url,
@@ -351,6 +369,44 @@ mod tests {
                 assert!(!error.to_string().contains("sk-"), "{error}");
             }
         }
+    }
+
+    fn check_base_url(base_url: &str, expected: Result<(), &str>) {
+        let res = OpenAiProvider::new(OpenAiConfig {
+            base_url: base_url.to_owned(),
+            api_key: None,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        });
+        assert_eq!(
+            res.map(|_| ()).map_err(|error| error.to_string()),
+            expected.map_err(str::to_owned),
+            "{base_url}"
+        );
+    }
+
+    #[test]
+    fn regression_base_url_without_scheme_fails_at_setup() {
+        check_base_url("http://localhost:11434/v1", Ok(()));
+        check_base_url("https://api.openai.com/v1/", Ok(()));
+        check_base_url(
+            "localhost:11434/v1",
+            Err(
+                "openai rejected the request: the base URL `localhost:11434/v1` (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
+        check_base_url(
+            "127.0.0.1:8000/v1",
+            Err(
+                "openai rejected the request: the base URL `127.0.0.1:8000/v1` (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
+        check_base_url(
+            "ftp://user:secret@host/v1",
+            Err(
+                "openai rejected the request: the base URL (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
     }
 
     #[test]
