@@ -326,6 +326,17 @@ impl Providers {
                         "no AWS region: set AWS_REGION (or a region in the AWS profile)".to_owned(),
                     );
                 }
+                if let Some(endpoint_url) = aws::endpoint_url(sdk_config) {
+                    // Else every call fails (and is retried) with "failed to apply endpoint".
+                    let is_http_url = reqwest::Url::parse(&endpoint_url).is_ok_and(|url| {
+                        matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
+                    });
+                    if !is_http_url {
+                        return Err(format!(
+                            "the AWS endpoint URL `{endpoint_url}` (AWS_ENDPOINT_URL) is not an http(s) URL such as http://localhost:4566"
+                        ));
+                    }
+                }
                 let Some(credentials) = sdk_config.credentials_provider() else {
                     return Err("no AWS credentials provider is configured".to_owned());
                 };

@@ -525,3 +525,73 @@ async fn regression_cache_does_not_answer_for_another_base_url() {
     assert_exit(&run(&local, dir.path(), &args).await, 0);
     assert_eq!(local.stats().requests, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_aws_endpoint_url_without_scheme_fails_before_any_call() {
+    let server = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let endpoint = server.url().replace("http://", "");
+    let mut command = llm_eval(&server, dir.path());
+    command.env("AWS_ENDPOINT_URL", &endpoint).args([
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "{question}",
+        "--model",
+        "claude-3-haiku",
+        "--metric",
+        "qa_accuracy",
+        "--quiet",
+    ]);
+    let output = tokio::process::Command::from(command)
+        .output()
+        .await
+        .unwrap();
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the AWS endpoint URL `{endpoint}` (AWS_ENDPOINT_URL) is not an http(s) URL"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("test-secret"), "{stderr}");
+    assert_eq!(server.stats().requests, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_cache_does_not_answer_for_another_aws_endpoint() {
+    let first = ModelServer::start(Behavior {
+        answer: Answer::Fixed("from the first endpoint".into()),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let second = ModelServer::start(france_server_behavior()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let args = [
+        "eval",
+        "--dataset",
+        &dataset,
+        "--template",
+        "{question}",
+        "--model",
+        "claude-3-haiku",
+        "--metric",
+        "qa_accuracy",
+        "--records",
+        "2",
+        "--out",
+        "out",
+        "--quiet",
+    ];
+    // llm_eval points AWS_ENDPOINT_URL at the given server; the cache directory is shared.
+    assert_exit(&run(&first, dir.path(), &args).await, 0);
+    assert_exit(&run(&second, dir.path(), &args).await, 0);
+    assert_eq!(second.stats().requests, 2, "not answered from the cache");
+    assert_exit(&run(&first, dir.path(), &args).await, 0);
+    assert_eq!(first.stats().requests, 2, "its own answers are cached");
+}
