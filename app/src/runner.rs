@@ -586,7 +586,14 @@ async fn evaluate(
             let rendered = match rendered {
                 Ok(rendered) => rendered,
                 Err(error) => {
-                    row.error = Some(error.to_string());
+                    // Named like the dataset's own record errors: file, line, field.
+                    row.error = Some(match error {
+                        TemplateError::MissingField { field, line, .. } => format!(
+                            "{}:{line}: field `{field}` used by the template is missing",
+                            plan.dataset.path().display()
+                        ),
+                        other => other.to_string(),
+                    });
                     return Some((row, false));
                 }
             };

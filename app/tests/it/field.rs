@@ -308,6 +308,7 @@ async fn regression_broken_or_sparse_first_record_fails_alone() {
             "{\"question\": tru}\n",
             "{\"question\": \"Where is Paris?\"}\n",
             "{\"question\": \"Where is Lyon?\", \"answers\": [\"France\"]}\n",
+            "{\"answers\": [\"France\"]}\n",
         ),
     );
     let output = run(
@@ -340,6 +341,7 @@ async fn regression_broken_or_sparse_first_record_fails_alone() {
             serde_json::json!("sparse.jsonl:1: invalid JSON at column 17: expected ident"),
             serde_json::json!("sparse.jsonl:2: field `answers` is missing"),
             serde_json::Value::Null,
+            serde_json::json!("sparse.jsonl:4: field `question` used by the template is missing"),
         ]
     );
     assert_eq!(server.stats().requests, 1);
