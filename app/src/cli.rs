@@ -6,7 +6,6 @@
 //! errors, 130 cancelled by Ctrl-C / SIGTERM. Invariant: every configuration check happens
 //! before the first model call.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,9 @@ use crate::metrics::llm_judge::Rubric;
 use crate::output::{self, Threshold};
 use crate::progress::{Progress, ProgressEvent};
 use crate::providers::{ProviderSettings, Providers};
-use crate::runner::{self, EvalPlan, ModelClient, PriorResults, RunContext, RunnerConfig};
+use crate::runner::{
+    self, EvalPlan, ModelClient, PriorAnswer, PriorResults, RunContext, RunnerConfig,
+};
 use crate::sample::{DEFAULT_SEED, Selection};
 use crate::store::{RunStatus, Store, default_store_path};
 use crate::template::PromptTemplate;
@@ -420,9 +421,16 @@ fn unique_models(specs: Vec<ModelSpec>) -> Vec<ModelSpec> {
 /// Successes of an earlier run: from its `--out` directory or from the store.
 fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
     let dir = Path::new(run);
-    let rows = if dir.is_dir() {
-        output::read_records_jsonl(&dir.join("records.jsonl"))
-            .with_context(|| format!("reading the results of {}", dir.display()))?
+    // Streamed row by row into the compact answers: an earlier run's rows hold whole prompts.
+    let mut prior = PriorResults::new();
+    let mut keep = |row: crate::store::RecordRow| {
+        if let Some(answer) = PriorAnswer::from_row(&row) {
+            prior.insert((row.model, row.index), answer);
+        }
+    };
+    if dir.is_dir() {
+        output::for_each_record_jsonl(&dir.join("records.jsonl"), &mut keep)
+            .with_context(|| format!("reading the results of {}", dir.display()))?;
     } else {
         if store.run(run)?.is_none() {
             bail!(
@@ -430,13 +438,12 @@ fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
                 store.path().display()
             );
         }
-        store.records(run)?
-    };
-    Ok(rows
-        .into_iter()
-        .filter(|row| row.is_ok())
-        .map(|row| ((row.model.clone(), row.index), row))
-        .collect::<HashMap<_, _>>())
+        store.for_each_record(run, |row| {
+            keep(row);
+            Ok(())
+        })?;
+    }
+    Ok(prior)
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {

@@ -172,12 +172,23 @@ struct RecordLine {
 /// Reads the records of a previous run's `records.jsonl` (positions and model order are
 /// recomputed by the run that reuses them).
 pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
+    let mut rows = Vec::new();
+    for_each_record_jsonl(path, |row| rows.push(row))?;
+    Ok(rows)
+}
+
+/// Calls `visit` with each record of a previous run's `records.jsonl`, one line at a time
+/// (memory does not grow with the file).
+pub fn for_each_record_jsonl(
+    path: &Path,
+    mut visit: impl FnMut(RecordRow),
+) -> Result<(), OutputError> {
     let io = |source| OutputError::Io {
         path: path.to_path_buf(),
         source,
     };
     let reader = BufReader::new(File::open(path).map_err(io)?);
-    let mut rows = Vec::new();
+    let mut n_rows = 0;
     for (line_idx, line) in reader.lines().enumerate() {
         let line = line.map_err(io)?;
         if line.trim().is_empty() {
@@ -189,10 +200,10 @@ pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
                 line: line_idx + 1,
                 source,
             })?;
-        rows.push(RecordRow {
+        visit(RecordRow {
             model: parsed.model,
             model_order: 0,
-            position: rows.len(),
+            position: n_rows,
             index: parsed.index,
             model_input: parsed.model_input,
             prompt: parsed.prompt,
@@ -207,8 +218,9 @@ pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
             error: parsed.error,
             judge_replies: parsed.judge_replies,
         });
+        n_rows += 1;
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[derive(Default)]
