@@ -99,8 +99,8 @@ pub struct EvalArgs {
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Exit 1 when a mean is below VALUE (METRIC is a score name, or a metric meaning its
-    /// first score); repeatable.
+    /// Exit 1 when a model's mean is below VALUE, or it has no scored record (METRIC is a
+    /// score name, or a metric meaning its first score); repeatable.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     pub fail_under: Vec<Threshold>,
     /// Do not read or write the response cache.
@@ -113,7 +113,8 @@ pub struct EvalArgs {
     #[arg(long, env = "LLM_EVAL_STORE")]
     pub store: Option<PathBuf>,
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
-    /// store or the --out directory of that run. Successes are copied into the new result.
+    /// store or the --out directory of that run. Earlier answers to the same prompt and
+    /// reference are reused and scored with this run's metrics.
     #[arg(long, value_name = "RUN")]
     pub retry_failed: Option<String>,
     /// A model catalog file (TOML) overriding or extending the built-in one.
