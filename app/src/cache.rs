@@ -1,7 +1,9 @@
 //! Response cache: successful generations kept in SQLite, keyed by what determines the answer.
 //!
-//! The key is the canonical JSON text of (provider, model id, inference parameters, rendered
-//! messages, rendered prompt text); serde_json writes struct fields in declaration order, so the
+//! The key is the canonical JSON text of (provider scope, model id, inference parameters,
+//! rendered messages, rendered prompt text), where the scope says where calls go (the OpenAI
+//! base URL; the AWS region and endpoint override; a SageMaker container format), so a local
+//! test server's answers never stand in for the real API's; serde_json writes struct fields in declaration order, so the
 //! same request always gives the same text and SQLite compares it exactly (no hash collisions
 //! to reason about). Only successful generations are stored; errors are never cached.
 //! Invariant: the cache is an optimisation; a broken cache entry is a miss, never a failed run.
@@ -50,7 +52,7 @@ struct CacheKey<'a> {
     prompt_text: &'a str,
 }
 
-/// The cache key text of a request to `provider`.
+/// The cache key text of a request to `provider` (its [`crate::providers::ModelProvider::cache_scope`]).
 pub fn cache_key(provider: &str, request: &GenerateRequest) -> String {
     let key = CacheKey {
         provider,

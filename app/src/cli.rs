@@ -6,7 +6,6 @@
 //! errors, 130 cancelled by Ctrl-C / SIGTERM. Invariant: every configuration check happens
 //! before the first model call.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,7 +25,9 @@ use crate::metrics::llm_judge::Rubric;
 use crate::output::{self, Threshold};
 use crate::progress::{Progress, ProgressEvent};
 use crate::providers::{ProviderSettings, Providers};
-use crate::runner::{self, EvalPlan, ModelClient, PriorResults, RunContext, RunnerConfig};
+use crate::runner::{
+    self, EvalPlan, ModelClient, PriorAnswer, PriorResults, RunContext, RunnerConfig,
+};
 use crate::sample::{DEFAULT_SEED, Selection};
 use crate::store::{RunStatus, Store, default_store_path};
 use crate::template::PromptTemplate;
@@ -79,11 +80,11 @@ pub struct EvalArgs {
     /// The judge rubric file (placeholders {question}, {model_answer}, {reference}).
     #[arg(long)]
     pub rubric: Option<PathBuf>,
-    /// Evaluate only the first N records.
-    #[arg(long, conflicts_with = "sample")]
+    /// Evaluate only the first N records (N ≥ 1).
+    #[arg(long, conflicts_with = "sample", value_parser = positive_count)]
     pub records: Option<usize>,
-    /// Evaluate a random sample of N records, as fmeval draws it (shuffled order).
-    #[arg(long)]
+    /// Evaluate a random sample of N records (N ≥ 1), as fmeval draws it (shuffled order).
+    #[arg(long, value_parser = positive_count)]
     pub sample: Option<usize>,
     /// The sampling seed.
     #[arg(long, default_value_t = DEFAULT_SEED, requires = "sample")]
@@ -91,8 +92,8 @@ pub struct EvalArgs {
     /// Concurrent requests per model.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
-    /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 60.0)]
+    /// Per-request timeout in seconds (at most a day).
+    #[arg(long, default_value_t = 60.0, value_parser = timeout_seconds)]
     pub timeout: f64,
     /// Attempts per request for transient errors.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -100,8 +101,8 @@ pub struct EvalArgs {
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Exit 1 when a mean is below VALUE (METRIC is a score name, or a metric meaning its
-    /// first score); repeatable.
+    /// Exit 1 when a model's mean is below VALUE, or it has no scored record (METRIC is a
+    /// score name, or a metric meaning its first score); repeatable.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
     pub fail_under: Vec<Threshold>,
     /// Do not read or write the response cache.
@@ -114,7 +115,8 @@ pub struct EvalArgs {
     #[arg(long, env = "LLM_EVAL_STORE")]
     pub store: Option<PathBuf>,
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
-    /// store or the --out directory of that run. Successes are copied into the new result.
+    /// store or the --out directory of that run. Earlier answers to the same prompt and
+    /// reference are reused and scored with this run's metrics.
     #[arg(long, value_name = "RUN")]
     pub retry_failed: Option<String>,
     /// A model catalog file (TOML) overriding or extending the built-in one.
@@ -166,8 +168,8 @@ pub struct HealthcheckArgs {
     /// through the loopback address).
     #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_BIND")]
     pub addr: SocketAddr,
-    /// Seconds to wait for the answer.
-    #[arg(long, default_value_t = 3.0)]
+    /// Seconds to wait for the answer (at most a day).
+    #[arg(long, default_value_t = 3.0, value_parser = timeout_seconds)]
     pub timeout: f64,
 }
 
@@ -206,22 +208,89 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// A template given as a file path or as the text itself.
+/// The longest `--timeout`: a day. Longer is surely a typo, and a huge number of seconds
+/// cannot be a `Duration` at all (converting it would panic).
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// A `--timeout` in seconds: a positive number up to [`MAX_TIMEOUT_SECS`].
+fn timeout_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT_SECS) {
+        return Err(format!(
+            "must be more than 0 and at most {MAX_TIMEOUT_SECS} seconds"
+        ));
+    }
+    Ok(seconds)
+}
+
+/// A record count of `--records` / `--sample`: a whole number of at least 1 (0 would evaluate
+/// nothing and let a `--fail-under` gate pass on no evidence).
+fn positive_count(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
+}
+
+/// A template given as a file path or as the text itself. A template that names no field would
+/// send every record the same prompt; that is nearly always a file path with a typo (which
+/// would otherwise be sent as the prompt), so it is an error.
 fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
-    let source = if !template.contains('\n') && path.is_file() {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("reading template {}", path.display()))?
+    let is_file = !template.contains('\n') && path.is_file();
+    let source = if is_file {
+        read_template_file(path).with_context(|| format!("reading template {}", path.display()))?
     } else {
         template.to_string()
     };
-    PromptTemplate::parse(&source).with_context(|| format!("parsing template `{}`", source.trim()))
+    let parsed = PromptTemplate::parse(&source)
+        .with_context(|| format!("parsing template `{}`", source.trim()))?;
+    if parsed.fields().is_empty() {
+        if is_file {
+            bail!(
+                "template {}: it uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
+                path.display()
+            );
+        }
+        if looks_like_path(template) {
+            bail!(
+                "--template `{template}`: no such file (as template text it uses no field, so every record would get the same prompt)"
+            );
+        }
+        bail!(
+            "template `{}` uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
+            template.trim()
+        );
+    }
+    Ok(parsed)
+}
+
+/// A template or rubric file as text: without a UTF-8 byte-order mark (which would hide a
+/// role marker on the first line) and with CRLF line ends as LF (a file saved on Windows must
+/// give the same prompt).
+fn read_template_file(path: &Path) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    Ok(text.replace("\r\n", "\n"))
+}
+
+/// Whether template text looks like a file name: one word with a path separator or an
+/// extension.
+fn looks_like_path(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && !text.chars().any(char::is_whitespace)
+        && (text.contains('/') || text.contains('\\') || Path::new(text).extension().is_some())
 }
 
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?;
     let template = load_template(&args.template)?;
-    let available = dataset.field_names()?;
+    let available = usable_fields(&dataset)?;
     template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", args.dataset.display()))?;
@@ -420,12 +489,30 @@ fn model_client(
     }
 }
 
+/// The models in first-seen order, each label once.
+fn unique_models(specs: Vec<ModelSpec>) -> Vec<ModelSpec> {
+    let mut unique: Vec<ModelSpec> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        if !unique.iter().any(|seen| seen.spec == spec.spec) {
+            unique.push(spec);
+        }
+    }
+    unique
+}
+
 /// Successes of an earlier run: from its `--out` directory or from the store.
 fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
     let dir = Path::new(run);
-    let rows = if dir.is_dir() {
-        output::read_records_jsonl(&dir.join("records.jsonl"))
-            .with_context(|| format!("reading the results of {}", dir.display()))?
+    // Streamed row by row into the compact answers: an earlier run's rows hold whole prompts.
+    let mut prior = PriorResults::new();
+    let mut keep = |row: crate::store::RecordRow| {
+        if let Some(answer) = PriorAnswer::from_row(&row) {
+            prior.insert((row.model, row.index), answer);
+        }
+    };
+    if dir.is_dir() {
+        output::for_each_record_jsonl(&dir.join("records.jsonl"), &mut keep)
+            .with_context(|| format!("reading the results of {}", dir.display()))?;
     } else {
         if store.run(run)?.is_none() {
             bail!(
@@ -433,13 +520,12 @@ fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
                 store.path().display()
             );
         }
-        store.records(run)?
-    };
-    Ok(rows
-        .into_iter()
-        .filter(|row| row.is_ok())
-        .map(|row| ((row.model.clone(), row.index), row))
-        .collect::<HashMap<_, _>>())
+        store.for_each_record(run, |row| {
+            keep(row);
+            Ok(())
+        })?;
+    }
+    Ok(prior)
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
@@ -455,16 +541,20 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
             .resolve(spec)
             .with_context(|| format!("model `{spec}`"))
     };
-    let model_specs = args
-        .models
-        .iter()
-        .map(resolve)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let judge_specs = args
-        .judges
-        .iter()
-        .map(resolve)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // A model named twice is evaluated once (like a repeated --metric): each (record, model)
+    // pair is one row of the run.
+    let model_specs = unique_models(
+        args.models
+            .iter()
+            .map(resolve)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
+    let judge_specs = unique_models(
+        args.judges
+            .iter()
+            .map(resolve)
+            .collect::<anyhow::Result<Vec<_>>>()?,
+    );
     let mut metrics = Vec::new();
     for metric in &args.metrics {
         if !metrics.contains(metric) {
@@ -493,7 +583,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     }
     let rubric = match &args.rubric {
         Some(path) => {
-            let source = std::fs::read_to_string(path)
+            let source = read_template_file(path)
                 .with_context(|| format!("reading rubric {}", path.display()))?;
             Rubric::parse(&source).with_context(|| format!("parsing rubric {}", path.display()))?
         }
@@ -572,6 +662,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("eval-results").join(&run_id));
+    // Made now, so that an unusable --out fails before the model calls, not after them.
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
@@ -613,13 +706,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Cancelled);
     }
-    let violations = output::check_thresholds(&summary, &args.fail_under)
-        .map_err(|score| anyhow::anyhow!("--fail-under: the run computed no score `{score}`"))?;
+    let violations = output::check_thresholds(&summary, &args.fail_under);
     for violation in &violations {
-        eprintln!(
-            "fail-under: {} {} mean {:.4} is below {}",
-            violation.model, violation.score, violation.mean, violation.threshold
-        );
+        eprintln!("fail-under: {violation}");
     }
     Ok(if violations.is_empty() {
         Exit::Success
@@ -631,7 +720,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
 /// The dataset-side checks of [`runner::validate`] (template fields, reference field), done
 /// before model clients exist.
 fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
-    let available = plan.dataset.field_names()?;
+    let available = usable_fields(&plan.dataset)?;
     plan.template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", plan.dataset.path().display()))?;
@@ -644,6 +733,57 @@ fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The dataset's field names, after checking that it has records and that some of them are
+/// usable: a file of nothing but broken lines is one problem to report once, not a run where
+/// every record fails. A JSON array of objects (often saved as `.json`) is recognised and
+/// named as such.
+fn usable_fields(dataset: &Dataset) -> anyhow::Result<Vec<String>> {
+    let path = dataset.path();
+    if dataset.format() == crate::dataset::Format::JsonLines && is_json_array_of_objects(path) {
+        bail!(
+            "{}: this is one JSON array, not JSON Lines (one object per line); convert it, e.g. with `jq -c '.[]'`",
+            path.display()
+        );
+    }
+    let Some(first) = dataset.records()?.next() else {
+        bail!("{}: the dataset has no records", path.display());
+    };
+    let available = dataset.field_names()?;
+    if !available.is_empty() {
+        return Ok(available);
+    }
+    let problem = match first {
+        Err(error) => error.to_string(),
+        Ok(record) => format!(
+            "{}:{}: the record has no fields",
+            path.display(),
+            record.line
+        ),
+    };
+    bail!(
+        "{}: no usable record among the first {}; the first problem: {problem}",
+        path.display(),
+        crate::dataset::FIELD_SCAN_RECORDS
+    )
+}
+
+/// Whether the file starts (after a byte-order mark and blanks) with `[` and then `{`: a JSON
+/// array of objects, pretty-printed or on one line. (A JSON Lines file whose first line is an
+/// array such as `[1, 2]` is not: that line fails alone.)
+fn is_json_array_of_objects(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    let mut significant = head.iter().filter(|byte| !byte.is_ascii_whitespace());
+    significant.next() == Some(&b'[') && significant.next() == Some(&b'{')
 }
 
 /// Draws an indicatif bar on stderr from progress events until the channel closes.
@@ -723,6 +863,9 @@ mod tests {
         check(&[&base[..], &["--seed", "7"]].concat(), false);
         check(&[&base[..], &["--metric", "bleu"]].concat(), false);
         check(&[&base[..], &["--concurrency", "0"]].concat(), false);
+        check(&[&base[..], &["--records", "0"]].concat(), false);
+        check(&[&base[..], &["--sample", "0"]].concat(), false);
+        check(&[&base[..], &["--records", "-1"]].concat(), false);
         check(
             &[
                 &base[..],
@@ -755,6 +898,112 @@ mod tests {
         check(
             &["preview", "--dataset", "d.jsonl", "--template", "{q}"],
             true,
+        );
+    }
+
+    #[test]
+    fn regression_huge_timeout_is_a_usage_error_not_a_panic() {
+        let eval = |timeout: &str| {
+            vec![
+                "eval",
+                "--dataset",
+                "d.jsonl",
+                "--template",
+                "{q}",
+                "--model",
+                "openai:m",
+                "--metric",
+                "qa_accuracy",
+                "--timeout",
+            ]
+            .into_iter()
+            .chain([timeout])
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+        };
+        let check_timeout = |args: Vec<String>, expected_ok: bool| {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            check(&refs, expected_ok);
+        };
+        check_timeout(eval("0.5"), true);
+        check_timeout(eval("86400"), true);
+        check_timeout(eval("0"), false);
+        check_timeout(eval("-1"), false);
+        check_timeout(eval("NaN"), false);
+        check_timeout(eval("1e20"), false);
+        check(&["healthcheck", "--timeout", "1e20"], false);
+        check(&["healthcheck", "--timeout", "2"], true);
+    }
+
+    fn check_template(text: &str, expected: Result<&[&str], &str>) {
+        let got = load_template(text)
+            .map(|template| {
+                template
+                    .fields()
+                    .iter()
+                    .map(|field| field.to_string())
+                    .collect::<Vec<String>>()
+            })
+            .map_err(|error| format!("{error:#}"));
+        match expected {
+            Ok(fields) => assert_eq!(got.unwrap(), fields, "{text}"),
+            Err(needle) => {
+                let message = got.expect_err(text);
+                assert!(message.contains(needle), "{text}: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn regression_template_path_typo_is_not_sent_as_the_prompt() {
+        check_template("prompt.txt", Err("`prompt.txt`: no such file"));
+        check_template("prompts/qa", Err("`prompts/qa`: no such file"));
+        check_template("Say hello", Err("uses no field"));
+        check_template("Q: {question}", Ok(&["question"]));
+        check_template("{{literal}} {a}", Ok(&["a"]));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fixed.txt");
+        std::fs::write(&file, "Human: no field\nAssistant:").unwrap();
+        check_template(file.to_str().unwrap(), Err("uses no field"));
+        std::fs::write(&file, "Human: {q}\nAssistant:").unwrap();
+        check_template(file.to_str().unwrap(), Ok(&["q"]));
+    }
+
+    #[test]
+    fn regression_template_file_with_bom_and_crlf_keeps_its_role_markers() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("windows.txt");
+        std::fs::write(
+            &file,
+            "\u{feff}System: Be brief.\r\nHuman: {question}\r\nAssistant:\r\n",
+        )
+        .unwrap();
+        let template = load_template(file.to_str().unwrap()).unwrap();
+        assert_eq!(
+            template.source(),
+            "System: Be brief.\nHuman: {question}\nAssistant:\n"
+        );
+        let record = crate::dataset::Record {
+            index: 0,
+            line: 1,
+            fields: serde_json::json!({"question": "Why?"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        };
+        let rendered = template.render(&record).unwrap();
+        let roles: Vec<crate::providers::Role> = rendered
+            .messages
+            .iter()
+            .map(|message| message.role)
+            .collect();
+        assert_eq!(
+            roles,
+            [crate::providers::Role::System, crate::providers::Role::User]
+        );
+        assert_eq!(
+            rendered.text,
+            "System: Be brief.\nHuman: Why?\nAssistant:\n"
         );
     }
 

@@ -21,6 +21,10 @@ use serde_json::{Map, Value};
 
 use crate::metrics::normalize::is_py_whitespace;
 
+/// How many valid JSON Lines records [`Dataset::field_names`] looks at. Enough to see past
+/// broken or sparse first lines, small enough to stay quick on a 100,000-record file.
+pub const FIELD_SCAN_RECORDS: usize = 1000;
+
 /// One record of a dataset.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -66,7 +70,7 @@ pub enum DatasetError {
         byte: usize,
     },
     /// A JSONL line is not valid JSON.
-    #[error("{}:{line}: invalid JSON at column {column}", .path.display())]
+    #[error("{}:{line}: invalid JSON at column {column}: {reason}", .path.display())]
     Json {
         /// The dataset file.
         path: PathBuf,
@@ -76,9 +80,9 @@ pub enum DatasetError {
         index: usize,
         /// 1-based column reported by the JSON parser.
         column: usize,
-        /// The parser's error.
-        #[source]
-        source: serde_json::Error,
+        /// What the parser expected, without its own position (it counts lines within the
+        /// line, so it would always say `line 1`), e.g. `EOF while parsing a string`.
+        reason: String,
     },
     /// A JSONL line holds valid JSON that is not an object.
     #[error("{}:{line}: expected a JSON object, found {found}", .path.display())]
@@ -256,7 +260,10 @@ impl Dataset {
         Ok(Records::from_reader(file, self.format, &self.path))
     }
 
-    /// The field names: the CSV header, or the keys of the first JSONL record.
+    /// The field names: the CSV header, or, for JSON Lines, the keys of the first
+    /// [`FIELD_SCAN_RECORDS`] valid records in order of first appearance. Lines that are not
+    /// valid records are skipped: they fail alone in the run, and a broken first line or a
+    /// first record that lacks a field must not hide the fields of the others.
     pub fn field_names(&self) -> Result<Vec<String>, DatasetError> {
         match self.format {
             Format::Csv => {
@@ -267,10 +274,27 @@ impl Dataset {
                 let mut rows = CsvRows::new(Box::new(file), Arc::from(self.path.as_path()));
                 rows.headers().map(<[String]>::to_vec)
             }
-            Format::JsonLines => match self.records()?.next() {
-                Some(record) => Ok(record?.fields.keys().cloned().collect()),
-                None => Ok(Vec::new()),
-            },
+            Format::JsonLines => {
+                let mut names: Vec<String> = Vec::new();
+                let mut n_valid = 0;
+                for item in self.records()? {
+                    let record = match item {
+                        Ok(record) => record,
+                        Err(error) if error.record_index().is_some() => continue,
+                        Err(error) => return Err(error),
+                    };
+                    for name in record.fields.keys() {
+                        if !names.contains(name) {
+                            names.push(name.clone());
+                        }
+                    }
+                    n_valid += 1;
+                    if n_valid == FIELD_SCAN_RECORDS {
+                        break;
+                    }
+                }
+                Ok(names)
+            }
         }
     }
 
@@ -435,7 +459,7 @@ impl JsonLines {
             line,
             index,
             column: source.column(),
-            source,
+            reason: json_reason(&source),
         })?;
         match value {
             Value::Object(fields) => Ok(Record {
@@ -450,6 +474,16 @@ impl JsonLines {
                 found: json_kind(&other),
             }),
         }
+    }
+}
+
+/// A JSON parser error without the ` at line L column C` suffix of its message.
+fn json_reason(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let position = format!(" at line {} column {}", error.line(), error.column());
+    match message.strip_suffix(&position) {
+        Some(reason) => reason.to_owned(),
+        None => message,
     }
 }
 
@@ -988,7 +1022,7 @@ mod tests {
             "{\"a\":1}\n{\"a\": tru}\n{\"a\":3}\n",
             &[
                 "0@1 {\"a\":1}",
-                "error: data.x:2: invalid JSON at column 10",
+                "error: data.x:2: invalid JSON at column 10: expected ident",
                 "2@3 {\"a\":3}",
             ],
         );

@@ -70,7 +70,8 @@ pub struct ModelSummary {
     /// Means per `category`, when the dataset has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryMeans>,
-    /// Median latency of the successful calls (ms; cache hits count as 0).
+    /// Median latency of the successful calls (ms; cache hits, which made no call, are left
+    /// out; `None` when every answer came from the cache).
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency (ms).
     pub latency_p95_ms: Option<f64>,
@@ -171,12 +172,23 @@ struct RecordLine {
 /// Reads the records of a previous run's `records.jsonl` (positions and model order are
 /// recomputed by the run that reuses them).
 pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
+    let mut rows = Vec::new();
+    for_each_record_jsonl(path, |row| rows.push(row))?;
+    Ok(rows)
+}
+
+/// Calls `visit` with each record of a previous run's `records.jsonl`, one line at a time
+/// (memory does not grow with the file).
+pub fn for_each_record_jsonl(
+    path: &Path,
+    mut visit: impl FnMut(RecordRow),
+) -> Result<(), OutputError> {
     let io = |source| OutputError::Io {
         path: path.to_path_buf(),
         source,
     };
     let reader = BufReader::new(File::open(path).map_err(io)?);
-    let mut rows = Vec::new();
+    let mut n_rows = 0;
     for (line_idx, line) in reader.lines().enumerate() {
         let line = line.map_err(io)?;
         if line.trim().is_empty() {
@@ -188,10 +200,10 @@ pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
                 line: line_idx + 1,
                 source,
             })?;
-        rows.push(RecordRow {
+        visit(RecordRow {
             model: parsed.model,
             model_order: 0,
-            position: rows.len(),
+            position: n_rows,
             index: parsed.index,
             model_input: parsed.model_input,
             prompt: parsed.prompt,
@@ -206,8 +218,9 @@ pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
             error: parsed.error,
             judge_replies: parsed.judge_replies,
         });
+        n_rows += 1;
     }
-    Ok(rows)
+    Ok(())
 }
 
 #[derive(Default)]
@@ -307,7 +320,10 @@ pub fn export(
         model_stats.n_records += 1;
         if row.is_ok() {
             model_stats.means.add(&row.scores, row.category.as_deref());
-            model_stats.latencies.extend(row.latency_ms);
+            // A cache hit (latency 0: no call was made) says nothing about the model's speed.
+            model_stats
+                .latencies
+                .extend(row.latency_ms.filter(|latency_ms| *latency_ms > 0.0));
             model_stats.input_tokens += row.input_tokens.unwrap_or(0);
             model_stats.output_tokens += row.output_tokens.unwrap_or(0);
             if let Some(cost) = row.cost_usd {
@@ -451,9 +467,7 @@ pub fn render_table(summary: &Summary) -> String {
     out.push('\n');
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
     for model in &summary.models {
-        let cost = model
-            .cost_usd
-            .map_or_else(|| "-".to_string(), |cost| format!("${cost:.4}"));
+        let cost = model.cost_usd.map_or_else(|| "-".to_string(), format_usd);
         out.push_str(&format!(
             "{}: {} records, {} failed, latency p50 {} p95 {}, tokens {} in / {} out, cost {}\n",
             model.model,
@@ -475,6 +489,16 @@ pub fn render_table(summary: &Summary) -> String {
         summary.run_id, summary.done, summary.failed, summary.total, summary.elapsed_secs
     ));
     out
+}
+
+/// A dollar amount with four decimals, or four significant digits below a cent, so that the
+/// cost of a small run does not print as `$0.0000`.
+fn format_usd(cost: f64) -> String {
+    if cost == 0.0 || cost.abs() >= 0.01 || !cost.is_finite() {
+        return format!("${cost:.4}");
+    }
+    let decimals = (-cost.abs().log10().floor()) as usize + 3;
+    format!("${cost:.decimals$}")
 }
 
 /// A `--fail-under METRIC=VALUE` threshold.
@@ -512,17 +536,36 @@ impl std::str::FromStr for Threshold {
     }
 }
 
-/// A mean below its threshold.
+/// A model that misses a `--fail-under` threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
     /// The model.
     pub model: String,
     /// The score name.
     pub score: String,
-    /// The mean.
-    pub mean: f64,
+    /// The model's mean, or `None` when none of its records was scored (all failed).
+    pub mean: Option<f64>,
     /// The threshold.
     pub threshold: f64,
+    /// The model's failed records.
+    pub n_failed: usize,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.mean {
+            Some(mean) => write!(
+                formatter,
+                "{} {} mean {mean:.4} is below {}",
+                self.model, self.score, self.threshold
+            ),
+            None => write!(
+                formatter,
+                "{} {}: no record was scored ({} failed), so it cannot reach {}",
+                self.model, self.score, self.n_failed, self.threshold
+            ),
+        }
+    }
 }
 
 /// The score name a threshold refers to: a score name as is, a metric name as its first score.
@@ -533,34 +576,32 @@ pub fn threshold_score_name(metric: &str) -> String {
     }
 }
 
-/// Every (model, score) mean below its threshold. A threshold on a score the run did not
-/// compute is an error (`Err(score name)`).
-pub fn check_thresholds(
-    summary: &Summary,
-    thresholds: &[Threshold],
-) -> Result<Vec<Violation>, String> {
+/// Every (model, threshold) pair the run misses: a mean below the threshold, or no mean at all
+/// because none of the model's records was scored. A gate must not pass because a model failed
+/// on every record, so a missing mean is a violation, never skipped. (That the run computes the
+/// score at all is checked before the run, against the metrics asked for.)
+pub fn check_thresholds(summary: &Summary, thresholds: &[Threshold]) -> Vec<Violation> {
     let mut violations = Vec::new();
     for threshold in thresholds {
         let score = threshold_score_name(&threshold.metric);
-        let mut found = false;
         for model in &summary.models {
-            if let Some(mean) = model.scores.iter().find(|mean| mean.name == score) {
-                found = true;
-                if mean.value < threshold.value {
-                    violations.push(Violation {
-                        model: model.model.clone(),
-                        score: score.clone(),
-                        mean: mean.value,
-                        threshold: threshold.value,
-                    });
-                }
+            let mean = model
+                .scores
+                .iter()
+                .find(|mean| mean.name == score)
+                .map(|mean| mean.value);
+            if mean.is_none_or(|mean| mean < threshold.value) {
+                violations.push(Violation {
+                    model: model.model.clone(),
+                    score: score.clone(),
+                    mean,
+                    threshold: threshold.value,
+                    n_failed: model.n_failed,
+                });
             }
         }
-        if !found {
-            return Err(score);
-        }
     }
-    Ok(violations)
+    violations
 }
 
 #[cfg(test)]
@@ -593,6 +634,20 @@ mod tests {
         fn threshold_parser_never_panics(text in ".*") {
             let _ = text.parse::<Threshold>();
         }
+    }
+
+    fn check_usd(cost: f64, expected: &str) {
+        assert_eq!(format_usd(cost), expected, "{cost}");
+    }
+
+    #[test]
+    fn regression_small_costs_do_not_print_as_zero() {
+        check_usd(0.0, "$0.0000");
+        check_usd(12.345678, "$12.3457");
+        check_usd(0.01, "$0.0100");
+        check_usd(0.000054, "$0.00005400");
+        check_usd(0.0099999, "$0.010000");
+        check_usd(2.7e-6, "$0.000002700");
     }
 
     #[test]
@@ -709,18 +764,56 @@ mod tests {
             value,
         };
         assert_eq!(
-            check_thresholds(&summary, &[threshold("f1_score", 0.5)])
-                .unwrap()
-                .len(),
+            check_thresholds(&summary, &[threshold("f1_score", 0.5)]).len(),
             0
         );
         assert_eq!(
-            check_thresholds(&summary, &[threshold("qa_accuracy", 0.6)])
-                .unwrap()
-                .len(),
-            1
+            check_thresholds(&summary, &[threshold("qa_accuracy", 0.6)])[0].to_string(),
+            "m f1_score mean 0.5000 is below 0.6"
         );
-        assert!(check_thresholds(&summary, &[threshold("factual_knowledge", 0.1)]).is_err());
         assert_eq!(summary.mean("m", "f1_score"), Some(0.5));
+    }
+
+    #[test]
+    fn regression_fail_under_model_without_scores_is_a_violation() {
+        let model = |name: &str, scores: Vec<MeanScore>, n_failed| ModelSummary {
+            model: name.into(),
+            n_records: 2,
+            n_failed,
+            scores,
+            categories: vec![],
+            latency_p50_ms: None,
+            latency_p95_ms: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cost_usd: None,
+        };
+        let scored = vec![MeanScore {
+            name: "f1_score".into(),
+            value: 1.0,
+            count: 2,
+        }];
+        let summary = Summary {
+            run_id: "r".into(),
+            status: RunStatus::Finished,
+            total: 4,
+            done: 2,
+            failed: 2,
+            elapsed_secs: 0.0,
+            config: Value::Null,
+            models: vec![model("good", scored, 0), model("broken", vec![], 2)],
+        };
+        let threshold = Threshold {
+            metric: "f1_score".into(),
+            value: 0.5,
+        };
+        let violations: Vec<String> = check_thresholds(&summary, &[threshold])
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            violations,
+            ["broken f1_score: no record was scored (2 failed), so it cannot reach 0.5"]
+        );
     }
 }

@@ -74,6 +74,9 @@ pub enum RunError {
     /// No model to evaluate.
     #[error("no model to evaluate (--model)")]
     NoModels,
+    /// Two models (or two judges) have the same label, so their rows would collide.
+    #[error("model `{0}` is given twice")]
+    DuplicateModel(String),
     /// No metric to compute.
     #[error("no metric to compute (--metric)")]
     NoMetrics,
@@ -148,9 +151,58 @@ pub struct RunContext {
     pub cancel: CancellationToken,
 }
 
-/// Successful rows of an earlier run, by (model label, dataset index): a resumed run
-/// (`--retry-failed`) copies them instead of calling the model again.
-pub type PriorResults = HashMap<(String, usize), RecordRow>;
+/// Answers of an earlier run, by (model label, dataset index): a resumed run
+/// (`--retry-failed`) reuses them instead of calling the model again when the prompt and the
+/// reference are unchanged, and scores them with its own metrics (judges are asked again,
+/// through the response cache).
+pub type PriorResults = HashMap<(String, usize), PriorAnswer>;
+
+/// What a resumed run needs of an earlier successful row. The prompt is kept as a hash, not as
+/// text: prompts hold whole documents, and a 100,000-record run must resume in bounded memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorAnswer {
+    /// [`prompt_hash`] of the row's `model_input`.
+    pub prompt_hash: u64,
+    /// The reference the answer was scored against.
+    pub target_output: String,
+    /// The model's answer.
+    pub model_output: String,
+    /// Latency of the call.
+    pub latency_ms: Option<f64>,
+    /// Input tokens.
+    pub input_tokens: Option<u64>,
+    /// Output tokens.
+    pub output_tokens: Option<u64>,
+    /// Cost of the call.
+    pub cost_usd: Option<f64>,
+}
+
+impl PriorAnswer {
+    /// The reusable part of a successful row; `None` for a failed row or one without output.
+    pub fn from_row(row: &RecordRow) -> Option<PriorAnswer> {
+        if !row.is_ok() {
+            return None;
+        }
+        Some(PriorAnswer {
+            prompt_hash: prompt_hash(&row.model_input),
+            target_output: row.target_output.clone()?,
+            model_output: row.model_output.clone()?,
+            latency_ms: row.latency_ms,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cost_usd: row.cost_usd,
+        })
+    }
+}
+
+/// A 64-bit hash of a rendered prompt (SipHash with fixed keys: the same within a process,
+/// which is all a resumed run compares).
+pub fn prompt_hash(prompt: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    prompt.hash(&mut hasher);
+    hasher.finish()
+}
 
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +231,16 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
     }
     if plan.metrics.is_empty() {
         return Err(RunError::NoMetrics);
+    }
+    for clients in [&plan.models, &plan.judges] {
+        for (client_idx, client) in clients.iter().enumerate() {
+            if clients[..client_idx]
+                .iter()
+                .any(|earlier| earlier.label == client.label)
+            {
+                return Err(RunError::DuplicateModel(client.label.clone()));
+            }
+        }
     }
     if plan.metrics.contains(&MetricName::QaAccuracyByLlm) && plan.judges.is_empty() {
         return Err(RunError::JudgesRequired);
@@ -228,7 +290,7 @@ fn selected_work(
                     Some(index) => Ok(Work {
                         position,
                         index,
-                        record: Err(error.to_string()),
+                        record: Err(crate::providers::error_chain(&error)),
                     }),
                     None => Err(error),
                 },
@@ -553,10 +615,13 @@ async fn evaluate(
                 .collect();
         }
     };
-    let category = record.fields.get("category").map(|value| match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    });
+    // As fmeval groups it: the value as Python's `str()` prints it (`True`, `3`), and a null
+    // category is no category (pandas' groupby drops missing keys).
+    let category = record
+        .fields
+        .get("category")
+        .filter(|value| !value.is_null())
+        .map(|value| crate::dataset::python_str(value).into_owned());
     let rendered = plan.template.render(record);
     let target = reference_text(record, &plan.reference_field, plan.dataset.path());
     let per_model = callers.iter().enumerate().map(|(model_order, caller)| {
@@ -565,18 +630,17 @@ async fn evaluate(
         let rendered = &rendered;
         let target = &target;
         async move {
-            if let Some(previous) =
-                prior.and_then(|prior| prior.get(&(row.model.clone(), row.index)))
-            {
-                let mut copy = previous.clone();
-                copy.model_order = row.model_order;
-                copy.position = row.position;
-                return Some((copy, true));
-            }
             let rendered = match rendered {
                 Ok(rendered) => rendered,
                 Err(error) => {
-                    row.error = Some(error.to_string());
+                    // Named like the dataset's own record errors: file, line, field.
+                    row.error = Some(match error {
+                        TemplateError::MissingField { field, line, .. } => format!(
+                            "{}:{line}: field `{field}` used by the template is missing",
+                            plan.dataset.path().display()
+                        ),
+                        other => other.to_string(),
+                    });
                     return Some((row, false));
                 }
             };
@@ -590,20 +654,41 @@ async fn evaluate(
                 }
             };
             row.target_output = Some(target.clone());
-            let request = caller.request(rendered.messages.clone(), rendered.text.clone());
-            let outcome = match caller.call(&request, cancel).await {
-                Ok(outcome) => outcome,
-                Err(CallError::Cancelled) => return None,
-                Err(error) => {
-                    row.error = Some(error.to_string());
-                    return Some((row, false));
+            // A resumed run reuses an earlier answer only for the same prompt and reference
+            // (the template, dataset or reference field may have changed since), and scores it
+            // again with this run's metrics, so the result is what a fresh run would give.
+            let reused = prior
+                .and_then(|prior| prior.get(&(row.model.clone(), row.index)))
+                .filter(|previous| {
+                    previous.prompt_hash == prompt_hash(&rendered.text)
+                        && previous.target_output == *target
+                });
+            let copied = reused.is_some();
+            let output = match reused {
+                Some(previous) => {
+                    row.latency_ms = previous.latency_ms;
+                    row.input_tokens = previous.input_tokens;
+                    row.output_tokens = previous.output_tokens;
+                    row.cost_usd = previous.cost_usd;
+                    previous.model_output.clone()
+                }
+                None => {
+                    let request = caller.request(rendered.messages.clone(), rendered.text.clone());
+                    let outcome = match caller.call(&request, cancel).await {
+                        Ok(outcome) => outcome,
+                        Err(CallError::Cancelled) => return None,
+                        Err(error) => {
+                            row.error = Some(error.to_string());
+                            return Some((row, false));
+                        }
+                    };
+                    row.latency_ms = Some(outcome.latency.as_secs_f64() * 1000.0);
+                    row.input_tokens = outcome.generation.input_tokens;
+                    row.output_tokens = outcome.generation.output_tokens;
+                    row.cost_usd = caller.client().cost(&outcome.generation);
+                    outcome.generation.text
                 }
             };
-            row.latency_ms = Some(outcome.latency.as_secs_f64() * 1000.0);
-            row.input_tokens = outcome.generation.input_tokens;
-            row.output_tokens = outcome.generation.output_tokens;
-            row.cost_usd = caller.client().cost(&outcome.generation);
-            let output = outcome.generation.text;
             for metric in &plan.metrics {
                 match metric {
                     MetricName::QaAccuracyByLlm => {
@@ -620,7 +705,7 @@ async fn evaluate(
                 }
             }
             row.model_output = Some(output);
-            Some((row, false))
+            Some((row, copied))
         }
     });
     futures::future::join_all(per_model)
@@ -659,4 +744,53 @@ async fn judge(
         value: ScoreValue::Float(judge_score(&verdicts)),
     };
     Ok((replies, score))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model_input: &str, model_output: Option<&str>, error: Option<&str>) -> RecordRow {
+        RecordRow {
+            model: "openai:m".into(),
+            model_order: 0,
+            position: 0,
+            index: 0,
+            model_input: model_input.into(),
+            prompt: model_input.into(),
+            model_output: model_output.map(str::to_owned),
+            target_output: Some("France".into()),
+            category: None,
+            scores: Vec::new(),
+            latency_ms: Some(5.0),
+            input_tokens: Some(3),
+            output_tokens: Some(1),
+            cost_usd: None,
+            error: error.map(str::to_owned),
+            judge_replies: Vec::new(),
+        }
+    }
+
+    fn check(row: &RecordRow, expected: Option<(&str, &str)>) {
+        let got = PriorAnswer::from_row(row);
+        assert_eq!(
+            got.as_ref()
+                .map(|answer| (answer.prompt_hash, answer.model_output.as_str())),
+            expected.map(|(prompt, output)| (prompt_hash(prompt), output))
+        );
+    }
+
+    #[test]
+    fn regression_resume_keeps_answers_not_whole_prompts() {
+        // A resumed 100,000-record run held every earlier row, both prompt copies included.
+        let document = "a long document ".repeat(10_000);
+        check(
+            &row(&document, Some("Paris"), None),
+            Some((&document, "Paris")),
+        );
+        check(&row("Q?", None, Some("HTTP 500")), None);
+        check(&row("Q?", Some("x"), Some("judge failed")), None);
+        assert_ne!(prompt_hash("Q: a"), prompt_hash("Q: b"));
+        assert_eq!(prompt_hash(&document), prompt_hash(&document.clone()));
+    }
 }

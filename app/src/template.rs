@@ -73,6 +73,13 @@ pub enum TemplateError {
         /// The fields the dataset has.
         available: Vec<String>,
     },
+    /// A template that must use a field (a judge rubric must show the answer and the
+    /// reference) does not.
+    #[error("the template does not use `{{{field}}}`, which it needs")]
+    UnusedRequiredField {
+        /// The field.
+        field: &'static str,
+    },
     /// A record lacks a field the template uses.
     #[error("record {index} (line {line}): field `{field}` used by the template is missing")]
     MissingField {

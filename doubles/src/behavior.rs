@@ -168,13 +168,17 @@ pub enum When {
     Every(u64),
     /// Requests whose prompt text contains this substring.
     PromptContains(String),
+    /// Requests for this model id (OpenAI `model`, Bedrock model id, SageMaker endpoint), so
+    /// that one of several models side by side can be made to fail.
+    Model(String),
     /// Every request.
     Always,
 }
 
 impl When {
-    fn matches(&self, seq: u64, prompt: &str) -> bool {
+    fn matches(&self, seq: u64, model: &str, prompt: &str) -> bool {
         match self {
+            When::Model(id) => model == id,
             When::Request(n) => seq == *n,
             When::Requests { from, to } => (*from..=*to).contains(&seq),
             When::Every(n) => *n > 0 && seq.is_multiple_of(*n),
@@ -241,10 +245,11 @@ impl FaultPlan {
         }
     }
 
-    /// The fault for request `seq` with this prompt, consuming one firing of the rule.
-    pub(crate) fn pick(&self, seq: u64, prompt: &str) -> Option<Fault> {
+    /// The fault for request `seq` for `model` with this prompt, consuming one firing of the
+    /// rule.
+    pub(crate) fn pick(&self, seq: u64, model: &str, prompt: &str) -> Option<Fault> {
         self.rules.iter().find_map(|rule| {
-            if !rule.when.matches(seq, prompt) {
+            if !rule.when.matches(seq, model, prompt) {
                 return None;
             }
             match &rule.remaining {
@@ -265,7 +270,7 @@ mod tests {
     fn check(plan: &FaultPlan, requests: &[(u64, &str)], expected: &[Option<Fault>]) {
         let got: Vec<Option<Fault>> = requests
             .iter()
-            .map(|(seq, prompt)| plan.pick(*seq, prompt))
+            .map(|(seq, prompt)| plan.pick(*seq, "m", prompt))
             .collect();
         assert_eq!(got, expected);
     }
@@ -300,6 +305,14 @@ mod tests {
             &[(1, "x"), (2, "y"), (3, "x"), (4, "x")],
             &[throttle.clone(), None, throttle, None],
         );
+    }
+
+    #[test]
+    fn model_rule_matches_one_model_only() {
+        let plan = FaultPlan::none().on(When::Model("bad".into()), Fault::Status(500));
+        assert_eq!(plan.pick(1, "bad", "p"), Some(Fault::Status(500)));
+        assert_eq!(plan.pick(2, "good", "p"), None);
+        assert_eq!(plan.pick(3, "bad-2", "p"), None);
     }
 
     #[test]

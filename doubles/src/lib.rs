@@ -288,7 +288,7 @@ async fn handle(
     if !authorized {
         return wire::error(protocol, 401, "Incorrect API key provided.");
     }
-    match behavior.faults.pick(seq, &parsed.prompt) {
+    match behavior.faults.pick(seq, &model, &parsed.prompt) {
         None => {}
         Some(Fault::Hang(duration)) => {
             counters.fault();

@@ -7,7 +7,8 @@
 //! case-insensitively, must be exactly `y` or `yes` (score 1.0) or `n` or `no` (score 0.0).
 //! Anything else, such as an explanation or `Yes, mostly`, is unparseable and scores 0.5, as in
 //! the original app. Invariants: every score is 0.0, 0.5 or 1.0 per judge; the rubric can only
-//! use the three placeholders, checked when it is parsed.
+//! use the three placeholders and must use `{model_answer}` and `{reference}`, checked when it
+//! is parsed.
 
 use crate::metrics::normalize::{is_ascii_punctuation, is_py_whitespace};
 use crate::providers::ChatMessage;
@@ -52,7 +53,8 @@ impl Rubric {
             .expect("the default rubric is a valid template over the rubric fields")
     }
 
-    /// Parses an edited rubric; a placeholder other than the three rubric fields is an error.
+    /// Parses an edited rubric; a placeholder other than the three rubric fields is an error,
+    /// and so is a rubric without `{model_answer}` or `{reference}`.
     pub fn parse(source: &str) -> Result<Rubric, TemplateError> {
         let template = PromptTemplate::parse(source)?;
         let available: Vec<String> = RUBRIC_FIELDS
@@ -60,6 +62,12 @@ impl Rubric {
             .map(|field| (*field).to_owned())
             .collect();
         template.check_fields(&available)?;
+        // A judge that is not shown the answer and the reference can only guess.
+        for field in ["model_answer", "reference"] {
+            if !template.fields().contains(&field) {
+                return Err(TemplateError::UnusedRequiredField { field });
+            }
+        }
         Ok(Rubric { template })
     }
 
@@ -214,6 +222,30 @@ mod tests {
             Rubric::parse("{question"),
             Err(TemplateError::UnclosedBrace { offset: 0 })
         ));
+    }
+
+    fn check_rubric(source: &str, expected: Result<(), &str>) {
+        assert_eq!(
+            Rubric::parse(source)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            expected.map_err(str::to_owned),
+            "{source}"
+        );
+    }
+
+    #[test]
+    fn regression_rubric_must_show_the_answer_and_the_reference() {
+        check_rubric(
+            "Is it right? Y or N",
+            Err("the template does not use `{model_answer}`, which it needs"),
+        );
+        check_rubric(
+            "{question} {model_answer}",
+            Err("the template does not use `{reference}`, which it needs"),
+        );
+        check_rubric("{model_answer} vs {reference}", Ok(()));
+        check_rubric(DEFAULT_RUBRIC, Ok(()));
     }
 
     proptest::proptest! {

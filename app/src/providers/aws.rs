@@ -37,6 +37,26 @@ pub(crate) fn no_retries() -> RetryConfig {
     RetryConfig::disabled()
 }
 
+/// The endpoint override of the AWS clients: the `SdkConfig`'s, else `AWS_ENDPOINT_URL` (the
+/// SDK reads that variable itself, per service client, so the `SdkConfig` may not show it).
+pub(crate) fn endpoint_url(sdk_config: &SdkConfig) -> Option<String> {
+    sdk_config
+        .endpoint_url()
+        .map(str::to_owned)
+        .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// Where an AWS provider's calls go, for the response cache key: provider, region and the
+/// endpoint override, if any.
+pub(crate) fn scope(provider: &str, sdk_config: &SdkConfig) -> String {
+    format!(
+        "{provider} {} {}",
+        sdk_config.region().map_or("-", |region| region.as_ref()),
+        endpoint_url(sdk_config).as_deref().unwrap_or("-")
+    )
+}
+
 /// The SDK timeout setting for model clients.
 pub(crate) fn timeout_config(timeouts: Timeouts) -> TimeoutConfig {
     TimeoutConfig::builder()

@@ -25,6 +25,8 @@ const PROVIDER: &str = "bedrock";
 #[derive(Debug, Clone)]
 pub struct BedrockProvider {
     client: Client,
+    /// Region and endpoint override, for [`ModelProvider::cache_scope`].
+    scope: String,
 }
 
 impl BedrockProvider {
@@ -37,6 +39,7 @@ impl BedrockProvider {
             .build();
         BedrockProvider {
             client: Client::from_conf(config),
+            scope: super::aws::scope(PROVIDER, sdk_config),
         }
     }
 
@@ -109,6 +112,10 @@ impl BedrockProvider {
 impl ModelProvider for BedrockProvider {
     fn name(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn cache_scope(&self) -> String {
+        self.scope.clone()
     }
 
     fn generate<'a>(

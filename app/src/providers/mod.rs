@@ -147,6 +147,13 @@ pub trait ModelProvider: Send + Sync {
     /// Short provider name: `bedrock`, `sagemaker` or `openai`.
     fn name(&self) -> &'static str;
 
+    /// Where the calls go, as part of the response cache key: the same model id behind another
+    /// base URL, region or endpoint override (a local test server, another account's endpoint)
+    /// is another model, and must not be answered from the other one's cache.
+    fn cache_scope(&self) -> String {
+        self.name().to_owned()
+    }
+
     /// Makes exactly one call to the model.
     fn generate<'a>(
         &'a self,
@@ -207,7 +214,10 @@ impl Providers {
             settings.openai_base_url = non_empty("OPENAI_BASE_URL");
         }
         if settings.openai_api_key.is_none() {
-            settings.openai_api_key = non_empty("OPENAI_API_KEY").map(secrecy::SecretString::from);
+            // A key pasted from a file often carries a line end (`\n`, `\r\n`); keys never
+            // contain whitespace, so it is trimmed rather than sent in a broken header.
+            settings.openai_api_key = non_empty("OPENAI_API_KEY")
+                .map(|key| secrecy::SecretString::from(key.trim().to_owned()));
         }
         Ok(Providers {
             sdk_config: tokio::sync::OnceCell::new(),
@@ -316,6 +326,17 @@ impl Providers {
                         "no AWS region: set AWS_REGION (or a region in the AWS profile)".to_owned(),
                     );
                 }
+                if let Some(endpoint_url) = aws::endpoint_url(sdk_config) {
+                    // Else every call fails (and is retried) with "failed to apply endpoint".
+                    let is_http_url = reqwest::Url::parse(&endpoint_url).is_ok_and(|url| {
+                        matches!(url.scheme(), "http" | "https") && url.host_str().is_some()
+                    });
+                    if !is_http_url {
+                        return Err(format!(
+                            "the AWS endpoint URL `{endpoint_url}` (AWS_ENDPOINT_URL) is not an http(s) URL such as http://localhost:4566"
+                        ));
+                    }
+                }
                 let Some(credentials) = sdk_config.credentials_provider() else {
                     return Err("no AWS credentials provider is configured".to_owned());
                 };
@@ -385,7 +406,9 @@ async fn read_secret_key(
         .await
         .map_err(|err| {
             aws::sdk_error(PROVIDER, err)
-                .with_context(&format!("reading the API key from secret `{secret_name}`"))
+                .with_context(&format!(
+                    "OPENAI_API_KEY is not set; reading the API key from the Secrets Manager secret `{secret_name}`"
+                ))
         })?;
     let permanent = |problem: &str| ProviderError::Permanent {
         provider: PROVIDER,

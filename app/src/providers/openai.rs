@@ -55,7 +55,37 @@ impl OpenAiProvider {
                 provider: PROVIDER,
                 message: format!("cannot build the HTTP client: {err}"),
             })?;
+        if let Some(key) = &config.api_key {
+            // Checked once here: a key that cannot be a header value would otherwise fail
+            // every call with an opaque builder error. The message never shows the key.
+            if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+                .is_err()
+            {
+                return Err(ProviderError::Permanent {
+                    provider: PROVIDER,
+                    message: "the API key contains characters an HTTP header cannot carry (a line break or another control character?)".to_owned(),
+                });
+            }
+        }
         let completions_url = format!("{}/chat/completions", config.base_url.trim_end_matches('/'));
+        // Checked once here: a base URL without a scheme (`localhost:11434/v1`) would otherwise
+        // fail every call with an opaque builder error.
+        let is_http_url = reqwest::Url::parse(&completions_url)
+            .is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some());
+        if !is_http_url {
+            // A URL may carry credentials (`https://user:secret@host`); such a one is not shown.
+            let shown = if config.base_url.contains('@') {
+                String::new()
+            } else {
+                format!(" `{}`", config.base_url)
+            };
+            return Err(ProviderError::Permanent {
+                provider: PROVIDER,
+                message: format!(
+                    "the base URL{shown} (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1"
+                ),
+            });
+        }
         Ok(OpenAiProvider {
             client,
             completions_url,
@@ -83,6 +113,10 @@ impl OpenAiProvider {
 impl ModelProvider for OpenAiProvider {
     fn name(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn cache_scope(&self) -> String {
+        format!("{PROVIDER} {}", self.completions_url)
     }
 
     fn generate<'a>(
@@ -319,6 +353,68 @@ mod tests {
             expected,
             "{status} {body}"
         );
+    }
+
+    fn check_key(key: &str, expected_ok: bool) {
+        let res = OpenAiProvider::new(OpenAiConfig {
+            base_url: DEFAULT_BASE_URL.to_owned(),
+            api_key: Some(SecretString::from(key.to_owned())),
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        });
+        match res {
+            Ok(_) => assert!(expected_ok, "{key:?} should be rejected"),
+            Err(error) => {
+                assert!(!expected_ok, "{key:?}: {error}");
+                assert!(!error.to_string().contains("sk-"), "{error}");
+            }
+        }
+    }
+
+    fn check_base_url(base_url: &str, expected: Result<(), &str>) {
+        let res = OpenAiProvider::new(OpenAiConfig {
+            base_url: base_url.to_owned(),
+            api_key: None,
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        });
+        assert_eq!(
+            res.map(|_| ()).map_err(|error| error.to_string()),
+            expected.map_err(str::to_owned),
+            "{base_url}"
+        );
+    }
+
+    #[test]
+    fn regression_base_url_without_scheme_fails_at_setup() {
+        check_base_url("http://localhost:11434/v1", Ok(()));
+        check_base_url("https://api.openai.com/v1/", Ok(()));
+        check_base_url(
+            "localhost:11434/v1",
+            Err(
+                "openai rejected the request: the base URL `localhost:11434/v1` (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
+        check_base_url(
+            "127.0.0.1:8000/v1",
+            Err(
+                "openai rejected the request: the base URL `127.0.0.1:8000/v1` (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
+        check_base_url(
+            "ftp://user:secret@host/v1",
+            Err(
+                "openai rejected the request: the base URL (OPENAI_BASE_URL) is not an http(s) URL such as http://localhost:11434/v1",
+            ),
+        );
+    }
+
+    #[test]
+    fn regression_api_key_with_a_line_break_fails_at_setup() {
+        check_key("sk-abc123", true);
+        check_key("sk-abc123\n", false);
+        check_key("sk-abc\r\n", false);
+        check_key("sk-a\u{1}bc", false);
     }
 
     #[test]

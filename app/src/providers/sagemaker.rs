@@ -68,6 +68,8 @@ impl SageMakerFormat {
 pub struct SageMakerProvider {
     client: Client,
     format: SageMakerFormat,
+    /// Region and endpoint override, for [`ModelProvider::cache_scope`].
+    scope: String,
 }
 
 impl SageMakerProvider {
@@ -80,6 +82,7 @@ impl SageMakerProvider {
         SageMakerProvider {
             client: Client::from_conf(config),
             format,
+            scope: super::aws::scope(PROVIDER, sdk_config),
         }
     }
 
@@ -88,6 +91,7 @@ impl SageMakerProvider {
         SageMakerProvider {
             client: self.client.clone(),
             format,
+            scope: self.scope.clone(),
         }
     }
 
@@ -114,6 +118,12 @@ impl SageMakerProvider {
 impl ModelProvider for SageMakerProvider {
     fn name(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn cache_scope(&self) -> String {
+        // The container format shapes the request body, so it is part of what is asked.
+        let format = serde_json::to_string(&self.format).unwrap_or_default();
+        format!("{} {format}", self.scope)
     }
 
     fn generate<'a>(

@@ -109,7 +109,7 @@ pub enum CallError {
     #[error("cancelled")]
     Cancelled,
     /// The model kept failing or failed permanently.
-    #[error("{model}: {source} (after {attempts} attempts)")]
+    #[error("{model}: {source} (after {attempts} {})", if *.attempts == 1 { "attempt" } else { "attempts" })]
     Provider {
         /// The model label.
         model: String,
@@ -308,7 +308,7 @@ impl Caller {
         let key = self
             .cache
             .as_ref()
-            .map(|_| cache_key(self.client.provider.name(), request));
+            .map(|_| cache_key(&self.client.provider.cache_scope(), request));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             match cache.get(key.clone()).await {
                 Ok(Some(generation)) => {
@@ -679,5 +679,29 @@ mod tests {
         });
         let res = caller.call(&request("p"), &cancel).await;
         assert!(matches!(res, Err(CallError::Cancelled)));
+    }
+
+    fn check_call_error(attempts: u32, expected: &str) {
+        let error = CallError::Provider {
+            model: "m".into(),
+            attempts,
+            source: ProviderError::Permanent {
+                provider: "openai",
+                message: "HTTP 400".into(),
+            },
+        };
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn regression_one_attempt_is_singular() {
+        check_call_error(
+            1,
+            "m: openai rejected the request: HTTP 400 (after 1 attempt)",
+        );
+        check_call_error(
+            3,
+            "m: openai rejected the request: HTTP 400 (after 3 attempts)",
+        );
     }
 }

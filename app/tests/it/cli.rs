@@ -14,7 +14,7 @@ use crate::helpers::{SQUAD_TEMPLATE, llm_eval, read_jsonl, squad_csv, squad_json
 
 const N_SQUAD: usize = 20;
 
-async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
+pub(crate) async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
     let mut command = llm_eval(server, dir);
     command.args(args);
     tokio::process::Command::from(command)
@@ -23,7 +23,7 @@ async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
         .expect("llm-eval runs")
 }
 
-fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "eval",
         "--dataset",
@@ -46,7 +46,7 @@ fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a s
     args
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 

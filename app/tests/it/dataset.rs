@@ -155,7 +155,7 @@ fn errors_name_the_file_and_line() {
         messages(&Dataset::open(&path).expect("opens")),
         [
             "0@1".to_owned(),
-            format!("error: {shown}:2: invalid JSON at column 6"),
+            format!("error: {shown}:2: invalid JSON at column 6: EOF while parsing a value"),
             format!("error: {shown}:3: expected a JSON object, found an array"),
             "3@5".to_owned(),
         ]
@@ -230,4 +230,31 @@ fn streams_100000_records() {
         n_records += 1;
     }
     assert_eq!(n_records, 100_000);
+}
+
+fn check_field_names(content: &[u8], expected: &[&str]) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = write_file(dir.path(), "fields.jsonl", content);
+    let names = Dataset::open(&path)
+        .expect("opens")
+        .field_names()
+        .expect("field names");
+    assert_eq!(names, expected, "{}", String::from_utf8_lossy(content));
+}
+
+#[test]
+fn regression_field_names_look_past_a_broken_or_sparse_first_record() {
+    check_field_names(
+        b"{\"q\": tru}\n{\"q\": \"x\", \"answers\": [\"a\"]}\n",
+        &["q", "answers"],
+    );
+    check_field_names(
+        b"{\"q\": \"x\"}\n{\"q\": \"y\", \"answers\": \"a\"}\n",
+        &["q", "answers"],
+    );
+    check_field_names(
+        b"[1]\n\n{\"b\": 1, \"a\": 2}\n{\"c\": 3}\n",
+        &["b", "a", "c"],
+    );
+    check_field_names(b"", &[]);
 }

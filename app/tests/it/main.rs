@@ -2,6 +2,7 @@
 
 mod cli;
 mod dataset;
+mod field;
 mod helpers;
 mod metrics;
 mod providers;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use app::metrics::MetricName;
 use app::output;
-use app::runner::{self, PriorResults};
+use app::runner::{self, PriorAnswer, PriorResults};
 use app::sample::Selection;
 use app::store::{RecordRow, RunStatus};
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
@@ -115,7 +115,7 @@ async fn permanent_failures_are_recorded_and_the_run_goes_on() {
             .error
             .as_deref()
             .unwrap()
-            .contains("after 1 attempts"),
+            .contains("after 1 attempt)"),
         "{:?}",
         failed[0].error
     );
@@ -292,8 +292,9 @@ async fn retry_failed_reruns_only_failures() {
         .records("first")
         .unwrap()
         .into_iter()
-        .filter(RecordRow::is_ok)
-        .map(|row| ((row.model.clone(), row.index), row))
+        .filter_map(|row| {
+            PriorAnswer::from_row(&row).map(|answer| ((row.model.clone(), row.index), answer))
+        })
         .collect::<HashMap<_, _>>();
     let second = runner::run(
         make_plan(),
