@@ -15,9 +15,7 @@ use app::sample::Selection;
 use app::store::{RecordRow, RunStatus};
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
-use crate::helpers::{context, openai_client, plan, squad_jsonl};
-
-const N_SQUAD: usize = 20;
+use crate::helpers::{N_SQUAD, context, openai_client, plan, squad_jsonl, start};
 
 /// Every (model, index) appears exactly once.
 fn assert_each_once(rows: &[RecordRow], models: &[&str], n_records: usize) {
@@ -46,12 +44,7 @@ async fn faults_lose_and_duplicate_nothing() {
         .on(When::Every(7), Fault::Drop)
         .on(When::Request(11), Fault::Hang(Duration::from_secs(3)))
         .on(When::Request(13), Fault::Status(500));
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let models = vec![openai_client(&server, "a"), openai_client(&server, "b")];
@@ -88,12 +81,7 @@ async fn permanent_failures_are_recorded_and_the_run_goes_on() {
         When::PromptContains("In what country is Normandy located?".into()),
         Fault::Status(400),
     );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let plan = Arc::new(plan(
@@ -267,12 +255,7 @@ async fn retry_failed_reruns_only_failures() {
         1,
         Fault::Status(400),
     );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let make_plan = || {
@@ -323,12 +306,7 @@ async fn retry_failed_reruns_only_failures() {
 
 #[tokio::test]
 async fn regression_single_record_run() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let plan = Arc::new(plan(
@@ -381,12 +359,7 @@ async fn canned_answers_score_as_metrics_md() {
         ],
         default: "no idea".into(),
     };
-    let server = ModelServer::start(Behavior {
-        answer,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let plan = Arc::new(plan(
@@ -453,12 +426,7 @@ async fn judges_score_and_keep_raw_replies() {
             "France".to_string()
         }
     });
-    let server = ModelServer::start(Behavior {
-        answer,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let mut plan = plan(
