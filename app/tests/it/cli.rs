@@ -10,8 +10,8 @@ use std::time::Duration;
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
 use crate::helpers::{
-    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, llm_eval, output,
-    read_jsonl, run, squad_csv, squad_jsonl, start, summary, text,
+    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, eval_args_with,
+    llm_eval, output, read_jsonl, run, squad_csv, squad_jsonl, start, summary, text,
 };
 
 fn indices(records: &[serde_json::Value]) -> Vec<u64> {
@@ -95,22 +95,19 @@ async fn eval_csv_with_bedrock() {
     let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_csv().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "Human: {Question}\n\nAssistant:",
-        "--reference-field",
-        "Reference Answer(s)",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "factual_knowledge",
-        "--out",
-        "out",
-        "--quiet",
-    ];
+        &[
+            "--reference-field",
+            "Reference Answer(s)",
+            "--out",
+            "out",
+            "--quiet",
+        ],
+    );
     let output = run(&server, dir.path(), &args).await;
     assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
@@ -288,89 +285,51 @@ async fn configuration_errors_exit_2_before_any_model_call() {
     let dataset = squad_jsonl().display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec![
-                "eval",
-                "--dataset",
-                &dataset,
-                "--template",
-                "{nope}",
-                "--model",
-                "openai:m",
-                "--metric",
-                "qa_accuracy",
-            ],
+            eval_args_with(&dataset, "{nope}", "openai:m", "qa_accuracy", &[]),
             "nope",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy",
-                "--reference-field",
-                "gold",
-            ],
+                &["--reference-field", "gold"],
+            ),
             "gold",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy_by_llm",
-            ],
+                &[],
+            ),
             "judge",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
-                &dataset,
-                "--template",
-                "{question}",
-                "--model",
-                "openai:m",
-                "--metric",
-                "bleu",
-            ],
+            eval_args_with(&dataset, "{question}", "openai:m", "bleu", &[]),
             "bleu",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 "missing.jsonl",
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy",
-            ],
+                &[],
+            ),
             "missing.jsonl",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "nosuchprovider:m",
-                "--metric",
                 "qa_accuracy",
-            ],
+                &[],
+            ),
             "nosuchprovider",
         ),
     ];
@@ -385,18 +344,13 @@ async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
     let server = ModelServer::start(Behavior::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "{question}",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "qa_accuracy",
-        "--quiet",
-    ];
+        &["--quiet"],
+    );
     let nowhere = dir.path().join("no-such-aws-file");
     for (missing, needle) in [
         ("AWS_REGION", "no AWS region"),
@@ -404,7 +358,7 @@ async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
     ] {
         let mut command = llm_eval(&server, dir.path());
         command
-            .args(args)
+            .args(&args)
             .env_remove(missing)
             .env("AWS_CONFIG_FILE", &nowhere)
             .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere);
@@ -568,23 +522,20 @@ async fn bedrock_throttling_and_faults_lose_nothing() {
     let server = start(Answer::Fixed("France".into()), faults).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_csv().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "Human: {Question}\n\nAssistant:",
-        "--reference-field",
-        "Reference Answer(s)",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "qa_accuracy",
-        "--out",
-        "out",
-        "--no-cache",
-        "--quiet",
-    ];
+        &[
+            "--reference-field",
+            "Reference Answer(s)",
+            "--out",
+            "out",
+            "--no-cache",
+            "--quiet",
+        ],
+    );
     let output = run(&server, dir.path(), &args).await;
     assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
@@ -610,24 +561,21 @@ async fn judges_from_the_command_line() {
     let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         SQUAD_TEMPLATE,
-        "--model",
         "openai:m",
-        "--metric",
         "qa_accuracy_by_llm",
-        "--judge",
-        "openai:judge",
-        "--records",
-        "2",
-        "--out",
-        "out",
-        "--quiet",
-    ];
+        &[
+            "--judge",
+            "openai:judge",
+            "--records",
+            "2",
+            "--out",
+            "out",
+            "--quiet",
+        ],
+    );
     let output = run(&server, dir.path(), &args).await;
     assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));

@@ -8,8 +8,8 @@ use std::path::Path;
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
 use crate::helpers::{
-    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, llm_eval, output,
-    read_jsonl, run, squad_jsonl, start, summary, text,
+    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, eval_args_with,
+    llm_eval, output, read_jsonl, run, squad_jsonl, start, summary, text,
 };
 
 fn france_server_behavior() -> Behavior {
@@ -95,21 +95,13 @@ async fn regression_retry_failed_with_a_changed_template_calls_the_model_again()
     let first = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--out",
-            "first",
-            "--no-cache",
-            "--quiet",
-        ],
+            &["--out", "first", "--no-cache", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&first, 0);
@@ -119,25 +111,22 @@ async fn regression_retry_failed_with_a_changed_template_calls_the_model_again()
     let second = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Question: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--metric",
-            "factual_knowledge",
-            "--out",
-            "second",
-            "--no-cache",
-            "--quiet",
-            "--retry-failed",
-            "first",
-        ],
+            &[
+                "--metric",
+                "factual_knowledge",
+                "--out",
+                "second",
+                "--no-cache",
+                "--quiet",
+                "--retry-failed",
+                "first",
+            ],
+        ),
     )
     .await;
     assert_exit(&second, 0);
@@ -161,25 +150,22 @@ async fn regression_retry_failed_with_a_changed_template_calls_the_model_again()
     let third = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--metric",
-            "factual_knowledge",
-            "--out",
-            "third",
-            "--no-cache",
-            "--quiet",
-            "--retry-failed",
-            "first",
-        ],
+            &[
+                "--metric",
+                "factual_knowledge",
+                "--out",
+                "third",
+                "--no-cache",
+                "--quiet",
+                "--retry-failed",
+                "first",
+            ],
+        ),
     )
     .await;
     assert_exit(&third, 0);
@@ -288,20 +274,13 @@ async fn regression_broken_or_sparse_first_record_fails_alone() {
     let output = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--out",
-            "out",
-            "--quiet",
-        ],
+            &["--out", "out", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&output, 0);
@@ -349,20 +328,13 @@ async fn regression_category_values_print_as_python_and_null_is_none() {
     let output = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "factual_knowledge",
-            "--out",
-            "out",
-            "--quiet",
-        ],
+            &["--out", "out", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&output, 0);
@@ -476,18 +448,15 @@ async fn regression_aws_endpoint_url_without_scheme_fails_before_any_call() {
     let dataset = squad_jsonl().display().to_string();
     let endpoint = server.url().replace("http://", "");
     let mut command = llm_eval(&server, dir.path());
-    command.env("AWS_ENDPOINT_URL", &endpoint).args([
-        "eval",
-        "--dataset",
-        &dataset,
-        "--template",
-        "{question}",
-        "--model",
-        "claude-3-haiku",
-        "--metric",
-        "qa_accuracy",
-        "--quiet",
-    ]);
+    command
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args(eval_args_with(
+            &dataset,
+            "{question}",
+            "claude-3-haiku",
+            "qa_accuracy",
+            &["--quiet"],
+        ));
     let output = output(command).await;
     assert_usage_error(
         &output,
@@ -508,22 +477,13 @@ async fn regression_cache_does_not_answer_for_another_aws_endpoint() {
     let second = ModelServer::start(france_server_behavior()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "{question}",
-        "--model",
         "claude-3-haiku",
-        "--metric",
         "qa_accuracy",
-        "--records",
-        "2",
-        "--out",
-        "out",
-        "--quiet",
-    ];
+        &["--records", "2", "--out", "out", "--quiet"],
+    );
     // llm_eval points AWS_ENDPOINT_URL at the given server; the cache directory is shared.
     assert_exit(&run(&first, dir.path(), &args).await, 0);
     assert_exit(&run(&second, dir.path(), &args).await, 0);

@@ -175,27 +175,48 @@ pub async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
     output(command).await
 }
 
-/// The arguments of a quiet `eval` of `dataset` with the squad template, `openai:gpt-4o-mini`,
-/// `qa_accuracy` and `factual_knowledge`, writing to `out`, followed by `extra`.
-pub fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+/// The arguments of an `eval` of `dataset` with `template`, `model` and `metric`, followed by
+/// `extra` (more models, metrics, options).
+pub fn eval_args_with<'a>(
+    dataset: &'a str,
+    template: &'a str,
+    model: &'a str,
+    metric: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
     let mut args = vec![
         "eval",
         "--dataset",
         dataset,
         "--template",
-        SQUAD_TEMPLATE,
+        template,
         "--model",
-        "openai:gpt-4o-mini",
+        model,
         "--metric",
-        "qa_accuracy",
-        "--metric",
-        "factual_knowledge",
-        "--out",
-        out,
-        "--timeout",
-        "2",
-        "--quiet",
+        metric,
     ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The arguments of a quiet `eval` of `dataset` with the squad template, `openai:gpt-4o-mini`,
+/// `qa_accuracy` and `factual_knowledge`, writing to `out`, followed by `extra`.
+pub fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = eval_args_with(
+        dataset,
+        SQUAD_TEMPLATE,
+        "openai:gpt-4o-mini",
+        "qa_accuracy",
+        &[
+            "--metric",
+            "factual_knowledge",
+            "--out",
+            out,
+            "--timeout",
+            "2",
+            "--quiet",
+        ],
+    );
     args.extend_from_slice(extra);
     args
 }
