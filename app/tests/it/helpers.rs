@@ -117,6 +117,20 @@ pub fn plan(
     }
 }
 
+/// A [`plan`] over the sample dataset for the one model `openai:m` on `server`.
+pub fn squad_plan(
+    server: &ModelServer,
+    metrics: Vec<MetricName>,
+    selection: Selection,
+) -> EvalPlan {
+    plan(
+        &squad_jsonl(),
+        vec![openai_client(server, "m")],
+        metrics,
+        selection,
+    )
+}
+
 /// A fresh store in `dir` and a context around it (no cache).
 pub fn context(dir: &Path) -> RunContext {
     let (events, _) = tokio::sync::broadcast::channel(4096);
