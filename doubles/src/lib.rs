@@ -42,7 +42,7 @@ use axum::body::Bytes;
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, Request, header};
 use axum::response::Response;
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
@@ -127,9 +127,18 @@ fn routes() -> Router<Arc<ServerState>> {
     Router::new()
         .route("/v1/chat/completions", post(openai_chat))
         .route("/chat/completions", post(openai_chat))
-        .route("/model/{model_id}/converse", post(bedrock_converse))
-        .route("/model/{model_id}/invoke", post(bedrock_invoke))
-        .route("/endpoints/{endpoint}/invocations", post(sagemaker_invoke))
+        .route(
+            "/model/{model_id}/converse",
+            path_model(Protocol::BedrockConverse),
+        )
+        .route(
+            "/model/{model_id}/invoke",
+            path_model(Protocol::BedrockInvoke),
+        )
+        .route(
+            "/endpoints/{endpoint}/invocations",
+            path_model(Protocol::SageMakerInvoke),
+        )
         .route("/", post(aws_json_target))
 }
 
@@ -180,37 +189,18 @@ async fn openai_chat(
     handle(&state, &kill, Protocol::OpenAiChat, None, &headers, &body).await
 }
 
-async fn bedrock_converse(
-    State(state): State<Arc<ServerState>>,
-    Extension(kill): Extension<ConnectionKill>,
-    Path(model_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let protocol = Protocol::BedrockConverse;
-    handle(&state, &kill, protocol, Some(model_id), &headers, &body).await
-}
-
-async fn bedrock_invoke(
-    State(state): State<Arc<ServerState>>,
-    Extension(kill): Extension<ConnectionKill>,
-    Path(model_id): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let protocol = Protocol::BedrockInvoke;
-    handle(&state, &kill, protocol, Some(model_id), &headers, &body).await
-}
-
-async fn sagemaker_invoke(
-    State(state): State<Arc<ServerState>>,
-    Extension(kill): Extension<ConnectionKill>,
-    Path(endpoint): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let protocol = Protocol::SageMakerInvoke;
-    handle(&state, &kill, protocol, Some(endpoint), &headers, &body).await
+/// The handler of a route whose path names the model (`{model_id}`, `{endpoint}`): the three
+/// such routes differ only in the protocol their body speaks.
+fn path_model(protocol: Protocol) -> MethodRouter<Arc<ServerState>> {
+    post(
+        move |State(state): State<Arc<ServerState>>,
+              Extension(kill): Extension<ConnectionKill>,
+              Path(model): Path<String>,
+              headers: HeaderMap,
+              body: Bytes| async move {
+            handle(&state, &kill, protocol, Some(model), &headers, &body).await
+        },
+    )
 }
 
 /// awsJson1_1 operations are all `POST /`, told apart by `X-Amz-Target`.

@@ -5,50 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Output;
 use std::time::Duration;
 
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
-use crate::helpers::{SQUAD_TEMPLATE, llm_eval, read_jsonl, squad_csv, squad_jsonl};
-
-const N_SQUAD: usize = 20;
-
-pub(crate) async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
-    let mut command = llm_eval(server, dir);
-    command.args(args);
-    tokio::process::Command::from(command)
-        .output()
-        .await
-        .expect("llm-eval runs")
-}
-
-pub(crate) fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "eval",
-        "--dataset",
-        dataset,
-        "--template",
-        SQUAD_TEMPLATE,
-        "--model",
-        "openai:gpt-4o-mini",
-        "--metric",
-        "qa_accuracy",
-        "--metric",
-        "factual_knowledge",
-        "--out",
-        out,
-        "--timeout",
-        "2",
-        "--quiet",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
-pub(crate) fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::helpers::{
+    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, eval_args_with,
+    llm_eval, output, read_jsonl, run, squad_csv, squad_jsonl, start, summary, text,
+};
 
 fn indices(records: &[serde_json::Value]) -> Vec<u64> {
     records
@@ -59,21 +23,11 @@ fn indices(records: &[serde_json::Value]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_jsonl_with_openai_writes_fmeval_compatible_results() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed(" France\n".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed(" France\n".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let output = run(&server, dir.path(), &eval_args(&dataset, "out", &[])).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    let output = eval(&server, dir.path(), &dataset, "out", &[]).await;
+    assert_exit(&output, 0);
     let stdout = text(&output.stdout);
     assert!(
         stdout.contains("f1_score") && stdout.contains("factual_knowledge"),
@@ -127,10 +81,7 @@ async fn eval_jsonl_with_openai_writes_fmeval_compatible_results() {
         serde_json::json!({"name": "factual_knowledge", "value": 1})
     );
 
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = summary(dir.path(), "out");
     assert_eq!(summary["status"], "finished");
     assert_eq!(summary["done"], N_SQUAD);
     assert_eq!(summary["models"][0]["model"], "openai:gpt-4o-mini");
@@ -141,37 +92,24 @@ async fn eval_jsonl_with_openai_writes_fmeval_compatible_results() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eval_csv_with_bedrock() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_csv().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "Human: {Question}\n\nAssistant:",
-        "--reference-field",
-        "Reference Answer(s)",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "factual_knowledge",
-        "--out",
-        "out",
-        "--quiet",
-    ];
-    let output = run(&server, dir.path(), &args).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
+        &[
+            "--reference-field",
+            "Reference Answer(s)",
+            "--out",
+            "out",
+            "--quiet",
+        ],
     );
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert_eq!(records.len(), N_SQUAD);
     assert!(
@@ -203,26 +141,11 @@ async fn faults_through_the_binary_lose_nothing() {
             When::PromptContains("Where did the black death originate?".into()),
             Fault::Status(400),
         );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let output = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "out", &["--no-cache"]),
-    )
-    .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    let output = eval(&server, dir.path(), &dataset, "out", &["--no-cache"]).await;
+    assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
     let failed: Vec<u64> = records
@@ -231,10 +154,7 @@ async fn faults_through_the_binary_lose_nothing() {
         .map(|record| record["index"].as_u64().unwrap())
         .collect();
     assert_eq!(failed, vec![14]);
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = summary(dir.path(), "out");
     assert_eq!(
         (summary["done"].as_u64(), summary["failed"].as_u64()),
         (Some(19), Some(1))
@@ -252,33 +172,18 @@ async fn rerun_is_answered_by_the_cache() {
     let server = ModelServer::start(Behavior::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let first = run(&server, dir.path(), &eval_args(&dataset, "one", &[])).await;
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&first.stderr)
-    );
+    let first = eval(&server, dir.path(), &dataset, "one", &[]).await;
+    assert_exit(&first, 0);
     assert_eq!(server.stats().requests, N_SQUAD as u64);
-    let second = run(&server, dir.path(), &eval_args(&dataset, "two", &[])).await;
-    assert_eq!(
-        second.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&second.stderr)
-    );
+    let second = eval(&server, dir.path(), &dataset, "two", &[]).await;
+    assert_exit(&second, 0);
     assert_eq!(
         server.stats().requests,
         N_SQUAD as u64,
         "no model call on re-run"
     );
-    let third = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "three", &["--no-cache"]),
-    )
-    .await;
-    assert_eq!(third.status.code(), Some(0));
+    let third = eval(&server, dir.path(), &dataset, "three", &["--no-cache"]).await;
+    assert_exit(&third, 0);
     assert_eq!(
         server.stats().requests,
         2 * N_SQUAD as u64,
@@ -293,72 +198,40 @@ async fn retry_failed_resumes_from_an_out_dir_and_a_run_id() {
         2,
         Fault::Status(400),
     );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let first = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "first", &["--no-cache"]),
-    )
-    .await;
-    assert_eq!(
-        first.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&first.stderr)
-    );
+    let first = eval(&server, dir.path(), &dataset, "first", &["--no-cache"]).await;
+    assert_exit(&first, 0);
     let first_records = read_jsonl(&dir.path().join("first/records.jsonl"));
     assert!(!first_records[0]["error"].is_null());
 
     // Resume from the out dir: still failing once more, then from the run id: fixed.
-    let second = run(
+    let second = eval(
         &server,
         dir.path(),
-        &eval_args(
-            &dataset,
-            "second",
-            &["--no-cache", "--retry-failed", "first"],
-        ),
+        &dataset,
+        "second",
+        &["--no-cache", "--retry-failed", "first"],
     )
     .await;
-    assert_eq!(
-        second.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&second.stderr)
-    );
+    assert_exit(&second, 0);
     assert_eq!(
         server.stats().requests,
         N_SQUAD as u64 + 1,
         "only the failed record is re-run"
     );
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("second/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = summary(dir.path(), "second");
     let run_id = summary["run_id"].as_str().unwrap().to_string();
-    let third = run(
+    let third = eval(
         &server,
         dir.path(),
-        &eval_args(
-            &dataset,
-            "third",
-            &["--no-cache", "--retry-failed", &run_id],
-        ),
+        &dataset,
+        "third",
+        &["--no-cache", "--retry-failed", &run_id],
     )
     .await;
-    assert_eq!(
-        third.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&third.stderr)
-    );
+    assert_exit(&third, 0);
     assert_eq!(server.stats().requests, N_SQUAD as u64 + 2);
     let records = read_jsonl(&dir.path().join("third/records.jsonl"));
     assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
@@ -368,23 +241,20 @@ async fn retry_failed_resumes_from_an_out_dir_and_a_run_id() {
         "old successes are copied unchanged"
     );
 
-    let unknown = run(
+    let unknown = eval(
         &server,
         dir.path(),
-        &eval_args(&dataset, "x", &["--retry-failed", "no-such-run"]),
+        &dataset,
+        "x",
+        &["--retry-failed", "no-such-run"],
     )
     .await;
-    assert_eq!(unknown.status.code(), Some(2));
+    assert_exit(&unknown, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fail_under_sets_the_exit_code() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
     let check = |threshold: &'static str, expected: i32| {
@@ -392,12 +262,7 @@ async fn fail_under_sets_the_exit_code() {
         let dir = dir.path().to_path_buf();
         let dataset = dataset.clone();
         async move {
-            let output = run(
-                server,
-                &dir,
-                &eval_args(&dataset, "out", &["--fail-under", threshold]),
-            )
-            .await;
+            let output = eval(server, &dir, &dataset, "out", &["--fail-under", threshold]).await;
             assert_eq!(
                 output.status.code(),
                 Some(expected),
@@ -420,97 +285,56 @@ async fn configuration_errors_exit_2_before_any_model_call() {
     let dataset = squad_jsonl().display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec![
-                "eval",
-                "--dataset",
-                &dataset,
-                "--template",
-                "{nope}",
-                "--model",
-                "openai:m",
-                "--metric",
-                "qa_accuracy",
-            ],
+            eval_args_with(&dataset, "{nope}", "openai:m", "qa_accuracy", &[]),
             "nope",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy",
-                "--reference-field",
-                "gold",
-            ],
+                &["--reference-field", "gold"],
+            ),
             "gold",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy_by_llm",
-            ],
+                &[],
+            ),
             "judge",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
-                &dataset,
-                "--template",
-                "{question}",
-                "--model",
-                "openai:m",
-                "--metric",
-                "bleu",
-            ],
+            eval_args_with(&dataset, "{question}", "openai:m", "bleu", &[]),
             "bleu",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 "missing.jsonl",
-                "--template",
                 "{question}",
-                "--model",
                 "openai:m",
-                "--metric",
                 "qa_accuracy",
-            ],
+                &[],
+            ),
             "missing.jsonl",
         ),
         (
-            vec![
-                "eval",
-                "--dataset",
+            eval_args_with(
                 &dataset,
-                "--template",
                 "{question}",
-                "--model",
                 "nosuchprovider:m",
-                "--metric",
                 "qa_accuracy",
-            ],
+                &[],
+            ),
             "nosuchprovider",
         ),
     ];
     for (args, needle) in cases {
-        let output = run(&server, dir.path(), &args).await;
-        let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_usage_error(&run(&server, dir.path(), &args).await, needle);
     }
     assert_eq!(server.stats().requests, 0);
 }
@@ -520,18 +344,13 @@ async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
     let server = ModelServer::start(Behavior::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "{question}",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "qa_accuracy",
-        "--quiet",
-    ];
+        &["--quiet"],
+    );
     let nowhere = dir.path().join("no-such-aws-file");
     for (missing, needle) in [
         ("AWS_REGION", "no AWS region"),
@@ -539,17 +358,13 @@ async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
     ] {
         let mut command = llm_eval(&server, dir.path());
         command
-            .args(args)
+            .args(&args)
             .env_remove(missing)
             .env("AWS_CONFIG_FILE", &nowhere)
             .env("AWS_SHARED_CREDENTIALS_FILE", &nowhere);
-        let output = tokio::process::Command::from(command)
-            .output()
-            .await
-            .unwrap();
+        let output = output(command).await;
+        assert_usage_error(&output, needle);
         let stderr = text(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{missing}: {stderr}");
-        assert!(stderr.contains(needle), "{missing}: {stderr}");
         assert!(!stderr.contains("test-secret"), "{stderr}");
     }
     assert_eq!(server.stats().requests, 0);
@@ -557,41 +372,23 @@ async fn missing_aws_region_or_credentials_fail_before_any_model_call() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_single_record_run() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let output = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "out", &["--records", "1"]),
-    )
-    .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    let output = eval(&server, dir.path(), &dataset, "out", &["--records", "1"]).await;
+    assert_exit(&output, 0);
     let stdout = text(&output.stdout);
     assert!(stdout.contains("exact_match_score  1.0000"), "{stdout}");
     assert_eq!(read_jsonl(&dir.path().join("out/records.jsonl")).len(), 1);
-    let sample = run(
+    let sample = eval(
         &server,
         dir.path(),
-        &eval_args(&dataset, "sample", &["--sample", "1", "--seed", "1234"]),
+        &dataset,
+        "sample",
+        &["--sample", "1", "--seed", "1234"],
     )
     .await;
-    assert_eq!(
-        sample.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&sample.stderr)
-    );
+    assert_exit(&sample, 0);
     assert_eq!(
         indices(&read_jsonl(&dir.path().join("sample/records.jsonl"))),
         vec![3]
@@ -623,12 +420,7 @@ async fn sigint_stops_cleanly_and_keeps_finished_work() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(130),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_exit(&output, 130);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert!(
         !records.is_empty() && records.len() < N_SQUAD,
@@ -636,10 +428,7 @@ async fn sigint_stops_cleanly_and_keeps_finished_work() {
         records.len()
     );
     assert!(records.iter().all(|record| record["error"].is_null()));
-    let summary: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
-    )
-    .unwrap();
+    let summary = summary(dir.path(), "out");
     assert_eq!(summary["status"], "cancelled");
 }
 
@@ -660,12 +449,7 @@ async fn preview_renders_the_first_record() {
         ],
     )
     .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
-    );
+    assert_exit(&output, 0);
     assert!(
         text(&output.stdout).starts_with("Q: In what country is Normandy located?\n"),
         "{}",
@@ -707,10 +491,10 @@ async fn serve_answers_healthcheck_and_stops_on_sigterm() {
         command
             .args(["healthcheck"])
             .env("LLM_EVAL_BIND", format!("0.0.0.0:{port}"));
-        tokio::process::Command::from(command).output()
+        output(command)
     };
-    let healthy = healthcheck(dir.path()).await.unwrap();
-    assert_eq!(healthy.status.code(), Some(0), "{}", text(&healthy.stderr));
+    let healthy = healthcheck(dir.path()).await;
+    assert_exit(&healthy, 0);
     let pid = child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
@@ -724,8 +508,8 @@ async fn serve_answers_healthcheck_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let unhealthy = healthcheck(dir.path()).await.unwrap();
-    assert_eq!(unhealthy.status.code(), Some(1));
+    let unhealthy = healthcheck(dir.path()).await;
+    assert_exit(&unhealthy, 1);
     assert!(text(&unhealthy.stderr).contains("unhealthy"));
 }
 
@@ -735,39 +519,25 @@ async fn bedrock_throttling_and_faults_lose_nothing() {
         .on(When::Requests { from: 1, to: 3 }, Fault::throttle_secs(0))
         .on(When::Every(5), Fault::Status(503))
         .on(When::Every(11), Fault::Drop);
-    let server = ModelServer::start(Behavior {
-        faults,
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), faults).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_csv().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "Human: {Question}\n\nAssistant:",
-        "--reference-field",
-        "Reference Answer(s)",
-        "--model",
         "bedrock:anthropic.claude-3-haiku-20240307-v1:0",
-        "--metric",
         "qa_accuracy",
-        "--out",
-        "out",
-        "--no-cache",
-        "--quiet",
-    ];
-    let output = run(&server, dir.path(), &args).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
+        &[
+            "--reference-field",
+            "Reference Answer(s)",
+            "--out",
+            "out",
+            "--no-cache",
+            "--quiet",
+        ],
     );
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert_eq!(indices(&records), (0..N_SQUAD as u64).collect::<Vec<_>>());
     assert!(
@@ -788,39 +558,26 @@ async fn judges_from_the_command_line() {
             "France".to_string()
         }
     });
-    let server = ModelServer::start(Behavior {
-        answer,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         SQUAD_TEMPLATE,
-        "--model",
         "openai:m",
-        "--metric",
         "qa_accuracy_by_llm",
-        "--judge",
-        "openai:judge",
-        "--records",
-        "2",
-        "--out",
-        "out",
-        "--quiet",
-    ];
-    let output = run(&server, dir.path(), &args).await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stderr: {}",
-        text(&output.stderr)
+        &[
+            "--judge",
+            "openai:judge",
+            "--records",
+            "2",
+            "--out",
+            "out",
+            "--quiet",
+        ],
     );
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert_eq!(records.len(), 2);
     assert_eq!(
@@ -842,7 +599,7 @@ async fn models_lists_the_catalog_and_sagemaker_endpoints() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let catalog = run(&server, dir.path(), &["models"]).await;
-    assert_eq!(catalog.status.code(), Some(0), "{}", text(&catalog.stderr));
+    assert_exit(&catalog, 0);
     let stdout = text(&catalog.stdout);
     assert!(
         stdout.contains("claude-3-haiku")
@@ -851,12 +608,7 @@ async fn models_lists_the_catalog_and_sagemaker_endpoints() {
         "{stdout}"
     );
     let endpoints = run(&server, dir.path(), &["models", "--sagemaker-endpoints"]).await;
-    assert_eq!(
-        endpoints.status.code(),
-        Some(0),
-        "{}",
-        text(&endpoints.stderr)
-    );
+    assert_exit(&endpoints, 0);
     let stdout = text(&endpoints.stdout);
     assert!(
         stdout.contains("sagemaker:qa-endpoint") && stdout.contains("sagemaker:tgi-llama"),

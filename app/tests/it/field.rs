@@ -7,10 +7,10 @@ use std::path::Path;
 
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
-use crate::cli::{eval_args, run, text};
-use crate::helpers::{SQUAD_TEMPLATE, llm_eval, read_jsonl, squad_jsonl};
-
-const N_SQUAD: usize = 20;
+use crate::helpers::{
+    N_SQUAD, SQUAD_TEMPLATE, assert_exit, assert_usage_error, eval, eval_args, eval_args_with,
+    llm_eval, output, read_jsonl, run, squad_jsonl, start, summary, text,
+};
 
 fn france_server_behavior() -> Behavior {
     Behavior {
@@ -19,29 +19,17 @@ fn france_server_behavior() -> Behavior {
     }
 }
 
-fn assert_exit(output: &std::process::Output, expected: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(expected),
-        "stdout: {}\nstderr: {}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_duplicate_model_is_evaluated_once() {
     let server = ModelServer::start(france_server_behavior()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let output = run(
+    let output = eval(
         &server,
         dir.path(),
-        &eval_args(
-            &dataset,
-            "out",
-            &["--no-cache", "--model", "openai:gpt-4o-mini"],
-        ),
+        &dataset,
+        "out",
+        &["--no-cache", "--model", "openai:gpt-4o-mini"],
     )
     .await;
     assert_exit(&output, 0);
@@ -62,21 +50,19 @@ async fn regression_fail_under_fails_when_a_model_has_no_scored_record() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let output = run(
+    let output = eval(
         &server,
         dir.path(),
-        &eval_args(
-            &dataset,
-            "out",
-            &[
-                "--records",
-                "3",
-                "--model",
-                "openai:broken",
-                "--fail-under",
-                "factual_knowledge=0.3",
-            ],
-        ),
+        &dataset,
+        "out",
+        &[
+            "--records",
+            "3",
+            "--model",
+            "openai:broken",
+            "--fail-under",
+            "factual_knowledge=0.3",
+        ],
     )
     .await;
     assert_exit(&output, 1);
@@ -95,36 +81,27 @@ async fn regression_fail_under_fails_when_a_model_has_no_scored_record() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_retry_failed_with_a_changed_template_calls_the_model_again() {
-    let server = ModelServer::start(Behavior {
-        faults: FaultPlan::none().on_times(
+    let server = start(
+        Answer::Echo,
+        FaultPlan::none().on_times(
             When::PromptContains("In what country is Normandy located?".into()),
             1,
             Fault::Status(400),
         ),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    )
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
     let first = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--out",
-            "first",
-            "--no-cache",
-            "--quiet",
-        ],
+            &["--out", "first", "--no-cache", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&first, 0);
@@ -134,25 +111,22 @@ async fn regression_retry_failed_with_a_changed_template_calls_the_model_again()
     let second = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Question: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--metric",
-            "factual_knowledge",
-            "--out",
-            "second",
-            "--no-cache",
-            "--quiet",
-            "--retry-failed",
-            "first",
-        ],
+            &[
+                "--metric",
+                "factual_knowledge",
+                "--out",
+                "second",
+                "--no-cache",
+                "--quiet",
+                "--retry-failed",
+                "first",
+            ],
+        ),
     )
     .await;
     assert_exit(&second, 0);
@@ -176,25 +150,22 @@ async fn regression_retry_failed_with_a_changed_template_calls_the_model_again()
     let third = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--metric",
-            "factual_knowledge",
-            "--out",
-            "third",
-            "--no-cache",
-            "--quiet",
-            "--retry-failed",
-            "first",
-        ],
+            &[
+                "--metric",
+                "factual_knowledge",
+                "--out",
+                "third",
+                "--no-cache",
+                "--quiet",
+                "--retry-failed",
+                "first",
+            ],
+        ),
     )
     .await;
     assert_exit(&third, 0);
@@ -238,10 +209,7 @@ async fn regression_empty_selection_is_a_usage_error() {
         ),
     ];
     for (args, needle) in cases {
-        let output = run(&server, dir.path(), &args).await;
-        assert_exit(&output, 2);
-        let stderr = text(&output.stderr);
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert_usage_error(&run(&server, dir.path(), &args).await, needle);
     }
     assert_eq!(server.stats().requests, 0);
 }
@@ -255,12 +223,7 @@ async fn regression_template_file_typo_is_not_sent_as_the_prompt() {
     let template_at = args.iter().position(|arg| *arg == SQUAD_TEMPLATE).unwrap();
     args[template_at] = "prompts/qa.txt";
     let output = run(&server, dir.path(), &args).await;
-    assert_exit(&output, 2);
-    assert!(
-        text(&output.stderr).contains("`prompts/qa.txt`: no such file"),
-        "{}",
-        text(&output.stderr)
-    );
+    assert_usage_error(&output, "`prompts/qa.txt`: no such file");
     assert_eq!(server.stats().requests, 0);
 }
 
@@ -282,10 +245,7 @@ async fn regression_api_key_with_a_trailing_line_end_is_trimmed() {
             "out",
             &["--records", "2", "--no-cache"],
         ));
-    let output = tokio::process::Command::from(command)
-        .output()
-        .await
-        .unwrap();
+    let output = output(command).await;
     assert_exit(&output, 0);
     let records = read_jsonl(&dir.path().join("out/records.jsonl"));
     assert!(records.iter().all(|record| record["error"].is_null()));
@@ -314,20 +274,13 @@ async fn regression_broken_or_sparse_first_record_fails_alone() {
     let output = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "qa_accuracy",
-            "--out",
-            "out",
-            "--quiet",
-        ],
+            &["--out", "out", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&output, 0);
@@ -353,13 +306,8 @@ async fn regression_unusable_out_dir_fails_before_any_model_call() {
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
     std::fs::write(dir.path().join("taken"), "a file, not a directory").unwrap();
-    let output = run(&server, dir.path(), &eval_args(&dataset, "taken", &[])).await;
-    assert_exit(&output, 2);
-    assert!(
-        text(&output.stderr).contains("creating the output directory taken"),
-        "{}",
-        text(&output.stderr)
-    );
+    let output = eval(&server, dir.path(), &dataset, "taken", &[]).await;
+    assert_usage_error(&output, "creating the output directory taken");
     assert_eq!(server.stats().requests, 0);
 }
 
@@ -380,20 +328,13 @@ async fn regression_category_values_print_as_python_and_null_is_none() {
     let output = run(
         &server,
         dir.path(),
-        &[
-            "eval",
-            "--dataset",
+        &eval_args_with(
             &dataset,
-            "--template",
             "Q: {question}",
-            "--model",
             "openai:m",
-            "--metric",
             "factual_knowledge",
-            "--out",
-            "out",
-            "--quiet",
-        ],
+            &["--out", "out", "--quiet"],
+        ),
     )
     .await;
     assert_exit(&output, 0);
@@ -422,44 +363,23 @@ async fn regression_cache_hits_do_not_drag_latency_percentiles_to_zero() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let summary = |out: &str| -> serde_json::Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(dir.path().join(out).join("summary.json")).unwrap(),
-        )
-        .unwrap()
-    };
-    let first = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "first", &["--records", "4"]),
-    )
-    .await;
+    let first = eval(&server, dir.path(), &dataset, "first", &["--records", "4"]).await;
     assert_exit(&first, 0);
-    let p50 = summary("first")["models"][0]["latency_p50_ms"]
+    let p50 = summary(dir.path(), "first")["models"][0]["latency_p50_ms"]
         .as_f64()
         .unwrap();
     assert!(p50 >= 20.0, "{p50}");
     // Half the records are now cached: the percentiles are those of the real calls.
-    let second = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "second", &["--records", "8"]),
-    )
-    .await;
+    let second = eval(&server, dir.path(), &dataset, "second", &["--records", "8"]).await;
     assert_exit(&second, 0);
     assert_eq!(server.stats().requests, 8);
-    let p50 = summary("second")["models"][0]["latency_p50_ms"]
+    let p50 = summary(dir.path(), "second")["models"][0]["latency_p50_ms"]
         .as_f64()
         .unwrap();
     assert!(p50 >= 20.0, "{p50}");
-    let third = run(
-        &server,
-        dir.path(),
-        &eval_args(&dataset, "third", &["--records", "8"]),
-    )
-    .await;
+    let third = eval(&server, dir.path(), &dataset, "third", &["--records", "8"]).await;
     assert_exit(&third, 0);
-    assert!(summary("third")["models"][0]["latency_p50_ms"].is_null());
+    assert!(summary(dir.path(), "third")["models"][0]["latency_p50_ms"].is_null());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -477,36 +397,29 @@ async fn regression_json_array_file_is_reported_once_not_per_record() {
         "[{\"question\": \"q\", \"answers\": [\"France\"]}]",
     );
     for dataset in [pretty, compact] {
-        let output = run(&server, dir.path(), &eval_args(&dataset, "out", &[])).await;
-        assert_exit(&output, 2);
-        let stderr = text(&output.stderr);
-        assert!(
-            stderr.contains(&format!(
-                "{dataset}: this is one JSON array, not JSON Lines"
-            )),
-            "{stderr}"
+        let output = eval(&server, dir.path(), &dataset, "out", &[]).await;
+        assert_usage_error(
+            &output,
+            &format!("{dataset}: this is one JSON array, not JSON Lines"),
         );
     }
     // A file of nothing but broken lines is reported once, with its first problem.
     let broken = write(dir.path(), "broken.jsonl", "{\"q\": \n[1, 2]\n");
-    let output = run(&server, dir.path(), &eval_args(&broken, "out", &[])).await;
-    assert_exit(&output, 2);
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains("broken.jsonl: no usable record among the first 1000; the first problem: broken.jsonl:1: invalid JSON"),
-        "{stderr}"
+    let output = eval(&server, dir.path(), &broken, "out", &[]).await;
+    assert_usage_error(
+        &output,
+        "broken.jsonl: no usable record among the first 1000; the first problem: broken.jsonl:1: invalid JSON",
     );
     assert_eq!(server.stats().requests, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_cache_does_not_answer_for_another_base_url() {
-    let local = ModelServer::start(Behavior {
-        answer: Answer::Fixed("from the local server".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let local = start(
+        Answer::Fixed("from the local server".into()),
+        FaultPlan::none(),
+    )
+    .await;
     let other = ModelServer::start(france_server_behavior()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
@@ -535,61 +448,42 @@ async fn regression_aws_endpoint_url_without_scheme_fails_before_any_call() {
     let dataset = squad_jsonl().display().to_string();
     let endpoint = server.url().replace("http://", "");
     let mut command = llm_eval(&server, dir.path());
-    command.env("AWS_ENDPOINT_URL", &endpoint).args([
-        "eval",
-        "--dataset",
-        &dataset,
-        "--template",
-        "{question}",
-        "--model",
-        "claude-3-haiku",
-        "--metric",
-        "qa_accuracy",
-        "--quiet",
-    ]);
-    let output = tokio::process::Command::from(command)
-        .output()
-        .await
-        .unwrap();
-    assert_exit(&output, 2);
-    let stderr = text(&output.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "the AWS endpoint URL `{endpoint}` (AWS_ENDPOINT_URL) is not an http(s) URL"
-        )),
-        "{stderr}"
+    command
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .args(eval_args_with(
+            &dataset,
+            "{question}",
+            "claude-3-haiku",
+            "qa_accuracy",
+            &["--quiet"],
+        ));
+    let output = output(command).await;
+    assert_usage_error(
+        &output,
+        &format!("the AWS endpoint URL `{endpoint}` (AWS_ENDPOINT_URL) is not an http(s) URL"),
     );
+    let stderr = text(&output.stderr);
     assert!(!stderr.contains("test-secret"), "{stderr}");
     assert_eq!(server.stats().requests, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn regression_cache_does_not_answer_for_another_aws_endpoint() {
-    let first = ModelServer::start(Behavior {
-        answer: Answer::Fixed("from the first endpoint".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let first = start(
+        Answer::Fixed("from the first endpoint".into()),
+        FaultPlan::none(),
+    )
+    .await;
     let second = ModelServer::start(france_server_behavior()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = [
-        "eval",
-        "--dataset",
+    let args = eval_args_with(
         &dataset,
-        "--template",
         "{question}",
-        "--model",
         "claude-3-haiku",
-        "--metric",
         "qa_accuracy",
-        "--records",
-        "2",
-        "--out",
-        "out",
-        "--quiet",
-    ];
+        &["--records", "2", "--out", "out", "--quiet"],
+    );
     // llm_eval points AWS_ENDPOINT_URL at the given server; the cache directory is shared.
     assert_exit(&run(&first, dir.path(), &args).await, 0);
     assert_exit(&run(&second, dir.path(), &args).await, 0);

@@ -1,9 +1,11 @@
 //! Shared test helpers: paths to the sample dataset, model doubles wired to the real provider
-//! code, run plans with fast retry settings, and running the `llm-eval` binary.
+//! code, run plans with fast retry settings, and running the `llm-eval` binary and checking
+//! how it exited.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +18,14 @@ use app::runner::{EvalPlan, ModelClient, RunContext, RunnerConfig};
 use app::sample::Selection;
 use app::store::Store;
 use app::template::PromptTemplate;
-use model_doubles::ModelServer;
+use model_doubles::{Answer, Behavior, FaultPlan, ModelServer};
 use tokio_util::sync::CancellationToken;
 
 /// The squad-qa template used across the tests (the original app's default).
 pub const SQUAD_TEMPLATE: &str = "Human: {doc}\n\nAnswer briefly: {question}\n\nAssistant:";
+
+/// How many records the sample dataset holds.
+pub const N_SQUAD: usize = 20;
 
 /// The workspace root (parent of `app/`).
 pub fn workspace_root() -> PathBuf {
@@ -48,6 +53,17 @@ pub fn squad_jsonl() -> PathBuf {
 /// `qa.csv` of the sample dataset.
 pub fn squad_csv() -> PathBuf {
     squad_dir().join("qa.csv")
+}
+
+/// A model double giving `answer` under `faults` (no latency, no API key).
+pub async fn start(answer: Answer, faults: FaultPlan) -> ModelServer {
+    ModelServer::start(Behavior {
+        answer,
+        faults,
+        ..Behavior::default()
+    })
+    .await
+    .expect("the model double starts")
 }
 
 /// An OpenAI-compatible model client talking to `server` (the real provider code).
@@ -101,6 +117,20 @@ pub fn plan(
     }
 }
 
+/// A [`plan`] over the sample dataset for the one model `openai:m` on `server`.
+pub fn squad_plan(
+    server: &ModelServer,
+    metrics: Vec<MetricName>,
+    selection: Selection,
+) -> EvalPlan {
+    plan(
+        &squad_jsonl(),
+        vec![openai_client(server, "m")],
+        metrics,
+        selection,
+    )
+}
+
 /// A fresh store in `dir` and a context around it (no cache).
 pub fn context(dir: &Path) -> RunContext {
     let (events, _) = tokio::sync::broadcast::channel(4096);
@@ -142,4 +172,107 @@ pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is JSON"))
         .collect()
+}
+
+/// Runs `command` (an [`llm_eval`] command) to completion.
+pub async fn output(command: std::process::Command) -> Output {
+    tokio::process::Command::from(command)
+        .output()
+        .await
+        .expect("llm-eval runs")
+}
+
+/// Runs `llm-eval args` against `server` in `dir`.
+pub async fn run(server: &ModelServer, dir: &Path, args: &[&str]) -> Output {
+    let mut command = llm_eval(server, dir);
+    command.args(args);
+    output(command).await
+}
+
+/// The arguments of an `eval` of `dataset` with `template`, `model` and `metric`, followed by
+/// `extra` (more models, metrics, options).
+pub fn eval_args_with<'a>(
+    dataset: &'a str,
+    template: &'a str,
+    model: &'a str,
+    metric: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "eval",
+        "--dataset",
+        dataset,
+        "--template",
+        template,
+        "--model",
+        model,
+        "--metric",
+        metric,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The arguments of a quiet `eval` of `dataset` with the squad template, `openai:gpt-4o-mini`,
+/// `qa_accuracy` and `factual_knowledge`, writing to `out`, followed by `extra`.
+pub fn eval_args<'a>(dataset: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = eval_args_with(
+        dataset,
+        SQUAD_TEMPLATE,
+        "openai:gpt-4o-mini",
+        "qa_accuracy",
+        &[
+            "--metric",
+            "factual_knowledge",
+            "--out",
+            out,
+            "--timeout",
+            "2",
+            "--quiet",
+        ],
+    );
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Runs the [`eval_args`] of `dataset`, `out` and `extra` against `server` in `dir`.
+pub async fn eval(
+    server: &ModelServer,
+    dir: &Path,
+    dataset: &str,
+    out: &str,
+    extra: &[&str],
+) -> Output {
+    run(server, dir, &eval_args(dataset, out, extra)).await
+}
+
+/// Process output as text (lossy).
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The process exited with `expected`; otherwise fails showing its stdout and stderr.
+pub fn assert_exit(output: &Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "stdout: {}\nstderr: {}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// The process exited 2 (usage or configuration error) with `needle` in its stderr.
+pub fn assert_usage_error(output: &Output, needle: &str) {
+    assert_exit(output, 2);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(needle), "{needle}: {stderr}");
+}
+
+/// `summary.json` of the output directory `out` under `dir`.
+pub fn summary(dir: &Path, out: &str) -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.join(out).join("summary.json")).expect("summary.json exists"),
+    )
+    .expect("summary.json is JSON")
 }

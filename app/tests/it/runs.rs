@@ -15,9 +15,7 @@ use app::sample::Selection;
 use app::store::{RecordRow, RunStatus};
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, When};
 
-use crate::helpers::{context, openai_client, plan, squad_jsonl};
-
-const N_SQUAD: usize = 20;
+use crate::helpers::{N_SQUAD, context, openai_client, plan, squad_jsonl, squad_plan, start};
 
 /// Every (model, index) appears exactly once.
 fn assert_each_once(rows: &[RecordRow], models: &[&str], n_records: usize) {
@@ -46,12 +44,7 @@ async fn faults_lose_and_duplicate_nothing() {
         .on(When::Every(7), Fault::Drop)
         .on(When::Request(11), Fault::Hang(Duration::from_secs(3)))
         .on(When::Request(13), Fault::Status(500));
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let models = vec![openai_client(&server, "a"), openai_client(&server, "b")];
@@ -88,17 +81,11 @@ async fn permanent_failures_are_recorded_and_the_run_goes_on() {
         When::PromptContains("In what country is Normandy located?".into()),
         Fault::Status(400),
     );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let plan = Arc::new(plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let plan = Arc::new(squad_plan(
+        &server,
         vec![MetricName::FactualKnowledge],
         Selection::All,
     ));
@@ -136,9 +123,8 @@ async fn throttling_shrinks_the_window_and_everything_completes() {
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let mut events = context.events.subscribe();
-    let plan = Arc::new(plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let plan = Arc::new(squad_plan(
+        &server,
         vec![MetricName::QaAccuracy],
         Selection::All,
     ));
@@ -169,14 +155,7 @@ async fn cache_hits_make_no_model_calls() {
     let dir = tempfile::tempdir().unwrap();
     let mut context = context(dir.path());
     context.cache = Some(app::cache::ResponseCache::open_dir(&dir.path().join("cache")).unwrap());
-    let make_plan = |metric| {
-        Arc::new(plan(
-            &squad_jsonl(),
-            vec![openai_client(&server, "m")],
-            vec![metric],
-            Selection::All,
-        ))
-    };
+    let make_plan = |metric| Arc::new(squad_plan(&server, vec![metric], Selection::All));
     runner::run(
         make_plan(MetricName::QaAccuracy),
         "first",
@@ -211,12 +190,7 @@ async fn cancellation_keeps_finished_work() {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let mut plan = plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
-        vec![MetricName::QaAccuracy],
-        Selection::All,
-    );
+    let mut plan = squad_plan(&server, vec![MetricName::QaAccuracy], Selection::All);
     plan.config.concurrency = 2;
     let plan = Arc::new(plan);
     let cancel = context.cancel.clone();
@@ -267,18 +241,12 @@ async fn retry_failed_reruns_only_failures() {
         1,
         Fault::Status(400),
     );
-    let server = ModelServer::start(Behavior {
-        faults,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Echo, faults).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
     let make_plan = || {
-        Arc::new(plan(
-            &squad_jsonl(),
-            vec![openai_client(&server, "m")],
+        Arc::new(squad_plan(
+            &server,
             vec![MetricName::QaAccuracy],
             Selection::All,
         ))
@@ -323,17 +291,11 @@ async fn retry_failed_reruns_only_failures() {
 
 #[tokio::test]
 async fn regression_single_record_run() {
-    let server = ModelServer::start(Behavior {
-        answer: Answer::Fixed("France".into()),
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let plan = Arc::new(plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let plan = Arc::new(squad_plan(
+        &server,
         vec![MetricName::QaAccuracy, MetricName::FactualKnowledge],
         Selection::First(1),
     ));
@@ -381,17 +343,11 @@ async fn canned_answers_score_as_metrics_md() {
         ],
         default: "no idea".into(),
     };
-    let server = ModelServer::start(Behavior {
-        answer,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let plan = Arc::new(plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let plan = Arc::new(squad_plan(
+        &server,
         vec![MetricName::QaAccuracy, MetricName::FactualKnowledge],
         Selection::All,
     ));
@@ -418,9 +374,8 @@ async fn sample_follows_fmeval_order() {
     let server = ModelServer::start(Behavior::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let plan = Arc::new(plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let plan = Arc::new(squad_plan(
+        &server,
         vec![MetricName::FactualKnowledge],
         Selection::Sample { n: 100, seed: 1234 },
     ));
@@ -453,17 +408,11 @@ async fn judges_score_and_keep_raw_replies() {
             "France".to_string()
         }
     });
-    let server = ModelServer::start(Behavior {
-        answer,
-        ..Behavior::default()
-    })
-    .await
-    .unwrap();
+    let server = start(answer, FaultPlan::none()).await;
     let dir = tempfile::tempdir().unwrap();
     let context = context(dir.path());
-    let mut plan = plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
+    let mut plan = squad_plan(
+        &server,
         vec![MetricName::QaAccuracyByLlm],
         Selection::First(2),
     );
@@ -500,34 +449,19 @@ async fn judges_score_and_keep_raw_replies() {
 async fn validation_happens_before_any_call() {
     let server = ModelServer::start(Behavior::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut bad_template = plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
-        vec![MetricName::QaAccuracy],
-        Selection::All,
-    );
+    let mut bad_template = squad_plan(&server, vec![MetricName::QaAccuracy], Selection::All);
     bad_template.template = app::template::PromptTemplate::parse("{nope}").unwrap();
     let err = runner::run(Arc::new(bad_template), "a", context(dir.path()), None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
-    let mut bad_reference = plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
-        vec![MetricName::QaAccuracy],
-        Selection::All,
-    );
+    let mut bad_reference = squad_plan(&server, vec![MetricName::QaAccuracy], Selection::All);
     bad_reference.reference_field = "gold".into();
     let err = runner::run(Arc::new(bad_reference), "b", context(dir.path()), None)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("gold"), "{err}");
-    let no_judges = plan(
-        &squad_jsonl(),
-        vec![openai_client(&server, "m")],
-        vec![MetricName::QaAccuracyByLlm],
-        Selection::All,
-    );
+    let no_judges = squad_plan(&server, vec![MetricName::QaAccuracyByLlm], Selection::All);
     let err = runner::run(Arc::new(no_judges), "c", context(dir.path()), None)
         .await
         .unwrap_err();
