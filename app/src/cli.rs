@@ -1,7 +1,9 @@
-//! The command line: `llm-eval eval | preview | serve`, parsed with clap, then resolved into a
-//! runner plan. A thin layer over [`crate::runner`], [`crate::store`] and [`crate::output`].
+//! The command line: `llm-eval eval | preview | serve | healthcheck | models`, parsed with clap,
+//! then resolved into a runner plan. A thin layer over [`crate::runner`], [`crate::store`] and
+//! [`crate::output`].
 //!
-//! Exit codes: 0 success, 1 a `--fail-under` threshold was missed, 2 usage or configuration
+//! Exit codes: 0 success, 1 a `--fail-under` threshold was missed or every record of a model
+//! failed (`healthcheck`: unhealthy), 2 usage or configuration
 //! errors (bad flags, unknown template field, missing reference field, unknown model) and other
 //! errors, 130 cancelled by Ctrl-C / SIGTERM. Invariant: every configuration check happens
 //! before the first model call.
@@ -178,7 +180,7 @@ pub struct HealthcheckArgs {
 pub enum Exit {
     /// Everything went well.
     Success,
-    /// A `--fail-under` threshold was missed.
+    /// A `--fail-under` threshold was missed, or every record of a model failed.
     BelowThreshold,
     /// The run was cancelled.
     Cancelled,
@@ -710,7 +712,18 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     for violation in &violations {
         eprintln!("fail-under: {violation}");
     }
-    Ok(if violations.is_empty() {
+    // A model that answered nothing gives no result to read: say so in the exit code too, so a
+    // script without --fail-under does not take an all-failed run for a success.
+    let silent_models: Vec<&str> = summary
+        .models
+        .iter()
+        .filter(|model| model.n_records > 0 && model.n_failed == model.n_records)
+        .map(|model| model.model.as_str())
+        .collect();
+    for model in &silent_models {
+        eprintln!("error: every record of `{model}` failed (see `error` in records.jsonl)");
+    }
+    Ok(if violations.is_empty() && silent_models.is_empty() {
         Exit::Success
     } else {
         Exit::BelowThreshold

@@ -615,3 +615,24 @@ async fn models_lists_the_catalog_and_sagemaker_endpoints() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_failing_is_exit_1_without_fail_under() {
+    let server = start(
+        Answer::Echo,
+        FaultPlan::none().on(When::Always, Fault::Status(400)),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let output = eval(&server, dir.path(), &dataset, "out", &["--records", "3"]).await;
+    assert_exit(&output, 1);
+    assert!(
+        text(&output.stderr).contains("every record of `openai:gpt-4o-mini` failed"),
+        "{}",
+        text(&output.stderr)
+    );
+    let records = read_jsonl(&dir.path().join("out/records.jsonl"));
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|record| !record["error"].is_null()));
+}
