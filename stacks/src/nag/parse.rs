@@ -277,6 +277,7 @@ fn json_resource_keys(text: &str) -> HashMap<String, Position> {
     let mut in_resources = false;
     let mut line = 1;
     let mut line_start = 0;
+    let mut columns = Columns::default();
     let mut idx = 0;
     while idx < bytes.len() {
         match bytes[idx] {
@@ -315,7 +316,7 @@ fn json_resource_keys(text: &str) -> HashMap<String, Position> {
                         if depth == 1 {
                             in_resources = key == "Resources";
                         } else {
-                            let column = text[line_start..start].chars().count() + 1;
+                            let column = columns.at(text, line_start, start);
                             found.entry(key).or_insert(Position { line, column });
                         }
                     }
@@ -328,12 +329,47 @@ fn json_resource_keys(text: &str) -> HashMap<String, Position> {
     found
 }
 
+/// 1-based character columns of byte offsets within one line, counted from the previous
+/// offset asked for rather than from the line start, so a scanner asking for the column of
+/// every key of a long line (minified JSON is one line) stays linear, not quadratic.
+#[derive(Debug, Default)]
+struct Columns {
+    /// The line start the counts are relative to.
+    line_start: usize,
+    /// The byte offset of the last answer.
+    byte: usize,
+    /// Characters between `line_start` and `byte`.
+    chars: usize,
+}
+
+impl Columns {
+    /// The column of byte offset `at` (a char boundary of `text`, at or after `line_start`).
+    fn at(&mut self, text: &str, line_start: usize, at: usize) -> usize {
+        if line_start != self.line_start || self.byte < line_start {
+            *self = Columns {
+                line_start,
+                byte: line_start,
+                chars: 0,
+            };
+        }
+        let count = |from: usize, to: usize| text.get(from..to).map_or(0, |s| s.chars().count());
+        if at >= self.byte {
+            self.chars += count(self.byte, at);
+        } else {
+            self.chars = self.chars.saturating_sub(count(at, self.byte));
+        }
+        self.byte = at;
+        self.chars + 1
+    }
+}
+
 /// One pass over the text: the leftmost (then first) position of every mapping key (`key:`,
 /// `"key":`, `'key':`) after the `Resources` key, so resource positions cost linear time.
 fn key_index(text: &str) -> HashMap<&str, Position> {
     let mut keys = HashMap::new();
     let mut in_resources = false;
     for (line_idx, line) in text.lines().enumerate() {
+        let mut columns = Columns::default();
         let mut rest_start = 0;
         while let Some(colon) = line[rest_start..].find(':') {
             let colon = rest_start + colon;
@@ -367,7 +403,7 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
                 in_resources = key == "Resources";
                 continue;
             }
-            let column = line[..key_start].chars().count() + 1;
+            let column = columns.at(line, 0, key_start);
             // Resource ids sit shallower than property keys of the same name (`Bucket:` in a
             // bucket policy), so the leftmost occurrence wins, then the first.
             let position = Position {
@@ -1007,6 +1043,44 @@ mod tests {
         assert_eq!(
             tpl.position_of("P").map(|position| position.column),
             column_of(r#""P":{"Type""#)
+        );
+    }
+
+    #[test]
+    fn columns_count_characters_from_the_last_offset() {
+        fn check(text: &str, line_start: usize, offsets: &[usize]) {
+            let mut columns = Columns::default();
+            for &at in offsets {
+                let expected = text[line_start..at].chars().count() + 1;
+                assert_eq!(
+                    columns.at(text, line_start, at),
+                    expected,
+                    "{text:?} at {at}"
+                );
+            }
+        }
+        check("abc", 0, &[0, 1, 3]);
+        check("é:ü:x", 0, &[5, 3, 0, 6]);
+        check("a\n«b»:c", 2, &[2, 7, 4, 9]);
+        check("x\ny\n", 0, &[1]);
+        // A new line start resets the count.
+        let mut columns = Columns::default();
+        assert_eq!(columns.at("ééé\néé", 0, 6), 4);
+        assert_eq!(columns.at("ééé\néé", 7, 9), 2);
+    }
+
+    #[test]
+    fn minified_json_columns_count_characters() {
+        let text = r#"{"Description":"été ✓","Resources":{"Ünïcode":{"Type":"AWS::S3::Bucket"},"B":{"Type":"AWS::S3::Bucket"}}}"#;
+        let tpl = parse_template("t.json", text).expect("valid");
+        let column_of = |needle: &str| text.find(needle).map(|idx| text[..idx].chars().count() + 1);
+        assert_eq!(
+            tpl.position_of("B").map(|position| position.column),
+            column_of(r#""B":{"#)
+        );
+        assert_eq!(
+            tpl.position_of("Ünïcode").map(|position| position.column),
+            column_of(r#""Ünïcode""#)
         );
     }
 
