@@ -44,6 +44,12 @@ pub enum ConfigError {
         "stack prefix `{0}` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter"
     )]
     InvalidPrefix(String),
+    /// A prefix that makes the load balancer name `<prefix>-alb` start with `internal-`, which
+    /// Elastic Load Balancing reserves.
+    #[error(
+        "stack prefix `{0}` is invalid; the load balancer name `{0}-alb` would begin with `internal-`, which Elastic Load Balancing rejects"
+    )]
+    ReservedPrefix(String),
     /// A malformed region name.
     #[error("region `{0}` is invalid; expected a name like `us-east-1`")]
     InvalidRegion(String),
@@ -52,6 +58,12 @@ pub enum ConfigError {
         "studio git repo `{0}` is invalid; expected an https:// URL of letters, digits and `-._~:/@%+`"
     )]
     InvalidGitRepo(String),
+    /// A git URL with a user name or password: it would be stored in plain text in the
+    /// template and the lifecycle configuration. The URL is not echoed.
+    #[error(
+        "studio git repo must not contain credentials (`user:password@`): they would be stored in plain text in the template; use a public repository URL"
+    )]
+    GitRepoCredentials,
     /// A Secrets Manager name with characters it does not allow.
     #[error("secret name `{0}` is invalid; use 1-512 of letters, digits and `/_+=.@-`")]
     InvalidSecretName(String),
@@ -187,6 +199,9 @@ impl StackConfig {
         if !prefix_ok {
             return Err(ConfigError::InvalidPrefix(self.prefix.clone()));
         }
+        if self.prefix == "internal" || self.prefix.starts_with("internal-") {
+            return Err(ConfigError::ReservedPrefix(self.prefix.clone()));
+        }
         let parts: Vec<&str> = self.region.split('-').collect();
         let region_ok = parts.len() >= 3
             && parts.iter().all(|part| {
@@ -202,6 +217,13 @@ impl StackConfig {
             return Err(ConfigError::InvalidRegion(self.region.clone()));
         }
         let repo = &self.studio_git_repo;
+        let authority = repo
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        if authority.contains('@') {
+            return Err(ConfigError::GitRepoCredentials);
+        }
         let repo_ok = repo.len() > "https://".len()
             && repo.len() <= 1024
             && repo.starts_with("https://")
@@ -399,6 +421,45 @@ mod tests {
     #[test]
     fn repo_dollar() {
         check_config(|c| c.studio_git_repo = "https://x/$(id)".into(), false)
+    }
+    #[test]
+    fn prefix_internal_rejected() {
+        check_config(|c| c.prefix = "internal".into(), false)
+    }
+    #[test]
+    fn prefix_internal_dash_rejected() {
+        check_config(|c| c.prefix = "internal-tools".into(), false)
+    }
+    #[test]
+    fn prefix_internals_ok() {
+        check_config(|c| c.prefix = "internals".into(), true)
+    }
+    #[test]
+    fn prefix_twenty_ok() {
+        check_config(|c| c.prefix = "a".repeat(20), true)
+    }
+    #[test]
+    fn repo_credentials_rejected() {
+        check_config(
+            |c| c.studio_git_repo = "https://user:token@github.com/o/r.git".into(),
+            false,
+        )
+    }
+    #[test]
+    fn repo_at_in_path_ok() {
+        check_config(
+            |c| c.studio_git_repo = "https://example.com/r/@scope/pkg.git".into(),
+            true,
+        )
+    }
+    #[test]
+    fn repo_credentials_not_echoed() {
+        let cfg = StackConfig {
+            studio_git_repo: "https://user:s3cret@github.com/o/r.git".into(),
+            ..StackConfig::default()
+        };
+        let message = cfg.validate().unwrap_err().to_string();
+        assert!(!message.contains("s3cret"), "{message}");
     }
     #[test]
     fn secret_name_space() {
