@@ -86,32 +86,62 @@ fn settings(args: &ConfigArgs) -> [Setting<'_>; 10] {
     ]
 }
 
-/// Reads a `--config` file into `key -> value as text` (booleans and numbers as written).
-fn read_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// One entry of a `--config` file: key, value as text (booleans and numbers as written) and
+/// the 1-based line of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Setting key.
+    pub key: String,
+    /// Value as text.
+    pub value: String,
+    /// Line of the key in the file.
+    pub line: usize,
+}
+
+/// Reads a `--config` file; errors name the file and, where there is one, the line.
+fn read_file(path: &Path) -> anyhow::Result<Vec<FileEntry>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     parse_file(&text).with_context(|| format!("config file {}", path.display()))
 }
 
-/// Parses config file text; unknown keys and non-scalar values are errors.
-pub fn parse_file(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.get(..at).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Parses config file text; unknown keys and non-scalar values are errors naming the line.
+pub fn parse_file(text: &str) -> anyhow::Result<Vec<FileEntry>> {
     let table: toml::Table = text.parse().context("invalid TOML")?;
+    // The same text parsed again with spans, only to find each key's line.
+    let spanned = toml::de::DeTable::parse(text).context("invalid TOML")?;
+    let line = |key: &str| {
+        spanned
+            .get_ref()
+            .iter()
+            .find(|(name, _)| name.get_ref().as_ref() == key)
+            .map_or(1, |(name, _)| line_of(text, name.span().start))
+    };
     let known = settings(&ConfigArgs::default()).map(|setting| setting.key);
     let mut entries = Vec::with_capacity(table.len());
     for (key, value) in table {
+        let line = line(&key);
         if !known.contains(&key.as_str()) {
-            bail!("unknown key `{key}`; known keys: {}", known.join(", "));
+            bail!(
+                "line {line}: unknown key `{key}`; known keys: {}",
+                known.join(", ")
+            );
         }
-        let text = match value {
+        let value = match value {
             toml::Value::String(text) => text,
             toml::Value::Boolean(flag) => flag.to_string(),
             toml::Value::Integer(number) => number.to_string(),
             other => bail!(
-                "{key}: expected a string, boolean or integer, got {}",
+                "line {line}: {key}: expected a string, boolean or integer, got {}",
                 other.type_str()
             ),
         };
-        entries.push((key, text));
+        entries.push(FileEntry { key, value, line });
     }
     Ok(entries)
 }
@@ -138,8 +168,11 @@ pub fn resolve(
             (value.clone(), setting.flag_name.to_owned())
         } else if let Some(value) = env(setting.env) {
             (value, setting.env.to_owned())
-        } else if let Some((_, value)) = file.iter().find(|(key, _)| key == setting.key) {
-            (value.clone(), format!("{file_name}: {}", setting.key))
+        } else if let Some(entry) = file.iter().find(|entry| entry.key == setting.key) {
+            (
+                entry.value.clone(),
+                format!("{file_name}:{}: {}", entry.line, setting.key),
+            )
         } else {
             continue;
         };
@@ -297,7 +330,12 @@ mod tests {
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect();
-                assert_eq!(actual.unwrap(), pairs);
+                let got: Vec<(String, String)> = actual
+                    .unwrap()
+                    .into_iter()
+                    .map(|entry| (entry.key, entry.value))
+                    .collect();
+                assert_eq!(got, pairs);
             }
             Err(message) => assert_eq!(actual.unwrap_err(), message),
         }
@@ -319,9 +357,9 @@ mod tests {
     #[test]
     fn file_unknown_key() {
         check_file(
-            "prefx = \"demo\"",
+            "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
             ),
         )
     }
@@ -329,7 +367,23 @@ mod tests {
     fn file_array_value() {
         check_file(
             "region = [\"a\"]",
-            Err("region: expected a string, boolean or integer, got array"),
+            Err("line 1: region: expected a string, boolean or integer, got array"),
+        )
+    }
+    #[test]
+    fn file_float_value_names_line() {
+        check_file(
+            "prefix = \"a\"\ntask_cpu = 1.5\n",
+            Err("line 2: task_cpu: expected a string, boolean or integer, got float"),
+        )
+    }
+    #[test]
+    fn file_table_names_line() {
+        check_file(
+            "prefix = \"a\"\n[sec]\nx = 1\n",
+            Err(
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+            ),
         )
     }
     #[test]
@@ -379,7 +433,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
+                "{}:4: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
                 path.display()
             )
         );
