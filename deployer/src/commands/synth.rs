@@ -132,6 +132,9 @@ pub fn write_dir(
     stacks: &[SynthStack],
     format: Format,
 ) -> anyhow::Result<Vec<String>> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("--out {}: exists and is not a directory", dir.display());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::with_capacity(stacks.len() + 1);
     for stack in stacks {

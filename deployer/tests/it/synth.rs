@@ -315,3 +315,16 @@ fn regression_closed_stdout_is_not_an_error() {
     assert_eq!(stderr, "");
     assert_eq!(output.status.code(), Some(0));
 }
+
+/// `--out` naming a file said "creating out: File exists (os error 17)".
+#[test]
+fn regression_out_is_a_file() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("out"), "").unwrap();
+    let run = deployer(dir.path(), &["synth", "--out", "out"], &[]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "error: --out out: exists and is not a directory\n"
+    );
+}
