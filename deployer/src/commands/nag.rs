@@ -139,18 +139,24 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         Format::Json => serde_json::to_string_pretty(&report::json(&findings, filter))? + "\n",
         Format::Sarif => serde_json::to_string_pretty(&report::sarif(&findings, filter))? + "\n",
     };
-    print_stdout(&rendered)?;
     if input_errors.is_empty() {
+        print_stdout(&rendered)?;
         return Ok(exit_code(&findings));
+    }
+    // A report over no template at all ("0 error(s)") would read like a pass.
+    if !templates.is_empty() {
+        print_stdout(&rendered)?;
     }
     for error in &input_errors {
         eprintln!("error: {error:#}");
     }
-    eprintln!(
-        "error: {} of {} template(s) could not be checked",
-        input_errors.len(),
-        args.templates.len()
-    );
+    if args.templates.len() > 1 {
+        eprintln!(
+            "error: {} of {} templates could not be checked",
+            input_errors.len(),
+            args.templates.len()
+        );
+    }
     Ok(ExitCode::from(2))
 }
 

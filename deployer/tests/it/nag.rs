@@ -253,8 +253,13 @@ fn regression_broken_template_does_not_hide_the_others() {
     );
     assert!(
         run.stderr
-            .ends_with("error: 2 of 3 template(s) could not be checked\n"),
+            .ends_with("error: 2 of 3 templates could not be checked\n"),
         "{}",
         run.stderr
     );
+    // Nothing checked: no "0 error(s)" report that reads like a pass.
+    let alone = deployer(dir.path(), &["nag", "--template", "broken.yaml"], &[]);
+    assert_eq!(alone.code, Some(2));
+    assert_eq!(alone.stdout, "");
+    assert_eq!(alone.stderr.lines().count(), 1, "{}", alone.stderr);
 }
