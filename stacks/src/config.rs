@@ -2,7 +2,8 @@
 //!
 //! Invariant: a `StackConfig` that passed [`StackConfig::validate`] only holds values that are
 //! safe to embed in templates (names CloudFormation accepts, a git URL without shell
-//! metacharacters, a Fargate CPU/memory pair AWS supports). Where the values come from (flags,
+//! metacharacters, a Fargate CPU/memory pair AWS supports, a region of the commercial `aws`
+//! partition). Where the values come from (flags,
 //! environment, file) is the deployer's business.
 
 use std::fmt;
@@ -53,6 +54,12 @@ pub enum ConfigError {
     /// A malformed region name.
     #[error("region `{0}` is invalid; expected a name like `us-east-1`")]
     InvalidRegion(String),
+    /// A region outside the commercial `aws` partition: the stacks use resource types those
+    /// partitions lack (cfn-lint E3006 in cn-north-1 and us-gov-west-1).
+    #[error(
+        "region `{0}` is outside the commercial aws partition; China, GovCloud and the isolated regions lack resource types the stacks use (CloudFront VPC origins or distributions, Cognito user pools, SageMaker spaces)"
+    )]
+    UnsupportedPartition(String),
     /// A git URL that is not plain https or contains characters unsafe in a shell script.
     #[error(
         "studio git repo `{0}` is invalid; expected an https:// URL of letters, digits and `-._~:/@%+`"
@@ -215,6 +222,13 @@ impl StackConfig {
                 .is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
         if !region_ok {
             return Err(ConfigError::InvalidRegion(self.region.clone()));
+        }
+        let other_partition = ["cn-", "us-gov-", "us-iso", "eu-iso"];
+        if other_partition
+            .iter()
+            .any(|start| self.region.starts_with(start))
+        {
+            return Err(ConfigError::UnsupportedPartition(self.region.clone()));
         }
         let repo = &self.studio_git_repo;
         let authority = repo
@@ -400,8 +414,20 @@ mod tests {
         check_config(|c| c.region = "eu-central-1".into(), true)
     }
     #[test]
-    fn region_gov() {
-        check_config(|c| c.region = "us-gov-west-1".into(), true)
+    fn region_gov_rejected() {
+        check_config(|c| c.region = "us-gov-west-1".into(), false)
+    }
+    #[test]
+    fn region_china_rejected() {
+        check_config(|c| c.region = "cn-north-1".into(), false)
+    }
+    #[test]
+    fn region_isolated_rejected() {
+        check_config(|c| c.region = "us-isob-east-1".into(), false)
+    }
+    #[test]
+    fn region_new_commercial_ok() {
+        check_config(|c| c.region = "ap-southeast-7".into(), true)
     }
     #[test]
     fn region_bad() {
