@@ -163,6 +163,8 @@ pub fn resolve(
     let mut cfg = StackConfig::default();
     let mut cpu = cfg.task_size.cpu();
     let mut memory = cfg.task_size.memory();
+    let mut cpu_source = "default".to_owned();
+    let mut memory_source = "default".to_owned();
     for setting in settings(args) {
         let (value, source) = if let Some(value) = setting.flag {
             (value.clone(), setting.flag_name.to_owned())
@@ -183,14 +185,21 @@ pub fn resolve(
             "deploy_prompt_app" => cfg.deploy_prompt_app = parse_bool(&source, &value)?,
             "cdk_nag" => cfg.cdk_nag = parse_bool(&source, &value)?,
             "cloudfront_access_logs" => cfg.cloudfront_access_logs = parse_bool(&source, &value)?,
-            "task_cpu" => cpu = parse_u32(&source, &value)?,
-            "task_memory" => memory = parse_u32(&source, &value)?,
+            "task_cpu" => {
+                cpu = parse_u32(&source, &value)?;
+                cpu_source = source;
+            }
+            "task_memory" => {
+                memory = parse_u32(&source, &value)?;
+                memory_source = source;
+            }
             "studio_git_repo" => cfg.studio_git_repo = value,
             "openai_secret_name" => cfg.openai_secret_name = value,
             other => bail!("internal: setting `{other}` has no field"),
         }
     }
-    cfg.task_size = TaskSize::new(cpu, memory)?;
+    cfg.task_size = TaskSize::new(cpu, memory)
+        .with_context(|| format!("CPU from {cpu_source}, memory from {memory_source}"))?;
     cfg.validate()?;
     Ok(cfg)
 }
@@ -310,7 +319,7 @@ mod tests {
         check_err(
             |a| a.task_memory = Some("512".into()),
             &[],
-            "task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192",
+            "CPU from default, memory from --task-memory: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192",
         )
     }
     #[test]

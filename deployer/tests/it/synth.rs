@@ -256,7 +256,7 @@ fn regression_setting_errors_are_usage_errors() {
         (
             &["synth"],
             &[("DEPLOY_TASK_MEMORY", "512")],
-            "error: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192\n",
+            "error: CPU from default, memory from DEPLOY_TASK_MEMORY: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192\n",
         ),
         (
             &["synth", "--config", "missing.toml"],
