@@ -17,7 +17,9 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let env = |name: &str| std::env::var(name).ok();
+    // A value that is not UTF-8 is kept (lossily) rather than read as unset, so it fails
+    // validation with an error naming the variable instead of silently using the default.
+    let env = |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
     match cli.command {
         Command::Synth(args) => {
             let cfg = match config::resolve(&args.config, &env) {

@@ -328,3 +328,26 @@ fn regression_out_is_a_file() {
         "error: --out out: exists and is not a directory\n"
     );
 }
+
+/// A toggle variable that is not UTF-8 was read as unset, so the default (yes) applied silently.
+#[cfg(unix)]
+#[test]
+fn regression_non_utf8_variable_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::process::Command;
+
+    let dir = tmp();
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["synth", "--stack", "network"])
+        .env_remove("CDK_NAG")
+        .env("DEPLOY_PROMPT_APP", std::ffi::OsStr::from_bytes(b"n\xffo"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: DEPLOY_PROMPT_APP: `n\u{fffd}o` is not a boolean"),
+        "{stderr}"
+    );
+}
