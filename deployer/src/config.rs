@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use stacks::config::{StackConfig, TaskSize, parse_bool, parse_u32};
+use stacks::config::{ConfigError, StackConfig, TaskSize, parse_bool, parse_u32};
 
 use crate::cli::ConfigArgs;
 
@@ -163,6 +163,8 @@ pub fn resolve(
     let mut cfg = StackConfig::default();
     let mut cpu = cfg.task_size.cpu();
     let mut memory = cfg.task_size.memory();
+    // Where each setting that was given came from, for validation errors.
+    let mut sources: Vec<(&'static str, String)> = Vec::new();
     let mut cpu_source = "default".to_owned();
     let mut memory_source = "default".to_owned();
     for setting in settings(args) {
@@ -178,6 +180,7 @@ pub fn resolve(
         } else {
             continue;
         };
+        sources.push((setting.key, source.clone()));
         match setting.key {
             "prefix" => cfg.prefix = value,
             "region" => cfg.region = value,
@@ -200,7 +203,19 @@ pub fn resolve(
     }
     cfg.task_size = TaskSize::new(cpu, memory)
         .with_context(|| format!("CPU from {cpu_source}, memory from {memory_source}"))?;
-    cfg.validate()?;
+    if let Err(err) = cfg.validate() {
+        let key = match err {
+            ConfigError::InvalidPrefix(_) | ConfigError::ReservedPrefix(_) => "prefix",
+            ConfigError::InvalidRegion(_) | ConfigError::UnsupportedPartition(_) => "region",
+            ConfigError::InvalidGitRepo(_) | ConfigError::GitRepoCredentials => "studio_git_repo",
+            ConfigError::InvalidSecretName(_) => "openai_secret_name",
+            _ => "",
+        };
+        return match sources.iter().find(|(name, _)| *name == key) {
+            Some((_, source)) => Err(anyhow::Error::new(err).context(source.clone())),
+            None => Err(err.into()),
+        };
+    }
     Ok(cfg)
 }
 
@@ -327,7 +342,7 @@ mod tests {
         check_err(
             |a| a.prefix = Some("My_App".into()),
             &[],
-            "stack prefix `My_App` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter",
+            "--prefix: stack prefix `My_App` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter",
         )
     }
 

@@ -251,12 +251,17 @@ fn regression_setting_errors_are_usage_errors() {
         (
             &["synth", "--prefix", "internal"],
             &[],
-            "error: stack prefix `internal` is invalid; the load balancer name `internal-alb` would begin with `internal-`, which Elastic Load Balancing rejects\n",
+            "error: --prefix: stack prefix `internal` is invalid; the load balancer name `internal-alb` would begin with `internal-`, which Elastic Load Balancing rejects\n",
         ),
         (
             &["synth"],
             &[("DEPLOY_TASK_MEMORY", "512")],
             "error: CPU from default, memory from DEPLOY_TASK_MEMORY: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192\n",
+        ),
+        (
+            &["synth"],
+            &[("AWS_REGION", "useast1")],
+            "error: AWS_REGION: region `useast1` is invalid; expected a name like `us-east-1`\n",
         ),
         (
             &["synth", "--config", "missing.toml"],
