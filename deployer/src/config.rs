@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use stacks::config::{StackConfig, TaskSize, parse_bool, parse_u32};
+use stacks::config::{ConfigError, StackConfig, TaskSize, parse_bool, parse_u32};
 
 use crate::cli::ConfigArgs;
 
@@ -86,32 +86,62 @@ fn settings(args: &ConfigArgs) -> [Setting<'_>; 10] {
     ]
 }
 
-/// Reads a `--config` file into `key -> value as text` (booleans and numbers as written).
-fn read_file(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+/// One entry of a `--config` file: key, value as text (booleans and numbers as written) and
+/// the 1-based line of the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Setting key.
+    pub key: String,
+    /// Value as text.
+    pub value: String,
+    /// Line of the key in the file.
+    pub line: usize,
+}
+
+/// Reads a `--config` file; errors name the file and, where there is one, the line.
+fn read_file(path: &Path) -> anyhow::Result<Vec<FileEntry>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
     parse_file(&text).with_context(|| format!("config file {}", path.display()))
 }
 
-/// Parses config file text; unknown keys and non-scalar values are errors.
-pub fn parse_file(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.get(..at).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Parses config file text; unknown keys and non-scalar values are errors naming the line.
+pub fn parse_file(text: &str) -> anyhow::Result<Vec<FileEntry>> {
     let table: toml::Table = text.parse().context("invalid TOML")?;
+    // The same text parsed again with spans, only to find each key's line.
+    let spanned = toml::de::DeTable::parse(text).context("invalid TOML")?;
+    let line = |key: &str| {
+        spanned
+            .get_ref()
+            .iter()
+            .find(|(name, _)| name.get_ref().as_ref() == key)
+            .map_or(1, |(name, _)| line_of(text, name.span().start))
+    };
     let known = settings(&ConfigArgs::default()).map(|setting| setting.key);
     let mut entries = Vec::with_capacity(table.len());
     for (key, value) in table {
+        let line = line(&key);
         if !known.contains(&key.as_str()) {
-            bail!("unknown key `{key}`; known keys: {}", known.join(", "));
+            bail!(
+                "line {line}: unknown key `{key}`; known keys: {}",
+                known.join(", ")
+            );
         }
-        let text = match value {
+        let value = match value {
             toml::Value::String(text) => text,
             toml::Value::Boolean(flag) => flag.to_string(),
             toml::Value::Integer(number) => number.to_string(),
             other => bail!(
-                "{key}: expected a string, boolean or integer, got {}",
+                "line {line}: {key}: expected a string, boolean or integer, got {}",
                 other.type_str()
             ),
         };
-        entries.push((key, text));
+        entries.push(FileEntry { key, value, line });
     }
     Ok(entries)
 }
@@ -133,16 +163,24 @@ pub fn resolve(
     let mut cfg = StackConfig::default();
     let mut cpu = cfg.task_size.cpu();
     let mut memory = cfg.task_size.memory();
+    // Where each setting that was given came from, for validation errors.
+    let mut sources: Vec<(&'static str, String)> = Vec::new();
+    let mut cpu_source = "default".to_owned();
+    let mut memory_source = "default".to_owned();
     for setting in settings(args) {
         let (value, source) = if let Some(value) = setting.flag {
             (value.clone(), setting.flag_name.to_owned())
         } else if let Some(value) = env(setting.env) {
             (value, setting.env.to_owned())
-        } else if let Some((_, value)) = file.iter().find(|(key, _)| key == setting.key) {
-            (value.clone(), format!("{file_name}: {}", setting.key))
+        } else if let Some(entry) = file.iter().find(|entry| entry.key == setting.key) {
+            (
+                entry.value.clone(),
+                format!("{file_name}:{}: {}", entry.line, setting.key),
+            )
         } else {
             continue;
         };
+        sources.push((setting.key, source.clone()));
         match setting.key {
             "prefix" => cfg.prefix = value,
             "region" => cfg.region = value,
@@ -150,15 +188,34 @@ pub fn resolve(
             "deploy_prompt_app" => cfg.deploy_prompt_app = parse_bool(&source, &value)?,
             "cdk_nag" => cfg.cdk_nag = parse_bool(&source, &value)?,
             "cloudfront_access_logs" => cfg.cloudfront_access_logs = parse_bool(&source, &value)?,
-            "task_cpu" => cpu = parse_u32(&source, &value)?,
-            "task_memory" => memory = parse_u32(&source, &value)?,
+            "task_cpu" => {
+                cpu = parse_u32(&source, &value)?;
+                cpu_source = source;
+            }
+            "task_memory" => {
+                memory = parse_u32(&source, &value)?;
+                memory_source = source;
+            }
             "studio_git_repo" => cfg.studio_git_repo = value,
             "openai_secret_name" => cfg.openai_secret_name = value,
             other => bail!("internal: setting `{other}` has no field"),
         }
     }
-    cfg.task_size = TaskSize::new(cpu, memory)?;
-    cfg.validate()?;
+    cfg.task_size = TaskSize::new(cpu, memory)
+        .with_context(|| format!("CPU from {cpu_source}, memory from {memory_source}"))?;
+    if let Err(err) = cfg.validate() {
+        let key = match err {
+            ConfigError::InvalidPrefix(_) | ConfigError::ReservedPrefix(_) => "prefix",
+            ConfigError::InvalidRegion(_) | ConfigError::UnsupportedPartition(_) => "region",
+            ConfigError::InvalidGitRepo(_) | ConfigError::GitRepoCredentials => "studio_git_repo",
+            ConfigError::InvalidSecretName(_) => "openai_secret_name",
+            _ => "",
+        };
+        return match sources.iter().find(|(name, _)| *name == key) {
+            Some((_, source)) => Err(anyhow::Error::new(err).context(source.clone())),
+            None => Err(err.into()),
+        };
+    }
     Ok(cfg)
 }
 
@@ -277,7 +334,7 @@ mod tests {
         check_err(
             |a| a.task_memory = Some("512".into()),
             &[],
-            "task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192",
+            "CPU from default, memory from --task-memory: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192",
         )
     }
     #[test]
@@ -285,7 +342,7 @@ mod tests {
         check_err(
             |a| a.prefix = Some("My_App".into()),
             &[],
-            "stack prefix `My_App` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter",
+            "--prefix: stack prefix `My_App` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter",
         )
     }
 
@@ -297,7 +354,12 @@ mod tests {
                     .iter()
                     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                     .collect();
-                assert_eq!(actual.unwrap(), pairs);
+                let got: Vec<(String, String)> = actual
+                    .unwrap()
+                    .into_iter()
+                    .map(|entry| (entry.key, entry.value))
+                    .collect();
+                assert_eq!(got, pairs);
             }
             Err(message) => assert_eq!(actual.unwrap_err(), message),
         }
@@ -319,9 +381,9 @@ mod tests {
     #[test]
     fn file_unknown_key() {
         check_file(
-            "prefx = \"demo\"",
+            "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
             ),
         )
     }
@@ -329,7 +391,23 @@ mod tests {
     fn file_array_value() {
         check_file(
             "region = [\"a\"]",
-            Err("region: expected a string, boolean or integer, got array"),
+            Err("line 1: region: expected a string, boolean or integer, got array"),
+        )
+    }
+    #[test]
+    fn file_float_value_names_line() {
+        check_file(
+            "prefix = \"a\"\ntask_cpu = 1.5\n",
+            Err("line 2: task_cpu: expected a string, boolean or integer, got float"),
+        )
+    }
+    #[test]
+    fn file_table_names_line() {
+        check_file(
+            "prefix = \"a\"\n[sec]\nx = 1\n",
+            Err(
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+            ),
         )
     }
     #[test]
@@ -379,7 +457,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{}: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
+                "{}:4: deploy_prompt_app: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
                 path.display()
             )
         );

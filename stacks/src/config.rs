@@ -2,7 +2,8 @@
 //!
 //! Invariant: a `StackConfig` that passed [`StackConfig::validate`] only holds values that are
 //! safe to embed in templates (names CloudFormation accepts, a git URL without shell
-//! metacharacters, a Fargate CPU/memory pair AWS supports). Where the values come from (flags,
+//! metacharacters, a Fargate CPU/memory pair AWS supports, a region of the commercial `aws`
+//! partition). Where the values come from (flags,
 //! environment, file) is the deployer's business.
 
 use std::fmt;
@@ -44,14 +45,32 @@ pub enum ConfigError {
         "stack prefix `{0}` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter"
     )]
     InvalidPrefix(String),
+    /// A prefix that makes the load balancer name `<prefix>-alb` start with `internal-`, which
+    /// Elastic Load Balancing reserves.
+    #[error(
+        "stack prefix `{0}` is invalid; the load balancer name `{0}-alb` would begin with `internal-`, which Elastic Load Balancing rejects"
+    )]
+    ReservedPrefix(String),
     /// A malformed region name.
     #[error("region `{0}` is invalid; expected a name like `us-east-1`")]
     InvalidRegion(String),
+    /// A region outside the commercial `aws` partition: the stacks use resource types those
+    /// partitions lack (cfn-lint E3006 in cn-north-1 and us-gov-west-1).
+    #[error(
+        "region `{0}` is outside the commercial aws partition; China, GovCloud and the isolated regions lack resource types the stacks use (CloudFront VPC origins or distributions, Cognito user pools, SageMaker spaces)"
+    )]
+    UnsupportedPartition(String),
     /// A git URL that is not plain https or contains characters unsafe in a shell script.
     #[error(
         "studio git repo `{0}` is invalid; expected an https:// URL of letters, digits and `-._~:/@%+`"
     )]
     InvalidGitRepo(String),
+    /// A git URL with a user name or password: it would be stored in plain text in the
+    /// template and the lifecycle configuration. The URL is not echoed.
+    #[error(
+        "studio git repo must not contain credentials (`user:password@`): they would be stored in plain text in the template; use a public repository URL"
+    )]
+    GitRepoCredentials,
     /// A Secrets Manager name with characters it does not allow.
     #[error("secret name `{0}` is invalid; use 1-512 of letters, digits and `/_+=.@-`")]
     InvalidSecretName(String),
@@ -187,6 +206,9 @@ impl StackConfig {
         if !prefix_ok {
             return Err(ConfigError::InvalidPrefix(self.prefix.clone()));
         }
+        if self.prefix == "internal" || self.prefix.starts_with("internal-") {
+            return Err(ConfigError::ReservedPrefix(self.prefix.clone()));
+        }
         let parts: Vec<&str> = self.region.split('-').collect();
         let region_ok = parts.len() >= 3
             && parts.iter().all(|part| {
@@ -201,7 +223,21 @@ impl StackConfig {
         if !region_ok {
             return Err(ConfigError::InvalidRegion(self.region.clone()));
         }
+        let other_partition = ["cn-", "us-gov-", "us-iso", "eu-iso"];
+        if other_partition
+            .iter()
+            .any(|start| self.region.starts_with(start))
+        {
+            return Err(ConfigError::UnsupportedPartition(self.region.clone()));
+        }
         let repo = &self.studio_git_repo;
+        let authority = repo
+            .strip_prefix("https://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        if authority.contains('@') {
+            return Err(ConfigError::GitRepoCredentials);
+        }
         let repo_ok = repo.len() > "https://".len()
             && repo.len() <= 1024
             && repo.starts_with("https://")
@@ -378,8 +414,20 @@ mod tests {
         check_config(|c| c.region = "eu-central-1".into(), true)
     }
     #[test]
-    fn region_gov() {
-        check_config(|c| c.region = "us-gov-west-1".into(), true)
+    fn region_gov_rejected() {
+        check_config(|c| c.region = "us-gov-west-1".into(), false)
+    }
+    #[test]
+    fn region_china_rejected() {
+        check_config(|c| c.region = "cn-north-1".into(), false)
+    }
+    #[test]
+    fn region_isolated_rejected() {
+        check_config(|c| c.region = "us-isob-east-1".into(), false)
+    }
+    #[test]
+    fn region_new_commercial_ok() {
+        check_config(|c| c.region = "ap-southeast-7".into(), true)
     }
     #[test]
     fn region_bad() {
@@ -399,6 +447,45 @@ mod tests {
     #[test]
     fn repo_dollar() {
         check_config(|c| c.studio_git_repo = "https://x/$(id)".into(), false)
+    }
+    #[test]
+    fn prefix_internal_rejected() {
+        check_config(|c| c.prefix = "internal".into(), false)
+    }
+    #[test]
+    fn prefix_internal_dash_rejected() {
+        check_config(|c| c.prefix = "internal-tools".into(), false)
+    }
+    #[test]
+    fn prefix_internals_ok() {
+        check_config(|c| c.prefix = "internals".into(), true)
+    }
+    #[test]
+    fn prefix_twenty_ok() {
+        check_config(|c| c.prefix = "a".repeat(20), true)
+    }
+    #[test]
+    fn repo_credentials_rejected() {
+        check_config(
+            |c| c.studio_git_repo = "https://user:token@github.com/o/r.git".into(),
+            false,
+        )
+    }
+    #[test]
+    fn repo_at_in_path_ok() {
+        check_config(
+            |c| c.studio_git_repo = "https://example.com/r/@scope/pkg.git".into(),
+            true,
+        )
+    }
+    #[test]
+    fn repo_credentials_not_echoed() {
+        let cfg = StackConfig {
+            studio_git_repo: "https://user:s3cret@github.com/o/r.git".into(),
+            ..StackConfig::default()
+        };
+        let message = cfg.validate().unwrap_err().to_string();
+        assert!(!message.contains("s3cret"), "{message}");
     }
     #[test]
     fn secret_name_space() {

@@ -3,7 +3,8 @@
 //! Without `--template` it checks our synthesized stacks (the current configuration, or every
 //! toggle combination with `--all-combinations`); with it, any JSON/YAML templates.
 //! Exit codes: 0 when no unsuppressed error remains, 1 when there are errors, 2 for usage or
-//! input errors (the error names the file, line and column). [`after_synth`] is the same check
+//! input errors (the error names the file, line and column). A template that cannot be read or
+//! parsed does not stop the others from being checked and reported; the exit code is then 2. [`after_synth`] is the same check
 //! run by `CDK_NAG=true deployer synth`.
 
 use std::io::Write;
@@ -97,6 +98,8 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    // Templates that could not be read or parsed: reported after the others were checked.
+    let mut input_errors: Vec<anyhow::Error> = Vec::new();
     let templates = if args.templates.is_empty() {
         let cfg = config::resolve(&args.config, env)?;
         let configs: Vec<StackConfig> = if args.all_combinations {
@@ -113,9 +116,13 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     } else {
         let mut templates = Vec::with_capacity(args.templates.len());
         for path in &args.templates {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            templates.push(nag::parse_template(&path.display().to_string(), &text)?);
+            let parsed = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))
+                .and_then(|text| Ok(nag::parse_template(&path.display().to_string(), &text)?));
+            match parsed {
+                Ok(template) => templates.push(template),
+                Err(error) => input_errors.push(error),
+            }
         }
         templates
     };
@@ -132,8 +139,25 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
         Format::Json => serde_json::to_string_pretty(&report::json(&findings, filter))? + "\n",
         Format::Sarif => serde_json::to_string_pretty(&report::sarif(&findings, filter))? + "\n",
     };
-    print_stdout(&rendered)?;
-    Ok(exit_code(&findings))
+    if input_errors.is_empty() {
+        print_stdout(&rendered)?;
+        return Ok(exit_code(&findings));
+    }
+    // A report over no template at all ("0 error(s)") would read like a pass.
+    if !templates.is_empty() {
+        print_stdout(&rendered)?;
+    }
+    for error in &input_errors {
+        eprintln!("error: {error:#}");
+    }
+    if args.templates.len() > 1 {
+        eprintln!(
+            "error: {} of {} templates could not be checked",
+            input_errors.len(),
+            args.templates.len()
+        );
+    }
+    Ok(ExitCode::from(2))
 }
 
 /// Writes to stdout; a reader that went away (`deployer nag | head`) is not an error, so the

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::{Value as Json, json};
 use stacks::{StackConfig, SynthStack};
 
@@ -32,8 +32,25 @@ pub fn render(stack: &SynthStack, format: Format) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Keeps the stack named `wanted` (full name or short kind name).
-pub fn select(stacks: Vec<SynthStack>, wanted: Option<&str>) -> anyhow::Result<Vec<SynthStack>> {
+/// `--stack` names no stack of this configuration: a usage error (exit code 2).
+#[derive(Debug)]
+pub struct StackNotFound(String);
+
+impl std::fmt::Display for StackNotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StackNotFound {}
+
+/// Keeps the stack named `wanted` (full name or short kind name); a stack the toggles turned
+/// off is named with its toggle.
+pub fn select(
+    cfg: &StackConfig,
+    stacks: Vec<SynthStack>,
+    wanted: Option<&str>,
+) -> Result<Vec<SynthStack>, StackNotFound> {
     let Some(wanted) = wanted else {
         return Ok(stacks);
     };
@@ -42,13 +59,29 @@ pub fn select(stacks: Vec<SynthStack>, wanted: Option<&str>) -> anyhow::Result<V
         .into_iter()
         .filter(|stack| stack.name == wanted || stack.kind.short_name() == wanted)
         .collect();
-    if kept.is_empty() {
-        bail!(
-            "no stack named `{wanted}` in this configuration; stacks: {}",
-            names.join(", ")
-        );
+    if !kept.is_empty() {
+        return Ok(kept);
     }
-    Ok(kept)
+    let toggles = [
+        ("app", "DEPLOY_PROMPT_APP", cfg.deploy_prompt_app),
+        (
+            "studio",
+            "DEPLOY_SAGEMAKER_DOMAIN",
+            cfg.deploy_sagemaker_domain,
+        ),
+    ];
+    for (kind, variable, on) in toggles {
+        if !on && (wanted == kind || wanted == format!("{}-{kind}", cfg.prefix)) {
+            return Err(StackNotFound(format!(
+                "stack `{wanted}` is turned off ({variable} is no); stacks: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Err(StackNotFound(format!(
+        "no stack named `{wanted}` in this configuration; stacks: {}",
+        names.join(", ")
+    )))
 }
 
 /// The manifest: stacks in deploy order, their files, dependencies and parameters.
@@ -99,6 +132,9 @@ pub fn write_dir(
     stacks: &[SynthStack],
     format: Format,
 ) -> anyhow::Result<Vec<String>> {
+    if dir.exists() && !dir.is_dir() {
+        anyhow::bail!("--out {}: exists and is not a directory", dir.display());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::with_capacity(stacks.len() + 1);
     for stack in stacks {
@@ -145,7 +181,7 @@ pub fn stdout_bytes(stacks: &[SynthStack], format: Format) -> anyhow::Result<Vec
 /// Runs `deployer synth`.
 pub fn run(args: &SynthArgs, cfg: &StackConfig) -> anyhow::Result<()> {
     let stacks = stacks::synth_all(cfg).context("synthesizing stacks")?;
-    let stacks = select(stacks, args.stack.as_deref())?;
+    let stacks = select(cfg, stacks, args.stack.as_deref())?;
     match &args.out {
         Some(dir) => {
             for path in write_dir(dir, cfg, &stacks, args.format)? {
@@ -155,8 +191,11 @@ pub fn run(args: &SynthArgs, cfg: &StackConfig) -> anyhow::Result<()> {
         None => {
             let bytes = stdout_bytes(&stacks, args.format)?;
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&bytes).context("writing to stdout")?;
-            stdout.flush().context("writing to stdout")?;
+            // A reader that went away (`deployer synth | head`) is not an error.
+            match stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                res => res.context("writing to stdout")?,
+            }
         }
     }
     Ok(())
@@ -168,8 +207,12 @@ mod tests {
     use super::*;
 
     fn check_select(wanted: Option<&str>, expected: Result<&[&str], &str>) {
-        let stacks = stacks::synth_all(&StackConfig::default()).unwrap();
-        let actual = select(stacks, wanted)
+        check_select_in(StackConfig::default(), wanted, expected)
+    }
+
+    fn check_select_in(cfg: StackConfig, wanted: Option<&str>, expected: Result<&[&str], &str>) {
+        let stacks = stacks::synth_all(&cfg).unwrap();
+        let actual = select(&cfg, stacks, wanted)
             .map(|kept| kept.into_iter().map(|s| s.name).collect::<Vec<_>>())
             .map_err(|err| err.to_string());
         match expected {
@@ -199,6 +242,33 @@ mod tests {
             Some("db"),
             Err(
                 "no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio",
+            ),
+        )
+    }
+
+    #[test]
+    fn select_turned_off_short() {
+        check_select_in(
+            StackConfig {
+                deploy_sagemaker_domain: false,
+                ..StackConfig::default()
+            },
+            Some("studio"),
+            Err(
+                "stack `studio` is turned off (DEPLOY_SAGEMAKER_DOMAIN is no); stacks: llm-eval-network, llm-eval-app",
+            ),
+        )
+    }
+    #[test]
+    fn select_turned_off_full() {
+        check_select_in(
+            StackConfig {
+                deploy_prompt_app: false,
+                ..StackConfig::default()
+            },
+            Some("llm-eval-app"),
+            Err(
+                "stack `llm-eval-app` is turned off (DEPLOY_PROMPT_APP is no); stacks: llm-eval-network, llm-eval-studio",
             ),
         )
     }

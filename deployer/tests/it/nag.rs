@@ -218,3 +218,48 @@ fn regression_broken_pipe_does_not_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(1), "{stderr}");
 }
+
+/// With several templates, the first broken one stopped the run: the others were never
+/// checked. Now every readable template is checked and reported, each broken one is named,
+/// and the exit code is 2.
+#[test]
+fn regression_broken_template_does_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("open.yaml"), OPEN).unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "Resources: [1\n").unwrap();
+    let run = deployer(
+        dir.path(),
+        &[
+            "nag",
+            "--template",
+            "broken.yaml",
+            "open.yaml",
+            "missing.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stdout.contains("open.yaml:"), "{}", run.stdout);
+    assert!(run.stdout.contains("AwsSolutions-EC23"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("error: broken.yaml:2:1: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("error: reading missing.yaml: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .ends_with("error: 2 of 3 templates could not be checked\n"),
+        "{}",
+        run.stderr
+    );
+    // Nothing checked: no "0 error(s)" report that reads like a pass.
+    let alone = deployer(dir.path(), &["nag", "--template", "broken.yaml"], &[]);
+    assert_eq!(alone.code, Some(2));
+    assert_eq!(alone.stdout, "");
+    assert_eq!(alone.stderr.lines().count(), 1, "{}", alone.stderr);
+}

@@ -114,10 +114,10 @@ fn env_toggle_drops_app_stack() {
         &["synth", "--stack", "app"],
         &[("DEPLOY_PROMPT_APP", "0")],
     );
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(2));
     assert_eq!(
         run.stderr,
-        "error: no stack named `app` in this configuration; stacks: llm-eval-network, llm-eval-studio\n"
+        "error: stack `app` is turned off (DEPLOY_PROMPT_APP is no); stacks: llm-eval-network, llm-eval-studio\n"
     );
 }
 
@@ -125,7 +125,7 @@ fn env_toggle_drops_app_stack() {
 fn bad_toggle_names_variable_and_accepted_values() {
     let dir = tmp();
     let run = deployer(dir.path(), &["synth"], &[("CDK_NAG", "enabled")]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(2));
     assert_eq!(
         run.stderr,
         "error: CDK_NAG: `enabled` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)\n"
@@ -174,10 +174,10 @@ fn bad_file_key_is_reported_with_file_name() {
     let dir = tmp();
     std::fs::write(dir.path().join("deploy.toml"), "regoin = \"eu-west-1\"\n").unwrap();
     let run = deployer(dir.path(), &["synth", "--config", "deploy.toml"], &[]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(2));
     assert!(
         run.stderr
-            .starts_with("error: config file deploy.toml: unknown key `regoin`"),
+            .starts_with("error: config file deploy.toml: line 1: unknown key `regoin`"),
         "{}",
         run.stderr
     );
@@ -222,4 +222,137 @@ fn readme_documents_every_synth_flag() {
             "README.md does not document {flag}"
         );
     }
+}
+
+/// Arguments, environment and the expected stderr of one run.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+/// Settings and `--stack` mistakes exited 1 like internal failures; they are usage errors (2),
+/// as in `deployer nag` and clap, and a file's bad value names its line.
+#[test]
+fn regression_setting_errors_are_usage_errors() {
+    let dir = tmp();
+    std::fs::write(
+        dir.path().join("deploy.toml"),
+        "prefix = \"demo\"\n\ntask_cpu = \"lots\"\n",
+    )
+    .unwrap();
+    let cases: &[Case] = &[
+        (
+            &["synth", "--config", "deploy.toml"],
+            &[],
+            "error: deploy.toml:3: task_cpu: `lots` is not a whole number\n",
+        ),
+        (
+            &["synth", "--stack", "db"],
+            &[],
+            "error: no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio\n",
+        ),
+        (
+            &["synth", "--prefix", "internal"],
+            &[],
+            "error: --prefix: stack prefix `internal` is invalid; the load balancer name `internal-alb` would begin with `internal-`, which Elastic Load Balancing rejects\n",
+        ),
+        (
+            &["synth"],
+            &[("DEPLOY_TASK_MEMORY", "512")],
+            "error: CPU from default, memory from DEPLOY_TASK_MEMORY: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192\n",
+        ),
+        (
+            &["synth"],
+            &[("AWS_REGION", "useast1")],
+            "error: AWS_REGION: region `useast1` is invalid; expected a name like `us-east-1`\n",
+        ),
+        (
+            &["synth", "--config", "missing.toml"],
+            &[],
+            "error: reading config file missing.toml: No such file or directory (os error 2)\n",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let run = deployer(dir.path(), args, env);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr, *expected, "{args:?}");
+        assert!(run.stdout.is_empty());
+    }
+}
+
+/// A git URL with credentials was written into the template in plain text; it is refused
+/// without echoing the password.
+#[test]
+fn regression_git_url_credentials_refused_and_not_echoed() {
+    let dir = tmp();
+    let run = deployer(
+        dir.path(),
+        &["synth", "--stack", "studio"],
+        &[(
+            "DEPLOY_STUDIO_GIT_REPO",
+            "https://me:ghp_s3cret@github.com/o/r.git",
+        )],
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(!run.stderr.contains("ghp_s3cret"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("must not contain credentials"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `deployer synth | head` failed with "error: writing to stdout: Broken pipe" and exit 1.
+#[test]
+fn regression_closed_stdout_is_not_an_error() {
+    use std::process::{Command, Stdio};
+
+    let dir = tmp();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["synth", "--format", "yaml"])
+        .env_remove("CDK_NAG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before the child has synthesized anything.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr, "");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+/// `--out` naming a file said "creating out: File exists (os error 17)".
+#[test]
+fn regression_out_is_a_file() {
+    let dir = tmp();
+    std::fs::write(dir.path().join("out"), "").unwrap();
+    let run = deployer(dir.path(), &["synth", "--out", "out"], &[]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "error: --out out: exists and is not a directory\n"
+    );
+}
+
+/// A toggle variable that is not UTF-8 was read as unset, so the default (yes) applied silently.
+#[cfg(unix)]
+#[test]
+fn regression_non_utf8_variable_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::process::Command;
+
+    let dir = tmp();
+    let output = Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["synth", "--stack", "network"])
+        .env_remove("CDK_NAG")
+        .env("DEPLOY_PROMPT_APP", std::ffi::OsStr::from_bytes(b"n\xffo"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with("error: DEPLOY_PROMPT_APP: `n\u{fffd}o` is not a boolean"),
+        "{stderr}"
+    );
 }

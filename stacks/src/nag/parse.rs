@@ -637,6 +637,10 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
         }
     };
     let Some(root) = root.as_object() else {
+        if root.is_null() {
+            // An empty file, or one of only comments and blank lines.
+            return Err(structure(None, "template is empty".to_owned()));
+        }
         return Err(structure(None, "template is not a mapping".to_owned()));
     };
     let Some(resources) = root.get("Resources") else {
@@ -859,6 +863,8 @@ mod tests {
             "t.yaml:1:1: template has no `Resources` section"
         );
         assert_eq!(error("- 1"), "t.yaml:1:1: template is not a mapping");
+        assert_eq!(error(""), "t.yaml:1:1: template is empty");
+        assert_eq!(error("# nothing\n\n"), "t.yaml:1:1: template is empty");
         assert_eq!(
             error("Resources: []"),
             "t.yaml:1:1: `Resources` is not a mapping"

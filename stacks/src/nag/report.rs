@@ -129,6 +129,28 @@ fn sarif_rule(rule: &Rule) -> Value {
     })
 }
 
+/// A file path as the URI reference SARIF requires: bytes outside RFC 3986's
+/// unreserved and path characters percent-encoded (a space or `#` would otherwise break the
+/// reference), absolute paths as `file://` URIs; relative paths stay relative, which is what
+/// GitHub code scanning resolves against the repository root.
+fn sarif_uri(path: &str) -> String {
+    let mut uri = String::with_capacity(path.len() + 8);
+    if path.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            uri.push('%');
+            uri.push(char::from(HEX[usize::from(byte >> 4)]));
+            uri.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+    }
+    uri
+}
+
 /// SARIF 2.1.0 log with one run; every pack rule is listed in `tool.driver.rules`.
 pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
     let results: Vec<Value> = shown(findings, filter)
@@ -139,7 +161,7 @@ pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
                 region.insert("startLine".to_owned(), json!(position.line));
                 region.insert("startColumn".to_owned(), json!(position.column));
             }
-            let mut physical = json!({"artifactLocation": {"uri": finding.file}});
+            let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&finding.file)}});
             if !region.is_empty() {
                 physical["region"] = Value::Object(region);
             }
@@ -233,6 +255,35 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
             report["findings"][2]["suppression_reason"],
             "legacy group kept for the migration"
         );
+    }
+
+    fn check_uri(path: &str, expected: &str) {
+        assert_eq!(sarif_uri(path), expected, "{path}");
+    }
+
+    #[test]
+    fn uri_relative() {
+        check_uri("cdk.out/app.template.json", "cdk.out/app.template.json")
+    }
+    #[test]
+    fn uri_space_and_hash() {
+        check_uri("my file#1.yaml", "my%20file%231.yaml")
+    }
+    #[test]
+    fn uri_percent_and_query() {
+        check_uri("a%b?.yaml", "a%25b%3F.yaml")
+    }
+    #[test]
+    fn uri_absolute() {
+        check_uri("/tmp/t.yaml", "file:///tmp/t.yaml")
+    }
+    #[test]
+    fn uri_backslash() {
+        check_uri("dir\\t.yaml", "dir%5Ct.yaml")
+    }
+    #[test]
+    fn uri_non_ascii() {
+        check_uri("é.yaml", "%C3%A9.yaml")
     }
 
     #[test]
