@@ -321,6 +321,16 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The built-in catalog, or it overridden and extended by the user's file.
+fn load_catalog(path: Option<&Path>) -> anyhow::Result<Catalog> {
+    match path {
+        Some(path) => {
+            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))
+        }
+        None => Ok(Catalog::embedded()),
+    }
+}
+
 async fn models(args: &ModelsArgs) -> anyhow::Result<()> {
     if args.sagemaker_endpoints {
         let providers = Providers::from_env(ProviderSettings::default())
@@ -330,61 +340,35 @@ async fn models(args: &ModelsArgs) -> anyhow::Result<()> {
             .list_sagemaker_endpoints()
             .await
             .context("listing SageMaker endpoints")?;
-        let width = endpoints
+        let rows: Vec<[String; 2]> = endpoints
             .iter()
-            .map(|endpoint| endpoint.name.len() + "sagemaker:".len())
-            .max()
-            .unwrap_or(0);
-        for endpoint in &endpoints {
-            let spec = format!("sagemaker:{}", endpoint.name);
-            println!("{spec:<width$}  {}", endpoint.status);
-        }
+            .map(|endpoint| {
+                [
+                    format!("sagemaker:{}", endpoint.name),
+                    endpoint.status.clone(),
+                ]
+            })
+            .collect();
+        print!("{}", output::aligned_columns(&rows));
         if endpoints.is_empty() {
             eprintln!("no SageMaker endpoints in this account and region");
         }
         return Ok(());
     }
-    let catalog = match &args.catalog {
-        Some(path) => {
-            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?
-        }
-        None => Catalog::embedded(),
-    };
+    let catalog = load_catalog(args.catalog.as_deref())?;
     let price = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |p| format!("{p}"));
-    let rows: Vec<[String; 5]> = catalog
-        .entries()
-        .iter()
-        .map(|entry| {
-            [
-                entry.alias.clone(),
-                format!("{}:{}", entry.provider, entry.model_id),
-                entry.display_name.clone(),
-                price(entry.price_per_1k_input),
-                price(entry.price_per_1k_output),
-            ]
-        })
-        .collect();
-    let header = ["alias", "model", "name", "$/1k input", "$/1k output"];
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: [&str; 5]| {
-        let mut text = String::new();
-        for (column, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if column > 0 {
-                text.push_str("  ");
-            }
-            text.push_str(&format!("{cell:<width$}"));
-        }
-        println!("{}", text.trim_end());
-    };
-    line(header);
-    for row in &rows {
-        line([&row[0], &row[1], &row[2], &row[3], &row[4]]);
-    }
+    let mut rows: Vec<[String; 5]> =
+        vec![["alias", "model", "name", "$/1k input", "$/1k output"].map(String::from)];
+    rows.extend(catalog.entries().iter().map(|entry| {
+        [
+            entry.alias.clone(),
+            format!("{}:{}", entry.provider, entry.model_id),
+            entry.display_name.clone(),
+            price(entry.price_per_1k_input),
+            price(entry.price_per_1k_output),
+        ]
+    }));
+    print!("{}", output::aligned_columns(&rows));
     Ok(())
 }
 
@@ -532,12 +516,7 @@ fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
 
 async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // Configuration first: nothing below calls a model until all of it is checked.
-    let catalog = match &args.catalog {
-        Some(path) => {
-            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?
-        }
-        None => Catalog::embedded(),
-    };
+    let catalog = load_catalog(args.catalog.as_deref())?;
     let resolve = |spec: &String| {
         catalog
             .resolve(spec)

@@ -446,24 +446,7 @@ pub fn render_table(summary: &Summary) -> String {
             ]);
         }
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|column| {
-            rows.iter()
-                .map(|row| row[column].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in &rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = aligned_columns(&rows);
     out.push('\n');
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
     for model in &summary.models {
@@ -488,6 +471,27 @@ pub fn render_table(summary: &Summary) -> String {
         "run {}{status}: {} done, {} failed of {} in {:.2} s\n",
         summary.run_id, summary.done, summary.failed, summary.total, summary.elapsed_secs
     ));
+    out
+}
+
+/// Rows as left-aligned columns two spaces apart, one line each (trailing spaces trimmed).
+pub fn aligned_columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: [usize; N] = std::array::from_fn(|column| {
+        rows.iter()
+            .map(|row| row[column].chars().count())
+            .max()
+            .unwrap_or(0)
+    });
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
     out
 }
 
