@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need first (idempotent, fast when
-# already installed): a Python venv with cfn-lint and moto, and cargo-nextest when missing.
+# already installed): Debian packages, a Python venv with cfn-lint and moto, and cargo-nextest
+# when missing.
 # Everything cached lives outside the clone, in $LLM_EVAL_CACHE (default ~/.cache/llm-eval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,22 @@ cache="${LLM_EVAL_CACHE:-$HOME/.cache/llm-eval}"
 mkdir -p "$cache"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$cache/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Debian packages the tests drive: headless Chromium and ChromeDriver (browser tests), a real OCI
+# registry (docker-registry) with htpasswd basic auth, and skopeo + umoci to pull back and unpack
+# what was pushed. Only missing ones are installed.
+missing=()
+for pair in chromium:chromium chromedriver:chromium-driver docker-registry:docker-registry \
+  skopeo:skopeo umoci:umoci htpasswd:apache2-utils; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "==> apt-get install ${missing[*]}"
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 # Python tools, pinned, in a venv of our own.
 venv="$cache/venv"

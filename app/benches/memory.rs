@@ -20,13 +20,7 @@ fn main() {
 }
 
 fn squad_lines() -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let primary = manifest.join("../../shared/datasets/squad-qa/qa.jsonl");
-    let path = if primary.exists() {
-        primary
-    } else {
-        manifest.join("../../../shared/datasets/squad-qa/qa.jsonl")
-    };
+    let path = std::path::Path::new(app::sample_data::SOURCE_DIR).join("qa.jsonl");
     let file = std::fs::File::open(&path).expect("qa.jsonl opens");
     std::io::BufReader::new(file)
         .lines()

@@ -1,4 +1,4 @@
-//! Metric cost per sample on realistic model outputs built from the shared squad-qa dataset.
+//! Metric cost per sample on realistic model outputs built from the sample squad-qa dataset.
 //! Prints µs/sample; targets: qa_accuracy ≤ 2 µs, factual_knowledge ≤ 0.5 µs (fmeval: ~60 µs).
 //! The `score_record` lines are what the runner calls per record (all scores of the metric,
 //! allocated as `Score`s); the `score_with` lines are the bare scoring with reused buffers.
@@ -13,14 +13,7 @@ use app::dataset::{Dataset, reference_text};
 use app::metrics::{MetricName, factual_knowledge, qa_accuracy, score_record};
 
 fn squad_jsonl() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let primary = workspace.join("../shared/datasets/squad-qa/qa.jsonl");
-    if primary.exists() {
-        primary
-    } else {
-        // A git worktree under `<dir>/wt/<name>`: the shared folder sits beside `wt/`.
-        workspace.join("../../shared/datasets/squad-qa/qa.jsonl")
-    }
+    Path::new(app::sample_data::SOURCE_DIR).join("qa.jsonl")
 }
 
 /// (model output, target) pairs shaped like real answers: short, chatty, wrong, non-ASCII.

@@ -24,14 +24,7 @@ async fn bench() {
     .await
     .expect("double starts");
     let dir = tempfile::tempdir().expect("temp dir");
-    let dataset = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/datasets/squad-qa/qa.jsonl");
-    let dataset = if dataset.exists() {
-        dataset
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/datasets/squad-qa/qa.jsonl")
-    };
+    let dataset = std::path::Path::new(app::sample_data::SOURCE_DIR).join("qa.jsonl");
     let mut times: Vec<Duration> = Vec::new();
     for run in 0..RUNS {
         let started = Instant::now();

@@ -10,6 +10,7 @@ pub mod progress;
 pub mod providers;
 pub mod runner;
 pub mod sample;
+pub mod sample_data;
 pub mod store;
 pub mod template;
 pub mod web;

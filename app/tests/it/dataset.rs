@@ -1,4 +1,4 @@
-//! Datasets end to end: the shared squad-qa files, encodings and line ends, errors that name the
+//! Datasets end to end: the sample squad-qa files, encodings and line ends, errors that name the
 //! file and line, fmeval's sample order, and streaming a large file.
 
 use std::io::Write;
@@ -7,23 +7,9 @@ use std::path::{Path, PathBuf};
 use app::dataset::{Dataset, DatasetError, Format, reference_text};
 use app::sample::{DEFAULT_SEED, Selection, selected_indices};
 
-/// A file of the shared squad-qa dataset: `../shared` next to the workspace, or, for a git
-/// worktree under `/work/wt/<name>`, next to the worktrees' parent.
+/// A file of the sample squad-qa dataset shipped in the repository.
 pub fn squad_file(name: &str) -> PathBuf {
-    let primary = crate::helpers::squad_dir().join(name);
-    if primary.exists() {
-        return primary;
-    }
-    let fallback = crate::helpers::workspace_root()
-        .join("../../shared/datasets/squad-qa")
-        .join(name);
-    assert!(
-        fallback.exists(),
-        "the squad-qa dataset is missing: looked for {} and {}",
-        primary.display(),
-        fallback.display()
-    );
-    fallback
+    crate::helpers::squad_dir().join(name)
 }
 
 fn write_file(dir: &Path, name: &str, content: &[u8]) -> PathBuf {

@@ -35,14 +35,9 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The shared sample dataset directory: `../shared/datasets/squad-qa` from the workspace root
-/// (CI), or, for a git worktree under `/work/wt/<name>`, next to the worktrees' parent.
+/// The sample dataset directory shipped in the repository (`app/data/squad-qa`).
 pub fn squad_dir() -> PathBuf {
-    let primary = workspace_root().join("../shared/datasets/squad-qa");
-    if primary.exists() {
-        return primary;
-    }
-    workspace_root().join("../../shared/datasets/squad-qa")
+    PathBuf::from(app::sample_data::SOURCE_DIR)
 }
 
 /// `qa.jsonl` of the sample dataset.

@@ -6,5 +6,6 @@ mod field;
 mod helpers;
 mod metrics;
 mod providers;
+mod repository;
 mod runs;
 mod template;
