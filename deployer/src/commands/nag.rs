@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use stacks::nag::report::Unchecked;
 use stacks::nag::{self, Finding, Level, ParsedTemplate, RULES, report};
 use stacks::{StackConfig, synth_all};
 
@@ -94,7 +95,9 @@ pub fn run(
         ))?;
         return Ok(Outcome::Done);
     }
-    // Templates that could not be read or parsed: reported after the others were checked.
+    // Templates that could not be read or parsed: in the report (JSON, SARIF) and on stderr,
+    // after the others were checked.
+    let mut unchecked: Vec<Unchecked> = Vec::new();
     let mut input_errors: Vec<anyhow::Error> = Vec::new();
     let templates = if args.templates.is_empty() {
         let cfg = config::resolve(&args.config, env).map_err(usage)?;
@@ -112,12 +115,25 @@ pub fn run(
     } else {
         let mut templates = Vec::with_capacity(args.templates.len());
         for path in &args.templates {
-            let parsed = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))
-                .and_then(|text| Ok(nag::parse_template(&path.display().to_string(), &text)?));
-            match parsed {
+            let file = path.display().to_string();
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(error) => {
+                    unchecked.push(Unchecked {
+                        file: file.clone(),
+                        position: None,
+                        message: format!("cannot be read: {error}"),
+                    });
+                    input_errors.push(anyhow::Error::new(error).context(format!("reading {file}")));
+                    continue;
+                }
+            };
+            match nag::parse_template(&file, &text) {
                 Ok(template) => templates.push(template),
-                Err(error) => input_errors.push(error),
+                Err(error) => {
+                    unchecked.push(Unchecked::from_parse_error(&error));
+                    input_errors.push(error.into());
+                }
             }
         }
         templates
@@ -132,15 +148,20 @@ pub fn run(
     };
     let rendered = match args.format {
         Format::Text => report::text(&findings, filter),
-        Format::Json => serde_json::to_string_pretty(&report::json(&findings, filter))? + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&report::sarif(&findings, filter))? + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(&report::json(&findings, &unchecked, filter))? + "\n"
+        }
+        Format::Sarif => {
+            serde_json::to_string_pretty(&report::sarif(&findings, &unchecked, filter))? + "\n"
+        }
     };
     if input_errors.is_empty() {
         stdout.print(rendered)?;
         return Ok(outcome(&findings));
     }
-    // A report over no template at all ("0 error(s)") would read like a pass.
-    if !templates.is_empty() {
+    // A text report over no template at all ("0 error(s)") would read like a pass; JSON and
+    // SARIF carry the unchecked templates themselves, so they are always printed.
+    if !templates.is_empty() || args.format != Format::Text {
         stdout.print(rendered)?;
     }
     if args.templates.len() > 1 {
