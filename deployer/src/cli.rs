@@ -27,6 +27,8 @@ pub enum Command {
     Synth(SynthArgs),
     /// Check templates (ours, or any given with --template) against the security rule pack.
     Nag(crate::commands::nag::NagArgs),
+    /// The one-click install's build side: run the lifecycle in CodeBuild and answer CloudFormation.
+    Bootstrap(crate::commands::bootstrap::BootstrapArgs),
 }
 
 pub use crate::config::ConfigArgs;

@@ -7,6 +7,7 @@
 //! (unreadable or invalid `deployer nag --template` files). A closed stdout is handled by
 //! [`output::Stdout`] and is not an error.
 
+mod bootstrap;
 mod cli;
 mod commands;
 mod config;
@@ -28,6 +29,7 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Synth(args) => commands::synth::run(&args, &env, stdout),
         Command::Nag(args) => commands::nag::run(&args, &env, stdout),
+        Command::Bootstrap(args) => commands::bootstrap::run(&args, &env),
     }
 }
 
