@@ -741,7 +741,7 @@ struct BuildRun {
 /// `export` and `cd` carry over), phases in order; a failing command ends its phase; a failed
 /// INSTALL or PRE_BUILD skips the rest, a failed BUILD still runs POST_BUILD; buildspec
 /// variables apply only where the project or the StartBuild call set none.
-fn run_buildspec(env: &[(String, String)], work: &Path) -> BuildRun {
+fn run_buildspec(env: &[(String, String)], work: &Path, src: &Path) -> BuildRun {
     let buildspec: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("buildspec.yml")).unwrap())
             .unwrap();
@@ -781,17 +781,26 @@ fn run_buildspec(env: &[(String, String)], work: &Path) -> BuildRun {
         post_build = calls[3],
     ));
     let phases_file = work.join("phases");
-    let src = repo_root().canonicalize().unwrap();
+    // Tools of the test (stand-ins for rustc and cargo) come first, as an image's would.
+    let path = std::env::join_paths(
+        env.iter()
+            .filter(|(key, _)| key == "TEST_TOOLS")
+            .map(|(_, dir)| PathBuf::from(dir))
+            .chain(std::env::split_paths(
+                &std::env::var_os("PATH").unwrap_or_default(),
+            )),
+    )
+    .unwrap();
     let mut command = Command::new("bash");
     command
         .args(["-c", &script])
-        .current_dir(&src)
+        .current_dir(src)
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", path)
         .env("HOME", work)
         .env("TMPDIR", work)
         .env("PHASES", &phases_file)
-        .env("CODEBUILD_SRC_DIR", &src)
+        .env("CODEBUILD_SRC_DIR", src)
         .env("CODEBUILD_BUILD_ID", "llm-eval-deployer:local-1")
         .env(
             "CODEBUILD_BUILD_ARN",
@@ -830,7 +839,7 @@ fn buildspec_reports_a_build_that_cannot_deploy() {
     let mut env = request_env(&url.url());
     env.push(prebuilt());
     env.push(("DEPLOYER_ACTION".into(), "sideways".into()));
-    let run = run_buildspec(&env, work.path());
+    let run = run_buildspec(&env, work.path(), &repo_root().canonicalize().unwrap());
     assert_eq!(
         run.phases,
         ["INSTALL SUCCEEDED", "PRE_BUILD SUCCEEDED", "BUILD FAILED"],
@@ -843,4 +852,50 @@ fn buildspec_reports_a_build_that_cannot_deploy() {
         body["Reason"],
         "DEPLOYER_ACTION: `sideways` is not an action; expected up or down (CodeBuild build llm-eval-deployer:local-1)"
     );
+}
+
+/// Without DEPLOYER_BIN the build finds the pinned toolchain and builds the deployer in release
+/// mode; rustc and cargo are stand-ins here (the real build is what the test build made), so
+/// the commands and the binary's path are what is checked.
+#[test]
+fn buildspec_builds_the_deployer_when_none_is_given() {
+    let work = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let tools = work.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let script = |name: &str, body: &str| {
+        let file = tools.join(name);
+        std::fs::write(&file, format!("#!/bin/sh\n{body}\n")).unwrap();
+        let mut permissions = std::fs::metadata(&file).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&file, permissions).unwrap();
+    };
+    script("rustc", "echo 'rustc 1.95.0 (59807616e 2026-04-14)'");
+    script(
+        "cargo",
+        &format!(
+            "echo \"$@\" > \"$TMPDIR/cargo-args\"\nmkdir -p target/release && cp '{}' target/release/deployer",
+            env!("CARGO_BIN_EXE_deployer")
+        ),
+    );
+    let url = ResponseUrl::start(&[]);
+    let mut env = request_env(&url.url());
+    env.push(("TEST_TOOLS".into(), tools.display().to_string()));
+    env.push(("DEPLOYER_ACTION".into(), "sideways".into()));
+    let run = run_buildspec(&env, work.path(), src.path());
+    assert_eq!(
+        run.phases,
+        ["INSTALL SUCCEEDED", "PRE_BUILD SUCCEEDED", "BUILD FAILED"],
+        "{}",
+        run.output
+    );
+    assert!(run.output.contains("Rust 1.95.0 found"), "{}", run.output);
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("cargo-args"))
+            .unwrap()
+            .trim(),
+        "build --release --locked -p deployer"
+    );
+    assert!(src.path().join("target/release/deployer").is_file());
+    assert_eq!(the_one_put(&url).json()["Status"], "FAILED");
 }
