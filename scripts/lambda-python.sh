@@ -34,12 +34,12 @@ apt_opts=(
   -o "APT::Sandbox::User=root"
   -qq
 )
-apt-get "${apt_opts[@]}" update
+apt-get "${apt_opts[@]}" update >&2
 # The interpreter, its standard library, and the shared libraries its binary and the extension
 # modules the function imports (ssl, hashlib, json, zlib, lzma, bz2, uuid, socket) link.
 packages=(python3.14-minimal libpython3.14-minimal libpython3.14-stdlib libc6 libssl3t64
   zlib1g libexpat1 libffi8 libzstd1 liblzma5 libbz2-1.0 libuuid1 media-types netbase tzdata)
-(cd "$dir/debs" && apt-get "${apt_opts[@]}" download "${packages[@]}")
+(cd "$dir/debs" && apt-get "${apt_opts[@]}" download "${packages[@]}") >&2
 for deb in "$dir"/debs/*.deb; do
   dpkg-deb -x "$deb" "$dir/root"
 done
@@ -48,7 +48,7 @@ done
 # them in /var/runtime; here a folder of our own).
 pip="${PIP:-pip3}"
 "$pip" install --quiet --disable-pip-version-check --no-compile --only-binary=:all: \
-  --python-version 3.14 --implementation cp --target "$dir/runtime" boto3==1.40.70
+  --python-version 3.14 --implementation cp --target "$dir/runtime" boto3==1.40.70 >&2
 
 root="$dir/root"
 cat > "$wrapper" <<EOF
@@ -59,5 +59,6 @@ PYTHONHOME="$root/usr" PYTHONPATH="$dir/runtime\${PYTHONPATH:+:\$PYTHONPATH}" ex
 EOF
 chmod +x "$wrapper"
 "$wrapper" -c 'import ssl, json, urllib.request, boto3' >&2
+rm -rf "$dir/debs" "$dir/apt"
 echo "$stamp_text" > "$dir/.stamp"
 echo "$wrapper"
