@@ -24,6 +24,8 @@ pub enum Command {
     Synth(SynthArgs),
     /// Check templates (ours, or any given with --template) against the security rule pack.
     Nag(crate::commands::nag::NagArgs),
+    /// Build the app image without a Docker daemon, or push it to a registry.
+    Image(crate::commands::image::ImageArgs),
 }
 
 /// Settings shared by every command that synthesizes stacks.

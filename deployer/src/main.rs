@@ -9,6 +9,7 @@
 mod cli;
 mod commands;
 mod config;
+mod image;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Nag(args) => Ok(commands::nag::run(&args, &env)),
+        Command::Image(args) => commands::image::run(&args),
     }
 }
 
