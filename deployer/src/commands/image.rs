@@ -4,7 +4,6 @@
 //! image URI by digest on stdout (or `--json`), so `IMAGE=$(deployer image push ...)` works.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -12,6 +11,8 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use crate::image::{self, BlobKind, BuiltImage, Platform, PushEvent, PushTarget, PushedImage};
+use crate::outcome::{self, Outcome};
+use crate::output::Stdout;
 
 /// Default layout directory of `build` and `push`.
 const DEFAULT_LAYOUT: &str = "cdk.out/image";
@@ -94,14 +95,14 @@ fn parse_repository(value: &str) -> Result<String, String> {
 }
 
 /// Runs `deployer image ...`.
-pub fn run(args: &ImageArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &ImageArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     match &args.command {
-        ImageCommand::Build(build) => run_build(build),
-        ImageCommand::Push(push) => run_push(push),
+        ImageCommand::Build(build) => run_build(build, stdout),
+        ImageCommand::Push(push) => run_push(push, stdout),
     }
 }
 
-fn run_build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
+fn run_build(args: &BuildArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let platform = match args.platform {
         Some(platform) => platform,
         None => app_stack_platform()?,
@@ -122,22 +123,20 @@ fn run_build(args: &BuildArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let built = image::build(&options).context("building the image")?;
-    if args.json {
-        println!("{}", build_json(&built));
+    let text = if args.json {
+        format!("{}\n", build_json(&built))
     } else {
-        println!(
-            "image     {} (OCI image layout)",
-            built.layout_dir.display()
-        );
-        println!("manifest  {}", built.manifest_digest);
-        println!("platform  {}", built.platform);
-        println!(
-            "size      {} compressed in {} layers",
+        format!(
+            "image     {} (OCI image layout)\nmanifest  {}\nplatform  {}\nsize      {} compressed in {} layers\n",
+            built.layout_dir.display(),
+            built.manifest_digest,
+            built.platform,
             human_bytes(built.compressed_size),
             built.layers.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+        )
+    };
+    stdout.print(text)?;
+    Ok(Outcome::Done)
 }
 
 fn build_json(built: &BuiltImage) -> serde_json::Value {
@@ -176,13 +175,13 @@ fn find_workspace() -> anyhow::Result<PathBuf> {
             return Ok(dir.to_owned());
         }
     }
-    anyhow::bail!(
+    Err(outcome::usage(anyhow::anyhow!(
         "{} is not inside the llm-eval workspace: run from the repository, or pass --workspace DIR or --binary PATH",
         start.display()
-    )
+    )))
 }
 
-fn run_push(args: &PushArgs) -> anyhow::Result<ExitCode> {
+fn run_push(args: &PushArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let built = BuiltImage::open(&args.layout).context("reading the image layout")?;
     let repository = image::Repository::parse(&args.repository)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -200,8 +199,8 @@ fn run_push(args: &PushArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("pushing to {repository}"))
     })?;
-    print_pushed(&pushed, args.json);
-    Ok(ExitCode::SUCCESS)
+    print_pushed(&pushed, args.json, stdout)?;
+    Ok(Outcome::Done)
 }
 
 /// `--registry-user` with `REGISTRY_PASSWORD`, else ECR's token for ECR, else Docker's config.
@@ -216,11 +215,15 @@ async fn resolve_auth(args: &PushArgs, host: &str) -> anyhow::Result<image::Regi
                 Some((user.clone(), SecretString::from(password))),
             )?);
         }
-        (Some(user), None) => anyhow::bail!(
-            "--registry-user {user} needs the password in REGISTRY_PASSWORD (never on the command line)"
-        ),
+        (Some(user), None) => {
+            return Err(outcome::usage(anyhow::anyhow!(
+                "--registry-user {user} needs the password in REGISTRY_PASSWORD (never on the command line)"
+            )));
+        }
         (None, Some(_)) => {
-            anyhow::bail!("REGISTRY_PASSWORD is set but --registry-user (REGISTRY_USER) is not")
+            return Err(outcome::usage(anyhow::anyhow!(
+                "REGISTRY_PASSWORD is set but --registry-user (REGISTRY_USER) is not"
+            )));
         }
         (None, None) => {}
     }
@@ -265,20 +268,17 @@ fn report(event: &PushEvent, n_layers: usize) {
     }
 }
 
-fn print_pushed(pushed: &PushedImage, as_json: bool) {
+fn print_pushed(pushed: &PushedImage, as_json: bool, stdout: &mut Stdout) -> anyhow::Result<()> {
     if as_json {
-        println!(
-            "{}",
-            json!({
+        let summary = json!({
                 "uri_by_digest": pushed.uri_by_digest,
                 "digest": pushed.digest,
                 "tag": pushed.tag,
                 "n_blobs_uploaded": pushed.n_blobs_uploaded,
                 "n_bytes_uploaded": pushed.n_bytes_uploaded,
                 "manifest_uploaded": pushed.manifest_uploaded,
-            })
-        );
-        return;
+        });
+        return stdout.print(format!("{summary}\n"));
     }
     eprintln!(
         "pushed: {} blobs uploaded ({}), manifest {}",
@@ -290,7 +290,7 @@ fn print_pushed(pushed: &PushedImage, as_json: bool) {
             "unchanged"
         }
     );
-    println!("{}", pushed.uri_by_digest);
+    stdout.print(format!("{}\n", pushed.uri_by_digest))
 }
 
 /// `sha256:0123456789ab…` for progress lines.
