@@ -325,7 +325,7 @@ pub enum ImageError {
     },
     /// The host cannot produce a binary for the wanted platform.
     #[error(
-        "cannot build a {platform} image on this {host} machine: the native builder packs a binary compiled here and its libraries; use `--builder docker` (Docker with QEMU emulation builds other platforms), pass `--binary` built for {platform}, or deploy from the one-click bootstrap (CodeBuild)"
+        "cannot build an image for {platform} on this {host} machine: the native builder packs a binary compiled here and its libraries; use `--builder docker` (Docker with QEMU emulation builds other platforms), pass `--binary` built for {platform}, or deploy from the one-click bootstrap (CodeBuild)"
     )]
     ArchitectureUnavailable {
         /// Wanted.

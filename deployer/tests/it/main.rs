@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod helpers;
+mod image;
 mod nag;
 mod synth;
