@@ -164,4 +164,60 @@ mod tests {
         let no_colon = base64::engine::general_purpose::STANDARD.encode("AWS");
         assert!(basic_from_token(&no_colon).is_err());
     }
+
+    fn sdk_config(endpoint_url: &str, with_credentials: bool) -> aws_config::SdkConfig {
+        use aws_sdk_ecr::config::{Credentials, SharedCredentialsProvider};
+        let builder = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            // Another region than the registry's: the call must go to the registry's.
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(endpoint_url);
+        let builder = if with_credentials {
+            builder.credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "AKIDMOTO",
+                "moto-secret",
+                None,
+                None,
+                "test",
+            )))
+        } else {
+            builder
+        };
+        builder.build()
+    }
+
+    /// GetAuthorizationToken against moto (which answers `AWS:<account>-auth-token`).
+    #[tokio::test]
+    async fn auth_from_get_authorization_token() {
+        let moto = model_doubles::Moto::start().await;
+        let auth = ecr_auth(
+            &sdk_config(moto.url(), true),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+        .await
+        .unwrap();
+        let RegistryAuth::Basic { username, password } = auth else {
+            panic!("basic")
+        };
+        assert_eq!(
+            (username.as_str(), password.expose_secret()),
+            ("AWS", "123456789012-auth-token")
+        );
+        let err = ecr_auth(
+            &sdk_config(moto.url(), false),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("GetAuthorizationToken in us-east-1") && err.contains("credentials"),
+            "{err}"
+        );
+        let err = ecr_auth(&sdk_config(moto.url(), true), "ghcr.io")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not an ECR registry host"), "{err}");
+    }
 }
