@@ -182,12 +182,20 @@ pub struct RunConfig {
 }
 
 /// Writes the image of `layers` and `run` into the layout at `out_dir`.
+///
+/// When `out_dir` already holds the image of exactly these inputs (same file contents, modes,
+/// owners and config: see [`fingerprint`]) and its blobs are intact, that image is returned
+/// without compressing anything again, which makes a no-change `deployer up` quick.
 pub fn write(
     out_dir: &Path,
     platform: Platform,
     layers: &[Layer],
     run: &RunConfig,
 ) -> Result<BuiltImage, ImageError> {
+    let inputs = fingerprint(platform, layers, run)?;
+    if let Some(image) = reuse(out_dir, &inputs) {
+        return Ok(image);
+    }
     prepare(out_dir)?;
     let mut descriptors = Vec::new();
     let mut diff_ids = Vec::new();
@@ -220,7 +228,73 @@ pub fn write(
         "history": history,
     });
     let config_bytes = serde_json::to_vec(&config).map_err(json_error(out_dir))?;
-    finish(out_dir, platform, &config_bytes, descriptors)
+    let image = finish(out_dir, platform, &config_bytes, descriptors)?;
+    let record = json!({"inputs": inputs, "manifest": image.manifest_digest});
+    let record_bytes = serde_json::to_vec(&record).map_err(json_error(out_dir))?;
+    write_atomically(&out_dir.join(INPUTS_FILE), &record_bytes)?;
+    Ok(image)
+}
+
+/// Records which inputs made the layout's image (an extra file, which OCI layouts allow).
+const INPUTS_FILE: &str = "deployer-inputs.json";
+
+/// Bumped whenever the way inputs become blobs changes, so an old layout is never reused.
+const LAYOUT_FORMAT: &str = "deployer-layout-1";
+
+/// A digest of everything that determines the image: the layout format, gzip level, platform,
+/// run config and, per layer, each entry's path, kind, mode, owner and content digest.
+pub fn fingerprint(
+    platform: Platform,
+    layers: &[Layer],
+    run: &RunConfig,
+) -> Result<String, ImageError> {
+    let mut hashing = Hashing::new(io::sink());
+    let mut line = |text: &str| {
+        // Writing to a sink cannot fail.
+        let _ = hashing.write_all(text.as_bytes());
+        let _ = hashing.write_all(b"\n");
+    };
+    line(LAYOUT_FORMAT);
+    line(&GZIP_LEVEL.to_string());
+    line(platform.oci_architecture());
+    line(&format!("{run:?}"));
+    for layer in layers {
+        line(&format!("layer {}", layer.created_by));
+        for (path, entry) in &layer.entries {
+            let content = match &entry.node {
+                Node::Dir => "dir".to_owned(),
+                Node::File(Content::Bytes(bytes)) => {
+                    format!("bytes {}", hex::encode(Sha256::digest(bytes)))
+                }
+                Node::File(Content::File(source)) => format!("file {}", digest_file(source)?.0),
+            };
+            line(&format!(
+                "{path} {:o} {}:{} {content}",
+                entry.mode, entry.uid, entry.gid
+            ));
+        }
+    }
+    Ok(hashing.finish().1)
+}
+
+/// The image already in `out_dir` when it was made from `inputs` and every blob is intact.
+fn reuse(out_dir: &Path, inputs: &str) -> Option<BuiltImage> {
+    let record = read_json(&out_dir.join(INPUTS_FILE)).ok()?;
+    if record.get("inputs").and_then(Json::as_str) != Some(inputs) {
+        return None;
+    }
+    let image = open(out_dir).ok()?;
+    if record.get("manifest").and_then(Json::as_str) != Some(image.manifest_digest.as_str()) {
+        return None;
+    }
+    let intact = image
+        .layers
+        .iter()
+        .chain(std::iter::once(&image.config))
+        .all(|blob| {
+            digest_file(&blob.path_in(out_dir)).is_ok_and(|(digest, _)| digest == blob.digest)
+        });
+    intact.then_some(image)
 }
 
 /// Writes the config blob, the manifest and `index.json` for layers already in `out_dir`,
@@ -231,6 +305,13 @@ pub fn finish(
     config_bytes: &[u8],
     layers: Vec<Descriptor>,
 ) -> Result<BuiltImage, ImageError> {
+    // Whatever wrote this layout before, its inputs record no longer describes it.
+    match fs::remove_file(out_dir.join(INPUTS_FILE)) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            return Err(ImageError::io("removing", out_dir.join(INPUTS_FILE))(err));
+        }
+        _ => {}
+    }
     let config = write_blob(out_dir, CONFIG_MEDIA_TYPE, config_bytes)?;
     let layer_json: Vec<Json> = layers.iter().map(Descriptor::to_json).collect();
     let manifest = json!({
@@ -833,6 +914,44 @@ mod tests {
             "layers, config and manifest only"
         );
         assert_eq!(open(&out).unwrap().manifest_digest, image.manifest_digest);
+    }
+
+    #[test]
+    fn unchanged_inputs_reuse_the_layout_and_a_damaged_blob_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("tool");
+        fs::write(&source, "binary v1").unwrap();
+        let layers = |source: &Path| {
+            let mut layer = Layer::new("app");
+            layer.file(
+                "/usr/local/bin/tool",
+                0o755,
+                Content::File(source.to_owned()),
+            );
+            vec![layer]
+        };
+        let out = dir.path().join("image");
+        let first = write(&out, Platform::X86_64, &layers(&source), &run_config()).unwrap();
+        let blob = first.layers[0].path_in(&out);
+        let written_at = fs::metadata(&blob).unwrap().modified().unwrap();
+        let again = write(&out, Platform::X86_64, &layers(&source), &run_config()).unwrap();
+        assert_eq!(again, first);
+        assert_eq!(
+            fs::metadata(&blob).unwrap().modified().unwrap(),
+            written_at,
+            "not rewritten"
+        );
+        fs::write(&blob, b"damaged").unwrap();
+        let repaired = write(&out, Platform::X86_64, &layers(&source), &run_config()).unwrap();
+        assert_eq!(repaired, first);
+        assert_eq!(digest_file(&blob).unwrap().0, first.layers[0].digest);
+        fs::write(&source, "binary v2").unwrap();
+        let changed = write(&out, Platform::X86_64, &layers(&source), &run_config()).unwrap();
+        assert_ne!(changed.manifest_digest, first.manifest_digest);
+        let mut other_mode = layers(&source);
+        other_mode[0].file("/usr/local/bin/tool", 0o700, Content::File(source.clone()));
+        let mode_changed = write(&out, Platform::X86_64, &other_mode, &run_config()).unwrap();
+        assert_ne!(mode_changed.manifest_digest, changed.manifest_digest);
     }
 
     #[test]
