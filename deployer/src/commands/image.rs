@@ -50,7 +50,7 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR", default_value = DEFAULT_LAYOUT)]
     pub out: PathBuf,
     /// Pack this llm-eval binary instead of compiling one in release mode.
-    #[arg(long, value_name = "PATH", conflicts_with = "builder")]
+    #[arg(long, value_name = "PATH")]
     pub binary: Option<PathBuf>,
     /// CPU architecture (X86_64 or ARM64) [default: the app stack's task definition's].
     #[arg(long, value_name = "ARCH", value_parser = parse_platform)]
@@ -103,6 +103,11 @@ pub fn run(args: &ImageArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
 }
 
 fn run_build(args: &BuildArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
+    if args.builder == BuilderArg::Docker && args.binary.is_some() {
+        return Err(outcome::usage(anyhow::anyhow!(
+            "--binary packs a built binary natively; the Docker builder compiles inside app/Dockerfile (drop one of them)"
+        )));
+    }
     let platform = match args.platform {
         Some(platform) => platform,
         None => app_stack_platform()?,

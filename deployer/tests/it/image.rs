@@ -85,21 +85,34 @@ fn tool(command: &mut Command) -> Vec<u8> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|err| panic!("{described}: {err} (scripts/test.sh installs it)"));
+    // Read both pipes while waiting, so a chatty tool cannot block on a full pipe.
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.stderr.take().unwrap()));
     let deadline = Instant::now() + Duration::from_secs(120);
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("{described} did not finish within 120 s");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().unwrap();
+    };
+    let stderr = stderr.join().unwrap();
     assert!(
-        output.status.success(),
+        status.success(),
         "{described}: {}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&stderr)
     );
-    output.stdout
+    stdout.join().unwrap()
 }
 
 fn free_port() -> u16 {
