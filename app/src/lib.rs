@@ -1,5 +1,6 @@
 //! LLM evaluation: the engine, the headless CLI and the web app.
 
+pub mod auth;
 pub mod cache;
 pub mod catalog;
 pub mod cli;

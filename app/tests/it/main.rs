@@ -1,10 +1,12 @@
 //! The app's one integration test binary: each file is a module.
 
+mod auth;
 mod cli;
 mod dataset;
 mod field;
 mod helpers;
 mod metrics;
+mod moto;
 mod providers;
 mod repository;
 mod runs;

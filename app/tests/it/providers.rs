@@ -15,6 +15,8 @@ use app::providers::{
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Protocol, When};
 use secrecy::SecretString;
 
+use crate::moto::{Moto, start_moto};
+
 const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
 
 fn request(model_id: &str, messages: &[(Role, &str)], params: InferenceParams) -> GenerateRequest {
@@ -622,73 +624,6 @@ async fn providers_route_each_kind_to_its_protocol() {
     );
     let endpoints = providers.list_sagemaker_endpoints().await.expect("lists");
     assert_eq!(endpoints.len(), 2);
-}
-
-/// A moto server (Secrets Manager) on a free port, killed on drop.
-struct Moto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server_program() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("moto_server"))
-            .find(|candidate| candidate.is_file())
-    });
-    if let Some(path) = on_path {
-        return path;
-    }
-    let cache = std::env::var_os("LLM_EVAL_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/llm-eval"))
-        })
-        .unwrap_or_default();
-    let venv = cache.join("venv/bin/moto_server");
-    assert!(
-        venv.is_file(),
-        "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
-        venv.display()
-    );
-    venv
-}
-
-async fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let child = std::process::Command::new(moto_server_program())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("moto_server starts (run scripts/test.sh to install it)");
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return moto;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto_server did not listen on port {port} within 30 s");
 }
 
 async fn put_secret(moto: &Moto, name: &str, value: &str) {
