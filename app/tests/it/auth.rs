@@ -759,3 +759,136 @@ async fn logout_revokes_this_sessions_refresh_token() {
         "the refresh token is revoked, not the access token"
     );
 }
+
+// --- Authenticator-app codes ---------------------------------------------------------------
+
+/// moto's fixed TOTP secret (`COGNITO_TOTP_MFA_SECRET`), Base32 without padding.
+const MOTO_TOTP_SECRET: &str = "asdfasdfasdf";
+
+/// RFC 4648 Base32 (case-insensitive, padding ignored).
+fn base32_decode(text: &str) -> Vec<u8> {
+    let mut bits = 0u64;
+    let mut n_bits = 0;
+    let mut out = Vec::new();
+    for c in text.trim_end_matches('=').chars() {
+        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .find(c.to_ascii_uppercase())
+            .unwrap() as u64;
+        bits = (bits << 5) | value;
+        n_bits += 5;
+        if n_bits >= 8 {
+            n_bits -= 8;
+            out.push((bits >> n_bits) as u8);
+            bits &= (1 << n_bits) - 1;
+        }
+    }
+    out
+}
+
+/// The RFC 6238 code (SHA-1, 30 s, 6 digits) of `secret` at Unix time `unix_secs`.
+fn totp(secret: &str, unix_secs: u64) -> String {
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        &base32_decode(secret),
+    );
+    let tag = aws_lc_rs::hmac::sign(&key, &(unix_secs / 30).to_be_bytes());
+    let digest = tag.as_ref();
+    let offset = usize::from(digest[19] & 0x0f);
+    let number = u32::from_be_bytes(digest[offset..offset + 4].try_into().unwrap()) & 0x7fff_ffff;
+    format!("{:06}", number % 1_000_000)
+}
+
+/// A code that moto will check within the same 30-second window.
+async fn fresh_totp() -> String {
+    if now_secs() % 30 > 25 {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    totp(MOTO_TOTP_SECRET, now_secs())
+}
+
+#[test]
+fn totp_matches_rfc_6238() {
+    // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits), so 287082 with 6.
+    let rfc_secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"; // "12345678901234567890"
+    assert_eq!(totp(rfc_secret, 59), "287082");
+}
+
+#[tokio::test]
+async fn authenticator_app_codes_are_checked() {
+    let moto =
+        crate::moto::start_moto_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")])
+            .await;
+    let pool = Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    let auth = Authenticator::new(pool.config()).await;
+    let tokens = first_login(&auth, "alice").await;
+
+    // Alice enrols an authenticator app, as the Cognito console or an admin tool would.
+    let cognito = admin(&pool.endpoint);
+    let access_token = tokens.access_token().expose_secret();
+    cognito
+        .associate_software_token()
+        .access_token(access_token)
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .verify_software_token()
+        .access_token(access_token)
+        .user_code(fresh_totp().await)
+        .send()
+        .await
+        .unwrap();
+    cognito
+        .admin_set_user_mfa_preference()
+        .user_pool_id(&pool.pool_id)
+        .username("alice")
+        .software_token_mfa_settings(
+            aws_sdk_cognitoidentityprovider::types::SoftwareTokenMfaSettingsType::builder()
+                .enabled(true)
+                .preferred_mfa(true)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let SignIn::Challenge(challenge) = auth
+        .sign_in("alice", &secret(NEW_PASSWORD), client_addr())
+        .await
+        .unwrap()
+    else {
+        panic!("an enrolled user is asked for a code");
+    };
+    assert_eq!(challenge.kind, ChallengeKind::SoftwareTokenMfa);
+    for malformed in ["12345", "abcdef", "1234567"] {
+        let err = auth
+            .answer(&challenge, Answer::MfaCode(malformed.into()), client_addr())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LoginError::InvalidCode), "{err:?}");
+    }
+    let right = fresh_totp().await;
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let err = auth
+        .answer(&challenge, Answer::MfaCode(wrong), client_addr())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "incorrect code; enter the current 6-digit code from your authenticator app"
+    );
+    // moto checks this answer's SECRET_HASH too.
+    let SignIn::Done(signed_in) = auth
+        .answer(
+            &challenge,
+            Answer::MfaCode(fresh_totp().await),
+            client_addr(),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("signed in with the right code");
+    };
+    assert_eq!(signed_in.user.sub, tokens.user.sub);
+}
