@@ -21,6 +21,7 @@ pub mod cognito;
 pub mod config;
 pub mod forwarded;
 pub mod limit;
+pub mod session;
 pub mod token;
 
 use std::net::IpAddr;
@@ -32,6 +33,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use cognito::ServiceError;
 pub use config::{AuthConfig, AuthConfigError, TrustedProxies};
 pub use limit::{LimitPolicy, LoginLimiter, RateLimited};
+pub use session::{OpenError, SealKey, SessionAuth};
 pub use token::{TokenError, TokenUse, TokenVerifier, VerifiedClaims};
 
 use cognito::{Cognito, IssuedTokens, Step};
@@ -128,7 +130,7 @@ pub struct Challenge {
     username: String,
     session: SecretString,
     /// When the sign-in started; Cognito refuses answers after [`CHALLENGE_VALIDITY`].
-    pub started: Instant,
+    pub started: SystemTime,
 }
 
 impl std::fmt::Debug for Challenge {
@@ -148,8 +150,8 @@ impl Challenge {
     }
 
     /// Whether Cognito will still accept an answer at `now`.
-    pub fn expired(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.started) >= CHALLENGE_VALIDITY
+    pub fn expired(&self, now: SystemTime) -> bool {
+        now.duration_since(self.started).unwrap_or_default() >= CHALLENGE_VALIDITY
     }
 }
 
@@ -251,6 +253,7 @@ pub struct Authenticator {
     cognito: Cognito,
     verifier: TokenVerifier,
     limiter: LoginLimiter,
+    seal_key: SealKey,
 }
 
 impl Authenticator {
@@ -267,11 +270,17 @@ impl Authenticator {
             config.client_id.clone(),
             config.jwks_url.clone(),
         );
+        let seal_key = SealKey::derive(
+            config.client_secret.as_ref(),
+            &config.user_pool_id,
+            &config.client_id,
+        );
         Authenticator {
             config,
             cognito,
             verifier,
             limiter: LoginLimiter::new(policy),
+            seal_key,
         }
     }
 
@@ -298,7 +307,7 @@ impl Authenticator {
             return Err(LoginError::PasswordTooLong);
         }
         let charge = self.limiter.charge(username, client_addr, Instant::now())?;
-        let started = Instant::now();
+        let started = SystemTime::now();
         let outcome = match self
             .cognito
             .password_auth(username, password, client_addr)
@@ -318,7 +327,7 @@ impl Authenticator {
         answer: Answer,
         client_addr: IpAddr,
     ) -> Result<SignIn, LoginError> {
-        if challenge.expired(Instant::now()) {
+        if challenge.expired(SystemTime::now()) {
             return Err(LoginError::ChallengeExpired);
         }
         let (name, key, value) = match (&challenge.kind, &answer) {
@@ -420,11 +429,21 @@ impl Authenticator {
         &self.verifier
     }
 
+    /// `auth` sealed for storing with the session `session_id` ([`session`]).
+    pub fn seal(&self, auth: &SessionAuth, session_id: &str) -> String {
+        self.seal_key.seal(auth, session_id)
+    }
+
+    /// The login data a session `session_id` stored, if it opens.
+    pub fn open(&self, sealed: &str, session_id: &str) -> Result<SessionAuth, OpenError> {
+        self.seal_key.open(sealed, session_id)
+    }
+
     async fn next(
         &self,
         step: Step,
         typed_username: &str,
-        started: Instant,
+        started: SystemTime,
     ) -> Result<SignIn, LoginError> {
         match step {
             Step::Tokens(issued) => {
