@@ -984,15 +984,12 @@ mod tests {
                 .clone(),
         };
         let rendered = template.render(&record).unwrap();
-        let roles: Vec<crate::providers::Role> = rendered
+        let roles: Vec<crate::chat::Role> = rendered
             .messages
             .iter()
             .map(|message| message.role)
             .collect();
-        assert_eq!(
-            roles,
-            [crate::providers::Role::System, crate::providers::Role::User]
-        );
+        assert_eq!(roles, [crate::chat::Role::System, crate::chat::Role::User]);
         assert_eq!(
             rendered.text,
             "System: Be brief.\nHuman: Why?\nAssistant:\n"

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod catalog;
+pub mod chat;
 pub mod cli;
 pub mod dataset;
 pub mod metrics;
