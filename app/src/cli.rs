@@ -31,7 +31,7 @@ use crate::runner::{
     self, EvalPlan, ModelClient, PriorAnswer, PriorResults, RunContext, RunnerConfig,
 };
 use crate::sample::{DEFAULT_SEED, Selection};
-use crate::store::{RunStatus, Store, default_store_path};
+use crate::store::{RunStatus, SharedStore, SqliteStore, UserId, default_store_path};
 use crate::template::PromptTemplate;
 
 /// `llm-eval`: evaluate LLMs on a dataset from the command line, or serve the web app.
@@ -487,7 +487,7 @@ fn unique_models(specs: Vec<ModelSpec>) -> Vec<ModelSpec> {
 }
 
 /// Successes of an earlier run: from its `--out` directory or from the store.
-fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
+async fn load_prior(run: &str, store: &SharedStore) -> anyhow::Result<PriorResults> {
     let dir = Path::new(run);
     // Streamed row by row into the compact answers: an earlier run's rows hold whole prompts.
     let mut prior = PriorResults::new();
@@ -500,16 +500,17 @@ fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
         output::for_each_record_jsonl(&dir.join("records.jsonl"), &mut keep)
             .with_context(|| format!("reading the results of {}", dir.display()))?;
     } else {
-        if store.run(run)?.is_none() {
+        if store.run(&UserId::local(), run).await?.is_none() {
             bail!(
                 "--retry-failed: `{run}` is neither a results directory nor a run in {}",
-                store.path().display()
+                store.location()
             );
         }
-        store.for_each_record(run, |row| {
+        crate::store::for_each_record(store.as_ref(), &UserId::local(), run, |row| {
             keep(row);
-            Ok(())
-        })?;
+            Ok::<(), crate::store::StoreError>(())
+        })
+        .await?;
     }
     Ok(prior)
 }
@@ -587,9 +588,9 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         ..RunnerConfig::default()
     };
     let store_path = args.store.clone().unwrap_or_else(default_store_path);
-    let store = Store::open(&store_path)?;
+    let store = SqliteStore::open_shared(&store_path)?;
     let prior = match &args.retry_failed {
-        Some(run) => Some(Arc::new(load_prior(run, &store)?)),
+        Some(run) => Some(Arc::new(load_prior(run, &store).await?)),
         None => None,
     };
     let cache = if args.no_cache {
@@ -653,6 +654,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .then(|| spawn_progress_bar(events.subscribe()));
     let context = RunContext {
         store: store.clone(),
+        owner: UserId::local(),
         cache,
         events: events.clone(),
         cancel,
@@ -669,13 +671,15 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         let _ = bar.await;
     }
     let summary = output::export(
-        &store,
+        store.as_ref(),
+        &UserId::local(),
         &outcome,
         plan.config_json(),
         &labels,
         &score_names,
         &out_dir,
     )
+    .await
     .with_context(|| format!("writing results to {}", out_dir.display()))?;
     print!("{}", output::render_table(&summary));
     eprintln!("results: {}", out_dir.display());
