@@ -82,6 +82,7 @@ async fn bench() {
                 concurrency,
                 ..RunnerConfig::default()
             },
+            params: Default::default(),
         };
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let context = RunContext {

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod dataset;
 pub mod metrics;
 pub mod output;
+pub mod plan;
 pub mod progress;
 pub mod providers;
 pub mod runner;

@@ -69,16 +69,16 @@ pub enum RunError {
         available: Vec<String>,
     },
     /// `qa_accuracy_by_llm` was asked for without judges.
-    #[error("metric `qa_accuracy_by_llm` needs at least one judge model (--judge)")]
+    #[error("metric `qa_accuracy_by_llm` needs at least one judge model")]
     JudgesRequired,
     /// No model to evaluate.
-    #[error("no model to evaluate (--model)")]
+    #[error("no model to evaluate")]
     NoModels,
     /// Two models (or two judges) have the same label, so their rows would collide.
     #[error("model `{0}` is given twice")]
     DuplicateModel(String),
     /// No metric to compute.
-    #[error("no metric to compute (--metric)")]
+    #[error("no metric to compute")]
     NoMetrics,
     /// The store failed.
     #[error(transparent)]
@@ -109,6 +109,9 @@ pub struct EvalPlan {
     pub rubric: Rubric,
     /// Concurrency, retries and timeouts.
     pub config: RunnerConfig,
+    /// The inference parameters asked for over every model's catalog defaults (already
+    /// merged into each client's; kept to store and clone the request).
+    pub params: crate::providers::InferenceParams,
 }
 
 impl EvalPlan {
@@ -131,6 +134,7 @@ impl EvalPlan {
             "models": labels(&self.models),
             "judges": labels(&self.judges),
             "rubric": self.rubric.source(),
+            "params": self.params,
             "concurrency": self.config.concurrency,
             "max_attempts": self.config.max_attempts,
             "timeout_secs": self.config.timeout.as_secs_f64(),

@@ -109,6 +109,7 @@ pub fn plan(
         judges: Vec::new(),
         rubric: Rubric::default_rubric(),
         config: fast_config(4),
+        params: Default::default(),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The app's one integration test binary: each file is a module.
 
+mod browser;
 mod cli;
 mod dataset;
 mod field;
@@ -9,3 +10,4 @@ mod providers;
 mod repository;
 mod runs;
 mod template;
+mod web;
