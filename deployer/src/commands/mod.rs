@@ -1,4 +1,5 @@
 //! One module per subcommand, each with a `run` function.
 
+pub mod bootstrap;
 pub mod nag;
 pub mod synth;

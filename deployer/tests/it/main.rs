@@ -2,6 +2,9 @@
 //! temporary directory with a controlled environment.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
+mod bootstrap;
 mod helpers;
+mod moto;
 mod nag;
+mod servers;
 mod synth;
