@@ -1,6 +1,7 @@
 //! The app's one integration test binary: each file is a module.
 
 mod auth;
+mod browser;
 mod cli;
 mod dataset;
 mod field;
@@ -11,3 +12,4 @@ mod providers;
 mod repository;
 mod runs;
 mod template;
+mod web;
