@@ -13,7 +13,7 @@ use app::providers::InferenceParams;
 use app::providers::openai::{OpenAiConfig, OpenAiProvider};
 use app::runner::{self, EvalPlan, ModelClient, RunContext, RunnerConfig};
 use app::sample::Selection;
-use app::store::Store;
+use app::store::{SqliteStore, UserId};
 use app::template::PromptTemplate;
 use model_doubles::{Behavior, ModelServer};
 use tokio_util::sync::CancellationToken;
@@ -82,11 +82,15 @@ async fn bench() {
                 concurrency,
                 ..RunnerConfig::default()
             },
+            params: Default::default(),
         };
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let context = RunContext {
-            store: Store::open(&dir.path().join(format!("store-{concurrency}.sqlite")))
-                .expect("store"),
+            store: SqliteStore::open_shared(
+                &dir.path().join(format!("store-{concurrency}.sqlite")),
+            )
+            .expect("store"),
+            owner: UserId::local(),
             cache: None,
             events,
             cancel: CancellationToken::new(),

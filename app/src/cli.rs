@@ -20,18 +20,16 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{ResponseCache, default_cache_dir};
-use crate::catalog::{Catalog, ModelSpec};
+use crate::catalog::Catalog;
 use crate::dataset::Dataset;
 use crate::metrics::MetricName;
-use crate::metrics::llm_judge::Rubric;
 use crate::output::{self, Threshold};
+use crate::plan::{self, EvalRequest};
 use crate::progress::{Progress, ProgressEvent};
 use crate::providers::{ProviderSettings, Providers};
-use crate::runner::{
-    self, EvalPlan, ModelClient, PriorAnswer, PriorResults, RunContext, RunnerConfig,
-};
+use crate::runner::{self, PriorAnswer, PriorResults, RunContext};
 use crate::sample::{DEFAULT_SEED, Selection};
-use crate::store::{RunStatus, Store, default_store_path};
+use crate::store::{RunStatus, SharedStore, SqliteStore, UserId, default_store_path};
 use crate::template::PromptTemplate;
 
 /// `llm-eval`: evaluate LLMs on a dataset from the command line, or serve the web app.
@@ -61,21 +59,21 @@ pub enum Command {
 /// Flags of `llm-eval eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The dataset (JSON Lines or CSV).
-    #[arg(long)]
-    pub dataset: PathBuf,
+    /// The dataset (JSON Lines or CSV). With --retry-failed: the earlier run's, unless given.
+    #[arg(long, required_unless_present = "retry_failed")]
+    pub dataset: Option<PathBuf>,
     /// The prompt template: a file, or the template text itself.
-    #[arg(long)]
-    pub template: String,
+    #[arg(long, required_unless_present = "retry_failed")]
+    pub template: Option<String>,
     /// A model (`provider:model-id` or a catalog alias); repeat to compare models.
-    #[arg(long = "model", required = true)]
+    #[arg(long = "model", required_unless_present = "retry_failed")]
     pub models: Vec<String>,
     /// A metric: qa_accuracy, factual_knowledge, qa_accuracy_by_llm; repeatable.
-    #[arg(long = "metric", required = true, num_args = 1..)]
+    #[arg(long = "metric", required_unless_present = "retry_failed", num_args = 1..)]
     pub metrics: Vec<MetricName>,
-    /// The field holding the reference answer(s).
-    #[arg(long, default_value = "answers")]
-    pub reference_field: String,
+    /// The field holding the reference answer(s) [default: answers].
+    #[arg(long)]
+    pub reference_field: Option<String>,
     /// A judge model for qa_accuracy_by_llm; repeatable (score = mean over judges).
     #[arg(long = "judge", num_args = 1..)]
     pub judges: Vec<String>,
@@ -88,18 +86,27 @@ pub struct EvalArgs {
     /// Evaluate a random sample of N records (N ≥ 1), as fmeval draws it (shuffled order).
     #[arg(long, value_parser = positive_count)]
     pub sample: Option<usize>,
-    /// The sampling seed.
-    #[arg(long, default_value_t = DEFAULT_SEED, requires = "sample")]
-    pub seed: u32,
-    /// Concurrent requests per model.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub concurrency: u32,
-    /// Per-request timeout in seconds (at most a day).
-    #[arg(long, default_value_t = 60.0, value_parser = timeout_seconds)]
-    pub timeout: f64,
-    /// Attempts per request for transient errors.
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub max_attempts: u32,
+    /// The sampling seed [default: 1234].
+    #[arg(long, requires = "sample")]
+    pub seed: Option<u32>,
+    /// Sampling temperature for every model (default: the catalog's).
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Most tokens each answer may have (default: the catalog's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: Option<u32>,
+    /// Nucleus sampling mass for every model (default: the catalog's).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Concurrent requests per model [default: 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Per-request timeout in seconds, at most a day [default: 60].
+    #[arg(long, value_parser = timeout_seconds)]
+    pub timeout: Option<f64>,
+    /// Attempts per request for transient errors [default: 5].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: Option<u32>,
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -117,8 +124,9 @@ pub struct EvalArgs {
     #[arg(long, env = "LLM_EVAL_STORE")]
     pub store: Option<PathBuf>,
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
-    /// store or the --out directory of that run. Earlier answers to the same prompt and
-    /// reference are reused and scored with this run's metrics.
+    /// store or the --out directory of that run. The dataset, template, models, metrics and
+    /// parameters are the earlier run's unless given again. Earlier answers to the same
+    /// prompt and reference are reused and scored with this run's metrics.
     #[arg(long, value_name = "RUN")]
     pub retry_failed: Option<String>,
     /// A model catalog file (TOML) overriding or extending the built-in one.
@@ -147,9 +155,26 @@ pub struct PreviewArgs {
 /// Flags of `llm-eval serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// The address to listen on.
+    /// The address to listen on (local mode: a loopback address, plain HTTP).
     #[arg(long, default_value = "127.0.0.1:8080", env = "LLM_EVAL_BIND")]
     pub addr: SocketAddr,
+    /// The data directory: the store, uploaded datasets and the response cache (default: the
+    /// platform data directory, shared with `llm-eval eval`).
+    #[arg(long, env = "LLM_EVAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A model catalog file (TOML) overriding or extending the built-in one.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// The Secrets Manager secret holding the OpenAI API key, read when `OPENAI_API_KEY` is
+    /// not set.
+    #[arg(long, env = "OPENAI_SECRET_NAME")]
+    pub openai_secret_name: Option<String>,
+    /// The largest dataset upload, in MiB.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_upload_mib: u32,
+    /// Do not read or write the response cache.
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 /// Flags of `llm-eval models`.
@@ -238,46 +263,27 @@ fn positive_count(text: &str) -> Result<usize, String> {
     }
 }
 
-/// A template given as a file path or as the text itself. A template that names no field would
-/// send every record the same prompt; that is nearly always a file path with a typo (which
-/// would otherwise be sent as the prompt), so it is an error.
+/// A template given as a file path or as the text itself, parsed by the engine's
+/// [`plan::parse_template`] (which also drops a byte-order mark and turns CRLF into LF). A
+/// template that names no field is nearly always a file path with a typo (which would
+/// otherwise be sent as the prompt), and is reported as such.
 fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
     let is_file = !template.contains('\n') && path.is_file();
     let source = if is_file {
-        read_template_file(path).with_context(|| format!("reading template {}", path.display()))?
+        std::fs::read_to_string(path)
+            .with_context(|| format!("reading template {}", path.display()))?
     } else {
         template.to_string()
     };
-    let parsed = PromptTemplate::parse(&source)
-        .with_context(|| format!("parsing template `{}`", source.trim()))?;
-    if parsed.fields().is_empty() {
-        if is_file {
-            bail!(
-                "template {}: it uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
-                path.display()
-            );
+    match plan::parse_template(&source) {
+        Ok(parsed) => Ok(parsed),
+        Err(error) if is_file => bail!("template {}: {error}", path.display()),
+        Err(error) if looks_like_path(template) && !source.contains('{') => {
+            bail!("--template `{template}`: no such file (as template text: {error})")
         }
-        if looks_like_path(template) {
-            bail!(
-                "--template `{template}`: no such file (as template text it uses no field, so every record would get the same prompt)"
-            );
-        }
-        bail!(
-            "template `{}` uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
-            template.trim()
-        );
+        Err(error) => bail!("--template: {error}"),
     }
-    Ok(parsed)
-}
-
-/// A template or rubric file as text: without a UTF-8 byte-order mark (which would hide a
-/// role marker on the first line) and with CRLF line ends as LF (a file saved on Windows must
-/// give the same prompt).
-fn read_template_file(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(text.replace("\r\n", "\n"))
 }
 
 /// Whether template text looks like a file name: one word with a path separator or an
@@ -292,7 +298,8 @@ fn looks_like_path(text: &str) -> bool {
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?;
     let template = load_template(&args.template)?;
-    let available = usable_fields(&dataset)?;
+    let available =
+        plan::usable_fields(&dataset).map_err(|error| anyhow::anyhow!("--dataset: {error}"))?;
     template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", args.dataset.display()))?;
@@ -307,18 +314,33 @@ fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let options = crate::web::serve::ServeOptions {
+        addr: args.addr,
+        data_dir: args
+            .data_dir
+            .clone()
+            .unwrap_or_else(crate::store::default_data_dir),
+        catalog: args.catalog.clone(),
+        openai_secret_name: args.openai_secret_name.clone(),
+        max_upload_mib: args.max_upload_mib as usize,
+        no_cache: args.no_cache,
+    };
+    let state = crate::web::serve::build_state(&options).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("binding {}", args.addr))?;
-    tracing::info!(addr = %args.addr, "listening");
+    // The first line is the address alone: scripts and tests read it.
     eprintln!("listening on http://{}", listener.local_addr()?);
+    if state.is_local_mode() {
+        eprintln!(
+            "local mode: no login configured; data in {}",
+            options.data_dir.display()
+        );
+    }
+    tracing::info!(addr = %args.addr, data_dir = %options.data_dir.display(), "listening");
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
-    axum::serve(listener, crate::web::router())
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await
-        .context("serving")?;
-    Ok(())
+    crate::web::serve::serve_until(listener, state, cancel).await
 }
 
 /// The built-in catalog, or it overridden and extended by the user's file.
@@ -461,33 +483,8 @@ pub fn new_run_id() -> String {
     )
 }
 
-fn model_client(
-    spec: &ModelSpec,
-    provider: Arc<dyn crate::providers::ModelProvider>,
-) -> ModelClient {
-    ModelClient {
-        label: spec.spec.clone(),
-        provider,
-        model_id: spec.model_id.clone(),
-        params: spec.params.clone(),
-        price_per_1k_input: spec.price_per_1k_input,
-        price_per_1k_output: spec.price_per_1k_output,
-    }
-}
-
-/// The models in first-seen order, each label once.
-fn unique_models(specs: Vec<ModelSpec>) -> Vec<ModelSpec> {
-    let mut unique: Vec<ModelSpec> = Vec::with_capacity(specs.len());
-    for spec in specs {
-        if !unique.iter().any(|seen| seen.spec == spec.spec) {
-            unique.push(spec);
-        }
-    }
-    unique
-}
-
 /// Successes of an earlier run: from its `--out` directory or from the store.
-fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
+async fn load_prior(run: &str, store: &SharedStore) -> anyhow::Result<PriorResults> {
     let dir = Path::new(run);
     // Streamed row by row into the compact answers: an earlier run's rows hold whole prompts.
     let mut prior = PriorResults::new();
@@ -500,55 +497,132 @@ fn load_prior(run: &str, store: &Store) -> anyhow::Result<PriorResults> {
         output::for_each_record_jsonl(&dir.join("records.jsonl"), &mut keep)
             .with_context(|| format!("reading the results of {}", dir.display()))?;
     } else {
-        if store.run(run)?.is_none() {
+        if store.run(&UserId::local(), run).await?.is_none() {
             bail!(
                 "--retry-failed: `{run}` is neither a results directory nor a run in {}",
-                store.path().display()
+                store.location()
             );
         }
-        store.for_each_record(run, |row| {
+        crate::store::for_each_record(store.as_ref(), &UserId::local(), run, |row| {
             keep(row);
-            Ok(())
-        })?;
+            Ok::<(), crate::store::StoreError>(())
+        })
+        .await?;
     }
     Ok(prior)
+}
+
+/// The flag that sets a part of the request, for CLI error messages.
+fn flag_of(field: plan::Field) -> &'static str {
+    match field {
+        plan::Field::Dataset => "--dataset",
+        plan::Field::Template => "--template",
+        plan::Field::ReferenceField => "--reference-field",
+        plan::Field::Models => "--model",
+        plan::Field::Metrics => "--metric",
+        plan::Field::Judges => "--judge",
+        plan::Field::Rubric => "--rubric",
+        plan::Field::Selection => "--records/--sample",
+        plan::Field::Params => "--temperature/--max-tokens/--top-p",
+        plan::Field::Runner => "--concurrency/--max-attempts/--timeout",
+    }
+}
+
+/// The stored configuration of the run `--retry-failed` names: a run id in the store, or a
+/// results directory (its `summary.json`).
+async fn stored_config(run: &str, store: &SharedStore) -> anyhow::Result<serde_json::Value> {
+    let dir = Path::new(run);
+    if dir.is_dir() {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("--retry-failed: reading {}", path.display()))?;
+        let summary: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--retry-failed: {} is not a run summary", path.display()))?;
+        return Ok(summary.get("config").cloned().unwrap_or_default());
+    }
+    match store.run(&UserId::local(), run).await? {
+        Some(row) => Ok(row.config),
+        None => bail!(
+            "--retry-failed: `{run}` is neither a results directory nor a run in {}",
+            store.location()
+        ),
+    }
+}
+
+/// The evaluation request of the flags, over the stored request of `--retry-failed RUN`
+/// when given (a flag given again overrides the stored value).
+async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<EvalRequest> {
+    let mut request = match &args.retry_failed {
+        Some(run) => {
+            let config = stored_config(run, store).await?;
+            EvalRequest::from_config(&config)
+                .map_err(|error| anyhow::anyhow!("--retry-failed `{run}`: {error}"))?
+        }
+        None => EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new()),
+    };
+    if let Some(dataset) = &args.dataset {
+        request.dataset = dataset.clone();
+    }
+    if let Some(template) = &args.template {
+        request.template = load_template(template)?.source().to_string();
+    }
+    if !args.models.is_empty() {
+        request.models = args.models.clone();
+    }
+    if !args.metrics.is_empty() {
+        request.metrics = args.metrics.clone();
+    }
+    if !args.judges.is_empty() {
+        request.judges = args.judges.clone();
+    }
+    if let Some(field) = &args.reference_field {
+        request.reference_field = field.clone();
+    }
+    if let Some(path) = &args.rubric {
+        request.rubric = Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading rubric {}", path.display()))?,
+        );
+    }
+    match (args.records, args.sample) {
+        (Some(n), _) => request.selection = Selection::First(n),
+        (None, Some(n)) => {
+            request.selection = Selection::Sample {
+                n,
+                seed: args.seed.unwrap_or(DEFAULT_SEED),
+            }
+        }
+        (None, None) => {}
+    }
+    if args.temperature.is_some() {
+        request.params.temperature = args.temperature;
+    }
+    if args.max_tokens.is_some() {
+        request.params.max_tokens = args.max_tokens;
+    }
+    if args.top_p.is_some() {
+        request.params.top_p = args.top_p;
+    }
+    if let Some(concurrency) = args.concurrency {
+        request.concurrency = concurrency as usize;
+    }
+    if let Some(attempts) = args.max_attempts {
+        request.max_attempts = attempts;
+    }
+    if let Some(timeout) = args.timeout {
+        request.timeout = Duration::from_secs_f64(timeout);
+    }
+    Ok(request)
 }
 
 async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // Configuration first: nothing below calls a model until all of it is checked.
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let resolve = |spec: &String| {
-        catalog
-            .resolve(spec)
-            .with_context(|| format!("model `{spec}`"))
-    };
-    // A model named twice is evaluated once (like a repeated --metric): each (record, model)
-    // pair is one row of the run.
-    let model_specs = unique_models(
-        args.models
-            .iter()
-            .map(resolve)
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
-    let judge_specs = unique_models(
-        args.judges
-            .iter()
-            .map(resolve)
-            .collect::<anyhow::Result<Vec<_>>>()?,
-    );
-    let mut metrics = Vec::new();
-    for metric in &args.metrics {
-        if !metrics.contains(metric) {
-            metrics.push(*metric);
-        }
-    }
-    if metrics.contains(&MetricName::QaAccuracyByLlm) && judge_specs.is_empty() {
-        bail!("metric `qa_accuracy_by_llm` needs at least one judge model (--judge ID)");
-    }
-    if !metrics.contains(&MetricName::QaAccuracyByLlm) && !judge_specs.is_empty() {
-        bail!("--judge is only used by the metric `qa_accuracy_by_llm`");
-    }
-    let score_names: Vec<&str> = metrics
+    let store_path = args.store.clone().unwrap_or_else(default_store_path);
+    let store = SqliteStore::open_shared(&store_path)?;
+    let request = eval_request(&args, &store).await?;
+    let score_names: Vec<&str> = request
+        .metrics
         .iter()
         .flat_map(|metric| metric.score_names().iter().copied())
         .collect();
@@ -562,34 +636,20 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
             );
         }
     }
-    let rubric = match &args.rubric {
-        Some(path) => {
-            let source = read_template_file(path)
-                .with_context(|| format!("reading rubric {}", path.display()))?;
-            Rubric::parse(&source).with_context(|| format!("parsing rubric {}", path.display()))?
-        }
-        None => Rubric::default_rubric(),
+    // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
+    let mut settings = ProviderSettings {
+        openai_secret_name: args.openai_secret_name.clone(),
+        ..ProviderSettings::default()
     };
-    let dataset = Dataset::open(&args.dataset)?;
-    let template = load_template(&args.template)?;
-    let selection = match (args.records, args.sample) {
-        (Some(n), _) => Selection::First(n),
-        (None, Some(n)) => Selection::Sample { n, seed: args.seed },
-        (None, None) => Selection::All,
-    };
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
-    }
-    let config = RunnerConfig {
-        concurrency: args.concurrency as usize,
-        max_attempts: args.max_attempts,
-        timeout: Duration::from_secs_f64(args.timeout),
-        ..RunnerConfig::default()
-    };
-    let store_path = args.store.clone().unwrap_or_else(default_store_path);
-    let store = Store::open(&store_path)?;
+    settings.timeouts.request = request.timeout + Duration::from_secs(5);
+    let providers = Providers::from_env(settings)
+        .await
+        .context("setting up model providers")?;
+    let plan = plan::build_plan(&request, &catalog, &providers)
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: {error}", flag_of(error.field)))?;
     let prior = match &args.retry_failed {
-        Some(run) => Some(Arc::new(load_prior(run, &store)?)),
+        Some(run) => Some(Arc::new(load_prior(run, &store).await?)),
         None => None,
     };
     let cache = if args.no_cache {
@@ -598,45 +658,6 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         let dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
         Some(ResponseCache::open_dir(&dir)?)
     };
-
-    // Template fields and the reference field are checked before any client is built.
-    let mut plan = EvalPlan {
-        dataset,
-        template,
-        reference_field: args.reference_field.clone(),
-        selection,
-        metrics,
-        models: Vec::new(),
-        judges: Vec::new(),
-        rubric,
-        config,
-    };
-    check_dataset_fit(&plan)?;
-
-    // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
-    let mut settings = ProviderSettings {
-        openai_secret_name: args.openai_secret_name.clone(),
-        ..ProviderSettings::default()
-    };
-    settings.timeouts.request = plan.config.timeout + Duration::from_secs(5);
-    let providers = Providers::from_env(settings)
-        .await
-        .context("setting up model providers")?;
-    for spec in &model_specs {
-        let provider = providers
-            .get(spec)
-            .await
-            .with_context(|| format!("model `{}`", spec.spec))?;
-        plan.models.push(model_client(spec, provider));
-    }
-    for spec in &judge_specs {
-        let provider = providers
-            .get(spec)
-            .await
-            .with_context(|| format!("judge `{}`", spec.spec))?;
-        plan.judges.push(model_client(spec, provider));
-    }
-    runner::validate(&plan)?;
 
     let run_id = new_run_id();
     let out_dir = args
@@ -653,6 +674,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .then(|| spawn_progress_bar(events.subscribe()));
     let context = RunContext {
         store: store.clone(),
+        owner: UserId::local(),
         cache,
         events: events.clone(),
         cancel,
@@ -669,13 +691,15 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         let _ = bar.await;
     }
     let summary = output::export(
-        &store,
+        store.as_ref(),
+        &UserId::local(),
         &outcome,
         plan.config_json(),
         &labels,
         &score_names,
         &out_dir,
     )
+    .await
     .with_context(|| format!("writing results to {}", out_dir.display()))?;
     print!("{}", output::render_table(&summary));
     eprintln!("results: {}", out_dir.display());
@@ -707,75 +731,6 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::BelowThreshold
     })
-}
-
-/// The dataset-side checks of [`runner::validate`] (template fields, reference field), done
-/// before model clients exist.
-fn check_dataset_fit(plan: &EvalPlan) -> anyhow::Result<()> {
-    let available = usable_fields(&plan.dataset)?;
-    plan.template
-        .check_fields(&available)
-        .with_context(|| format!("template does not fit {}", plan.dataset.path().display()))?;
-    if !available.contains(&plan.reference_field) {
-        bail!(
-            "{}: reference field `{}` is not in the dataset; available fields: {}",
-            plan.dataset.path().display(),
-            plan.reference_field,
-            available.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// The dataset's field names, after checking that it has records and that some of them are
-/// usable: a file of nothing but broken lines is one problem to report once, not a run where
-/// every record fails. A JSON array of objects (often saved as `.json`) is recognised and
-/// named as such.
-fn usable_fields(dataset: &Dataset) -> anyhow::Result<Vec<String>> {
-    let path = dataset.path();
-    if dataset.format() == crate::dataset::Format::JsonLines && is_json_array_of_objects(path) {
-        bail!(
-            "{}: this is one JSON array, not JSON Lines (one object per line); convert it, e.g. with `jq -c '.[]'`",
-            path.display()
-        );
-    }
-    let Some(first) = dataset.records()?.next() else {
-        bail!("{}: the dataset has no records", path.display());
-    };
-    let available = dataset.field_names()?;
-    if !available.is_empty() {
-        return Ok(available);
-    }
-    let problem = match first {
-        Err(error) => error.to_string(),
-        Ok(record) => format!(
-            "{}:{}: the record has no fields",
-            path.display(),
-            record.line
-        ),
-    };
-    bail!(
-        "{}: no usable record among the first {}; the first problem: {problem}",
-        path.display(),
-        crate::dataset::FIELD_SCAN_RECORDS
-    )
-}
-
-/// Whether the file starts (after a byte-order mark and blanks) with `[` and then `{`: a JSON
-/// array of objects, pretty-printed or on one line. (A JSON Lines file whose first line is an
-/// array such as `[1, 2]` is not: that line fails alone.)
-fn is_json_array_of_objects(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = Vec::with_capacity(4096);
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    if file.take(4096).read_to_end(&mut head).is_err() {
-        return false;
-    }
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
-    let mut significant = head.iter().filter(|byte| !byte.is_ascii_whitespace());
-    significant.next() == Some(&b'[') && significant.next() == Some(&b'{')
 }
 
 /// Draws an indicatif bar on stderr from progress events until the channel closes.
@@ -984,15 +939,12 @@ mod tests {
                 .clone(),
         };
         let rendered = template.render(&record).unwrap();
-        let roles: Vec<crate::providers::Role> = rendered
+        let roles: Vec<crate::chat::Role> = rendered
             .messages
             .iter()
             .map(|message| message.role)
             .collect();
-        assert_eq!(
-            roles,
-            [crate::providers::Role::System, crate::providers::Role::User]
-        );
+        assert_eq!(roles, [crate::chat::Role::System, crate::chat::Role::User]);
         assert_eq!(
             rendered.text,
             "System: Be brief.\nHuman: Why?\nAssistant:\n"

@@ -1,11 +1,14 @@
 //! LLM evaluation: the engine, the headless CLI and the web app.
 
+pub mod auth;
 pub mod cache;
 pub mod catalog;
+pub mod chat;
 pub mod cli;
 pub mod dataset;
 pub mod metrics;
 pub mod output;
+pub mod plan;
 pub mod progress;
 pub mod providers;
 pub mod runner;

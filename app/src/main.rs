@@ -1,7 +1,8 @@
 //! `llm-eval`: the evaluation app's one binary (`eval`, `preview`, `serve`).
 //!
-//! Thin by design: parse flags, set up tracing (`RUST_LOG`, logs on stderr; the AWS config
-//! loader's own fallbacks are quiet unless asked for), run
+//! Thin by design: parse flags, set up tracing (`RUST_LOG`, logs on stderr, JSON lines when
+//! stderr is not a terminal; the AWS config loader's own fallbacks are quiet unless asked
+//! for), run
 //! [`app::cli::run`] and turn its result into an exit code in one place.
 
 use clap::Parser;
@@ -15,14 +16,23 @@ fn main() {
             std::process::exit(if error.use_stderr() { 2 } else { 0 });
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,aws_config=error")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // The server logs each request; the CLI only what goes wrong.
+    let default_filter = match cli.command {
+        app::cli::Command::Serve(_) => "info,aws_config=error",
+        _ => "warn,aws_config=error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        builder.with_ansi(true).init();
+    } else {
+        // Not a terminal (ECS, CloudWatch, a file): one JSON object per line, with the span
+        // fields (request id, method, path) of each event.
+        builder.json().with_current_span(true).init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

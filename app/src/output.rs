@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::metrics::{CategoryMeans, MeanAccumulator, MeanScore, Score};
 use crate::runner::RunOutcome;
-use crate::store::{JudgeReply, RecordRow, RunStatus, Store, StoreError};
+use crate::store::{JudgeReply, RecordRow, RunStatus, Store, StoreError, UserId};
 
 /// Writing or reading result files failed.
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,7 @@ pub enum OutputError {
 }
 
 /// Per-model figures of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
     /// The model label.
     pub model: String,
@@ -75,12 +75,25 @@ pub struct ModelSummary {
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile latency (ms).
     pub latency_p95_ms: Option<f64>,
-    /// Input tokens in total.
+    /// Input tokens spent by this run's calls (answers reused from the cache or an earlier
+    /// run are counted in `saved_input_tokens` instead).
     pub input_tokens: u64,
-    /// Output tokens in total.
+    /// Output tokens spent by this run's calls.
     pub output_tokens: u64,
-    /// Cost in USD, when the catalog has prices.
+    /// Cost in USD of this run's calls, when the catalog has prices.
     pub cost_usd: Option<f64>,
+    /// Answers reused from the response cache or an earlier run (no call was paid for).
+    #[serde(default)]
+    pub n_cached: usize,
+    /// Input tokens the reused answers would have cost.
+    #[serde(default)]
+    pub saved_input_tokens: u64,
+    /// Output tokens the reused answers would have cost.
+    #[serde(default)]
+    pub saved_output_tokens: u64,
+    /// What the reused answers would have cost in USD, when the catalog has prices.
+    #[serde(default)]
+    pub saved_cost_usd: Option<f64>,
 }
 
 /// What `summary.json` holds.
@@ -217,6 +230,7 @@ pub fn for_each_record_jsonl(
             cost_usd: parsed.cost_usd,
             error: parsed.error,
             judge_replies: parsed.judge_replies,
+            cached: false,
         });
         n_rows += 1;
     }
@@ -232,6 +246,10 @@ struct ModelStats {
     input_tokens: u64,
     output_tokens: u64,
     cost_usd: Option<f64>,
+    n_cached: usize,
+    saved_input_tokens: u64,
+    saved_output_tokens: u64,
+    saved_cost_usd: Option<f64>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -243,11 +261,187 @@ fn percentile(sorted: &[f64], pct: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
+/// Builds the per-model summary from a run's rows, one row at a time (the CLI's export and
+/// the web pages compute it the same way).
+#[derive(Default)]
+pub struct SummaryBuilder {
+    stats: Vec<(String, ModelStats)>,
+}
+
+impl SummaryBuilder {
+    /// A builder whose models come in `models` order (models without rows still get a line).
+    pub fn new(models: &[String]) -> SummaryBuilder {
+        SummaryBuilder {
+            stats: models
+                .iter()
+                .map(|model| (model.clone(), ModelStats::default()))
+                .collect(),
+        }
+    }
+
+    /// Counts one row.
+    pub fn add(&mut self, row: &RecordRow) {
+        let index = match self.stats.iter().position(|(model, _)| *model == row.model) {
+            Some(index) => index,
+            None => {
+                self.stats.push((row.model.clone(), ModelStats::default()));
+                self.stats.len() - 1
+            }
+        };
+        let model_stats = &mut self.stats[index].1;
+        model_stats.n_records += 1;
+        if !row.is_ok() {
+            model_stats.n_failed += 1;
+            return;
+        }
+        model_stats.means.add(&row.scores, row.category.as_deref());
+        if row.cached {
+            // No call was made: what it would have cost is what the reuse saved, and its
+            // latency says nothing about the model's speed.
+            model_stats.n_cached += 1;
+            model_stats.saved_input_tokens += row.input_tokens.unwrap_or(0);
+            model_stats.saved_output_tokens += row.output_tokens.unwrap_or(0);
+            if let Some(cost) = row.cost_usd {
+                *model_stats.saved_cost_usd.get_or_insert(0.0) += cost;
+            }
+            return;
+        }
+        // A cache hit of an older store (latency 0, no flag) is no call either.
+        model_stats
+            .latencies
+            .extend(row.latency_ms.filter(|latency_ms| *latency_ms > 0.0));
+        model_stats.input_tokens += row.input_tokens.unwrap_or(0);
+        model_stats.output_tokens += row.output_tokens.unwrap_or(0);
+        if let Some(cost) = row.cost_usd {
+            *model_stats.cost_usd.get_or_insert(0.0) += cost;
+        }
+    }
+
+    /// The per-model summaries.
+    pub fn finish(self) -> Vec<ModelSummary> {
+        self.stats
+            .into_iter()
+            .map(|(model, mut stats)| {
+                stats.latencies.sort_by(f64::total_cmp);
+                ModelSummary {
+                    model,
+                    n_records: stats.n_records,
+                    n_failed: stats.n_failed,
+                    scores: stats.means.means(),
+                    categories: stats.means.category_means(),
+                    latency_p50_ms: percentile(&stats.latencies, 50.0),
+                    latency_p95_ms: percentile(&stats.latencies, 95.0),
+                    input_tokens: stats.input_tokens,
+                    output_tokens: stats.output_tokens,
+                    cost_usd: stats.cost_usd,
+                    n_cached: stats.n_cached,
+                    saved_input_tokens: stats.saved_input_tokens,
+                    saved_output_tokens: stats.saved_output_tokens,
+                    saved_cost_usd: stats.saved_cost_usd,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The header of `records.csv`: fmeval's columns, one per score, then ours.
+pub fn csv_header(score_names: &[&str]) -> Vec<String> {
+    let mut header: Vec<String> = [
+        "model_input",
+        "prompt",
+        "model_output",
+        "target_output",
+        "category",
+    ]
+    .map(String::from)
+    .to_vec();
+    header.extend(score_names.iter().map(|name| name.to_string()));
+    header.extend(
+        [
+            "index",
+            "model",
+            "latency_ms",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "error",
+            "judge_replies",
+        ]
+        .map(String::from),
+    );
+    header
+}
+
+/// A text cell of `records.csv` made safe for spreadsheets: a cell that begins with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return would be run as a formula (CSV injection), so it gets
+/// a leading `'`, which spreadsheets show as text. Model outputs and dataset fields are
+/// untrusted text; numbers are written by us and never escaped.
+pub fn csv_text_cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_string(),
+    }
+}
+
+/// The cells of one `records.csv` row, in [`csv_header`] order.
+pub fn csv_fields(row: &RecordRow, score_names: &[&str]) -> Vec<String> {
+    let text = |value: Option<&str>| value.map(csv_text_cell).unwrap_or_default();
+    let optional = |value: Option<String>| value.unwrap_or_default();
+    let mut fields = vec![
+        csv_text_cell(&row.model_input),
+        csv_text_cell(&row.prompt),
+        text(row.model_output.as_deref()),
+        text(row.target_output.as_deref()),
+        text(row.category.as_deref()),
+    ];
+    for name in score_names {
+        let value = row.scores.iter().find(|score| score.name == *name);
+        fields.push(
+            value
+                .map(|score| score.value.to_string())
+                .unwrap_or_default(),
+        );
+    }
+    fields.extend([
+        row.index.to_string(),
+        csv_text_cell(&row.model),
+        optional(row.latency_ms.map(|ms| format!("{ms:.3}"))),
+        optional(row.input_tokens.map(|n| n.to_string())),
+        optional(row.output_tokens.map(|n| n.to_string())),
+        optional(row.cost_usd.map(|cost| cost.to_string())),
+        text(row.error.as_deref()),
+        if row.judge_replies.is_empty() {
+            String::new()
+        } else {
+            csv_text_cell(&serde_json::to_string(&row.judge_replies).unwrap_or_default())
+        },
+    ]);
+    fields
+}
+
+/// The score names a run computes, from its stored configuration (`metrics`), in fmeval order.
+pub fn score_names_of_config(config: &Value) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    for metric in config
+        .get("metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        if let Ok(metric) = metric.parse::<crate::metrics::MetricName>() {
+            names.extend(metric.score_names().iter().copied());
+        }
+    }
+    names
+}
+
 /// Writes `records.jsonl`, `records.csv` and `summary.json` of a run into `dir` (created when
-/// missing) and returns the summary. `models` gives the model labels in run order,
-/// `score_names` the score columns of the CSV.
-pub fn export(
-    store: &Store,
+/// missing), stores the summary with the run and returns it. `models` gives the model labels
+/// in run order, `score_names` the score columns of the CSV.
+pub async fn export(
+    store: &dyn Store,
+    owner: &UserId,
     outcome: &RunOutcome,
     config: Value,
     models: &[String],
@@ -270,97 +464,26 @@ pub fn export(
         source,
     };
     let mut csv = csv::Writer::from_path(&csv_path).map_err(csv_error)?;
-    let mut header: Vec<&str> = vec![
-        "model_input",
-        "prompt",
-        "model_output",
-        "target_output",
-        "category",
-    ];
-    header.extend(score_names);
-    header.extend([
-        "index",
-        "model",
-        "latency_ms",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "error",
-        "judge_replies",
-    ]);
-    csv.write_record(&header).map_err(csv_error)?;
+    csv.write_record(csv_header(score_names))
+        .map_err(csv_error)?;
 
-    let mut stats: Vec<(String, ModelStats)> = models
-        .iter()
-        .map(|model| (model.clone(), ModelStats::default()))
-        .collect();
-    let mut pending_error: Option<OutputError> = None;
-    store.for_each_record(&outcome.run_id, |row| {
-        if let Err(error) = write_row(&mut jsonl, &mut csv, &row, score_names) {
-            pending_error = Some(match error {
-                RowError::Io(source) => OutputError::Io {
-                    path: jsonl_path.clone(),
-                    source,
-                },
-                RowError::Csv(source) => OutputError::Csv {
-                    path: csv_path.clone(),
-                    source,
-                },
-            });
-            return Ok(());
-        }
-        let index = match stats.iter().position(|(model, _)| *model == row.model) {
-            Some(index) => index,
-            None => {
-                stats.push((row.model.clone(), ModelStats::default()));
-                stats.len() - 1
-            }
-        };
-        let model_stats = &mut stats[index].1;
-        model_stats.n_records += 1;
-        if row.is_ok() {
-            model_stats.means.add(&row.scores, row.category.as_deref());
-            // A cache hit (latency 0: no call was made) says nothing about the model's speed.
-            model_stats
-                .latencies
-                .extend(row.latency_ms.filter(|latency_ms| *latency_ms > 0.0));
-            model_stats.input_tokens += row.input_tokens.unwrap_or(0);
-            model_stats.output_tokens += row.output_tokens.unwrap_or(0);
-            if let Some(cost) = row.cost_usd {
-                *model_stats.cost_usd.get_or_insert(0.0) += cost;
-            }
-        } else {
-            model_stats.n_failed += 1;
-        }
-        Ok(())
-    })?;
-    if let Some(error) = pending_error {
-        return Err(error);
-    }
+    let mut builder = SummaryBuilder::new(models);
+    crate::store::for_each_record(store, owner, &outcome.run_id, |row| {
+        serde_json::to_writer(&mut jsonl, &record_json(&row))
+            .map_err(|error| io_jsonl(error.into()))?;
+        jsonl.write_all(b"\n").map_err(io_jsonl)?;
+        csv.write_record(csv_fields(&row, score_names))
+            .map_err(csv_error)?;
+        builder.add(&row);
+        Ok::<(), OutputError>(())
+    })
+    .await?;
     jsonl.flush().map_err(io_jsonl)?;
     csv.flush().map_err(|source| OutputError::Io {
         path: csv_path.clone(),
         source,
     })?;
 
-    let models = stats
-        .into_iter()
-        .map(|(model, mut stats)| {
-            stats.latencies.sort_by(f64::total_cmp);
-            ModelSummary {
-                model,
-                n_records: stats.n_records,
-                n_failed: stats.n_failed,
-                scores: stats.means.means(),
-                categories: stats.means.category_means(),
-                latency_p50_ms: percentile(&stats.latencies, 50.0),
-                latency_p95_ms: percentile(&stats.latencies, 95.0),
-                input_tokens: stats.input_tokens,
-                output_tokens: stats.output_tokens,
-                cost_usd: stats.cost_usd,
-            }
-        })
-        .collect();
     let summary = Summary {
         run_id: outcome.run_id.clone(),
         status: outcome.status,
@@ -369,13 +492,16 @@ pub fn export(
         failed: outcome.failed,
         elapsed_secs: outcome.elapsed.as_secs_f64(),
         config,
-        models,
+        models: builder.finish(),
     };
-    store.finish_run(
-        &outcome.run_id,
-        outcome.status,
-        &serde_json::to_value(&summary).unwrap_or(Value::Null),
-    )?;
+    store
+        .finish_run(
+            owner,
+            &outcome.run_id,
+            outcome.status,
+            &serde_json::to_value(&summary).unwrap_or(Value::Null),
+        )
+        .await?;
     let summary_path = dir.join("summary.json");
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
     std::fs::write(&summary_path, text + "\n").map_err(|source| OutputError::Io {
@@ -383,53 +509,6 @@ pub fn export(
         source,
     })?;
     Ok(summary)
-}
-
-enum RowError {
-    Io(std::io::Error),
-    Csv(csv::Error),
-}
-
-fn write_row(
-    jsonl: &mut impl Write,
-    csv: &mut csv::Writer<File>,
-    row: &RecordRow,
-    score_names: &[&str],
-) -> Result<(), RowError> {
-    serde_json::to_writer(&mut *jsonl, &record_json(row))
-        .map_err(|error| RowError::Io(error.into()))?;
-    jsonl.write_all(b"\n").map_err(RowError::Io)?;
-    let optional = |value: Option<String>| value.unwrap_or_default();
-    let mut fields = vec![
-        row.model_input.clone(),
-        row.prompt.clone(),
-        optional(row.model_output.clone()),
-        optional(row.target_output.clone()),
-        optional(row.category.clone()),
-    ];
-    for name in score_names {
-        let value = row.scores.iter().find(|score| score.name == *name);
-        fields.push(
-            value
-                .map(|score| score.value.to_string())
-                .unwrap_or_default(),
-        );
-    }
-    fields.extend([
-        row.index.to_string(),
-        row.model.clone(),
-        optional(row.latency_ms.map(|ms| format!("{ms:.3}"))),
-        optional(row.input_tokens.map(|n| n.to_string())),
-        optional(row.output_tokens.map(|n| n.to_string())),
-        optional(row.cost_usd.map(|cost| cost.to_string())),
-        optional(row.error.clone()),
-        if row.judge_replies.is_empty() {
-            String::new()
-        } else {
-            serde_json::to_string(&row.judge_replies).unwrap_or_default()
-        },
-    ]);
-    csv.write_record(&fields).map_err(RowError::Csv)
 }
 
 /// The summary table printed on stdout: one line per model × score, then per-model figures.
@@ -462,6 +541,19 @@ pub fn render_table(summary: &Summary) -> String {
             model.output_tokens,
             cost,
         ));
+        if model.n_cached > 0 {
+            let saved = model
+                .saved_cost_usd
+                .map_or_else(|| "-".to_string(), format_usd);
+            out.push_str(&format!(
+                "{}: {} answers reused (cache or earlier run), saved tokens {} in / {} out, cost {}\n",
+                model.model,
+                model.n_cached,
+                model.saved_input_tokens,
+                model.saved_output_tokens,
+                saved,
+            ));
+        }
     }
     let status = match summary.status {
         RunStatus::Cancelled => " (cancelled)",
@@ -690,7 +782,64 @@ mod tests {
             cost_usd: None,
             error: None,
             judge_replies: vec![],
+            cached: false,
         }
+    }
+
+    fn check_cell(text: &str, expected: &str) {
+        assert_eq!(csv_text_cell(text), expected, "{text:?}");
+    }
+
+    #[test]
+    fn regression_csv_cells_that_look_like_formulas_are_text() {
+        check_cell("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")");
+        check_cell("+1", "'+1");
+        check_cell("-2+3", "'-2+3");
+        check_cell("@SUM(A1)", "'@SUM(A1)");
+        check_cell("\tx", "'\tx");
+        check_cell("\rx", "'\rx");
+        check_cell("Paris", "Paris");
+        check_cell("", "");
+        check_cell(" =x", " =x");
+        let mut formula = row();
+        formula.model_output = Some("=1+1".into());
+        let fields = csv_fields(&formula, &["f1_score"]);
+        assert_eq!(fields[2], "'=1+1");
+        assert_eq!(fields[5], "1.0");
+    }
+
+    #[test]
+    fn reused_answers_are_counted_apart_from_paid_calls() {
+        let paid = RecordRow {
+            cost_usd: Some(0.25),
+            ..row()
+        };
+        let reused = RecordRow {
+            cached: true,
+            position: 1,
+            cost_usd: Some(0.5),
+            latency_ms: Some(0.0),
+            ..row()
+        };
+        let mut builder = SummaryBuilder::new(&["openai:m".to_string()]);
+        builder.add(&paid);
+        builder.add(&reused);
+        let summary = builder.finish().remove(0);
+        assert_eq!(
+            (
+                summary.n_records,
+                summary.n_cached,
+                summary.input_tokens,
+                summary.saved_input_tokens
+            ),
+            (2, 1, 3, 3)
+        );
+        assert_eq!(
+            (summary.cost_usd, summary.saved_cost_usd),
+            (Some(0.25), Some(0.5))
+        );
+        assert_eq!(summary.latency_p50_ms, Some(12.0));
+        assert_eq!(summary.scores[0].count, 2);
     }
 
     #[test]
@@ -731,6 +880,7 @@ mod tests {
                 input_tokens: 1200,
                 output_tokens: 30,
                 cost_usd: Some(0.000225),
+                ..ModelSummary::default()
             }],
         };
         insta::assert_snapshot!(render_table(&summary));
@@ -761,6 +911,7 @@ mod tests {
                 input_tokens: 0,
                 output_tokens: 0,
                 cost_usd: None,
+                ..ModelSummary::default()
             }],
         };
         let threshold = |metric: &str, value| Threshold {
@@ -791,6 +942,7 @@ mod tests {
             input_tokens: 0,
             output_tokens: 0,
             cost_usd: None,
+            ..ModelSummary::default()
         };
         let scored = vec![MeanScore {
             name: "f1_score".into(),

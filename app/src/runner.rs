@@ -37,7 +37,7 @@ use crate::metrics::llm_judge::{Rubric, judge_score, parse_verdict};
 use crate::metrics::{MetricName, Score, ScoreValue, score_record};
 use crate::progress::ProgressEvent;
 use crate::sample::{Selection, selected_indices};
-use crate::store::{JudgeReply, RecordRow, RunStatus, Store, StoreError};
+use crate::store::{JudgeReply, RecordRow, RunStatus, SharedStore, StoreError, UserId};
 use crate::template::{PromptTemplate, TemplateError};
 
 /// Rows stored per transaction at most.
@@ -69,16 +69,16 @@ pub enum RunError {
         available: Vec<String>,
     },
     /// `qa_accuracy_by_llm` was asked for without judges.
-    #[error("metric `qa_accuracy_by_llm` needs at least one judge model (--judge)")]
+    #[error("metric `qa_accuracy_by_llm` needs at least one judge model")]
     JudgesRequired,
     /// No model to evaluate.
-    #[error("no model to evaluate (--model)")]
+    #[error("no model to evaluate")]
     NoModels,
     /// Two models (or two judges) have the same label, so their rows would collide.
     #[error("model `{0}` is given twice")]
     DuplicateModel(String),
     /// No metric to compute.
-    #[error("no metric to compute (--metric)")]
+    #[error("no metric to compute")]
     NoMetrics,
     /// The store failed.
     #[error(transparent)]
@@ -109,6 +109,9 @@ pub struct EvalPlan {
     pub rubric: Rubric,
     /// Concurrency, retries and timeouts.
     pub config: RunnerConfig,
+    /// The inference parameters asked for over every model's catalog defaults (already
+    /// merged into each client's; kept to store and clone the request).
+    pub params: crate::providers::InferenceParams,
 }
 
 impl EvalPlan {
@@ -131,6 +134,7 @@ impl EvalPlan {
             "models": labels(&self.models),
             "judges": labels(&self.judges),
             "rubric": self.rubric.source(),
+            "params": self.params,
             "concurrency": self.config.concurrency,
             "max_attempts": self.config.max_attempts,
             "timeout_secs": self.config.timeout.as_secs_f64(),
@@ -142,7 +146,9 @@ impl EvalPlan {
 #[derive(Debug, Clone)]
 pub struct RunContext {
     /// Where rows go.
-    pub store: Store,
+    pub store: SharedStore,
+    /// Who the run belongs to.
+    pub owner: UserId,
     /// The response cache (`None`: `--no-cache`).
     pub cache: Option<ResponseCache>,
     /// Progress events.
@@ -383,14 +389,10 @@ pub async fn run(
             .map_err(RunError::Task)??
     };
     let total = n_selected * plan.models.len();
-    {
-        let store = context.store.clone();
-        let run_id = run_id.to_string();
-        let config = plan.config_json();
-        tokio::task::spawn_blocking(move || store.create_run(&run_id, &config))
-            .await
-            .map_err(RunError::Task)??;
-    }
+    context
+        .store
+        .create_run(&context.owner, run_id, &plan.config_json(), total)
+        .await?;
     tracing::info!(run_id, total, models = plan.models.len(), "run started");
     let _ = context.events.send(ProgressEvent::Started {
         run_id: run_id.to_string(),
@@ -438,6 +440,7 @@ pub async fn run(
     let (row_tx, row_rx) = mpsc::channel::<RecordRow>(WRITE_BATCH * 2);
     let writer = tokio::spawn(write_rows(
         context.store.clone(),
+        context.owner.clone(),
         run_id.to_string(),
         row_rx,
     ));
@@ -510,12 +513,11 @@ pub async fn run(
     reader.await.map_err(RunError::Task)?;
     written?;
     if let Some(error) = fatal {
-        let store = context.store.clone();
-        let id = run_id.to_string();
         let summary = serde_json::json!({"error": error.to_string()});
-        let _ =
-            tokio::task::spawn_blocking(move || store.finish_run(&id, RunStatus::Failed, &summary))
-                .await;
+        let _ = context
+            .store
+            .finish_run(&context.owner, run_id, RunStatus::Failed, &summary)
+            .await;
         return Err(RunError::Dataset(error));
     }
     let status = if context.cancel.is_cancelled() && done + failed < total {
@@ -523,14 +525,11 @@ pub async fn run(
     } else {
         RunStatus::Finished
     };
-    {
-        let store = context.store.clone();
-        let id = run_id.to_string();
-        let summary = serde_json::json!({"total": total, "done": done, "failed": failed});
-        tokio::task::spawn_blocking(move || store.finish_run(&id, status, &summary))
-            .await
-            .map_err(RunError::Task)??;
-    }
+    let summary = serde_json::json!({"total": total, "done": done, "failed": failed});
+    context
+        .store
+        .finish_run(&context.owner, run_id, status, &summary)
+        .await?;
     tracing::info!(run_id, ?status, done, failed, copied, "run ended");
     let event = match status {
         RunStatus::Cancelled => ProgressEvent::Cancelled { done, failed },
@@ -550,7 +549,8 @@ pub async fn run(
 
 /// Stores rows in batches until the channel closes.
 async fn write_rows(
-    store: Store,
+    store: SharedStore,
+    owner: UserId,
     run_id: String,
     mut rows: mpsc::Receiver<RecordRow>,
 ) -> Result<(), RunError> {
@@ -563,12 +563,9 @@ async fn write_rows(
                 Err(_) => break,
             }
         }
-        let store = store.clone();
-        let run_id = run_id.clone();
-        let rows_to_write = std::mem::take(&mut batch);
-        tokio::task::spawn_blocking(move || store.insert_records(&run_id, &rows_to_write))
-            .await
-            .map_err(RunError::Task)??;
+        store
+            .insert_records(&owner, &run_id, std::mem::take(&mut batch))
+            .await?;
     }
     Ok(())
 }
@@ -600,6 +597,7 @@ async fn evaluate(
         cost_usd: None,
         error: None,
         judge_replies: Vec::new(),
+        cached: false,
     };
     let record = match &work.record {
         Ok(record) => record,
@@ -670,6 +668,8 @@ async fn evaluate(
                     row.input_tokens = previous.input_tokens;
                     row.output_tokens = previous.output_tokens;
                     row.cost_usd = previous.cost_usd;
+                    // Paid for by the earlier run, not by this one.
+                    row.cached = true;
                     previous.model_output.clone()
                 }
                 None => {
@@ -686,6 +686,7 @@ async fn evaluate(
                     row.input_tokens = outcome.generation.input_tokens;
                     row.output_tokens = outcome.generation.output_tokens;
                     row.cost_usd = caller.client().cost(&outcome.generation);
+                    row.cached = outcome.cached;
                     outcome.generation.text
                 }
             };
@@ -768,6 +769,7 @@ mod tests {
             cost_usd: None,
             error: error.map(str::to_owned),
             judge_replies: Vec::new(),
+            cached: false,
         }
     }
 

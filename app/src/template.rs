@@ -21,9 +21,9 @@
 
 use std::borrow::Cow;
 
+use crate::chat::{ChatMessage, Role};
 use crate::dataset::{Record, python_str};
 use crate::metrics::normalize::is_py_whitespace;
-use crate::providers::{ChatMessage, Role};
 
 /// A template problem: parse errors carry the byte offset in the template source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

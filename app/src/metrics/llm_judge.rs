@@ -10,8 +10,8 @@
 //! use the three placeholders and must use `{model_answer}` and `{reference}`, checked when it
 //! is parsed.
 
+use crate::chat::ChatMessage;
 use crate::metrics::normalize::{is_ascii_punctuation, is_py_whitespace};
-use crate::providers::ChatMessage;
 use crate::template::{PromptTemplate, TemplateError};
 
 /// The placeholders a rubric may use.
@@ -137,7 +137,7 @@ pub fn judge_score(verdicts: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Role;
+    use crate::chat::Role;
 
     fn check(reply: &str, expected: f64) {
         assert_eq!(parse_verdict(reply), expected, "reply: {reply:?}");

@@ -19,26 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-/// Who speaks a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Instructions for the model; at most one, first.
-    System,
-    /// The human turn.
-    User,
-    /// A prior model turn (few-shot examples).
-    Assistant,
-}
-
-/// One chat message of a rendered prompt.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// Who speaks.
-    pub role: Role,
-    /// What is said.
-    pub content: String,
-}
+pub use crate::chat::{ChatMessage, Role};
 
 /// Inference parameters; `None` leaves the provider's default.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

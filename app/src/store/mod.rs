@@ -1,28 +1,40 @@
-//! The run store: SQLite tables of runs and their per-record results, shared by the CLI and
-//! (later) the web server.
+//! The store: runs and their per-record results, datasets, users' saved settings and web
+//! sessions, behind one async trait so that a second backend (DynamoDB + S3, for several app
+//! tasks) drops in without touching the runner or the pages.
 //!
-//! Invariants: the database runs in WAL mode, so any number of readers (other connections,
-//! other processes) see consistent snapshots while one run writes; a (run, model, position)
-//! triple is a primary key, so a record can never be stored twice for the same model in one run;
-//! every call is blocking and is meant to run on a blocking thread (`spawn_blocking` or a
-//! dedicated writer thread), never on the async runtime directly.
+//! Invariants:
+//! - Every query of runs, records, datasets and settings is scoped by the owner
+//!   ([`UserId`]): one user's id never reaches another user's rows, whatever a page asks for.
+//! - A (run, model, position) triple is stored at most once: a record is never evaluated twice
+//!   in one run.
+//! - Nothing here is SQLite-specific: the trait speaks in rows, queries and pages; the first
+//!   implementation, [`sqlite::SqliteStore`], keeps its schema in versioned migrations.
+//! - Progress and results are readable from the store alone (status, planned total, stored
+//!   rows), so a page served by another process sees the same run.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+pub mod sqlite;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::Score;
 
+pub use sqlite::SqliteStore;
+
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The directory of the store could not be created.
-    #[error("creating store directory {}", .path.display())]
-    CreateDir {
-        /// The directory.
+    /// A directory or file of the store could not be created, moved or removed.
+    #[error("store {}: {what}", .path.display())]
+    Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done.
+        what: &'static str,
         /// The cause.
         #[source]
         source: std::io::Error,
@@ -39,26 +51,66 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// A stored JSON column did not parse.
-    #[error("store {}: run `{run_id}`: column `{column}` holds invalid JSON", .path.display())]
+    #[error("store {}: `{key}`: column `{column}` holds invalid JSON", .path.display())]
     Json {
         /// The store file.
         path: PathBuf,
-        /// The run.
-        run_id: String,
+        /// The run, dataset or user the row belongs to.
+        key: String,
         /// The column.
         column: &'static str,
         /// The cause.
         #[source]
         source: serde_json::Error,
     },
-    /// No run has this id.
-    #[error("store {}: no run `{run_id}`", .path.display())]
-    UnknownRun {
+    /// The store was written by a newer version of this program.
+    #[error("store {}: schema version {found} is newer than this program knows ({known}); upgrade llm-eval", .path.display())]
+    NewerSchema {
         /// The store file.
         path: PathBuf,
+        /// The version found.
+        found: i64,
+        /// The newest version this program knows.
+        known: i64,
+    },
+    /// No run of this owner has this id.
+    #[error("no run `{run_id}`")]
+    UnknownRun {
         /// The id asked for.
         run_id: String,
     },
+    /// A blocking store task failed.
+    #[error("store task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Who owns a run, a dataset or saved settings: the local user, or a signed-in user's stable
+/// id (Cognito's `sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UserId(String);
+
+impl UserId {
+    /// The one user of local mode (no login configured); the CLI's runs belong to it too.
+    pub fn local() -> UserId {
+        UserId("local".to_string())
+    }
+
+    /// A user id as the identity provider gives it.
+    pub fn new(id: impl Into<String>) -> UserId {
+        UserId(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Where a run is in its life.
@@ -73,6 +125,9 @@ pub enum RunStatus {
     Cancelled,
     /// Stopped by an error before all records were evaluated.
     Failed,
+    /// The process stopped (restart, crash, SIGTERM) while the run was going; finished records
+    /// are kept and the run can be resumed.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -83,14 +138,17 @@ impl RunStatus {
             RunStatus::Finished => "finished",
             RunStatus::Cancelled => "cancelled",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
-    fn parse(text: &str) -> RunStatus {
+    /// The status of a stored name (an unknown name reads as failed).
+    pub fn parse(text: &str) -> RunStatus {
         match text {
             "running" => RunStatus::Running,
             "finished" => RunStatus::Finished,
             "cancelled" => RunStatus::Cancelled,
+            "interrupted" => RunStatus::Interrupted,
             _ => RunStatus::Failed,
         }
     }
@@ -101,12 +159,16 @@ impl RunStatus {
 pub struct RunRow {
     /// The run's id.
     pub id: String,
+    /// Who started it.
+    pub owner: UserId,
     /// When it was created (RFC 3339, UTC).
     pub created: String,
     /// The run's configuration (dataset, template, models, metrics, ...).
     pub config: serde_json::Value,
     /// Where the run is.
     pub status: RunStatus,
+    /// Planned (record, model) evaluations, once known.
+    pub total: Option<usize>,
     /// The summary, once written.
     pub summary: Option<serde_json::Value>,
 }
@@ -157,6 +219,10 @@ pub struct RecordRow {
     pub error: Option<String>,
     /// Raw judge replies (`qa_accuracy_by_llm`).
     pub judge_replies: Vec<JudgeReply>,
+    /// Whether the answer came from the response cache (tokens and cost were then not spent
+    /// again: they are what the cache saved).
+    #[serde(default)]
+    pub cached: bool,
 }
 
 impl RecordRow {
@@ -166,309 +232,290 @@ impl RecordRow {
     }
 }
 
-/// A handle on the store (cheap to clone; one connection behind a mutex).
-#[derive(Clone)]
-pub struct Store {
-    path: PathBuf,
-    conn: Arc<Mutex<Connection>>,
+/// Counts of a run's stored rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RecordCounts {
+    /// Rows evaluated without error.
+    pub ok: usize,
+    /// Rows stored with an error.
+    pub failed: usize,
 }
 
-impl std::fmt::Debug for Store {
+/// Where a page of records starts in export order (selection position, then model order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordKey {
+    /// The record's selection position.
+    pub position: usize,
+    /// The model's position in the run's model list.
+    pub model_order: usize,
+}
+
+/// Which records of a run a page shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordFilter {
+    /// Every record.
+    All,
+    /// Records stored with an error.
+    Failed,
+    /// Successful records whose score `score` is below `below`.
+    ScoreBelow {
+        /// The score name (`f1_score`, ...).
+        score: String,
+        /// The bound (exclusive).
+        below: f64,
+    },
+}
+
+/// The order of a page of records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordSort {
+    /// Export order: selection position, then model order.
+    Position,
+    /// By the named score (records without it last).
+    Score(String),
+    /// By latency (records without it last).
+    Latency,
+}
+
+/// A page of a run's records: filter, order and window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordQuery {
+    /// Only this model's rows.
+    pub model: Option<String>,
+    /// Which rows.
+    pub filter: RecordFilter,
+    /// Their order.
+    pub sort: RecordSort,
+    /// Highest first.
+    pub descending: bool,
+    /// Rows skipped.
+    pub offset: usize,
+    /// Rows returned at most (capped at [`MAX_PAGE`]).
+    pub limit: usize,
+}
+
+/// The most rows one call returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// One page of records and how many match the query in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordPage {
+    /// The rows of the page.
+    pub rows: Vec<RecordRow>,
+    /// Rows matching the filter.
+    pub total: usize,
+}
+
+/// A dataset uploaded by a user, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DatasetRow {
+    /// The dataset's id (random; it names the stored file, so it is never user text).
+    pub id: String,
+    /// Who uploaded it.
+    pub owner: UserId,
+    /// The file name as uploaded (for display only).
+    pub name: String,
+    /// `jsonl` or `csv`.
+    pub format: String,
+    /// Size of the stored file.
+    pub size_bytes: u64,
+    /// Records in the file (broken lines included).
+    pub n_records: usize,
+    /// The field names of its records.
+    pub fields: Vec<String>,
+    /// When it was uploaded (RFC 3339, UTC).
+    pub created: String,
+    /// Where the file is on this machine, for [`crate::dataset::Dataset::open`].
+    pub path: PathBuf,
+}
+
+/// What the store needs to keep a validated upload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDataset {
+    /// The file name as uploaded.
+    pub name: String,
+    /// `jsonl` or `csv`.
+    pub format: String,
+    /// Records in the file.
+    pub n_records: usize,
+    /// The field names of its records.
+    pub fields: Vec<String>,
+    /// The staged upload ([`Store::staging_path`]); the store moves it in place.
+    pub staged: PathBuf,
+}
+
+/// A signed-in user as a session holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// The stable user id (owner of the user's runs and datasets).
+    pub id: UserId,
+    /// What the pages show (user name or e-mail).
+    pub name: String,
+}
+
+/// A browser session, kept server-side: the cookie carries only its random id.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The random session id (the cookie's value; stored only as a hash).
+    pub id: String,
+    /// The CSRF token every unsafe request of this session must carry.
+    pub csrf_token: String,
+    /// The signed-in user; `None` before login (and always in local mode).
+    pub user: Option<SessionUser>,
+    /// Opaque data of the authentication layer (tokens); never shown or logged.
+    pub auth_data: Option<String>,
+    /// When the session ends (Unix seconds).
+    pub expires_unix: i64,
+}
+
+impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        // The id, the CSRF token and the auth data are secrets.
+        f.debug_struct("Session")
+            .field("user", &self.user)
+            .field("expires_unix", &self.expires_unix)
+            .finish_non_exhaustive()
     }
 }
 
-const SCHEMA: &str = include_str!("schema.sql");
+/// What a store call returns: a boxed future, so the trait can be used as `dyn Store`.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-const RECORD_COLUMNS: &str = "model, model_order, position, idx, model_input, prompt, model_output, \
-     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies";
+/// The store behind the runner, the CLI and the pages.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where the store is, for messages (a file, or a table and bucket).
+    fn location(&self) -> String;
 
-impl Store {
-    /// Opens (or creates) the store file, creating its directory when needed.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
-        let sqlite = |what| {
-            move |source| StoreError::Sqlite {
-                path: path.to_path_buf(),
-                what,
-                source,
-            }
-        };
-        let conn = Connection::open(path).map_err(sqlite("opening"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(sqlite("setting busy timeout"))?;
-        conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get::<_, String>(0))
-            .map_err(sqlite("enabling WAL"))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(sqlite("creating tables"))?;
-        Ok(Store {
-            path: path.to_path_buf(),
-            conn: Arc::new(Mutex::new(conn)),
-        })
-    }
-
-    /// The store file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn sqlite(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            what,
-            source,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Records a new run with status `running`.
-    pub fn create_run(&self, id: &str, config: &serde_json::Value) -> Result<(), StoreError> {
-        self.lock()
-            .execute(
-                "INSERT INTO runs (id, created, config, status) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?2, 'running')",
-                params![id, config.to_string()],
-            )
-            .map_err(self.sqlite("creating run"))?;
-        Ok(())
-    }
-
-    /// Sets a run's status and summary.
-    pub fn finish_run(
+    /// Records a new run of `owner` with status `running` and `total` planned evaluations.
+    fn create_run(
         &self,
-        id: &str,
+        owner: &UserId,
+        run_id: &str,
+        config: &serde_json::Value,
+        total: usize,
+    ) -> StoreFuture<'_, ()>;
+    /// Sets a run's status and summary.
+    fn finish_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
         status: RunStatus,
         summary: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let n = self
-            .lock()
-            .execute(
-                "UPDATE runs SET status = ?2, summary = ?3 WHERE id = ?1",
-                params![id, status.as_str(), summary.to_string()],
-            )
-            .map_err(self.sqlite("finishing run"))?;
-        if n == 0 {
-            return Err(StoreError::UnknownRun {
-                path: self.path.clone(),
-                run_id: id.to_string(),
-            });
-        }
-        Ok(())
-    }
+    ) -> StoreFuture<'_, ()>;
+    /// One run of `owner`, if it exists.
+    fn run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, Option<RunRow>>;
+    /// The runs of `owner`, most recent first, at most `limit`.
+    fn runs(&self, owner: &UserId, limit: usize) -> StoreFuture<'_, Vec<RunRow>>;
+    /// Deletes a run of `owner` and its records; false when there was none.
+    fn delete_run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool>;
+    /// Marks every run still `running` as `interrupted` (at start-up: no process runs them
+    /// any more) and returns their (owner, id).
+    fn mark_interrupted(&self) -> StoreFuture<'_, Vec<(UserId, String)>>;
 
-    /// One run, if it exists.
-    pub fn run(&self, id: &str) -> Result<Option<RunRow>, StoreError> {
-        let row = self
-            .lock()
-            .query_row(
-                "SELECT id, created, config, status, summary FROM runs WHERE id = ?1",
-                [id],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(self.sqlite("reading run"))?;
-        row.map(|row| self.run_row(row)).transpose()
-    }
-
-    /// The most recent runs first, at most `limit`.
-    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>, StoreError> {
-        let conn = self.lock();
-        let mut statement = conn
-            .prepare("SELECT id, created, config, status, summary FROM runs ORDER BY created DESC, id DESC LIMIT ?1")
-            .map_err(self.sqlite("listing runs"))?;
-        let rows = statement
-            .query_map([limit as i64], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, Option<String>>(4)?,
-                ))
-            })
-            .map_err(self.sqlite("listing runs"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(self.sqlite("listing runs"))?;
-        rows.into_iter().map(|row| self.run_row(row)).collect()
-    }
-
-    fn run_row(
+    /// Stores finished rows of a run of `owner` in one transaction; a row already stored for
+    /// the same (run, model, position) is an error.
+    fn insert_records(
         &self,
-        (id, created, config, status, summary): (String, String, String, String, Option<String>),
-    ) -> Result<RunRow, StoreError> {
-        let json = |column, text: &str| {
-            serde_json::from_str(text).map_err(|source| StoreError::Json {
-                path: self.path.clone(),
-                run_id: id.clone(),
-                column,
-                source,
-            })
-        };
-        Ok(RunRow {
-            config: json("config", &config)?,
-            summary: summary
-                .as_deref()
-                .map(|text| json("summary", text))
-                .transpose()?,
-            status: RunStatus::parse(&status),
-            created,
-            id,
-        })
-    }
-
-    /// Inserts records of a run in one transaction. A record already stored for the same
-    /// (run, model, position) is an error: a record is never evaluated twice.
-    pub fn insert_records(&self, run_id: &str, records: &[RecordRow]) -> Result<(), StoreError> {
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction()
-            .map_err(self.sqlite("starting transaction"))?;
-        {
-            let mut statement = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-                ))
-                .map_err(self.sqlite("inserting records"))?;
-            for record in records {
-                let scores = serde_json::to_string(&record.scores).unwrap_or_default();
-                let judge_replies =
-                    serde_json::to_string(&record.judge_replies).unwrap_or_default();
-                statement
-                    .execute(params![
-                        run_id,
-                        record.model,
-                        record.model_order as i64,
-                        record.position as i64,
-                        record.index as i64,
-                        record.model_input,
-                        record.prompt,
-                        record.model_output,
-                        record.target_output,
-                        record.category,
-                        scores,
-                        record.latency_ms,
-                        record.input_tokens.map(|n| n as i64),
-                        record.output_tokens.map(|n| n as i64),
-                        record.cost_usd,
-                        record.error,
-                        judge_replies,
-                    ])
-                    .map_err(self.sqlite("inserting records"))?;
-            }
-        }
-        tx.commit().map_err(self.sqlite("committing records"))?;
-        Ok(())
-    }
-
-    /// Calls `visit` with each record of a run in export order (selection position, then model
-    /// order), streaming: records are not collected in memory.
-    pub fn for_each_record(
-        &self,
+        owner: &UserId,
         run_id: &str,
-        mut visit: impl FnMut(RecordRow) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        // A separate read connection: the writer's connection stays free, and WAL gives this
-        // reader a consistent snapshot.
-        let conn = Connection::open(&self.path).map_err(self.sqlite("opening reader"))?;
-        let mut statement = conn
-            .prepare(&format!(
-                "SELECT {RECORD_COLUMNS} FROM records WHERE run_id = ?1 ORDER BY position, model_order"
-            ))
-            .map_err(self.sqlite("reading records"))?;
-        let mut rows = statement
-            .query([run_id])
-            .map_err(self.sqlite("reading records"))?;
-        while let Some(row) = rows.next().map_err(self.sqlite("reading records"))? {
-            let record = self.record_row(run_id, row)?;
-            visit(record)?;
+        rows: Vec<RecordRow>,
+    ) -> StoreFuture<'_, ()>;
+    /// Up to `limit` rows of a run in export order, after `after` (from the start when
+    /// `None`): read a whole run page by page.
+    fn records_after(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        after: Option<RecordKey>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<RecordRow>>;
+    /// A filtered, sorted page of a run's rows.
+    fn query_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        query: &RecordQuery,
+    ) -> StoreFuture<'_, RecordPage>;
+    /// How many rows of a run are stored, ok and failed.
+    fn record_counts(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, RecordCounts>;
+
+    /// A fresh path in the store's upload area where a new upload is staged before it is
+    /// validated (never a temporary directory: the upload survives a restart until kept or
+    /// discarded).
+    fn staging_path(&self) -> PathBuf;
+    /// Keeps a validated, staged upload as a dataset of `owner`.
+    fn add_dataset(&self, owner: &UserId, dataset: NewDataset) -> StoreFuture<'_, DatasetRow>;
+    /// The datasets of `owner`, most recent first.
+    fn datasets(&self, owner: &UserId) -> StoreFuture<'_, Vec<DatasetRow>>;
+    /// One dataset of `owner`, if it exists.
+    fn dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, Option<DatasetRow>>;
+    /// Deletes a dataset of `owner` and its file; false when there was none.
+    fn delete_dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, bool>;
+
+    /// The saved settings of `owner` (the last evaluation form), if any.
+    fn settings(&self, owner: &UserId) -> StoreFuture<'_, Option<serde_json::Value>>;
+    /// Saves the settings of `owner`, replacing earlier ones.
+    fn save_settings(&self, owner: &UserId, settings: &serde_json::Value) -> StoreFuture<'_, ()>;
+
+    /// The session with this id, unless it is unknown or expired.
+    fn session(&self, session_id: &str) -> StoreFuture<'_, Option<Session>>;
+    /// Creates or replaces a session.
+    fn save_session(&self, session: &Session) -> StoreFuture<'_, ()>;
+    /// Ends a session (logout).
+    fn delete_session(&self, session_id: &str) -> StoreFuture<'_, ()>;
+    /// Removes expired sessions; returns how many.
+    fn purge_sessions(&self) -> StoreFuture<'_, usize>;
+}
+
+/// A shared store handle.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Rows read per call when a whole run is read.
+pub const READ_PAGE: usize = 500;
+
+/// Calls `visit` with every row of a run in export order, a page at a time: memory stays
+/// bounded by one page, whatever the run's size.
+pub async fn for_each_record<E: From<StoreError>>(
+    store: &dyn Store,
+    owner: &UserId,
+    run_id: &str,
+    mut visit: impl FnMut(RecordRow) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut after = None;
+    loop {
+        let rows = store.records_after(owner, run_id, after, READ_PAGE).await?;
+        let n_rows = rows.len();
+        for row in rows {
+            after = Some(RecordKey {
+                position: row.position,
+                model_order: row.model_order,
+            });
+            visit(row)?;
         }
-        Ok(())
-    }
-
-    /// All records of a run in export order.
-    pub fn records(&self, run_id: &str) -> Result<Vec<RecordRow>, StoreError> {
-        let mut records = Vec::new();
-        self.for_each_record(run_id, |record| {
-            records.push(record);
-            Ok(())
-        })?;
-        Ok(records)
-    }
-
-    /// Number of records stored for a run.
-    pub fn count_records(&self, run_id: &str) -> Result<usize, StoreError> {
-        self.lock()
-            .query_row(
-                "SELECT COUNT(*) FROM records WHERE run_id = ?1",
-                [run_id],
-                |row| row.get::<_, i64>(0),
-            )
-            .map(|n| n as usize)
-            .map_err(self.sqlite("counting records"))
-    }
-
-    fn record_row(&self, run_id: &str, row: &rusqlite::Row<'_>) -> Result<RecordRow, StoreError> {
-        let sqlite = self.sqlite("reading records");
-        let text = |i| row.get::<_, String>(i).map_err(&sqlite);
-        let json_error = |column| {
-            move |source| StoreError::Json {
-                path: self.path.clone(),
-                run_id: run_id.to_string(),
-                column,
-                source,
-            }
-        };
-        let scores = serde_json::from_str(&text(9)?).map_err(json_error("scores"))?;
-        let judge_replies =
-            serde_json::from_str(&text(15)?).map_err(json_error("judge_replies"))?;
-        Ok(RecordRow {
-            model: text(0)?,
-            model_order: row.get::<_, i64>(1).map_err(&sqlite)? as usize,
-            position: row.get::<_, i64>(2).map_err(&sqlite)? as usize,
-            index: row.get::<_, i64>(3).map_err(&sqlite)? as usize,
-            model_input: text(4)?,
-            prompt: text(5)?,
-            model_output: row.get(6).map_err(&sqlite)?,
-            target_output: row.get(7).map_err(&sqlite)?,
-            category: row.get(8).map_err(&sqlite)?,
-            scores,
-            latency_ms: row.get(10).map_err(&sqlite)?,
-            input_tokens: row
-                .get::<_, Option<i64>>(11)
-                .map_err(&sqlite)?
-                .map(|n| n as u64),
-            output_tokens: row
-                .get::<_, Option<i64>>(12)
-                .map_err(&sqlite)?
-                .map(|n| n as u64),
-            cost_usd: row.get(13).map_err(&sqlite)?,
-            error: row.get(14).map_err(&sqlite)?,
-            judge_replies,
-        })
+        if n_rows < READ_PAGE {
+            return Ok(());
+        }
     }
 }
 
-/// The default store file: `$XDG_DATA_HOME/llm-eval/store.sqlite` or
-/// `~/.local/share/llm-eval/store.sqlite`.
-pub fn default_store_path() -> PathBuf {
+/// Every row of a run in export order (tests and small runs; large runs use
+/// [`for_each_record`]).
+pub async fn all_records(
+    store: &dyn Store,
+    owner: &UserId,
+    run_id: &str,
+) -> Result<Vec<RecordRow>, StoreError> {
+    let mut rows = Vec::new();
+    for_each_record(store, owner, run_id, |row| {
+        rows.push(row);
+        Ok::<(), StoreError>(())
+    })
+    .await?;
+    Ok(rows)
+}
+
+/// The default data directory: `$XDG_DATA_HOME/llm-eval` or `~/.local/share/llm-eval`.
+pub fn default_data_dir() -> PathBuf {
     let base = match std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
         Some(dir) => PathBuf::from(dir),
         None => match std::env::var_os("HOME").filter(|d| !d.is_empty()) {
@@ -476,90 +523,10 @@ pub fn default_store_path() -> PathBuf {
             None => PathBuf::from("."),
         },
     };
-    base.join("llm-eval").join("store.sqlite")
+    base.join("llm-eval")
 }
 
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn record(model: &str, position: usize, error: Option<&str>) -> RecordRow {
-        RecordRow {
-            model: model.to_string(),
-            model_order: 0,
-            position,
-            index: position * 2,
-            model_input: format!("prompt {position}"),
-            prompt: format!("prompt {position}"),
-            model_output: error.is_none().then(|| " out\n".to_string()),
-            target_output: Some("t".to_string()),
-            category: None,
-            scores: vec![Score {
-                name: "exact_match_score".to_string(),
-                value: crate::metrics::ScoreValue::Int(1),
-            }],
-            latency_ms: Some(12.5),
-            input_tokens: Some(3),
-            output_tokens: Some(4),
-            cost_usd: Some(0.001),
-            error: error.map(str::to_string),
-            judge_replies: vec![JudgeReply {
-                judge: "j".to_string(),
-                reply: "Y".to_string(),
-                verdict: 1.0,
-            }],
-        }
-    }
-
-    #[test]
-    fn runs_and_records_round_trip_in_export_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("sub/store.sqlite")).unwrap();
-        store
-            .create_run("r1", &serde_json::json!({"a": 1}))
-            .unwrap();
-        let records = vec![
-            record("m", 2, None),
-            record("m", 0, Some("boom")),
-            record("m", 1, None),
-        ];
-        store.insert_records("r1", &records).unwrap();
-        let got = store.records("r1").unwrap();
-        assert_eq!(
-            got.iter().map(|r| r.position).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
-        assert_eq!(got[1], records[2]);
-        assert_eq!(store.count_records("r1").unwrap(), 3);
-
-        let run = store.run("r1").unwrap().unwrap();
-        assert_eq!((run.status, run.summary), (RunStatus::Running, None));
-        store
-            .finish_run("r1", RunStatus::Cancelled, &serde_json::json!({"done": 2}))
-            .unwrap();
-        let run = store.run("r1").unwrap().unwrap();
-        assert_eq!(run.status, RunStatus::Cancelled);
-        assert_eq!(run.summary, Some(serde_json::json!({"done": 2})));
-        assert_eq!(store.runs(10).unwrap().len(), 1);
-        assert!(store.run("nope").unwrap().is_none());
-        assert!(
-            store
-                .finish_run("nope", RunStatus::Finished, &serde_json::json!({}))
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn a_record_cannot_be_stored_twice() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("store.sqlite")).unwrap();
-        store.create_run("r", &serde_json::json!({})).unwrap();
-        store.insert_records("r", &[record("m", 0, None)]).unwrap();
-        assert!(store.insert_records("r", &[record("m", 0, None)]).is_err());
-        store
-            .insert_records("r", &[record("other", 0, None)])
-            .unwrap();
-        assert_eq!(store.count_records("r").unwrap(), 2);
-    }
+/// The default store file: `store.sqlite` in [`default_data_dir`].
+pub fn default_store_path() -> PathBuf {
+    default_data_dir().join("store.sqlite")
 }

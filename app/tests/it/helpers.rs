@@ -16,7 +16,7 @@ use app::providers::InferenceParams;
 use app::providers::openai::{OpenAiConfig, OpenAiProvider};
 use app::runner::{EvalPlan, ModelClient, RunContext, RunnerConfig};
 use app::sample::Selection;
-use app::store::Store;
+use app::store::{SqliteStore, UserId};
 use app::template::PromptTemplate;
 use model_doubles::{Answer, Behavior, FaultPlan, ModelServer};
 use tokio_util::sync::CancellationToken;
@@ -109,6 +109,7 @@ pub fn plan(
         judges: Vec::new(),
         rubric: Rubric::default_rubric(),
         config: fast_config(4),
+        params: Default::default(),
     }
 }
 
@@ -130,7 +131,8 @@ pub fn squad_plan(
 pub fn context(dir: &Path) -> RunContext {
     let (events, _) = tokio::sync::broadcast::channel(4096);
     RunContext {
-        store: Store::open(&dir.join("store.sqlite")).expect("store opens"),
+        store: SqliteStore::open_shared(&dir.join("store.sqlite")).expect("store opens"),
+        owner: UserId::local(),
         cache: None,
         events,
         cancel: CancellationToken::new(),

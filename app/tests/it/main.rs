@@ -1,11 +1,15 @@
 //! The app's one integration test binary: each file is a module.
 
+mod auth;
+mod browser;
 mod cli;
 mod dataset;
 mod field;
 mod helpers;
 mod metrics;
+mod moto;
 mod providers;
 mod repository;
 mod runs;
 mod template;
+mod web;

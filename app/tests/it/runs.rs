@@ -63,7 +63,9 @@ async fn faults_lose_and_duplicate_nothing() {
         (outcome.total, outcome.done, outcome.failed),
         (2 * N_SQUAD, 2 * N_SQUAD, 0)
     );
-    let rows = context.store.records("faults").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "faults")
+        .await
+        .unwrap();
     assert_each_once(&rows, &["openai:a", "openai:b"], N_SQUAD);
     let stats = server.stats();
     assert!(stats.faults >= 8, "faults injected: {}", stats.faults);
@@ -93,7 +95,9 @@ async fn permanent_failures_are_recorded_and_the_run_goes_on() {
         .await
         .unwrap();
     assert_eq!((outcome.done, outcome.failed), (N_SQUAD - 1, 1));
-    let rows = context.store.records("perm").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "perm")
+        .await
+        .unwrap();
     let failed: Vec<&RecordRow> = rows.iter().filter(|row| !row.is_ok()).collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].index, 0);
@@ -143,7 +147,9 @@ async fn throttling_shrinks_the_window_and_everything_completes() {
         "the window halves down to 1 under repeated throttling"
     );
     assert_each_once(
-        &context.store.records("throttle").unwrap(),
+        &app::store::all_records(context.store.as_ref(), &context.owner, "throttle")
+            .await
+            .unwrap(),
         &["openai:m"],
         N_SQUAD,
     );
@@ -176,8 +182,12 @@ async fn cache_hits_make_no_model_calls() {
     .unwrap();
     assert_eq!((outcome.done, outcome.failed), (N_SQUAD, 0));
     assert_eq!(server.stats().requests, N_SQUAD as u64);
-    let first = context.store.records("first").unwrap();
-    let second = context.store.records("second").unwrap();
+    let first = app::store::all_records(context.store.as_ref(), &context.owner, "first")
+        .await
+        .unwrap();
+    let second = app::store::all_records(context.store.as_ref(), &context.owner, "second")
+        .await
+        .unwrap();
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(a.model_output, b.model_output);
     }
@@ -209,19 +219,23 @@ async fn cancellation_keeps_finished_work() {
     assert_eq!(outcome.status, RunStatus::Cancelled);
     let finished = outcome.done + outcome.failed;
     assert!(finished > 0 && finished < N_SQUAD, "finished {finished}");
-    let rows = context.store.records("cancel").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "cancel")
+        .await
+        .unwrap();
     assert_eq!(rows.len(), finished);
     assert!(rows.iter().all(RecordRow::is_ok));
 
     let out = dir.path().join("out");
     let summary = output::export(
-        &context.store,
+        context.store.as_ref(),
+        &context.owner,
         &outcome,
         plan.config_json(),
         &["openai:m".into()],
         &["f1_score"],
         &out,
     )
+    .await
     .unwrap();
     assert_eq!(summary.status, RunStatus::Cancelled);
     assert_eq!(
@@ -229,7 +243,13 @@ async fn cancellation_keeps_finished_work() {
         finished
     );
     assert_eq!(
-        context.store.run("cancel").unwrap().unwrap().status,
+        context
+            .store
+            .run(&context.owner, "cancel")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         RunStatus::Cancelled
     );
 }
@@ -255,15 +275,15 @@ async fn retry_failed_reruns_only_failures() {
         .await
         .unwrap();
     assert_eq!(first.failed, 1);
-    let prior: PriorResults = context
-        .store
-        .records("first")
-        .unwrap()
-        .into_iter()
-        .filter_map(|row| {
-            PriorAnswer::from_row(&row).map(|answer| ((row.model.clone(), row.index), answer))
-        })
-        .collect::<HashMap<_, _>>();
+    let prior: PriorResults =
+        app::store::all_records(context.store.as_ref(), &context.owner, "first")
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|row| {
+                PriorAnswer::from_row(&row).map(|answer| ((row.model.clone(), row.index), answer))
+            })
+            .collect::<HashMap<_, _>>();
     let second = runner::run(
         make_plan(),
         "second",
@@ -281,7 +301,9 @@ async fn retry_failed_reruns_only_failures() {
         N_SQUAD as u64 + 1,
         "only the failed record is re-run"
     );
-    let rows = context.store.records("second").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "second")
+        .await
+        .unwrap();
     assert_each_once(&rows, &["openai:m"], N_SQUAD);
     assert_eq!(
         rows.iter().map(|row| row.position).collect::<Vec<_>>(),
@@ -303,7 +325,9 @@ async fn regression_single_record_run() {
         .await
         .unwrap();
     assert_eq!((outcome.total, outcome.done), (1, 1));
-    let rows = context.store.records("one").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "one")
+        .await
+        .unwrap();
     let scores: Vec<(String, f64)> = rows[0]
         .scores
         .iter()
@@ -354,7 +378,9 @@ async fn canned_answers_score_as_metrics_md() {
     runner::run(plan, "canned", context.clone(), None)
         .await
         .unwrap();
-    let rows = context.store.records("canned").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "canned")
+        .await
+        .unwrap();
     let scores = |index: usize| -> Vec<f64> {
         rows[index]
             .scores
@@ -382,13 +408,13 @@ async fn sample_follows_fmeval_order() {
     runner::run(plan, "sample", context.clone(), None)
         .await
         .unwrap();
-    let order: Vec<usize> = context
-        .store
-        .records("sample")
-        .unwrap()
-        .iter()
-        .map(|row| row.index)
-        .collect();
+    let order: Vec<usize> =
+        app::store::all_records(context.store.as_ref(), &context.owner, "sample")
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.index)
+            .collect();
     assert_eq!(
         order,
         vec![
@@ -423,7 +449,9 @@ async fn judges_score_and_keep_raw_replies() {
     runner::run(Arc::new(plan), "judged", context.clone(), None)
         .await
         .unwrap();
-    let rows = context.store.records("judged").unwrap();
+    let rows = app::store::all_records(context.store.as_ref(), &context.owner, "judged")
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2);
     for row in &rows {
         assert_eq!(row.scores.len(), 1);
@@ -514,13 +542,15 @@ async fn export_order_is_deterministic_and_categories_are_averaged() {
             .unwrap();
         let out = dir.path().join(format!("out{seed}"));
         let summary = output::export(
-            &context.store,
+            context.store.as_ref(),
+            &context.owner,
             &outcome,
             plan.config_json(),
             &["openai:m".into()],
             &["factual_knowledge"],
             &out,
         )
+        .await
         .unwrap();
         let categories: Vec<(String, f64)> = summary.models[0]
             .categories

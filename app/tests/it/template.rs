@@ -1,8 +1,8 @@
 //! Prompt templates on the shared dataset: the workshop template, field checks before any model
 //! call, and CSV column names as placeholders.
 
+use app::chat::Role;
 use app::dataset::Dataset;
-use app::providers::Role;
 use app::template::{PromptTemplate, TemplateError};
 
 use crate::dataset::squad_file;

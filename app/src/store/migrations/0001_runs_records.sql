@@ -1,6 +1,5 @@
--- The run store's schema (idempotent: run on every open).
-PRAGMA synchronous = NORMAL;
-
+-- Version 1: the runs and records tables the CLI writes (IF NOT EXISTS: a store created before
+-- migrations were numbered already has them).
 CREATE TABLE IF NOT EXISTS runs (
     id      TEXT PRIMARY KEY,
     created TEXT NOT NULL,

@@ -1,0 +1,91 @@
+// llm-eval: progressive enhancement only. Every page works without this file, except the live
+// progress of a running run (without it the page says to reload).
+"use strict";
+
+// Live progress of a running run, from its server-sent events.
+function watchProgress(section) {
+  const source = new EventSource(section.dataset.events);
+  const field = (name) => section.querySelector('[data-field="' + name + '"]');
+  const bar = document.getElementById("progress-bar");
+  const status = document.getElementById("run-status");
+  const show = (view) => {
+    field("done").textContent = view.done;
+    field("failed").textContent = view.failed;
+    field("total").textContent = view.total;
+    field("rate").textContent = view.rate == null ? "-" : view.rate.toFixed(1) + "/s";
+    field("eta").textContent = view.eta_secs == null ? "-" : view.eta_secs + " s";
+    bar.max = Math.max(view.total, 1);
+    bar.value = view.done + view.failed;
+    bar.textContent = view.percent + "%";
+    if (status) { status.textContent = view.status; status.className = "status " + view.status; }
+  };
+  source.addEventListener("progress", (event) => show(JSON.parse(event.data)));
+  source.addEventListener("end", (event) => {
+    source.close();
+    try { show(JSON.parse(event.data)); } catch (_) { /* a bare end event */ }
+    // The results are rendered by the server: load them.
+    window.location.reload();
+  });
+}
+
+// Live template preview: re-render the first records while the template is typed.
+function watchTemplate(form) {
+  const template = form.querySelector("#template");
+  const dataset = form.querySelector("#dataset");
+  const preview = document.getElementById("preview");
+  const token = form.querySelector('input[name="csrf_token"]').value;
+  let timer = null;
+  let sequence = 0;
+  const render = async () => {
+    const mine = ++sequence;
+    const response = await fetch("/evals/preview", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
+      body: JSON.stringify({ dataset: dataset.value, template: template.value }),
+    });
+    if (mine !== sequence) return;
+    const body = await response.json();
+    preview.replaceChildren();
+    if (body.error) {
+      const p = document.createElement("p");
+      p.className = "field-error";
+      p.textContent = body.error;
+      preview.append(p);
+      return;
+    }
+    body.records.forEach((record, index) => {
+      const details = document.createElement("details");
+      details.open = index === 0;
+      const summary = document.createElement("summary");
+      summary.textContent = "Record on line " + record.line;
+      const pre = document.createElement("pre");
+      pre.textContent = record.text;
+      const hint = document.createElement("p");
+      hint.className = "hint";
+      hint.textContent = "Sent as " + record.messages.length + " chat message(s):";
+      const list = document.createElement("ol");
+      record.messages.forEach((message) => {
+        const item = document.createElement("li");
+        const role = document.createElement("strong");
+        role.textContent = message.role;
+        const content = document.createElement("span");
+        content.className = "mono";
+        content.textContent = message.content;
+        item.append(role, ": ", content);
+        list.append(item);
+      });
+      details.append(summary, pre, hint, list);
+      preview.append(details);
+    });
+  };
+  const schedule = () => { clearTimeout(timer); timer = setTimeout(() => render().catch(() => {}), 300); };
+  template.addEventListener("input", schedule);
+  dataset.addEventListener("change", schedule);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const progress = document.querySelector("[data-events]");
+  if (progress) watchProgress(progress);
+  const form = document.getElementById("eval-form");
+  if (form && form.querySelector("#template") && form.querySelector("#dataset")) watchTemplate(form);
+});
