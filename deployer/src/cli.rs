@@ -29,6 +29,8 @@ pub enum Command {
     Nag(crate::commands::nag::NagArgs),
     /// The one-click install's build side: run the lifecycle in CodeBuild and answer CloudFormation.
     Bootstrap(crate::commands::bootstrap::BootstrapArgs),
+    /// Build the app image without a Docker daemon, or push it to a registry.
+    Image(crate::commands::image::ImageArgs),
 }
 
 pub use crate::config::ConfigArgs;

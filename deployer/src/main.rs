@@ -11,6 +11,7 @@ mod bootstrap;
 mod cli;
 mod commands;
 mod config;
+mod image;
 mod outcome;
 mod output;
 
@@ -30,6 +31,7 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
         Command::Synth(args) => commands::synth::run(&args, &env, stdout),
         Command::Nag(args) => commands::nag::run(&args, &env, stdout),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, &env),
+        Command::Image(args) => commands::image::run(&args, stdout),
     }
 }
 

@@ -39,6 +39,7 @@
 
 pub mod chart;
 pub mod error;
+pub mod login;
 pub mod page;
 pub mod registry;
 pub mod routes;

@@ -1,8 +1,10 @@
 //! End-to-end in headless Chromium, driven over the W3C WebDriver protocol by chromedriver on
-//! a free port, against a real server on 127.0.0.1 with the model double behind it: one long
-//! journey (sample dataset, template with live preview, a run with live progress, results,
-//! downloads, a second run, compare). Screenshots of the main pages are written to
-//! `$CARGO_TARGET_DIR/screenshots/` (or `target/screenshots/`).
+//! a free port, against a real server on 127.0.0.1 with the Cognito login against a moto
+//! server's user pool and the model double behind it: one long journey (first login with the
+//! new-password challenge, sample dataset, template with live preview, a run with live
+//! progress, results, downloads, a second run, compare, logout, and a second user who sees
+//! none of it). Screenshots of the main pages are written to `$CARGO_TARGET_DIR/screenshots/`
+//! (or `target/screenshots/`).
 //!
 //! The WebDriver client is the few calls this test needs, over reqwest (already a dependency):
 //! new session, navigate, find, click, type, read text, run a script, screenshot.
@@ -233,6 +235,23 @@ impl Browser {
         }
     }
 
+    /// Signs `username` in on the login page with the temporary password, then chooses the
+    /// new password on the challenge page.
+    async fn first_login(&self, username: &str) {
+        self.clear_and_type("#username", username).await;
+        self.clear_and_type("#password", crate::auth::TEMPORARY_PASSWORD)
+            .await;
+        self.click("main form button[type=submit]").await;
+        self.wait_for_text("h1", "Choose a new password", Duration::from_secs(10))
+            .await;
+        self.screenshot("00-new-password").await;
+        self.clear_and_type("#new_password", crate::auth::NEW_PASSWORD)
+            .await;
+        self.clear_and_type("#confirm_password", crate::auth::NEW_PASSWORD)
+            .await;
+        self.click("main form button[type=submit]").await;
+    }
+
     async fn screenshot(&self, name: &str) {
         let png = self
             .command(reqwest::Method::GET, "/screenshot", json!({}))
@@ -279,16 +298,28 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
     })
     .await
     .unwrap();
-    let app = crate::web::spawn_app(&server).await;
+    let moto = model_doubles::Moto::start().await;
+    let pool = crate::auth::Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    pool.create_user("bob").await;
+    let login = app::web::login::CognitoLogin::new(app::auth::Authenticator::new(pool.config()).await);
+    let app = crate::login::spawn_login_app(&server, login).await;
     let browser = Browser::start().await;
     let url = |path: &str| format!("{}{path}", app.base_url);
 
+    // Any page asks for the login first and comes back to it afterwards.
+    browser.goto(&url("/datasets")).await;
+    browser.wait_for_text("h1", "Sign in", Duration::from_secs(10)).await;
+    assert!(browser.url().await.ends_with("/login?next=%2Fdatasets"));
+    browser.screenshot("00-login").await;
+    browser.first_login("alice").await;
+    browser
+        .wait_for_text("h1", "Datasets", Duration::from_secs(10))
+        .await;
+    assert!(browser.url().await.ends_with("/datasets"));
     browser.goto(&url("/")).await;
-    let notice = browser.text(".notice").await;
-    assert!(
-        notice.contains("Local mode: no login configured"),
-        "{notice}"
-    );
+    let user = browser.text("header .user").await;
+    assert!(user.contains("Signed in as alice"), "{user}");
     browser.screenshot("01-home").await;
 
     browser.goto(&url("/datasets")).await;
@@ -393,4 +424,23 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
     assert!(config.contains("Q: {question}"), "{config}");
     browser.screenshot("06-compare").await;
     assert!(first_run.contains("/runs/"));
+
+    // Logout, and a second user sees none of alice's runs or datasets.
+    browser.click("header form[action='/logout'] button").await;
+    browser
+        .wait_for_text("main", "You are signed out.", Duration::from_secs(10))
+        .await;
+    browser.goto(&url("/runs")).await;
+    browser.wait_for_text("h1", "Sign in", Duration::from_secs(10)).await;
+    browser.first_login("bob").await;
+    browser.wait_for_text("h1", "History", Duration::from_secs(10)).await;
+    let history = browser.text("main").await;
+    let first_id = first_run.rsplit('/').next().unwrap();
+    assert!(!history.contains(first_id), "{history}");
+    browser.screenshot("07-second-user-history").await;
+    browser.goto(&first_run).await;
+    browser.wait_for_text("h1", "404", Duration::from_secs(10)).await;
+    browser.goto(&url("/datasets")).await;
+    let datasets = browser.text("main").await;
+    assert!(!datasets.contains("squad-qa.jsonl"), "{datasets}");
 }

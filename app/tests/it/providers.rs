@@ -12,10 +12,9 @@ use app::providers::{
     ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError,
     ProviderSettings, Providers, Role,
 };
-use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Protocol, When};
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Moto, Protocol, When};
 use secrecy::SecretString;
 
-use crate::moto::{Moto, start_moto};
 
 const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
 
@@ -627,7 +626,7 @@ async fn providers_route_each_kind_to_its_protocol() {
 }
 
 async fn put_secret(moto: &Moto, name: &str, value: &str) {
-    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(moto.url()))
         .create_secret()
         .name(name)
         .secret_string(value)
@@ -646,7 +645,7 @@ fn secret_settings(double: &ModelServer, secret_name: &str) -> ProviderSettings 
 
 #[tokio::test]
 async fn openai_key_from_secrets_manager() {
-    let moto = start_moto().await;
+    let moto = Moto::start().await;
     put_secret(&moto, "openai_key", FAKE_KEY).await;
     put_secret(
         &moto,
@@ -664,7 +663,7 @@ async fn openai_key_from_secrets_manager() {
 
     for secret_name in ["openai_key", "team/openai"] {
         let providers = Providers::with_sdk_config(
-            local_sdk_config(&moto.url),
+            local_sdk_config(moto.url()),
             secret_settings(&double, secret_name),
         );
         let provider = providers.get(&model).await.expect("key read");
@@ -679,11 +678,11 @@ async fn openai_key_from_secrets_manager() {
 
     // Read once: deleting the secret later does not matter to a built provider.
     let providers = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "openai_key"),
     );
     providers.get(&model).await.expect("key read");
-    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(moto.url()))
         .delete_secret()
         .secret_id("openai_key")
         .force_delete_without_recovery(true)
@@ -693,7 +692,7 @@ async fn openai_key_from_secrets_manager() {
     providers.get(&model).await.expect("cached provider");
 
     let missing = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "no-such-secret"),
     );
     let err = missing.get(&model).await.err().expect("no secret");
@@ -705,7 +704,7 @@ async fn openai_key_from_secrets_manager() {
     );
 
     let wrong = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "wrong-shape"),
     );
     let err = wrong.get(&model).await.err().expect("no api_key field");

@@ -15,6 +15,9 @@ const CONFIG_VARS: &[&str] = &[
     "DEPLOY_TASK_MEMORY",
     "DEPLOY_STUDIO_GIT_REPO",
     "DEPLOY_OPENAI_SECRET_NAME",
+    "REGISTRY_USER",
+    "REGISTRY_PASSWORD",
+    "DOCKER_CONFIG",
 ];
 
 /// Result of one run.

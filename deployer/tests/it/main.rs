@@ -5,6 +5,7 @@
 mod bootstrap;
 mod helpers;
 mod moto;
+mod image;
 mod nag;
 mod servers;
 mod synth;
