@@ -4,7 +4,8 @@
 //! Routes (public, inside the session and CSRF layers): `GET/POST /login` (username and
 //! password), `GET/POST /login/challenge` (a new password at the first login with a temporary
 //! one, or an authenticator-app code), `POST /logout` (revokes the session's refresh token at
-//! Cognito, then ends the session).
+//! Cognito, or with `scope=everywhere` signs the user out on every device, then ends the
+//! session).
 //!
 //! Every protected request is authenticated from its session: the sealed [`SessionAuth`] must
 //! open for this session id and hold tokens; tokens close to expiry are refreshed first (and
@@ -166,6 +167,23 @@ impl CognitoLogin {
     }
 }
 
+/// The TCP peer of the request, when the server was started with connect info (an
+/// in-process `oneshot` has none).
+struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Peer, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| *peer),
+        ))
+    }
+}
+
 /// Why a session does not authenticate.
 enum Refusal {
     NotSignedIn,
@@ -258,7 +276,7 @@ impl super::Authenticator for CognitoLogin {
             )
             .route(
                 "/logout",
-                post(move |state, ctx| logout_submit(logout, state, ctx)),
+                post(move |state, ctx, form| logout_submit(logout, state, ctx, form)),
             )
     }
 
@@ -280,7 +298,9 @@ impl super::Authenticator for CognitoLogin {
             };
             match self.authenticate_session(state, session).await {
                 Ok(user) => Ok(user),
-                Err(Refusal::NotSignedIn) => Err(Redirect::to(&login_url(&next, None)).into_response()),
+                Err(Refusal::NotSignedIn) => {
+                    Err(Redirect::to(&login_url(&next, None)).into_response())
+                }
                 Err(Refusal::Expired) => Err(login_redirect_clearing_cookie(
                     state,
                     &login_url(&next, Some("expired")),
@@ -422,16 +442,21 @@ async fn login_submit(
     login: CognitoLogin,
     State(state): State<AppState>,
     Extension(ctx): Extension<SessionContext>,
-    connect: Option<ConnectInfo<SocketAddr>>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    let client = login.client_addr(&headers, connect.map(|ConnectInfo(peer)| peer));
+    let client = login.client_addr(&headers, peer);
     let password = SecretString::from(form.password);
     let outcome = login.auth.sign_in(&form.username, &password, client).await;
     let mut page = LoginPage::password(&ctx, next.clone());
-    page.username = form.username.trim().chars().take(auth::MAX_USERNAME_CHARS).collect();
+    page.username = form
+        .username
+        .trim()
+        .chars()
+        .take(auth::MAX_USERNAME_CHARS)
+        .collect();
     step_outcome(&login, &state, &ctx, next, outcome, page).await
 }
 
@@ -561,7 +586,7 @@ async fn challenge_submit(
     login: CognitoLogin,
     State(state): State<AppState>,
     Extension(ctx): Extension<SessionContext>,
-    connect: Option<ConnectInfo<SocketAddr>>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     Form(form): Form<ChallengeForm>,
 ) -> Response {
@@ -582,20 +607,29 @@ async fn challenge_submit(
         }
         ChallengeKind::SoftwareTokenMfa => Answer::MfaCode(form.code),
     };
-    let client = login.client_addr(&headers, connect.map(|ConnectInfo(peer)| peer));
+    let client = login.client_addr(&headers, peer);
     let outcome = login.auth.answer(&challenge, answer, client).await;
     step_outcome(&login, &state, &ctx, next, outcome, page).await
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// `everywhere`: every session of the user on every device (`GlobalSignOut`).
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 async fn logout_submit(
     login: CognitoLogin,
     State(state): State<AppState>,
     Extension(ctx): Extension<SessionContext>,
+    Form(form): Form<LogoutForm>,
 ) -> Response {
     if let Some(SessionAuth::SignedIn(tokens)) = login.open(&ctx.session) {
+        let everywhere = form.scope.as_deref() == Some("everywhere");
         // The session ends here whatever Cognito says; a failed revoke is logged, and the
         // refresh token then lives out its validity unused (only the sealed store row had it).
-        match login.auth.sign_out(&tokens, false).await {
+        match login.auth.sign_out(&tokens, everywhere).await {
             Ok(()) | Err(LoginError::SessionExpired) => {}
             Err(error) => {
                 tracing::warn!(error = %chain(&error), "revoking the refresh token at logout failed");
@@ -647,7 +681,10 @@ mod tests {
     fn bearer_tokens_are_read_from_the_authorization_header() {
         let mut headers = HeaderMap::new();
         assert_eq!(bearer(&headers), None);
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc.def"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer abc.def"),
+        );
         assert_eq!(bearer(&headers), Some("abc.def"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert_eq!(bearer(&headers), None);

@@ -829,9 +829,7 @@ fn totp_matches_rfc_6238() {
 
 #[tokio::test]
 async fn authenticator_app_codes_are_checked() {
-    let moto =
-        Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")])
-            .await;
+    let moto = Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")]).await;
     let pool = Pool::create(&moto).await;
     pool.create_user("alice").await;
     let auth = Authenticator::new(pool.config()).await;

@@ -302,14 +302,17 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
     let pool = crate::auth::Pool::create(&moto).await;
     pool.create_user("alice").await;
     pool.create_user("bob").await;
-    let login = app::web::login::CognitoLogin::new(app::auth::Authenticator::new(pool.config()).await);
+    let login =
+        app::web::login::CognitoLogin::new(app::auth::Authenticator::new(pool.config()).await);
     let app = crate::login::spawn_login_app(&server, login).await;
     let browser = Browser::start().await;
     let url = |path: &str| format!("{}{path}", app.base_url);
 
     // Any page asks for the login first and comes back to it afterwards.
     browser.goto(&url("/datasets")).await;
-    browser.wait_for_text("h1", "Sign in", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("h1", "Sign in", Duration::from_secs(10))
+        .await;
     assert!(browser.url().await.ends_with("/login?next=%2Fdatasets"));
     browser.screenshot("00-login").await;
     browser.first_login("alice").await;
@@ -431,15 +434,21 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
         .wait_for_text("main", "You are signed out.", Duration::from_secs(10))
         .await;
     browser.goto(&url("/runs")).await;
-    browser.wait_for_text("h1", "Sign in", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("h1", "Sign in", Duration::from_secs(10))
+        .await;
     browser.first_login("bob").await;
-    browser.wait_for_text("h1", "History", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("h1", "History", Duration::from_secs(10))
+        .await;
     let history = browser.text("main").await;
     let first_id = first_run.rsplit('/').next().unwrap();
     assert!(!history.contains(first_id), "{history}");
     browser.screenshot("07-second-user-history").await;
     browser.goto(&first_run).await;
-    browser.wait_for_text("h1", "404", Duration::from_secs(10)).await;
+    browser
+        .wait_for_text("h1", "404", Duration::from_secs(10))
+        .await;
     browser.goto(&url("/datasets")).await;
     let datasets = browser.text("main").await;
     assert!(!datasets.contains("squad-qa.jsonl"), "{datasets}");

@@ -119,7 +119,12 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
     assert_eq!(login.status, StatusCode::OK);
     assert!(login.body.contains("Sign in"), "{}", login.body);
     assert!(!login.body.contains("Local mode"));
-    let cookie = login.headers.get("set-cookie").unwrap().to_str().unwrap();
+    let cookie = anonymous
+        .headers
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
@@ -189,7 +194,11 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
         )
         .await;
     assert_eq!(differ.status, StatusCode::BAD_REQUEST);
-    assert!(differ.body.contains("The two new passwords are not the same."));
+    assert!(
+        differ
+            .body
+            .contains("The two new passwords are not the same.")
+    );
     let done = app
         .post_form(
             "/login/challenge",
@@ -225,7 +234,10 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
         .unwrap()
         .unwrap();
     let sealed = stored.auth_data.unwrap();
-    assert!(sealed.starts_with("v1.") && !sealed.contains("eyJ"), "{sealed}");
+    assert!(
+        sealed.starts_with("v1.") && !sealed.contains("eyJ"),
+        "{sealed}"
+    );
     assert!(!runs.body.contains("eyJ"));
     let sub = stored.user.unwrap().id;
     assert_eq!(sub.as_str().len(), 36, "the user is the token's sub: {sub}");
@@ -296,10 +308,52 @@ async fn tokens_are_refreshed_before_expiry_and_a_revoked_session_ends() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     let after = sealed(&app).await;
     assert!(after.is_some());
-    assert_ne!(before, after, "refreshed tokens were sealed into the session");
+    assert_ne!(
+        before, after,
+        "refreshed tokens were sealed into the session"
+    );
 
-    // An administrator signs alice out everywhere: the next refresh is refused, the session
-    // ends and the login page says why.
+    // Alice signs in on a second browser, then logs out everywhere from the first one: the
+    // second browser's next refresh is refused, its session ends and the login page says why.
+    let first = app.session_id();
+    app.new_browser();
+    let second = sign_in(&app, "alice", NEW_PASSWORD, "/").await;
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.body);
+    let second = app.session_id();
+    app.set_session_id(first);
+    let token = app.get("/runs").await.csrf_token();
+    let out = app
+        .post_form(
+            "/logout",
+            &[("csrf_token", &token), ("scope", "everywhere")],
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(
+        sealed(&app).await.is_none(),
+        "the first session row is gone"
+    );
+    app.set_session_id(second.clone());
+    let ended = app.get("/runs").await;
+    assert_eq!(
+        (ended.status, ended.location()),
+        (StatusCode::SEE_OTHER, "/login?next=%2Fruns&info=expired")
+    );
+    assert!(
+        app.state
+            .store
+            .session(second.as_deref().unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "the second session row is gone"
+    );
+    let page = app.get("/login?next=%2Fruns&info=expired").await;
+    assert!(page.body.contains("Your session has expired."));
+
+    // An administrator's sign-out of the user (AdminUserGlobalSignOut) ends sessions too.
+    let again = sign_in(&app, "alice", NEW_PASSWORD, "/").await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
     admin(moto.url())
         .admin_user_global_sign_out()
         .user_pool_id(&pool.pool_id)
@@ -307,14 +361,7 @@ async fn tokens_are_refreshed_before_expiry_and_a_revoked_session_ends() {
         .send()
         .await
         .unwrap();
-    let ended = app.get("/runs").await;
-    assert_eq!(
-        (ended.status, ended.location()),
-        (StatusCode::SEE_OTHER, "/login?next=%2Fruns&info=expired")
-    );
-    assert!(sealed(&app).await.is_none(), "the session row is gone");
-    let page = app.get("/login?next=%2Fruns&info=expired").await;
-    assert!(page.body.contains("Your session has expired."));
+    assert!(app.get("/runs").await.location().ends_with("info=expired"));
 }
 
 #[tokio::test]
@@ -388,10 +435,7 @@ async fn tampered_sessions_and_forged_or_expired_bearer_tokens_are_refused() {
         "Bearer error=\"invalid_token\""
     );
     assert!(expired.body.contains("The access token was refused"));
-    let forged = bearer(
-        TestKey::generate("k1").sign(&header, &access_claims(&pool, 3600)),
-    )
-    .await;
+    let forged = bearer(TestKey::generate("k1").sign(&header, &access_claims(&pool, 3600))).await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
     let mut foreign = access_claims(&pool, 3600);
     foreign["client_id"] = json!("another-client");
@@ -469,7 +513,14 @@ async fn login_attempts_are_limited_per_address_as_the_trusted_proxies_report_it
         "{}",
         limited.body
     );
-    let retry_after: u64 = limited.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=600).contains(&retry_after), "{retry_after}");
     // Even the right password waits (Cognito is not asked).
     let right = sign_in(&app, "alice", TEMPORARY_PASSWORD, "/").await;
@@ -489,7 +540,11 @@ async fn login_attempts_are_limited_per_address_as_the_trusted_proxies_report_it
         assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     }
     let same = attempt(&proxied, "user9", "203.0.113.9, 198.51.100.1").await;
-    assert_eq!(same.status, StatusCode::TOO_MANY_REQUESTS, "the client cannot prepend its way out");
+    assert_eq!(
+        same.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the client cannot prepend its way out"
+    );
     let other = attempt(&proxied, "user9", "198.51.100.2").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{}", other.body);
 }
