@@ -121,6 +121,18 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        self.try_command(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// A WebDriver command; its error value when it fails.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let request = self.client.request(method.clone(), &url);
         let request = if method == reqwest::Method::GET {
@@ -130,9 +142,9 @@ impl Browser {
         };
         let reply: Value = request.send().await.unwrap().json().await.unwrap();
         if reply["value"].get("error").is_some() {
-            panic!("{method} {path}: {}", reply["value"]);
+            return Err(reply["value"].clone());
         }
-        reply["value"].clone()
+        Ok(reply["value"].clone())
     }
 
     async fn goto(&self, url: &str) {
@@ -223,7 +235,21 @@ impl Browser {
     async fn wait_for_text(&self, css: &str, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            let text = self.text(css).await;
+            // The page may be replaced between finding the element and reading it (a redirect,
+            // the reload at the end of a run): a stale element is read again.
+            let id = self.find(css).await;
+            let text = match self
+                .try_command(
+                    reqwest::Method::GET,
+                    &format!("/element/{id}/text"),
+                    json!({}),
+                )
+                .await
+            {
+                Ok(text) => text.as_str().unwrap_or("").to_string(),
+                Err(error) if error["error"] == "stale element reference" => String::new(),
+                Err(error) => panic!("reading `{css}`: {error}"),
+            };
             if text.contains(needle) {
                 return text;
             }
@@ -244,7 +270,8 @@ impl Browser {
         self.click("main form button[type=submit]").await;
         self.wait_for_text("h1", "Choose a new password", Duration::from_secs(10))
             .await;
-        self.screenshot("00-new-password").await;
+        self.screenshot(&format!("00-new-password-{username}"))
+            .await;
         self.clear_and_type("#new_password", crate::auth::NEW_PASSWORD)
             .await;
         self.clear_and_type("#confirm_password", crate::auth::NEW_PASSWORD)
