@@ -813,7 +813,7 @@ fn totp(secret: &str, unix_secs: u64) -> String {
 }
 
 /// A code that moto will check within the same 30-second window.
-async fn fresh_totp() -> String {
+pub async fn fresh_totp() -> String {
     if now_secs() % 30 > 25 {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
@@ -827,15 +827,9 @@ fn totp_matches_rfc_6238() {
     assert_eq!(totp(rfc_secret, 59), "287082");
 }
 
-#[tokio::test]
-async fn authenticator_app_codes_are_checked() {
-    let moto = Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")]).await;
-    let pool = Pool::create(&moto).await;
-    pool.create_user("alice").await;
-    let auth = Authenticator::new(pool.config()).await;
-    let tokens = first_login(&auth, "alice").await;
-
-    // Alice enrols an authenticator app, as the Cognito console or an admin tool would.
+/// Enrols `username` (signed in with `tokens`) in an authenticator app (moto's fixed TOTP
+/// secret) and makes it their preferred MFA; moto must run with TOTP checking on.
+pub async fn enrol_authenticator_app(pool: &Pool, username: &str, tokens: &Tokens) {
     let cognito = admin(&pool.endpoint);
     let access_token = tokens.access_token().expose_secret();
     cognito
@@ -854,7 +848,7 @@ async fn authenticator_app_codes_are_checked() {
     cognito
         .admin_set_user_mfa_preference()
         .user_pool_id(&pool.pool_id)
-        .username("alice")
+        .username(username)
         .software_token_mfa_settings(
             aws_sdk_cognitoidentityprovider::types::SoftwareTokenMfaSettingsType::builder()
                 .enabled(true)
@@ -864,6 +858,18 @@ async fn authenticator_app_codes_are_checked() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn authenticator_app_codes_are_checked() {
+    let moto = Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")]).await;
+    let pool = Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    let auth = Authenticator::new(pool.config()).await;
+    let tokens = first_login(&auth, "alice").await;
+
+    // Alice enrols an authenticator app, as the Cognito console or an admin tool would.
+    enrol_authenticator_app(&pool, "alice", &tokens).await;
 
     let SignIn::Challenge(challenge) = auth
         .sign_in("alice", &secret(NEW_PASSWORD), client_addr())

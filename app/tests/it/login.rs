@@ -548,3 +548,59 @@ async fn login_attempts_are_limited_per_address_as_the_trusted_proxies_report_it
     let other = attempt(&proxied, "user9", "198.51.100.2").await;
     assert_eq!(other.status, StatusCode::UNAUTHORIZED, "{}", other.body);
 }
+
+#[tokio::test]
+async fn a_user_with_an_authenticator_app_enters_its_code_on_the_challenge_page() {
+    let server = model_server().await;
+    let moto = Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")]).await;
+    let pool = Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    let app = spawn_login_app(&server, login_of(pool.config()).await).await;
+    first_login(&app, "alice").await;
+    let direct = Authenticator::new(pool.config()).await;
+    let tokens = crate::auth::sign_in_with(&direct, "alice", NEW_PASSWORD).await;
+    crate::auth::enrol_authenticator_app(&pool, "alice", &tokens).await;
+
+    app.new_browser();
+    let started = sign_in(&app, "alice", NEW_PASSWORD, "/runs").await;
+    assert_eq!(
+        (started.status, started.location()),
+        (StatusCode::SEE_OTHER, "/login/challenge?next=%2Fruns")
+    );
+    let page = app.get("/login/challenge?next=%2Fruns").await;
+    assert!(page.body.contains("Authenticator code"), "{}", page.body);
+    assert!(page.body.contains("name=\"code\""));
+    let token = page.csrf_token();
+    let answer = |code: String| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.post_form(
+                "/login/challenge",
+                &[("csrf_token", &token), ("code", &code), ("next", "/runs")],
+            )
+            .await
+        }
+    };
+    let right = crate::auth::fresh_totp().await;
+    let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let refused = answer(wrong).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.body.contains(
+            "Incorrect code; enter the current 6-digit code from your authenticator app."
+        ),
+        "{}",
+        refused.body
+    );
+    assert_eq!(app.get("/runs").await.status, StatusCode::SEE_OTHER);
+    let done = answer(crate::auth::fresh_totp().await).await;
+    assert_eq!(
+        (done.status, done.location()),
+        (StatusCode::SEE_OTHER, "/runs"),
+        "{}",
+        done.body
+    );
+    let runs = app.get("/runs").await;
+    assert!(runs.body.contains("Signed in as <strong>alice</strong>"));
+}
