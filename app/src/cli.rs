@@ -324,6 +324,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         openai_secret_name: args.openai_secret_name.clone(),
         max_upload_mib: args.max_upload_mib as usize,
         no_cache: args.no_cache,
+        login: crate::auth::AuthConfig::from_env().context("reading the login settings")?,
     };
     let state = crate::web::serve::build_state(&options).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -331,11 +332,17 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.addr))?;
     // The first line is the address alone: scripts and tests read it.
     eprintln!("listening on http://{}", listener.local_addr()?);
-    if state.is_local_mode() {
-        eprintln!(
+    match &options.login {
+        None => eprintln!(
             "local mode: no login configured; data in {}",
             options.data_dir.display()
-        );
+        ),
+        Some(login) => eprintln!(
+            "login: Cognito user pool {} (app client {}); data in {}",
+            login.user_pool_id,
+            login.client_id,
+            options.data_dir.display()
+        ),
     }
     tracing::info!(addr = %args.addr, data_dir = %options.data_dir.display(), "listening");
     let cancel = CancellationToken::new();

@@ -23,12 +23,23 @@ impl Moto {
     ///
     /// When `moto_server` is not installed or does not listen in time: this is for tests.
     pub async fn start() -> Moto {
+        Moto::start_with_env(&[]).await
+    }
+
+    /// Like [`Moto::start`], with extra environment variables for the server (moto reads some
+    /// settings from its environment, such as `MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP`).
+    ///
+    /// # Panics
+    ///
+    /// As [`Moto::start`].
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
             .port();
         let child = Command::new(program())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -31,14 +31,19 @@
 //!   runs, records, datasets and settings takes the user's id: isolation between users is the
 //!   store API's, not a page filter.
 //!
+//! The implementation `llm-eval serve` uses is [`login::CognitoLogin`] (Amazon Cognito,
+//! server-side, over [`crate::auth`]); tests also plug in a small one of their own.
+//!
 //! # Layout
 //! [`state`] (what handlers share), [`error`] (one [`AppError`]), [`session`] (sessions, CSRF,
 //! [`CurrentUser`]), [`registry`] (the runs this process executes), [`page`] (the askama
 //! layout), [`routes`] (one module per feature), [`chart`] (server-rendered SVG), [`serve`]
-//! (listener, operations: request ids, logs, limits, timeouts, graceful shutdown).
+//! (listener, operations: request ids, logs, limits, timeouts, graceful shutdown), [`login`] (the
+//! Cognito login pages and session check).
 
 pub mod chart;
 pub mod error;
+pub mod login;
 pub mod page;
 pub mod registry;
 pub mod routes;

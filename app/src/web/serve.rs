@@ -176,6 +176,8 @@ pub struct ServeOptions {
     pub max_upload_mib: usize,
     /// Do not use the response cache.
     pub no_cache: bool,
+    /// The Cognito login (`None`: local mode, one local user and no login).
+    pub login: Option<crate::auth::AuthConfig>,
 }
 
 /// The state of a server over `options`' data directory.
@@ -214,9 +216,17 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
     };
     let mut config = WebConfig::local(options.data_dir.clone());
     config.max_upload_bytes = options.max_upload_mib.saturating_mul(1024 * 1024);
-    // Plain HTTP is only for a browser on the same machine; anywhere else the app is behind
-    // HTTPS (CloudFront) and the cookie must never travel in clear.
-    config.secure_cookies = !options.addr.ip().is_loopback();
+    // Plain HTTP is only for local mode with a browser on the same machine; anywhere else, and
+    // whenever there is a login to protect, the app is behind HTTPS (CloudFront) and the
+    // cookie must never travel in clear (browsers accept Secure cookies from
+    // http://127.0.0.1 and http://localhost, so a local login test works too).
+    config.secure_cookies = options.login.is_some() || !options.addr.ip().is_loopback();
+    let authenticator: Option<Arc<dyn super::Authenticator>> = match &options.login {
+        Some(login) => Some(Arc::new(super::login::CognitoLogin::new(
+            crate::auth::Authenticator::new(login.clone()).await,
+        ))),
+        None => None,
+    };
     Ok(AppState {
         store,
         cache,
@@ -224,7 +234,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         providers: Arc::new(providers),
         runs: super::registry::RunRegistry::default(),
         config: Arc::new(config),
-        authenticator: None,
+        authenticator,
     })
 }
 
@@ -262,7 +272,13 @@ pub async fn serve_until(
             registry.shutdown(SHUTDOWN_GRACE).await;
         }
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(drain);
+    // The peer address is what the login limiter counts attempts against (behind trusted
+    // proxies, the address they report).
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(drain);
     tokio::select! {
         res = server => res.context("serving")?,
         () = async {

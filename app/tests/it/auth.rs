@@ -25,7 +25,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::moto::{Moto, start_moto};
+use model_doubles::Moto;
 
 /// A temporary password as `deployer users` hands them out.
 pub const TEMPORARY_PASSWORD: &str = "Temp-Passw0rd-2024!";
@@ -49,7 +49,7 @@ impl Pool {
     /// A pool like the app stack's: 14-character passwords with every character class, an app
     /// client with a secret and the password and refresh flows.
     pub async fn create(moto: &Moto) -> Pool {
-        let admin = admin(&moto.url);
+        let admin = admin(moto.url());
         let pool = admin
             .create_user_pool()
             .pool_name("llm-eval-users")
@@ -89,7 +89,7 @@ impl Pool {
             pool_id,
             client_id: client.client_id().unwrap().to_owned(),
             client_secret: client.client_secret().unwrap().to_owned(),
-            endpoint: moto.url.clone(),
+            endpoint: moto.url().to_owned(),
         }
     }
 
@@ -129,7 +129,7 @@ impl Pool {
     }
 }
 
-fn admin(endpoint: &str) -> AdminClient {
+pub fn admin(endpoint: &str) -> AdminClient {
     AdminClient::new(&local_sdk_config(endpoint))
 }
 
@@ -165,8 +165,20 @@ pub async fn first_login(auth: &Authenticator, username: &str) -> Tokens {
     }
 }
 
+/// Signs `username` in with `password`, which must need no further step.
+pub async fn sign_in_with(auth: &Authenticator, username: &str, password: &str) -> Tokens {
+    match auth
+        .sign_in(username, &secret(password), client_addr())
+        .await
+        .unwrap()
+    {
+        SignIn::Done(tokens) => tokens,
+        SignIn::Challenge(challenge) => panic!("unexpected challenge {challenge:?}"),
+    }
+}
+
 async fn setup() -> (Moto, Pool, Authenticator) {
-    let moto = start_moto().await;
+    let moto = Moto::start().await;
     let pool = Pool::create(&moto).await;
     let auth = Authenticator::new(pool.config()).await;
     (moto, pool, auth)
@@ -362,7 +374,7 @@ async fn tokens_verify_against_the_pools_jwks() {
 
 #[tokio::test]
 async fn attempts_are_limited_per_user() {
-    let moto = start_moto().await;
+    let moto = Moto::start().await;
     let pool = Pool::create(&moto).await;
     pool.create_user("alice").await;
     let mut policy = LimitPolicy::default();
@@ -452,14 +464,14 @@ pub fn b64url(bytes: &[u8]) -> String {
         .replace('/', "_")
 }
 
-fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn issuer(pool: &Pool) -> String {
+pub fn issuer(pool: &Pool) -> String {
     format!(
         "https://cognito-idp.us-east-1.amazonaws.com/{}",
         pool.pool_id
@@ -468,7 +480,7 @@ fn issuer(pool: &Pool) -> String {
 
 /// The claims of a Cognito access token of `pool`'s client expiring in `expires_in` seconds
 /// (negative: already expired).
-fn access_claims(pool: &Pool, expires_in: i64) -> Value {
+pub fn access_claims(pool: &Pool, expires_in: i64) -> Value {
     let now = now_secs();
     json!({
         "sub": "5f1b9a7e-0000-4000-8000-000000000001",
@@ -484,13 +496,15 @@ fn access_claims(pool: &Pool, expires_in: i64) -> Value {
 }
 
 /// A local JWKS endpoint serving a key set the test can change, counting its requests.
-struct JwksServer {
-    url: String,
+pub struct JwksServer {
+    /// Where the key set is served.
+    pub url: String,
     state: Arc<Mutex<(String, usize)>>,
 }
 
 impl JwksServer {
-    async fn start(body: String) -> JwksServer {
+    /// Serves `body` as the key set.
+    pub async fn start(body: String) -> JwksServer {
         let state = Arc::new(Mutex::new((body, 0usize)));
         let shared = state.clone();
         let router = axum::Router::new().route(
@@ -519,7 +533,7 @@ impl JwksServer {
     }
 }
 
-fn key_set(keys: &[&TestKey]) -> String {
+pub fn key_set(keys: &[&TestKey]) -> String {
     json!({"keys": keys.iter().map(|key| key.jwk()).collect::<Vec<_>>()}).to_string()
 }
 
@@ -799,7 +813,7 @@ fn totp(secret: &str, unix_secs: u64) -> String {
 }
 
 /// A code that moto will check within the same 30-second window.
-async fn fresh_totp() -> String {
+pub async fn fresh_totp() -> String {
     if now_secs() % 30 > 25 {
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
@@ -813,17 +827,9 @@ fn totp_matches_rfc_6238() {
     assert_eq!(totp(rfc_secret, 59), "287082");
 }
 
-#[tokio::test]
-async fn authenticator_app_codes_are_checked() {
-    let moto =
-        crate::moto::start_moto_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")])
-            .await;
-    let pool = Pool::create(&moto).await;
-    pool.create_user("alice").await;
-    let auth = Authenticator::new(pool.config()).await;
-    let tokens = first_login(&auth, "alice").await;
-
-    // Alice enrols an authenticator app, as the Cognito console or an admin tool would.
+/// Enrols `username` (signed in with `tokens`) in an authenticator app (moto's fixed TOTP
+/// secret) and makes it their preferred MFA; moto must run with TOTP checking on.
+pub async fn enrol_authenticator_app(pool: &Pool, username: &str, tokens: &Tokens) {
     let cognito = admin(&pool.endpoint);
     let access_token = tokens.access_token().expose_secret();
     cognito
@@ -842,7 +848,7 @@ async fn authenticator_app_codes_are_checked() {
     cognito
         .admin_set_user_mfa_preference()
         .user_pool_id(&pool.pool_id)
-        .username("alice")
+        .username(username)
         .software_token_mfa_settings(
             aws_sdk_cognitoidentityprovider::types::SoftwareTokenMfaSettingsType::builder()
                 .enabled(true)
@@ -852,6 +858,18 @@ async fn authenticator_app_codes_are_checked() {
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn authenticator_app_codes_are_checked() {
+    let moto = Moto::start_with_env(&[("MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP", "true")]).await;
+    let pool = Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    let auth = Authenticator::new(pool.config()).await;
+    let tokens = first_login(&auth, "alice").await;
+
+    // Alice enrols an authenticator app, as the Cognito console or an admin tool would.
+    enrol_authenticator_app(&pool, "alice", &tokens).await;
 
     let SignIn::Challenge(challenge) = auth
         .sign_in("alice", &secret(NEW_PASSWORD), client_addr())

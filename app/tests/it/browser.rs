@@ -1,8 +1,10 @@
 //! End-to-end in headless Chromium, driven over the W3C WebDriver protocol by chromedriver on
-//! a free port, against a real server on 127.0.0.1 with the model double behind it: one long
-//! journey (sample dataset, template with live preview, a run with live progress, results,
-//! downloads, a second run, compare). Screenshots of the main pages are written to
-//! `$CARGO_TARGET_DIR/screenshots/` (or `target/screenshots/`).
+//! a free port, against a real server on 127.0.0.1 with the Cognito login against a moto
+//! server's user pool and the model double behind it: one long journey (first login with the
+//! new-password challenge, sample dataset, template with live preview, a run with live
+//! progress, results, downloads, a second run, compare, logout, and a second user who sees
+//! none of it). Screenshots of the main pages are written to `$CARGO_TARGET_DIR/screenshots/`
+//! (or `target/screenshots/`).
 //!
 //! The WebDriver client is the few calls this test needs, over reqwest (already a dependency):
 //! new session, navigate, find, click, type, read text, run a script, screenshot.
@@ -119,6 +121,18 @@ impl Browser {
     }
 
     async fn command(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        self.try_command(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// A WebDriver command; its error value when it fails.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> Result<Value, Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let request = self.client.request(method.clone(), &url);
         let request = if method == reqwest::Method::GET {
@@ -128,9 +142,9 @@ impl Browser {
         };
         let reply: Value = request.send().await.unwrap().json().await.unwrap();
         if reply["value"].get("error").is_some() {
-            panic!("{method} {path}: {}", reply["value"]);
+            return Err(reply["value"].clone());
         }
-        reply["value"].clone()
+        Ok(reply["value"].clone())
     }
 
     async fn goto(&self, url: &str) {
@@ -221,7 +235,21 @@ impl Browser {
     async fn wait_for_text(&self, css: &str, needle: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            let text = self.text(css).await;
+            // The page may be replaced between finding the element and reading it (a redirect,
+            // the reload at the end of a run): a stale element is read again.
+            let id = self.find(css).await;
+            let text = match self
+                .try_command(
+                    reqwest::Method::GET,
+                    &format!("/element/{id}/text"),
+                    json!({}),
+                )
+                .await
+            {
+                Ok(text) => text.as_str().unwrap_or("").to_string(),
+                Err(error) if error["error"] == "stale element reference" => String::new(),
+                Err(error) => panic!("reading `{css}`: {error}"),
+            };
             if text.contains(needle) {
                 return text;
             }
@@ -231,6 +259,24 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Signs `username` in on the login page with the temporary password, then chooses the
+    /// new password on the challenge page.
+    async fn first_login(&self, username: &str) {
+        self.clear_and_type("#username", username).await;
+        self.clear_and_type("#password", crate::auth::TEMPORARY_PASSWORD)
+            .await;
+        self.click("main form button[type=submit]").await;
+        self.wait_for_text("h1", "Choose a new password", Duration::from_secs(10))
+            .await;
+        self.screenshot(&format!("00-new-password-{username}"))
+            .await;
+        self.clear_and_type("#new_password", crate::auth::NEW_PASSWORD)
+            .await;
+        self.clear_and_type("#confirm_password", crate::auth::NEW_PASSWORD)
+            .await;
+        self.click("main form button[type=submit]").await;
     }
 
     async fn screenshot(&self, name: &str) {
@@ -279,16 +325,31 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
     })
     .await
     .unwrap();
-    let app = crate::web::spawn_app(&server).await;
+    let moto = model_doubles::Moto::start().await;
+    let pool = crate::auth::Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    pool.create_user("bob").await;
+    let login =
+        app::web::login::CognitoLogin::new(app::auth::Authenticator::new(pool.config()).await);
+    let app = crate::login::spawn_login_app(&server, login).await;
     let browser = Browser::start().await;
     let url = |path: &str| format!("{}{path}", app.base_url);
 
+    // Any page asks for the login first and comes back to it afterwards.
+    browser.goto(&url("/datasets")).await;
+    browser
+        .wait_for_text("h1", "Sign in", Duration::from_secs(10))
+        .await;
+    assert!(browser.url().await.ends_with("/login?next=%2Fdatasets"));
+    browser.screenshot("00-login").await;
+    browser.first_login("alice").await;
+    browser
+        .wait_for_text("h1", "Datasets", Duration::from_secs(10))
+        .await;
+    assert!(browser.url().await.ends_with("/datasets"));
     browser.goto(&url("/")).await;
-    let notice = browser.text(".notice").await;
-    assert!(
-        notice.contains("Local mode: no login configured"),
-        "{notice}"
-    );
+    let user = browser.text("header .user").await;
+    assert!(user.contains("Signed in as alice"), "{user}");
     browser.screenshot("01-home").await;
 
     browser.goto(&url("/datasets")).await;
@@ -393,4 +454,29 @@ async fn a_user_evaluates_watches_downloads_and_compares_in_the_browser() {
     assert!(config.contains("Q: {question}"), "{config}");
     browser.screenshot("06-compare").await;
     assert!(first_run.contains("/runs/"));
+
+    // Logout, and a second user sees none of alice's runs or datasets.
+    browser.click("header form[action='/logout'] button").await;
+    browser
+        .wait_for_text("main", "You are signed out.", Duration::from_secs(10))
+        .await;
+    browser.goto(&url("/runs")).await;
+    browser
+        .wait_for_text("h1", "Sign in", Duration::from_secs(10))
+        .await;
+    browser.first_login("bob").await;
+    browser
+        .wait_for_text("h1", "History", Duration::from_secs(10))
+        .await;
+    let history = browser.text("main").await;
+    let first_id = first_run.rsplit('/').next().unwrap();
+    assert!(!history.contains(first_id), "{history}");
+    browser.screenshot("07-second-user-history").await;
+    browser.goto(&first_run).await;
+    browser
+        .wait_for_text("h1", "404", Duration::from_secs(10))
+        .await;
+    browser.goto(&url("/datasets")).await;
+    let datasets = browser.text("main").await;
+    assert!(!datasets.contains("squad-qa.jsonl"), "{datasets}");
 }

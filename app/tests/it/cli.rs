@@ -636,3 +636,122 @@ async fn every_record_failing_is_exit_1_without_fail_under() {
     assert_eq!(records.len(), 3);
     assert!(records.iter().all(|record| !record["error"].is_null()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_cognito_settings_requires_login_and_signs_in_against_the_pool() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let moto = model_doubles::Moto::start().await;
+    let pool = crate::auth::Pool::create(&moto).await;
+    pool.create_user("alice").await;
+    let dir = tempfile::tempdir().unwrap();
+    let with_login = |command: &mut std::process::Command| {
+        command
+            .env("COGNITO_USER_POOL_ID", &pool.pool_id)
+            .env("COGNITO_CLIENT_ID", &pool.client_id)
+            .env("COGNITO_CLIENT_SECRET", &pool.client_secret)
+            .env(
+                "COGNITO_JWKS_URL",
+                format!("{}/{}/.well-known/jwks.json", moto.url(), pool.pool_id),
+            )
+            .env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", moto.url());
+    };
+
+    // Half a configuration is refused, naming the variables; it never falls back to local mode.
+    let mut half = llm_eval(&server, dir.path());
+    half.args(["serve", "--addr", "127.0.0.1:0"])
+        .env("COGNITO_USER_POOL_ID", &pool.pool_id);
+    let refused = output(half).await;
+    assert_exit(&refused, 2);
+    assert!(
+        text(&refused.stderr).contains("COGNITO_USER_POOL_ID is set but COGNITO_CLIENT_ID is not"),
+        "{}",
+        text(&refused.stderr)
+    );
+
+    let mut command = llm_eval(&server, dir.path());
+    command.args(["serve", "--addr", "127.0.0.1:0"]);
+    with_login(&mut command);
+    let mut child = tokio::process::Command::from(command)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(10), stderr.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+    };
+    let url = next_line()
+        .await
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let second = next_line().await;
+    assert!(
+        second.starts_with(&format!("login: Cognito user pool {}", pool.pool_id)),
+        "{second}"
+    );
+    assert!(!second.contains(&pool.client_secret));
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let runs = client.get(format!("{url}/runs")).send().await.unwrap();
+    assert_eq!(runs.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(runs.headers()["location"], "/login?next=%2Fruns");
+    let cookie = runs.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("; Secure"),
+        "login on: Secure cookies: {cookie}"
+    );
+    let session = cookie.split(';').next().unwrap().to_string();
+    let page = client
+        .get(format!("{url}/login"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("Local mode"), "{page}");
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = &page[start..start + 64];
+    let signed = client
+        .post(format!("{url}/login"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("csrf_token", token)
+                .append_pair("username", "alice")
+                .append_pair("password", crate::auth::TEMPORARY_PASSWORD)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(
+        signed.headers()["location"],
+        "/login/challenge",
+        "the binary reached moto's pool: the temporary password asks for a new one"
+    );
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

@@ -15,8 +15,6 @@ use app::providers::{
 use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Moto, Protocol, When};
 use secrecy::SecretString;
 
-use crate::moto::{Moto, start_moto};
-
 const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
 
 fn request(model_id: &str, messages: &[(Role, &str)], params: InferenceParams) -> GenerateRequest {

@@ -71,7 +71,11 @@ pub async fn spawn_app_with(state: AppState, dir: tempfile::TempDir) -> TestApp 
     let addr = listener.local_addr().unwrap();
     let router = app::web::router(state.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
     });
     TestApp {
         base_url: format!("http://{addr}"),
@@ -122,7 +126,8 @@ impl TestApp {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Page {
+    /// Sends `request` with this browser's session cookie, remembering a new one.
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
         let cookie = self.cookie.lock().unwrap().clone();
         let request = match cookie {
             Some(id) => request.header("cookie", format!("llm_eval_session={id}")),
@@ -151,7 +156,8 @@ impl TestApp {
         self.send(self.form_request(path, fields)).await
     }
 
-    fn form_request(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    /// A URL-encoded form POST to `path`, not yet sent.
+    pub fn form_request(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::RequestBuilder {
         let mut body = form_urlencoded::Serializer::new(String::new());
         for (name, value) in fields {
             body.append_pair(name, value);
@@ -195,6 +201,21 @@ impl TestApp {
     /// The CSRF token of this client's session (from any page with a form).
     pub async fn csrf_token(&self) -> String {
         self.get("/datasets").await.csrf_token()
+    }
+
+    /// The session id this browser holds.
+    pub fn session_id(&self) -> Option<String> {
+        self.cookie.lock().unwrap().clone()
+    }
+
+    /// Makes this browser hold session `id` (or none).
+    pub fn set_session_id(&self, id: Option<String>) {
+        *self.cookie.lock().unwrap() = id;
+    }
+
+    /// A GET request to `path`, not yet sent.
+    pub fn get_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(format!("{}{path}", self.base_url))
     }
 
     /// Forgets the session cookie (a new browser).

@@ -4,8 +4,8 @@
 
 mod bootstrap;
 mod helpers;
-mod moto;
 mod image;
+mod moto;
 mod nag;
 mod servers;
 mod synth;

@@ -174,6 +174,9 @@ pub(super) fn add(
             KeyValuePair::new("COGNITO_CLIENT_ID", Value::from(client.r#ref())),
             KeyValuePair::new("DATA_BUCKET", Value::from(data_bucket.r#ref())),
             KeyValuePair::new("OPENAI_SECRET_NAME", cfg.openai_secret_name.as_str()),
+            // CloudFront appends the viewer's address to X-Forwarded-For and the ALB appends
+            // CloudFront's: the login's attempt limits count the viewer, two hops out.
+            KeyValuePair::new("LLM_EVAL_TRUSTED_PROXIES", "2"),
         ],
         secrets: vec![EcsSecret {
             name: s("COGNITO_CLIENT_SECRET"),
