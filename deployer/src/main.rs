@@ -9,6 +9,7 @@
 mod cli;
 mod commands;
 mod config;
+mod input;
 
 use std::process::ExitCode;
 

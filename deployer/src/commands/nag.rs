@@ -18,6 +18,7 @@ use stacks::{StackConfig, synth_all};
 
 use crate::cli::ConfigArgs;
 use crate::config;
+use crate::input::{self, ByteSize};
 
 /// Output format of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -66,6 +67,9 @@ pub struct NagArgs {
     /// Also show suppressed findings and each rule's explanation.
     #[arg(long)]
     pub verbose: bool,
+    /// Refuse a --template file larger than this (e.g. 8MiB, 500K).
+    #[arg(long, value_name = "SIZE", value_parser = input::parse_size, default_value_t = input::DEFAULT_MAX_TEMPLATE_SIZE)]
+    pub max_template_size: ByteSize,
 }
 
 /// Runs `deployer nag`, printing input errors itself (exit code 2).
@@ -116,9 +120,13 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     } else {
         let mut templates = Vec::with_capacity(args.templates.len());
         for path in &args.templates {
-            let parsed = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))
-                .and_then(|text| Ok(nag::parse_template(&path.display().to_string(), &text)?));
+            let parsed = input::read_capped(path, args.max_template_size, "--max-template-size")
+                .and_then(|bytes| {
+                    Ok(nag::parse_template_bytes(
+                        &path.display().to_string(),
+                        &bytes,
+                    )?)
+                });
             match parsed {
                 Ok(template) => templates.push(template),
                 Err(error) => input_errors.push(error),
