@@ -1,12 +1,15 @@
 //! Command-line interface: clap definitions only, no behaviour.
 //!
-//! Every setting of [`ConfigArgs`] is also an environment variable and a key of the optional
-//! `--config` TOML file; `config::resolve` applies the precedence flag > env > file > default.
-//! Values stay strings here so all three sources share one parser and one error format.
+//! The settings flags ([`ConfigArgs`]) are generated from the rows of `config::SETTINGS`; each
+//! is also an environment variable and a key of the optional `--config` TOML file, and
+//! `config::resolve` applies the precedence flag > env > file > default. Values stay strings
+//! here so all three sources share one parser and one error format.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use crate::config::SETTINGS;
 
 /// Synthesizes, checks and deploys the LLM-evaluation stacks.
 #[derive(Debug, Parser)]
@@ -26,42 +29,60 @@ pub enum Command {
     Nag(crate::commands::nag::NagArgs),
 }
 
-/// Settings shared by every command that synthesizes stacks.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ConfigArgs {
-    /// TOML file with any of the settings below (keys in snake_case).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Stack name prefix [env: DEPLOY_STACK_PREFIX] [default: llm-eval].
-    #[arg(long, value_name = "PREFIX")]
-    pub prefix: Option<String>,
-    /// Region [env: AWS_REGION] [default: us-east-1].
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Deploy the SageMaker Studio domain: yes/no [env: DEPLOY_SAGEMAKER_DOMAIN] [default: yes].
-    #[arg(long, value_name = "BOOL")]
-    pub deploy_sagemaker_domain: Option<String>,
-    /// Deploy the web app: yes/no [env: DEPLOY_PROMPT_APP] [default: yes].
-    #[arg(long, value_name = "BOOL")]
-    pub deploy_prompt_app: Option<String>,
-    /// Run the security rule pack at synth: yes/no [env: CDK_NAG] [default: no].
-    #[arg(long, value_name = "BOOL")]
-    pub cdk_nag: Option<String>,
-    /// CloudFront access logs to the logs bucket: yes/no [env: DEPLOY_CLOUDFRONT_ACCESS_LOGS] [default: no].
-    #[arg(long, value_name = "BOOL")]
-    pub cloudfront_access_logs: Option<String>,
-    /// Fargate task CPU units [env: DEPLOY_TASK_CPU] [default: 512].
-    #[arg(long, value_name = "UNITS")]
-    pub task_cpu: Option<String>,
-    /// Fargate task memory MiB [env: DEPLOY_TASK_MEMORY] [default: 1024].
-    #[arg(long, value_name = "MIB")]
-    pub task_memory: Option<String>,
-    /// Git repository the Studio lifecycle configuration clones [env: DEPLOY_STUDIO_GIT_REPO].
-    #[arg(long, value_name = "URL")]
-    pub studio_git_repo: Option<String>,
-    /// Secrets Manager name of the OpenAI key [env: DEPLOY_OPENAI_SECRET_NAME] [default: openai_key].
-    #[arg(long, value_name = "NAME")]
-    pub openai_secret_name: Option<String>,
+pub use crate::config::ConfigArgs;
+
+/// Clap id of the `--config` flag.
+const CONFIG_FILE_ID: &str = "config";
+
+// `ConfigArgs` is built from the rows of `config::SETTINGS` rather than derived, so a setting
+// is written once: its flag, help, `[env: ...]` and `[default: ...]` all come from its row.
+impl Args for ConfigArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd.arg(
+            Arg::new(CONFIG_FILE_ID)
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("TOML file with any of the settings below (keys in snake_case)"),
+        );
+        SETTINGS.iter().fold(cmd, |cmd, setting| {
+            cmd.arg(
+                Arg::new(setting.key)
+                    .long(setting.flag())
+                    .value_name(setting.value_name)
+                    .help(format!(
+                        "{} [env: {}] [default: {}]",
+                        setting.help,
+                        setting.env,
+                        setting.default_text()
+                    )),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ConfigArgs::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for ConfigArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<ConfigArgs, clap::Error> {
+        let mut args = ConfigArgs::default();
+        args.update_from_arg_matches(matches)?;
+        Ok(args)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(path) = matches.get_one::<PathBuf>(CONFIG_FILE_ID) {
+            self.config = Some(path.clone());
+        }
+        for setting in SETTINGS {
+            if let Some(value) = matches.get_one::<String>(setting.key) {
+                self.set_flag(setting.key, value.clone());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Template output format.

@@ -1,89 +1,206 @@
 //! Resolves a [`StackConfig`] from flags, environment variables, an optional TOML file and
 //! defaults, in that order of precedence.
 //!
+//! Each setting is one row of [`SETTINGS`]: its file key (the flag is the key in kebab case),
+//! environment variable, help, default and parser. The clap flags (`cli.rs`), the config file's
+//! known keys and the README's settings table are all generated from those rows, so a new
+//! setting is written once.
+//!
 //! [`resolve`] is pure apart from reading the `--config` file: the environment is passed in as
 //! a lookup function, so tests need not touch the process environment. Every error names the
-//! source (flag, variable, or file and key) and, for toggles, the accepted spellings.
+//! source (flag, variable, or file and line) and, for toggles, the accepted spellings.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use stacks::config::{ConfigError, StackConfig, TaskSize, parse_bool, parse_u32};
+use stacks::config::{
+    ConfigError, StackConfig, TaskSize, check_git_repo, check_prefix, check_region,
+    check_secret_name, parse_bool, parse_u32,
+};
 
-use crate::cli::ConfigArgs;
-
-/// One setting: its flag value, environment variable and file key.
-struct Setting<'a> {
-    flag: &'a Option<String>,
-    flag_name: &'static str,
-    env: &'static str,
-    key: &'static str,
+/// A configuration being resolved: the stack config, plus the task size's two halves, which
+/// are only checked as a pair once every setting has been read.
+#[derive(Debug)]
+pub struct Draft {
+    cfg: StackConfig,
+    cpu: u32,
+    memory: u32,
 }
 
-/// Settings and their sources, in the order they are documented.
-fn settings(args: &ConfigArgs) -> [Setting<'_>; 10] {
-    [
-        Setting {
-            flag: &args.prefix,
-            flag_name: "--prefix",
-            env: "DEPLOY_STACK_PREFIX",
-            key: "prefix",
+/// One setting, written once.
+pub struct Setting {
+    /// Key in a `--config` file; the flag is `--<key with - for _>`.
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    /// Placeholder of the flag's value in `--help`.
+    pub value_name: &'static str,
+    /// What it does (one line, no trailing period).
+    pub help: &'static str,
+    /// The default, as a user would write it, read from [`StackConfig::default`].
+    pub default: fn(&StackConfig) -> String,
+    /// Checks a value and stores it in the draft.
+    pub apply: fn(&mut Draft, &str) -> Result<(), ConfigError>,
+}
+
+impl Setting {
+    /// The flag's long name (`task-cpu`).
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// The default value shown in `--help` and the README.
+    pub fn default_text(&self) -> String {
+        (self.default)(&StackConfig::default())
+    }
+}
+
+fn yes_no(on: bool) -> String {
+    if on { "yes" } else { "no" }.to_owned()
+}
+
+/// Every setting, in the order they are documented.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "prefix",
+        env: "DEPLOY_STACK_PREFIX",
+        value_name: "PREFIX",
+        help: "prefix of stack, export and resource names",
+        default: |cfg| cfg.prefix.clone(),
+        apply: |draft, value| {
+            check_prefix(value)?;
+            draft.cfg.prefix = value.to_owned();
+            Ok(())
         },
-        Setting {
-            flag: &args.region,
-            flag_name: "--region",
-            env: "AWS_REGION",
-            key: "region",
+    },
+    Setting {
+        key: "region",
+        env: "AWS_REGION",
+        value_name: "REGION",
+        help: "region of the stacks (and of the cfn-lint run); a region of the commercial `aws` partition",
+        default: |cfg| cfg.region.clone(),
+        apply: |draft, value| {
+            check_region(value)?;
+            draft.cfg.region = value.to_owned();
+            Ok(())
         },
-        Setting {
-            flag: &args.deploy_sagemaker_domain,
-            flag_name: "--deploy-sagemaker-domain",
-            env: "DEPLOY_SAGEMAKER_DOMAIN",
-            key: "deploy_sagemaker_domain",
+    },
+    Setting {
+        key: "deploy_sagemaker_domain",
+        env: "DEPLOY_SAGEMAKER_DOMAIN",
+        value_name: "BOOL",
+        help: "synthesize the Studio stack",
+        default: |cfg| yes_no(cfg.deploy_sagemaker_domain),
+        apply: |draft, value| {
+            draft.cfg.deploy_sagemaker_domain = parse_bool(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.deploy_prompt_app,
-            flag_name: "--deploy-prompt-app",
-            env: "DEPLOY_PROMPT_APP",
-            key: "deploy_prompt_app",
+    },
+    Setting {
+        key: "deploy_prompt_app",
+        env: "DEPLOY_PROMPT_APP",
+        value_name: "BOOL",
+        help: "synthesize the app stack",
+        default: |cfg| yes_no(cfg.deploy_prompt_app),
+        apply: |draft, value| {
+            draft.cfg.deploy_prompt_app = parse_bool(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.cdk_nag,
-            flag_name: "--cdk-nag",
-            env: "CDK_NAG",
-            key: "cdk_nag",
+    },
+    Setting {
+        key: "cdk_nag",
+        env: "CDK_NAG",
+        value_name: "BOOL",
+        help: "run the security rule pack at synth (templates unchanged)",
+        default: |cfg| yes_no(cfg.cdk_nag),
+        apply: |draft, value| {
+            draft.cfg.cdk_nag = parse_bool(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.cloudfront_access_logs,
-            flag_name: "--cloudfront-access-logs",
-            env: "DEPLOY_CLOUDFRONT_ACCESS_LOGS",
-            key: "cloudfront_access_logs",
+    },
+    Setting {
+        key: "cloudfront_access_logs",
+        env: "DEPLOY_CLOUDFRONT_ACCESS_LOGS",
+        value_name: "BOOL",
+        help: "CloudFront access logs to the logs bucket",
+        default: |cfg| yes_no(cfg.cloudfront_access_logs),
+        apply: |draft, value| {
+            draft.cfg.cloudfront_access_logs = parse_bool(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.task_cpu,
-            flag_name: "--task-cpu",
-            env: "DEPLOY_TASK_CPU",
-            key: "task_cpu",
+    },
+    Setting {
+        key: "task_cpu",
+        env: "DEPLOY_TASK_CPU",
+        value_name: "UNITS",
+        help: "Fargate CPU units (512 = 0.5 vCPU)",
+        default: |cfg| cfg.task_size.cpu().to_string(),
+        apply: |draft, value| {
+            draft.cpu = parse_u32(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.task_memory,
-            flag_name: "--task-memory",
-            env: "DEPLOY_TASK_MEMORY",
-            key: "task_memory",
+    },
+    Setting {
+        key: "task_memory",
+        env: "DEPLOY_TASK_MEMORY",
+        value_name: "MIB",
+        help: "Fargate memory MiB; must pair with the CPU as Fargate allows",
+        default: |cfg| cfg.task_size.memory().to_string(),
+        apply: |draft, value| {
+            draft.memory = parse_u32(value)?;
+            Ok(())
         },
-        Setting {
-            flag: &args.studio_git_repo,
-            flag_name: "--studio-git-repo",
-            env: "DEPLOY_STUDIO_GIT_REPO",
-            key: "studio_git_repo",
+    },
+    Setting {
+        key: "studio_git_repo",
+        env: "DEPLOY_STUDIO_GIT_REPO",
+        value_name: "URL",
+        help: "repository the Studio lifecycle configuration clones (https only)",
+        default: |cfg| cfg.studio_git_repo.clone(),
+        apply: |draft, value| {
+            check_git_repo(value)?;
+            draft.cfg.studio_git_repo = value.to_owned();
+            Ok(())
         },
-        Setting {
-            flag: &args.openai_secret_name,
-            flag_name: "--openai-secret-name",
-            env: "DEPLOY_OPENAI_SECRET_NAME",
-            key: "openai_secret_name",
+    },
+    Setting {
+        key: "openai_secret_name",
+        env: "DEPLOY_OPENAI_SECRET_NAME",
+        value_name: "NAME",
+        help: "the only Secrets Manager secret the task may read besides its own",
+        default: |cfg| cfg.openai_secret_name.clone(),
+        apply: |draft, value| {
+            check_secret_name(value)?;
+            draft.cfg.openai_secret_name = value.to_owned();
+            Ok(())
         },
-    ]
+    },
+];
+
+/// The settings as given on the command line: the `--config` file and the flags that were set.
+/// Built by clap from [`SETTINGS`] (see `cli.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// TOML file with any of the settings.
+    pub config: Option<PathBuf>,
+    /// Flags given, by setting key.
+    flags: Vec<(&'static str, String)>,
+}
+
+impl ConfigArgs {
+    /// The value of the flag of setting `key`, if it was given.
+    pub fn flag(&self, key: &str) -> Option<&str> {
+        self.flags
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Records the flag of setting `key` (a later value replaces an earlier one).
+    pub fn set_flag(&mut self, key: &'static str, value: String) {
+        self.flags.retain(|(name, _)| *name != key);
+        self.flags.push((key, value));
+    }
 }
 
 /// One entry of a `--config` file: key, value as text (booleans and numbers as written) and
@@ -122,7 +239,7 @@ pub fn parse_file(text: &str) -> anyhow::Result<Vec<FileEntry>> {
             .find(|(name, _)| name.get_ref().as_ref() == key)
             .map_or(1, |(name, _)| line_of(text, name.span().start))
     };
-    let known = settings(&ConfigArgs::default()).map(|setting| setting.key);
+    let known: Vec<&str> = SETTINGS.iter().map(|setting| setting.key).collect();
     let mut entries = Vec::with_capacity(table.len());
     for (key, value) in table {
         let line = line(&key);
@@ -160,16 +277,18 @@ pub fn resolve(
         .as_ref()
         .map(|path| path.display().to_string())
         .unwrap_or_default();
-    let mut cfg = StackConfig::default();
-    let mut cpu = cfg.task_size.cpu();
-    let mut memory = cfg.task_size.memory();
-    // Where each setting that was given came from, for validation errors.
-    let mut sources: Vec<(&'static str, String)> = Vec::new();
-    let mut cpu_source = "default".to_owned();
-    let mut memory_source = "default".to_owned();
-    for setting in settings(args) {
-        let (value, source) = if let Some(value) = setting.flag {
-            (value.clone(), setting.flag_name.to_owned())
+    let defaults = StackConfig::default();
+    let mut draft = Draft {
+        cpu: defaults.task_size.cpu(),
+        memory: defaults.task_size.memory(),
+        cfg: defaults,
+    };
+    // Where each given setting came from: the task size's two halves are checked as a pair
+    // at the end.
+    let mut sources: Vec<(&str, String)> = Vec::new();
+    for setting in SETTINGS {
+        let (value, source) = if let Some(value) = args.flag(setting.key) {
+            (value.to_owned(), format!("--{}", setting.flag()))
         } else if let Some(value) = env(setting.env) {
             (value, setting.env.to_owned())
         } else if let Some(entry) = file.iter().find(|entry| entry.key == setting.key) {
@@ -180,43 +299,51 @@ pub fn resolve(
         } else {
             continue;
         };
-        sources.push((setting.key, source.clone()));
-        match setting.key {
-            "prefix" => cfg.prefix = value,
-            "region" => cfg.region = value,
-            "deploy_sagemaker_domain" => cfg.deploy_sagemaker_domain = parse_bool(&source, &value)?,
-            "deploy_prompt_app" => cfg.deploy_prompt_app = parse_bool(&source, &value)?,
-            "cdk_nag" => cfg.cdk_nag = parse_bool(&source, &value)?,
-            "cloudfront_access_logs" => cfg.cloudfront_access_logs = parse_bool(&source, &value)?,
-            "task_cpu" => {
-                cpu = parse_u32(&source, &value)?;
-                cpu_source = source;
-            }
-            "task_memory" => {
-                memory = parse_u32(&source, &value)?;
-                memory_source = source;
-            }
-            "studio_git_repo" => cfg.studio_git_repo = value,
-            "openai_secret_name" => cfg.openai_secret_name = value,
-            other => bail!("internal: setting `{other}` has no field"),
-        }
+        (setting.apply)(&mut draft, &value).with_context(|| source.clone())?;
+        sources.push((setting.key, source));
     }
-    cfg.task_size = TaskSize::new(cpu, memory)
-        .with_context(|| format!("CPU from {cpu_source}, memory from {memory_source}"))?;
-    if let Err(err) = cfg.validate() {
-        let key = match err {
-            ConfigError::InvalidPrefix(_) | ConfigError::ReservedPrefix(_) => "prefix",
-            ConfigError::InvalidRegion(_) | ConfigError::UnsupportedPartition(_) => "region",
-            ConfigError::InvalidGitRepo(_) | ConfigError::GitRepoCredentials => "studio_git_repo",
-            ConfigError::InvalidSecretName(_) => "openai_secret_name",
-            _ => "",
+    let source_of = |key: &str| {
+        sources
+            .iter()
+            .find(|(name, _)| *name == key)
+            .map_or("default", |(_, source)| source.as_str())
+    };
+    draft.cfg.task_size = TaskSize::new(draft.cpu, draft.memory).with_context(|| {
+        format!(
+            "CPU from {}, memory from {}",
+            source_of("task_cpu"),
+            source_of("task_memory")
+        )
+    })?;
+    // Every row checked its own value; this also covers the defaults.
+    draft.cfg.validate()?;
+    Ok(draft.cfg)
+}
+
+/// The README's settings table (flag, environment, file key, default, effect), generated from
+/// [`SETTINGS`]; a test keeps the README's copy current.
+#[cfg(test)]
+fn settings_table() -> String {
+    let mut table = String::from(
+        "| flag | environment | file key | default | effect |\n|---|---|---|---|---|\n",
+    );
+    for setting in SETTINGS {
+        let default = setting.default_text();
+        let default = if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str())
+        {
+            default
+        } else {
+            format!("`{default}`")
         };
-        return match sources.iter().find(|(name, _)| *name == key) {
-            Some((_, source)) => Err(anyhow::Error::new(err).context(source.clone())),
-            None => Err(err.into()),
-        };
+        table.push_str(&format!(
+            "| `--{}` | `{}` | `{}` | {default} | {} |\n",
+            setting.flag(),
+            setting.env,
+            setting.key,
+            setting.help
+        ));
     }
-    Ok(cfg)
+    table
 }
 
 #[cfg(test)]
@@ -276,7 +403,7 @@ mod tests {
     #[test]
     fn flag_beats_env() {
         check(
-            |a| a.cdk_nag = Some("no".into()),
+            |a| a.set_flag("cdk_nag", "no".into()),
             &[("CDK_NAG", "yes")],
             |c| !c.cdk_nag,
         )
@@ -292,7 +419,7 @@ mod tests {
     #[test]
     fn flag_region() {
         check(
-            |a| a.region = Some("eu-west-2".into()),
+            |a| a.set_flag("region", "eu-west-2".into()),
             &[("AWS_REGION", "eu-west-1")],
             |c| c.region == "eu-west-2",
         )
@@ -300,7 +427,7 @@ mod tests {
     #[test]
     fn task_size() {
         check(
-            |a| a.task_cpu = Some("1024".into()),
+            |a| a.set_flag("task_cpu", "1024".into()),
             &[("DEPLOY_TASK_MEMORY", "2048")],
             |c| c.task_size == TaskSize::new(1024, 2048).unwrap(),
         )
@@ -316,7 +443,7 @@ mod tests {
     #[test]
     fn bad_flag_bool() {
         check_err(
-            |a| a.deploy_sagemaker_domain = Some("on".into()),
+            |a| a.set_flag("deploy_sagemaker_domain", "on".into()),
             &[],
             "--deploy-sagemaker-domain: `on` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)",
         )
@@ -332,7 +459,7 @@ mod tests {
     #[test]
     fn bad_size() {
         check_err(
-            |a| a.task_memory = Some("512".into()),
+            |a| a.set_flag("task_memory", "512".into()),
             &[],
             "CPU from default, memory from --task-memory: task size 512 CPU units / 512 MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192",
         )
@@ -340,7 +467,7 @@ mod tests {
     #[test]
     fn bad_prefix() {
         check_err(
-            |a| a.prefix = Some("My_App".into()),
+            |a| a.set_flag("prefix", "My_App".into()),
             &[],
             "--prefix: stack prefix `My_App` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter",
         )
@@ -434,7 +561,7 @@ mod tests {
             "DEPLOY_PROMPT_APP" => Some("no".to_owned()),
             _ => None,
         };
-        args.cdk_nag = Some("0".into());
+        args.set_flag("cdk_nag", "0".into());
         let cfg = resolve(&args, &env).unwrap();
         assert_eq!(cfg.prefix, "fromfile");
         assert_eq!(cfg.region, "ap-south-1");
@@ -476,6 +603,32 @@ mod tests {
         );
     }
 
+    /// The README's settings table is generated from [`SETTINGS`]; `UPDATE_README=1` rewrites it.
+    #[test]
+    fn readme_settings_table_is_current() {
+        const START: &str = "<!-- generated: settings-table (by `cargo test -p deployer readme_settings_table`; UPDATE_README=1 rewrites it) -->\n";
+        const END: &str = "<!-- end: settings-table -->";
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let start = readme
+            .find(START)
+            .expect("README has the settings-table start marker")
+            + START.len();
+        let end = start
+            + readme[start..]
+                .find(END)
+                .expect("README has the settings-table end marker");
+        let table = settings_table();
+        if readme[start..end] != table {
+            if std::env::var_os("UPDATE_README").is_some() {
+                let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+                std::fs::write(&path, updated).unwrap();
+            } else {
+                panic!("README.md settings table is stale; run with UPDATE_README=1:\n{table}");
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_file_never_panics(text in ".*") {
@@ -484,7 +637,9 @@ mod tests {
 
         #[test]
         fn resolve_never_panics(value in ".*") {
-            let args = ConfigArgs { prefix: Some(value.clone()), task_cpu: Some(value.clone()), ..ConfigArgs::default() };
+            let mut args = ConfigArgs::default();
+            args.set_flag("prefix", value.clone());
+            args.set_flag("task_cpu", value.clone());
             let env = |_: &str| Some(value.clone());
             let _ = resolve(&args, &env);
         }

@@ -7,9 +7,7 @@
 
 use std::fmt;
 use std::io::Read;
-use std::path::Path;
-
-use anyhow::Context;
+use std::path::{Path, PathBuf};
 
 /// Default `--max-template-size`: eight times the 1 MB CloudFormation accepts from S3.
 pub const DEFAULT_MAX_TEMPLATE_SIZE: ByteSize = ByteSize(8 << 20);
@@ -62,19 +60,64 @@ pub fn parse_size(text: &str) -> Result<ByteSize, String> {
     }
 }
 
+/// Why a file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The file cannot be opened or read.
+    #[error("reading {}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds more than the limit.
+    #[error("{} is larger than {limit}, the limit of {flag}; raise it with {flag} if the file is meant to be this big", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit it exceeds.
+        limit: ByteSize,
+        /// The flag that raises the limit.
+        flag: &'static str,
+    },
+}
+
+impl InputError {
+    /// What is wrong, without the file name (for reports that name the file themselves).
+    pub fn reason(&self) -> String {
+        match self {
+            InputError::Io { source, .. } => format!("cannot be read: {source}"),
+            InputError::TooLarge { limit, flag, .. } => {
+                format!("is larger than {limit}, the limit of {flag}")
+            }
+        }
+    }
+}
+
 /// Reads all of `path`, failing once it holds more than `limit` bytes; `flag` names the flag
 /// that raises the limit.
-pub fn read_capped(path: &Path, limit: ByteSize, flag: &str) -> anyhow::Result<Vec<u8>> {
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+pub fn read_capped(
+    path: &Path,
+    limit: ByteSize,
+    flag: &'static str,
+) -> Result<Vec<u8>, InputError> {
+    let io_error = |source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
     let mut bytes = Vec::new();
     file.take(limit.0.saturating_add(1))
         .read_to_end(&mut bytes)
-        .with_context(|| format!("reading {}", path.display()))?;
+        .map_err(io_error)?;
     if bytes.len() as u64 > limit.0 {
-        anyhow::bail!(
-            "{} is larger than {limit}, the limit of {flag}; raise it with {flag} if the file is meant to be this big",
-            path.display()
-        );
+        return Err(InputError::TooLarge {
+            path: path.to_owned(),
+            limit,
+            flag,
+        });
     }
     Ok(bytes)
 }

@@ -14,22 +14,12 @@ pub const BOOL_SPELLINGS: &str = "yes, no, true, false, 1, 0 (case-insensitive)"
 /// An invalid setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// A toggle that is not a recognised boolean spelling.
-    #[error("{name}: `{value}` is not a boolean; accepted values: {accepted}", accepted = BOOL_SPELLINGS)]
-    InvalidBool {
-        /// Variable, flag or key name.
-        name: String,
-        /// The rejected value.
-        value: String,
-    },
-    /// A number that does not parse.
-    #[error("{name}: `{value}` is not a whole number")]
-    InvalidNumber {
-        /// Variable, flag or key name.
-        name: String,
-        /// The rejected value.
-        value: String,
-    },
+    /// A toggle that is not a recognised boolean spelling (the caller names where it came from).
+    #[error("`{0}` is not a boolean; accepted values: {accepted}", accepted = BOOL_SPELLINGS)]
+    InvalidBool(String),
+    /// A number that does not parse (the caller names where it came from).
+    #[error("`{0}` is not a whole number")]
+    InvalidNumber(String),
     /// A CPU/memory pair Fargate does not offer.
     #[error(
         "task size {cpu} CPU units / {memory} MiB is not a Fargate size; e.g. 256/512, 512/1024, 1024/2048, 2048/4096, 4096/8192"
@@ -76,27 +66,100 @@ pub enum ConfigError {
     InvalidSecretName(String),
 }
 
-/// Parses a boolean toggle; `name` is the variable, flag or key the value came from.
-pub fn parse_bool(name: &str, value: &str) -> Result<bool, ConfigError> {
+/// Parses a boolean toggle.
+pub fn parse_bool(value: &str) -> Result<bool, ConfigError> {
     match value.trim().to_ascii_lowercase().as_str() {
         "yes" | "true" | "1" => Ok(true),
         "no" | "false" | "0" => Ok(false),
-        _ => Err(ConfigError::InvalidBool {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        }),
+        _ => Err(ConfigError::InvalidBool(value.to_owned())),
     }
 }
 
 /// Parses a whole number setting.
-pub fn parse_u32(name: &str, value: &str) -> Result<u32, ConfigError> {
+pub fn parse_u32(value: &str) -> Result<u32, ConfigError> {
     value
         .trim()
         .parse()
-        .map_err(|_| ConfigError::InvalidNumber {
-            name: name.to_owned(),
-            value: value.to_owned(),
+        .map_err(|_| ConfigError::InvalidNumber(value.to_owned()))
+}
+
+/// Checks a stack name prefix: 1-20 lowercase letters, digits and `-`, starting with a letter,
+/// not ending with `-` (stack, bucket and load balancer names are built from it), and not
+/// `internal`/`internal-...` (the load balancer `<prefix>-alb` may not begin with `internal-`).
+pub fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
+    let prefix_ok = (1..=20).contains(&prefix.len())
+        && prefix.starts_with(|ch: char| ch.is_ascii_lowercase())
+        && !prefix.ends_with('-')
+        && prefix
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+    if !prefix_ok {
+        return Err(ConfigError::InvalidPrefix(prefix.to_owned()));
+    }
+    if prefix == "internal" || prefix.starts_with("internal-") {
+        return Err(ConfigError::ReservedPrefix(prefix.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a region name's form and that it belongs to the commercial `aws` partition.
+pub fn check_region(region: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = region.split('-').collect();
+    let region_ok = parts.len() >= 3
+        && parts.iter().all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
         })
+        && parts
+            .last()
+            .is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
+    if !region_ok {
+        return Err(ConfigError::InvalidRegion(region.to_owned()));
+    }
+    let other_partition = ["cn-", "us-gov-", "us-iso", "eu-iso"];
+    if other_partition
+        .iter()
+        .any(|start| region.starts_with(start))
+    {
+        return Err(ConfigError::UnsupportedPartition(region.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks the Studio git URL: https, no credentials, only characters that need no shell
+/// quoting (it is embedded in the lifecycle script).
+pub fn check_git_repo(repo: &str) -> Result<(), ConfigError> {
+    let authority = repo
+        .strip_prefix("https://")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(ConfigError::GitRepoCredentials);
+    }
+    let repo_ok = repo.len() > "https://".len()
+        && repo.len() <= 1024
+        && repo.starts_with("https://")
+        && repo
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-._~:/@%+".contains(ch));
+    if !repo_ok {
+        return Err(ConfigError::InvalidGitRepo(repo.to_owned()));
+    }
+    Ok(())
+}
+
+/// Checks a Secrets Manager secret name (1-512 of letters, digits and `/_+=.@-`).
+pub fn check_secret_name(name: &str) -> Result<(), ConfigError> {
+    let name_ok = (1..=512).contains(&name.len())
+        && name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch));
+    if !name_ok {
+        return Err(ConfigError::InvalidSecretName(name.to_owned()));
+    }
+    Ok(())
 }
 
 /// Fargate task size: CPU units (1024 = 1 vCPU) and memory MiB.
@@ -196,66 +259,10 @@ impl Default for StackConfig {
 impl StackConfig {
     /// Checks every value that ends up in a template.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let prefix_ok = (1..=20).contains(&self.prefix.len())
-            && self.prefix.starts_with(|ch: char| ch.is_ascii_lowercase())
-            && !self.prefix.ends_with('-')
-            && self
-                .prefix
-                .chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
-        if !prefix_ok {
-            return Err(ConfigError::InvalidPrefix(self.prefix.clone()));
-        }
-        if self.prefix == "internal" || self.prefix.starts_with("internal-") {
-            return Err(ConfigError::ReservedPrefix(self.prefix.clone()));
-        }
-        let parts: Vec<&str> = self.region.split('-').collect();
-        let region_ok = parts.len() >= 3
-            && parts.iter().all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-            })
-            && parts
-                .last()
-                .is_some_and(|last| last.chars().all(|ch| ch.is_ascii_digit()));
-        if !region_ok {
-            return Err(ConfigError::InvalidRegion(self.region.clone()));
-        }
-        let other_partition = ["cn-", "us-gov-", "us-iso", "eu-iso"];
-        if other_partition
-            .iter()
-            .any(|start| self.region.starts_with(start))
-        {
-            return Err(ConfigError::UnsupportedPartition(self.region.clone()));
-        }
-        let repo = &self.studio_git_repo;
-        let authority = repo
-            .strip_prefix("https://")
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or_default();
-        if authority.contains('@') {
-            return Err(ConfigError::GitRepoCredentials);
-        }
-        let repo_ok = repo.len() > "https://".len()
-            && repo.len() <= 1024
-            && repo.starts_with("https://")
-            && repo
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-._~:/@%+".contains(ch));
-        if !repo_ok {
-            return Err(ConfigError::InvalidGitRepo(repo.clone()));
-        }
-        let name = &self.openai_secret_name;
-        let name_ok = (1..=512).contains(&name.len())
-            && name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "/_+=.@-".contains(ch));
-        if !name_ok {
-            return Err(ConfigError::InvalidSecretName(name.clone()));
-        }
-        Ok(())
+        check_prefix(&self.prefix)?;
+        check_region(&self.region)?;
+        check_git_repo(&self.studio_git_repo)?;
+        check_secret_name(&self.openai_secret_name)
     }
 
     /// This config with every combination of the boolean toggles (16 configs).
@@ -295,7 +302,7 @@ mod tests {
     use super::*;
 
     fn check_bool(value: &str, expected: Option<bool>) {
-        assert_eq!(parse_bool("X", value).ok(), expected, "{value}");
+        assert_eq!(parse_bool(value).ok(), expected, "{value}");
     }
 
     #[test]
@@ -344,13 +351,11 @@ mod tests {
     }
 
     #[test]
-    fn bool_error_names_variable_and_values() {
-        let err = parse_bool("DEPLOY_PROMPT_APP", "maybe")
-            .unwrap_err()
-            .to_string();
+    fn bool_error_names_accepted_values() {
+        let err = parse_bool("maybe").unwrap_err().to_string();
         assert_eq!(
             err,
-            "DEPLOY_PROMPT_APP: `maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)"
+            "`maybe` is not a boolean; accepted values: yes, no, true, false, 1, 0 (case-insensitive)"
         );
     }
 
@@ -508,7 +513,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parse_bool_never_panics(value in ".*") {
-            let _ = parse_bool("X", &value);
+            let _ = parse_bool(&value);
         }
 
         #[test]

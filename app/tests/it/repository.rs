@@ -148,7 +148,7 @@ fn no_tracked_file_refers_above_the_repository_root() {
 #[test]
 fn the_check_sees_what_it_guards_against() {
     let helper = Path::new("app/tests/it/helpers.rs");
-    let above = ["root.join(\"..", "/shared/datasets/squad-qa\")"].concat();
+    let above = ["root.join(\"..", "/shared", "/datasets/squad-qa\")"].concat();
     assert_eq!(
         problems(helper, &above).len(),
         2,

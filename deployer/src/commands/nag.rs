@@ -2,23 +2,24 @@
 //!
 //! Without `--template` it checks our synthesized stacks (the current configuration, or every
 //! toggle combination with `--all-combinations`); with it, any JSON/YAML templates.
-//! Exit codes: 0 when no unsuppressed error remains, 1 when there are errors, 2 for usage or
-//! input errors (the error names the file, line and column). A template that cannot be read or
-//! parsed does not stop the others from being checked and reported; the exit code is then 2. [`after_synth`] is the same check
-//! run by `CDK_NAG=true deployer synth`.
+//! Outcomes: done when no unsuppressed error remains, a failed check when there are errors, bad
+//! input for templates that cannot be read or parsed (the error names the file, line and
+//! column); such a template does not stop the others from being checked and reported.
+//! [`after_synth`] is the same check run by `CDK_NAG=true deployer synth`.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, ValueEnum};
+use stacks::nag::report::Unchecked;
 use stacks::nag::{self, Finding, Level, ParsedTemplate, RULES, report};
 use stacks::{StackConfig, synth_all};
 
 use crate::cli::ConfigArgs;
 use crate::config;
 use crate::input::{self, ByteSize};
+use crate::outcome::{Outcome, usage};
+use crate::output::Stdout;
 
 /// Output format of the report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -72,40 +73,38 @@ pub struct NagArgs {
     pub max_template_size: ByteSize,
 }
 
-/// Runs `deployer nag`, printing input errors itself (exit code 2).
-pub fn run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> ExitCode {
-    match try_run(args, env) {
-        Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ExitCode> {
+/// Runs `deployer nag`.
+pub fn run(
+    args: &NagArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
     if args.list_rules {
         let listing: String = RULES
             .iter()
             .map(|rule| format!("{:<20} {:<8} {}\n", rule.id, rule.level, rule.info))
             .collect();
-        print_stdout(&listing)?;
-        return Ok(ExitCode::SUCCESS);
+        stdout.print(listing)?;
+        return Ok(Outcome::Done);
     }
     if let Some(id) = &args.explain {
         let Some(rule) = nag::find_rule(id) else {
-            bail!("unknown rule `{id}` (see `deployer nag --list-rules`)");
+            return Err(usage(anyhow::anyhow!(
+                "unknown rule `{id}` (see `deployer nag --list-rules`)"
+            )));
         };
-        print_stdout(&format!(
+        stdout.print(format!(
             "{} ({}, cdk-nag {})\n\n{}\n\n{}\n",
             rule.id, rule.level, rule.name, rule.info, rule.explanation
         ))?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Outcome::Done);
     }
-    // Templates that could not be read or parsed: reported after the others were checked.
+    // Templates that could not be read or parsed: in the report (JSON, SARIF) and on stderr,
+    // after the others were checked.
+    let mut unchecked: Vec<Unchecked> = Vec::new();
     let mut input_errors: Vec<anyhow::Error> = Vec::new();
     let templates = if args.templates.is_empty() {
-        let cfg = config::resolve(&args.config, env)?;
+        let cfg = config::resolve(&args.config, env).map_err(usage)?;
         let configs: Vec<StackConfig> = if args.all_combinations {
             cfg.toggle_combinations().collect()
         } else {
@@ -120,16 +119,26 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     } else {
         let mut templates = Vec::with_capacity(args.templates.len());
         for path in &args.templates {
-            let parsed = input::read_capped(path, args.max_template_size, "--max-template-size")
-                .and_then(|bytes| {
-                    Ok(nag::parse_template_bytes(
-                        &path.display().to_string(),
-                        &bytes,
-                    )?)
-                });
-            match parsed {
+            let file = path.display().to_string();
+            let bytes =
+                match input::read_capped(path, args.max_template_size, "--max-template-size") {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        unchecked.push(Unchecked {
+                            file: file.clone(),
+                            position: None,
+                            message: error.reason(),
+                        });
+                        input_errors.push(error.into());
+                        continue;
+                    }
+                };
+            match nag::parse_template_bytes(&file, &bytes) {
                 Ok(template) => templates.push(template),
-                Err(error) => input_errors.push(error),
+                Err(error) => {
+                    unchecked.push(Unchecked::from_parse_error(&error));
+                    input_errors.push(error.into());
+                }
             }
         }
         templates
@@ -144,41 +153,30 @@ fn try_run(args: &NagArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Resu
     };
     let rendered = match args.format {
         Format::Text => report::text(&findings, filter),
-        Format::Json => serde_json::to_string_pretty(&report::json(&findings, filter))? + "\n",
-        Format::Sarif => serde_json::to_string_pretty(&report::sarif(&findings, filter))? + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(&report::json(&findings, &unchecked, filter))? + "\n"
+        }
+        Format::Sarif => {
+            serde_json::to_string_pretty(&report::sarif(&findings, &unchecked, filter))? + "\n"
+        }
     };
     if input_errors.is_empty() {
-        print_stdout(&rendered)?;
-        return Ok(exit_code(&findings));
+        stdout.print(rendered)?;
+        return Ok(outcome(&findings));
     }
-    // A report over no template at all ("0 error(s)") would read like a pass.
-    if !templates.is_empty() {
-        print_stdout(&rendered)?;
-    }
-    for error in &input_errors {
-        eprintln!("error: {error:#}");
+    // A text report over no template at all ("0 error(s)") would read like a pass; JSON and
+    // SARIF carry the unchecked templates themselves, so they are always printed.
+    if !templates.is_empty() || args.format != Format::Text {
+        stdout.print(rendered)?;
     }
     if args.templates.len() > 1 {
-        eprintln!(
-            "error: {} of {} templates could not be checked",
+        input_errors.push(anyhow::anyhow!(
+            "{} of {} templates could not be checked",
             input_errors.len(),
             args.templates.len()
-        );
+        ));
     }
-    Ok(ExitCode::from(2))
-}
-
-/// Writes to stdout; a reader that went away (`deployer nag | head`) is not an error, so the
-/// exit code still says whether the templates passed (`print!` would panic instead).
-fn print_stdout(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        res => res.context("writing to stdout"),
-    }
+    Ok(Outcome::BadInput(input_errors))
 }
 
 /// The synthesized templates of one configuration, named like `deployer synth --out` writes
@@ -198,9 +196,9 @@ pub fn synthesized(cfg: &StackConfig, label: Option<&str>) -> anyhow::Result<Vec
     Ok(templates)
 }
 
-/// `CDK_NAG=true deployer synth`: checks the synthesized stacks, prints the findings on stderr
-/// (stdout may carry the templates) and fails with 1 on unsuppressed errors.
-pub fn after_synth(cfg: &StackConfig) -> anyhow::Result<ExitCode> {
+/// `CDK_NAG=true deployer synth`: checks the synthesized stacks and prints the findings on
+/// stderr (stdout may carry the templates); unsuppressed errors fail the check.
+pub fn after_synth(cfg: &StackConfig) -> anyhow::Result<Outcome> {
     let findings: Vec<Finding> = synthesized(cfg, None)?
         .iter()
         .flat_map(nag::check_template)
@@ -211,13 +209,13 @@ pub fn after_synth(cfg: &StackConfig) -> anyhow::Result<ExitCode> {
     };
     eprintln!("nag (CDK_NAG=true): security rule pack over the synthesized stacks");
     eprint!("{}", report::text(&findings, filter));
-    Ok(exit_code(&findings))
+    Ok(outcome(&findings))
 }
 
-fn exit_code(findings: &[Finding]) -> ExitCode {
+fn outcome(findings: &[Finding]) -> Outcome {
     if findings.iter().any(Finding::is_blocking) {
-        ExitCode::from(1)
+        Outcome::CheckFailed
     } else {
-        ExitCode::SUCCESS
+        Outcome::Done
     }
 }

@@ -4,7 +4,6 @@
 //! gives byte-identical files. The manifest lists the stacks in deploy order with their
 //! template file, dependencies and parameters (and whether the deployer must supply them).
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -12,6 +11,10 @@ use serde_json::{Value as Json, json};
 use stacks::{StackConfig, SynthStack};
 
 use crate::cli::{Format, SynthArgs};
+use crate::commands::nag;
+use crate::config;
+use crate::outcome::{Outcome, usage};
+use crate::output::Stdout;
 
 /// File extension of a template.
 fn extension(format: Format) -> &'static str {
@@ -32,7 +35,7 @@ pub fn render(stack: &SynthStack, format: Format) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// `--stack` names no stack of this configuration: a usage error (exit code 2).
+/// `--stack` names no stack of this configuration (a usage error).
 #[derive(Debug)]
 pub struct StackNotFound(String);
 
@@ -178,27 +181,27 @@ pub fn stdout_bytes(stacks: &[SynthStack], format: Format) -> anyhow::Result<Vec
     }
 }
 
-/// Runs `deployer synth`.
-pub fn run(args: &SynthArgs, cfg: &StackConfig) -> anyhow::Result<()> {
-    let stacks = stacks::synth_all(cfg).context("synthesizing stacks")?;
-    let stacks = select(cfg, stacks, args.stack.as_deref())?;
+/// Runs `deployer synth`; with `CDK_NAG=true`, then checks the stacks (`nag::after_synth`).
+pub fn run(
+    args: &SynthArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    let cfg = config::resolve(&args.config, env).map_err(usage)?;
+    let stacks = stacks::synth_all(&cfg).context("synthesizing stacks")?;
+    let stacks = select(&cfg, stacks, args.stack.as_deref()).map_err(usage)?;
     match &args.out {
         Some(dir) => {
-            for path in write_dir(dir, cfg, &stacks, args.format)? {
+            for path in write_dir(dir, &cfg, &stacks, args.format)? {
                 eprintln!("wrote {path}");
             }
         }
-        None => {
-            let bytes = stdout_bytes(&stacks, args.format)?;
-            let mut stdout = std::io::stdout().lock();
-            // A reader that went away (`deployer synth | head`) is not an error.
-            match stdout.write_all(&bytes).and_then(|()| stdout.flush()) {
-                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
-                res => res.context("writing to stdout")?,
-            }
-        }
+        None => stdout.print(stdout_bytes(&stacks, args.format)?)?,
     }
-    Ok(())
+    if cfg.cdk_nag {
+        return nag::after_synth(&cfg);
+    }
+    Ok(Outcome::Done)
 }
 
 #[cfg(test)]

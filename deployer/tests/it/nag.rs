@@ -417,3 +417,63 @@ fn regression_a_fifo_template_is_read_once() {
         "{stdout}"
     );
 }
+
+/// Carried over from the nag issue: a template that cannot be parsed was only named on stderr,
+/// so a SARIF upload looked like a clean run. JSON and SARIF reports now list it, with its
+/// position, even when it is the only template.
+#[test]
+fn regression_unparsable_template_is_inside_json_and_sarif() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("open.yaml"), OPEN).unwrap();
+    std::fs::write(dir.path().join("broken.yaml"), "Resources: [1\n").unwrap();
+    let args = |format: &'static str| {
+        vec![
+            "nag",
+            "--format",
+            format,
+            "--template",
+            "open.yaml",
+            "broken.yaml",
+            "missing.yaml",
+        ]
+    };
+    let json_run = deployer(dir.path(), &args("json"), &[]);
+    assert_eq!(json_run.code, Some(2), "{}", json_run.stderr);
+    let report: serde_json::Value = serde_json::from_str(&json_run.stdout).unwrap();
+    assert_eq!(report["summary"]["unchecked"], 2);
+    assert_eq!(report["unchecked"][0]["file"], "broken.yaml");
+    assert_eq!(report["unchecked"][0]["line"], 2);
+    assert_eq!(report["unchecked"][1]["file"], "missing.yaml");
+    assert_eq!(report["unchecked"][1]["line"], serde_json::Value::Null);
+    assert!(
+        report["findings"]
+            .as_array()
+            .is_some_and(|all| !all.is_empty())
+    );
+
+    let sarif_run = deployer(dir.path(), &args("sarif"), &[]);
+    assert_eq!(sarif_run.code, Some(2), "{}", sarif_run.stderr);
+    let log: serde_json::Value = serde_json::from_str(&sarif_run.stdout).unwrap();
+    let invocation = &log["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    let notifications = invocation["toolExecutionNotifications"].as_array().unwrap();
+    assert_eq!(notifications.len(), 2);
+    let broken = &notifications[0]["locations"][0]["physicalLocation"];
+    assert_eq!(broken["artifactLocation"]["uri"], "broken.yaml");
+    assert_eq!(broken["region"]["startLine"], 2);
+    assert_eq!(broken["region"]["startColumn"], 1);
+
+    // Alone, the broken template still gets a report (a text report would read like a pass
+    // and is left out; JSON and SARIF say what was not checked).
+    let alone = deployer(
+        dir.path(),
+        &["nag", "--format", "sarif", "--template", "broken.yaml"],
+        &[],
+    );
+    assert_eq!(alone.code, Some(2));
+    let log: serde_json::Value = serde_json::from_str(&alone.stdout).unwrap();
+    assert_eq!(
+        log["runs"][0]["invocations"][0]["executionSuccessful"],
+        false
+    );
+}

@@ -1,8 +1,13 @@
 //! CloudFormation intrinsic functions and pseudo parameters as a Rust expression tree.
 //!
 //! An [`Expr`] serializes to exactly the JSON form CloudFormation expects (`{"Ref": ..}`,
-//! `{"Fn::GetAtt": [id, attr]}`, ...). Typed constructors for references live on
-//! [`crate::model::Handle`]; the string-based variants here are checked by `validate`.
+//! `{"Fn::GetAtt": [id, attr]}`, ...).
+//!
+//! Invariant: `Ref`, `Fn::GetAtt`, `Fn::If` and `Condition` name their target with a [`Target`],
+//! which only the handles of [`crate::model::template`] can build (outside `model` there is no
+//! constructor), so stack code cannot reference something it never added to a template, and a
+//! `GetAtt` attribute is always one the resource type declares. The one string form left is
+//! `Fn::Sub`'s `${Name}` / `${Name.Attr}`, which `validate` checks against the template.
 
 use serde::{Serialize, Serializer};
 
@@ -43,6 +48,31 @@ impl Pseudo {
     }
 }
 
+/// The logical id a `Ref`, `Fn::GetAtt`, `Fn::If` or `Condition` names.
+///
+/// Only the model's handles build one (`Handle::r#ref`, `Handle::get_att`, `ParamHandle::r#ref`,
+/// `CondHandle::if_`, `CondHandle::expr`), so a reference always names something added to a
+/// template; `validate` still reports a handle used with another template.
+///
+/// ```compile_fail
+/// use stacks::model::{Expr, Target};
+/// let _ = Expr::Ref(Target::new("AnyString")); // no public constructor
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target(String);
+
+impl Target {
+    /// A target naming `id`; only the model may build one.
+    pub(in crate::model) fn new(id: impl Into<String>) -> Target {
+        Target(id.into())
+    }
+
+    /// The logical id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A CloudFormation value computed at deploy time, or a literal inside such a computation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -52,12 +82,12 @@ pub enum Expr {
     Int(i64),
     /// A literal list of expressions.
     List(Vec<Expr>),
-    /// `Ref` to a parameter or resource logical id (checked by `validate`).
-    Ref(String),
+    /// `Ref` to a parameter or resource (built by their handles).
+    Ref(Target),
     /// `Ref` to a pseudo parameter.
     Pseudo(Pseudo),
-    /// `Fn::GetAtt` of a resource (checked by `validate`).
-    GetAtt(String, String),
+    /// `Fn::GetAtt` of an attribute the resource's type declares (built by its handle).
+    GetAtt(Target, &'static str),
     /// `Fn::Sub` with a template string and optional variables.
     Sub(String, Vec<(String, Expr)>),
     /// `Fn::Join` with a delimiter.
@@ -66,8 +96,8 @@ pub enum Expr {
     Select(u32, Box<Expr>),
     /// `Fn::GetAZs` of a region (`""` means the stack's region).
     GetAzs(Box<Expr>),
-    /// `Fn::If` on a named condition.
-    If(String, Box<Expr>, Box<Expr>),
+    /// `Fn::If` on a declared condition (built by its handle).
+    If(Target, Box<Expr>, Box<Expr>),
     /// `Fn::Equals` (condition function).
     Equals(Box<Expr>, Box<Expr>),
     /// `Fn::Not` (condition function).
@@ -76,8 +106,8 @@ pub enum Expr {
     And(Vec<Expr>),
     /// `Fn::Or` (condition function).
     Or(Vec<Expr>),
-    /// `{"Condition": name}`: a named condition used inside a condition function.
-    Condition(String),
+    /// `{"Condition": name}`: a declared condition used inside a condition function.
+    Condition(Target),
     /// `Fn::ImportValue` of an export name.
     ImportValue(Box<Expr>),
     /// `Fn::Split` of a string by a delimiter.
@@ -206,9 +236,11 @@ impl Expr {
             Expr::Str(s) => string(s),
             Expr::Int(n) => serde_json::Value::from(*n),
             Expr::List(items) => array(items.iter().map(Expr::to_json).collect()),
-            Expr::Ref(id) => single("Ref", string(id)),
+            Expr::Ref(id) => single("Ref", string(id.as_str())),
             Expr::Pseudo(p) => single("Ref", string(p.name())),
-            Expr::GetAtt(id, attr) => single("Fn::GetAtt", array(vec![string(id), string(attr)])),
+            Expr::GetAtt(id, attr) => {
+                single("Fn::GetAtt", array(vec![string(id.as_str()), string(attr)]))
+            }
             Expr::Sub(template, vars) if vars.is_empty() => single("Fn::Sub", string(template)),
             Expr::Sub(template, vars) => {
                 let mut map = serde_json::Map::with_capacity(vars.len());
@@ -234,7 +266,11 @@ impl Expr {
             Expr::GetAzs(region) => single("Fn::GetAZs", region.to_json()),
             Expr::If(condition, then, otherwise) => single(
                 "Fn::If",
-                array(vec![string(condition), then.to_json(), otherwise.to_json()]),
+                array(vec![
+                    string(condition.as_str()),
+                    then.to_json(),
+                    otherwise.to_json(),
+                ]),
             ),
             Expr::Equals(left, right) => {
                 single("Fn::Equals", array(vec![left.to_json(), right.to_json()]))
@@ -242,7 +278,7 @@ impl Expr {
             Expr::Not(inner) => single("Fn::Not", array(vec![inner.to_json()])),
             Expr::And(items) => single("Fn::And", array(items.iter().map(Expr::to_json).collect())),
             Expr::Or(items) => single("Fn::Or", array(items.iter().map(Expr::to_json).collect())),
-            Expr::Condition(name) => single("Condition", string(name)),
+            Expr::Condition(name) => single("Condition", string(name.as_str())),
             Expr::ImportValue(name) => single("Fn::ImportValue", name.to_json()),
             Expr::Split(delimiter, source) => single(
                 "Fn::Split",
@@ -291,7 +327,7 @@ mod tests {
     }
     #[test]
     fn reference() {
-        check(Expr::Ref("Vpc".into()), r#"{"Ref":"Vpc"}"#)
+        check(Expr::Ref(Target::new("Vpc")), r#"{"Ref":"Vpc"}"#)
     }
     #[test]
     fn pseudo_region() {
@@ -331,7 +367,7 @@ mod tests {
     #[test]
     fn get_att() {
         check(
-            Expr::GetAtt("Vpc".into(), "CidrBlock".into()),
+            Expr::GetAtt(Target::new("Vpc"), "CidrBlock"),
             r#"{"Fn::GetAtt":["Vpc","CidrBlock"]}"#,
         )
     }
@@ -347,7 +383,7 @@ mod tests {
         check(
             Expr::sub_with(
                 "${A}/${B}",
-                vec![("A", Expr::Ref("X".into())), ("B", "b".into())],
+                vec![("A", Expr::Ref(Target::new("X"))), ("B", "b".into())],
             ),
             r#"{"Fn::Sub":["${A}/${B}",{"A":{"Ref":"X"},"B":"b"}]}"#,
         )
@@ -377,7 +413,7 @@ mod tests {
     fn if_() {
         check(
             Expr::If(
-                "C".into(),
+                Target::new("C"),
                 Box::new("a".into()),
                 Box::new(Pseudo::NoValue.into()),
             ),
@@ -394,7 +430,7 @@ mod tests {
     #[test]
     fn not() {
         check(
-            Expr::negate(Expr::Condition("C".into())),
+            Expr::negate(Expr::Condition(Target::new("C"))),
             r#"{"Fn::Not":[{"Condition":"C"}]}"#,
         )
     }
@@ -402,8 +438,8 @@ mod tests {
     fn and() {
         check(
             Expr::And(vec![
-                Expr::Condition("A".into()),
-                Expr::Condition("B".into()),
+                Expr::Condition(Target::new("A")),
+                Expr::Condition(Target::new("B")),
             ]),
             r#"{"Fn::And":[{"Condition":"A"},{"Condition":"B"}]}"#,
         )
@@ -411,7 +447,7 @@ mod tests {
     #[test]
     fn or() {
         check(
-            Expr::Or(vec![Expr::Condition("A".into())]),
+            Expr::Or(vec![Expr::Condition(Target::new("A"))]),
             r#"{"Fn::Or":[{"Condition":"A"}]}"#,
         )
     }

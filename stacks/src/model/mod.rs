@@ -9,7 +9,7 @@ pub mod template;
 pub mod validate;
 pub mod value;
 
-pub use expr::{Expr, Pseudo};
+pub use expr::{Expr, Pseudo, Target};
 pub use logical_id::{LogicalId, LogicalIdError};
 pub use template::{
     Attribute, CondHandle, Handle, HasLogicalId, NoAttr, Output, ParamHandle, ParamType, Parameter,

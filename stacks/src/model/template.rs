@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 
-use crate::model::expr::Expr;
+use crate::model::expr::{Expr, Target};
 use crate::model::logical_id::LogicalId;
 use crate::model::validate::{self, ValidateErrors};
 
@@ -91,12 +91,12 @@ impl<T: Resource> Handle<T> {
 
     /// `{"Ref": id}`.
     pub fn r#ref(&self) -> Expr {
-        Expr::Ref(self.id.as_str().to_owned())
+        Expr::Ref(Target::new(self.id.as_str()))
     }
 
     /// `{"Fn::GetAtt": [id, attr]}` of an attribute the type has.
     pub fn get_att(&self, attr: T::Attr) -> Expr {
-        Expr::GetAtt(self.id.as_str().to_owned(), attr.name().to_owned())
+        Expr::GetAtt(Target::new(self.id.as_str()), attr.name())
     }
 }
 
@@ -120,7 +120,7 @@ impl ParamHandle {
 
     /// `{"Ref": id}`.
     pub fn r#ref(&self) -> Expr {
-        Expr::Ref(self.id.as_str().to_owned())
+        Expr::Ref(Target::new(self.id.as_str()))
     }
 }
 
@@ -139,7 +139,7 @@ impl CondHandle {
     /// `Fn::If` on this condition.
     pub fn if_(&self, then: Expr, otherwise: Expr) -> Expr {
         Expr::If(
-            self.name.as_str().to_owned(),
+            Target::new(self.name.as_str()),
             Box::new(then),
             Box::new(otherwise),
         )
@@ -147,7 +147,7 @@ impl CondHandle {
 
     /// `{"Condition": name}` for use inside condition functions.
     pub fn expr(&self) -> Expr {
-        Expr::Condition(self.name.as_str().to_owned())
+        Expr::Condition(Target::new(self.name.as_str()))
     }
 }
 

@@ -559,7 +559,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use crate::model::expr::Expr;
+    use crate::model::expr::{Expr, Target};
     use crate::model::template::{Attribute, Output, Parameter, Resource};
 
     #[derive(Serialize)]
@@ -610,7 +610,7 @@ mod tests {
 
     #[test]
     fn clean() {
-        check(Some(Expr::Ref("P".into())), &[])
+        check(Some(Expr::Ref(Target::new("P"))), &[])
     }
     #[test]
     fn pseudo_ok() {
@@ -619,21 +619,21 @@ mod tests {
     #[test]
     fn unknown_ref() {
         check(
-            Some(Expr::Ref("Nope".into())),
+            Some(Expr::Ref(Target::new("Nope"))),
             &["s: A at Properties.Value: reference to unknown `Nope`"],
         )
     }
     #[test]
     fn unknown_get_att() {
         check(
-            Some(Expr::GetAtt("Nope".into(), "Arn".into())),
+            Some(Expr::GetAtt(Target::new("Nope"), "Arn")),
             &["s: A at Properties.Value: `Nope.Arn` is not a resource attribute"],
         )
     }
     #[test]
     fn self_ref_is_cycle() {
         check(
-            Some(Expr::GetAtt("A".into(), "Arn".into())),
+            Some(Expr::GetAtt(Target::new("A"), "Arn")),
             &["s: A: dependency cycle A -> A"],
         )
     }
@@ -659,7 +659,7 @@ mod tests {
     fn undeclared_condition() {
         check(
             Some(Expr::If(
-                "C".into(),
+                Target::new("C"),
                 Box::new("a".into()),
                 Box::new("b".into()),
             )),
@@ -705,7 +705,7 @@ mod tests {
     #[test]
     fn nested_path() {
         check(
-            Some(Expr::join(",", vec![Expr::Ref("Q".into())])),
+            Some(Expr::join(",", vec![Expr::Ref(Target::new("Q"))])),
             &["s: A at Properties.Value.Fn::Join[1][0]: reference to unknown `Q`"],
         )
     }
@@ -716,7 +716,7 @@ mod tests {
         let a = t.add(
             "A",
             Thing {
-                value: Some(Expr::Ref("B".into())),
+                value: Some(Expr::Ref(Target::new("B"))),
             },
         );
         let b = t.add("B", Thing { value: None });

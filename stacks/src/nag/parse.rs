@@ -34,8 +34,8 @@ pub struct Position {
 /// Why a file could not be read as a CloudFormation template.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// The text starts like JSON but is neither valid JSON nor valid YAML.
-    #[error("{file}:{line}:{column}: invalid JSON")]
+    /// The text is JSON (by its name or its first key) but not valid JSON.
+    #[error("{}:{line}:{column}: invalid JSON", printable(.file))]
     Json {
         /// File name as given by the caller.
         file: String,
@@ -48,7 +48,7 @@ pub enum ParseError {
         source: serde_json::Error,
     },
     /// The text is not valid YAML.
-    #[error("{file}:{line}:{column}: invalid YAML")]
+    #[error("{}:{line}:{column}: invalid YAML", printable(.file))]
     Yaml {
         /// File name as given by the caller.
         file: String,
@@ -62,7 +62,7 @@ pub enum ParseError {
     },
     /// The document is not an acceptable CloudFormation template: wrong structure, nested too
     /// deep, a duplicate JSON key, an unsupported YAML tag, invalid UTF-8 or a control character.
-    #[error("{file}:{line}:{column}: {problem}")]
+    #[error("{}:{line}:{column}: {}", printable(.file), printable(.problem))]
     Structure {
         /// File name as given by the caller.
         file: String,
@@ -316,12 +316,14 @@ pub fn parse_template_bytes(file: &str, bytes: &[u8]) -> Result<ParsedTemplate, 
     }
 }
 
+/// A [`ParseError::Structure`]; its fields keep the template's text as is (JSON reports escape
+/// it their own way), and its message escapes control characters ([`printable`]).
 fn structure_error(file: &str, position: Position, problem: String) -> ParseError {
     ParseError::Structure {
-        file: printable(file).into_owned(),
+        file: file.to_owned(),
         line: position.line,
         column: position.column,
-        problem: printable(&problem).into_owned(),
+        problem,
     }
 }
 
@@ -554,7 +556,7 @@ pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
     let value = if json {
         strict_json::parse(text, MAX_DEPTH).map_err(|error| match error {
             StrictError::Syntax(source) => ParseError::Json {
-                file: printable(file).into_owned(),
+                file: file.to_owned(),
                 line: source.line().max(1),
                 column: source.column().max(1),
                 source,
@@ -692,7 +694,7 @@ fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
             .location()
             .map_or((1, 1), |loc| (loc.line(), loc.column()));
         ParseError::Yaml {
-            file: printable(file).into_owned(),
+            file: file.to_owned(),
             line,
             column,
             source,

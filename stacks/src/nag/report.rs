@@ -2,11 +2,56 @@
 //!
 //! Invariant: rendering is pure; the caller decides what to print and the exit code.
 //! Suppressed findings appear in JSON and SARIF (SARIF marks them with an `inSource`
-//! suppression) and in text only when `verbose` is set.
+//! suppression) and in text only when `verbose` is set. Templates that could not be read or
+//! parsed ([`Unchecked`]) are part of the JSON and SARIF reports (SARIF: a failed invocation
+//! with one tool execution notification per file, at its position), so a code-scanning upload
+//! shows them instead of a clean run; the text report leaves them to the caller's stderr.
 
 use serde_json::{Value, json};
 
-use super::{Finding, Level, RULES, Rule, find_rule, printable};
+use super::{Finding, Level, ParseError, Position, RULES, Rule, find_rule, printable};
+
+/// A template that could not be read or parsed, so none of its resources were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unchecked {
+    /// File name as given.
+    pub file: String,
+    /// Where in the file the problem is, when known.
+    pub position: Option<Position>,
+    /// What is wrong, without the file and position.
+    pub message: String,
+}
+
+impl Unchecked {
+    /// The report entry of a parse error.
+    pub fn from_parse_error(error: &ParseError) -> Unchecked {
+        let (file, line, column, message) = match error {
+            ParseError::Json {
+                file,
+                line,
+                column,
+                source,
+            } => (file, *line, *column, format!("invalid JSON: {source}")),
+            ParseError::Yaml {
+                file,
+                line,
+                column,
+                source,
+            } => (file, *line, *column, format!("invalid YAML: {source}")),
+            ParseError::Structure {
+                file,
+                line,
+                column,
+                problem,
+            } => (file, *line, *column, problem.clone()),
+        };
+        Unchecked {
+            file: file.clone(),
+            position: Some(Position { line, column }),
+            message,
+        }
+    }
+}
 
 /// Which findings to show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,8 +135,8 @@ pub fn text(findings: &[Finding], filter: Filter) -> String {
     out
 }
 
-/// JSON report: `{"findings": [...], "summary": {...}}`.
-pub fn json(findings: &[Finding], filter: Filter) -> Value {
+/// JSON report: `{"findings": [...], "unchecked": [...], "summary": {...}}`.
+pub fn json(findings: &[Finding], unchecked: &[Unchecked], filter: Filter) -> Value {
     let summary = summarize(findings);
     let items: Vec<Value> = shown(findings, filter)
         .map(|finding| {
@@ -111,9 +156,26 @@ pub fn json(findings: &[Finding], filter: Filter) -> Value {
             })
         })
         .collect();
+    let unchecked_items: Vec<Value> = unchecked
+        .iter()
+        .map(|entry| {
+            json!({
+                "file": entry.file,
+                "line": entry.position.map(|position| position.line),
+                "column": entry.position.map(|position| position.column),
+                "message": entry.message,
+            })
+        })
+        .collect();
     json!({
         "findings": items,
-        "summary": {"errors": summary.errors, "warnings": summary.warnings, "suppressed": summary.suppressed},
+        "unchecked": unchecked_items,
+        "summary": {
+            "errors": summary.errors,
+            "warnings": summary.warnings,
+            "suppressed": summary.suppressed,
+            "unchecked": unchecked.len(),
+        },
     })
 }
 
@@ -157,20 +219,23 @@ fn sarif_uri(path: &str) -> String {
     uri
 }
 
-/// SARIF 2.1.0 log with one run; every pack rule is listed in `tool.driver.rules`.
-pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
+/// A SARIF physical location: the file and, when known, the line and column.
+fn sarif_location(file: &str, position: Option<Position>) -> Value {
+    let mut physical = json!({"artifactLocation": {"uri": sarif_uri(file)}});
+    if let Some(position) = position {
+        physical["region"] = json!({"startLine": position.line, "startColumn": position.column});
+    }
+    physical
+}
+
+/// SARIF 2.1.0 log with one run; every pack rule is listed in `tool.driver.rules`, and the
+/// run's invocation lists each unchecked template as an error notification (then
+/// `executionSuccessful` is false: the results are known to be incomplete).
+pub fn sarif(findings: &[Finding], unchecked: &[Unchecked], filter: Filter) -> Value {
     let results: Vec<Value> = shown(findings, filter)
         .map(|finding| {
             let rule_index = RULES.iter().position(|rule| rule.id == finding.base_id);
-            let mut region = serde_json::Map::new();
-            if let Some(position) = finding.position {
-                region.insert("startLine".to_owned(), json!(position.line));
-                region.insert("startColumn".to_owned(), json!(position.column));
-            }
-            let mut physical = json!({"artifactLocation": {"uri": sarif_uri(&finding.file)}});
-            if !region.is_empty() {
-                physical["region"] = Value::Object(region);
-            }
+            let physical = sarif_location(&finding.file, finding.position);
             let mut result = json!({
                 "ruleId": finding.base_id,
                 "level": sarif_level(finding.level),
@@ -190,6 +255,17 @@ pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
             result
         })
         .collect();
+    let notifications: Vec<Value> = unchecked
+        .iter()
+        .map(|entry| {
+            json!({
+                "level": "error",
+                "message": {"text": format!("{}: template not checked: {}", entry.file, entry.message)},
+                "locations": [{"physicalLocation": sarif_location(&entry.file, entry.position)}],
+                "descriptor": {"id": "nag/unreadable-template"},
+            })
+        })
+        .collect();
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -200,6 +276,10 @@ pub fn sarif(findings: &[Finding], filter: Filter) -> Value {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": RULES.iter().map(sarif_rule).collect::<Vec<_>>(),
             }},
+            "invocations": [{
+                "executionSuccessful": unchecked.is_empty(),
+                "toolExecutionNotifications": notifications,
+            }],
             "results": results,
         }],
     })
@@ -247,6 +327,7 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
     fn json_report() {
         let report = json(
             &findings(),
+            &[],
             Filter {
                 min_level: Level::Warning,
                 verbose: false,
@@ -254,7 +335,7 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
         );
         assert_eq!(
             report["summary"],
-            serde_json::json!({"errors": 1, "warnings": 1, "suppressed": 1})
+            serde_json::json!({"errors": 1, "warnings": 1, "suppressed": 1, "unchecked": 0})
         );
         assert_eq!(report["findings"].as_array().map(Vec::len), Some(3));
         assert_eq!(
@@ -317,6 +398,7 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
     fn sarif_shape() {
         let log = sarif(
             &findings(),
+            &[],
             Filter {
                 min_level: Level::Warning,
                 verbose: false,
@@ -350,5 +432,64 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
             );
         }
         assert_eq!(results[2]["suppressions"][0]["kind"], "inSource");
+        assert_eq!(run["invocations"][0]["executionSuccessful"], true);
+    }
+
+    fn broken() -> Vec<Unchecked> {
+        let error =
+            parse_template("bad.yaml", "Resources:\n  A: [unclosed\n").expect_err("broken YAML");
+        vec![Unchecked::from_parse_error(&error)]
+    }
+
+    #[test]
+    fn unchecked_in_json() {
+        let report = json(
+            &findings(),
+            &broken(),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        assert_eq!(report["summary"]["unchecked"], 1);
+        let entry = &report["unchecked"][0];
+        assert_eq!(entry["file"], "bad.yaml");
+        assert!(
+            entry["line"].as_u64().is_some_and(|line| line >= 2),
+            "{entry}"
+        );
+        assert!(
+            entry["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("invalid YAML")),
+            "{entry}"
+        );
+    }
+
+    #[test]
+    fn unchecked_in_sarif() {
+        let log = sarif(
+            &[],
+            &broken(),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        let invocation = &log["runs"][0]["invocations"][0];
+        assert_eq!(invocation["executionSuccessful"], false);
+        let notification = &invocation["toolExecutionNotifications"][0];
+        assert_eq!(notification["level"], "error");
+        let location = &notification["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["uri"], "bad.yaml");
+        assert!(
+            location["region"]["startLine"].as_u64().is_some(),
+            "{location}"
+        );
+        assert!(
+            notification["message"]["text"]
+                .as_str()
+                .is_some_and(|m| m.contains("bad.yaml"))
+        );
     }
 }

@@ -82,7 +82,7 @@ pub(crate) use resource;
 mod tests {
     use serde::Serialize;
 
-    use crate::model::{Expr, s};
+    use crate::model::{Expr, Pseudo, s};
     use crate::resources::{cloudfront, ecs, s3};
 
     /// Serializes `value` and compares with the exact JSON CloudFormation expects.
@@ -120,9 +120,12 @@ mod tests {
         check(
             ecs::LogConfiguration {
                 log_driver: s("awslogs"),
-                options: vec![("awslogs-group".into(), Expr::Ref("G".into()).into())],
+                options: vec![(
+                    "awslogs-group".into(),
+                    Expr::pseudo(Pseudo::StackName).into(),
+                )],
             },
-            r#"{"LogDriver":"awslogs","Options":{"awslogs-group":{"Ref":"G"}}}"#,
+            r#"{"LogDriver":"awslogs","Options":{"awslogs-group":{"Ref":"AWS::StackName"}}}"#,
         )
     }
 

@@ -1,0 +1,131 @@
+//! CloudFront in front of the app: a VPC origin for the internal ALB and the distribution
+//! (HTTPS only, managed no-cache, all-viewer and security-headers policies, optional custom
+//! domain and access logs).
+
+use crate::config::StackConfig;
+use crate::model::{Handle, Template, Value, s, strs};
+use crate::resources::cloudfront::{
+    DefaultCacheBehavior, Distribution, DistributionConfig, Logging, Origin, ViewerCertificate,
+    VpcOrigin, VpcOriginAttr, VpcOriginConfig, VpcOriginEndpointConfig,
+};
+use crate::resources::elbv2::LoadBalancerAttr;
+use crate::resources::s3::BucketAttr;
+use crate::stacks::app::buckets::Buckets;
+use crate::stacks::app::networking::Networking;
+use crate::stacks::app::{Parameters, app_tags};
+
+/// Managed cache policy `Managed-CachingDisabled`.
+pub const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+
+/// Managed origin request policy `Managed-AllViewerExceptHostHeader`: forwards every viewer
+/// header, cookie and query string except `Host`, so the app sees what the browser sent
+/// (including WebSocket upgrade headers) and the ALB sees its own host name.
+pub const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+/// Managed response headers policy `Managed-SecurityHeadersPolicy` (HSTS, nosniff, frame
+/// options, XSS protection, referrer policy).
+pub const SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
+
+/// Handles of the CloudFront resources.
+pub(super) struct Edge {
+    pub distribution: Handle<Distribution>,
+}
+
+pub(super) fn add(
+    t: &mut Template,
+    cfg: &StackConfig,
+    params: &Parameters,
+    buckets: &Buckets,
+    net: &Networking,
+) -> Edge {
+    let prefix = cfg.prefix.as_str();
+    let Parameters {
+        certificate,
+        alias,
+        custom_domain,
+        ..
+    } = params;
+    let logs_bucket = &buckets.logs_bucket;
+    let alb = &net.alb;
+    // CloudFront -> VPC origin -> internal ALB.
+    let vpc_origin = t.add(
+        "AlbVpcOrigin",
+        VpcOrigin {
+            vpc_origin_endpoint_config: VpcOriginEndpointConfig {
+                arn: alb.r#ref().into(),
+                name: s(format!("{prefix}-alb")),
+                http_port: Some(80.into()),
+                https_port: Some(443.into()),
+                origin_protocol_policy: Some(s("http-only")),
+            },
+            tags: app_tags(cfg),
+        },
+    );
+    let viewer_certificate = Value::if_(
+        custom_domain,
+        Value::Lit(ViewerCertificate {
+            acm_certificate_arn: Some(certificate.r#ref().into()),
+            cloud_front_default_certificate: None,
+            minimum_protocol_version: Some(s("TLSv1.2_2021")),
+            ssl_support_method: Some(s("sni-only")),
+        }),
+        // The default *.cloudfront.net certificate cannot pin a minimum TLS version; browsers
+        // negotiate TLS 1.2/1.3 with it. Set CertificateArn to enforce TLSv1.2_2021.
+        Value::Lit(ViewerCertificate {
+            acm_certificate_arn: None,
+            cloud_front_default_certificate: Some(true.into()),
+            minimum_protocol_version: None,
+            ssl_support_method: None,
+        }),
+    );
+    let distribution = t.add(
+        "Distribution",
+        Distribution {
+            distribution_config: DistributionConfig {
+                enabled: true.into(),
+                comment: Some(s(format!("{prefix}: evaluation web app"))),
+                aliases: Some(Value::if_(
+                    custom_domain,
+                    Value::Lit(vec![alias.r#ref().into()]),
+                    Value::no_value(),
+                )),
+                http_version: Some(s("http2and3")),
+                ipv6_enabled: Some(true.into()),
+                logging: cfg.cloudfront_access_logs.then(|| Logging {
+                    bucket: Some(logs_bucket.get_att(BucketAttr::DomainName).into()),
+                    prefix: Some(s("cloudfront/")),
+                    include_cookies: Some(false.into()),
+                }),
+                origins: vec![Origin {
+                    domain_name: alb.get_att(LoadBalancerAttr::DnsName).into(),
+                    id: s("alb"),
+                    vpc_origin_config: Some(VpcOriginConfig {
+                        vpc_origin_id: vpc_origin.get_att(VpcOriginAttr::Id).into(),
+                        origin_keepalive_timeout: Some(60.into()),
+                        // Maximum without a quota increase; streaming responses reset it with
+                        // every chunk.
+                        origin_read_timeout: Some(60.into()),
+                    }),
+                }],
+                price_class: Some(s("PriceClass_100")),
+                viewer_certificate: Some(viewer_certificate),
+                web_acl_id: None,
+                default_cache_behavior: DefaultCacheBehavior {
+                    target_origin_id: s("alb"),
+                    viewer_protocol_policy: s("redirect-to-https"),
+                    allowed_methods: strs(&[
+                        "GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE",
+                    ]),
+                    cached_methods: strs(&["GET", "HEAD"]),
+                    cache_policy_id: Some(s(CACHING_DISABLED)),
+                    origin_request_policy_id: Some(s(ALL_VIEWER_EXCEPT_HOST_HEADER)),
+                    response_headers_policy_id: Some(s(SECURITY_HEADERS)),
+                    // Compression would buffer server-sent events.
+                    compress: Some(false.into()),
+                },
+            },
+            tags: app_tags(cfg),
+        },
+    );
+    Edge { distribution }
+}

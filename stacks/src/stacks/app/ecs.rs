@@ -1,0 +1,272 @@
+//! ECS: the cluster, the app's log group, the task execution role (image pull, logs, the
+//! Cognito client secret), the task role (exactly [`TASK_ACTIONS`]), the Fargate task
+//! definition and the service behind the ALB.
+
+use crate::config::StackConfig;
+use crate::model::{Expr, Handle, Pseudo, Template, Value, s, strs};
+use crate::resources::ec2::SecurityGroupAttr;
+use crate::resources::ecs::{
+    AwsVpcConfiguration, Cluster, ClusterSettings, ContainerDefinition, DeploymentCircuitBreaker,
+    DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer as ServiceLoadBalancer,
+    LogConfiguration, NetworkConfiguration, PortMapping, RuntimePlatform, Secret as EcsSecret,
+    Service, TaskDefinition,
+};
+use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
+use crate::resources::logs::{LogGroup, LogGroupAttr};
+use crate::stacks::app::buckets::Buckets;
+use crate::stacks::app::cognito::Auth;
+use crate::stacks::app::networking::Networking;
+use crate::stacks::app::{APP_PORT, APP_USER, Imports, Parameters, TASK_ACTIONS, app_tags, arn};
+
+/// Handles of the ECS resources and their roles.
+pub(super) struct Compute {
+    pub log_group: Handle<LogGroup>,
+    pub cluster: Handle<Cluster>,
+    pub execution_role: Handle<Role>,
+    pub task_role: Handle<Role>,
+    pub task_definition: Handle<TaskDefinition>,
+    pub service: Handle<Service>,
+}
+
+pub(super) fn add(
+    t: &mut Template,
+    cfg: &StackConfig,
+    imports: &Imports,
+    params: &Parameters,
+    buckets: &Buckets,
+    auth: &Auth,
+    net: &Networking,
+) -> Compute {
+    let prefix = cfg.prefix.as_str();
+    let private_subnets = imports.private_subnets.clone();
+    let image = &params.image;
+    let data_bucket = &buckets.data_bucket;
+    let Auth {
+        user_pool,
+        client,
+        client_secret,
+    } = auth;
+    let Networking {
+        task_sg,
+        target_group,
+        listener,
+        ..
+    } = net;
+    // ECS.
+    let log_group = t.add(
+        "AppLogGroup",
+        LogGroup {
+            log_group_name: Some(s(format!("/ecs/{prefix}-app"))),
+            retention_in_days: Some(30.into()),
+            kms_key_id: None,
+            tags: app_tags(cfg),
+        },
+    );
+    let cluster = t.add(
+        "Cluster",
+        Cluster {
+            cluster_settings: vec![ClusterSettings {
+                name: Some(s("containerInsights")),
+                value: Some(s("enabled")),
+            }],
+            tags: app_tags(cfg),
+        },
+    );
+    let execution_role = t.add(
+        "TaskExecutionRole",
+        Role {
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
+                "ecs-tasks.amazonaws.com",
+            ),
+            description: Some(s(
+                "ECS agent: pull the image, write logs, read the Cognito client secret",
+            )),
+            managed_policy_arns: Vec::new(),
+            policies: vec![Policy {
+                policy_name: s("task-execution"),
+                policy_document: PolicyDocument::new(vec![
+                    // GetAuthorizationToken has no resource-level permissions.
+                    Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
+                        .with_sid("EcrLogin"),
+                    Statement::allow(
+                        &[
+                            "ecr:BatchCheckLayerAvailability",
+                            "ecr:BatchGetImage",
+                            "ecr:GetDownloadUrlForLayer",
+                        ],
+                        vec![arn("ecr:${AWS::Region}:${AWS::AccountId}:repository/*")],
+                    )
+                    .with_sid("EcrPull"),
+                    Statement::allow(
+                        &["logs:CreateLogStream", "logs:PutLogEvents"],
+                        vec![log_group.get_att(LogGroupAttr::Arn).into()],
+                    )
+                    .with_sid("Logs"),
+                    Statement::allow(
+                        &["secretsmanager:GetSecretValue"],
+                        vec![client_secret.r#ref().into()],
+                    )
+                    .with_sid("CognitoClientSecret"),
+                ]),
+            }],
+            tags: app_tags(cfg),
+        },
+    );
+    let task_role = t.add(
+        "TaskRole",
+        Role {
+            assume_role_policy_document: PolicyDocument::assume_by_service_for_this_account(
+                "ecs-tasks.amazonaws.com",
+            ),
+            description: Some(s(
+                "llm-eval app: invoke models, list models and endpoints, read the OpenAI key",
+            )),
+            managed_policy_arns: Vec::new(),
+            policies: vec![Policy {
+                policy_name: s("llm-eval-app"),
+                policy_document: PolicyDocument::new(vec![
+                    // Any region: cross-region inference profiles route to foundation models
+                    // in other regions of the same geography.
+                    Statement::allow(
+                        &TASK_ACTIONS[0..2],
+                        vec![
+                            arn("bedrock:*::foundation-model/*"),
+                            arn("bedrock:*:${AWS::AccountId}:inference-profile/*"),
+                        ],
+                    )
+                    .with_sid("InvokeBedrock"),
+                    // These list actions do not support resource-level permissions.
+                    Statement::allow(&[TASK_ACTIONS[2], TASK_ACTIONS[4]], strs(&["*"]))
+                        .with_sid("ListModelsAndEndpoints"),
+                    Statement::allow(
+                        &[TASK_ACTIONS[3]],
+                        vec![arn("sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*")],
+                    )
+                    .with_sid("InvokeSageMaker"),
+                    // Secrets Manager appends a 6-character suffix to secret ARNs.
+                    Statement::allow(
+                        &[TASK_ACTIONS[5]],
+                        vec![arn(&format!(
+                            "secretsmanager:${{AWS::Region}}:${{AWS::AccountId}}:secret:{}-??????",
+                            cfg.openai_secret_name
+                        ))],
+                    )
+                    .with_sid("ReadOpenAiKey"),
+                ]),
+            }],
+            tags: app_tags(cfg),
+        },
+    );
+    let container = ContainerDefinition {
+        name: s("app"),
+        image: image.r#ref().into(),
+        essential: Some(true.into()),
+        port_mappings: vec![PortMapping {
+            container_port: Some(APP_PORT.into()),
+            protocol: Some(s("tcp")),
+            name: Some(s("http")),
+            app_protocol: Some(s("http")),
+        }],
+        environment: vec![
+            KeyValuePair::new("LLM_EVAL_BIND", format!("0.0.0.0:{APP_PORT}")),
+            KeyValuePair::new("AWS_REGION", Value::from(Pseudo::Region)),
+            KeyValuePair::new("COGNITO_USER_POOL_ID", Value::from(user_pool.r#ref())),
+            KeyValuePair::new("COGNITO_CLIENT_ID", Value::from(client.r#ref())),
+            KeyValuePair::new("DATA_BUCKET", Value::from(data_bucket.r#ref())),
+            KeyValuePair::new("OPENAI_SECRET_NAME", cfg.openai_secret_name.as_str()),
+        ],
+        secrets: vec![EcsSecret {
+            name: s("COGNITO_CLIENT_SECRET"),
+            value_from: Expr::sub_with(
+                "${Secret}:client_secret::",
+                vec![("Secret", client_secret.r#ref())],
+            )
+            .into(),
+        }],
+        log_configuration: Some(LogConfiguration {
+            log_driver: s("awslogs"),
+            options: vec![
+                ("awslogs-group".into(), log_group.r#ref().into()),
+                ("awslogs-region".into(), Pseudo::Region.into()),
+                ("awslogs-stream-prefix".into(), s("app")),
+            ],
+        }),
+        // The image ships `llm-eval healthcheck`, which GETs /healthz on the local port, so
+        // the check needs no curl or shell in the image.
+        health_check: Some(HealthCheck {
+            command: strs(&["CMD", "llm-eval", "healthcheck"]),
+            interval: Some(15.into()),
+            timeout: Some(5.into()),
+            retries: Some(3.into()),
+            start_period: Some(20.into()),
+        }),
+        user: Some(s(APP_USER)),
+        readonly_root_filesystem: None,
+        // Not set at all: `privileged` is one of the parameters ECS documents as not valid in
+        // Fargate task definitions (containers there are never privileged).
+        privileged: None,
+        command: Vec::new(),
+        stop_timeout: Some(30.into()),
+    };
+    let task_definition = t.add(
+        "TaskDefinition",
+        TaskDefinition {
+            family: Some(s(format!("{prefix}-app"))),
+            cpu: Some(s(cfg.task_size.cpu().to_string())),
+            memory: Some(s(cfg.task_size.memory().to_string())),
+            network_mode: Some(s("awsvpc")),
+            requires_compatibilities: strs(&["FARGATE"]),
+            execution_role_arn: Some(execution_role.get_att(RoleAttr::Arn).into()),
+            task_role_arn: Some(task_role.get_att(RoleAttr::Arn).into()),
+            container_definitions: vec![container],
+            runtime_platform: Some(RuntimePlatform {
+                cpu_architecture: Some(s("X86_64")),
+                operating_system_family: Some(s("LINUX")),
+            }),
+            tags: app_tags(cfg),
+        },
+    );
+    let service = t.add(
+        "Service",
+        Service {
+            cluster: Some(cluster.r#ref().into()),
+            task_definition: Some(task_definition.r#ref().into()),
+            launch_type: Some(s("FARGATE")),
+            desired_count: Some(1.into()),
+            health_check_grace_period_seconds: Some(60.into()),
+            load_balancers: vec![ServiceLoadBalancer {
+                container_name: Some(s("app")),
+                container_port: Some(APP_PORT.into()),
+                target_group_arn: Some(target_group.r#ref().into()),
+            }],
+            network_configuration: Some(NetworkConfiguration {
+                awsvpc_configuration: Some(AwsVpcConfiguration {
+                    assign_public_ip: Some(s("DISABLED")),
+                    security_groups: vec![task_sg.get_att(SecurityGroupAttr::GroupId).into()],
+                    subnets: private_subnets,
+                }),
+            }),
+            deployment_configuration: Some(DeploymentConfiguration {
+                deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
+                    enable: true.into(),
+                    rollback: true.into(),
+                }),
+                maximum_percent: Some(200.into()),
+                minimum_healthy_percent: Some(100.into()),
+            }),
+            propagate_tags: Some(s("SERVICE")),
+            enable_ecs_managed_tags: Some(true.into()),
+            tags: app_tags(cfg),
+        },
+    );
+    // The target group must be attached to the load balancer before a service registers in it.
+    t.depends_on(&service, listener);
+    Compute {
+        log_group,
+        cluster,
+        execution_role,
+        task_role,
+        task_definition,
+        service,
+    }
+}
