@@ -97,9 +97,19 @@ pub struct EvalArgs {
     /// Per-request timeout in seconds (at most a day).
     #[arg(long, default_value_t = 60.0, value_parser = timeout_seconds)]
     pub timeout: f64,
-    /// Attempts per request for transient errors.
+    /// Attempts per request, throttled ones (HTTP 429) included.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: u32,
+    /// The longest wait in seconds before a retry, whatever an endpoint's Retry-After asks.
+    #[arg(long, default_value_t = crate::runner::DEFAULT_MAX_RETRY_WAIT.as_secs_f64(), value_parser = timeout_seconds)]
+    pub max_retry_wait: f64,
+    /// The longest one record may take with one model, in seconds, every attempt and wait
+    /// included (each judge call gets the same bound).
+    #[arg(long, default_value_t = crate::runner::DEFAULT_RECORD_TIMEOUT.as_secs_f64(), value_parser = timeout_seconds)]
+    pub record_timeout: f64,
+    /// The largest model reply accepted (e.g. 4MiB, 500K); a larger one fails its record.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_RESPONSE, value_parser = crate::limits::parse_size)]
+    pub max_response_size: crate::limits::ByteSize,
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -584,6 +594,8 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         concurrency: args.concurrency as usize,
         max_attempts: args.max_attempts,
         timeout: Duration::from_secs_f64(args.timeout),
+        max_retry_wait: Duration::from_secs_f64(args.max_retry_wait),
+        record_timeout: Duration::from_secs_f64(args.record_timeout),
         ..RunnerConfig::default()
     };
     let store_path = args.store.clone().unwrap_or_else(default_store_path);
@@ -616,6 +628,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
     let mut settings = ProviderSettings {
         openai_secret_name: args.openai_secret_name.clone(),
+        max_response: Some(args.max_response_size),
         ..ProviderSettings::default()
     };
     settings.timeouts.request = plan.config.timeout + Duration::from_secs(5);

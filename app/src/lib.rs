@@ -4,6 +4,7 @@ pub mod cache;
 pub mod catalog;
 pub mod cli;
 pub mod dataset;
+pub mod limits;
 pub mod metrics;
 pub mod output;
 pub mod progress;

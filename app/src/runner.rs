@@ -29,7 +29,10 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-pub use call::{CallError, CallOutcome, Caller, ModelClient, RunnerConfig, Slot, Window};
+pub use call::{
+    CallError, CallOutcome, Caller, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RECORD_TIMEOUT, ModelClient,
+    RunnerConfig, Slot, Stop, Window,
+};
 
 use crate::cache::ResponseCache;
 use crate::dataset::{Dataset, DatasetError, Record, reference_text};
@@ -134,6 +137,8 @@ impl EvalPlan {
             "concurrency": self.config.concurrency,
             "max_attempts": self.config.max_attempts,
             "timeout_secs": self.config.timeout.as_secs_f64(),
+            "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
+            "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
         })
     }
 }

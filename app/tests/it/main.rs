@@ -4,6 +4,7 @@ mod cli;
 mod dataset;
 mod field;
 mod helpers;
+mod hostile;
 mod metrics;
 mod providers;
 mod repository;
