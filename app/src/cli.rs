@@ -113,6 +113,12 @@ pub struct EvalArgs {
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Overwrite the results already in --out (without it such an --out is refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// Size limits of the inputs.
+    #[command(flatten)]
+    pub limits: InputLimits,
     /// Exit 1 when a model's mean is below VALUE, or it has no scored record (METRIC is a
     /// score name, or a metric meaning its first score); repeatable.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
@@ -152,6 +158,20 @@ pub struct PreviewArgs {
     /// The prompt template: a file, or the template text itself.
     #[arg(long)]
     pub template: String,
+    /// Size limits of the inputs.
+    #[command(flatten)]
+    pub limits: InputLimits,
+}
+
+/// The size limits of what `eval` and `preview` read.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct InputLimits {
+    /// The largest dataset record (a JSONL line or a CSV row, e.g. 64MiB); a larger one fails.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_RECORD, value_parser = crate::limits::parse_size)]
+    pub max_record_size: crate::limits::ByteSize,
+    /// The largest template or rubric file.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_TEMPLATE, value_parser = crate::limits::parse_size)]
+    pub max_template_size: crate::limits::ByteSize,
 }
 
 /// Flags of `llm-eval serve`.
@@ -251,16 +271,20 @@ fn positive_count(text: &str) -> Result<usize, String> {
 /// A template given as a file path or as the text itself. A template that names no field would
 /// send every record the same prompt; that is nearly always a file path with a typo (which
 /// would otherwise be sent as the prompt), so it is an error.
-fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
+fn load_template(template: &str, limits: InputLimits) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
     let is_file = !template.contains('\n') && path.is_file();
     let source = if is_file {
-        read_template_file(path).with_context(|| format!("reading template {}", path.display()))?
+        read_template_file(path, limits).context("reading the template")?
     } else {
         template.to_string()
     };
-    let parsed = PromptTemplate::parse(&source)
-        .with_context(|| format!("parsing template `{}`", source.trim()))?;
+    let parsed = PromptTemplate::parse(&source).with_context(|| {
+        format!(
+            "parsing template `{}`",
+            crate::limits::excerpt(source.trim(), 200)
+        )
+    })?;
     if parsed.fields().is_empty() {
         if is_file {
             bail!(
@@ -275,7 +299,7 @@ fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
         }
         bail!(
             "template `{}` uses no field (write `{{question}}` where a record's field goes), so every record would get the same prompt",
-            template.trim()
+            crate::limits::excerpt(template.trim(), 200)
         );
     }
     Ok(parsed)
@@ -284,8 +308,9 @@ fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
 /// A template or rubric file as text: without a UTF-8 byte-order mark (which would hide a
 /// role marker on the first line) and with CRLF line ends as LF (a file saved on Windows must
 /// give the same prompt).
-fn read_template_file(path: &Path) -> std::io::Result<String> {
-    let text = std::fs::read_to_string(path)?;
+fn read_template_file(path: &Path, limits: InputLimits) -> anyhow::Result<String> {
+    let text =
+        crate::limits::read_text_capped(path, limits.max_template_size, "--max-template-size")?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text.replace("\r\n", "\n"))
 }
@@ -300,8 +325,8 @@ fn looks_like_path(text: &str) -> bool {
 }
 
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
-    let dataset = Dataset::open(&args.dataset)?;
-    let template = load_template(&args.template)?;
+    let dataset = Dataset::open(&args.dataset)?.with_max_record_size(args.limits.max_record_size);
+    let template = load_template(&args.template, args.limits)?;
     let available = usable_fields(&dataset)?;
     template
         .check_fields(&available)
@@ -574,14 +599,13 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     }
     let rubric = match &args.rubric {
         Some(path) => {
-            let source = read_template_file(path)
-                .with_context(|| format!("reading rubric {}", path.display()))?;
+            let source = read_template_file(path, args.limits).context("reading the rubric")?;
             Rubric::parse(&source).with_context(|| format!("parsing rubric {}", path.display()))?
         }
         None => Rubric::default_rubric(),
     };
-    let dataset = Dataset::open(&args.dataset)?;
-    let template = load_template(&args.template)?;
+    let dataset = Dataset::open(&args.dataset)?.with_max_record_size(args.limits.max_record_size);
+    let template = load_template(&args.template, args.limits)?;
     let selection = match (args.records, args.sample) {
         (Some(n), _) => Selection::First(n),
         (None, Some(n)) => Selection::Sample { n, seed: args.seed },
@@ -656,9 +680,15 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("eval-results").join(&run_id));
-    // Made now, so that an unusable --out fails before the model calls, not after them.
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
+    // Checked now, so that an unusable --out fails before the model calls, not after them, and
+    // neither an input nor earlier results are overwritten unasked.
+    let template_path = Path::new(&args.template);
+    let inputs: Vec<&Path> = [Some(args.dataset.as_path()), Some(template_path)]
+        .into_iter()
+        .chain([args.rubric.as_deref(), args.catalog.as_deref()])
+        .flatten()
+        .collect();
+    output::prepare_out_dir(&out_dir, &inputs, args.replace)?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
@@ -940,8 +970,13 @@ mod tests {
         check(&["healthcheck", "--timeout", "2"], true);
     }
 
+    const LIMITS: InputLimits = InputLimits {
+        max_record_size: crate::limits::DEFAULT_MAX_RECORD,
+        max_template_size: crate::limits::DEFAULT_MAX_TEMPLATE,
+    };
+
     fn check_template(text: &str, expected: Result<&[&str], &str>) {
-        let got = load_template(text)
+        let got = load_template(text, LIMITS)
             .map(|template| {
                 template
                     .fields()
@@ -972,6 +1007,20 @@ mod tests {
         check_template(file.to_str().unwrap(), Err("uses no field"));
         std::fs::write(&file, "Human: {q}\nAssistant:").unwrap();
         check_template(file.to_str().unwrap(), Ok(&["q"]));
+        // A template file over the limit is refused, naming the flag.
+        std::fs::write(&file, "{q}".repeat(1000)).unwrap();
+        let small = InputLimits {
+            max_template_size: crate::limits::ByteSize(1000),
+            ..LIMITS
+        };
+        let error = format!(
+            "{:#}",
+            load_template(file.to_str().unwrap(), small).unwrap_err()
+        );
+        assert!(
+            error.contains("is larger than 1000 bytes, the limit of --max-template-size"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -983,7 +1032,7 @@ mod tests {
             "\u{feff}System: Be brief.\r\nHuman: {question}\r\nAssistant:\r\n",
         )
         .unwrap();
-        let template = load_template(file.to_str().unwrap()).unwrap();
+        let template = load_template(file.to_str().unwrap(), LIMITS).unwrap();
         assert_eq!(
             template.source(),
             "System: Be brief.\nHuman: {question}\nAssistant:\n"

@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod limits;
 pub mod metrics;
 pub mod output;
+pub mod private_fs;
 pub mod progress;
 pub mod providers;
 pub mod runner;

@@ -6,6 +6,8 @@
 //! memory, and fails with the limit and the flag named.
 
 use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 
 /// A size in bytes, as given to a `--max-*-size` flag (`4MiB`, `500K`, `1048576`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,6 +72,81 @@ pub fn parse_size(text: &str) -> Result<ByteSize, String> {
     }
 }
 
+/// Why a capped file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file cannot be opened or read.
+    #[error("{}: cannot be read", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file holds more than the limit (only the limit and one byte were read).
+    #[error("{} is larger than {limit}, the limit of {flag}; raise it with {flag} if the file is meant to be this big", .path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        limit: ByteSize,
+        /// The flag that raises it.
+        flag: &'static str,
+    },
+    /// The file is not UTF-8 text.
+    #[error("{}:{line}:{column}: not valid UTF-8", .path.display())]
+    Utf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based column (in characters) of the first invalid byte.
+        column: usize,
+    },
+}
+
+/// Reads the text file `path`, at most `limit` bytes of it (a bigger file, or an endless one
+/// such as `/dev/zero`, fails after reading one byte more); `flag` names the flag that raises
+/// the limit.
+pub fn read_text_capped(
+    path: &Path,
+    limit: ByteSize,
+    flag: &'static str,
+) -> Result<String, ReadError> {
+    let io_error = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let mut bytes = Vec::new();
+    file.take(limit.0.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > limit.0 {
+        return Err(ReadError::TooLarge {
+            path: path.to_owned(),
+            limit,
+            flag,
+        });
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line_start = valid
+            .iter()
+            .rposition(|byte| *byte == b'\n')
+            .map_or(0, |at| at + 1);
+        ReadError::Utf8 {
+            path: path.to_owned(),
+            line: valid.iter().filter(|byte| **byte == b'\n').count() + 1,
+            column: String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1,
+        }
+    })
+}
+
 /// At most `max_chars` characters of `text` for an error message, on one line: line breaks and
 /// other control characters are escaped and a cut is marked with `…`, so a 1 GB line never
 /// reaches a terminal.
@@ -90,6 +167,7 @@ pub fn excerpt(text: &str, max_chars: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -121,6 +199,36 @@ mod tests {
     fn display() {
         assert_eq!(DEFAULT_MAX_RESPONSE.to_string(), "4 MiB");
         assert_eq!(ByteSize(1500).to_string(), "1500 bytes");
+    }
+
+    #[test]
+    fn capped_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rubric.txt");
+        std::fs::write(&path, "0123456789").unwrap();
+        assert_eq!(
+            read_text_capped(&path, ByteSize(10), "--max").unwrap(),
+            "0123456789"
+        );
+        let error = read_text_capped(&path, ByteSize(9), "--max").unwrap_err();
+        assert!(
+            error.to_string().ends_with(
+                "rubric.txt is larger than 9 bytes, the limit of --max; raise it with --max if the file is meant to be this big"
+            ),
+            "{error}"
+        );
+        // An endless device stops at the limit.
+        let error =
+            read_text_capped(Path::new("/dev/zero"), ByteSize(1 << 20), "--max").unwrap_err();
+        assert!(matches!(error, ReadError::TooLarge { .. }), "{error}");
+        std::fs::write(&path, b"ok\nab\xffc").unwrap();
+        let error = read_text_capped(&path, ByteSize(100), "--max").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("rubric.txt:2:3: not valid UTF-8"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -381,11 +381,17 @@ pub async fn run(
 ) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
-    let (n_selected, works) = {
+    // The file's version before the first read: a dataset truncated, appended or replaced
+    // while it is read would give results of no one version, reported as a finished run.
+    let (fingerprint, n_selected, works) = {
         let plan = plan.clone();
-        tokio::task::spawn_blocking(move || selected_work(&plan.dataset, plan.selection))
-            .await
-            .map_err(RunError::Task)??
+        tokio::task::spawn_blocking(move || {
+            let fingerprint = plan.dataset.fingerprint()?;
+            let (n_selected, works) = selected_work(&plan.dataset, plan.selection)?;
+            Ok::<_, DatasetError>((fingerprint, n_selected, works))
+        })
+        .await
+        .map_err(RunError::Task)??
     };
     let total = n_selected * plan.models.len();
     {
@@ -514,6 +520,7 @@ pub async fn run(
     let written = writer.await.map_err(RunError::Task)?;
     reader.await.map_err(RunError::Task)?;
     written?;
+    let fatal = fatal.or_else(|| plan.dataset.check_unchanged(&fingerprint).err());
     if let Some(error) = fatal {
         let store = context.store.clone();
         let id = run_id.to_string();

@@ -188,11 +188,17 @@ impl Store {
     /// Opens (or creates) the store file, creating its directory when needed.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+            crate::private_fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
                 path: dir.to_path_buf(),
                 source,
             })?;
         }
+        // Private: the store holds every prompt and answer (SQLite gives its -wal and -shm
+        // files the same mode).
+        crate::private_fs::touch(path).map_err(|source| StoreError::CreateDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let sqlite = |what| {
             move |source| StoreError::Sqlite {
                 path: path.to_path_buf(),

@@ -320,3 +320,263 @@ async fn regression_a_record_never_outlasts_the_record_timeout() {
     );
     assert!(server.stats().requests <= 3, "{:?}", server.stats());
 }
+
+/// The mode bits of `path`.
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn regression_store_cache_and_results_are_private() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl();
+    let mut args = one_record_eval("out", dataset.to_str().unwrap(), &[]);
+    // With the cache this time.
+    args.retain(|arg| *arg != "--no-cache");
+    let output = bounded(crate::helpers::run(&server, dir.path(), &args)).await;
+    assert_exit(&output, 0);
+    let private_files = [
+        "store.sqlite",
+        "cache/responses.sqlite",
+        "out/records.jsonl",
+        "out/records.csv",
+        "out/summary.json",
+    ];
+    for file in private_files {
+        assert_eq!(mode(&dir.path().join(file)), 0o600, "{file}");
+    }
+    for sqlite_side_file in ["store.sqlite-wal", "cache/responses.sqlite-wal"] {
+        let path = dir.path().join(sqlite_side_file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{sqlite_side_file}");
+        }
+    }
+    for directory in ["cache", "out"] {
+        assert_eq!(mode(&dir.path().join(directory)), 0o700, "{directory}");
+    }
+}
+
+#[tokio::test]
+async fn regression_out_never_overwrites_the_dataset() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A previous run's records.jsonl used as the dataset, with --out its own directory.
+    let dataset = dir.path().join("prev/records.jsonl");
+    std::fs::create_dir_all(dataset.parent().unwrap()).unwrap();
+    std::fs::copy(squad_jsonl(), &dataset).unwrap();
+    let before = std::fs::read(&dataset).unwrap();
+    for extra in [&[][..], &["--replace"][..]] {
+        let args = one_record_eval("prev", "prev/records.jsonl", extra);
+        let output = bounded(crate::helpers::run(&server, dir.path(), &args)).await;
+        assert_exit(&output, 2);
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("--out prev: records.jsonl is the input prev/records.jsonl; writing the results would destroy it"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&dataset).unwrap(),
+        before,
+        "the dataset is intact"
+    );
+    assert_eq!(server.stats().requests, 0, "no model call was made");
+}
+
+#[tokio::test]
+async fn regression_out_with_results_needs_replace() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = squad_jsonl();
+    let dataset = dataset.to_str().unwrap();
+    let output = bounded(crate::helpers::run(
+        &server,
+        dir.path(),
+        &one_record_eval("out", dataset, &[]),
+    ))
+    .await;
+    assert_exit(&output, 0);
+    let first = std::fs::read(dir.path().join("out/summary.json")).unwrap();
+    let requests = server.stats().requests;
+    let output = bounded(crate::helpers::run(
+        &server,
+        dir.path(),
+        &one_record_eval("out", dataset, &[]),
+    ))
+    .await;
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("--out out: already holds results (records.jsonl, records.csv, summary.json); pass --replace to overwrite them"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/summary.json")).unwrap(),
+        first
+    );
+    assert_eq!(server.stats().requests, requests, "refused before any call");
+    let output = bounded(crate::helpers::run(
+        &server,
+        dir.path(),
+        &one_record_eval("out", dataset, &["--replace"]),
+    ))
+    .await;
+    assert_exit(&output, 0);
+}
+
+#[tokio::test]
+async fn regression_an_unwritable_out_fails_before_any_call() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o500)).unwrap();
+    // Root can write anywhere: the check is then moot, and so is this test.
+    let probe = out.join("probe");
+    if std::fs::write(&probe, "").is_ok() {
+        let _ = std::fs::remove_file(&probe);
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // A file where the directory should be is unwritable for root too.
+        std::fs::remove_dir(&out).unwrap();
+        std::fs::write(&out, "").unwrap();
+    }
+    let dataset = squad_jsonl();
+    let output = bounded(crate::helpers::run(
+        &server,
+        dir.path(),
+        &one_record_eval("out", dataset.to_str().unwrap(), &[]),
+    ))
+    .await;
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("--out out: cannot write"), "{stderr}");
+    assert_eq!(server.stats().requests, 0, "no model call was paid for");
+    let _ = std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o700));
+}
+
+#[tokio::test]
+async fn regression_a_fifo_dataset_is_refused_with_the_reason() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(dir.path().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for command in ["eval", "preview"] {
+        let mut args = one_record_eval("out", "pipe", &[]);
+        if command == "preview" {
+            args = vec!["preview", "--dataset", "pipe", "--template", "{question}"];
+        }
+        let output = bounded(crate::helpers::run(&server, dir.path(), &args)).await;
+        assert_exit(&output, 2);
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("pipe: is a FIFO") && stderr.contains("save it to a file first"),
+            "{stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn regression_preview_of_an_endless_input_is_bounded() {
+    let server = ModelServer::start(Behavior::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "preview",
+        "--dataset",
+        "/dev/zero",
+        "--template",
+        "{question}",
+    ];
+    let output = bounded(crate::helpers::run(&server, dir.path(), &args)).await;
+    assert_exit(&output, 2);
+    assert!(
+        text(&output.stderr).contains("/dev/zero: is a character device"),
+        "{}",
+        text(&output.stderr)
+    );
+    // A regular file that is one 40 MB line: the record limit, with a short error.
+    let huge = dir.path().join("huge.jsonl");
+    let file = std::fs::File::create(&huge).unwrap();
+    file.set_len(40 << 20).unwrap();
+    let args = [
+        "preview",
+        "--dataset",
+        "huge.jsonl",
+        "--template",
+        "{question}",
+    ];
+    let output = bounded(crate::helpers::run(&server, dir.path(), &args)).await;
+    assert_exit(&output, 2);
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "huge.jsonl:1: the record is larger than 16 MiB, the limit of --max-record-size"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.len() < 2000, "{} bytes of stderr", stderr.len());
+}
+
+#[tokio::test]
+async fn regression_a_dataset_changed_mid_run_is_not_a_success() {
+    use app::runner::RunError;
+    // Slow answers, one at a time: the run is still reading when the file grows.
+    let server = ModelServer::start(Behavior {
+        latency: Duration::from_millis(40),
+        ..Behavior::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = dir.path().join("d.jsonl");
+    std::fs::copy(squad_jsonl(), &dataset).unwrap();
+    let mut plan = crate::helpers::plan(
+        &dataset,
+        vec![crate::helpers::openai_client(&server, "m")],
+        vec![app::metrics::MetricName::QaAccuracy],
+        app::sample::Selection::All,
+    );
+    plan.config.concurrency = 1;
+    let context = crate::helpers::context(dir.path());
+    let store = context.store.clone();
+    let appender = {
+        let dataset = dataset.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let line = std::fs::read_to_string(&dataset)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_owned();
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&dataset)
+                .unwrap();
+            std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()).unwrap();
+        })
+    };
+    let result = bounded(app::runner::run(
+        std::sync::Arc::new(plan),
+        "changed",
+        context,
+        None,
+    ))
+    .await;
+    appender.await.unwrap();
+    let error = result.expect_err("a changed dataset fails the run");
+    assert!(matches!(error, RunError::Dataset(_)), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("the dataset changed while the run read it"),
+        "{error}"
+    );
+    let run = store.run("changed").unwrap().unwrap();
+    assert_eq!(run.status, app::store::RunStatus::Failed);
+}

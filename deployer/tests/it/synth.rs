@@ -321,13 +321,14 @@ fn regression_closed_stdout_is_not_an_error() {
     assert_eq!(output.status.code(), Some(0));
 }
 
-/// `--out` naming a file said "creating out: File exists (os error 17)".
+/// `--out` naming a file said "creating out: File exists (os error 17)", and then exited 1
+/// while every other wrong flag value exits 2.
 #[test]
 fn regression_out_is_a_file() {
     let dir = tmp();
     std::fs::write(dir.path().join("out"), "").unwrap();
     let run = deployer(dir.path(), &["synth", "--out", "out"], &[]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(2));
     assert_eq!(
         run.stderr,
         "error: --out out: exists and is not a directory\n"
