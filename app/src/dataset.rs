@@ -560,7 +560,7 @@ enum Line {
 /// plus a CRLF; a longer line is skipped to its end without being kept, so memory stays at the
 /// limit whatever the input (`/dev/zero` is one endless line).
 fn read_line_capped(
-    reader: &mut BufReader<BoxRead>,
+    reader: &mut impl BufRead,
     buffer: &mut Vec<u8>,
     limit: ByteSize,
 ) -> std::io::Result<Line> {

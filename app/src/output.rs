@@ -99,6 +99,12 @@ pub fn prepare_out_dir(dir: &Path, inputs: &[&Path], replace: bool) -> Result<()
         path: path.to_path_buf(),
         source,
     };
+    if dir.exists() && !dir.is_dir() {
+        return Err(not_writable(
+            dir,
+            std::io::Error::other("it exists and is not a directory"),
+        ));
+    }
     crate::private_fs::create_dir_all(dir).map_err(|source| not_writable(dir, source))?;
     let identity = |path: &Path| {
         std::fs::metadata(path)
