@@ -231,8 +231,9 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<FileEntry>> {
             "config file {} is larger than {limit}, far more than a deploy.toml holds; is it the right file?",
             path.display()
         ),
-        Err(error) => {
-            return Err(anyhow::Error::new(error).context("reading the config file"));
+        Err(crate::input::InputError::Io { source, .. }) => {
+            return Err(anyhow::Error::new(source)
+                .context(format!("reading config file {}", path.display())));
         }
     };
     let text = String::from_utf8(bytes).map_err(|error| {

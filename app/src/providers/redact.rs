@@ -126,8 +126,7 @@ fn url_credentials(url: &str) -> Vec<SecretString> {
         return Vec::new();
     };
     let mut found = Vec::new();
-    let decode =
-        |text: &str| percent_decode(text).map_or_else(|| text.to_owned(), |decoded| decoded);
+    let decode = |text: &str| percent_decode(text).unwrap_or_else(|| text.to_owned());
     if !parsed.username().is_empty() {
         found.push(SecretString::from(decode(parsed.username())));
     }
