@@ -264,6 +264,11 @@ fn regression_setting_errors_are_usage_errors() {
             "error: AWS_REGION: region `useast1` is invalid; expected a name like `us-east-1`\n",
         ),
         (
+            &["synth"],
+            &[("AWS_REGION", "xx-fake-1")],
+            "error: AWS_REGION: region `xx-fake-1` does not exist; regions of the commercial aws partition start with one of us, eu, ap, sa, ca, me, af, il, mx and a direction (`east`, `southeast`, `central`, ...), like `eu-central-1`\n",
+        ),
+        (
             &["synth", "--config", "missing.toml"],
             &[],
             "error: reading config file missing.toml: No such file or directory (os error 2)\n",
