@@ -13,7 +13,7 @@ use stacks::nag::{check_template, parse_template};
 /// The cases: name, what it is, and the template text.
 fn cases() -> Vec<(&'static str, &'static str)> {
     vec![
-        ("json-deep", "JSON nested 80,000 levels (160 KB)"),
+        ("json-deep", "JSON objects nested 80,000 levels"),
         ("yaml-deep", "YAML flow sequences nested 80,000 levels"),
         ("buckets", "16,000 S3 buckets with properties (JSON)"),
         ("yaml-200k", "200,000 resources (YAML)"),
