@@ -59,6 +59,7 @@ async fn bench() {
                 api_key: None,
                 connect_timeout: Duration::from_secs(5),
                 request_timeout: Duration::from_secs(60),
+                max_response: app::limits::DEFAULT_MAX_RESPONSE,
             })
             .expect("client builds"),
         );

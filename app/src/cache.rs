@@ -86,7 +86,7 @@ impl ResponseCache {
 
     /// Opens (or creates) `dir/responses.sqlite`.
     pub fn open_dir(dir: &Path) -> Result<ResponseCache, CacheError> {
-        std::fs::create_dir_all(dir).map_err(|source| CacheError::CreateDir {
+        crate::private_fs::create_dir_all(dir).map_err(|source| CacheError::CreateDir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -99,6 +99,12 @@ impl ResponseCache {
             path: path.to_path_buf(),
             source,
         };
+        // Private: cached answers are as sensitive as the store (SQLite gives its -wal and -shm
+        // files the same mode).
+        crate::private_fs::touch(path).map_err(|source| CacheError::CreateDir {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open(path).map_err(sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(sqlite)?;

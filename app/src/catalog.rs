@@ -256,6 +256,9 @@ struct ModelFile {
     sagemaker: Option<SageMakerFormat>,
 }
 
+/// The largest `--catalog` file read (a catalog of hundreds of models is a few KB).
+pub const MAX_CATALOG_SIZE: crate::limits::ByteSize = crate::limits::ByteSize(1 << 20);
+
 impl Catalog {
     /// The built-in catalog (`app/models.toml`), parsed once per process.
     pub fn embedded() -> Catalog {
@@ -271,10 +274,18 @@ impl Catalog {
     /// The built-in catalog overridden and extended by a user file: entries with the same alias
     /// are replaced, others added; the file's `[defaults]`, when present, replace the built-in.
     pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
-        let source = std::fs::read_to_string(path).map_err(|source| CatalogError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let source = crate::limits::read_text_capped(path, MAX_CATALOG_SIZE, "--catalog").map_err(
+            |error| CatalogError::Read {
+                path: path.to_path_buf(),
+                source: match error {
+                    crate::limits::ReadError::Io { source, .. } => source,
+                    crate::limits::ReadError::TooLarge { limit, .. } => std::io::Error::other(
+                        format!("larger than {limit}, more than any model catalog"),
+                    ),
+                    other => std::io::Error::other(other.to_string()),
+                },
+            },
+        )?;
         let user = Catalog::parse_file(&source, path)?;
         let mut catalog = Catalog::embedded();
         if let Some(defaults) = user.0 {

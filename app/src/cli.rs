@@ -104,12 +104,29 @@ pub struct EvalArgs {
     /// Per-request timeout in seconds, at most a day [default: 60].
     #[arg(long, value_parser = timeout_seconds)]
     pub timeout: Option<f64>,
-    /// Attempts per request for transient errors [default: 5].
+    /// Attempts per request, throttled ones (HTTP 429) included [default: 5].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_attempts: Option<u32>,
+    /// The longest wait in seconds before a retry, whatever an endpoint's Retry-After asks
+    /// [default: 60].
+    #[arg(long, value_parser = timeout_seconds)]
+    pub max_retry_wait: Option<f64>,
+    /// The longest one record may take with one model, in seconds, every attempt and wait
+    /// included (each judge call gets the same bound) [default: 600].
+    #[arg(long, value_parser = timeout_seconds)]
+    pub record_timeout: Option<f64>,
+    /// The largest model reply accepted (e.g. 4MiB, 500K); a larger one fails its record.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_RESPONSE, value_parser = crate::limits::parse_size)]
+    pub max_response_size: crate::limits::ByteSize,
     /// Output directory (default ./eval-results/<run-id>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Overwrite the results already in --out (without it such an --out is refused).
+    #[arg(long)]
+    pub replace: bool,
+    /// Size limits of the inputs.
+    #[command(flatten)]
+    pub limits: InputLimits,
     /// Exit 1 when a model's mean is below VALUE, or it has no scored record (METRIC is a
     /// score name, or a metric meaning its first score); repeatable.
     #[arg(long = "fail-under", value_name = "METRIC=VALUE")]
@@ -150,6 +167,20 @@ pub struct PreviewArgs {
     /// The prompt template: a file, or the template text itself.
     #[arg(long)]
     pub template: String,
+    /// Size limits of the inputs.
+    #[command(flatten)]
+    pub limits: InputLimits,
+}
+
+/// The size limits of what `eval` and `preview` read.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct InputLimits {
+    /// The largest dataset record (a JSONL line or a CSV row, e.g. 64MiB); a larger one fails.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_RECORD, value_parser = crate::limits::parse_size)]
+    pub max_record_size: crate::limits::ByteSize,
+    /// The largest template or rubric file.
+    #[arg(long, value_name = "SIZE", default_value_t = crate::limits::DEFAULT_MAX_TEMPLATE, value_parser = crate::limits::parse_size)]
+    pub max_template_size: crate::limits::ByteSize,
 }
 
 /// Flags of `llm-eval serve`.
@@ -265,14 +296,14 @@ fn positive_count(text: &str) -> Result<usize, String> {
 
 /// A template given as a file path or as the text itself, parsed by the engine's
 /// [`plan::parse_template`] (which also drops a byte-order mark and turns CRLF into LF). A
-/// template that names no field is nearly always a file path with a typo (which would
-/// otherwise be sent as the prompt), and is reported as such.
-fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
+/// template file is read up to `--max-template-size`. A template that names no field is nearly
+/// always a file path with a typo (which would otherwise be sent as the prompt), and is
+/// reported as such.
+fn load_template(template: &str, limits: InputLimits) -> anyhow::Result<PromptTemplate> {
     let path = Path::new(template);
     let is_file = !template.contains('\n') && path.is_file();
     let source = if is_file {
-        std::fs::read_to_string(path)
-            .with_context(|| format!("reading template {}", path.display()))?
+        read_capped_text(path, limits).context("reading the template")?
     } else {
         template.to_string()
     };
@@ -286,6 +317,16 @@ fn load_template(template: &str) -> anyhow::Result<PromptTemplate> {
     }
 }
 
+/// A template or rubric file as text, at most `--max-template-size` bytes (an endless file such
+/// as `/dev/zero` fails after reading one byte more).
+fn read_capped_text(path: &Path, limits: InputLimits) -> anyhow::Result<String> {
+    Ok(crate::limits::read_text_capped(
+        path,
+        limits.max_template_size,
+        "--max-template-size",
+    )?)
+}
+
 /// Whether template text looks like a file name: one word with a path separator or an
 /// extension.
 fn looks_like_path(text: &str) -> bool {
@@ -296,8 +337,8 @@ fn looks_like_path(text: &str) -> bool {
 }
 
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
-    let dataset = Dataset::open(&args.dataset)?;
-    let template = load_template(&args.template)?;
+    let dataset = Dataset::open(&args.dataset)?.with_max_record_size(args.limits.max_record_size);
+    let template = load_template(&args.template, args.limits)?;
     let available =
         plan::usable_fields(&dataset).map_err(|error| anyhow::anyhow!("--dataset: {error}"))?;
     template
@@ -531,7 +572,9 @@ fn flag_of(field: plan::Field) -> &'static str {
         plan::Field::Rubric => "--rubric",
         plan::Field::Selection => "--records/--sample",
         plan::Field::Params => "--temperature/--max-tokens/--top-p",
-        plan::Field::Runner => "--concurrency/--max-attempts/--timeout",
+        plan::Field::Runner => {
+            "--concurrency/--max-attempts/--timeout/--max-retry-wait/--record-timeout"
+        }
     }
 }
 
@@ -571,7 +614,7 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
         request.dataset = dataset.clone();
     }
     if let Some(template) = &args.template {
-        request.template = load_template(template)?.source().to_string();
+        request.template = load_template(template, args.limits)?.source().to_string();
     }
     if !args.models.is_empty() {
         request.models = args.models.clone();
@@ -586,10 +629,7 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
         request.reference_field = field.clone();
     }
     if let Some(path) = &args.rubric {
-        request.rubric = Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading rubric {}", path.display()))?,
-        );
+        request.rubric = Some(read_capped_text(path, args.limits).context("reading the rubric")?);
     }
     match (args.records, args.sample) {
         (Some(n), _) => request.selection = Selection::First(n),
@@ -619,6 +659,14 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
     if let Some(timeout) = args.timeout {
         request.timeout = Duration::from_secs_f64(timeout);
     }
+    if let Some(wait) = args.max_retry_wait {
+        request.max_retry_wait = Duration::from_secs_f64(wait);
+    }
+    if let Some(bound) = args.record_timeout {
+        request.record_timeout = Duration::from_secs_f64(bound);
+    }
+    // A limit of this reading, not of the stored run: always the flag's value.
+    request.max_record_size = args.limits.max_record_size;
     Ok(request)
 }
 
@@ -646,6 +694,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // The runner's timeout is the authority; the HTTP clients' own timeout only backs it up.
     let mut settings = ProviderSettings {
         openai_secret_name: args.openai_secret_name.clone(),
+        max_response: Some(args.max_response_size),
         ..ProviderSettings::default()
     };
     settings.timeouts.request = request.timeout + Duration::from_secs(5);
@@ -671,9 +720,17 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("eval-results").join(&run_id));
-    // Made now, so that an unusable --out fails before the model calls, not after them.
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("creating the output directory {}", out_dir.display()))?;
+    // Checked now, so that an unusable --out fails before the model calls, not after them, and
+    // neither an input nor earlier results are overwritten unasked.
+    // (An earlier run's results read by --retry-failed are in memory by now; replacing them
+    // in place needs --replace.)
+    let template_path = args.template.as_deref().map(Path::new);
+    let inputs: Vec<&Path> = [Some(request.dataset.as_path()), template_path]
+        .into_iter()
+        .chain([args.rubric.as_deref(), args.catalog.as_deref()])
+        .flatten()
+        .collect();
+    output::prepare_out_dir(&out_dir, &inputs, args.replace)?;
     let cancel = CancellationToken::new();
     spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
@@ -889,8 +946,13 @@ mod tests {
         check(&["healthcheck", "--timeout", "2"], true);
     }
 
+    const LIMITS: InputLimits = InputLimits {
+        max_record_size: crate::limits::DEFAULT_MAX_RECORD,
+        max_template_size: crate::limits::DEFAULT_MAX_TEMPLATE,
+    };
+
     fn check_template(text: &str, expected: Result<&[&str], &str>) {
-        let got = load_template(text)
+        let got = load_template(text, LIMITS)
             .map(|template| {
                 template
                     .fields()
@@ -921,6 +983,20 @@ mod tests {
         check_template(file.to_str().unwrap(), Err("uses no field"));
         std::fs::write(&file, "Human: {q}\nAssistant:").unwrap();
         check_template(file.to_str().unwrap(), Ok(&["q"]));
+        // A template file over the limit is refused, naming the flag.
+        std::fs::write(&file, "{q}".repeat(1000)).unwrap();
+        let small = InputLimits {
+            max_template_size: crate::limits::ByteSize(1000),
+            ..LIMITS
+        };
+        let error = format!(
+            "{:#}",
+            load_template(file.to_str().unwrap(), small).unwrap_err()
+        );
+        assert!(
+            error.contains("is larger than 1000 bytes, the limit of --max-template-size"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -932,7 +1008,7 @@ mod tests {
             "\u{feff}System: Be brief.\r\nHuman: {question}\r\nAssistant:\r\n",
         )
         .unwrap();
-        let template = load_template(file.to_str().unwrap()).unwrap();
+        let template = load_template(file.to_str().unwrap(), LIMITS).unwrap();
         assert_eq!(
             template.source(),
             "System: Be brief.\nHuman: {question}\nAssistant:\n"

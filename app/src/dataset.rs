@@ -10,16 +10,26 @@
 //! object per line; blank (whitespace-only) lines are skipped wherever they are, so a stray
 //! empty line does not stop a long run (fmeval fails on one in the middle). CSV: the first row
 //! holds the field names, every value is a string.
+//!
+//! Limits: a record (JSONL line, CSV row) larger than the dataset's record limit
+//! (`--max-record-size`) fails alone in JSONL (the rest of its line is skipped unread into
+//! memory) and ends a CSV file, so memory stays bounded whatever the file holds. Only regular
+//! files are accepted, because a dataset is read more than once (fields, count, records); and a
+//! run checks with [`Dataset::fingerprint`] that the file did not change while it was read.
 
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
+use crate::limits::{ByteSize, DEFAULT_MAX_RECORD};
 use crate::metrics::normalize::is_py_whitespace;
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// How many valid JSON Lines records [`Dataset::field_names`] looks at. Enough to see past
 /// broken or sparse first lines, small enough to stay quick on a 100,000-record file.
@@ -145,6 +155,46 @@ pub enum DatasetError {
         /// The missing field.
         field: String,
     },
+    /// The dataset is not a regular file (a FIFO, `/dev/stdin` on a terminal or pipe, a device).
+    #[error("{}: is {kind}, not a regular file; a dataset is read more than once (to check its fields, count and stream its records), so save it to a file first (e.g. `cat > data.jsonl`) and pass that", .path.display())]
+    NotRegular {
+        /// The dataset path.
+        path: PathBuf,
+        /// What it is (`a FIFO`, `a character device`, ...).
+        kind: &'static str,
+    },
+    /// A record is larger than the record limit.
+    #[error("{}:{line}: the record is larger than {limit}, the limit of --max-record-size (raise it if such records are expected)", .path.display())]
+    RecordTooLarge {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line where the record starts.
+        line: usize,
+        /// 0-based record position (JSONL: the record fails alone; CSV: `None`, the file ends).
+        index: Option<usize>,
+        /// The limit.
+        limit: ByteSize,
+    },
+    /// A JSONL line starts with a byte-order mark, which only belongs at the start of a file.
+    #[error("{}:{line}: a byte-order mark (U+FEFF) in the middle of the file, where files were probably joined (e.g. with `cat`); remove it", .path.display())]
+    StrayBom {
+        /// The dataset file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 0-based record position.
+        index: usize,
+    },
+    /// The file changed (size, modification time or identity) while a run read it.
+    #[error("{}: the dataset changed while the run read it (it was {was}, it is now {now}); the results do not match any one version of the file", .path.display())]
+    Changed {
+        /// The dataset file.
+        path: PathBuf,
+        /// What it was at the start.
+        was: String,
+        /// What it is now.
+        now: String,
+    },
     /// A field holds a value that cannot be used as a reference answer.
     #[error("{}:{line}: field `{field}` {problem}", .path.display())]
     InvalidReference {
@@ -170,16 +220,23 @@ impl DatasetError {
             | Self::NotObject { index, .. }
             | Self::MissingField { index, .. }
             | Self::FieldCount { index, .. }
-            | Self::InvalidReference { index, .. } => Some(*index),
-            Self::Utf8 { index, .. } | Self::Csv { index, .. } => *index,
-            Self::Io { .. } | Self::DuplicateColumn { .. } => None,
+            | Self::InvalidReference { index, .. }
+            | Self::StrayBom { index, .. } => Some(*index),
+            Self::Utf8 { index, .. }
+            | Self::Csv { index, .. }
+            | Self::RecordTooLarge { index, .. } => *index,
+            Self::Io { .. }
+            | Self::DuplicateColumn { .. }
+            | Self::NotRegular { .. }
+            | Self::Changed { .. } => None,
         }
     }
 
     /// The 1-based line this error points at, if any.
     pub fn line(&self) -> Option<usize> {
         match self {
-            Self::Io { .. } => None,
+            Self::Io { .. } | Self::NotRegular { .. } | Self::Changed { .. } => None,
+            Self::RecordTooLarge { line, .. } | Self::StrayBom { line, .. } => Some(*line),
             Self::Utf8 { line, .. }
             | Self::Json { line, .. }
             | Self::NotObject { line, .. }
@@ -206,6 +263,44 @@ pub enum Format {
 pub struct Dataset {
     path: PathBuf,
     format: Format,
+    max_record: ByteSize,
+}
+
+/// What identifies one version of a dataset file: size, modification time, device and inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    dev: u64,
+    ino: u64,
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} bytes", self.len)?;
+        if let Some(modified) = self.modified {
+            write!(f, ", modified {}", httpdate::fmt_http_date(modified))?;
+        }
+        write!(f, ", inode {}", self.ino)
+    }
+}
+
+/// What a non-regular file is, for [`DatasetError::NotRegular`].
+fn file_kind(file_type: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (a named pipe, or a process substitution such as `<(...)`)"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
 }
 
 impl Dataset {
@@ -217,6 +312,14 @@ impl Dataset {
             path: path.to_path_buf(),
             source,
         };
+        // Checked before opening: opening a FIFO without a writer would block.
+        let file_type = std::fs::metadata(path).map_err(io_error)?.file_type();
+        if !file_type.is_file() {
+            return Err(DatasetError::NotRegular {
+                path: path.to_path_buf(),
+                kind: file_kind(file_type),
+            });
+        }
         let mut file = File::open(path).map_err(io_error)?;
         let extension = path
             .extension()
@@ -237,6 +340,44 @@ impl Dataset {
         Ok(Dataset {
             path: path.to_path_buf(),
             format,
+            max_record: DEFAULT_MAX_RECORD,
+        })
+    }
+
+    /// The same dataset with records limited to `limit` bytes (default
+    /// [`DEFAULT_MAX_RECORD`]).
+    pub fn with_max_record_size(mut self, limit: ByteSize) -> Dataset {
+        self.max_record = limit;
+        self
+    }
+
+    /// The current version of the file, to compare with [`Dataset::check_unchanged`] after
+    /// reading it.
+    pub fn fingerprint(&self) -> Result<Fingerprint, DatasetError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&self.path).map_err(|source| DatasetError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(Fingerprint {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// Fails with [`DatasetError::Changed`] when the file is no longer the version `was`
+    /// (truncated, appended, rewritten or replaced).
+    pub fn check_unchanged(&self, was: &Fingerprint) -> Result<(), DatasetError> {
+        let now = self.fingerprint()?;
+        if now == *was {
+            return Ok(());
+        }
+        Err(DatasetError::Changed {
+            path: self.path.clone(),
+            was: was.to_string(),
+            now: now.to_string(),
         })
     }
 
@@ -257,7 +398,12 @@ impl Dataset {
             path: self.path.clone(),
             source,
         })?;
-        Ok(Records::from_reader(file, self.format, &self.path))
+        Ok(Records::from_reader_limited(
+            file,
+            self.format,
+            &self.path,
+            self.max_record,
+        ))
     }
 
     /// The field names: the CSV header, or, for JSON Lines, the keys of the first
@@ -271,7 +417,11 @@ impl Dataset {
                     path: self.path.clone(),
                     source,
                 })?;
-                let mut rows = CsvRows::new(Box::new(file), Arc::from(self.path.as_path()));
+                let mut rows = CsvRows::new(
+                    Box::new(file),
+                    Arc::from(self.path.as_path()),
+                    self.max_record,
+                );
                 rows.headers().map(<[String]>::to_vec)
             }
             Format::JsonLines => {
@@ -323,17 +473,17 @@ impl Dataset {
                 let mut n_records = 0;
                 loop {
                     buffer.clear();
-                    let n_read = reader.read_until(b'\n', &mut buffer).map_err(|source| {
-                        DatasetError::Io {
+                    let line = read_line_capped(&mut reader, &mut buffer, self.max_record)
+                        .map_err(|source| DatasetError::Io {
                             path: self.path.clone(),
                             source,
-                        }
-                    })?;
-                    if n_read == 0 {
-                        return Ok(n_records);
-                    }
-                    if !is_blank_line(&buffer) {
-                        n_records += 1;
+                        })?;
+                    match line {
+                        Line::End => return Ok(n_records),
+                        // A line too large to keep is a record (that fails).
+                        Line::TooLarge => n_records += 1,
+                        Line::Read if !is_blank_line(&buffer) => n_records += 1,
+                        Line::Read => {}
                     }
                 }
             }
@@ -361,10 +511,22 @@ impl Records {
     /// Streams records from any reader (used for uploads and tests); `path` only names the
     /// source in errors.
     pub fn from_reader(reader: impl Read + Send + 'static, format: Format, path: &Path) -> Records {
+        Records::from_reader_limited(reader, format, path, DEFAULT_MAX_RECORD)
+    }
+
+    /// [`Records::from_reader`] with records limited to `max_record` bytes.
+    pub fn from_reader_limited(
+        reader: impl Read + Send + 'static,
+        format: Format,
+        path: &Path,
+        max_record: ByteSize,
+    ) -> Records {
         let path: Arc<Path> = Arc::from(path);
         let inner = match format {
-            Format::JsonLines => RecordsInner::JsonLines(JsonLines::new(Box::new(reader), path)),
-            Format::Csv => RecordsInner::Csv(CsvRows::new(Box::new(reader), path)),
+            Format::JsonLines => {
+                RecordsInner::JsonLines(JsonLines::new(Box::new(reader), path, max_record))
+            }
+            Format::Csv => RecordsInner::Csv(CsvRows::new(Box::new(reader), path, max_record)),
         };
         Records { inner }
     }
@@ -383,9 +545,63 @@ impl Iterator for Records {
 
 type BoxRead = Box<dyn Read + Send>;
 
+/// What [`read_line_capped`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// A line (with its line end, if any) is in the buffer.
+    Read,
+    /// The line was longer than the limit; its start is in the buffer, the rest was skipped.
+    TooLarge,
+    /// The end of the input.
+    End,
+}
+
+/// Reads one line into `buffer` (cleared first), keeping at most `limit` bytes of content
+/// plus a CRLF; a longer line is skipped to its end without being kept, so memory stays at the
+/// limit whatever the input (`/dev/zero` is one endless line).
+fn read_line_capped(
+    reader: &mut impl BufRead,
+    buffer: &mut Vec<u8>,
+    limit: ByteSize,
+) -> std::io::Result<Line> {
+    buffer.clear();
+    let keep = limit.0.saturating_add(2);
+    let n_read = reader.by_ref().take(keep).read_until(b'\n', buffer)?;
+    if n_read == 0 {
+        return Ok(Line::End);
+    }
+    let content = buffer.strip_suffix(b"\n").unwrap_or(buffer);
+    let content = content.strip_suffix(b"\r").unwrap_or(content);
+    if (content.len() as u64) <= limit.0 {
+        return Ok(Line::Read);
+    }
+    if !buffer.ends_with(b"\n") {
+        // Skip the rest of the line without keeping it.
+        loop {
+            let available = reader.fill_buf()?;
+            if available.is_empty() {
+                break;
+            }
+            match available.iter().position(|byte| *byte == b'\n') {
+                Some(at) => {
+                    reader.consume(at + 1);
+                    break;
+                }
+                None => {
+                    let n = available.len();
+                    reader.consume(n);
+                }
+            }
+        }
+    }
+    buffer.truncate(0);
+    Ok(Line::TooLarge)
+}
+
 struct JsonLines {
     reader: BufReader<BoxRead>,
     path: Arc<Path>,
+    max_record: ByteSize,
     buffer: Vec<u8>,
     /// 1-based number of the last line read.
     line: usize,
@@ -394,10 +610,11 @@ struct JsonLines {
 }
 
 impl JsonLines {
-    fn new(reader: BoxRead, path: Arc<Path>) -> JsonLines {
+    fn new(reader: BoxRead, path: Arc<Path>, max_record: ByteSize) -> JsonLines {
         JsonLines {
             reader: BufReader::with_capacity(64 * 1024, reader),
             path,
+            max_record,
             buffer: Vec::new(),
             line: 0,
             n_records: 0,
@@ -410,9 +627,8 @@ impl JsonLines {
             return None;
         }
         loop {
-            self.buffer.clear();
-            let n_read = match self.reader.read_until(b'\n', &mut self.buffer) {
-                Ok(n_read) => n_read,
+            let line = match read_line_capped(&mut self.reader, &mut self.buffer, self.max_record) {
+                Ok(line) => line,
                 Err(source) => {
                     self.done = true;
                     return Some(Err(DatasetError::Io {
@@ -421,12 +637,22 @@ impl JsonLines {
                     }));
                 }
             };
-            if n_read == 0 {
+            if line == Line::End {
                 // Blank lines at the end of the file are fine.
                 self.done = true;
                 return None;
             }
             self.line += 1;
+            if line == Line::TooLarge {
+                let index = self.n_records;
+                self.n_records += 1;
+                return Some(Err(DatasetError::RecordTooLarge {
+                    path: self.path.to_path_buf(),
+                    line: self.line,
+                    index: Some(index),
+                    limit: self.max_record,
+                }));
+            }
             if is_blank_line(self.content()) {
                 continue;
             }
@@ -438,7 +664,7 @@ impl JsonLines {
     fn content(&self) -> &[u8] {
         let mut bytes = self.buffer.as_slice();
         if self.line == 1 {
-            bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         }
         bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         bytes.strip_suffix(b"\r").unwrap_or(bytes)
@@ -448,6 +674,13 @@ impl JsonLines {
         let index = self.n_records;
         self.n_records += 1;
         let line = self.line;
+        if line > 1 && self.content().starts_with(BOM) {
+            return Err(DatasetError::StrayBom {
+                path: self.path.to_path_buf(),
+                line,
+                index,
+            });
+        }
         let text = std::str::from_utf8(self.content()).map_err(|error| DatasetError::Utf8 {
             path: self.path.to_path_buf(),
             line,
@@ -496,7 +729,16 @@ struct LineCounter {
     offset: u64,
     newline_offsets: std::collections::VecDeque<u64>,
     n_newlines_before: usize,
+    /// Where the record being read starts, and how far past it reading may go (the record
+    /// limit plus the CSV reader's buffer) before the record is too large.
+    record_start: u64,
+    max_ahead: u64,
 }
+
+/// The IO error [`LineCounter`] returns for a record over the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("the record is larger than the record limit")]
+struct CsvRecordTooLarge;
 
 impl LineCounter {
     /// The 1-based line of the byte at offset `byte` (offsets must not decrease between calls).
@@ -515,6 +757,9 @@ impl LineCounter {
 
 impl Read for LineCounter {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.offset.saturating_sub(self.record_start) > self.max_ahead {
+            return Err(std::io::Error::other(CsvRecordTooLarge));
+        }
         let n_read = self.inner.read(buffer)?;
         for (position, byte) in buffer[..n_read].iter().enumerate() {
             if *byte == b'\n' {
@@ -527,9 +772,13 @@ impl Read for LineCounter {
     }
 }
 
+/// The CSV reader's buffer.
+const CSV_BUFFER: usize = 64 * 1024;
+
 struct CsvRows {
     reader: csv::Reader<LineCounter>,
     path: Arc<Path>,
+    max_record: ByteSize,
     headers: Option<Result<Vec<String>, ()>>,
     row: csv::StringRecord,
     n_records: usize,
@@ -537,20 +786,23 @@ struct CsvRows {
 }
 
 impl CsvRows {
-    fn new(reader: BoxRead, path: Arc<Path>) -> CsvRows {
+    fn new(reader: BoxRead, path: Arc<Path>, max_record: ByteSize) -> CsvRows {
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .buffer_capacity(64 * 1024)
+            .buffer_capacity(CSV_BUFFER)
             .from_reader(LineCounter {
                 inner: reader,
                 offset: 0,
                 newline_offsets: std::collections::VecDeque::new(),
                 n_newlines_before: 0,
+                record_start: 0,
+                max_ahead: max_record.0.saturating_add(CSV_BUFFER as u64),
             });
         CsvRows {
             reader,
             path,
+            max_record,
             headers: None,
             row: csv::StringRecord::new(),
             n_records: 0,
@@ -566,6 +818,7 @@ impl CsvRows {
                 Ok(false) => Vec::new(),
                 Ok(true) => {
                     let line = self.start_line(&header);
+                    self.reader.get_mut().record_start = self.reader.position().byte();
                     let mut names: Vec<String> = Vec::with_capacity(header.len());
                     for name in header.iter() {
                         if names.iter().any(|seen| seen == name) {
@@ -615,6 +868,19 @@ impl CsvRows {
         let byte = source
             .position()
             .map_or(self.reader.position().byte(), csv::Position::byte);
+        if let csv::ErrorKind::Io(io) = source.kind()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<CsvRecordTooLarge>())
+        {
+            let start = self.reader.get_ref().record_start;
+            return DatasetError::RecordTooLarge {
+                path: self.path.to_path_buf(),
+                line: self.reader.get_mut().line_of_byte(start),
+                index: None,
+                limit: self.max_record,
+            };
+        }
         let line = self.reader.get_mut().line_of_byte(byte + 1);
         if source.is_io_error() {
             return DatasetError::Io {
@@ -648,6 +914,7 @@ impl CsvRows {
                 self.n_records += 1;
                 let row = std::mem::take(&mut self.row);
                 let line = self.start_line(&row);
+                self.reader.get_mut().record_start = self.reader.position().byte();
                 self.row = row;
                 let Some(Ok(headers)) = &self.headers else {
                     return None;
@@ -677,6 +944,7 @@ impl CsvRows {
                 let is_record_error = matches!(source.kind(), csv::ErrorKind::Utf8 { .. });
                 if is_record_error {
                     self.n_records += 1;
+                    self.reader.get_mut().record_start = self.reader.position().byte();
                     Some(Err(self.csv_error(source, Some(index))))
                 } else {
                     self.done = true;
@@ -934,6 +1202,7 @@ pub fn reference_text(record: &Record, field: &str, path: &Path) -> Result<Strin
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -1055,6 +1324,130 @@ mod tests {
         );
         assert_eq!(error.record_index(), Some(0));
         assert_eq!(items[1].as_ref().map(|record| record.index).ok(), Some(1));
+    }
+
+    fn limited(format: Format, content: Vec<u8>, limit: u64) -> Vec<String> {
+        Records::from_reader_limited(
+            std::io::Cursor::new(content),
+            format,
+            Path::new("d.x"),
+            ByteSize(limit),
+        )
+        .map(|item| match item {
+            Ok(record) => format!(
+                "{}@{} {}",
+                record.index,
+                record.line,
+                Value::Object(record.fields)
+            ),
+            Err(error) => format!("error: {error}"),
+        })
+        .collect()
+    }
+
+    #[test]
+    fn regression_a_record_over_the_limit_fails_alone() {
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(100));
+        let content = format!("{{\"a\":1}}\n{big}\n{{\"a\":2}}\r\n");
+        assert_eq!(
+            limited(Format::JsonLines, content.clone().into_bytes(), 50),
+            [
+                "0@1 {\"a\":1}",
+                "error: d.x:2: the record is larger than 50 bytes, the limit of --max-record-size (raise it if such records are expected)",
+                "2@3 {\"a\":2}",
+            ]
+        );
+        // Exactly at the limit is fine (the line end does not count).
+        assert_eq!(
+            limited(Format::JsonLines, content.into_bytes(), 108).len(),
+            3
+        );
+        assert!(
+            !limited(Format::JsonLines, format!("{big}\r\n").into_bytes(), 108)[0]
+                .starts_with("error")
+        );
+        // An endless line without a newline: stops at the limit, memory stays bounded.
+        let endless = std::io::Read::take(std::io::repeat(b'x'), 64 << 20);
+        let items: Vec<_> = Records::from_reader_limited(
+            endless,
+            Format::JsonLines,
+            Path::new("z"),
+            ByteSize(1 << 20),
+        )
+        .collect();
+        assert_eq!(items.len(), 1);
+        assert!(matches!(
+            items[0],
+            Err(DatasetError::RecordTooLarge {
+                line: 1,
+                index: Some(0),
+                ..
+            })
+        ));
+        // CSV: the row over the limit ends the file with its line.
+        let csv = format!("a,b\n1,2\n\"{}\",3\n4,5\n", "y\n".repeat(100_000));
+        let got = limited(Format::Csv, csv.into_bytes(), 1000);
+        assert_eq!(
+            got,
+            [
+                "0@2 {\"a\":\"1\",\"b\":\"2\"}",
+                "error: d.x:3: the record is larger than 1000 bytes, the limit of --max-record-size (raise it if such records are expected)",
+            ]
+        );
+    }
+
+    #[test]
+    fn regression_a_bom_in_the_middle_is_named() {
+        check_jsonl(
+            "\u{feff}{\"a\":1}\n\u{feff}{\"a\":2}\n",
+            &[
+                "0@1 {\"a\":1}",
+                "error: data.x:2: a byte-order mark (U+FEFF) in the middle of the file, where files were probably joined (e.g. with `cat`); remove it",
+            ],
+        );
+    }
+
+    #[test]
+    fn regression_non_regular_files_are_refused_with_the_reason() {
+        let error = Dataset::open(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            error.to_string().starts_with("/dev/zero: is a character device, not a regular file; a dataset is read more than once"),
+            "{error}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.jsonl");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        // Refused without opening it (which would block until a writer comes).
+        let error = Dataset::open(&fifo).unwrap_err();
+        assert!(error.to_string().contains("is a FIFO"), "{error}");
+        let error = Dataset::open(dir.path()).unwrap_err();
+        assert!(error.to_string().contains("is a directory"), "{error}");
+    }
+
+    #[test]
+    fn regression_a_changed_file_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n").unwrap();
+        let dataset = Dataset::open(&path).unwrap();
+        let was = dataset.fingerprint().unwrap();
+        dataset.check_unchanged(&was).unwrap();
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"{\"a\":2}\n").unwrap();
+        let error = dataset.check_unchanged(&was).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("the dataset changed while the run read it (it was 8 bytes"),
+            "{error}"
+        );
     }
 
     #[test]

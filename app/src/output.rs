@@ -9,7 +9,7 @@
 //! with a newline (fmeval's file lacks the last one; JSON Lines readers accept both).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -54,6 +54,104 @@ pub enum OutputError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A result file of `--out` is one of the run's inputs.
+    #[error("--out {}: {} is the input {}; writing the results would destroy it, so choose another --out", .dir.display(), .file, .input.display())]
+    OverwritesInput {
+        /// The output directory.
+        dir: PathBuf,
+        /// The result file's name.
+        file: &'static str,
+        /// The input it is (as given).
+        input: PathBuf,
+    },
+    /// `--out` already holds results and replacing them was not asked for.
+    #[error("--out {}: already holds results ({}); pass --replace to overwrite them, or choose another --out", .dir.display(), .files.join(", "))]
+    HoldsResults {
+        /// The output directory.
+        dir: PathBuf,
+        /// The result files found.
+        files: Vec<&'static str>,
+    },
+    /// `--out` (or a result file in it) cannot be written.
+    #[error("--out {}: cannot write {} (checked before any model call)", .dir.display(), .path.display())]
+    NotWritable {
+        /// The output directory.
+        dir: PathBuf,
+        /// What could not be written.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The files [`export`] writes into its directory.
+pub const RESULT_FILES: [&str; 3] = ["records.jsonl", "records.csv", "summary.json"];
+
+/// Makes `dir` ready for [`export`] before a run starts, so that nothing is lost or paid for in
+/// vain: creates it (0700 when new), refuses it when a result file there is one of `inputs`
+/// (even with `replace`: a previous run's records.jsonl used as the dataset), refuses existing
+/// results unless `replace`, and checks that every result file can be written.
+pub fn prepare_out_dir(dir: &Path, inputs: &[&Path], replace: bool) -> Result<(), OutputError> {
+    use std::os::unix::fs::MetadataExt;
+    let not_writable = |path: &Path, source| OutputError::NotWritable {
+        dir: dir.to_path_buf(),
+        path: path.to_path_buf(),
+        source,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(not_writable(
+            dir,
+            std::io::Error::other("it exists and is not a directory"),
+        ));
+    }
+    crate::private_fs::create_dir_all(dir).map_err(|source| not_writable(dir, source))?;
+    let identity = |path: &Path| {
+        std::fs::metadata(path)
+            .ok()
+            .map(|meta| (meta.dev(), meta.ino()))
+    };
+    let inputs: Vec<(&Path, (u64, u64))> = inputs
+        .iter()
+        .filter_map(|input| Some((*input, identity(input)?)))
+        .collect();
+    let mut existing = Vec::new();
+    for file in RESULT_FILES {
+        let path = dir.join(file);
+        let Some(id) = identity(&path) else {
+            continue;
+        };
+        if let Some((input, _)) = inputs.iter().find(|(_, input_id)| *input_id == id) {
+            return Err(OutputError::OverwritesInput {
+                dir: dir.to_path_buf(),
+                file,
+                input: input.to_path_buf(),
+            });
+        }
+        existing.push(file);
+    }
+    if !existing.is_empty() && !replace {
+        return Err(OutputError::HoldsResults {
+            dir: dir.to_path_buf(),
+            files: existing,
+        });
+    }
+    for file in &existing {
+        // Opened for writing without truncating: the old results stay until the run ends.
+        let path = dir.join(file);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|source| not_writable(&path, source))?;
+    }
+    let probe = dir.join(format!(".llm-eval-write-check-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .map_err(|source| not_writable(dir, source))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Per-model figures of a run.
@@ -190,6 +288,9 @@ pub fn read_records_jsonl(path: &Path) -> Result<Vec<RecordRow>, OutputError> {
     Ok(rows)
 }
 
+/// The longest `records.jsonl` line [`for_each_record_jsonl`] reads.
+const MAX_RESULT_LINE: u64 = 256 << 20;
+
 /// Calls `visit` with each record of a previous run's `records.jsonl`, one line at a time
 /// (memory does not grow with the file).
 pub fn for_each_record_jsonl(
@@ -200,10 +301,28 @@ pub fn for_each_record_jsonl(
         path: path.to_path_buf(),
         source,
     };
-    let reader = BufReader::new(File::open(path).map_err(io)?);
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
     let mut n_rows = 0;
-    for (line_idx, line) in reader.lines().enumerate() {
-        let line = line.map_err(io)?;
+    let mut buffer = Vec::new();
+    for line_idx in 0.. {
+        buffer.clear();
+        // A line holds a record's prompt, input, reference and answer: each within its own
+        // limit, so a line beyond this is not one of ours and is not read into memory whole.
+        let n_read = (&mut reader)
+            .take(MAX_RESULT_LINE + 1)
+            .read_until(b'\n', &mut buffer)
+            .map_err(io)?;
+        if n_read == 0 {
+            break;
+        }
+        if buffer.len() as u64 > MAX_RESULT_LINE {
+            return Err(io(std::io::Error::other(format!(
+                "line {} is longer than {}, more than any record of a run",
+                line_idx + 1,
+                crate::limits::ByteSize(MAX_RESULT_LINE)
+            ))));
+        }
+        let line = String::from_utf8_lossy(&buffer);
         if line.trim().is_empty() {
             continue;
         }
@@ -448,7 +567,7 @@ pub async fn export(
     score_names: &[&str],
     dir: &Path,
 ) -> Result<Summary, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+    crate::private_fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
@@ -458,12 +577,17 @@ pub async fn export(
         path: jsonl_path.clone(),
         source,
     };
-    let mut jsonl = BufWriter::new(File::create(&jsonl_path).map_err(io_jsonl)?);
+    // Private: the files hold every prompt and answer.
+    let mut jsonl = BufWriter::new(crate::private_fs::create(&jsonl_path).map_err(io_jsonl)?);
     let csv_error = |source| OutputError::Csv {
         path: csv_path.clone(),
         source,
     };
-    let mut csv = csv::Writer::from_path(&csv_path).map_err(csv_error)?;
+    let csv_file = crate::private_fs::create(&csv_path).map_err(|source| OutputError::Io {
+        path: csv_path.clone(),
+        source,
+    })?;
+    let mut csv = csv::Writer::from_writer(csv_file);
     csv.write_record(csv_header(score_names))
         .map_err(csv_error)?;
 
@@ -504,10 +628,12 @@ pub async fn export(
         .await?;
     let summary_path = dir.join("summary.json");
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    std::fs::write(&summary_path, text + "\n").map_err(|source| OutputError::Io {
-        path: summary_path,
-        source,
-    })?;
+    crate::private_fs::create(&summary_path)
+        .and_then(|mut file| file.write_all((text + "\n").as_bytes()))
+        .map_err(|source| OutputError::Io {
+            path: summary_path,
+            source,
+        })?;
     Ok(summary)
 }
 

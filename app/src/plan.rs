@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::catalog::{Catalog, ModelSpec};
 use crate::dataset::{Dataset, Format};
+use crate::limits::ByteSize;
 use crate::metrics::MetricName;
 use crate::metrics::llm_judge::Rubric;
 use crate::providers::{InferenceParams, Providers};
@@ -59,6 +60,12 @@ pub struct EvalRequest {
     pub max_attempts: u32,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// The longest wait before a retry, whatever an endpoint's `Retry-After` asks.
+    pub max_retry_wait: Duration,
+    /// The longest one record may take with one model, every attempt and wait included.
+    pub record_timeout: Duration,
+    /// The largest dataset record (a JSON Lines line or a CSV row) read; a larger one fails.
+    pub max_record_size: ByteSize,
 }
 
 impl EvalRequest {
@@ -84,6 +91,9 @@ impl EvalRequest {
             concurrency: 8,
             max_attempts: 5,
             timeout: defaults.timeout,
+            max_retry_wait: defaults.max_retry_wait,
+            record_timeout: defaults.record_timeout,
+            max_record_size: crate::limits::DEFAULT_MAX_RECORD,
         }
     }
 }
@@ -109,7 +119,7 @@ pub enum Field {
     Selection,
     /// Inference parameters.
     Params,
-    /// Concurrency, attempts, timeout.
+    /// Concurrency, attempts, timeouts, retry waits.
     Runner,
 }
 
@@ -197,11 +207,14 @@ pub async fn build_plan(
         let path = request.dataset.clone();
         let reference_field = request.reference_field.clone();
         let template = template.clone();
-        tokio::task::spawn_blocking(move || open_dataset(&path, &template, &reference_field))
-            .await
-            .map_err(|error| {
-                PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
-            })??
+        let max_record = request.max_record_size;
+        tokio::task::spawn_blocking(move || {
+            open_dataset(&path, max_record, &template, &reference_field)
+        })
+        .await
+        .map_err(|error| {
+            PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
+        })??
     };
     let mut plan = EvalPlan {
         dataset,
@@ -299,10 +312,30 @@ fn runner_config(request: &EvalRequest) -> Result<RunnerConfig, PlanError> {
             ),
         ));
     }
+    if request.max_retry_wait.is_zero() || request.max_retry_wait > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "the longest retry wait must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    if request.record_timeout.is_zero() || request.record_timeout > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "the record timeout must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
     Ok(RunnerConfig {
         concurrency: request.concurrency,
         max_attempts: request.max_attempts,
         timeout: request.timeout,
+        max_retry_wait: request.max_retry_wait,
+        record_timeout: request.record_timeout,
         ..RunnerConfig::default()
     })
 }
@@ -362,11 +395,13 @@ pub fn parse_template(text: &str) -> Result<PromptTemplate, PlanError> {
 /// Opens the dataset and checks that the template and the reference field fit it.
 fn open_dataset(
     path: &Path,
+    max_record: ByteSize,
     template: &PromptTemplate,
     reference_field: &str,
 ) -> Result<Dataset, PlanError> {
-    let dataset =
-        Dataset::open(path).map_err(|error| PlanError::from_error(Field::Dataset, &error))?;
+    let dataset = Dataset::open(path)
+        .map_err(|error| PlanError::from_error(Field::Dataset, &error))?
+        .with_max_record_size(max_record);
     let available = usable_fields(&dataset)?;
     template.check_fields(&available).map_err(|error| {
         PlanError::new(
@@ -551,6 +586,15 @@ impl EvalRequest {
             .and_then(Value::as_str)
             .filter(|rubric| *rubric != Rubric::default_rubric().source())
             .map(str::to_string);
+        let seconds = |key: &str| {
+            config
+                .get(key)
+                .and_then(Value::as_f64)
+                .filter(|secs| {
+                    secs.is_finite() && *secs > 0.0 && *secs <= MAX_TIMEOUT.as_secs_f64()
+                })
+                .map(Duration::from_secs_f64)
+        };
         let defaults = EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new());
         Ok(EvalRequest {
             dataset: PathBuf::from(text("dataset", Field::Dataset)?),
@@ -577,6 +621,9 @@ impl EvalRequest {
                     secs.is_finite() && *secs > 0.0 && *secs <= MAX_TIMEOUT.as_secs_f64()
                 })
                 .map_or(defaults.timeout, Duration::from_secs_f64),
+            max_retry_wait: seconds("max_retry_wait_secs").unwrap_or(defaults.max_retry_wait),
+            record_timeout: seconds("record_timeout_secs").unwrap_or(defaults.record_timeout),
+            max_record_size: defaults.max_record_size,
         })
     }
 }

@@ -29,7 +29,10 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-pub use call::{CallError, CallOutcome, Caller, ModelClient, RunnerConfig, Slot, Window};
+pub use call::{
+    CallError, CallOutcome, Caller, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RECORD_TIMEOUT, ModelClient,
+    RunnerConfig, Slot, Stop, Window,
+};
 
 use crate::cache::ResponseCache;
 use crate::dataset::{Dataset, DatasetError, Record, reference_text};
@@ -138,6 +141,8 @@ impl EvalPlan {
             "concurrency": self.config.concurrency,
             "max_attempts": self.config.max_attempts,
             "timeout_secs": self.config.timeout.as_secs_f64(),
+            "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
+            "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
         })
     }
 }
@@ -382,11 +387,17 @@ pub async fn run(
 ) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
-    let (n_selected, works) = {
+    // The file's version before the first read: a dataset truncated, appended or replaced
+    // while it is read would give results of no one version, reported as a finished run.
+    let (fingerprint, n_selected, works) = {
         let plan = plan.clone();
-        tokio::task::spawn_blocking(move || selected_work(&plan.dataset, plan.selection))
-            .await
-            .map_err(RunError::Task)??
+        tokio::task::spawn_blocking(move || {
+            let fingerprint = plan.dataset.fingerprint()?;
+            let (n_selected, works) = selected_work(&plan.dataset, plan.selection)?;
+            Ok::<_, DatasetError>((fingerprint, n_selected, works))
+        })
+        .await
+        .map_err(RunError::Task)??
     };
     let total = n_selected * plan.models.len();
     context
@@ -512,6 +523,7 @@ pub async fn run(
     let written = writer.await.map_err(RunError::Task)?;
     reader.await.map_err(RunError::Task)?;
     written?;
+    let fatal = fatal.or_else(|| plan.dataset.check_unchanged(&fingerprint).err());
     if let Some(error) = fatal {
         let summary = serde_json::json!({"error": error.to_string()});
         let _ = context

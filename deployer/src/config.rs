@@ -215,11 +215,73 @@ pub struct FileEntry {
     pub line: usize,
 }
 
+/// The largest `--config` file read: a deploy.toml holds a dozen short settings, so anything
+/// near this is not one (`/dev/zero` used to be read until memory ran out).
+pub const MAX_CONFIG_SIZE: crate::input::ByteSize = crate::input::ByteSize(1 << 20);
+
+/// The longest setting value, from any source; longer values are refused without being echoed
+/// (a 1 GB line used to be copied into the error).
+pub const MAX_SETTING_CHARS: usize = 1024;
+
 /// Reads a `--config` file; errors name the file and, where there is one, the line.
 fn read_file(path: &Path) -> anyhow::Result<Vec<FileEntry>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading config file {}", path.display()))?;
+    let bytes = match crate::input::read_capped(path, MAX_CONFIG_SIZE, "--config") {
+        Ok(bytes) => bytes,
+        Err(crate::input::InputError::TooLarge { limit, .. }) => bail!(
+            "config file {} is larger than {limit}, far more than a deploy.toml holds; is it the right file?",
+            path.display()
+        ),
+        Err(crate::input::InputError::Io { source, .. }) => {
+            return Err(anyhow::Error::new(source)
+                .context(format!("reading config file {}", path.display())));
+        }
+    };
+    let text = String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        anyhow::anyhow!(
+            "config file {}:{}: not valid UTF-8",
+            path.display(),
+            valid.iter().filter(|byte| **byte == b'\n').count() + 1
+        )
+    })?;
     parse_file(&text).with_context(|| format!("config file {}", path.display()))
+}
+
+/// At most `max_chars` characters of `text`, control characters escaped, a cut marked `…`.
+fn excerpt(text: &str, max_chars: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max_chars {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A TOML error as `line L, column C: message`, without the source line toml quotes (which
+/// may be a megabyte long).
+fn toml_error(text: &str, error: &toml::de::Error) -> anyhow::Error {
+    let message = excerpt(error.message().trim(), 200);
+    match error.span() {
+        Some(span) => {
+            let line = line_of(text, span.start);
+            let line_start = text
+                .get(..span.start)
+                .and_then(|before| before.rfind('\n'))
+                .map_or(0, |at| at + 1);
+            let column = text
+                .get(line_start..span.start)
+                .map_or(1, |part| part.chars().count() + 1);
+            anyhow::anyhow!("line {line}, column {column}: invalid TOML: {message}")
+        }
+        None => anyhow::anyhow!("invalid TOML: {message}"),
+    }
 }
 
 /// 1-based line of byte offset `at` in `text`.
@@ -229,9 +291,9 @@ fn line_of(text: &str, at: usize) -> usize {
 
 /// Parses config file text; unknown keys and non-scalar values are errors naming the line.
 pub fn parse_file(text: &str) -> anyhow::Result<Vec<FileEntry>> {
-    let table: toml::Table = text.parse().context("invalid TOML")?;
+    let table: toml::Table = text.parse().map_err(|error| toml_error(text, &error))?;
     // The same text parsed again with spans, only to find each key's line.
-    let spanned = toml::de::DeTable::parse(text).context("invalid TOML")?;
+    let spanned = toml::de::DeTable::parse(text).map_err(|error| toml_error(text, &error))?;
     let line = |key: &str| {
         spanned
             .get_ref()
@@ -299,6 +361,12 @@ pub fn resolve(
         } else {
             continue;
         };
+        if value.chars().count() > MAX_SETTING_CHARS {
+            bail!(
+                "{source}: the value is {} characters long; no setting takes more than {MAX_SETTING_CHARS}",
+                value.chars().count()
+            );
+        }
         (setting.apply)(&mut draft, &value).with_context(|| source.clone())?;
         sources.push((setting.key, source));
     }
@@ -539,11 +607,47 @@ mod tests {
     }
     #[test]
     fn file_bad_toml() {
+        let error = parse_file("prefix = ").unwrap_err().to_string();
         assert!(
-            parse_file("prefix = ")
-                .unwrap_err()
-                .to_string()
-                .starts_with("invalid TOML")
+            error.starts_with("line 1, column 10: invalid TOML: "),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn regression_hostile_config_files_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |path: &Path| {
+            let args = ConfigArgs {
+                config: Some(path.to_path_buf()),
+                ..ConfigArgs::default()
+            };
+            format!("{:#}", resolve(&args, &|_: &str| None).unwrap_err())
+        };
+        // An endless file stops at the limit.
+        let error = run(Path::new("/dev/zero"));
+        assert!(
+            error.starts_with("config file /dev/zero is larger than 1 MiB"),
+            "{error}"
+        );
+        // A long broken line is not copied into the error.
+        let path = dir.path().join("deploy.toml");
+        std::fs::write(&path, format!("prefix = \"{}", "x".repeat(500_000))).unwrap();
+        let error = run(&path);
+        assert!(
+            error.len() < 600,
+            "{} bytes: {}",
+            error.len(),
+            &error[..600]
+        );
+        assert!(error.contains("deploy.toml: line 1, column "), "{error}");
+        // Nor is a long value.
+        std::fs::write(&path, format!("prefix = \"{}\"\n", "x".repeat(500_000))).unwrap();
+        let error = run(&path);
+        assert!(error.len() < 300, "{error}");
+        assert!(
+            error.ends_with("deploy.toml:1: prefix: the value is 500000 characters long; no setting takes more than 1024"),
+            "{error}"
         );
     }
 

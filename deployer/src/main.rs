@@ -12,6 +12,7 @@ mod cli;
 mod commands;
 mod config;
 mod image;
+mod input;
 mod outcome;
 mod output;
 

@@ -141,6 +141,15 @@ pub enum Fault {
     Hang(Duration),
     /// Closes the connection without a complete response.
     Drop,
+    /// Answers 200 with the start of the protocol's JSON and then an endless body (chunked,
+    /// no `Content-Length`), produced as the client reads it: a client without a response
+    /// limit reads until its memory runs out.
+    EndlessBody,
+    /// Answers 200 with an HTML page (`text/html`), as a wrong base URL or a login portal does.
+    HtmlPage,
+    /// Answers 401 with an error message that repeats the `Authorization` header it got, as
+    /// some gateways do with a wrong key.
+    EchoKey,
 }
 
 impl Fault {

@@ -11,7 +11,8 @@
 //! The real clients (the AWS SDK through `endpoint_url` / `AWS_ENDPOINT_URL`, reqwest) talk to
 //! it; SigV4 signatures are accepted without checking. A [`Behavior`] sets latency (with seeded
 //! jitter), the answer, and a deterministic [`FaultPlan`] (throttling with `Retry-After`, error
-//! statuses, hangs, dropped connections); [`ModelServer::stats`] counts requests, concurrency
+//! statuses, hangs, dropped connections, and hostile replies: an endless body, an HTML page, an
+//! error echoing the key); [`ModelServer::stats`] counts requests, concurrency
 //! and requests per prompt, and [`ModelServer::received`] shows what clients sent.
 //!
 //! What it deliberately does not do: tokenize (tokens are whitespace-separated words), stream
@@ -302,6 +303,26 @@ async fn handle(
             kill.0.notify_one();
             // The connection task drops this future together with the connection.
             return std::future::pending::<Response>().await;
+        }
+        Some(Fault::EndlessBody) => {
+            counters.fault();
+            return wire::endless(protocol);
+        }
+        Some(Fault::HtmlPage) => {
+            counters.fault();
+            return wire::html_page();
+        }
+        Some(Fault::EchoKey) => {
+            counters.fault();
+            let sent = wire::header_string(headers, header::AUTHORIZATION).unwrap_or_default();
+            let key = sent.strip_prefix("Bearer ").unwrap_or(&sent);
+            return wire::error(
+                protocol,
+                401,
+                &format!(
+                    "Incorrect API key provided: {key}. You can find your API key at https://example.invalid/keys."
+                ),
+            );
         }
     }
 

@@ -7,8 +7,10 @@
 //! `usage.totalTokens`), and errors carry the error code where the SDK looks for it: the
 //! `x-amzn-ErrorType` header and the body's `__type` (restJson1 / awsJson1_1).
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::Protocol;
@@ -385,6 +387,45 @@ pub(crate) fn throttle(protocol: Protocol, retry_after: Option<&str>) -> Respons
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// 200 with the beginning of `protocol`'s success JSON, then `x` forever in 64 KiB chunks,
+/// made as they are read (the double's memory stays flat; the stream ends when the client goes).
+pub(crate) fn endless(protocol: Protocol) -> Response {
+    let prefix: &'static str = match protocol {
+        Protocol::OpenAiChat => r#"{"choices":[{"message":{"role":"assistant","content":""#,
+        Protocol::BedrockConverse => {
+            r#"{"output":{"message":{"role":"assistant","content":[{"text":""#
+        }
+        _ => r#"[{"generated_text":""#,
+    };
+    let chunk = Bytes::from(vec![b'x'; 64 << 10]);
+    let body = futures::stream::once(async move {
+        Ok::<Bytes, std::io::Error>(Bytes::from_static(prefix.as_bytes()))
+    })
+    .chain(futures::stream::repeat_with(move || Ok(chunk.clone())));
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// 200 with an HTML page, as a login portal or a web server's index answers any path.
+pub(crate) fn html_page() -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        "<!DOCTYPE html>\n<html><head><title>Sign in · Example Gateway</title></head>\n<body><form method=\"post\"><input name=\"user\"></form></body></html>\n",
+    )
+        .into_response()
 }
 
 /// A header as a string, when present and visible ASCII.

@@ -50,6 +50,12 @@ pub enum ConfigError {
         "region `{0}` is outside the commercial aws partition; China, GovCloud and the isolated regions lack resource types the stacks use (CloudFront VPC origins or distributions, Cognito user pools, SageMaker spaces)"
     )]
     UnsupportedPartition(String),
+    /// A well-formed name that is no region of the commercial `aws` partition.
+    #[error(
+        "region `{0}` does not exist; regions of the commercial aws partition start with one of {areas} and a direction (`east`, `southeast`, `central`, ...), like `eu-central-1`",
+        areas = AWS_AREAS.join(", ")
+    )]
+    UnknownRegion(String),
     /// A git URL that is not plain https or contains characters unsafe in a shell script.
     #[error(
         "studio git repo `{0}` is invalid; expected an https:// URL of letters, digits and `-._~:/@%+`"
@@ -102,7 +108,25 @@ pub fn check_prefix(prefix: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Checks a region name's form and that it belongs to the commercial `aws` partition.
+/// The area codes of the commercial `aws` partition: the partition's `regionRegex` in the AWS
+/// SDKs' `partitions.json` is `^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$`.
+pub const AWS_AREAS: [&str; 9] = ["us", "eu", "ap", "sa", "ca", "me", "af", "il", "mx"];
+
+/// The direction part of every region name (`us-east-1`, `ap-southeast-7`, `eu-central-2`).
+const DIRECTIONS: [&str; 9] = [
+    "east",
+    "west",
+    "north",
+    "south",
+    "central",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+];
+
+/// Checks a region name's form and that it belongs to the commercial `aws` partition (by the
+/// SDKs' own rule, so a region opened later passes; `xx-fake-1` does not).
 pub fn check_region(region: &str) -> Result<(), ConfigError> {
     let parts: Vec<&str> = region.split('-').collect();
     let region_ok = parts.len() >= 3
@@ -124,6 +148,11 @@ pub fn check_region(region: &str) -> Result<(), ConfigError> {
         .any(|start| region.starts_with(start))
     {
         return Err(ConfigError::UnsupportedPartition(region.to_owned()));
+    }
+    let known = matches!(parts.as_slice(), [area, direction, _]
+        if AWS_AREAS.contains(area) && DIRECTIONS.contains(direction));
+    if !known {
+        return Err(ConfigError::UnknownRegion(region.to_owned()));
     }
     Ok(())
 }
@@ -417,6 +446,29 @@ mod tests {
     #[test]
     fn region_ok() {
         check_config(|c| c.region = "eu-central-1".into(), true)
+    }
+    #[test]
+    fn regression_a_fake_region_is_rejected() {
+        for region in ["xx-fake-1", "us-fake-1", "eu-central-1-2", "zz-east-1"] {
+            assert!(
+                matches!(check_region(region), Err(ConfigError::UnknownRegion(_))),
+                "{region}"
+            );
+        }
+        for region in [
+            "us-east-1",
+            "ap-southeast-7",
+            "mx-central-1",
+            "il-central-1",
+            "ca-west-1",
+            "af-south-1",
+            "me-central-1",
+            "sa-east-1",
+            "eu-north-1",
+            "ap-northeast-3",
+        ] {
+            assert!(check_region(region).is_ok(), "{region}");
+        }
     }
     #[test]
     fn region_gov_rejected() {

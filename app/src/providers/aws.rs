@@ -3,16 +3,26 @@
 //!
 //! Invariant: a client built here makes exactly one attempt per call (`RetryConfig::disabled()`),
 //! because the runner owns retries, back-off and the throttling window.
+//! Invariant: no reply body is read past the response limit ([`ResponseSizeLimit`]), and no
+//! message carries the endpoint URL's credentials ([`scope`] and the providers' redactors).
 
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::config::http::HttpResponse;
-use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_bedrockruntime::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_bedrockruntime::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
+use http_body_util::BodyExt;
 
-use super::{ProviderError, error_chain, parse_retry_after, truncate_message};
+use super::redact::{Redactor, url_without_credentials};
+use super::{
+    ProviderError, error_chain, html_page, parse_retry_after, response_too_large, truncate_message,
+};
+use crate::limits::ByteSize;
 
 /// Timeouts of one model call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,13 +58,84 @@ pub(crate) fn endpoint_url(sdk_config: &SdkConfig) -> Option<String> {
 }
 
 /// Where an AWS provider's calls go, for the response cache key: provider, region and the
-/// endpoint override, if any.
+/// endpoint override, if any, without the credentials a URL may carry (the key is stored).
 pub(crate) fn scope(provider: &str, sdk_config: &SdkConfig) -> String {
     format!(
         "{provider} {} {}",
         sdk_config.region().map_or("-", |region| region.as_ref()),
-        endpoint_url(sdk_config).as_deref().unwrap_or("-")
+        endpoint_url(sdk_config)
+            .map(|url| url_without_credentials(&url))
+            .as_deref()
+            .unwrap_or("-")
     )
+}
+
+/// What an AWS provider's messages must not show: the endpoint URL's credentials.
+pub(crate) fn redactor(sdk_config: &SdkConfig) -> Redactor {
+    match endpoint_url(sdk_config) {
+        Some(url) => Redactor::default().with_url_credentials(&url),
+        None => Redactor::default(),
+    }
+}
+
+/// A reply larger than the response limit (the error inside the SDK's response error).
+#[derive(Debug, thiserror::Error)]
+#[error("the response is larger than {limit}")]
+pub(crate) struct ResponseTooLarge {
+    limit: ByteSize,
+}
+
+/// An interceptor that caps the reply body of every call: a `Content-Length` over the limit
+/// fails before anything is read, and any other body stops being read one chunk past it (an
+/// endpoint streaming an endless body would otherwise be read until memory runs out).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseSizeLimit {
+    pub(crate) limit: ByteSize,
+}
+
+impl Intercept for ResponseSizeLimit {
+    fn name(&self) -> &'static str {
+        "ResponseSizeLimit"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let limit = self.limit;
+        let response = context.response_mut();
+        let declared = response
+            .headers()
+            .get("content-length")
+            .and_then(|length| length.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit.0) {
+            return Err(Box::new(ResponseTooLarge { limit }));
+        }
+        let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+        let capped = http_body_util::Limited::new(body, limit.as_usize()).map_err(move |error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                Box::new(ResponseTooLarge { limit }) as BoxError
+            } else {
+                error
+            }
+        });
+        *response.body_mut() = SdkBody::from_body_1_x(capped);
+        Ok(())
+    }
+}
+
+/// The [`ResponseTooLarge`] somewhere in an error's sources, if any.
+fn too_large_in(err: &(dyn std::error::Error + 'static)) -> Option<ByteSize> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(too_large) = error.downcast_ref::<ResponseTooLarge>() {
+            return Some(too_large.limit);
+        }
+        current = error.source();
+    }
+    None
 }
 
 /// The SDK timeout setting for model clients.
@@ -113,6 +194,34 @@ pub(crate) fn sdk_error<E>(provider: &'static str, err: SdkError<E, HttpResponse
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    if let Some(limit) = too_large_in(&err) {
+        return response_too_large(provider, limit);
+    }
+    // A 2xx that is not the operation's output: an HTML page from a wrong endpoint or a portal
+    // (the SDK reports it as a response or an unknown service error).
+    let raw_success = match &err {
+        SdkError::ResponseError(context) => Some(context.raw()),
+        SdkError::ServiceError(context) => Some(context.raw()),
+        _ => None,
+    }
+    .filter(|raw| raw.status().is_success());
+    if let Some(raw) = raw_success {
+        let content_type = raw.headers().get("content-type");
+        let body = raw.body().bytes().unwrap_or_default();
+        let status = raw.status().as_u16();
+        return ProviderError::InvalidResponse {
+            provider,
+            message: match html_page(content_type, body) {
+                Some(page) => format!(
+                    "HTTP {status} with {page} instead of the API's JSON (is AWS_ENDPOINT_URL the service endpoint?)"
+                ),
+                None => truncate_message(&format!(
+                    "HTTP {status} that is not the API's reply: {}",
+                    crate::limits::excerpt(&String::from_utf8_lossy(body), 200)
+                )),
+            },
+        };
+    }
     match &err {
         SdkError::ServiceError(context) => {
             let raw = context.raw();

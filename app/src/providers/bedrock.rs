@@ -14,10 +14,12 @@ use aws_sdk_bedrockruntime::types::{
     SystemContentBlock,
 };
 
-use super::aws::{Timeouts, no_retries, sdk_error, timeout_config};
+use super::aws::{ResponseSizeLimit, Timeouts, no_retries, sdk_error, timeout_config};
+use super::redact::Redactor;
 use super::{
     BoxFuture, ChatMessage, GenerateRequest, Generation, ModelProvider, ProviderError, Role,
 };
+use crate::limits::ByteSize;
 
 const PROVIDER: &str = "bedrock";
 
@@ -27,23 +29,47 @@ pub struct BedrockProvider {
     client: Client,
     /// Region and endpoint override, for [`ModelProvider::cache_scope`].
     scope: String,
+    /// Keeps the endpoint URL's credentials out of messages and answers.
+    redactor: Redactor,
 }
 
 impl BedrockProvider {
     /// Builds a Bedrock Runtime client from a shared `SdkConfig` (region, credentials,
-    /// `AWS_ENDPOINT_URL`), with the SDK's retries off and the given timeouts.
-    pub fn new(sdk_config: &SdkConfig, timeouts: Timeouts) -> BedrockProvider {
+    /// `AWS_ENDPOINT_URL`), with the SDK's retries off, the given timeouts, and replies capped
+    /// at `max_response`.
+    pub fn new(
+        sdk_config: &SdkConfig,
+        timeouts: Timeouts,
+        max_response: ByteSize,
+    ) -> BedrockProvider {
         let config = aws_sdk_bedrockruntime::config::Builder::from(sdk_config)
             .retry_config(no_retries())
             .timeout_config(timeout_config(timeouts))
+            .interceptor(ResponseSizeLimit {
+                limit: max_response,
+            })
             .build();
         BedrockProvider {
             client: Client::from_conf(config),
             scope: super::aws::scope(PROVIDER, sdk_config),
+            redactor: super::aws::redactor(sdk_config),
         }
     }
 
     async fn call(&self, request: &GenerateRequest) -> Result<Generation, ProviderError> {
+        match self.call_unredacted(request).await {
+            Ok(mut generation) => {
+                generation.text = self.redactor.clean(&generation.text).into_owned();
+                Ok(generation)
+            }
+            Err(error) => Err(self.redactor.error(error)),
+        }
+    }
+
+    async fn call_unredacted(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<Generation, ProviderError> {
         let capabilities = capabilities(&request.model_id);
         let conversation = conversation(&request.messages, &request.prompt_text, capabilities);
         let messages = conversation

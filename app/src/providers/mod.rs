@@ -10,6 +10,7 @@
 pub mod aws;
 pub mod bedrock;
 pub mod openai;
+pub mod redact;
 pub mod sagemaker;
 
 use std::future::Future;
@@ -99,6 +100,15 @@ pub enum ProviderError {
         /// What went wrong (never contains secrets).
         message: String,
     },
+    /// The endpoint answered, but not with a usable reply: larger than the response limit, an
+    /// HTML page (a wrong base URL, a login portal), or not the API's format. Not retried.
+    #[error("{provider} returned an unusable response: {message}")]
+    InvalidResponse {
+        /// Provider name.
+        provider: &'static str,
+        /// What is wrong with it (an excerpt at most, never secrets).
+        message: String,
+    },
 }
 
 impl ProviderError {
@@ -107,7 +117,36 @@ impl ProviderError {
         match self {
             Self::Throttled { .. } => ErrorKind::Throttled,
             Self::Transient { .. } => ErrorKind::Transient,
-            Self::Permanent { .. } => ErrorKind::Permanent,
+            Self::Permanent { .. } | Self::InvalidResponse { .. } => ErrorKind::Permanent,
+        }
+    }
+
+    /// The same error with its message rewritten (context added, secrets redacted).
+    pub fn map_message(self, rewrite: impl FnOnce(String) -> String) -> ProviderError {
+        match self {
+            ProviderError::Throttled {
+                provider,
+                message,
+                retry_after,
+            } => ProviderError::Throttled {
+                provider,
+                message: rewrite(message),
+                retry_after,
+            },
+            ProviderError::Transient { provider, message } => ProviderError::Transient {
+                provider,
+                message: rewrite(message),
+            },
+            ProviderError::Permanent { provider, message } => ProviderError::Permanent {
+                provider,
+                message: rewrite(message),
+            },
+            ProviderError::InvalidResponse { provider, message } => {
+                ProviderError::InvalidResponse {
+                    provider,
+                    message: rewrite(message),
+                }
+            }
         }
     }
 
@@ -164,6 +203,9 @@ pub struct ProviderSettings {
     pub openai_secret_name: Option<String>,
     /// Timeouts of every model call.
     pub timeouts: aws::Timeouts,
+    /// The largest reply accepted (the whole HTTP body); `None` is
+    /// [`crate::limits::DEFAULT_MAX_RESPONSE`].
+    pub max_response: Option<crate::limits::ByteSize>,
 }
 
 /// The provider clients of a process: built once from one `SdkConfig`, shared by all runs.
@@ -256,6 +298,7 @@ impl Providers {
                         Arc::new(bedrock::BedrockProvider::new(
                             sdk_config,
                             self.settings.timeouts,
+                            self.max_response(),
                         ))
                     })
                     .clone())
@@ -267,6 +310,7 @@ impl Providers {
                         sdk_config,
                         self.settings.timeouts,
                         sagemaker::SageMakerFormat::default(),
+                        self.max_response(),
                     )
                 });
                 let format = spec.sagemaker_format.clone().unwrap_or_default();
@@ -282,6 +326,7 @@ impl Providers {
                             api_key,
                             connect_timeout: self.settings.timeouts.connect,
                             request_timeout: self.settings.timeouts.request,
+                            max_response: self.max_response(),
                         })
                         .map(Arc::new)
                     })
@@ -347,6 +392,12 @@ impl Providers {
     ) -> Result<Vec<sagemaker::EndpointInfo>, ProviderError> {
         let sdk_config = self.aws_config_checked("sagemaker").await?;
         sagemaker::list_endpoints(sdk_config, self.settings.timeouts).await
+    }
+
+    fn max_response(&self) -> crate::limits::ByteSize {
+        self.settings
+            .max_response
+            .unwrap_or(crate::limits::DEFAULT_MAX_RESPONSE)
     }
 
     fn openai_base_url(&self) -> &str {
@@ -420,25 +471,7 @@ async fn read_secret_key(
 impl ProviderError {
     /// The same error with `context: ` before its message.
     fn with_context(self, context: &str) -> ProviderError {
-        match self {
-            ProviderError::Throttled {
-                provider,
-                message,
-                retry_after,
-            } => ProviderError::Throttled {
-                provider,
-                message: format!("{context}: {message}"),
-                retry_after,
-            },
-            ProviderError::Transient { provider, message } => ProviderError::Transient {
-                provider,
-                message: format!("{context}: {message}"),
-            },
-            ProviderError::Permanent { provider, message } => ProviderError::Permanent {
-                provider,
-                message: format!("{context}: {message}"),
-            },
-        }
+        self.map_message(|message| format!("{context}: {message}"))
     }
 }
 
@@ -470,6 +503,54 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     message
+}
+
+/// What a 200 reply that is an HTML page (a wrong base URL, a proxy or a login portal) rather
+/// than the API's JSON is, for the error: `an HTML page titled "Sign in"`; `None` for anything
+/// else.
+pub(crate) fn html_page(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let head = String::from_utf8_lossy(&body[..body.len().min(64 << 10)]);
+    let start = head.trim_start().to_ascii_lowercase();
+    let looks_html = start.starts_with("<!doctype html")
+        || start.starts_with("<html")
+        || (start.starts_with('<') && (start.contains("<head") || start.contains("<body")));
+    let says_html =
+        content_type.is_some_and(|content_type| content_type.to_ascii_lowercase().contains("html"));
+    if !(looks_html || says_html) {
+        return None;
+    }
+    let lower = head.to_ascii_lowercase();
+    let title = lower
+        .find("<title")
+        .and_then(|open| Some(open + lower[open..].find('>')? + 1))
+        .and_then(|start| Some((start, start + lower[start..].find("</title")?)))
+        .map(|(start, end)| {
+            head[start..end]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|title| !title.is_empty());
+    Some(match title {
+        Some(title) => format!(
+            "an HTML page titled \"{}\"",
+            crate::limits::excerpt(&title, 80)
+        ),
+        None => "an HTML page".to_owned(),
+    })
+}
+
+/// The error for a reply larger than the response limit.
+pub(crate) fn response_too_large(
+    provider: &'static str,
+    limit: crate::limits::ByteSize,
+) -> ProviderError {
+    ProviderError::InvalidResponse {
+        provider,
+        message: format!(
+            "the response is larger than {limit}, the limit of --max-response-size (raise it if such answers are expected)"
+        ),
+    }
 }
 
 /// The longest API message kept in an error (bodies can be large HTML pages).
@@ -506,6 +587,26 @@ mod tests {
         check_retry_after("-1", None);
         check_retry_after("soon", None);
         check_retry_after("", None);
+    }
+
+    #[test]
+    fn html_pages_are_recognised() {
+        let check = |content_type: Option<&str>, body: &str, expected: Option<&str>| {
+            assert_eq!(
+                html_page(content_type, body.as_bytes()).as_deref(),
+                expected,
+                "{body}"
+            );
+        };
+        check(
+            Some("text/html; charset=utf-8"),
+            "<!DOCTYPE html><html><head><title>\n  Sign in\n</title></head></html>",
+            Some("an HTML page titled \"Sign in\""),
+        );
+        check(None, "  <html><body>hi</body></html>", Some("an HTML page"));
+        check(Some("application/json"), "{\"choices\": []}", None);
+        check(None, "not json", None);
+        check(Some("text/html"), "<title>x</tit", Some("an HTML page"));
     }
 
     #[test]

@@ -6,16 +6,21 @@
 //! to [`ProviderError`] kinds the way OpenAI's own SDKs decide retries: 429 is throttling
 //! (except `insufficient_quota`, which waiting does not fix), 408/409/5xx and network failures
 //! are transient, other 4xx are permanent.
+//! Invariant: a reply body is read at most to the response limit (an error body to 64 KiB),
+//! and every message and answer passes the [`Redactor`] of the key and the base URL's
+//! credentials before it leaves this module.
 
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use super::redact::{Redactor, url_without_credentials};
 use super::{
     BoxFuture, ChatMessage, GenerateRequest, Generation, ModelProvider, ProviderError, Role,
-    error_chain, parse_retry_after, truncate_message,
+    error_chain, html_page, parse_retry_after, response_too_large, truncate_message,
 };
+use crate::limits::ByteSize;
 
 const PROVIDER: &str = "openai";
 
@@ -33,7 +38,12 @@ pub struct OpenAiConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout (a hung server becomes a transient error).
     pub request_timeout: Duration,
+    /// The largest reply body accepted.
+    pub max_response: ByteSize,
 }
+
+/// How much of an error reply is read: enough for any API's error JSON, never a whole page.
+const MAX_ERROR_BODY: u64 = 64 << 10;
 
 /// The OpenAI-compatible provider; cheap to share.
 #[derive(Debug, Clone)]
@@ -41,6 +51,11 @@ pub struct OpenAiProvider {
     client: reqwest::Client,
     completions_url: String,
     api_key: Option<SecretString>,
+    max_response: ByteSize,
+    /// The key and the base URL's credentials, kept out of messages and answers.
+    redactor: Redactor,
+    /// The completions URL without credentials, for the cache key.
+    scope: String,
 }
 
 impl OpenAiProvider {
@@ -86,14 +101,31 @@ impl OpenAiProvider {
                 ),
             });
         }
+        let redactor = Redactor::new(config.api_key.clone()).with_url_credentials(&config.base_url);
         Ok(OpenAiProvider {
             client,
+            scope: format!("{PROVIDER} {}", url_without_credentials(&completions_url)),
             completions_url,
             api_key: config.api_key,
+            max_response: config.max_response,
+            redactor,
         })
     }
 
     async fn call(&self, request: &GenerateRequest) -> Result<Generation, ProviderError> {
+        match self.call_unredacted(request).await {
+            Ok(mut generation) => {
+                generation.text = self.redactor.clean(&generation.text).into_owned();
+                Ok(generation)
+            }
+            Err(error) => Err(self.redactor.error(error)),
+        }
+    }
+
+    async fn call_unredacted(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<Generation, ProviderError> {
         let body = ChatRequest::new(request);
         let mut http_request = self.client.post(&self.completions_url).json(&body);
         if let Some(key) = &self.api_key {
@@ -102,12 +134,57 @@ impl OpenAiProvider {
         let response = http_request.send().await.map_err(network_error)?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(network_error)?;
-        if status.is_success() {
-            return parse_completion(&bytes);
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        if !status.is_success() {
+            // Enough for the API's error JSON; the rest of a large error page is not read.
+            let (bytes, _cut) = read_body(response, MAX_ERROR_BODY).await?;
+            return Err(status_error(status.as_u16(), &bytes, retry_after));
         }
-        Err(status_error(status.as_u16(), &bytes, retry_after))
+        let too_large = || response_too_large(PROVIDER, self.max_response);
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_response.0)
+        {
+            return Err(too_large());
+        }
+        let (bytes, cut) = read_body(response, self.max_response.0).await?;
+        if cut {
+            return Err(too_large());
+        }
+        if let Some(page) = html_page(content_type.as_deref(), &bytes) {
+            return Err(ProviderError::InvalidResponse {
+                provider: PROVIDER,
+                message: format!(
+                    "HTTP {} with {page} instead of a chat completion (is OPENAI_BASE_URL the API's base URL, such as http://localhost:11434/v1?)",
+                    status.as_u16()
+                ),
+            });
+        }
+        parse_completion(&bytes)
     }
+}
+
+/// Reads a reply body chunk by chunk, at most `limit` bytes; the flag says whether there was
+/// more (the rest is not read: the connection is dropped).
+async fn read_body(
+    mut response: reqwest::Response,
+    limit: u64,
+) -> Result<(Vec<u8>, bool), ProviderError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network_error)? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 impl ModelProvider for OpenAiProvider {
@@ -116,7 +193,7 @@ impl ModelProvider for OpenAiProvider {
     }
 
     fn cache_scope(&self) -> String {
-        format!("{PROVIDER} {}", self.completions_url)
+        self.scope.clone()
     }
 
     fn generate<'a>(
@@ -245,12 +322,15 @@ struct Usage {
 
 fn parse_completion(bytes: &[u8]) -> Result<Generation, ProviderError> {
     let response: ChatResponse =
-        serde_json::from_slice(bytes).map_err(|err| ProviderError::Permanent {
+        serde_json::from_slice(bytes).map_err(|err| ProviderError::InvalidResponse {
             provider: PROVIDER,
-            message: format!("unexpected chat completion response: {err}"),
+            message: truncate_message(&format!(
+                "not a chat completion ({err}): {}",
+                crate::limits::excerpt(&String::from_utf8_lossy(bytes), 200)
+            )),
         })?;
     let Some(choice) = response.choices.into_iter().next() else {
-        return Err(ProviderError::Permanent {
+        return Err(ProviderError::InvalidResponse {
             provider: PROVIDER,
             message: "chat completion response has no choices".into(),
         });
@@ -361,6 +441,7 @@ mod tests {
             api_key: Some(SecretString::from(key.to_owned())),
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
+            max_response: crate::limits::DEFAULT_MAX_RESPONSE,
         });
         match res {
             Ok(_) => assert!(expected_ok, "{key:?} should be rejected"),
@@ -377,6 +458,7 @@ mod tests {
             api_key: None,
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
+            max_response: crate::limits::DEFAULT_MAX_RESPONSE,
         });
         assert_eq!(
             res.map(|_| ()).map_err(|error| error.to_string()),

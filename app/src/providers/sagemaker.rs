@@ -19,11 +19,13 @@ use aws_smithy_types::Blob;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::aws::{Timeouts, no_retries, sdk_error, timeout_config};
+use super::aws::{ResponseSizeLimit, Timeouts, no_retries, sdk_error, timeout_config};
+use super::redact::Redactor;
 use super::{
     BoxFuture, ChatMessage, GenerateRequest, Generation, InferenceParams, ModelProvider,
-    ProviderError, Role, truncate_message,
+    ProviderError, Role, html_page, truncate_message,
 };
+use crate::limits::ByteSize;
 
 const PROVIDER: &str = "sagemaker";
 
@@ -70,19 +72,31 @@ pub struct SageMakerProvider {
     format: SageMakerFormat,
     /// Region and endpoint override, for [`ModelProvider::cache_scope`].
     scope: String,
+    /// Keeps the endpoint URL's credentials out of messages and answers.
+    redactor: Redactor,
 }
 
 impl SageMakerProvider {
-    /// Builds a SageMaker Runtime client from a shared `SdkConfig`, retries off.
-    pub fn new(sdk_config: &SdkConfig, timeouts: Timeouts, format: SageMakerFormat) -> Self {
+    /// Builds a SageMaker Runtime client from a shared `SdkConfig`, retries off, replies capped
+    /// at `max_response`.
+    pub fn new(
+        sdk_config: &SdkConfig,
+        timeouts: Timeouts,
+        format: SageMakerFormat,
+        max_response: ByteSize,
+    ) -> Self {
         let config = aws_sdk_sagemakerruntime::config::Builder::from(sdk_config)
             .retry_config(no_retries())
             .timeout_config(timeout_config(timeouts))
+            .interceptor(ResponseSizeLimit {
+                limit: max_response,
+            })
             .build();
         SageMakerProvider {
             client: Client::from_conf(config),
             format,
             scope: super::aws::scope(PROVIDER, sdk_config),
+            redactor: super::aws::redactor(sdk_config),
         }
     }
 
@@ -92,10 +106,24 @@ impl SageMakerProvider {
             client: self.client.clone(),
             format,
             scope: self.scope.clone(),
+            redactor: self.redactor.clone(),
         }
     }
 
     async fn call(&self, request: &GenerateRequest) -> Result<Generation, ProviderError> {
+        match self.call_unredacted(request).await {
+            Ok(mut generation) => {
+                generation.text = self.redactor.clean(&generation.text).into_owned();
+                Ok(generation)
+            }
+            Err(error) => Err(self.redactor.error(error)),
+        }
+    }
+
+    async fn call_unredacted(
+        &self,
+        request: &GenerateRequest,
+    ) -> Result<Generation, ProviderError> {
         let body = request_body(&self.format, request)?;
         let output = self
             .client
@@ -108,7 +136,15 @@ impl SageMakerProvider {
             .await
             .map_err(|err| sdk_error(PROVIDER, err))?;
         let bytes = output.body().map(Blob::as_ref).unwrap_or_default();
-        parse_response(&self.format, bytes).map_err(|message| ProviderError::Permanent {
+        if let Some(page) = html_page(output.content_type(), bytes) {
+            return Err(ProviderError::InvalidResponse {
+                provider: PROVIDER,
+                message: format!(
+                    "the endpoint answered with {page} instead of the model container's JSON"
+                ),
+            });
+        }
+        parse_response(&self.format, bytes).map_err(|message| ProviderError::InvalidResponse {
             provider: PROVIDER,
             message: truncate_message(&message),
         })
@@ -151,6 +187,9 @@ pub async fn list_endpoints(
     let config = aws_sdk_sagemaker::config::Builder::from(sdk_config)
         .retry_config(no_retries())
         .timeout_config(timeout_config(timeouts))
+        .interceptor(ResponseSizeLimit {
+            limit: crate::limits::DEFAULT_MAX_RESPONSE,
+        })
         .build();
     let client = aws_sdk_sagemaker::Client::from_conf(config);
     let mut items = client

@@ -3,15 +3,19 @@
 //!
 //! Invariants: at most `window` attempts of one model are in flight at any time, and the window
 //! never exceeds the configured limit nor drops below 1; a throttled attempt halves the window
-//! and pauses new attempts of that model until Retry-After (or the back-off) has passed; the
-//! window grows back by one per `window` consecutive successes; `Permanent` errors are never
-//! retried; a cancelled call returns at once, abandoning the in-flight attempt.
+//! and pauses new attempts of that model until Retry-After (capped at `max_retry_wait`) or the
+//! back-off has passed; the window grows back by one per `window` consecutive successes;
+//! `Permanent` errors are never retried; every attempt, throttled or not, counts against
+//! `max_attempts`; no call lasts longer than `record_timeout` from its first attempt, waits
+//! included; a cancelled call returns at once, abandoning the in-flight attempt.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast};
+// Tokio's clock, so that tests can run the waits on paused time.
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::{ResponseCache, cache_key};
@@ -20,33 +24,38 @@ use crate::providers::{
     ErrorKind, GenerateRequest, Generation, InferenceParams, ModelProvider, ProviderError,
 };
 
-/// The longest Retry-After the runner honours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
 /// How the runner calls models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerConfig {
     /// Maximum concurrent requests per model (the window's ceiling).
     pub concurrency: usize,
-    /// Attempts per call for transient errors (timeouts, 5xx, dropped connections), at least 1.
+    /// Attempts per call, throttled ones included, at least 1.
     pub max_attempts: u32,
-    /// Throttled attempts tolerated per call before the record fails.
-    pub max_throttled: u32,
     /// Per-attempt timeout.
     pub timeout: Duration,
+    /// The longest wait before a retry, whatever Retry-After asks for.
+    pub max_retry_wait: Duration,
+    /// The longest one call may take from its first attempt, every attempt and wait included.
+    pub record_timeout: Duration,
     /// First back-off delay; doubles per attempt, with full jitter.
     pub backoff_base: Duration,
     /// Ceiling of the back-off delay.
     pub backoff_max: Duration,
 }
 
+/// Default [`RunnerConfig::max_retry_wait`].
+pub const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(60);
+/// Default [`RunnerConfig::record_timeout`].
+pub const DEFAULT_RECORD_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl Default for RunnerConfig {
     fn default() -> Self {
         RunnerConfig {
             concurrency: 8,
             max_attempts: 5,
-            max_throttled: 20,
             timeout: Duration::from_secs(60),
+            max_retry_wait: DEFAULT_MAX_RETRY_WAIT,
+            record_timeout: DEFAULT_RECORD_TIMEOUT,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(20),
         }
@@ -109,16 +118,63 @@ pub enum CallError {
     #[error("cancelled")]
     Cancelled,
     /// The model kept failing or failed permanently.
-    #[error("{model}: {source} (after {attempts} {})", if *.attempts == 1 { "attempt" } else { "attempts" })]
+    #[error("{model}: {source} ({})", .stop.describe(*.attempts, .source, *.max_retry_wait))]
     Provider {
         /// The model label.
         model: String,
         /// Attempts made.
         attempts: u32,
+        /// The cap on waits between attempts (`--max-retry-wait`).
+        max_retry_wait: Duration,
+        /// Why no further attempt was made.
+        stop: Stop,
         /// The last error.
         #[source]
         source: ProviderError,
     },
+}
+
+/// Why a call made no further attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// The error is not worth retrying.
+    Permanent,
+    /// `--max-attempts` attempts were made.
+    Attempts,
+    /// The next attempt would end after `--record-timeout`.
+    Deadline {
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl Stop {
+    /// `after 3 attempts, the limit of --max-attempts; the endpoint asked to wait 86400 s,
+    /// waits are capped at 60 s by --max-retry-wait`.
+    fn describe(self, attempts: u32, last: &ProviderError, max_retry_wait: Duration) -> String {
+        let noun = if attempts == 1 { "attempt" } else { "attempts" };
+        let mut text = match self {
+            Stop::Permanent => format!("after {attempts} {noun}"),
+            Stop::Attempts => format!("after {attempts} {noun}, the limit of --max-attempts"),
+            Stop::Deadline { limit } => format!(
+                "after {attempts} {noun}: the next would end past the {} s of --record-timeout",
+                limit.as_secs_f64()
+            ),
+        };
+        if let Some(asked) = last.retry_after() {
+            text.push_str(&format!(
+                "; the endpoint asked to wait {} s before retrying",
+                asked.as_secs_f64()
+            ));
+            if asked > max_retry_wait {
+                text.push_str(&format!(
+                    ", more than the {} s of --max-retry-wait",
+                    max_retry_wait.as_secs_f64()
+                ));
+            }
+        }
+        text
+    }
 }
 
 #[derive(Debug)]
@@ -204,7 +260,7 @@ impl Window {
             match pause {
                 Some(until) => {
                     tokio::select! {
-                        _ = tokio::time::sleep_until(until.into()) => {}
+                        _ = tokio::time::sleep_until(until) => {}
                         _ = &mut notified => {}
                     }
                 }
@@ -338,18 +394,30 @@ impl Caller {
         cancel: &CancellationToken,
     ) -> Result<CallOutcome, CallError> {
         let mut attempts = 0u32;
-        let mut transient_failures = 0u32;
-        let mut throttled = 0u32;
+        // Set at the first attempt: time spent queueing for the window is not this record's.
+        let mut deadline: Option<Instant> = None;
+        let mut last_error: Option<ProviderError> = None;
         loop {
-            let slot = tokio::select! {
-                _ = cancel.cancelled() => return Err(CallError::Cancelled),
-                slot = self.window.acquire() => slot,
+            let slot = {
+                tokio::select! {
+                    _ = cancel.cancelled() => return Err(CallError::Cancelled),
+                    slot = self.window.acquire() => slot,
+                    // The window may stay paused (throttling) past the deadline.
+                    _ = sleep_until_or_forever(deadline) => {
+                        return Err(self.give_up(attempts, Stop::Deadline { limit: self.config.record_timeout }, last_error));
+                    }
+                }
             };
             attempts += 1;
             let started = Instant::now();
+            let deadline_at = *deadline.get_or_insert(started + self.config.record_timeout);
+            let attempt_timeout = self
+                .config
+                .timeout
+                .min(deadline_at.saturating_duration_since(started));
             let result = tokio::select! {
                 _ = cancel.cancelled() => return Err(CallError::Cancelled),
-                result = tokio::time::timeout(self.config.timeout, self.client.provider.generate(request)) => result,
+                result = tokio::time::timeout(attempt_timeout, self.client.provider.generate(request)) => result,
             };
             let latency = started.elapsed();
             drop(slot);
@@ -366,47 +434,49 @@ impl Caller {
                 Ok(Err(error)) => error,
                 Err(_elapsed) => ProviderError::Transient {
                     provider: self.client.provider.name(),
-                    message: format!("timed out after {:?}", self.config.timeout),
+                    message: format!("timed out after {:?}", attempt_timeout),
                 },
             };
-            let give_up = |source| CallError::Provider {
-                model: self.client.label.clone(),
-                attempts,
-                source,
-            };
+            if error.kind() == ErrorKind::Permanent {
+                return Err(self.give_up(attempts, Stop::Permanent, Some(error)));
+            }
+            if attempts >= self.config.max_attempts.max(1) {
+                return Err(self.give_up(attempts, Stop::Attempts, Some(error)));
+            }
             let wait = match error.kind() {
-                ErrorKind::Permanent => return Err(give_up(error)),
-                ErrorKind::Transient => {
-                    transient_failures += 1;
-                    if transient_failures >= self.config.max_attempts.max(1) {
-                        return Err(give_up(error));
-                    }
-                    tracing::debug!(model = %self.client.label, attempt = attempts, error = %error, "retrying");
-                    self.backoff(transient_failures)
+                ErrorKind::Throttled => error
+                    .retry_after()
+                    .unwrap_or_else(|| self.backoff(attempts)),
+                _ => self.backoff(attempts),
+            }
+            // Retry-After is obeyed up to a cap: a day-long wait would stall the run, and the
+            // window still protects the API (further throttles keep it small).
+            .min(self.config.max_retry_wait);
+            if Instant::now() + wait >= deadline_at {
+                return Err(self.give_up(
+                    attempts,
+                    Stop::Deadline {
+                        limit: self.config.record_timeout,
+                    },
+                    Some(error),
+                ));
+            }
+            let wait = if error.kind() == ErrorKind::Throttled {
+                let window = self.window.on_throttle(wait);
+                tracing::debug!(model = %self.client.label, window, ?wait, "throttled");
+                if let Some(events) = &self.events {
+                    let _ = events.send(ProgressEvent::Throttled {
+                        model: self.client.label.clone(),
+                        window,
+                    });
                 }
-                ErrorKind::Throttled => {
-                    throttled += 1;
-                    if throttled > self.config.max_throttled {
-                        return Err(give_up(error));
-                    }
-                    // A Retry-After beyond a minute would stall the run; the window still
-                    // protects the API, and further throttles keep it small.
-                    let wait = error
-                        .retry_after()
-                        .map(|wait| wait.min(MAX_RETRY_AFTER))
-                        .unwrap_or_else(|| self.backoff(throttled));
-                    let window = self.window.on_throttle(wait);
-                    tracing::debug!(model = %self.client.label, window, ?wait, "throttled");
-                    if let Some(events) = &self.events {
-                        let _ = events.send(ProgressEvent::Throttled {
-                            model: self.client.label.clone(),
-                            window,
-                        });
-                    }
-                    // The window's pause makes every attempt of this model wait; this one too.
-                    Duration::ZERO
-                }
+                // The window's pause makes every attempt of this model wait; this one too.
+                Duration::ZERO
+            } else {
+                tracing::debug!(model = %self.client.label, attempt = attempts, error = %error, "retrying");
+                wait
             };
+            last_error = Some(error);
             tokio::select! {
                 _ = cancel.cancelled() => return Err(CallError::Cancelled),
                 _ = tokio::time::sleep(wait) => {}
@@ -414,7 +484,21 @@ impl Caller {
         }
     }
 
-    /// Full-jitter exponential back-off for the `n`th failure (1-based).
+    /// The error of a call that stops after `attempts` attempts.
+    fn give_up(&self, attempts: u32, stop: Stop, last: Option<ProviderError>) -> CallError {
+        CallError::Provider {
+            model: self.client.label.clone(),
+            attempts,
+            max_retry_wait: self.config.max_retry_wait,
+            stop,
+            source: last.unwrap_or_else(|| ProviderError::Transient {
+                provider: self.client.provider.name(),
+                message: "no attempt could start before --record-timeout".to_owned(),
+            }),
+        }
+    }
+
+    /// Full-jitter exponential back-off for the `n`th failed attempt (1-based).
     fn backoff(&self, n: u32) -> Duration {
         let exponent = n.saturating_sub(1).min(20);
         let ceiling = self
@@ -435,6 +519,14 @@ impl Caller {
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_or_forever(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -512,6 +604,10 @@ mod tests {
                 provider: "scripted",
                 message: message.clone(),
             },
+            ProviderError::InvalidResponse { message, .. } => ProviderError::InvalidResponse {
+                provider: "scripted",
+                message: message.clone(),
+            },
         }
     }
 
@@ -539,8 +635,9 @@ mod tests {
         RunnerConfig {
             concurrency,
             max_attempts: 3,
-            max_throttled: 5,
             timeout: Duration::from_millis(200),
+            max_retry_wait: Duration::from_secs(60),
+            record_timeout: Duration::from_secs(600),
             backoff_base: Duration::from_millis(1),
             backoff_max: Duration::from_millis(5),
         }
@@ -590,8 +687,108 @@ mod tests {
         check(vec![transient(), transient()], true, 3).await;
         check(vec![transient(), transient(), transient()], false, 3).await;
         check(vec![permanent()], false, 1).await;
-        check(vec![throttled(), throttled(), transient()], true, 4).await;
-        check((0..6).map(|_| throttled()).collect(), false, 6).await;
+        // Throttled attempts count against the attempts like any other.
+        check(vec![throttled(), throttled()], true, 3).await;
+        check(vec![throttled(), transient(), throttled()], false, 3).await;
+        check((0..6).map(|_| throttled()).collect(), false, 3).await;
+    }
+
+    fn throttled_for(retry_after: Duration) -> Option<ProviderError> {
+        Some(ProviderError::Throttled {
+            provider: "scripted",
+            message: "HTTP 429: slow down".into(),
+            retry_after: Some(retry_after),
+        })
+    }
+
+    /// Runs one call on paused time; returns how long it took (tokio's clock) and its result.
+    async fn timed(
+        script: Vec<Option<ProviderError>>,
+        latency: Duration,
+        config: RunnerConfig,
+    ) -> (Duration, Result<CallOutcome, CallError>, usize) {
+        let provider = Scripted::new(script, latency);
+        let caller = caller(provider.clone(), config, None);
+        let started = Instant::now();
+        let res = caller.call(&request("p"), &CancellationToken::new()).await;
+        (
+            started.elapsed(),
+            res,
+            provider.calls.load(Ordering::SeqCst),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn regression_retry_after_is_capped_and_counted() {
+        // `Retry-After: 5` with two attempts: one wait of 5 s, then the record fails (it used
+        // to take 21 attempts and 100 s, throttles not counting against the attempts).
+        let config = RunnerConfig {
+            max_attempts: 2,
+            ..fast_config(1)
+        };
+        let script = (0..30)
+            .map(|_| throttled_for(Duration::from_secs(5)))
+            .collect();
+        let (elapsed, res, calls) = timed(script, Duration::ZERO, config.clone()).await;
+        assert_eq!(calls, 2);
+        assert!(elapsed < Duration::from_secs(6), "{elapsed:?}");
+        assert_eq!(
+            res.unwrap_err().to_string(),
+            "scripted:m: throttled by scripted: HTTP 429: slow down (after 2 attempts, the limit of --max-attempts; the endpoint asked to wait 5 s before retrying)"
+        );
+        // `Retry-After: 86400`: each wait is capped, and the error says what was asked.
+        let config = RunnerConfig {
+            max_attempts: 3,
+            max_retry_wait: Duration::from_secs(60),
+            ..fast_config(1)
+        };
+        let script = (0..30)
+            .map(|_| throttled_for(Duration::from_secs(86_400)))
+            .collect();
+        let (elapsed, res, calls) = timed(script, Duration::ZERO, config).await;
+        assert_eq!(calls, 3);
+        assert!(elapsed <= Duration::from_secs(121), "{elapsed:?}");
+        assert!(
+            res.unwrap_err().to_string().ends_with(
+                "(after 3 attempts, the limit of --max-attempts; the endpoint asked to wait 86400 s before retrying, more than the 60 s of --max-retry-wait)"
+            )
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn regression_a_call_never_outlasts_the_record_timeout() {
+        let config = RunnerConfig {
+            max_attempts: 100,
+            timeout: Duration::from_secs(60),
+            record_timeout: Duration::from_secs(90),
+            ..fast_config(1)
+        };
+        // A hanging endpoint: the second attempt is cut at the deadline, not after 60 s more.
+        let (elapsed, res, calls) =
+            timed(Vec::new(), Duration::from_secs(3600), config.clone()).await;
+        assert!(elapsed <= Duration::from_secs(91), "{elapsed:?}");
+        assert_eq!(calls, 2);
+        let message = res.unwrap_err().to_string();
+        assert!(
+            message.ends_with(
+                "(after 2 attempts: the next would end past the 90 s of --record-timeout)"
+            ),
+            "{message}"
+        );
+        // A wait that would end past the deadline is not started.
+        let script = (0..10)
+            .map(|_| throttled_for(Duration::from_secs(50)))
+            .collect();
+        let (elapsed, res, calls) = timed(script, Duration::ZERO, config).await;
+        assert_eq!(calls, 2, "{res:?}");
+        assert!(elapsed <= Duration::from_secs(51), "{elapsed:?}");
+        assert!(matches!(
+            res,
+            Err(CallError::Provider {
+                stop: Stop::Deadline { .. },
+                ..
+            })
+        ));
     }
 
     #[tokio::test]
@@ -685,6 +882,8 @@ mod tests {
         let error = CallError::Provider {
             model: "m".into(),
             attempts,
+            max_retry_wait: DEFAULT_MAX_RETRY_WAIT,
+            stop: Stop::Permanent,
             source: ProviderError::Permanent {
                 provider: "openai",
                 message: "HTTP 400".into(),

@@ -153,13 +153,18 @@ impl SqliteStore {
             .parent()
             .filter(|dir| !dir.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io_error(dir, "creating the store directory"))?;
+        crate::private_fs::create_dir_all(dir)
+            .map_err(io_error(dir, "creating the store directory"))?;
+        // Private: the store holds every prompt and answer (SQLite gives its -wal and -shm
+        // files the same mode).
+        crate::private_fs::touch(path).map_err(io_error(path, "creating the store file"))?;
         let mut conn = open_connection(path)?;
         migrate(&mut conn, path)?;
         let datasets_dir = dir.join("datasets");
         let uploads_dir = dir.join("uploads");
         for sub in [&datasets_dir, &uploads_dir] {
-            std::fs::create_dir_all(sub).map_err(io_error(sub, "creating a directory"))?;
+            crate::private_fs::create_dir_all(sub)
+                .map_err(io_error(sub, "creating a directory"))?;
         }
         Ok(SqliteStore {
             inner: Arc::new(Inner {

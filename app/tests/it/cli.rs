@@ -262,7 +262,14 @@ async fn fail_under_sets_the_exit_code() {
         let dir = dir.path().to_path_buf();
         let dataset = dataset.clone();
         async move {
-            let output = eval(server, &dir, &dataset, "out", &["--fail-under", threshold]).await;
+            let output = eval(
+                server,
+                &dir,
+                &dataset,
+                "out",
+                &["--fail-under", threshold, "--replace"],
+            )
+            .await;
             assert_eq!(
                 output.status.code(),
                 Some(expected),

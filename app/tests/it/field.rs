@@ -307,7 +307,10 @@ async fn regression_unusable_out_dir_fails_before_any_model_call() {
     let dataset = squad_jsonl().display().to_string();
     std::fs::write(dir.path().join("taken"), "a file, not a directory").unwrap();
     let output = eval(&server, dir.path(), &dataset, "taken", &[]).await;
-    assert_usage_error(&output, "creating the output directory taken");
+    assert_usage_error(
+        &output,
+        "--out taken: cannot write taken (checked before any model call): it exists and is not a directory",
+    );
     assert_eq!(server.stats().requests, 0);
 }
 
@@ -423,7 +426,7 @@ async fn regression_cache_does_not_answer_for_another_base_url() {
     let other = ModelServer::start(france_server_behavior()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let dataset = squad_jsonl().display().to_string();
-    let args = eval_args(&dataset, "out", &["--records", "2"]);
+    let args = eval_args(&dataset, "out", &["--records", "2", "--replace"]);
     assert_exit(&run(&local, dir.path(), &args).await, 0);
     // The same model id and prompts behind another OPENAI_BASE_URL, same cache directory.
     assert_exit(&run(&other, dir.path(), &args).await, 0);
@@ -482,7 +485,7 @@ async fn regression_cache_does_not_answer_for_another_aws_endpoint() {
         "{question}",
         "claude-3-haiku",
         "qa_accuracy",
-        &["--records", "2", "--out", "out", "--quiet"],
+        &["--records", "2", "--out", "out", "--quiet", "--replace"],
     );
     // llm_eval points AWS_ENDPOINT_URL at the given server; the cache directory is shared.
     assert_exit(&run(&first, dir.path(), &args).await, 0);

@@ -68,6 +68,7 @@ pub fn openai_client(server: &ModelServer, model_id: &str) -> ModelClient {
         api_key: None,
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(30),
+        max_response: app::limits::DEFAULT_MAX_RESPONSE,
     })
     .expect("the OpenAI client builds");
     ModelClient {
@@ -85,8 +86,9 @@ pub fn fast_config(concurrency: usize) -> RunnerConfig {
     RunnerConfig {
         concurrency,
         max_attempts: 5,
-        max_throttled: 20,
         timeout: Duration::from_millis(500),
+        max_retry_wait: Duration::from_secs(5),
+        record_timeout: Duration::from_secs(60),
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),
     }

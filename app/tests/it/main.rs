@@ -6,6 +6,7 @@ mod cli;
 mod dataset;
 mod field;
 mod helpers;
+mod hostile;
 mod login;
 mod metrics;
 mod providers;

@@ -70,6 +70,7 @@ fn openai(server: &ModelServer, key: Option<&str>) -> OpenAiProvider {
         api_key: key.map(|key| SecretString::from(key.to_owned())),
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_millis(500),
+        max_response: app::limits::DEFAULT_MAX_RESPONSE,
     })
     .expect("client builds")
 }
@@ -205,6 +206,7 @@ async fn openai_connection_refused_is_transient() {
         api_key: None,
         connect_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
+        max_response: app::limits::DEFAULT_MAX_RESPONSE,
     })
     .expect("client builds");
     let err = provider.generate(&user("q")).await.expect_err("refused");
@@ -235,6 +237,7 @@ fn bedrock(server: &ModelServer) -> BedrockProvider {
             connect: Duration::from_secs(2),
             request: Duration::from_millis(500),
         },
+        app::limits::DEFAULT_MAX_RESPONSE,
     )
 }
 
@@ -374,6 +377,7 @@ fn sagemaker(server: &ModelServer, format: SageMakerFormat) -> SageMakerProvider
             request: Duration::from_millis(500),
         },
         format,
+        app::limits::DEFAULT_MAX_RESPONSE,
     )
 }
 

@@ -17,6 +17,7 @@ use stacks::{StackConfig, synth_all};
 
 use crate::cli::ConfigArgs;
 use crate::config;
+use crate::input::{self, ByteSize};
 use crate::outcome::{Outcome, usage};
 use crate::output::Stdout;
 
@@ -67,6 +68,9 @@ pub struct NagArgs {
     /// Also show suppressed findings and each rule's explanation.
     #[arg(long)]
     pub verbose: bool,
+    /// Refuse a --template file larger than this (e.g. 8MiB, 500K).
+    #[arg(long, value_name = "SIZE", value_parser = input::parse_size, default_value_t = input::DEFAULT_MAX_TEMPLATE_SIZE)]
+    pub max_template_size: ByteSize,
 }
 
 /// Runs `deployer nag`.
@@ -116,19 +120,20 @@ pub fn run(
         let mut templates = Vec::with_capacity(args.templates.len());
         for path in &args.templates {
             let file = path.display().to_string();
-            let text = match std::fs::read_to_string(path) {
-                Ok(text) => text,
-                Err(error) => {
-                    unchecked.push(Unchecked {
-                        file: file.clone(),
-                        position: None,
-                        message: format!("cannot be read: {error}"),
-                    });
-                    input_errors.push(anyhow::Error::new(error).context(format!("reading {file}")));
-                    continue;
-                }
-            };
-            match nag::parse_template(&file, &text) {
+            let bytes =
+                match input::read_capped(path, args.max_template_size, "--max-template-size") {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        unchecked.push(Unchecked {
+                            file: file.clone(),
+                            position: None,
+                            message: error.reason(),
+                        });
+                        input_errors.push(error.into());
+                        continue;
+                    }
+                };
+            match nag::parse_template_bytes(&file, &bytes) {
                 Ok(template) => templates.push(template),
                 Err(error) => {
                     unchecked.push(Unchecked::from_parse_error(&error));

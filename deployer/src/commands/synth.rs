@@ -136,7 +136,11 @@ pub fn write_dir(
     format: Format,
 ) -> anyhow::Result<Vec<String>> {
     if dir.exists() && !dir.is_dir() {
-        anyhow::bail!("--out {}: exists and is not a directory", dir.display());
+        // A usage error (exit 2) like every other wrong flag value.
+        return Err(usage(anyhow::anyhow!(
+            "--out {}: exists and is not a directory",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::with_capacity(stacks.len() + 1);

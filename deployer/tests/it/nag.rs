@@ -264,6 +264,160 @@ fn regression_broken_template_does_not_hide_the_others() {
     assert_eq!(alone.stderr.lines().count(), 1, "{}", alone.stderr);
 }
 
+#[test]
+fn regression_hostile_templates_are_refused_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    // An endless device is cut at the size limit instead of filling memory.
+    let endless = deployer(dir.path(), &["nag", "--template", "/dev/zero"], &[]);
+    assert_eq!(endless.code, Some(2), "{}", endless.stderr);
+    assert!(
+        endless
+            .stderr
+            .contains("error: /dev/zero is larger than 8 MiB, the limit of --max-template-size"),
+        "{}",
+        endless.stderr
+    );
+    let capped = nag(
+        dir.path(),
+        "clean.yaml",
+        CLEAN,
+        &["--max-template-size", "100"],
+    );
+    assert_eq!(capped.code, Some(2));
+    assert!(
+        capped
+            .stderr
+            .contains("clean.yaml is larger than 100 bytes"),
+        "{}",
+        capped.stderr
+    );
+    let bad_size = nag(
+        dir.path(),
+        "clean.yaml",
+        CLEAN,
+        &["--max-template-size", "lots"],
+    );
+    assert_eq!(bad_size.code, Some(2));
+    assert!(
+        bad_size.stderr.contains("`lots` is not a size"),
+        "{}",
+        bad_size.stderr
+    );
+    for (name, text, message) in [
+        (
+            "trailing.json",
+            "{\"Resources\": {\"Sg\": {\"Type\": \"AWS::EC2::SecurityGroup\",}}}",
+            "trailing.json:1:57: invalid JSON: trailing comma",
+        ),
+        (
+            "duplicate.json",
+            "{\"Resources\": {\"Sg\": {\"Type\": \"AWS::EC2::SecurityGroup\"}, \"Sg\": {\"Type\": \"X\"}}}",
+            "duplicate.json:1:62: duplicate key `Sg`",
+        ),
+        (
+            "binary.yaml",
+            "Resources:\n  Sg:\n    Type: !!binary QVdTOjpFQzI6OlNlY3VyaXR5R3JvdXA=\n",
+            "binary.yaml:3:11: YAML tag `!!binary` is not supported",
+        ),
+        (
+            "nul.yaml",
+            "Resources:\n  Sg:\n    Type: AWS::EC2::Sec\0urityGroup\n",
+            "nul.yaml:3:24: NUL byte (U+0000) is not allowed",
+        ),
+    ] {
+        let run = nag(dir.path(), name, text, &[]);
+        assert_eq!(run.code, Some(2), "{name}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{name}: {}", run.stderr);
+    }
+    std::fs::write(
+        dir.path().join("latin1.yaml"),
+        b"Resources:\n  Sg: {Type: caf\xe9}\n",
+    )
+    .unwrap();
+    let latin1 = deployer(dir.path(), &["nag", "--template", "latin1.yaml"], &[]);
+    assert_eq!(latin1.code, Some(2));
+    assert!(
+        latin1
+            .stderr
+            .contains("latin1.yaml:2:17: invalid UTF-8 (byte 0xE9)"),
+        "{}",
+        latin1.stderr
+    );
+    let deep = format!("{{\"Resources\": {}}}", "[".repeat(80_000));
+    let run = nag(dir.path(), "deep.json", &deep, &[]);
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr
+            .contains("deep.json:1:78: nesting deeper than 64 levels"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn regression_control_characters_do_not_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = "{\"Resources\": {\"Sg\\u001b[2J\\r\\n0 error(s), 0 warning(s), 0 suppressed\": {\"Type\": \"AWS::EC2::SecurityGroup\", \"Properties\": {\"GroupDescription\": \"web tier\", \"SecurityGroupIngress\": [{\"CidrIp\": \"0.0.0.0/0\"}]}}}}";
+    let run = nag(dir.path(), "forged.json", template, &[]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        !run.stdout.chars().any(|c| c.is_control() && c != '\n'),
+        "{:?}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("Sg\\u{1b}[2J\\r\\n0 error(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .ends_with("1 error(s), 0 warning(s), 0 suppressed\n")
+    );
+}
+
+#[test]
+fn regression_a_fifo_template_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("t.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_deployer"))
+        .current_dir(dir.path())
+        .args(["nag", "--template", "t.yaml"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        // Opening blocks until the deployer opens the FIFO for reading.
+        std::thread::spawn(move || std::fs::write(fifo, OPEN))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("deployer nag did not finish reading a FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    writer.join().unwrap().unwrap();
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("t.yaml:3:3: error[AwsSolutions-EC23]"),
+        "{stdout}"
+    );
+}
+
 /// Carried over from the nag issue: a template that cannot be parsed was only named on stderr,
 /// so a SARIF upload looked like a clean run. JSON and SARIF reports now list it, with its
 /// position, even when it is the only template.

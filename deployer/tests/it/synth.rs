@@ -264,6 +264,11 @@ fn regression_setting_errors_are_usage_errors() {
             "error: AWS_REGION: region `useast1` is invalid; expected a name like `us-east-1`\n",
         ),
         (
+            &["synth"],
+            &[("AWS_REGION", "xx-fake-1")],
+            "error: AWS_REGION: region `xx-fake-1` does not exist; regions of the commercial aws partition start with one of us, eu, ap, sa, ca, me, af, il, mx and a direction (`east`, `southeast`, `central`, ...), like `eu-central-1`\n",
+        ),
+        (
             &["synth", "--config", "missing.toml"],
             &[],
             "error: reading config file missing.toml: No such file or directory (os error 2)\n",
@@ -321,13 +326,14 @@ fn regression_closed_stdout_is_not_an_error() {
     assert_eq!(output.status.code(), Some(0));
 }
 
-/// `--out` naming a file said "creating out: File exists (os error 17)".
+/// `--out` naming a file said "creating out: File exists (os error 17)", and then exited 1
+/// while every other wrong flag value exits 2.
 #[test]
 fn regression_out_is_a_file() {
     let dir = tmp();
     std::fs::write(dir.path().join("out"), "").unwrap();
     let run = deployer(dir.path(), &["synth", "--out", "out"], &[]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code, Some(2));
     assert_eq!(
         run.stderr,
         "error: --out out: exists and is not a directory\n"

@@ -9,7 +9,8 @@
 //! `Default`; otherwise the fragment is kept once with the identifier left as written, so its
 //! resources are still checked (a rule needing the identifier's value then reports it as
 //! unresolvable) instead of silently passing.
-//! Invariant: expansion is bounded (nesting depth and number of produced resources).
+//! Invariant: expansion is bounded (nesting depth, number of produced resources, and size of
+//! what is produced, so a short loop over a large fragment cannot fill memory).
 
 use std::collections::HashMap;
 
@@ -21,6 +22,11 @@ const LOOP_PREFIX: &str = "Fn::ForEach::";
 const MAX_DEPTH: usize = 8;
 /// At most this many resources come out of the loops of one template.
 const MAX_EXPANDED: usize = 10_000;
+/// At most this much comes out of the loops of one template, counted as [`NODE_BYTES`] per
+/// value plus the length of every string and key (roughly the memory it takes).
+pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
+/// What one produced value counts for in [`MAX_EXPANDED_BYTES`].
+const NODE_BYTES: usize = 48;
 
 /// A loop that is not `[identifier, collection, {key: fragment}]`, or that expands too far.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,15 +47,18 @@ pub fn expand_resources(root: &mut Value) -> Result<HashMap<String, String>, Loo
         return Ok(origins);
     };
     let mut n_produced = 0;
+    let mut bytes_left = MAX_EXPANDED_BYTES;
     for body in resources.values_mut() {
         if let Some(properties) = body.get_mut("Properties") {
             let mut context = Context {
                 loop_key: "",
                 parameters: parameters.as_ref(),
                 n_produced,
+                bytes_left,
             };
             context.expand_nested(properties, 0)?;
             n_produced = context.n_produced;
+            bytes_left = context.bytes_left;
         }
     }
     if !resources.keys().any(|key| key.starts_with(LOOP_PREFIX)) {
@@ -66,9 +75,11 @@ pub fn expand_resources(root: &mut Value) -> Result<HashMap<String, String>, Loo
             loop_key: &key,
             parameters: parameters.as_ref(),
             n_produced,
+            bytes_left,
         };
         context.expand(&value, 0, &mut produced)?;
         n_produced = context.n_produced;
+        bytes_left = context.bytes_left;
         for (logical_id, body) in produced {
             origins.insert(logical_id.clone(), key.clone());
             expanded.insert(logical_id, body);
@@ -82,6 +93,8 @@ struct Context<'a> {
     loop_key: &'a str,
     parameters: Option<&'a Value>,
     n_produced: usize,
+    /// What is left of [`MAX_EXPANDED_BYTES`].
+    bytes_left: usize,
 }
 
 impl<'a> Context<'a> {
@@ -105,9 +118,11 @@ impl<'a> Context<'a> {
                                 loop_key: &key,
                                 parameters: self.parameters,
                                 n_produced: self.n_produced,
+                                bytes_left: self.bytes_left,
                             };
                             nested.expand(&inner, 0, &mut expanded)?;
                             self.n_produced = nested.n_produced;
+                            self.bytes_left = nested.bytes_left;
                         } else {
                             expanded.insert(key, inner);
                         }
@@ -155,8 +170,18 @@ impl<'a> Context<'a> {
             .map_or(vec![None], |items| items.into_iter().map(Some).collect());
         for item in &items {
             for (key, fragment) in fragments {
-                let key = substitute_text(key, identifier, item.as_deref());
-                let fragment = substitute(fragment, identifier, item.as_deref());
+                let too_big = || {
+                    self.error(&format!(
+                        "expands to more than {} MiB of template",
+                        MAX_EXPANDED_BYTES >> 20
+                    ))
+                };
+                let mut budget = self.bytes_left;
+                let key = substitute_text(key, identifier, item.as_deref(), &mut budget)
+                    .ok_or_else(too_big)?;
+                let fragment = substitute(fragment, identifier, item.as_deref(), &mut budget)
+                    .ok_or_else(too_big)?;
+                self.bytes_left = budget;
                 if key.starts_with(LOOP_PREFIX) {
                     self.expand(&fragment, depth + 1, out)?;
                     continue;
@@ -201,46 +226,73 @@ fn item_text(item: &Value) -> Option<String> {
     }
 }
 
-/// Replaces `${identifier}` by `item` and `&{identifier}` by its alphanumeric characters.
-fn substitute_text(text: &str, identifier: &str, item: Option<&str>) -> String {
-    let Some(item) = item else {
-        return text.to_owned();
-    };
-    let alphanumeric: String = item.chars().filter(char::is_ascii_alphanumeric).collect();
-    text.replace(&format!("${{{identifier}}}"), item)
-        .replace(&format!("&{{{identifier}}}"), &alphanumeric)
+/// Takes `bytes` from `budget`, or `None` when it does not hold that much.
+fn spend(budget: &mut usize, bytes: usize) -> Option<()> {
+    *budget = budget.checked_sub(bytes)?;
+    Some(())
 }
 
-fn substitute(value: &Value, identifier: &str, item: Option<&str>) -> Value {
-    let Some(item_text) = item else {
-        return value.clone();
+/// Replaces `${identifier}` by `item` and `&{identifier}` by its alphanumeric characters,
+/// spending the result's length from `budget` before building it (a long item times many
+/// occurrences would otherwise be built first and counted after).
+fn substitute_text(
+    text: &str,
+    identifier: &str,
+    item: Option<&str>,
+    budget: &mut usize,
+) -> Option<String> {
+    let Some(item) = item else {
+        spend(budget, text.len())?;
+        return Some(text.to_owned());
     };
-    match value {
-        Value::String(text) => Value::String(substitute_text(text, identifier, item)),
+    let alphanumeric: String = item.chars().filter(char::is_ascii_alphanumeric).collect();
+    let plain = format!("${{{identifier}}}");
+    let stripped = format!("&{{{identifier}}}");
+    let n_plain = text.matches(plain.as_str()).count();
+    let n_stripped = text.matches(stripped.as_str()).count();
+    let length = n_plain
+        .checked_mul(item.len())?
+        .checked_add(n_stripped.checked_mul(alphanumeric.len())?)?
+        .checked_add(text.len())?;
+    spend(budget, length)?;
+    Some(text.replace(&plain, item).replace(&stripped, &alphanumeric))
+}
+
+/// A copy of `value` with the loop item substituted, spending its size from `budget`.
+fn substitute(
+    value: &Value,
+    identifier: &str,
+    item: Option<&str>,
+    budget: &mut usize,
+) -> Option<Value> {
+    spend(budget, NODE_BYTES)?;
+    Some(match value {
+        Value::String(text) => Value::String(substitute_text(text, identifier, item, budget)?),
         Value::Array(items) => Value::Array(
             items
                 .iter()
-                .map(|inner| substitute(inner, identifier, item))
-                .collect(),
+                .map(|inner| substitute(inner, identifier, item, budget))
+                .collect::<Option<_>>()?,
         ),
         Value::Object(object) => {
-            if object.len() == 1 && object.get("Ref").and_then(Value::as_str) == Some(identifier) {
-                return Value::String(item_text.to_owned());
+            if let Some(item_text) = item
+                && object.len() == 1
+                && object.get("Ref").and_then(Value::as_str) == Some(identifier)
+            {
+                spend(budget, item_text.len())?;
+                return Some(Value::String(item_text.to_owned()));
             }
-            Value::Object(
-                object
-                    .iter()
-                    .map(|(key, inner)| {
-                        (
-                            substitute_text(key, identifier, item),
-                            substitute(inner, identifier, item),
-                        )
-                    })
-                    .collect(),
-            )
+            let mut out = Map::new();
+            for (key, inner) in object {
+                out.insert(
+                    substitute_text(key, identifier, item, budget)?,
+                    substitute(inner, identifier, item, budget)?,
+                );
+            }
+            Value::Object(out)
         }
         other => other.clone(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -332,6 +384,31 @@ mod tests {
                 "Resources:\n  Fn::ForEach::Top: [A, [{items}], {{Fn::ForEach::I: [B, [{items}], {{'R${{A}}x${{B}}': {{Type: T}}}}]}}]"
             ),
             "`Fn::ForEach::Top` expands to more than 10000 resources",
+        );
+    }
+
+    #[test]
+    fn regression_expansion_size_is_bounded() {
+        // 100 copies of a 1 MiB string: 100 MiB from a 1 MiB template.
+        let big = "x".repeat(1 << 20);
+        let items = (0..100)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        check(
+            &format!(
+                "Resources:\n  Fn::ForEach::Top: [A, [{items}], {{'R${{A}}': {{Type: T, Properties: {{Big: {big}}}}}}}]"
+            ),
+            "`Fn::ForEach::Top` expands to more than 64 MiB of template",
+        );
+        // A long item substituted many times is refused before it is built.
+        let long_item = "y".repeat(1 << 20);
+        let many = "${A}".repeat(100_000);
+        check(
+            &format!(
+                "Resources:\n  Fn::ForEach::Top: [A, ['{long_item}'], {{'R': {{Type: T, Properties: {{S: '{many}'}}}}}}]"
+            ),
+            "`Fn::ForEach::Top` expands to more than 64 MiB of template",
         );
     }
 }

@@ -13,14 +13,47 @@ pub mod parse;
 pub mod report;
 pub mod resolve;
 pub mod rules;
+pub mod strict_json;
 pub mod suppress;
+pub mod yaml_scan;
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub use pack::{RULES, check_template, find_rule};
-pub use parse::{ParseError, ParsedTemplate, Position, parse_template};
+pub use parse::{
+    ByValue, ParseError, ParsedTemplate, Position, parse_template, parse_template_bytes,
+};
 pub use resolve::{Resource, Scalar, Unresolved};
 pub use suppress::{NagSuppress, NagSuppression};
+
+/// Template text made safe to print on a terminal or in a CI log: control characters (C0, DEL,
+/// C1), Unicode line separators and bidirectional overrides are written as escapes (`\n`,
+/// `\u{1b}`), so a logical id cannot clear the screen, forge a report line or reorder what is
+/// shown. Backslashes are left alone: the escapes only need to be visible, not reversible.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    fn hidden(c: char) -> bool {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
+    }
+    if !text.chars().any(hidden) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// How serious a rule's finding is; only unsuppressed errors fail a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

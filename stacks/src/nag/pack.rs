@@ -110,7 +110,7 @@ pub fn check_template(template: &ParsedTemplate) -> Vec<Finding> {
     }
     for (logical_id, body) in template.resources() {
         let resource = Resource::new(template, logical_id, body);
-        let (mut suppressions, problems) = suppress::read(body.get("Metadata"));
+        let (suppressions, problems) = suppress::read(body.get("Metadata"));
         for problem in problems {
             findings.push(problem_finding(
                 template,
@@ -119,7 +119,6 @@ pub fn check_template(template: &ParsedTemplate) -> Vec<Finding> {
                 problem,
             ));
         }
-        suppressions.extend(template_suppressions.iter().cloned());
         for rule in RULES {
             let Some(check) = rule.check else { continue };
             let base = |finding: Option<String>, message: String, unresolved: bool| {
@@ -127,8 +126,17 @@ pub fn check_template(template: &ParsedTemplate) -> Vec<Finding> {
                     Some(part) => format!("{}[{part}]", rule.id),
                     None => rule.id.to_owned(),
                 };
+                // The resource's own suppressions first, then the template's.
                 let suppressed =
                     suppress::find(&suppressions, rule.id, finding.as_deref(), unresolved)
+                        .or_else(|| {
+                            suppress::find(
+                                &template_suppressions,
+                                rule.id,
+                                finding.as_deref(),
+                                unresolved,
+                            )
+                        })
                         .map(|suppression| suppression.reason.clone());
                 Finding {
                     rule_id,

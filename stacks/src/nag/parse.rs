@@ -5,6 +5,9 @@
 //! `{"Condition": ..}`), so rules never see the difference. YAML merge keys (`<<: *anchor`,
 //! resolved by `aws cloudformation package`) are applied and the non-specific tag `!` is ignored.
 //! `Fn::ForEach` loops in `Resources` are expanded ([`foreach`]) before the checks below.
+//! JSON is read strictly ([`strict_json`]: no trailing commas, no duplicate keys) and never
+//! falls back to YAML's leniency; YAML passes [`yaml_scan`] first (depth, unsupported tags), so
+//! parsing stays linear in the text and nesting deeper than [`MAX_DEPTH`] is refused.
 //! Invariant: a [`ParsedTemplate`] has a `Resources` mapping whose every entry is a mapping with
 //! a string `Type`; anything else is a [`ParseError`] that names the file, line and column.
 
@@ -12,7 +15,12 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::foreach;
+use super::strict_json::{self, StrictError};
+use super::{foreach, printable, yaml_scan};
+
+/// Objects, arrays and YAML collections nest at most this deep (the template itself is level
+/// 1; our deepest stack nests 11 levels). The JSON and YAML parsers stop at 128 on their own.
+pub const MAX_DEPTH: usize = 64;
 
 /// A line/column position in the template text, both 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +34,8 @@ pub struct Position {
 /// Why a file could not be read as a CloudFormation template.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
-    /// The text starts like JSON but is neither valid JSON nor valid YAML.
-    #[error("{file}:{line}:{column}: invalid JSON")]
+    /// The text is JSON (by its name or its first key) but not valid JSON.
+    #[error("{}:{line}:{column}: invalid JSON", printable(.file))]
     Json {
         /// File name as given by the caller.
         file: String,
@@ -40,7 +48,7 @@ pub enum ParseError {
         source: serde_json::Error,
     },
     /// The text is not valid YAML.
-    #[error("{file}:{line}:{column}: invalid YAML")]
+    #[error("{}:{line}:{column}: invalid YAML", printable(.file))]
     Yaml {
         /// File name as given by the caller.
         file: String,
@@ -52,8 +60,9 @@ pub enum ParseError {
         #[source]
         source: serde_yaml::Error,
     },
-    /// The document parsed but is not a CloudFormation template.
-    #[error("{file}:{line}:{column}: {problem}")]
+    /// The document is not an acceptable CloudFormation template: wrong structure, nested too
+    /// deep, a duplicate JSON key, an unsupported YAML tag, invalid UTF-8 or a control character.
+    #[error("{}:{line}:{column}: {}", printable(.file), printable(.problem))]
     Structure {
         /// File name as given by the caller.
         file: String,
@@ -67,7 +76,8 @@ pub enum ParseError {
 }
 
 /// A template that passed the structural checks, plus where its resources are in the text and
-/// an index (resources by type, and who references whom) so relational rules stay linear.
+/// an index (resources by type, who references whom, and [`ByValue`] lookups) so relational
+/// rules stay linear in the number of resources.
 #[derive(Debug, Clone)]
 pub struct ParsedTemplate {
     /// File name as given to [`parse_template`], used in reports.
@@ -76,11 +86,54 @@ pub struct ParsedTemplate {
     positions: HashMap<String, Position>,
     by_type: HashMap<String, Vec<String>>,
     referrers: HashMap<String, Vec<String>>,
+    by_value: HashMap<(ByValue, String), Vec<String>>,
+    ordinals: HashMap<String, usize>,
+}
+
+/// The property values relational rules look other resources up by. Each is indexed once per
+/// template by the property's flattened text ([`super::resolve::flatten`]), so "which policy
+/// names this bucket" is one lookup instead of a scan of every policy per bucket (a scan made
+/// 16,000 named buckets take a minute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ByValue {
+    /// `AWS::S3::Bucket` by `LoggingConfiguration.DestinationBucketName` (log destinations).
+    BucketLogDestination,
+    /// `AWS::S3::BucketPolicy` by `Bucket` (a bucket's policies, by name).
+    BucketPolicyBucket,
+    /// `AWS::EC2::LaunchTemplate` by `LaunchTemplateName`.
+    LaunchTemplateName,
+}
+
+impl ByValue {
+    const ALL: [ByValue; 3] = [
+        ByValue::BucketLogDestination,
+        ByValue::BucketPolicyBucket,
+        ByValue::LaunchTemplateName,
+    ];
+
+    /// The resource type indexed.
+    pub fn resource_type(self) -> &'static str {
+        match self {
+            ByValue::BucketLogDestination => "AWS::S3::Bucket",
+            ByValue::BucketPolicyBucket => "AWS::S3::BucketPolicy",
+            ByValue::LaunchTemplateName => "AWS::EC2::LaunchTemplate",
+        }
+    }
+
+    /// The property path under `Properties`.
+    fn path(self) -> &'static [&'static str] {
+        match self {
+            ByValue::BucketLogDestination => &["LoggingConfiguration", "DestinationBucketName"],
+            ByValue::BucketPolicyBucket => &["Bucket"],
+            ByValue::LaunchTemplateName => &["LaunchTemplateName"],
+        }
+    }
 }
 
 impl ParsedTemplate {
     /// Builds a template from an already parsed JSON tree (e.g. one we synthesized ourselves).
     pub fn from_value(file: &str, mut root: Value) -> Result<ParsedTemplate, ParseError> {
+        check_tree_depth(file, "", &root)?;
         expand_loops(file, "", &mut root)?;
         validate(file, "", &root)?;
         Ok(ParsedTemplate::indexed(file, root, HashMap::new()))
@@ -89,13 +142,31 @@ impl ParsedTemplate {
     fn indexed(file: &str, root: Value, positions: HashMap<String, Position>) -> ParsedTemplate {
         let mut by_type: HashMap<String, Vec<String>> = HashMap::new();
         let mut referrers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut by_value: HashMap<(ByValue, String), Vec<String>> = HashMap::new();
+        let mut ordinals = HashMap::new();
         let resources = root.get("Resources").and_then(Value::as_object);
-        for (logical_id, body) in resources.into_iter().flatten() {
+        for (ordinal, (logical_id, body)) in resources.into_iter().flatten().enumerate() {
+            ordinals.insert(logical_id.clone(), ordinal);
             if let Some(resource_type) = body.get("Type").and_then(Value::as_str) {
                 by_type
                     .entry(resource_type.to_owned())
                     .or_default()
                     .push(logical_id.clone());
+                for index in ByValue::ALL {
+                    if index.resource_type() != resource_type {
+                        continue;
+                    }
+                    let mut value = body.get("Properties");
+                    for key in index.path() {
+                        value = value.and_then(|value| value.get(key));
+                    }
+                    if let Some(value) = value {
+                        by_value
+                            .entry((index, super::resolve::flatten(value)))
+                            .or_default()
+                            .push(logical_id.clone());
+                    }
+                }
             }
             let mut targets = Vec::new();
             if let Some(properties) = body.get("Properties") {
@@ -116,6 +187,8 @@ impl ParsedTemplate {
             positions,
             by_type,
             referrers,
+            by_value,
+            ordinals,
         }
     }
 
@@ -152,6 +225,20 @@ impl ParsedTemplate {
     /// Logical ids of the resources of one type, in template order.
     pub fn ids_of_type(&self, resource_type: &str) -> &[String] {
         self.by_type.get(resource_type).map_or(&[], Vec::as_slice)
+    }
+
+    /// Logical ids of the resources of `index`'s type whose indexed property flattens to the
+    /// same text as `value`, in template order (a superset of those equal to `value`).
+    pub fn ids_with_value(&self, index: ByValue, value: &Value) -> &[String] {
+        self.by_value
+            .get(&(index, super::resolve::flatten(value)))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The position of a resource in `Resources` (0 for the first), for putting ids gathered
+    /// from several lookups back in template order.
+    pub fn ordinal(&self, logical_id: &str) -> usize {
+        self.ordinals.get(logical_id).copied().unwrap_or(usize::MAX)
     }
 
     /// Logical ids of the resources whose properties reference `logical_id` (through `Ref`,
@@ -202,6 +289,44 @@ fn collect_references(value: &Value, depth: usize, out: &mut Vec<String>) {
     }
 }
 
+/// Parses the bytes of a file (JSON or YAML) named `file` into a checked template; text that is
+/// not UTF-8 is refused at the line and column of the first invalid byte.
+pub fn parse_template_bytes(file: &str, bytes: &[u8]) -> Result<ParsedTemplate, ParseError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => parse_template(file, text),
+        Err(error) => {
+            let valid = &bytes[..error.valid_up_to()];
+            let line_start = valid
+                .iter()
+                .rposition(|byte| *byte == b'\n')
+                .map_or(0, |idx| idx + 1);
+            let line = valid.iter().filter(|byte| **byte == b'\n').count() + 1;
+            // The prefix is valid UTF-8, so this counts characters.
+            let column = String::from_utf8_lossy(&valid[line_start..])
+                .chars()
+                .count()
+                + 1;
+            let byte = bytes.get(error.valid_up_to()).copied().unwrap_or(0);
+            Err(structure_error(
+                file,
+                Position { line, column },
+                format!("invalid UTF-8 (byte 0x{byte:02X}); templates must be UTF-8 text"),
+            ))
+        }
+    }
+}
+
+/// A [`ParseError::Structure`]; its fields keep the template's text as is (JSON reports escape
+/// it their own way), and its message escapes control characters ([`printable`]).
+fn structure_error(file: &str, position: Position, problem: String) -> ParseError {
+    ParseError::Structure {
+        file: file.to_owned(),
+        line: position.line,
+        column: position.column,
+        problem,
+    }
+}
+
 /// Parses `text` (JSON or YAML) named `file` into a checked template.
 pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseError> {
     let text = without_bom(text);
@@ -231,14 +356,9 @@ pub fn parse_template(file: &str, text: &str) -> Result<ParsedTemplate, ParseErr
                 .keys()
                 .filter_map(|logical_id| {
                     let position = match origins.get(logical_id) {
-                        Some(loop_key) => {
-                            *loop_positions.entry(loop_key.as_str()).or_insert_with(|| {
-                                json_keys
-                                    .get(loop_key)
-                                    .copied()
-                                    .or_else(|| locate_key(text, loop_key))
-                            })
-                        }
+                        Some(loop_key) => *loop_positions
+                            .entry(loop_key.as_str())
+                            .or_insert_with(|| lookup(loop_key)),
                         None => lookup(logical_id),
                     };
                     Some((logical_id.clone(), position?))
@@ -258,12 +378,7 @@ fn expand_loops(
 ) -> Result<HashMap<String, String>, ParseError> {
     foreach::expand_resources(root).map_err(|error| {
         let position = locate_key(text, &error.loop_key).unwrap_or(Position { line: 1, column: 1 });
-        ParseError::Structure {
-            file: file.to_owned(),
-            line: position.line,
-            column: position.column,
-            problem: error.to_string(),
-        }
+        structure_error(file, position, error.to_string())
     })
 }
 
@@ -383,12 +498,22 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
                         None => continue,
                     }
                 }
+                // A plain key ends at a colon followed by a space or the line end; other colons
+                // belong to it (`Fn::ForEach::Buckets:`) or to a value (`arn:aws:s3:::x`).
+                Some(_)
+                    if !line[colon + 1..]
+                        .chars()
+                        .next()
+                        .is_none_or(char::is_whitespace) =>
+                {
+                    continue;
+                }
                 Some(_) => {
                     let start = before
                         .char_indices()
                         .rev()
                         .take_while(|(_, c)| {
-                            c.is_alphanumeric() || *c == '_' || *c == '-' || *c == '.'
+                            c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':')
                         })
                         .last()
                         .map_or(before.len(), |(idx, _)| idx);
@@ -423,27 +548,138 @@ fn key_index(text: &str) -> HashMap<&str, Position> {
 }
 
 /// Parses JSON or YAML text into a JSON tree with long-form intrinsics, without structural checks.
+/// A file named `*.json`, or text starting with `{"`, is JSON and only JSON.
 pub fn parse_tree(file: &str, text: &str) -> Result<Value, ParseError> {
     let text = without_bom(text);
-    let looks_like_json = text.trim_start().starts_with('{');
-    if looks_like_json {
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => return Ok(value),
-            Err(json_error) => {
-                // Flow-style YAML also starts with `{`; only report JSON if YAML fails too.
-                if let Ok(value) = parse_yaml(file, text) {
-                    return Ok(value);
-                }
-                return Err(ParseError::Json {
-                    file: file.to_owned(),
-                    line: json_error.line().max(1),
-                    column: json_error.column().max(1),
-                    source: json_error,
-                });
-            }
-        }
+    let json = is_json(file, text);
+    check_characters(file, text, json)?;
+    let value = if json {
+        strict_json::parse(text, MAX_DEPTH).map_err(|error| match error {
+            StrictError::Syntax(source) => ParseError::Json {
+                file: file.to_owned(),
+                line: source.line().max(1),
+                column: source.column().max(1),
+                source,
+            },
+            StrictError::DuplicateKey { key, line, column } => structure_error(
+                file,
+                Position { line, column },
+                format!("duplicate key `{key}` (JSON keeps only the last one)"),
+            ),
+            StrictError::TooDeep { line, column } => structure_error(
+                file,
+                Position { line, column },
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            ),
+        })?
+    } else {
+        yaml_scan::check(text, MAX_DEPTH).map_err(|problem| {
+            structure_error(
+                file,
+                Position {
+                    line: problem.line,
+                    column: problem.column,
+                },
+                problem.message,
+            )
+        })?;
+        parse_yaml(file, text)?
+    };
+    check_tree_depth(file, text, &value)?;
+    Ok(value)
+}
+
+/// JSON by name, or by its first key: flow-style YAML (`{a: !Ref B}`) also starts with `{`, but
+/// not with a quoted key.
+fn is_json(file: &str, text: &str) -> bool {
+    if file.to_ascii_lowercase().ends_with(".json") {
+        return true;
     }
-    parse_yaml(file, text)
+    text.trim_start()
+        .strip_prefix('{')
+        .map(str::trim_start)
+        .is_some_and(|inside| inside.starts_with('"') || inside.starts_with('}'))
+}
+
+/// Refuses NUL anywhere, and in YAML every character YAML does not allow in a stream (C0 and
+/// C1 controls other than tab and line breaks, DEL, U+FFFE/U+FFFF), at its line and column;
+/// the YAML parser would report them at 1:1.
+fn check_characters(file: &str, text: &str, json: bool) -> Result<(), ParseError> {
+    let allowed = |c: char| {
+        if json {
+            c != '\0'
+        } else {
+            matches!(c, '\t' | '\n' | '\r' | '\u{85}' | ' '..='~' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        }
+    };
+    let Some(offset) = text.find(|c: char| !allowed(c)) else {
+        return Ok(());
+    };
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |idx| idx + 1);
+    let position = Position {
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    };
+    let found = text[offset..].chars().next().unwrap_or('\0');
+    let name = if found == '\0' {
+        "NUL byte (U+0000)".to_owned()
+    } else {
+        format!("control character U+{:04X}", u32::from(found))
+    };
+    Err(structure_error(
+        file,
+        position,
+        format!("{name} is not allowed in a template"),
+    ))
+}
+
+/// Refuses a tree nested deeper than [`MAX_DEPTH`] (YAML block sequences that share their
+/// parent's indentation are not seen by [`yaml_scan`], and trees can come from elsewhere).
+fn check_tree_depth(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
+    fn too_deep(value: &Value, depth: usize, path: &mut Vec<String>) -> bool {
+        let children: Box<dyn Iterator<Item = (String, &Value)>> = match value {
+            Value::Array(items) => Box::new(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(idx, item)| (format!("[{idx}]"), item)),
+            ),
+            Value::Object(object) => Box::new(object.iter().map(|(key, item)| (key.clone(), item))),
+            _ => return false,
+        };
+        if depth > MAX_DEPTH {
+            return true;
+        }
+        for (segment, child) in children {
+            path.push(segment);
+            if too_deep(child, depth + 1, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    if !too_deep(root, 1, &mut path) {
+        return Ok(());
+    }
+    let position = match path.as_slice() {
+        [section, logical_id, ..] if section == "Resources" => {
+            key_index(text).get(logical_id.as_str()).copied()
+        }
+        _ => None,
+    }
+    .unwrap_or(Position { line: 1, column: 1 });
+    let shown: Vec<&str> = path.iter().take(4).map(String::as_str).collect();
+    Err(structure_error(
+        file,
+        position,
+        format!(
+            "nesting deeper than {MAX_DEPTH} levels (at `{}...`)",
+            shown.join(".")
+        ),
+    ))
 }
 
 /// Drops a UTF-8 byte order mark (editors on Windows write one), which JSON forbids and which
@@ -472,12 +708,7 @@ fn parse_yaml(file: &str, text: &str) -> Result<Value, ParseError> {
             .as_deref()
             .and_then(|tag| locate_text(text, tag))
             .unwrap_or(Position { line: 1, column: 1 });
-        ParseError::Structure {
-            file: file.to_owned(),
-            line: position.line,
-            column: position.column,
-            problem: problem.message,
-        }
+        structure_error(file, position, problem.message)
     })
 }
 
@@ -616,12 +847,7 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
         let position = key
             .and_then(|key| locate_leftmost_key(text, key))
             .unwrap_or(Position { line: 1, column: 1 });
-        ParseError::Structure {
-            file: file.to_owned(),
-            line: position.line,
-            column: position.column,
-            problem,
-        }
+        structure_error(file, position, problem)
     };
     // A resource id is located among the keys after `Resources` (a parameter may share it).
     let resource_structure = |logical_id: &str, problem: String| {
@@ -629,12 +855,7 @@ fn validate(file: &str, text: &str, root: &Value) -> Result<(), ParseError> {
             .get(logical_id)
             .copied()
             .unwrap_or(Position { line: 1, column: 1 });
-        ParseError::Structure {
-            file: file.to_owned(),
-            line: position.line,
-            column: position.column,
-            problem,
-        }
+        structure_error(file, position, problem)
     };
     let Some(root) = root.as_object() else {
         if root.is_null() {
@@ -1034,6 +1255,162 @@ mod tests {
         assert_eq!(
             error("Parameters:\n  B: {Type: String}\nResources:\n  B: 1"),
             "t.yaml:4:3: resource `B` is not a mapping"
+        );
+    }
+
+    fn error_in(file: &str, text: &str) -> String {
+        match parse_template(file, text) {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn regression_json_is_strict() {
+        // A trailing comma was accepted through the YAML fallback.
+        assert_eq!(
+            error("{\"Resources\": {\"B\": {\"Type\": \"X\",}}}"),
+            "t.yaml:1:34: invalid JSON"
+        );
+        assert_eq!(
+            error("{\"Resources\": {\"B\": {\"Type\": \"X\"}},\n}"),
+            "t.yaml:2:1: invalid JSON"
+        );
+        // Duplicate keys silently kept the last one.
+        assert_eq!(
+            error(
+                "{\"Resources\": {\n \"B\": {\"Type\": \"AWS::S3::Bucket\"},\n \"B\": {\"Type\": \"X\"}}}"
+            ),
+            "t.yaml:3:4: duplicate key `B` (JSON keeps only the last one)"
+        );
+        // A `.json` file is JSON even when it does not start like JSON.
+        assert_eq!(
+            error_in("t.json", "Resources: {B: {Type: X}}"),
+            "t.json:1:1: invalid JSON"
+        );
+        assert_eq!(
+            error_in("T.JSON", "{Resources: {B: {Type: X}}}"),
+            "T.JSON:1:2: invalid JSON"
+        );
+        // Flow-style YAML is still YAML.
+        assert_eq!(error_in("t.yaml", "{Resources: {B: {Type: X}}}"), "ok");
+        // YAML keeps refusing duplicates.
+        assert!(error("Resources:\n  B: {Type: X}\n  B: {Type: Y}").contains("invalid YAML"));
+    }
+
+    #[test]
+    fn regression_nesting_is_bounded_with_a_position() {
+        let deep_json = format!(
+            "{{\"Resources\": {{\"B\": {{\"Type\": \"X\", \"Properties\": {{\"P\": {}1{}}}}}}}}}",
+            "[".repeat(80_000),
+            "]".repeat(80_000)
+        );
+        assert_eq!(
+            error_in("t.json", &deep_json),
+            "t.json:1:115: nesting deeper than 64 levels"
+        );
+        let deep_yaml = format!(
+            "Resources:\n  B:\n    Type: X\n    Properties:\n      P: {}1{}\n",
+            "[".repeat(80_000),
+            "]".repeat(80_000)
+        );
+        assert_eq!(
+            error_in("t.yaml", &deep_yaml),
+            "t.yaml:5:70: nesting deeper than 64 levels"
+        );
+        // Indentless block sequences are not seen by the pre-scan; the tree check finds them.
+        let mut indentless = "Resources:\n  B:\n    Type: X\n    Properties:\n".to_owned();
+        for level in 0..35 {
+            indentless.push_str(&format!(
+                "{}k{level}:\n{}- ",
+                " ".repeat(6 + 2 * level),
+                " ".repeat(6 + 2 * level)
+            ));
+            indentless.push('\n');
+        }
+        let message = error_in("t.yaml", &indentless);
+        assert_eq!(
+            message,
+            "t.yaml:2:3: nesting deeper than 64 levels (at `Resources.B.Properties.k0...`)"
+        );
+        // Our own trees are held to the same limit.
+        let mut value = serde_json::json!(1);
+        for _ in 0..70 {
+            value = serde_json::json!([value]);
+        }
+        let root =
+            serde_json::json!({"Resources": {"B": {"Type": "X", "Properties": {"P": value}}}});
+        assert_eq!(
+            ParsedTemplate::from_value("t.json", root)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            Err(
+                "t.json:1:1: nesting deeper than 64 levels (at `Resources.B.Properties.P...`)"
+                    .to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn regression_bytes_and_characters_are_named_with_a_position() {
+        let bytes_error = |bytes: &[u8]| match parse_template_bytes("t.yaml", bytes) {
+            Ok(_) => "ok".to_owned(),
+            Err(error) => error.to_string(),
+        };
+        assert_eq!(
+            bytes_error(b"Resources:\n  B: {Type: \xff\xfeX}"),
+            "t.yaml:2:13: invalid UTF-8 (byte 0xFF); templates must be UTF-8 text"
+        );
+        assert_eq!(
+            bytes_error(
+                "Resources:\n  é: {Type: X"
+                    .as_bytes()
+                    .iter()
+                    .chain(b"\xc3}")
+                    .copied()
+                    .collect::<Vec<u8>>()
+                    .as_slice()
+            ),
+            "t.yaml:2:14: invalid UTF-8 (byte 0xC3); templates must be UTF-8 text"
+        );
+        assert_eq!(
+            bytes_error(b"Resources:\n  B: {Type: X\xc3}"),
+            "t.yaml:2:14: invalid UTF-8 (byte 0xC3); templates must be UTF-8 text"
+        );
+        assert_eq!(
+            error("Resources:\n  B:\n    Type: AWS::S3::Bu\0cket\n"),
+            "t.yaml:3:22: NUL byte (U+0000) is not allowed in a template"
+        );
+        assert_eq!(
+            error_in("t.json", "{\"Resources\": {\"B\": {\"Type\": \"X\0\"}}}"),
+            "t.json:1:32: NUL byte (U+0000) is not allowed in a template"
+        );
+        assert_eq!(
+            error("Resources:\n  B: {Type: \"X\u{1b}[2J\"}"),
+            "t.yaml:2:15: control character U+001B is not allowed in a template"
+        );
+    }
+
+    #[test]
+    fn regression_core_schema_tags_are_refused() {
+        assert_eq!(
+            error("Resources:\n  B:\n    Type: !!binary QVdTOjpTMzo6QnVja2V0\n"),
+            "t.yaml:3:11: YAML tag `!!binary` is not supported in CloudFormation templates"
+        );
+        assert_eq!(
+            error("Resources:\n  B:\n    Type: !!str AWS::S3::Bucket\n"),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn regression_hostile_ids_are_escaped_in_errors() {
+        assert_eq!(
+            error_in(
+                "t.json",
+                "{\"Resources\": {\"B\\u001b[2J\\r\\n0 error(s)\": 1}}"
+            ),
+            "t.json:1:1: resource `B\\u{1b}[2J\\r\\n0 error(s)` is not a mapping"
         );
     }
 

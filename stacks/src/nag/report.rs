@@ -9,7 +9,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Finding, Level, ParseError, Position, RULES, Rule, find_rule};
+use super::{Finding, Level, ParseError, Position, RULES, Rule, find_rule, printable};
 
 /// A template that could not be read or parsed, so none of its resources were checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,28 +92,34 @@ fn shown(findings: &[Finding], filter: Filter) -> impl Iterator<Item = &Finding>
         .filter(move |finding| finding.level >= filter.min_level)
 }
 
-/// Human-readable report: one line per finding, then a summary line.
+/// Human-readable report: one line per finding, then a summary line. Everything that comes
+/// from a template (file name, logical id, type, granular finding, message, reason) goes
+/// through [`printable`], so control characters cannot clear a terminal or forge a line.
 pub fn text(findings: &[Finding], filter: Filter) -> String {
     let mut out = String::new();
     for finding in shown(findings, filter) {
         if finding.suppressed.is_some() && !filter.verbose {
             continue;
         }
+        let file = printable(&finding.file);
         let place = match finding.position {
-            Some(position) => format!("{}:{}:{}", finding.file, position.line, position.column),
-            None => finding.file.clone(),
+            Some(position) => format!("{file}:{}:{}", position.line, position.column),
+            None => file.into_owned(),
         };
         let kind = if finding.resource_type.is_empty() {
             String::new()
         } else {
-            format!(" ({})", finding.resource_type)
+            format!(" ({})", printable(&finding.resource_type))
         };
         out.push_str(&format!(
             "{place}: {}[{}] {}{kind}: {}\n",
-            finding.level, finding.rule_id, finding.logical_id, finding.message
+            finding.level,
+            printable(&finding.rule_id),
+            printable(&finding.logical_id),
+            printable(&finding.message)
         ));
         if let Some(reason) = &finding.suppressed {
-            out.push_str(&format!("    suppressed: {reason}\n"));
+            out.push_str(&format!("    suppressed: {}\n", printable(reason)));
         }
         if filter.verbose
             && let Some(rule) = find_rule(finding.base_id)
@@ -336,6 +342,27 @@ t.yaml:3:3: error[AwsSolutions-EC23] Sg (AWS::EC2::SecurityGroup): The security 
             report["findings"][2]["suppression_reason"],
             "legacy group kept for the migration"
         );
+    }
+
+    #[test]
+    fn regression_control_characters_are_escaped_in_text() {
+        // A logical id that would clear the terminal and forge a passing summary line.
+        let template = "{\"Resources\": {\"Acl\\u001b[2J\\r\\n0 error(s), 0 warning(s), 0 suppressed\\u202e\": {\"Type\": \"AWS::EC2::NetworkAcl\"}}}";
+        let parsed = parse_template("t\u{7}.json", template).expect("valid");
+        let report = text(
+            &check_template(&parsed),
+            Filter {
+                min_level: Level::Warning,
+                verbose: false,
+            },
+        );
+        assert_eq!(
+            report,
+            "t\\u{7}.json:1:16: warning[AwsSolutions-VPC3] Acl\\u{1b}[2J\\r\\n0 error(s), 0 warning(s), 0 suppressed\\u{202e} (AWS::EC2::NetworkAcl): This template uses a network ACL (or ACL entry).\n\
+0 error(s), 1 warning(s), 0 suppressed\n"
+        );
+        assert_eq!(report.lines().count(), 2);
+        assert!(!report.chars().any(|c| c.is_control() && c != '\n'));
     }
 
     fn check_uri(path: &str, expected: &str) {

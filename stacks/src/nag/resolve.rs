@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::parse::ParsedTemplate;
+use super::parse::{ByValue, ParsedTemplate};
 
 /// At most this many variants are produced for one value; beyond, the value stays unexpanded.
 const MAX_VARIANTS: usize = 64;
@@ -220,12 +220,17 @@ impl<'a> Resource<'a> {
             .collect()
     }
 
-    /// Every resource of the template with one of the given types.
-    pub fn others(&self, types: &'a [&'a str]) -> impl Iterator<Item = Resource<'a>> + use<'a> {
+    /// The resources of `index`'s type whose indexed property flattens like `value`, in
+    /// template order; the rule still compares the values it cares about.
+    pub fn others_with_value(
+        &self,
+        index: ByValue,
+        value: &Value,
+    ) -> impl Iterator<Item = Resource<'a>> + use<'a> {
         let template = self.template;
-        types
+        template
+            .ids_with_value(index, value)
             .iter()
-            .flat_map(move |resource_type| template.ids_of_type(resource_type))
             .filter_map(move |logical_id| template.resource(logical_id))
             .map(move |(logical_id, body)| Resource::new(template, logical_id, body))
     }

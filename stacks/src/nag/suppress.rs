@@ -6,6 +6,11 @@
 //! plain string or `{regex: "/pattern/flags"}` as cdk-nag writes it.
 //! Invariant: a suppression without a reason of at least [`MIN_REASON_CHARS`] characters, or a
 //! malformed one, suppresses nothing and is itself reported as an error ([`Problem`]).
+//! Invariant: looking a finding up costs the same however many suppressions there are (they are
+//! indexed by id and exact `applies_to` entry), except for regex entries, of which one
+//! `Metadata` block may hold at most [`MAX_PATTERNS`].
+
+use std::collections::HashMap;
 
 use regex_lite::Regex;
 
@@ -14,6 +19,10 @@ use serde_json::{Map, Value, json};
 
 /// The shortest accepted reason, in characters (cdk-nag's limit).
 pub const MIN_REASON_CHARS: usize = 10;
+
+/// At most this many `{regex: ...}` entries in one `rules_to_suppress` list: every finding of
+/// the resource is matched against each, so more would make checking quadratic.
+pub const MAX_PATTERNS: usize = 100;
 
 /// cdk-nag's id for suppressing a rule that could not validate a resource.
 pub const VALIDATION_FAILURE_ID: &str = "CdkNagValidationFailure";
@@ -162,9 +171,97 @@ pub const NO_REASON_ID: &str = "Nag-SUP1";
 /// Id of the finding for a malformed suppression entry.
 pub const MALFORMED_ID: &str = "Nag-SUP2";
 
+/// The well-formed suppressions of one `Metadata` mapping, in order, indexed by id.
+#[derive(Debug, Clone, Default)]
+pub struct Suppressions {
+    entries: Vec<Suppression>,
+    by_id: HashMap<String, IdIndex>,
+}
+
+/// Where the entries of one id are, by what they apply to (indexes into `entries`).
+#[derive(Debug, Clone, Default)]
+struct IdIndex {
+    /// The first entry of this id.
+    first: usize,
+    /// The first entry of this id without `applies_to` (it covers every finding).
+    everything: Option<usize>,
+    /// The first entry naming each granular finding exactly.
+    exact: HashMap<String, usize>,
+    /// Entries with at least one regex, in order.
+    patterns: Vec<usize>,
+}
+
+impl Suppressions {
+    fn push(&mut self, suppression: Suppression) {
+        let idx = self.entries.len();
+        let index = self
+            .by_id
+            .entry(suppression.id.clone())
+            .or_insert_with(|| IdIndex {
+                first: idx,
+                ..IdIndex::default()
+            });
+        if suppression.applies_to.is_empty() {
+            index.everything.get_or_insert(idx);
+        }
+        for item in &suppression.applies_to {
+            match item {
+                AppliesTo::Exact(text) => {
+                    index.exact.entry(text.clone()).or_insert(idx);
+                }
+                AppliesTo::Pattern(_) => {
+                    if index.patterns.last() != Some(&idx) {
+                        index.patterns.push(idx);
+                    }
+                }
+            }
+        }
+        self.entries.push(suppression);
+    }
+
+    /// How many well-formed suppressions there are.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The first entry of `id` whose `applies_to` names `text` (exactly or by regex), with
+    /// `everything` entries counting when `all_count` is set.
+    fn first_applying(&self, id: &str, text: &str, all_count: bool) -> Option<usize> {
+        let index = self.by_id.get(id)?;
+        let mut best = index.exact.get(text).copied();
+        if all_count {
+            best = min_some(best, index.everything);
+        }
+        let pattern = index
+            .patterns
+            .iter()
+            .copied()
+            .take_while(|idx| best.is_none_or(|best| *idx < best))
+            .find(|idx| {
+                self.entries[*idx]
+                    .applies_to
+                    .iter()
+                    .any(|item| item.matches(text))
+            });
+        min_some(best, pattern)
+    }
+}
+
+fn min_some(a: Option<usize>, b: Option<usize>) -> Option<usize> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Reads the suppressions of one `Metadata` mapping; rejected ones come back as problems.
-pub fn read(metadata: Option<&Value>) -> (Vec<Suppression>, Vec<Problem>) {
-    let mut suppressions = Vec::new();
+pub fn read(metadata: Option<&Value>) -> (Suppressions, Vec<Problem>) {
+    let mut suppressions = Suppressions::default();
     let mut problems = Vec::new();
     let Some(cdk_nag) = metadata.and_then(|metadata| metadata.get("cdk_nag")) else {
         return (suppressions, problems);
@@ -185,6 +282,7 @@ pub fn read(metadata: Option<&Value>) -> (Vec<Suppression>, Vec<Problem>) {
         ));
         return (suppressions, problems);
     };
+    let mut n_patterns = 0;
     for (entry_idx, entry) in entries.iter().enumerate() {
         let Some(id) = entry.get("id").and_then(Value::as_str) else {
             problems.push(malformed(format!(
@@ -206,7 +304,7 @@ pub fn read(metadata: Option<&Value>) -> (Vec<Suppression>, Vec<Problem>) {
             });
             continue;
         }
-        match read_applies_to(entry.get("applies_to")) {
+        match read_applies_to(entry.get("applies_to"), &mut n_patterns) {
             Ok(applies_to) => suppressions.push(Suppression {
                 id: id.to_owned(),
                 reason: reason.to_owned(),
@@ -218,7 +316,10 @@ pub fn read(metadata: Option<&Value>) -> (Vec<Suppression>, Vec<Problem>) {
     (suppressions, problems)
 }
 
-fn read_applies_to(value: Option<&Value>) -> Result<Vec<AppliesTo>, String> {
+fn read_applies_to(
+    value: Option<&Value>,
+    n_patterns: &mut usize,
+) -> Result<Vec<AppliesTo>, String> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -230,7 +331,13 @@ fn read_applies_to(value: Option<&Value>) -> Result<Vec<AppliesTo>, String> {
         .map(|item| match item {
             Value::String(text) => Ok(AppliesTo::Exact(text.clone())),
             Value::Object(object) => match object.get("regex").and_then(Value::as_str) {
-                Some(pattern) => compile(pattern).map(AppliesTo::Pattern),
+                Some(_) if *n_patterns >= MAX_PATTERNS => Err(format!(
+                    "more than {MAX_PATTERNS} `{{regex: ...}}` entries in one `rules_to_suppress` list"
+                )),
+                Some(pattern) => {
+                    *n_patterns += 1;
+                    compile(pattern).map(AppliesTo::Pattern)
+                }
                 None => {
                     Err("an `applies_to` entry is neither a string nor `{regex: ...}`".to_owned())
                 }
@@ -267,38 +374,35 @@ fn compile(pattern: &str) -> Result<Regex, String> {
 }
 
 /// Finds the suppression (if any) that silences a finding of `rule_id` with granular part
-/// `finding`; `unresolved` marks a finding about a value the rule could not resolve.
+/// `finding`; `unresolved` marks a finding about a value the rule could not resolve. When
+/// several apply, the first in the list wins (its reason is the one reported).
 pub fn find<'s>(
-    suppressions: &'s [Suppression],
+    suppressions: &'s Suppressions,
     rule_id: &str,
     finding: Option<&str>,
     unresolved: bool,
 ) -> Option<&'s Suppression> {
-    suppressions.iter().find(|suppression| {
-        if suppression.id == rule_id {
-            return match finding {
-                None => suppression.applies_to.is_empty(),
-                Some(finding) => {
-                    suppression.applies_to.is_empty()
-                        || suppression
-                            .applies_to
-                            .iter()
-                            .any(|item| item.matches(finding))
-                }
-            };
-        }
-        if let Some(finding) = finding
-            && suppression.id == format!("{rule_id}[{finding}]")
-        {
-            return true;
-        }
-        unresolved
-            && suppression.id == VALIDATION_FAILURE_ID
-            && suppression
-                .applies_to
-                .iter()
-                .any(|item| item.matches(rule_id))
-    })
+    let mut best = match finding {
+        // A finding without a granular part: only entries that cover every finding.
+        None => suppressions
+            .by_id
+            .get(rule_id)
+            .and_then(|index| index.everything),
+        Some(finding) => min_some(
+            suppressions.first_applying(rule_id, finding, true),
+            suppressions
+                .by_id
+                .get(&format!("{rule_id}[{finding}]"))
+                .map(|index| index.first),
+        ),
+    };
+    if unresolved {
+        best = min_some(
+            best,
+            suppressions.first_applying(VALIDATION_FAILURE_ID, rule_id, false),
+        );
+    }
+    best.map(|idx| &suppressions.entries[idx])
 }
 
 #[cfg(test)]
@@ -429,6 +533,41 @@ mod tests {
             "Nag-SUP2: suppression of `X`: an `applies_to` entry is neither a string nor `{regex: ...}`"
         );
         assert_eq!(check("other: 1", "X", None), "open");
+    }
+
+    #[test]
+    fn the_first_applicable_suppression_wins() {
+        let metadata = json!({"cdk_nag": {"rules_to_suppress": [
+            {"id": "X", "reason": "the first reason", "applies_to": [{"regex": "/^A.*$/"}]},
+            {"id": "X[A1]", "reason": "the second reason"},
+            {"id": "X", "reason": "the third reason"},
+            {"id": "X", "reason": "the fourth reason", "applies_to": ["B1"]},
+        ]}});
+        let (suppressions, _) = read(Some(&metadata));
+        let reason = |finding: Option<&str>| {
+            find(&suppressions, "X", finding, false).map(|found| found.reason.as_str())
+        };
+        assert_eq!(reason(Some("A1")), Some("the first reason"));
+        assert_eq!(reason(Some("B1")), Some("the third reason"));
+        assert_eq!(reason(None), Some("the third reason"));
+    }
+
+    #[test]
+    fn regression_regex_entries_are_bounded() {
+        let patterns: Vec<Value> = (0..=MAX_PATTERNS)
+            .map(|n| json!({"regex": format!("/^Action::s{n}:.*$/")}))
+            .collect();
+        let metadata = json!({"cdk_nag": {"rules_to_suppress": [
+            {"id": "AwsSolutions-IAM5", "reason": "many patterns here", "applies_to": patterns},
+        ]}});
+        let (suppressions, problems) = read(Some(&metadata));
+        assert!(suppressions.is_empty());
+        assert_eq!(
+            problems[0].message,
+            format!(
+                "suppression of `AwsSolutions-IAM5`: more than {MAX_PATTERNS} `{{regex: ...}}` entries in one `rules_to_suppress` list"
+            )
+        );
     }
 
     #[test]

@@ -159,7 +159,10 @@ async fn receive_upload(state: &AppState, multipart: &mut Multipart) -> Result<R
         let io_error = |error: std::io::Error| {
             AppError::Internal(anyhow::Error::new(error).context("writing the upload"))
         };
-        let mut file = tokio::fs::File::create(&staged).await.map_err(io_error)?;
+        // Private, like the store: a dataset holds the user's prompts and references.
+        let mut file = crate::private_fs::create_async(&staged)
+            .await
+            .map_err(io_error)?;
         let mut size = 0usize;
         let outcome = loop {
             match field.chunk().await {
@@ -276,11 +279,14 @@ async fn datasets_add_sample(
     user: CurrentUser,
 ) -> Result<Response, AppError> {
     let staged = state.store.staging_path().with_extension("jsonl");
-    tokio::fs::write(&staged, crate::sample_data::QA_JSONL)
-        .await
-        .map_err(|error| {
-            AppError::Internal(anyhow::Error::new(error).context("writing the sample"))
-        })?;
+    let write_sample = async {
+        let mut file = crate::private_fs::create_async(&staged).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, crate::sample_data::QA_JSONL).await?;
+        tokio::io::AsyncWriteExt::flush(&mut file).await
+    };
+    write_sample.await.map_err(|error| {
+        AppError::Internal(anyhow::Error::new(error).context("writing the sample"))
+    })?;
     match keep_upload(
         &state,
         &user,

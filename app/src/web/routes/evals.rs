@@ -300,6 +300,10 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         max_attempts: whole(&form.max_attempts, Field::Runner, "attempts")?
             .map_or(defaults.max_attempts, |n| n.min(u64::from(u32::MAX)) as u32),
         timeout: timeout.map_or(defaults.timeout, Duration::from_secs_f64),
+        // The form has no fields for these: the CLI's defaults.
+        max_retry_wait: defaults.max_retry_wait,
+        record_timeout: defaults.record_timeout,
+        max_record_size: defaults.max_record_size,
     })
 }
 

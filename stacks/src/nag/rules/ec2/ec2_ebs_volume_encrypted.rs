@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::nag::resolve::referenced_id;
 use crate::nag::rules::{any_prop, field, items, verdict};
-use crate::nag::{CheckResult, Compliance, Level, Resource, Rule, Unresolved};
+use crate::nag::{ByValue, CheckResult, Compliance, Level, Resource, Rule, Unresolved};
 
 /// cdk-nag `EC2EBSVolumeEncrypted`.
 pub const EC2_EBS_VOLUME_ENCRYPTED: Rule = Rule {
@@ -76,9 +76,9 @@ fn launch_template<'a>(
     {
         return Some(found);
     }
-    by_name?;
-    res.others(&[LAUNCH_TEMPLATE])
-        .find(|candidate| candidate.prop("LaunchTemplateName") == by_name)
+    let name = by_name?;
+    res.others_with_value(ByValue::LaunchTemplateName, name)
+        .find(|candidate| candidate.prop("LaunchTemplateName") == Some(name))
 }
 
 fn template_devices(template: &Resource<'_>) -> Result<Devices, Unresolved> {

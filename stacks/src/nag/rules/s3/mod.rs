@@ -12,19 +12,21 @@ pub use s3_web_bucket_oai_access::S3_WEB_BUCKET_OAI_ACCESS;
 
 use serde_json::Value;
 
-use crate::nag::Resource;
 use crate::nag::resolve::referenced_id;
+use crate::nag::{ByValue, Resource};
 
-/// The bucket policies that may apply to a bucket: those referencing it, plus (when the bucket
-/// has a name, literal or built by an intrinsic) every policy, since a policy may name the
-/// bucket by the same value.
+/// The bucket policies that may apply to a bucket, in template order: those referencing it,
+/// plus (when the bucket has a name, literal or built by an intrinsic) those whose `Bucket` is
+/// that same value, found through the template's index rather than a scan of every policy.
 pub(crate) fn candidate_policies<'a>(bucket: &Resource<'a>) -> Vec<Resource<'a>> {
     const POLICY: &[&str] = &["AWS::S3::BucketPolicy"];
-    if bucket.prop("BucketName").is_some() {
-        bucket.others(POLICY).collect()
-    } else {
-        bucket.referrers(POLICY).collect()
+    let mut policies: Vec<Resource<'a>> = bucket.referrers(POLICY).collect();
+    if let Some(name) = bucket.prop("BucketName") {
+        policies.extend(bucket.others_with_value(ByValue::BucketPolicyBucket, name));
+        policies.sort_by_key(|policy| bucket.template.ordinal(policy.logical_id));
+        policies.dedup_by_key(|policy| policy.logical_id);
     }
+    policies
 }
 
 /// True when a bucket policy's `Bucket` value names this bucket: by reference, or by the very

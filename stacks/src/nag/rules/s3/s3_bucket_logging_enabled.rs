@@ -2,7 +2,7 @@
 
 use crate::nag::resolve::flatten;
 use crate::nag::rules::{mentions, verdict};
-use crate::nag::{CheckResult, Compliance, Level, Resource, Rule};
+use crate::nag::{ByValue, CheckResult, Compliance, Level, Resource, Rule};
 
 /// cdk-nag `S3BucketLoggingEnabled`.
 pub const S3_BUCKET_LOGGING_ENABLED: Rule = Rule {
@@ -29,15 +29,11 @@ fn logs_somewhere(res: &Resource<'_>) -> bool {
 }
 
 fn is_log_destination(res: &Resource<'_>) -> bool {
-    let own_name = res.prop("BucketName").and_then(|name| name.as_str());
     const BUCKET: &[&str] = &["AWS::S3::Bucket"];
-    // Only buckets referencing this one can log into it, unless it has a literal name.
-    let candidates: Vec<Resource<'_>> = if own_name.is_some() {
-        res.others(BUCKET).collect()
-    } else {
-        res.referrers(BUCKET).collect()
-    };
-    candidates.iter().any(|other| {
+    // Only a literal name can be written as another bucket's destination.
+    let own_name = res.prop("BucketName").filter(|name| name.is_string());
+    let own_text = own_name.and_then(|name| name.as_str());
+    let logs_here = |other: &Resource<'_>| {
         let Some(destination) = other
             .prop("LoggingConfiguration")
             .and_then(|config| config.get("DestinationBucketName"))
@@ -45,8 +41,15 @@ fn is_log_destination(res: &Resource<'_>) -> bool {
             return false;
         };
         let flat = flatten(destination);
-        mentions(&flat, res.logical_id, false) || own_name == Some(flat.as_str())
-    })
+        mentions(&flat, res.logical_id, false) || own_text == Some(flat.as_str())
+    };
+    // Buckets referencing this one, and (when it has a name) those naming it as their
+    // destination, found through the template's index rather than a scan of every bucket.
+    res.referrers(BUCKET).any(|other| logs_here(&other))
+        || own_name.is_some_and(|name| {
+            res.others_with_value(ByValue::BucketLogDestination, name)
+                .any(|other| logs_here(&other))
+        })
 }
 
 fn check(res: &Resource<'_>) -> CheckResult {
