@@ -715,6 +715,28 @@ mod tests {
         )
         .await;
         check(
+            |r| r.max_retry_wait = Duration::ZERO,
+            Err((Field::Runner, "retry wait")),
+        )
+        .await;
+        check(
+            |r| r.record_timeout = MAX_TIMEOUT + Duration::from_secs(1),
+            Err((Field::Runner, "record timeout")),
+        )
+        .await;
+        // The record cap is the request's: a dataset whose records are all over it has none
+        // usable.
+        check(
+            |r| r.max_record_size = ByteSize(8),
+            Err((Field::Dataset, "the record is larger than 8 bytes")),
+        )
+        .await;
+        check(
+            |r| r.dataset = PathBuf::from("/dev/zero"),
+            Err((Field::Dataset, "not a regular file")),
+        )
+        .await;
+        check(
             |r| r.params.temperature = Some(3.0),
             Err((Field::Params, "temperature")),
         )
@@ -739,6 +761,8 @@ mod tests {
         request.params.temperature = Some(0.5);
         request.concurrency = 3;
         request.timeout = Duration::from_millis(1500);
+        request.max_retry_wait = Duration::from_secs(7);
+        request.record_timeout = Duration::from_secs(90);
         let providers = Providers::from_env(crate::providers::ProviderSettings {
             openai_base_url: Some("http://127.0.0.1:9/v1".into()),
             openai_api_key: Some(secrecy::SecretString::from("k".to_string())),
