@@ -30,6 +30,7 @@
 //! ```
 
 mod behavior;
+pub mod moto;
 mod stats;
 mod wire;
 

@@ -2,6 +2,8 @@
 //! temporary directory with a controlled environment.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
+mod cfn_double;
 mod helpers;
+mod lifecycle;
 mod nag;
 mod synth;
