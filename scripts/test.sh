@@ -40,6 +40,10 @@ fi
 export PATH="$venv/bin:$PATH"
 export CFN_LINT="$venv/bin/cfn-lint"
 
+# CPython 3.14 (the bootstrap Lambda's runtime) with boto3, for the tests that run its inline code.
+LAMBDA_PYTHON="$(PIP="$venv/bin/pip" bash scripts/lambda-python.sh "$cache")"
+export LAMBDA_PYTHON
+
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "==> installing cargo-nextest"
   cargo install --locked cargo-nextest

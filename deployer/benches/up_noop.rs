@@ -26,7 +26,8 @@ fn counting_proxy(target: String, requests: Arc<AtomicUsize>) -> std::io::Result
                 continue;
             };
             let requests = requests.clone();
-            let (mut client_read, mut server_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (mut client_read, mut server_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
             let (mut server_read, mut client_write) = (server, client);
             std::thread::spawn(move || {
                 let needle = b" HTTP/1.1\r\n";
@@ -37,7 +38,10 @@ fn counting_proxy(target: String, requests: Arc<AtomicUsize>) -> std::io::Result
                         break;
                     }
                     carry.extend_from_slice(&buffer[..n]);
-                    let found = carry.windows(needle.len()).filter(|window| window == needle).count();
+                    let found = carry
+                        .windows(needle.len())
+                        .filter(|window| window == needle)
+                        .count();
                     requests.fetch_add(found, Ordering::Relaxed);
                     let keep = carry.len().min(needle.len() - 1);
                     carry.drain(..carry.len() - keep);
@@ -77,7 +81,11 @@ fn up(endpoint: &str, dir: &std::path::Path) -> Duration {
 }
 
 fn main() {
-    let moto = Moto::start().expect("moto_server starts (run scripts/test.sh to install it)");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let moto = runtime.block_on(Moto::start());
     let target = moto.url().trim_start_matches("http://").to_owned();
     let requests = Arc::new(AtomicUsize::new(0));
     let endpoint = counting_proxy(target, requests.clone()).expect("proxy starts");
@@ -91,7 +99,10 @@ fn main() {
         calls.push(requests.swap(0, Ordering::Relaxed));
     }
     times.sort();
-    println!("first up (creates the network stack, 24 resources): {:.2} s, {create_calls} AWS API calls", create.as_secs_f64());
+    println!(
+        "first up (creates the network stack, 24 resources): {:.2} s, {create_calls} AWS API calls",
+        create.as_secs_f64()
+    );
     println!(
         "no-change up: median {:.3} s over {ROUNDS} runs (min {:.3} s, max {:.3} s), {} AWS API calls each",
         times[ROUNDS / 2].as_secs_f64(),

@@ -65,8 +65,5 @@ pub async fn account_id(config: &SdkConfig) -> anyhow::Result<String> {
 
 /// The region of `config` (always set: [`load`] refuses a config without one).
 pub fn region(config: &SdkConfig) -> String {
-    config
-        .region()
-        .map(ToString::to_string)
-        .unwrap_or_default()
+    config.region().map(ToString::to_string).unwrap_or_default()
 }

@@ -382,7 +382,10 @@ impl Cfn {
                         .map(ChangeAction::as_str)
                         .unwrap_or("Unknown")
                         .to_owned(),
-                    logical_id: resource.logical_resource_id().unwrap_or_default().to_owned(),
+                    logical_id: resource
+                        .logical_resource_id()
+                        .unwrap_or_default()
+                        .to_owned(),
                     resource_type: resource.resource_type().unwrap_or_default().to_owned(),
                     replacement: resource
                         .replacement()
@@ -481,7 +484,13 @@ impl Cfn {
 
     /// Id of the newest event of `stack`, so watching only shows this operation's events.
     async fn latest_event_id(&self, stack: &str) -> anyhow::Result<Option<String>> {
-        match self.client.describe_stack_events().stack_name(stack).send().await {
+        match self
+            .client
+            .describe_stack_events()
+            .stack_name(stack)
+            .send()
+            .await
+        {
             Ok(output) => Ok(output
                 .stack_events()
                 .first()
@@ -597,7 +606,11 @@ impl Cfn {
                 Some(state) => state.is_settled() && state.status != "REVIEW_IN_PROGRESS",
             };
             if finished {
-                progress.finish(state.as_ref().map_or("DELETE_COMPLETE", |s| s.status.as_str()));
+                progress.finish(
+                    state
+                        .as_ref()
+                        .map_or("DELETE_COMPLETE", |s| s.status.as_str()),
+                );
                 return Ok(Watch {
                     state,
                     root_cause,

@@ -35,6 +35,12 @@ pub enum Command {
     Status(crate::commands::status::StatusArgs),
     /// Delete the stacks, in reverse dependency order.
     Down(crate::commands::down::DownArgs),
+    /// Manage the app's users (Cognito): add, list, remove, reset-password.
+    Users(crate::commands::users::UsersArgs),
+    /// The one-click install's build side: run the lifecycle in CodeBuild and answer CloudFormation.
+    Bootstrap(crate::commands::bootstrap::BootstrapArgs),
+    /// Build the app image without a Docker daemon, or push it to a registry.
+    Image(crate::commands::image::ImageArgs),
 }
 
 pub use crate::config::ConfigArgs;

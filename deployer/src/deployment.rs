@@ -33,8 +33,9 @@ impl Deployment {
         let sdk = aws::load(region_given.then_some(cfg.region.as_str())).await?;
         let region = aws::region(&sdk);
         if !region_given {
-            stacks::config::check_region(&region)
-                .map_err(|err| usage(anyhow::Error::new(err).context("region of the AWS profile")))?;
+            stacks::config::check_region(&region).map_err(|err| {
+                usage(anyhow::Error::new(err).context("region of the AWS profile"))
+            })?;
             cfg.region = region;
         }
         let stacks = stacks::synth_all(&cfg)?;

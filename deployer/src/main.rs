@@ -8,14 +8,19 @@
 //! [`output::Stdout`] and is not an error.
 
 mod aws;
+mod bootstrap;
 mod cfn;
 mod cli;
+mod cognito;
 mod commands;
 mod config;
 mod deployment;
+mod image;
 mod outcome;
 mod output;
 mod progress;
+mod purge;
+mod studio;
 
 use std::process::ExitCode;
 
@@ -36,6 +41,9 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
         Command::Diff(args) => runtime()?.block_on(commands::diff::run(&args, &env, stdout)),
         Command::Status(args) => runtime()?.block_on(commands::status::run(&args, &env, stdout)),
         Command::Down(args) => runtime()?.block_on(commands::down::run(&args, &env, stdout)),
+        Command::Users(args) => runtime()?.block_on(commands::users::run(&args, &env, stdout)),
+        Command::Bootstrap(args) => commands::bootstrap::run(&args, &env),
+        Command::Image(args) => commands::image::run(&args, stdout),
     }
 }
 

@@ -53,6 +53,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 pub use behavior::{Answer, Behavior, Fault, FaultPlan, Prompt, When};
+pub use moto::Moto;
 pub use stats::{PromptCount, Protocol, RECEIVED_LOG_CAPACITY, ReceivedRequest, Stats};
 
 use stats::Counters;

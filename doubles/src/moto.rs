@@ -1,15 +1,15 @@
-//! A moto server (the AWS API emulator, `moto[server]`, installed by `scripts/test.sh`) of a
-//! test's own on `127.0.0.1` and a free port, killed when dropped, so tests that need AWS APIs
-//! stay parallel-safe and never share state.
+//! A moto server (the AWS API mock, `moto[server]`, which `scripts/test.sh` installs) on a free
+//! 127.0.0.1 port, for tests of real AWS SDK clients: each test starts its own, so tests stay
+//! parallel-safe, and it is killed when the [`Moto`] is dropped.
 //!
-//! The program is `$MOTO_SERVER`, else `moto_server` on `PATH`, else the venv in
-//! `$LLM_EVAL_CACHE` (default `~/.cache/llm-eval/venv`).
+//! The program is `MOTO_SERVER`, else `moto_server` on `PATH`, else
+//! `$LLM_EVAL_CACHE/venv/bin/moto_server` (default cache `~/.cache/llm-eval`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A running moto server.
+/// A running moto server, killed on drop.
 #[derive(Debug)]
 pub struct Moto {
     child: Child,
@@ -17,33 +17,39 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts a server and waits (at most 30 s) until it accepts connections.
-    pub fn start() -> std::io::Result<Moto> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
+    /// Starts moto and waits (at most 30 s) until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// When `moto_server` is not installed or does not listen in time: this is for tests.
+    pub async fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
             .port();
-        let child = Command::new(program()?)
+        let child = Command::new(program())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .expect("moto_server starts (run scripts/test.sh to install it)");
         let moto = Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(30) {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(moto);
+        for _ in 0..300 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return moto;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Err(std::io::Error::other(format!(
-            "moto_server did not listen on port {port} within 30 s"
-        )))
+        panic!("moto_server did not listen on port {port} within 30 s");
     }
 
-    /// Base URL, for `AWS_ENDPOINT_URL`.
+    /// `http://127.0.0.1:<port>`, for `endpoint_url` / `AWS_ENDPOINT_URL`.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -56,9 +62,9 @@ impl Drop for Moto {
     }
 }
 
-fn program() -> std::io::Result<PathBuf> {
+fn program() -> PathBuf {
     if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return Ok(path.into());
+        return path.into();
     }
     let on_path = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -66,19 +72,17 @@ fn program() -> std::io::Result<PathBuf> {
             .find(|candidate| candidate.is_file())
     });
     if let Some(path) = on_path {
-        return Ok(path);
+        return path;
     }
     let cache = std::env::var_os("LLM_EVAL_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/llm-eval")))
         .unwrap_or_default();
     let venv = cache.join("venv/bin/moto_server");
-    if venv.is_file() {
-        Ok(venv)
-    } else {
-        Err(std::io::Error::other(format!(
-            "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
-            venv.display()
-        )))
-    }
+    assert!(
+        venv.is_file(),
+        "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
+        venv.display()
+    );
+    venv
 }

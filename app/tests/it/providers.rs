@@ -12,7 +12,7 @@ use app::providers::{
     ChatMessage, ErrorKind, GenerateRequest, InferenceParams, ModelProvider, ProviderError,
     ProviderSettings, Providers, Role,
 };
-use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Protocol, When};
+use model_doubles::{Answer, Behavior, Fault, FaultPlan, ModelServer, Moto, Protocol, When};
 use secrecy::SecretString;
 
 const FAKE_KEY: &str = "sk-test-fake-key-0123456789";
@@ -624,75 +624,8 @@ async fn providers_route_each_kind_to_its_protocol() {
     assert_eq!(endpoints.len(), 2);
 }
 
-/// A moto server (Secrets Manager) on a free port, killed on drop.
-struct Moto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server_program() -> std::path::PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("moto_server"))
-            .find(|candidate| candidate.is_file())
-    });
-    if let Some(path) = on_path {
-        return path;
-    }
-    let cache = std::env::var_os("LLM_EVAL_CACHE")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/llm-eval"))
-        })
-        .unwrap_or_default();
-    let venv = cache.join("venv/bin/moto_server");
-    assert!(
-        venv.is_file(),
-        "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
-        venv.display()
-    );
-    venv
-}
-
-async fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let child = std::process::Command::new(moto_server_program())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("moto_server starts (run scripts/test.sh to install it)");
-    let moto = Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return moto;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto_server did not listen on port {port} within 30 s");
-}
-
 async fn put_secret(moto: &Moto, name: &str, value: &str) {
-    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(moto.url()))
         .create_secret()
         .name(name)
         .secret_string(value)
@@ -711,7 +644,7 @@ fn secret_settings(double: &ModelServer, secret_name: &str) -> ProviderSettings 
 
 #[tokio::test]
 async fn openai_key_from_secrets_manager() {
-    let moto = start_moto().await;
+    let moto = Moto::start().await;
     put_secret(&moto, "openai_key", FAKE_KEY).await;
     put_secret(
         &moto,
@@ -729,7 +662,7 @@ async fn openai_key_from_secrets_manager() {
 
     for secret_name in ["openai_key", "team/openai"] {
         let providers = Providers::with_sdk_config(
-            local_sdk_config(&moto.url),
+            local_sdk_config(moto.url()),
             secret_settings(&double, secret_name),
         );
         let provider = providers.get(&model).await.expect("key read");
@@ -744,11 +677,11 @@ async fn openai_key_from_secrets_manager() {
 
     // Read once: deleting the secret later does not matter to a built provider.
     let providers = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "openai_key"),
     );
     providers.get(&model).await.expect("key read");
-    aws_sdk_secretsmanager::Client::new(&local_sdk_config(&moto.url))
+    aws_sdk_secretsmanager::Client::new(&local_sdk_config(moto.url()))
         .delete_secret()
         .secret_id("openai_key")
         .force_delete_without_recovery(true)
@@ -758,7 +691,7 @@ async fn openai_key_from_secrets_manager() {
     providers.get(&model).await.expect("cached provider");
 
     let missing = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "no-such-secret"),
     );
     let err = missing.get(&model).await.err().expect("no secret");
@@ -770,7 +703,7 @@ async fn openai_key_from_secrets_manager() {
     );
 
     let wrong = Providers::with_sdk_config(
-        local_sdk_config(&moto.url),
+        local_sdk_config(moto.url()),
         secret_settings(&double, "wrong-shape"),
     );
     let err = wrong.get(&model).await.err().expect("no api_key field");

@@ -65,7 +65,10 @@ pub async fn run(
             }
         }
         if !state.is_settled() {
-            text.push_str(&format!("  ({} is {}; no change set)\n", stack.name, state.status));
+            text.push_str(&format!(
+                "  ({} is {}; no change set)\n",
+                stack.name, state.status
+            ));
             any_change |= !lines.is_empty();
             continue;
         }
@@ -77,7 +80,10 @@ pub async fn run(
                 .find(|(key, _)| key == "ImageUri")
                 .map(|(_, value)| value.clone()),
         };
-        let needs_image = stack.template.parameters().any(|(id, _)| id.as_str() == "ImageUri");
+        let needs_image = stack
+            .template
+            .parameters()
+            .any(|(id, _)| id.as_str() == "ImageUri");
         if needs_image && image.is_none() {
             text.push_str("  (no image deployed and no --image given; no change set)\n");
             any_change |= !lines.is_empty();
@@ -85,7 +91,9 @@ pub async fn run(
         }
         let values = parameters(stack, &deployment, image.as_deref()).await?;
         if body.len() > stacks::model::validate::TEMPLATE_BODY_LIMIT {
-            text.push_str("  (template over the TemplateBody limit; change set shown by `up` only)\n");
+            text.push_str(
+                "  (template over the TemplateBody limit; change set shown by `up` only)\n",
+            );
             any_change |= !lines.is_empty();
             continue;
         }
@@ -158,6 +166,12 @@ mod tests {
 
     #[test]
     fn yaml_deployed_template_is_read() {
-        assert!(template_diff("Resources:\n  A: {Type: X}\n", r#"{"Resources": {"A": {"Type": "X"}}}"#).is_empty());
+        assert!(
+            template_diff(
+                "Resources:\n  A: {Type: X}\n",
+                r#"{"Resources": {"A": {"Type": "X"}}}"#
+            )
+            .is_empty()
+        );
     }
 }

@@ -64,7 +64,9 @@ async fn service_line(
         .map_err(|err| anyhow::Error::new(aws_sdk_ecs::Error::from(err)))
         .context("describing the app's ECS service")?;
     let Some(found) = described.services().first() else {
-        return Ok(format!("  service {service}: not found in cluster {cluster}\n"));
+        return Ok(format!(
+            "  service {service}: not found in cluster {cluster}\n"
+        ));
     };
     let mut line = format!(
         "  service: {}/{} tasks running",

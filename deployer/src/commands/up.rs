@@ -23,6 +23,8 @@ use stacks::model::validate::TEMPLATE_BODY_LIMIT;
 use stacks::stacks::toolkit;
 
 use crate::cfn::{Cfn, Plan, ResourceChange, StackState, TemplateSource};
+use crate::cognito::{Created, Email, Pool};
+use crate::commands::image::BuilderArg;
 use crate::config::ConfigArgs;
 use crate::deployment::Deployment;
 use crate::outcome::{Outcome, usage};
@@ -59,6 +61,15 @@ pub struct UpArgs {
     /// Also write the outputs as JSON, `{"<stack>": {"<OutputKey>": "<value>"}}` (cdk's shape).
     #[arg(long, value_name = "FILE")]
     pub outputs_file: Option<PathBuf>,
+    /// How the app image is built when no --image is given.
+    #[arg(long, value_enum, default_value = "native")]
+    pub builder: BuilderArg,
+    /// Pack this already built llm-eval binary into the image instead of compiling one.
+    #[arg(long, value_name = "PATH", conflicts_with = "image")]
+    pub binary: Option<PathBuf>,
+    /// Create this first app user; Cognito emails them a temporary password (never printed).
+    #[arg(long, value_name = "ADDRESS")]
+    pub admin_email: Option<String>,
 }
 
 /// The managed prefix list of CloudFront's origin-facing addresses.
@@ -94,14 +105,27 @@ pub async fn run(
         deployment.stacks.len(),
         deployment.cfg.region
     );
-    let image = match &args.image {
+    if args.builder == BuilderArg::Docker && args.binary.is_some() {
+        return Err(usage(anyhow::anyhow!(
+            "--binary packs a built binary natively; the Docker builder compiles inside app/Dockerfile (drop one of them)"
+        )));
+    }
+    let admin_email = args
+        .admin_email
+        .as_deref()
+        .map(|email| {
+            Email::parse(email).map_err(|why| usage(anyhow::anyhow!("--admin-email: {why}")))
+        })
+        .transpose()?;
+    if admin_email.is_some() && deployment.stack("app").is_none() {
+        return Err(usage(anyhow::anyhow!(
+            "--admin-email needs the app stack (DEPLOY_PROMPT_APP is off)"
+        )));
+    }
+    // `--image` is checked now; otherwise the image is built and pushed once the toolkit
+    // stack (its repository) is deployed, just before the first stack that needs it.
+    let mut image = match &args.image {
         Some(image) => Some(check_image(image, &deployment.cfg.prefix, &account)?),
-        None if deployment.stack("app").is_some() => {
-            return Err(usage(anyhow::anyhow!(
-                "this build of the deployer cannot build the app image yet; pass --image URI (an image in the repository {}, pushed with `deployer image push` or docker)",
-                toolkit::repository_name(&deployment.cfg.prefix)
-            )));
-        }
         None => None,
     };
     let mut results: BTreeMap<String, Deployed> = BTreeMap::new();
@@ -110,15 +134,18 @@ pub async fn run(
         // Every stack whose dependencies are done; the manifest order guarantees progress.
         let (ready, later): (Vec<&SynthStack>, Vec<&SynthStack>) =
             remaining.into_iter().partition(|stack| {
-                stack
-                    .depends_on
-                    .iter()
-                    .all(|dependency| results.contains_key(dependency) || !deployment.stacks.iter().any(|s| &s.name == dependency))
+                stack.depends_on.iter().all(|dependency| {
+                    results.contains_key(dependency)
+                        || !deployment.stacks.iter().any(|s| &s.name == dependency)
+                })
             });
         if ready.is_empty() {
             bail!("internal: stack dependencies form a cycle");
         }
         remaining = later;
+        if image.is_none() && ready.iter().any(|stack| needs_image(stack)) {
+            image = Some(build_and_push(args, &deployment).await?);
+        }
         for wave in ready.chunks(usize::from(args.concurrency)) {
             let concurrent = wave.len() > 1;
             let mut tasks = Vec::with_capacity(wave.len());
@@ -145,6 +172,9 @@ pub async fn run(
             }
         }
     }
+    if let Some(email) = &admin_email {
+        create_admin(&deployment, &results, email).await?;
+    }
     let outputs = outputs_json(&deployment, &results);
     stdout.print(render_outputs(&deployment, &results))?;
     if let Some(path) = &args.outputs_file {
@@ -156,11 +186,99 @@ pub async fn run(
     Ok(Outcome::Done)
 }
 
+/// Whether `stack` takes the image as a parameter.
+fn needs_image(stack: &SynthStack) -> bool {
+    stack
+        .template
+        .parameters()
+        .any(|(id, parameter)| id.as_str() == "ImageUri" && parameter.default.is_none())
+}
+
+/// Builds the app image (natively or with Docker) and pushes it to the toolkit's repository;
+/// returns its URI by digest. A push of an image the registry has uploads nothing.
+async fn build_and_push(args: &UpArgs, deployment: &Deployment) -> anyhow::Result<String> {
+    let repository_name = toolkit::repository_name(&deployment.cfg.prefix);
+    let repository = crate::image::ecr::repository_uri(&deployment.sdk, &repository_name)
+        .await
+        .with_context(|| {
+            format!("finding the image repository {repository_name} (the toolkit stack's)")
+        })?;
+    let app = deployment
+        .stack("app")
+        .context("internal: an image is needed only by the app stack")?;
+    let platform = crate::image::Platform::of_task_definition(&app.template.to_json_value())
+        .context("internal: the app stack's task definition has no known CPU architecture")?;
+    let workspace = match &args.binary {
+        Some(_) => PathBuf::from("."),
+        None => crate::commands::image::find_workspace()?,
+    };
+    let options = crate::image::BuildOptions {
+        binary: args.binary.clone(),
+        platform,
+        out_dir: workspace.join(crate::commands::image::DEFAULT_LAYOUT),
+        workspace,
+        builder: match args.builder {
+            BuilderArg::Native => crate::image::Builder::Native,
+            BuilderArg::Docker => crate::image::Builder::Docker,
+        },
+    };
+    eprintln!("building the app image ({platform})");
+    let built = tokio::task::spawn_blocking(move || crate::image::build(&options))
+        .await
+        .context("the image build stopped")?
+        .context("building the app image")?;
+    let host = repository.split('/').next().unwrap_or_default().to_owned();
+    let auth = crate::image::ecr_auth(&deployment.sdk, &host)
+        .await
+        .context("getting push credentials for the image repository (ECR GetAuthorizationToken)")?;
+    let target = crate::image::PushTarget {
+        repository: repository.clone(),
+        auth,
+    };
+    let n_layers = built.layers.len();
+    let pushed = crate::image::push(&built, &target, |event| {
+        crate::commands::image::report(&event, n_layers);
+    })
+    .await
+    .with_context(|| format!("pushing the app image to {repository}"))?;
+    eprintln!(
+        "image {} ({} blobs uploaded)",
+        pushed.uri_by_digest, pushed.n_blobs_uploaded
+    );
+    Ok(pushed.uri_by_digest)
+}
+
+/// `--admin-email`: creates the first user in the app's pool, once (a re-run leaves it).
+async fn create_admin(
+    deployment: &Deployment,
+    results: &BTreeMap<String, Deployed>,
+    email: &Email,
+) -> anyhow::Result<()> {
+    let app = deployment
+        .stack("app")
+        .context("internal: --admin-email is checked against the app stack")?;
+    let pool_id = results
+        .get(&app.name)
+        .and_then(|deployed| deployed.state().output("UserPoolId"))
+        .with_context(|| format!("{} has no UserPoolId output for --admin-email", app.name))?;
+    let pool = Pool::new(&deployment.sdk, pool_id);
+    let policy = pool.password_policy().await?;
+    match pool.create(email, policy, true).await? {
+        Created::New(_) => {
+            eprintln!("created app user {email}; Cognito emails them a temporary password")
+        }
+        Created::Exists => eprintln!("app user {email} exists (unchanged)"),
+    }
+    Ok(())
+}
+
 /// Checks `--image`: a private ECR image must be in this deployment's repository, because the
 /// task's execution role may pull only from there.
 pub(crate) fn check_image(image: &str, prefix: &str, account: &str) -> anyhow::Result<String> {
     if image.is_empty() || image.chars().any(char::is_whitespace) {
-        return Err(usage(anyhow::anyhow!("--image: `{image}` is not an image URI")));
+        return Err(usage(anyhow::anyhow!(
+            "--image: `{image}` is not an image URI"
+        )));
     }
     let host = image.split('/').next().unwrap_or_default();
     if host.contains(".dkr.ecr.") {
@@ -214,14 +332,20 @@ async fn cloudfront_prefix_list(sdk: &aws_config::SdkConfig) -> anyhow::Result<S
         .send()
         .await
         .map_err(|err| anyhow::Error::new(aws_sdk_ec2::Error::from(err)))
-        .context("looking up CloudFront's origin-facing prefix list (EC2 DescribeManagedPrefixLists)")?;
+        .context(
+            "looking up CloudFront's origin-facing prefix list (EC2 DescribeManagedPrefixLists)",
+        )?;
     answer
         .prefix_lists()
         .iter()
         .find(|list| list.prefix_list_name() == Some(CLOUDFRONT_PREFIX_LIST))
         .and_then(|list| list.prefix_list_id())
         .map(str::to_owned)
-        .with_context(|| format!("the managed prefix list {CLOUDFRONT_PREFIX_LIST} does not exist in this region"))
+        .with_context(|| {
+            format!(
+                "the managed prefix list {CLOUDFRONT_PREFIX_LIST} does not exist in this region"
+            )
+        })
 }
 
 /// The template inline, or uploaded to the toolkit's bucket when over the body limit.
@@ -267,7 +391,10 @@ async fn deploy_stack(
         && !current.is_settled()
         && current.status != "REVIEW_IN_PROGRESS"
     {
-        eprintln!("{name}: {} (an earlier operation); waiting for it to end", current.status);
+        eprintln!(
+            "{name}: {} (an earlier operation); waiting for it to end",
+            current.status
+        );
         state = cfn.wait_settled(name, display.as_mut()).await?;
     }
     if let Some(current) = &state {
@@ -326,8 +453,13 @@ async fn deploy_stack(
         bail!("{name}: changes not approved; nothing was changed");
     }
     let watch = cfn.execute(name, &change_set, display.as_mut()).await?;
-    let final_state = watch.state.with_context(|| format!("{name} was deleted while deploying"))?;
-    let succeeded = matches!(final_state.status.as_str(), "CREATE_COMPLETE" | "UPDATE_COMPLETE");
+    let final_state = watch
+        .state
+        .with_context(|| format!("{name} was deleted while deploying"))?;
+    let succeeded = matches!(
+        final_state.status.as_str(),
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE"
+    );
     if !succeeded {
         let cause = watch
             .root_cause
@@ -335,8 +467,12 @@ async fn deploy_stack(
             .unwrap_or_else(|| "CloudFormation gave no reason".to_owned());
         let next = match final_state.status.as_str() {
             "ROLLBACK_COMPLETE" => "the next `deployer up` deletes it and creates it again",
-            "UPDATE_ROLLBACK_COMPLETE" => "the stack is back as it was; fix the cause and run `deployer up` again",
-            "UPDATE_ROLLBACK_FAILED" => "run `aws cloudformation continue-update-rollback --stack-name <stack>` once the blocking resource is fixed",
+            "UPDATE_ROLLBACK_COMPLETE" => {
+                "the stack is back as it was; fix the cause and run `deployer up` again"
+            }
+            "UPDATE_ROLLBACK_FAILED" => {
+                "run `aws cloudformation continue-update-rollback --stack-name <stack>` once the blocking resource is fixed"
+            }
             _ => "see `deployer status`",
         };
         bail!(
@@ -508,8 +644,22 @@ mod tests {
 
     #[test]
     fn image_outside_the_repository_is_refused() {
-        assert!(check_image("123.dkr.ecr.us-east-1.amazonaws.com/llm-eval-app@sha256:ab", "llm-eval", "123").is_ok());
-        assert!(check_image("123.dkr.ecr.us-east-1.amazonaws.com/other:1", "llm-eval", "123").is_err());
+        assert!(
+            check_image(
+                "123.dkr.ecr.us-east-1.amazonaws.com/llm-eval-app@sha256:ab",
+                "llm-eval",
+                "123"
+            )
+            .is_ok()
+        );
+        assert!(
+            check_image(
+                "123.dkr.ecr.us-east-1.amazonaws.com/other:1",
+                "llm-eval",
+                "123"
+            )
+            .is_err()
+        );
         assert!(check_image("public.ecr.aws/x/y:1", "llm-eval", "123").is_ok());
         assert!(check_image("a b", "llm-eval", "123").is_err());
     }

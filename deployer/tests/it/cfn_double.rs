@@ -83,8 +83,7 @@ impl CfnDouble {
     }
 }
 
-const STACK_ID: &str =
-    "arn:aws:cloudformation:us-east-1:123456789012:stack/llm-eval-network/00000000-0000-0000-0000-000000000000";
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/llm-eval-network/00000000-0000-0000-0000-000000000000";
 
 fn xml(action: &str, result: &str) -> Response {
     let body = format!(
@@ -157,7 +156,9 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
             }
             xml(
                 "CreateChangeSet",
-                &format!("<Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/deployer/1</Id><StackId>{STACK_ID}</StackId>"),
+                &format!(
+                    "<Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/deployer/1</Id><StackId>{STACK_ID}</StackId>"
+                ),
             )
         }
         "DescribeChangeSet" => xml(

@@ -22,6 +22,9 @@ const CONFIG_VARS: &[&str] = &[
     "AWS_PROFILE",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
+    "REGISTRY_USER",
+    "REGISTRY_PASSWORD",
+    "DOCKER_CONFIG",
 ];
 
 /// Result of one run.

@@ -1,7 +1,7 @@
 //! `deployer up`, `status` and `down` against a moto server of the test's own: create, no-op,
 //! delete and idempotent delete of the network stack (what moto's CloudFormation can run).
 
-use model_doubles::moto::Moto;
+use crate::moto::Moto;
 
 use crate::cfn_double::{CfnDouble, Script};
 use crate::helpers::{Run, deployer};
@@ -15,7 +15,10 @@ fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ("AWS_CONFIG_FILE", "/nonexistent/config".to_owned()),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/credentials".to_owned(),
+        ),
         ("DEPLOY_PROMPT_APP", "no".to_owned()),
         ("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()),
     ]
@@ -23,24 +26,39 @@ fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
 
 fn run(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> Run {
     let env = aws_env(moto);
-    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
     deployer(dir, args, &env)
 }
 
 #[test]
 fn network_stack_create_noop_status_delete() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
 
     let first = run(dir.path(), &moto, &["up", "--require-approval", "never"]);
     assert_eq!(first.code, Some(0), "{}", first.stderr);
-    assert!(first.stderr.contains("llm-eval-network: CREATE_COMPLETE"), "{}", first.stderr);
-    assert!(first.stderr.contains("add      Vpc AWS::EC2::VPC"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("llm-eval-network: CREATE_COMPLETE"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("add      Vpc AWS::EC2::VPC"),
+        "{}",
+        first.stderr
+    );
 
     // Nothing changed: no change set at all.
     let second = run(dir.path(), &moto, &["up", "--outputs-file", "outputs.json"]);
     assert_eq!(second.code, Some(0), "{}", second.stderr);
-    assert!(second.stderr.contains("llm-eval-network: unchanged"), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("llm-eval-network: unchanged"),
+        "{}",
+        second.stderr
+    );
     assert!(!second.stderr.contains("change(s)"), "{}", second.stderr);
     let outputs: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("outputs.json")).unwrap()).unwrap();
@@ -48,7 +66,11 @@ fn network_stack_create_noop_status_delete() {
 
     let status = run(dir.path(), &moto, &["status"]);
     assert_eq!(status.code, Some(0), "{}", status.stderr);
-    assert!(status.stdout.contains("llm-eval-network: CREATE_COMPLETE"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("llm-eval-network: CREATE_COMPLETE"),
+        "{}",
+        status.stdout
+    );
 
     // Without a terminal, `down` needs --force.
     let refused = run(dir.path(), &moto, &["down"]);
@@ -58,22 +80,33 @@ fn network_stack_create_noop_status_delete() {
 
 #[test]
 fn down_with_nothing_deployed_succeeds_and_says_so() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let down = run(dir.path(), &moto, &["down", "--force"]);
     assert_eq!(down.code, Some(0), "{}", down.stderr);
-    assert!(down.stdout.starts_with("nothing to delete"), "{}", down.stdout);
+    assert!(
+        down.stdout.starts_with("nothing to delete"),
+        "{}",
+        down.stdout
+    );
     let status = run(dir.path(), &moto, &["status"]);
-    assert!(status.stdout.contains("llm-eval-network: not deployed"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("llm-eval-network: not deployed"),
+        "{}",
+        status.stdout
+    );
 }
 
 #[test]
 fn no_credentials_error_names_how_to_provide_them() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let mut env = aws_env(&moto);
     env.retain(|(key, _)| !key.starts_with("AWS_ACCESS") && !key.starts_with("AWS_SECRET"));
-    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
     let up = deployer(dir.path(), &["up"], &env);
     assert_eq!(up.code, Some(1), "{}", up.stderr);
     assert!(up.stderr.contains("aws sso login"), "{}", up.stderr);
@@ -87,7 +120,10 @@ fn double_env(moto: &Moto, double: &CfnDouble) -> Vec<(&'static str, String)> {
 }
 
 fn run_with(dir: &std::path::Path, env: &[(&'static str, String)], args: &[&str]) -> Run {
-    let env: Vec<(&str, &str)> = env.iter().map(|(key, value)| (*key, value.as_str())).collect();
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
     deployer(dir, args, &env)
 }
 
@@ -98,41 +134,83 @@ const STACK: &str = "AWS::CloudFormation::Stack";
 /// cancellation of the gateway nor the stack's summary event.
 #[test]
 fn failed_create_reports_the_root_cause() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let double = CfnDouble::start(Script {
         initial: None,
         after_execute: (
             "ROLLBACK_COMPLETE",
             vec![
-                ("llm-eval-network", STACK, "CREATE_IN_PROGRESS", "User Initiated"),
+                (
+                    "llm-eval-network",
+                    STACK,
+                    "CREATE_IN_PROGRESS",
+                    "User Initiated",
+                ),
                 ("Vpc", VPC, "CREATE_IN_PROGRESS", ""),
-                ("InternetGateway", "AWS::EC2::InternetGateway", "CREATE_IN_PROGRESS", ""),
-                ("Vpc", VPC, "CREATE_FAILED", "The maximum number of VPCs has been reached."),
-                ("InternetGateway", "AWS::EC2::InternetGateway", "CREATE_FAILED", "Resource creation cancelled"),
-                ("llm-eval-network", STACK, "ROLLBACK_IN_PROGRESS", "The following resource(s) failed to create: [Vpc, InternetGateway]."),
+                (
+                    "InternetGateway",
+                    "AWS::EC2::InternetGateway",
+                    "CREATE_IN_PROGRESS",
+                    "",
+                ),
+                (
+                    "Vpc",
+                    VPC,
+                    "CREATE_FAILED",
+                    "The maximum number of VPCs has been reached.",
+                ),
+                (
+                    "InternetGateway",
+                    "AWS::EC2::InternetGateway",
+                    "CREATE_FAILED",
+                    "Resource creation cancelled",
+                ),
+                (
+                    "llm-eval-network",
+                    STACK,
+                    "ROLLBACK_IN_PROGRESS",
+                    "The following resource(s) failed to create: [Vpc, InternetGateway].",
+                ),
                 ("llm-eval-network", STACK, "ROLLBACK_COMPLETE", ""),
             ],
         ),
         after_delete: (None, Vec::new()),
     });
     let dir = tempfile::tempdir().unwrap();
-    let up = run_with(dir.path(), &double_env(&moto, &double), &["up", "--require-approval", "never"]);
+    let up = run_with(
+        dir.path(),
+        &double_env(&moto, &double),
+        &["up", "--require-approval", "never"],
+    );
     assert_eq!(up.code, Some(1), "{}", up.stderr);
     assert!(
         up.stderr.contains("llm-eval-network failed: Vpc (AWS::EC2::VPC): CREATE_FAILED: The maximum number of VPCs has been reached."),
         "{}",
         up.stderr
     );
-    assert!(up.stderr.contains("final state: ROLLBACK_COMPLETE"), "{}", up.stderr);
-    assert!(up.stderr.contains("the next `deployer up` deletes it"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("final state: ROLLBACK_COMPLETE"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("the next `deployer up` deletes it"),
+        "{}",
+        up.stderr
+    );
     // Progress lines (no terminal) show each event with a timestamp.
-    assert!(up.stderr.contains("s] llm-eval-network Vpc AWS::EC2::VPC CREATE_IN_PROGRESS"), "{}", up.stderr);
+    assert!(
+        up.stderr
+            .contains("s] llm-eval-network Vpc AWS::EC2::VPC CREATE_IN_PROGRESS"),
+        "{}",
+        up.stderr
+    );
 }
 
 /// Scripted double: a stack left in ROLLBACK_COMPLETE is deleted, then created again.
 #[test]
 fn rollback_complete_is_deleted_and_created_again() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let double = CfnDouble::start(Script {
         initial: Some("ROLLBACK_COMPLETE"),
         after_execute: (
@@ -142,12 +220,23 @@ fn rollback_complete_is_deleted_and_created_again() {
                 ("llm-eval-network", STACK, "CREATE_COMPLETE", ""),
             ],
         ),
-        after_delete: (None, vec![("llm-eval-network", STACK, "DELETE_COMPLETE", "")]),
+        after_delete: (
+            None,
+            vec![("llm-eval-network", STACK, "DELETE_COMPLETE", "")],
+        ),
     });
     let dir = tempfile::tempdir().unwrap();
-    let up = run_with(dir.path(), &double_env(&moto, &double), &["up", "--require-approval", "never"]);
+    let up = run_with(
+        dir.path(),
+        &double_env(&moto, &double),
+        &["up", "--require-approval", "never"],
+    );
     assert_eq!(up.code, Some(0), "{}", up.stderr);
-    assert!(up.stderr.contains("deleting it to create it again"), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("deleting it to create it again"),
+        "{}",
+        up.stderr
+    );
     let actions = double.actions();
     let delete = actions.iter().position(|a| a == "DeleteStack").unwrap();
     let create = actions.iter().position(|a| a == "CreateChangeSet").unwrap();
@@ -157,51 +246,95 @@ fn rollback_complete_is_deleted_and_created_again() {
 /// Scripted double: UPDATE_ROLLBACK_FAILED stops `up` with the ContinueUpdateRollback hint.
 #[test]
 fn update_rollback_failed_gets_the_continue_hint() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let double = CfnDouble::start(Script {
         initial: Some("UPDATE_ROLLBACK_FAILED"),
         after_execute: ("UPDATE_COMPLETE", Vec::new()),
         after_delete: (None, Vec::new()),
     });
     let dir = tempfile::tempdir().unwrap();
-    let up = run_with(dir.path(), &double_env(&moto, &double), &["up", "--require-approval", "never"]);
+    let up = run_with(
+        dir.path(),
+        &double_env(&moto, &double),
+        &["up", "--require-approval", "never"],
+    );
     assert_eq!(up.code, Some(1), "{}", up.stderr);
-    assert!(up.stderr.contains("continue-update-rollback --stack-name llm-eval-network"), "{}", up.stderr);
-    assert!(!double.actions().iter().any(|a| a == "CreateChangeSet"), "{:?}", double.actions());
+    assert!(
+        up.stderr
+            .contains("continue-update-rollback --stack-name llm-eval-network"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        !double.actions().iter().any(|a| a == "CreateChangeSet"),
+        "{:?}",
+        double.actions()
+    );
 }
 
 /// Scripted double: a deletion that ends in DELETE_FAILED names the resources that blocked it.
 #[test]
 fn delete_failed_names_the_blocking_resources() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let double = CfnDouble::start(Script {
         initial: Some("CREATE_COMPLETE"),
         after_execute: ("UPDATE_COMPLETE", Vec::new()),
         after_delete: (
             Some("DELETE_FAILED"),
             vec![
-                ("llm-eval-network", STACK, "DELETE_IN_PROGRESS", "User Initiated"),
-                ("Vpc", VPC, "DELETE_FAILED", "The vpc 'vpc-1' has dependencies and cannot be deleted. (Service: Ec2, Status Code: 400, Error Code: DependencyViolation)"),
-                ("llm-eval-network", STACK, "DELETE_FAILED", "The following resource(s) failed to delete: [Vpc]."),
+                (
+                    "llm-eval-network",
+                    STACK,
+                    "DELETE_IN_PROGRESS",
+                    "User Initiated",
+                ),
+                (
+                    "Vpc",
+                    VPC,
+                    "DELETE_FAILED",
+                    "The vpc 'vpc-1' has dependencies and cannot be deleted. (Service: Ec2, Status Code: 400, Error Code: DependencyViolation)",
+                ),
+                (
+                    "llm-eval-network",
+                    STACK,
+                    "DELETE_FAILED",
+                    "The following resource(s) failed to delete: [Vpc].",
+                ),
             ],
         ),
     });
     let dir = tempfile::tempdir().unwrap();
-    let down = run_with(dir.path(), &double_env(&moto, &double), &["down", "--force"]);
+    let down = run_with(
+        dir.path(),
+        &double_env(&moto, &double),
+        &["down", "--force"],
+    );
     assert_eq!(down.code, Some(1), "{}", down.stderr);
     assert!(down.stderr.contains("llm-eval-network is DELETE_FAILED; blocked by:\n  Vpc: The vpc 'vpc-1' has dependencies"), "{}", down.stderr);
 }
 
 #[test]
 fn diff_shows_what_up_would_do_and_fail_exits_1() {
-    let moto = Moto::start().unwrap();
+    let moto = Moto::start();
     let dir = tempfile::tempdir().unwrap();
     let before = run(dir.path(), &moto, &["diff", "--fail"]);
     assert_eq!(before.code, Some(1), "{}", before.stderr);
-    assert!(before.stdout.contains("llm-eval-network: not deployed; `up` would create it"), "{}", before.stdout);
+    assert!(
+        before
+            .stdout
+            .contains("llm-eval-network: not deployed; `up` would create it"),
+        "{}",
+        before.stdout
+    );
     let up = run(dir.path(), &moto, &["up", "--require-approval", "never"]);
     assert_eq!(up.code, Some(0), "{}", up.stderr);
     let after = run(dir.path(), &moto, &["diff", "--fail"]);
     assert_eq!(after.code, Some(0), "{}\n{}", after.stdout, after.stderr);
-    assert!(after.stdout.contains("llm-eval-network: template unchanged"), "{}", after.stdout);
+    assert!(
+        after
+            .stdout
+            .contains("llm-eval-network: template unchanged"),
+        "{}",
+        after.stdout
+    );
 }

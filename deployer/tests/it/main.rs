@@ -2,8 +2,13 @@
 //! temporary directory with a controlled environment.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
+mod bootstrap;
 mod cfn_double;
 mod helpers;
+mod image;
 mod lifecycle;
+mod moto;
 mod nag;
+mod servers;
 mod synth;
+mod users;

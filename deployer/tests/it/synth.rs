@@ -98,7 +98,10 @@ fn all_stacks_to_stdout_as_json_object() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let all: Json = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&String> = all.as_object().unwrap().keys().collect();
-    assert_eq!(names, ["llm-eval-toolkit", "llm-eval-network", "llm-eval-app"]);
+    assert_eq!(
+        names,
+        ["llm-eval-toolkit", "llm-eval-network", "llm-eval-app"]
+    );
 }
 
 #[test]

@@ -1,0 +1,222 @@
+//! Local HTTP servers the bootstrap tests talk to, each on 127.0.0.1 and a free port, running on
+//! a thread of their own so that the blocking tests (which run the real binaries) can use them.
+//!
+//! - [`ResponseUrl`] stands in for CloudFormation's presigned S3 response URL: it records every
+//!   request exactly as received (method, URI, headers, body) and answers as scripted, or never.
+//! - [`CodeBuildDouble`] speaks the CodeBuild JSON 1.1 protocol (`X-Amz-Target:
+//!   CodeBuild_20161006.<Operation>`) for StartBuild and BatchGetBuilds. moto's CodeBuild ignores
+//!   StartBuild's overrides and reports every build as SUCCEEDED with every phase succeeded, so
+//!   it cannot show what the Lambda asked for or a build that failed in a phase: this scripted
+//!   double of that one API can, and records each call.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value as Json, json};
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The value of header `name` (lowercase), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Json {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// Starts `router` on a free port in a background thread; returns the base URL.
+fn serve(router: Router) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, router).await.unwrap();
+        });
+    });
+    format!("http://{addr}")
+}
+
+/// How the response URL answers one request.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    /// This HTTP status, empty body.
+    Status(u16),
+    /// Never (the connection stays open).
+    Hang,
+}
+
+#[derive(Default)]
+struct ResponseState {
+    received: Mutex<Vec<Received>>,
+    /// Answers in order; when empty, 200.
+    script: Mutex<VecDeque<Answer>>,
+}
+
+/// The stand-in for CloudFormation's presigned response URL.
+pub struct ResponseUrl {
+    base: String,
+    state: Arc<ResponseState>,
+}
+
+async fn record_response(
+    State(state): State<Arc<ResponseState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    state.received.lock().unwrap().push(Received {
+        method: method.to_string(),
+        uri: uri.to_string(),
+        headers: headers
+            .iter()
+            .map(|(key, value)| {
+                (
+                    key.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    });
+    let answer = state.script.lock().unwrap().pop_front();
+    match answer {
+        None => StatusCode::OK.into_response(),
+        Some(Answer::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
+        Some(Answer::Hang) => std::future::pending().await,
+    }
+}
+
+impl ResponseUrl {
+    /// Answers `script` in order, then 200.
+    pub fn start(script: &[Answer]) -> ResponseUrl {
+        let state = Arc::new(ResponseState::default());
+        state.script.lock().unwrap().extend(script.iter().copied());
+        let router = Router::new()
+            .fallback(record_response)
+            .with_state(state.clone());
+        ResponseUrl {
+            base: serve(router),
+            state,
+        }
+    }
+
+    /// A URL shaped like CloudFormation's: a path and a signature in the query.
+    pub fn url(&self) -> String {
+        format!(
+            "{}/cloudformation-custom-resource-response-useast1/arn%3Aaws%3Acloudformation%3Aus-east-1%3A123456789012%3Astack/boot/guid%7CDeployment%7Creq-1?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=SIGNATURE-SECRET",
+            self.base
+        )
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+}
+
+#[derive(Default)]
+struct CodeBuildState {
+    calls: Mutex<Vec<(String, Json)>>,
+    /// The build BatchGetBuilds returns.
+    build: Mutex<Option<Json>>,
+}
+
+/// Scripted CodeBuild (see the module doc for why not moto).
+pub struct CodeBuildDouble {
+    base: String,
+    state: Arc<CodeBuildState>,
+}
+
+async fn codebuild_call(
+    State(state): State<Arc<CodeBuildState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let request: Json = serde_json::from_slice(&body).unwrap_or(Json::Null);
+    let operation = target.rsplit('.').next().unwrap_or("").to_owned();
+    state
+        .calls
+        .lock()
+        .unwrap()
+        .push((operation.clone(), request.clone()));
+    let answer = match operation.as_str() {
+        "StartBuild" => {
+            let project = request["projectName"].as_str().unwrap_or("?");
+            let n = state.calls.lock().unwrap().len();
+            json!({"build": {"id": format!("{project}:build-{n}"), "buildStatus": "IN_PROGRESS"}})
+        }
+        "BatchGetBuilds" => {
+            let build = state.build.lock().unwrap().clone();
+            json!({"builds": build.into_iter().collect::<Vec<_>>(), "buildsNotFound": []})
+        }
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                [("content-type", "application/x-amz-json-1.1")],
+                json!({"__type": "UnknownOperationException", "message": target}).to_string(),
+            )
+                .into_response();
+        }
+    };
+    (
+        [("content-type", "application/x-amz-json-1.1")],
+        answer.to_string(),
+    )
+        .into_response()
+}
+
+impl CodeBuildDouble {
+    /// BatchGetBuilds answers with `build` (or no build).
+    pub fn start(build: Option<Json>) -> CodeBuildDouble {
+        let state = Arc::new(CodeBuildState::default());
+        *state.build.lock().unwrap() = build;
+        let router = Router::new()
+            .fallback(codebuild_call)
+            .with_state(state.clone());
+        CodeBuildDouble {
+            base: serve(router),
+            state,
+        }
+    }
+
+    /// Base URL, for `AWS_ENDPOINT_URL_CODEBUILD`.
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// Operations called, with their request bodies.
+    pub fn calls(&self) -> Vec<(String, Json)> {
+        self.state.calls.lock().unwrap().clone()
+    }
+}
