@@ -20,7 +20,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 /// Longest any one wait (apps, spaces, profiles, mount targets) may take.
 const WAIT_LIMIT: Duration = Duration::from_secs(20 * 60);
 /// Delay between polls.
-const POLL: Duration = Duration::from_secs(5);
+const POLL: Duration = Duration::from_secs(2);
 /// Most items read from one listing (pages of 100).
 const MAX_ITEMS: usize = 1_000;
 

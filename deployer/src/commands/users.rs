@@ -163,7 +163,7 @@ pub async fn run(
 
 /// The app stack's `UserPoolId` output.
 async fn app_user_pool(deployment: &Deployment) -> anyhow::Result<String> {
-    let name = stacks::stack_name(&deployment.cfg, stacks::StackKind::App);
+    let name = stacks::stacks::stack_name(&deployment.cfg, stacks::StackKind::App);
     let state = deployment.cfn.describe(&name).await?.with_context(|| {
         format!(
             "the app stack {name} is not deployed in {}; run `deployer up`, or pass --user-pool-id",

@@ -338,3 +338,111 @@ fn diff_shows_what_up_would_do_and_fail_exits_1() {
         after.stdout
     );
 }
+
+/// Studio hygiene on `down`: CloudFormation is the scripted double (one stack state for both
+/// the network and studio stacks: deployed, then gone after DeleteStack), SageMaker's apps,
+/// spaces and user profiles the scripted SageMaker double (moto 5.2 has only domains), and the
+/// domain's EFS file system, mount target and NFS security groups are real moto resources.
+#[test]
+fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
+    use crate::sagemaker_double::{Domain, SageMakerDouble};
+    let moto = Moto::start();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let config = runtime.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.url())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cognitoidentityprovider::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load(),
+    );
+    let ec2 = aws_sdk_ec2::Client::new(&config);
+    let efs = aws_sdk_efs::Client::new(&config);
+    let domain_id = "d-abc123";
+    let (vpc_id, efs_id) = runtime.block_on(async {
+        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+        let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
+        let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.1.0/24").send().await.unwrap();
+        let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
+        let mut groups = Vec::new();
+        for direction in ["inbound", "outbound"] {
+            let group = ec2
+                .create_security_group()
+                .vpc_id(&vpc_id)
+                .group_name(format!("security-group-for-{direction}-nfs-{domain_id}"))
+                .description("created by SageMaker")
+                .send()
+                .await
+                .unwrap();
+            groups.push(group.group_id().unwrap().to_owned());
+        }
+        // They reference each other, as SageMaker's do.
+        let nfs_from = |group: &str| {
+            aws_sdk_ec2::types::IpPermission::builder()
+                .ip_protocol("tcp")
+                .from_port(2049)
+                .to_port(2049)
+                .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(group).build())
+                .build()
+        };
+        ec2.authorize_security_group_ingress().group_id(&groups[0]).ip_permissions(nfs_from(&groups[1])).send().await.unwrap();
+        ec2.authorize_security_group_egress().group_id(&groups[1]).ip_permissions(nfs_from(&groups[0])).send().await.unwrap();
+        let fs = efs.create_file_system().creation_token("studio-home").send().await.unwrap();
+        let efs_id = fs.file_system_id().to_owned();
+        efs.create_mount_target().file_system_id(&efs_id).subnet_id(&subnet_id).security_groups(&groups[0]).send().await.unwrap();
+        (vpc_id, efs_id)
+    });
+    let sagemaker = SageMakerDouble::start(Domain {
+        id: domain_id.into(),
+        name: "llm-eval-studio".into(),
+        efs_id: efs_id.clone(),
+        vpc_id: vpc_id.clone(),
+        apps: vec![
+            ("default".into(), "shared-space".into(), "InService".into()),
+            ("mine".into(), "ada-space".into(), "InService".into()),
+        ],
+        spaces: vec!["shared-space".into(), "ada-space".into()],
+        profiles: vec!["studio-user".into(), "ada".into()],
+    });
+    let double = CfnDouble::start(Script {
+        initial: Some("CREATE_COMPLETE"),
+        after_execute: ("UPDATE_COMPLETE", Vec::new()),
+        after_delete: (None, Vec::new()),
+    });
+    let mut env = double_env(&moto, &double);
+    env.retain(|(key, _)| *key != "DEPLOY_SAGEMAKER_DOMAIN");
+    env.push(("DEPLOY_SAGEMAKER_DOMAIN", "yes".to_owned()));
+    env.push(("AWS_ENDPOINT_URL_SAGEMAKER", sagemaker.url().to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let down = run_with(dir.path(), &env, &["down", "--force"]);
+    assert_eq!(down.code, Some(0), "{}\n{}", down.stdout, down.stderr);
+
+    // Apps first, then only what CloudFormation does not own (shared-space, studio-user are
+    // the stack's).
+    assert_eq!(
+        sagemaker.calls(),
+        ["DeleteApp default", "DeleteApp mine", "DeleteSpace ada-space", "DeleteUserProfile ada"],
+        "{}",
+        down.stderr
+    );
+    assert_eq!(sagemaker.domain().spaces, ["shared-space"]);
+    assert!(down.stderr.contains(&format!("studio: deleted EFS file system {efs_id}")), "{}", down.stderr);
+    assert!(down.stderr.contains("(security-group-for-inbound-nfs-d-abc123)"), "{}", down.stderr);
+    runtime.block_on(async {
+        let left = efs.describe_file_systems().send().await.unwrap();
+        assert!(left.file_systems().is_empty(), "{left:?}");
+        let groups = ec2
+            .describe_security_groups()
+            .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc_id).build())
+            .send()
+            .await
+            .unwrap();
+        let names: Vec<&str> = groups.security_groups().iter().filter_map(|group| group.group_name()).collect();
+        assert_eq!(names, ["default"], "only the VPC's default group is left");
+    });
+    // The stacks were deleted studio first.
+    let deletes = double.actions().iter().filter(|action| *action == "DeleteStack").count();
+    assert_eq!(deletes, 2, "{:?}", double.actions());
+    assert!(down.stdout.contains("deleted llm-eval-studio, llm-eval-network"), "{}", down.stdout);
+}

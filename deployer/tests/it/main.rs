@@ -9,6 +9,7 @@ mod image;
 mod lifecycle;
 mod moto;
 mod nag;
+mod sagemaker_double;
 mod servers;
 mod synth;
 mod users;
