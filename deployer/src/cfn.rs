@@ -94,8 +94,6 @@ impl ResourceChange {
 pub struct ChangeSet {
     /// Its ARN.
     pub id: String,
-    /// Whether it creates the stack.
-    pub creates_stack: bool,
     /// What it would do.
     pub changes: Vec<ResourceChange>,
 }
@@ -339,11 +337,7 @@ impl Cfn {
                         self.discard(stack, &id).await?;
                         return Ok(Plan::NoChanges);
                     }
-                    return Ok(Plan::Changes(ChangeSet {
-                        id,
-                        creates_stack,
-                        changes,
-                    }));
+                    return Ok(Plan::Changes(ChangeSet { id, changes }));
                 }
                 Some(ChangeSetStatus::Failed) => {
                     let reason = described.status_reason().unwrap_or_default().to_owned();

@@ -347,7 +347,10 @@ fn diff_shows_what_up_would_do_and_fail_exits_1() {
 fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
     use crate::sagemaker_double::{Domain, SageMakerDouble};
     let moto = Moto::start();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let config = runtime.block_on(
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(moto.url())
@@ -361,9 +364,20 @@ fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
     let efs = aws_sdk_efs::Client::new(&config);
     let domain_id = "d-abc123";
     let (vpc_id, efs_id) = runtime.block_on(async {
-        let vpc = ec2.create_vpc().cidr_block("10.0.0.0/16").send().await.unwrap();
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.0.0.0/16")
+            .send()
+            .await
+            .unwrap();
         let vpc_id = vpc.vpc().unwrap().vpc_id().unwrap().to_owned();
-        let subnet = ec2.create_subnet().vpc_id(&vpc_id).cidr_block("10.0.1.0/24").send().await.unwrap();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc_id)
+            .cidr_block("10.0.1.0/24")
+            .send()
+            .await
+            .unwrap();
         let subnet_id = subnet.subnet().unwrap().subnet_id().unwrap().to_owned();
         let mut groups = Vec::new();
         for direction in ["inbound", "outbound"] {
@@ -383,14 +397,39 @@ fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
                 .ip_protocol("tcp")
                 .from_port(2049)
                 .to_port(2049)
-                .user_id_group_pairs(aws_sdk_ec2::types::UserIdGroupPair::builder().group_id(group).build())
+                .user_id_group_pairs(
+                    aws_sdk_ec2::types::UserIdGroupPair::builder()
+                        .group_id(group)
+                        .build(),
+                )
                 .build()
         };
-        ec2.authorize_security_group_ingress().group_id(&groups[0]).ip_permissions(nfs_from(&groups[1])).send().await.unwrap();
-        ec2.authorize_security_group_egress().group_id(&groups[1]).ip_permissions(nfs_from(&groups[0])).send().await.unwrap();
-        let fs = efs.create_file_system().creation_token("studio-home").send().await.unwrap();
+        ec2.authorize_security_group_ingress()
+            .group_id(&groups[0])
+            .ip_permissions(nfs_from(&groups[1]))
+            .send()
+            .await
+            .unwrap();
+        ec2.authorize_security_group_egress()
+            .group_id(&groups[1])
+            .ip_permissions(nfs_from(&groups[0]))
+            .send()
+            .await
+            .unwrap();
+        let fs = efs
+            .create_file_system()
+            .creation_token("studio-home")
+            .send()
+            .await
+            .unwrap();
         let efs_id = fs.file_system_id().to_owned();
-        efs.create_mount_target().file_system_id(&efs_id).subnet_id(&subnet_id).security_groups(&groups[0]).send().await.unwrap();
+        efs.create_mount_target()
+            .file_system_id(&efs_id)
+            .subnet_id(&subnet_id)
+            .security_groups(&groups[0])
+            .send()
+            .await
+            .unwrap();
         (vpc_id, efs_id)
     });
     let sagemaker = SageMakerDouble::start(Domain {
@@ -422,27 +461,60 @@ fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
     // the stack's).
     assert_eq!(
         sagemaker.calls(),
-        ["DeleteApp default", "DeleteApp mine", "DeleteSpace ada-space", "DeleteUserProfile ada"],
+        [
+            "DeleteApp default",
+            "DeleteApp mine",
+            "DeleteSpace ada-space",
+            "DeleteUserProfile ada"
+        ],
         "{}",
         down.stderr
     );
     assert_eq!(sagemaker.domain().spaces, ["shared-space"]);
-    assert!(down.stderr.contains(&format!("studio: deleted EFS file system {efs_id}")), "{}", down.stderr);
-    assert!(down.stderr.contains("(security-group-for-inbound-nfs-d-abc123)"), "{}", down.stderr);
+    assert!(
+        down.stderr
+            .contains(&format!("studio: deleted EFS file system {efs_id}")),
+        "{}",
+        down.stderr
+    );
+    assert!(
+        down.stderr
+            .contains("(security-group-for-inbound-nfs-d-abc123)"),
+        "{}",
+        down.stderr
+    );
     runtime.block_on(async {
         let left = efs.describe_file_systems().send().await.unwrap();
         assert!(left.file_systems().is_empty(), "{left:?}");
         let groups = ec2
             .describe_security_groups()
-            .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&vpc_id).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("vpc-id")
+                    .values(&vpc_id)
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        let names: Vec<&str> = groups.security_groups().iter().filter_map(|group| group.group_name()).collect();
+        let names: Vec<&str> = groups
+            .security_groups()
+            .iter()
+            .filter_map(|group| group.group_name())
+            .collect();
         assert_eq!(names, ["default"], "only the VPC's default group is left");
     });
     // The stacks were deleted studio first.
-    let deletes = double.actions().iter().filter(|action| *action == "DeleteStack").count();
+    let deletes = double
+        .actions()
+        .iter()
+        .filter(|action| *action == "DeleteStack")
+        .count();
     assert_eq!(deletes, 2, "{:?}", double.actions());
-    assert!(down.stdout.contains("deleted llm-eval-studio, llm-eval-network"), "{}", down.stdout);
+    assert!(
+        down.stdout
+            .contains("deleted llm-eval-studio, llm-eval-network"),
+        "{}",
+        down.stdout
+    );
 }

@@ -80,7 +80,11 @@ impl SageMakerDouble {
 }
 
 fn reply(value: Value) -> Response {
-    ([("content-type", "application/x-amz-json-1.1")], value.to_string()).into_response()
+    (
+        [("content-type", "application/x-amz-json-1.1")],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 fn not_found(message: &str) -> Response {
