@@ -27,6 +27,16 @@ pub enum Command {
     Synth(SynthArgs),
     /// Check templates (ours, or any given with --template) against the security rule pack.
     Nag(crate::commands::nag::NagArgs),
+    /// Deploy every stack (toolkit, network, app, studio), in dependency order.
+    Up(crate::commands::up::UpArgs),
+    /// Show what `up` would change: template differences and change sets (deleted again).
+    Diff(crate::commands::diff::DiffArgs),
+    /// Show each stack's state and outputs, and the app service's tasks and image.
+    Status(crate::commands::status::StatusArgs),
+    /// Delete the stacks, in reverse dependency order.
+    Down(crate::commands::down::DownArgs),
+    /// Manage the app's users (Cognito): add, list, remove, reset-password.
+    Users(crate::commands::users::UsersArgs),
     /// The one-click install's build side: run the lifecycle in CodeBuild and answer CloudFormation.
     Bootstrap(crate::commands::bootstrap::BootstrapArgs),
     /// Build the app image without a Docker daemon, or push it to a registry.

@@ -388,6 +388,26 @@ pub fn resolve(
     Ok(draft.cfg)
 }
 
+/// True when setting `key` was given by a flag, its variable or the `--config` file (not
+/// defaulted).
+pub fn is_given(
+    args: &ConfigArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    key: &str,
+) -> anyhow::Result<bool> {
+    let Some(setting) = SETTINGS.iter().find(|setting| setting.key == key) else {
+        bail!("internal: no setting `{key}`");
+    };
+    if args.flag(key).is_some() || env(setting.env).is_some() {
+        return Ok(true);
+    }
+    let file = match &args.config {
+        Some(path) => read_file(path)?,
+        None => Vec::new(),
+    };
+    Ok(file.iter().any(|entry| entry.key == key))
+}
+
 /// The README's settings table (flag, environment, file key, default, effect), generated from
 /// [`SETTINGS`]; a test keeps the README's copy current.
 #[cfg(test)]

@@ -7,14 +7,21 @@
 //! (unreadable or invalid `deployer nag --template` files). A closed stdout is handled by
 //! [`output::Stdout`] and is not an error.
 
+mod aws;
 mod bootstrap;
+mod cfn;
 mod cli;
+mod cognito;
 mod commands;
 mod config;
+mod deployment;
 mod image;
 mod input;
 mod outcome;
 mod output;
+mod progress;
+mod purge;
+mod studio;
 
 use std::process::ExitCode;
 
@@ -31,9 +38,24 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Synth(args) => commands::synth::run(&args, &env, stdout),
         Command::Nag(args) => commands::nag::run(&args, &env, stdout),
+        Command::Up(args) => runtime()?.block_on(commands::up::run(&args, &env, stdout)),
+        Command::Diff(args) => runtime()?.block_on(commands::diff::run(&args, &env, stdout)),
+        Command::Status(args) => runtime()?.block_on(commands::status::run(&args, &env, stdout)),
+        Command::Down(args) => runtime()?.block_on(commands::down::run(&args, &env, stdout)),
+        Command::Users(args) => runtime()?.block_on(commands::users::run(&args, &env, stdout)),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, &env),
         Command::Image(args) => commands::image::run(&args, stdout),
     }
+}
+
+/// The async runtime of the commands that talk to AWS (`synth` and `nag` need none).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn main() -> ExitCode {

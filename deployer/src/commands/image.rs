@@ -15,7 +15,7 @@ use crate::outcome::{self, Outcome};
 use crate::output::Stdout;
 
 /// Default layout directory of `build` and `push`.
-const DEFAULT_LAYOUT: &str = "cdk.out/image";
+pub(crate) const DEFAULT_LAYOUT: &str = "cdk.out/image";
 
 /// Arguments of `deployer image`.
 #[derive(Debug, Args)]
@@ -170,7 +170,7 @@ fn app_stack_platform() -> anyhow::Result<Platform> {
 
 /// The nearest directory at or above the current one that holds `app/Cargo.toml` and a
 /// workspace `Cargo.toml`.
-fn find_workspace() -> anyhow::Result<PathBuf> {
+pub(crate) fn find_workspace() -> anyhow::Result<PathBuf> {
     let start = std::env::current_dir().context("reading the current directory")?;
     for dir in start.ancestors() {
         let is_workspace = std::fs::read_to_string(dir.join("Cargo.toml"))
@@ -241,7 +241,7 @@ async fn resolve_auth(args: &PushArgs, host: &str) -> anyhow::Result<image::Regi
     Ok(image::registry_auth(host, None)?)
 }
 
-fn report(event: &PushEvent, n_layers: usize) {
+pub(crate) fn report(event: &PushEvent, n_layers: usize) {
     let name = |kind: &BlobKind| match kind {
         BlobKind::Layer(layer_idx) => format!("layer {}/{n_layers}", layer_idx + 1),
         BlobKind::Config => "config".to_owned(),

@@ -1,6 +1,11 @@
 //! One module per subcommand, each with a `run` function.
 
 pub mod bootstrap;
+pub mod diff;
+pub mod down;
 pub mod image;
 pub mod nag;
+pub mod status;
 pub mod synth;
+pub mod up;
+pub mod users;

@@ -232,7 +232,12 @@ mod tests {
     fn select_all() {
         check_select(
             None,
-            Ok(&["llm-eval-network", "llm-eval-app", "llm-eval-studio"]),
+            Ok(&[
+                "llm-eval-toolkit",
+                "llm-eval-network",
+                "llm-eval-app",
+                "llm-eval-studio",
+            ]),
         )
     }
     #[test]
@@ -248,7 +253,7 @@ mod tests {
         check_select(
             Some("db"),
             Err(
-                "no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio",
+                "no stack named `db` in this configuration; stacks: llm-eval-toolkit, llm-eval-network, llm-eval-app, llm-eval-studio",
             ),
         )
     }
@@ -262,7 +267,7 @@ mod tests {
             },
             Some("studio"),
             Err(
-                "stack `studio` is turned off (DEPLOY_SAGEMAKER_DOMAIN is no); stacks: llm-eval-network, llm-eval-app",
+                "stack `studio` is turned off (DEPLOY_SAGEMAKER_DOMAIN is no); stacks: llm-eval-toolkit, llm-eval-network, llm-eval-app",
             ),
         )
     }
@@ -287,11 +292,19 @@ mod tests {
         let m = manifest(&cfg, &stacks, Format::Yaml);
         assert_eq!(
             m["order"],
-            json!(["llm-eval-network", "llm-eval-app", "llm-eval-studio"])
+            json!([
+                "llm-eval-toolkit",
+                "llm-eval-network",
+                "llm-eval-app",
+                "llm-eval-studio"
+            ])
         );
-        assert_eq!(m["stacks"][1]["template"], "llm-eval-app.template.yaml");
-        assert_eq!(m["stacks"][1]["depends_on"], json!(["llm-eval-network"]));
-        let supplied: Vec<&str> = m["stacks"][1]["parameters"]
+        assert_eq!(m["stacks"][2]["template"], "llm-eval-app.template.yaml");
+        assert_eq!(
+            m["stacks"][2]["depends_on"],
+            json!(["llm-eval-network", "llm-eval-toolkit"])
+        );
+        let supplied: Vec<&str> = m["stacks"][2]["parameters"]
             .as_array()
             .unwrap()
             .iter()

@@ -102,6 +102,36 @@ fn basic_from_token(token: &str) -> Result<RegistryAuth, String> {
     }
 }
 
+/// The URI (`<account>.dkr.ecr.<region>.amazonaws.com/<name>`) of the ECR repository `name`
+/// (DescribeRepositories); an error when it does not exist (ECR does not create repositories on
+/// push).
+pub async fn repository_uri(
+    config: &aws_config::SdkConfig,
+    name: &str,
+) -> Result<String, ImageError> {
+    let failed = |detail: String| ImageError::Ecr {
+        registry: name.to_owned(),
+        detail,
+    };
+    let output = aws_sdk_ecr::Client::new(config)
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .map_err(|err| {
+            failed(format!(
+                "DescribeRepositories: {}",
+                DisplayErrorContext(&err)
+            ))
+        })?;
+    output
+        .repositories()
+        .first()
+        .and_then(|repository| repository.repository_uri())
+        .map(str::to_owned)
+        .ok_or_else(|| failed("the repository does not exist".to_owned()))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 mod tests {

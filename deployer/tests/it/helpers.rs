@@ -15,6 +15,13 @@ const CONFIG_VARS: &[&str] = &[
     "DEPLOY_TASK_MEMORY",
     "DEPLOY_STUDIO_GIT_REPO",
     "DEPLOY_OPENAI_SECRET_NAME",
+    // AWS access: tests that need it point at a moto server of their own.
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
     "REGISTRY_USER",
     "REGISTRY_PASSWORD",
     "DOCKER_CONFIG",

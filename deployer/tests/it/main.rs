@@ -3,9 +3,13 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod bootstrap;
+mod cfn_double;
 mod helpers;
 mod image;
+mod lifecycle;
 mod moto;
 mod nag;
+mod sagemaker_double;
 mod servers;
 mod synth;
+mod users;

@@ -24,6 +24,7 @@ fn writes_templates_and_manifest() {
             "llm-eval-app.template.json",
             "llm-eval-network.template.json",
             "llm-eval-studio.template.json",
+            "llm-eval-toolkit.template.json",
             "manifest.json"
         ]
     );
@@ -32,7 +33,12 @@ fn writes_templates_and_manifest() {
             .unwrap();
     assert_eq!(
         manifest["order"],
-        serde_json::json!(["llm-eval-network", "llm-eval-app", "llm-eval-studio"])
+        serde_json::json!([
+            "llm-eval-toolkit",
+            "llm-eval-network",
+            "llm-eval-app",
+            "llm-eval-studio"
+        ])
     );
     let template: Json = serde_json::from_slice(
         &std::fs::read(dir.path().join("cdk.out/llm-eval-network.template.json")).unwrap(),
@@ -78,11 +84,11 @@ fn all_stacks_to_stdout_as_yaml_stream() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stdout
-            .starts_with("--- # llm-eval-network\nAWSTemplateFormatVersion: 2010-09-09\n"),
+            .starts_with("--- # llm-eval-toolkit\nAWSTemplateFormatVersion: 2010-09-09\n"),
         "{}",
         &run.stdout[..80]
     );
-    assert_eq!(run.stdout.matches("\n--- # ").count(), 2);
+    assert_eq!(run.stdout.matches("\n--- # ").count(), 3);
 }
 
 #[test]
@@ -92,7 +98,10 @@ fn all_stacks_to_stdout_as_json_object() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let all: Json = serde_json::from_str(&run.stdout).unwrap();
     let names: Vec<&String> = all.as_object().unwrap().keys().collect();
-    assert_eq!(names, ["llm-eval-network", "llm-eval-app"]);
+    assert_eq!(
+        names,
+        ["llm-eval-toolkit", "llm-eval-network", "llm-eval-app"]
+    );
 }
 
 #[test]
@@ -246,7 +255,7 @@ fn regression_setting_errors_are_usage_errors() {
         (
             &["synth", "--stack", "db"],
             &[],
-            "error: no stack named `db` in this configuration; stacks: llm-eval-network, llm-eval-app, llm-eval-studio\n",
+            "error: no stack named `db` in this configuration; stacks: llm-eval-toolkit, llm-eval-network, llm-eval-app, llm-eval-studio\n",
         ),
         (
             &["synth", "--prefix", "internal"],

@@ -457,6 +457,11 @@ impl Template {
         self.outputs.push((logical_id, output));
     }
 
+    /// The template's description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
     /// Sets a template-level `Metadata` entry.
     pub fn set_metadata(&mut self, key: &str, value: Json) {
         self.metadata.insert(key.to_owned(), value);

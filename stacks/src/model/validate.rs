@@ -14,6 +14,27 @@ use serde_json::Value as Json;
 
 use crate::model::template::{BuildProblem, Template};
 
+/// CloudFormation's `TemplateBody` limit: a larger template must be uploaded to S3 and passed
+/// as `TemplateURL` (the deployer does; see the toolkit stack).
+pub const TEMPLATE_BODY_LIMIT: usize = 51_200;
+
+/// Per-template quotas of CloudFormation ("Understand CloudFormation quotas"), checked at synth
+/// so a template that breaks one fails here, not in the middle of a deployment.
+pub mod quota {
+    /// Resources per template.
+    pub const RESOURCES: usize = 500;
+    /// Parameters per template.
+    pub const PARAMETERS: usize = 200;
+    /// Outputs per template.
+    pub const OUTPUTS: usize = 200;
+    /// Mappings per template.
+    pub const MAPPINGS: usize = 200;
+    /// Bytes of the template's description.
+    pub const DESCRIPTION_BYTES: usize = 1_024;
+    /// Bytes of a template passed as an S3 object (`TemplateURL`).
+    pub const TEMPLATE_BYTES: usize = 1_000_000;
+}
+
 /// Attributes whose value is a secret and must never be an output.
 const SECRET_ATTRIBUTES: &[(&str, &str)] = &[
     ("AWS::Cognito::UserPoolClient", "ClientSecret"),
@@ -150,6 +171,18 @@ pub enum ValidateError {
         stack: String,
         /// The handle's logical id.
         logical_id: String,
+    },
+    /// A template over one of CloudFormation's per-template quotas.
+    #[error("{stack}: template has {count} {what}; CloudFormation allows at most {limit}")]
+    Quota {
+        /// Stack name.
+        stack: String,
+        /// What is counted, e.g. `resources`.
+        what: &'static str,
+        /// How many the template has.
+        count: usize,
+        /// CloudFormation's quota.
+        limit: usize,
     },
     /// A template without resources (CloudFormation rejects it).
     #[error("{stack}: template has no resources")]
@@ -485,6 +518,32 @@ pub fn validate(template: &Template, stack: &str) -> Result<(), ValidateErrors> 
             stack: stack.to_owned(),
         });
     }
+    let counts = [
+        ("resources", template.resources.len(), quota::RESOURCES),
+        ("parameters", template.parameters.len(), quota::PARAMETERS),
+        ("outputs", template.outputs.len(), quota::OUTPUTS),
+        ("mappings", template.mappings.len(), quota::MAPPINGS),
+        (
+            "bytes of description",
+            template.description().len(),
+            quota::DESCRIPTION_BYTES,
+        ),
+        (
+            "bytes as JSON",
+            template.to_json_bytes().len(),
+            quota::TEMPLATE_BYTES,
+        ),
+    ];
+    for (what, count, limit) in counts {
+        if count > limit {
+            checker.errors.push(ValidateError::Quota {
+                stack: stack.to_owned(),
+                what,
+                count,
+                limit,
+            });
+        }
+    }
     for (id, condition) in &template.conditions {
         let site = Site {
             logical_id: id.as_str(),
@@ -654,6 +713,26 @@ mod tests {
             Some(Expr::sub("${X}")),
             &["s: A at Properties.Value: reference to unknown `X`"],
         )
+    }
+    #[test]
+    fn too_many_outputs() {
+        let mut t = Template::new("d");
+        t.add("A", Thing { value: None });
+        for n in 0..=quota::OUTPUTS {
+            t.add_output(
+                &format!("O{n}"),
+                Output {
+                    description: "o".into(),
+                    value: Expr::str("x"),
+                    export: None,
+                    condition: None,
+                },
+            );
+        }
+        assert_eq!(
+            t.validate("s").unwrap_err().to_string(),
+            "s: template has 201 outputs; CloudFormation allows at most 200"
+        );
     }
     #[test]
     fn undeclared_condition() {

@@ -9,6 +9,7 @@
 pub mod cloudfront;
 pub mod cognito;
 pub mod ec2;
+pub mod ecr;
 pub mod ecs;
 pub mod elbv2;
 pub mod iam;

@@ -7,13 +7,18 @@
 pub mod app;
 pub mod network;
 pub mod studio;
+pub mod toolkit;
 
 use crate::config::{ConfigError, StackConfig};
-use crate::model::{Template, ValidateErrors};
+use crate::model::validate::TEMPLATE_BODY_LIMIT;
+use crate::model::{Expr, Template, ValidateErrors};
+use crate::resources::iam::{Effect, Principal, Statement};
 
 /// Which of our stacks a template is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StackKind {
+    /// What the deployer needs first: the image repository, the templates bucket.
+    Toolkit,
     /// VPC, subnets, NAT, flow logs.
     Network,
     /// Fargate service, ALB, CloudFront, Cognito, data bucket, secrets.
@@ -26,6 +31,7 @@ impl StackKind {
     /// Short name, used in stack names (`<prefix>-<short>`) and file names.
     pub fn short_name(self) -> &'static str {
         match self {
+            StackKind::Toolkit => "toolkit",
             StackKind::Network => "network",
             StackKind::App => "app",
             StackKind::Studio => "studio",
@@ -88,12 +94,15 @@ fn finish(
     })
 }
 
-/// Builds and validates every stack `cfg` enables, in deploy order.
+/// Builds and validates every stack `cfg` enables, in deploy order: the toolkit (when there
+/// is an image to push or a template too large to pass inline), the network, then the app and
+/// studio stacks, which only depend on the network (and the app on the toolkit's repository).
 pub fn synth_all(cfg: &StackConfig) -> Result<Vec<SynthStack>, SynthError> {
     cfg.validate()?;
-    let mut stacks = Vec::with_capacity(3);
+    let mut stacks = Vec::with_capacity(4);
     let (network_template, exports) = network::build(cfg);
     let network_name = stack_name(cfg, StackKind::Network);
+    let toolkit_name = stack_name(cfg, StackKind::Toolkit);
     stacks.push(finish(
         cfg,
         StackKind::Network,
@@ -106,7 +115,7 @@ pub fn synth_all(cfg: &StackConfig) -> Result<Vec<SynthStack>, SynthError> {
             cfg,
             StackKind::App,
             template,
-            vec![network_name.clone()],
+            vec![network_name.clone(), toolkit_name],
         )?);
     }
     if cfg.deploy_sagemaker_domain {
@@ -118,7 +127,37 @@ pub fn synth_all(cfg: &StackConfig) -> Result<Vec<SynthStack>, SynthError> {
             vec![network_name],
         )?);
     }
+    let parts = toolkit::ToolkitParts {
+        repository: cfg.deploy_prompt_app,
+        templates_bucket: stacks
+            .iter()
+            .any(|stack| stack.template.to_json_bytes().len() > TEMPLATE_BODY_LIMIT),
+    };
+    if parts.repository || parts.templates_bucket {
+        let toolkit = finish(
+            cfg,
+            StackKind::Toolkit,
+            toolkit::build(cfg, parts),
+            Vec::new(),
+        )?;
+        stacks.insert(0, toolkit);
+    }
     Ok(stacks)
+}
+
+/// Denies every S3 request that does not use TLS.
+pub(crate) fn tls_only(bucket_arn: Expr) -> Statement {
+    Statement {
+        sid: Some("DenyInsecureTransport".into()),
+        effect: Effect::Deny,
+        principal: Some(Principal::All),
+        action: vec!["s3:*".into()],
+        resource: vec![
+            bucket_arn.clone().into(),
+            Expr::join("", vec![bucket_arn, Expr::str("/*")]).into(),
+        ],
+        condition: Some(serde_json::json!({"Bool": {"aws:SecureTransport": "false"}})),
+    }
 }
 
 /// Standard tags every taggable resource gets.
@@ -144,7 +183,12 @@ mod tests {
     fn default_has_all_three() {
         check(
             StackConfig::default(),
-            &["llm-eval-network", "llm-eval-app", "llm-eval-studio"],
+            &[
+                "llm-eval-toolkit",
+                "llm-eval-network",
+                "llm-eval-app",
+                "llm-eval-studio",
+            ],
         )
     }
     #[test]
@@ -154,7 +198,7 @@ mod tests {
                 deploy_sagemaker_domain: false,
                 ..StackConfig::default()
             },
-            &["llm-eval-network", "llm-eval-app"],
+            &["llm-eval-toolkit", "llm-eval-network", "llm-eval-app"],
         )
     }
     #[test]

@@ -18,6 +18,29 @@ use crate::stacks::{StackKind, tags};
 /// Address range of the VPC; subnets are the first four /20 blocks of it.
 pub const VPC_CIDR: &str = "10.0.0.0/16";
 
+/// Network address of [`VPC_CIDR`] and its prefix length.
+const VPC_BASE: ([u8; 4], u32) = ([10, 0, 0, 0], 16);
+
+/// Prefix length of each subnet (4,096 addresses, as `Fn::Cidr` with 12 bits would give).
+const SUBNET_PREFIX: u32 = 20;
+
+/// The `index`-th /[`SUBNET_PREFIX`] block of the VPC range, e.g. `10.0.16.0/20` for 1.
+///
+/// Computed here rather than with `Fn::Cidr`: the VPC range is a synth-time constant (cdk
+/// writes literals too), the template shows the real ranges, and CloudFormation emulators
+/// that do not evaluate `Fn::Cidr` (moto) can create the stack.
+pub fn subnet_cidr(index: u32) -> String {
+    let (octets, vpc_prefix) = VPC_BASE;
+    let base = u32::from_be_bytes(octets);
+    let block = index << (32 - SUBNET_PREFIX);
+    debug_assert!(
+        index < 1 << (SUBNET_PREFIX - vpc_prefix),
+        "subnet outside the VPC"
+    );
+    let address = std::net::Ipv4Addr::from(base | block);
+    format!("{address}/{SUBNET_PREFIX}")
+}
+
 /// Export names of the network stack (what other stacks may import).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkExports {
@@ -106,7 +129,6 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
     t.depends_on(&default_public, &attachment);
 
     // Subnets are /20 blocks carved from the VPC range: public 0-1, private 2-3.
-    let cidrs = Expr::cidr(vpc.get_att(VpcAttr::CidrBlock), 4, 12);
     for zone in 0..2u32 {
         let n = zone + 1;
         let az = Expr::select(zone, Expr::get_azs());
@@ -115,7 +137,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             Subnet {
                 vpc_id: vpc.r#ref().into(),
                 availability_zone: Some(az.clone().into()),
-                cidr_block: Some(Expr::select(zone, cidrs.clone()).into()),
+                cidr_block: Some(s(subnet_cidr(zone))),
                 // Nothing in the public subnets needs a public address except the NAT gateway,
                 // which has its own Elastic IP.
                 map_public_ip_on_launch: Some(false.into()),
@@ -150,7 +172,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             Subnet {
                 vpc_id: vpc.r#ref().into(),
                 availability_zone: Some(az.into()),
-                cidr_block: Some(Expr::select(zone + 2, cidrs.clone()).into()),
+                cidr_block: Some(s(subnet_cidr(zone + 2))),
                 map_public_ip_on_launch: Some(false.into()),
                 tags: named(cfg, &format!("private-{n}")),
             },
@@ -272,4 +294,33 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         },
     );
     (t, exports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(index: u32, expected: &str) {
+        assert_eq!(subnet_cidr(index), expected);
+    }
+
+    // The same blocks `Fn::Cidr: [10.0.0.0/16, 4, 12]` returns.
+    #[test]
+    fn first() {
+        check(0, "10.0.0.0/20")
+    }
+    #[test]
+    fn second() {
+        check(1, "10.0.16.0/20")
+    }
+    #[test]
+    fn fourth() {
+        check(3, "10.0.48.0/20")
+    }
+    #[test]
+    fn base_matches_the_constant() {
+        let (octets, prefix) = VPC_BASE;
+        let text = format!("{}/{prefix}", std::net::Ipv4Addr::from(octets));
+        assert_eq!(text, VPC_CIDR);
+    }
 }

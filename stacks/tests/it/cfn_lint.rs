@@ -39,6 +39,17 @@ fn every_toggle_combination_passes_cfn_lint() {
             files.push(path);
         }
     }
+    // The toolkit's templates bucket only appears for oversized templates.
+    let toolkit = stacks::stacks::toolkit::build(
+        &base,
+        stacks::stacks::toolkit::ToolkitParts {
+            repository: true,
+            templates_bucket: true,
+        },
+    );
+    let path = dir.path().join("toolkit-with-bucket.template.json");
+    std::fs::write(&path, toolkit.to_json_bytes()).unwrap();
+    files.push(path);
     for stack in synth(&base) {
         let path = dir.path().join(format!("{}.template.yaml", stack.name));
         std::fs::write(&path, stack.template.to_yaml_bytes().unwrap()).unwrap();

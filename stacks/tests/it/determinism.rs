@@ -2,7 +2,7 @@
 
 use stacks::StackConfig;
 
-use crate::helpers::synth;
+use crate::helpers::{of_kind, synth};
 
 #[test]
 fn synth_twice_is_byte_identical() {
@@ -66,8 +66,11 @@ fn prefix_changes_names_not_structure() {
         ..StackConfig::default()
     });
     let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["demo-network", "demo-app", "demo-studio"]);
-    let app = stacks[1].template.to_json_value().to_string();
+    assert_eq!(
+        names,
+        ["demo-toolkit", "demo-network", "demo-app", "demo-studio"]
+    );
+    let app = of_kind(&stacks, "app").template.to_json_value().to_string();
     assert!(
         app.contains("demo-network-VpcId") && !app.contains("llm-eval-network"),
         "{app}"

@@ -35,3 +35,11 @@ pub fn default_stack(kind: &str) -> SynthStack {
         .find(|stack| stack.kind.short_name() == kind)
         .unwrap_or_else(|| panic!("no {kind} stack"))
 }
+
+/// The stack of `kind` among `stacks`.
+pub fn of_kind<'s>(stacks: &'s [SynthStack], kind: &str) -> &'s SynthStack {
+    stacks
+        .iter()
+        .find(|stack| stack.kind.short_name() == kind)
+        .unwrap_or_else(|| panic!("no {kind} stack"))
+}

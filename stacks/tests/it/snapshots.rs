@@ -22,3 +22,8 @@ fn app() {
 fn studio() {
     check("studio")
 }
+
+#[test]
+fn toolkit() {
+    check("toolkit")
+}

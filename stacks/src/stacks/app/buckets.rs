@@ -11,6 +11,7 @@ use crate::resources::s3::{
     OwnershipControlsRule, PublicAccessBlockConfiguration, Rule, VersioningConfiguration,
 };
 use crate::stacks::app::{ALB_LOG_PREFIX, ELB_LOG_DELIVERY, app_tags};
+use crate::stacks::tls_only;
 
 /// Handles of the buckets.
 pub(super) struct Buckets {
@@ -18,21 +19,6 @@ pub(super) struct Buckets {
     /// The ALB depends on it: ELB writes a test object when access logs are switched on.
     pub logs_bucket_policy: Handle<BucketPolicy>,
     pub data_bucket: Handle<Bucket>,
-}
-
-/// Denies every S3 request that does not use TLS.
-fn tls_only(bucket_arn: Expr) -> Statement {
-    Statement {
-        sid: Some("DenyInsecureTransport".into()),
-        effect: Effect::Deny,
-        principal: Some(Principal::All),
-        action: vec!["s3:*".into()],
-        resource: vec![
-            bucket_arn.clone().into(),
-            Expr::join("", vec![bucket_arn, Expr::str("/*")]).into(),
-        ],
-        condition: Some(serde_json::json!({"Bool": {"aws:SecureTransport": "false"}})),
-    }
 }
 
 pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {

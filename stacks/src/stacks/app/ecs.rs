@@ -17,6 +17,7 @@ use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::networking::Networking;
 use crate::stacks::app::{APP_PORT, APP_USER, Imports, Parameters, TASK_ACTIONS, app_tags, arn};
+use crate::stacks::toolkit::repository_name;
 
 /// Handles of the ECS resources and their roles.
 pub(super) struct Compute {
@@ -94,7 +95,11 @@ pub(super) fn add(
                             "ecr:BatchGetImage",
                             "ecr:GetDownloadUrlForLayer",
                         ],
-                        vec![arn("ecr:${AWS::Region}:${AWS::AccountId}:repository/*")],
+                        // Only the toolkit stack's repository, where the deployer pushes.
+                        vec![arn(&format!(
+                            "ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
+                            repository_name(prefix)
+                        ))],
                     )
                     .with_sid("EcrPull"),
                     Statement::allow(

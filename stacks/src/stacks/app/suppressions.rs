@@ -45,15 +45,11 @@ pub(super) fn add(
     );
     t.nag_suppress(
         execution_role,
-        &[
-            accept("AwsSolutions-IAM5", "ecr:GetAuthorizationToken has no resource-level permissions")
-                .applies_to(["Resource::*"]),
-            accept(
-                "AwsSolutions-IAM5",
-                "the image repository is chosen by the deployer at deploy time (ImageUri); pulls are limited to this account and region",
-            )
-            .applies_to(["Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/*"]),
-        ],
+        &[accept(
+            "AwsSolutions-IAM5",
+            "ecr:GetAuthorizationToken has no resource-level permissions",
+        )
+        .applies_to(["Resource::*"])],
     );
     t.nag_suppress(
         task_role,

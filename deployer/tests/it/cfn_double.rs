@@ -1,0 +1,220 @@
+//! A scripted CloudFormation double: a small local HTTP server speaking CloudFormation's real
+//! AWS Query protocol (form-encoded `Action=...` requests, XML responses and errors) for what
+//! moto cannot express: failed resources, rollback events, `ROLLBACK_COMPLETE`,
+//! `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`. One stack, driven by a [`Script`]; the deployer's
+//! real SDK client talks to it through `AWS_ENDPOINT_URL_CLOUDFORMATION`, while STS and the
+//! other services go to moto.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+
+/// One scripted resource event: logical id, type, status, reason.
+pub type ScriptEvent = (&'static str, &'static str, &'static str, &'static str);
+
+/// What the stack does.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Status before the test acts (`None`: the stack does not exist).
+    pub initial: Option<&'static str>,
+    /// Status after a change set is executed, and the events it produces (oldest first).
+    pub after_execute: (&'static str, Vec<ScriptEvent>),
+    /// Status after `DeleteStack` (`None`: the stack is gone), and its events.
+    pub after_delete: (Option<&'static str>, Vec<ScriptEvent>),
+}
+
+#[derive(Debug)]
+struct Stack {
+    status: Option<String>,
+    events: Vec<ScriptEvent>,
+    /// Every `Action` received, in order.
+    actions: Vec<String>,
+}
+
+type Shared = Arc<Mutex<(Script, Stack)>>;
+
+/// A running double.
+pub struct CfnDouble {
+    url: String,
+    shared: Shared,
+}
+
+impl CfnDouble {
+    /// Starts the double on 127.0.0.1 and a free port, on a runtime thread of its own.
+    pub fn start(script: Script) -> CfnDouble {
+        let stack = Stack {
+            status: script.initial.map(str::to_owned),
+            events: Vec::new(),
+            actions: Vec::new(),
+        };
+        let shared: Shared = Arc::new(Mutex::new((script, stack)));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/", post(handle))
+            .with_state(shared.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        CfnDouble { url, shared }
+    }
+
+    /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The `Action`s received so far.
+    pub fn actions(&self) -> Vec<String> {
+        self.shared.lock().unwrap().1.actions.clone()
+    }
+}
+
+const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/llm-eval-network/00000000-0000-0000-0000-000000000000";
+
+fn xml(action: &str, result: &str) -> Response {
+    let body = format!(
+        "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
+    );
+    ([("content-type", "text/xml")], body).into_response()
+}
+
+fn empty(action: &str) -> Response {
+    let body = format!(
+        "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
+    );
+    ([("content-type", "text/xml")], body).into_response()
+}
+
+fn missing() -> Response {
+    let body = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id llm-eval-network does not exist</Message></Error><RequestId>00000000-0000-0000-0000-000000000002</RequestId></ErrorResponse>";
+    (
+        StatusCode::BAD_REQUEST,
+        [("content-type", "text/xml")],
+        body,
+    )
+        .into_response()
+}
+
+fn event_xml(index: usize, event: &ScriptEvent) -> String {
+    let (logical_id, kind, status, reason) = event;
+    format!(
+        "<member><StackId>{STACK_ID}</StackId><EventId>event-{index}</EventId><StackName>llm-eval-network</StackName><LogicalResourceId>{logical_id}</LogicalResourceId><ResourceType>{kind}</ResourceType><Timestamp>2026-01-01T00:00:{:02}Z</Timestamp><ResourceStatus>{status}</ResourceStatus><ResourceStatusReason>{reason}</ResourceStatusReason></member>",
+        index % 60
+    )
+}
+
+async fn handle(State(shared): State<Shared>, body: String) -> Response {
+    let form: HashMap<String, String> = url_decode_form(&body);
+    let action = form.get("Action").cloned().unwrap_or_default();
+    let mut guard = shared.lock().unwrap();
+    let (script, stack) = &mut *guard;
+    stack.actions.push(action.clone());
+    match action.as_str() {
+        "DescribeStacks" => match &stack.status {
+            None => missing(),
+            Some(status) => xml(
+                "DescribeStacks",
+                &format!(
+                    "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus></member></Stacks>"
+                ),
+            ),
+        },
+        "DescribeStackEvents" => {
+            if stack.status.is_none() && stack.events.is_empty() {
+                return missing();
+            }
+            let members: String = stack
+                .events
+                .iter()
+                .enumerate()
+                .rev()
+                .map(|(index, event)| event_xml(index, event))
+                .collect();
+            xml(
+                "DescribeStackEvents",
+                &format!("<StackEvents>{members}</StackEvents>"),
+            )
+        }
+        "GetTemplate" => xml("GetTemplate", "<TemplateBody>{}</TemplateBody>"),
+        "CreateChangeSet" => {
+            if stack.status.is_none() {
+                stack.status = Some("REVIEW_IN_PROGRESS".into());
+            }
+            xml(
+                "CreateChangeSet",
+                &format!(
+                    "<Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/deployer/1</Id><StackId>{STACK_ID}</StackId>"
+                ),
+            )
+        }
+        "DescribeChangeSet" => xml(
+            "DescribeChangeSet",
+            &format!(
+                "<ChangeSetName>deployer</ChangeSetName><ChangeSetId>arn:aws:cloudformation:us-east-1:123456789012:changeSet/deployer/1</ChangeSetId><StackId>{STACK_ID}</StackId><StackName>llm-eval-network</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>Add</Action><LogicalResourceId>Vpc</LogicalResourceId><ResourceType>AWS::EC2::VPC</ResourceType></ResourceChange></member></Changes>"
+            ),
+        ),
+        "ExecuteChangeSet" => {
+            let (status, events) = script.after_execute.clone();
+            stack.events.extend(events);
+            stack.status = Some(status.to_owned());
+            xml("ExecuteChangeSet", "")
+        }
+        "DeleteChangeSet" => xml("DeleteChangeSet", ""),
+        "DeleteStack" => {
+            let (status, events) = script.after_delete.clone();
+            stack.events.extend(events);
+            stack.status = status.map(str::to_owned);
+            // A recreated stack starts with no history of its own in this double.
+            if stack.status.is_none() {
+                script.after_delete = (None, Vec::new());
+            }
+            empty("DeleteStack")
+        }
+        other => (
+            StatusCode::BAD_REQUEST,
+            format!("the scripted double does not handle {other}"),
+        )
+            .into_response(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` into a map (the AWS Query protocol's request body).
+fn url_decode_form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (decode(key), decode(value)))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut idx = 0;
+    while idx < bytes.len() {
+        match bytes[idx] {
+            b'+' => out.push(b' '),
+            b'%' if idx + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[idx + 1..idx + 3]).unwrap_or("00");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                idx += 2;
+            }
+            byte => out.push(byte),
+        }
+        idx += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
