@@ -174,7 +174,7 @@ fn flag_beats_env_beats_file() {
     let all: Json = serde_json::from_str(&listed.stdout).unwrap();
     assert_eq!(
         all.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["filepfx-network", "filepfx-app"]
+        ["filepfx-toolkit", "filepfx-network", "filepfx-app"]
     );
 }
 
