@@ -13,7 +13,7 @@
 //!
 //! ```
 //! let stacks = stacks::synth_all(&stacks::StackConfig::default()).unwrap();
-//! assert_eq!(stacks[0].name, "llm-eval-network");
+//! assert_eq!(stacks[0].name, "llm-eval-toolkit");
 //! let json = stacks[0].template.to_json_bytes();
 //! assert!(json.starts_with(b"{"));
 //! ```
