@@ -29,7 +29,7 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::providers::{ProviderSettings, Providers};
 use crate::runner::{self, PriorAnswer, PriorResults, RunContext};
 use crate::sample::{DEFAULT_SEED, Selection};
-use crate::store::{RunStatus, SharedStore, SqliteStore, UserId, default_store_path};
+use crate::store::{RunStatus, SharedStore, StoreSpec, UserId, default_store_path};
 use crate::template::PromptTemplate;
 
 /// `llm-eval`: evaluate LLMs on a dataset from the command line, or serve the web app.
@@ -137,9 +137,10 @@ pub struct EvalArgs {
     /// The response cache directory.
     #[arg(long, env = "LLM_EVAL_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// The run store (SQLite file).
+    /// The run store: a SQLite file, or `dynamodb:TABLE` (the deployed app's table, with the
+    /// bucket from DATA_BUCKET) so that the run appears in the team's app.
     #[arg(long, env = "LLM_EVAL_STORE")]
-    pub store: Option<PathBuf>,
+    pub store: Option<String>,
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
     /// store or the --out directory of that run. The dataset, template, models, metrics and
     /// parameters are the earlier run's unless given again. Earlier answers to the same
@@ -206,6 +207,10 @@ pub struct ServeArgs {
     /// Do not read or write the response cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// The store: a SQLite file (default: `store.sqlite` in the data directory) or
+    /// `dynamodb:TABLE` (several app tasks share it; the bucket comes from DATA_BUCKET).
+    #[arg(long, env = "LLM_EVAL_STORE")]
+    pub store: Option<String>,
 }
 
 /// Flags of `llm-eval models`.
@@ -365,6 +370,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         openai_secret_name: args.openai_secret_name.clone(),
         max_upload_mib: args.max_upload_mib as usize,
         no_cache: args.no_cache,
+        store: args.store.as_deref().map(crate::store::StoreSpec::parse),
         login: crate::auth::AuthConfig::from_env().context("reading the login settings")?,
     };
     let state = crate::web::serve::build_state(&options).await?;
@@ -673,8 +679,14 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
 async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // Configuration first: nothing below calls a model until all of it is checked.
     let catalog = load_catalog(args.catalog.as_deref())?;
-    let store_path = args.store.clone().unwrap_or_else(default_store_path);
-    let store = SqliteStore::open_shared(&store_path)?;
+    let spec = match &args.store {
+        Some(text) => StoreSpec::parse(text),
+        None => StoreSpec::Sqlite(default_store_path()),
+    };
+    let bucket = std::env::var("DATA_BUCKET").ok();
+    let store = spec
+        .open(&crate::store::default_data_dir(), bucket.as_deref())
+        .await?;
     let request = eval_request(&args, &store).await?;
     let score_names: Vec<&str> = request
         .metrics

@@ -12,7 +12,10 @@
 //! - Progress and results are readable from the store alone (status, planned total, stored
 //!   rows), so a page served by another process sees the same run.
 
+pub mod dynamo;
 pub mod sqlite;
+#[cfg(test)]
+mod suite;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -23,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Score;
 
+pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
 
 /// A failed store operation.
@@ -78,6 +82,57 @@ pub enum StoreError {
     UnknownRun {
         /// The id asked for.
         run_id: String,
+    },
+    /// A DynamoDB or S3 call failed (after the SDK's retries).
+    #[error("store {location}: {what}: {message}")]
+    Aws {
+        /// The table and bucket.
+        location: String,
+        /// What was being done.
+        what: &'static str,
+        /// The SDK's error with its causes.
+        message: String,
+    },
+    /// A batch request still had unprocessed items, or a transaction was still throttled or
+    /// in conflict, after every retry.
+    #[error(
+        "store {location}: {what}: {left} items still unprocessed after retries with backoff (throttled)"
+    )]
+    Unprocessed {
+        /// The table and bucket.
+        location: String,
+        /// What was being done.
+        what: &'static str,
+        /// Items not written or read.
+        left: usize,
+    },
+    /// A stored item lacks an attribute or holds a malformed one.
+    #[error("store {location}: item `{key}`: {problem}")]
+    BadItem {
+        /// The table and bucket.
+        location: String,
+        /// The run, record or dataset the item belongs to.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A record of this (run, model, position) is already stored.
+    #[error(
+        "run `{run_id}`: the record at position {position} of model `{model}` is already stored"
+    )]
+    DuplicateRecord {
+        /// The run.
+        run_id: String,
+        /// The model's label.
+        model: String,
+        /// The record's selection position.
+        position: usize,
+    },
+    /// The store's settings are wrong.
+    #[error("{message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
     },
     /// A blocking store task failed.
     #[error("store task failed")]
@@ -469,6 +524,74 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
 /// A shared store handle.
 pub type SharedStore = Arc<dyn Store>;
+
+/// Which store to open: the value of `--store` / `LLM_EVAL_STORE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// A SQLite file (local mode; the default).
+    Sqlite(PathBuf),
+    /// A DynamoDB table (`dynamodb:TABLE`), with the data bucket from `DATA_BUCKET`.
+    Dynamo {
+        /// The table's name.
+        table: String,
+    },
+}
+
+/// The prefix of a DynamoDB store's `LLM_EVAL_STORE` value.
+pub const DYNAMO_PREFIX: &str = "dynamodb:";
+
+impl StoreSpec {
+    /// `dynamodb:TABLE`, or else a SQLite path.
+    pub fn parse(text: &str) -> StoreSpec {
+        match text.strip_prefix(DYNAMO_PREFIX) {
+            Some(table) => StoreSpec::Dynamo {
+                table: table.to_string(),
+            },
+            None => StoreSpec::Sqlite(PathBuf::from(text)),
+        }
+    }
+
+    /// Opens the store; `local_dir` keeps a DynamoDB store's uploads being checked and its
+    /// downloaded datasets, and `bucket` is `DATA_BUCKET`.
+    pub async fn open(
+        &self,
+        local_dir: &std::path::Path,
+        bucket: Option<&str>,
+    ) -> Result<SharedStore, StoreError> {
+        match self {
+            StoreSpec::Sqlite(path) => SqliteStore::open_shared(path),
+            StoreSpec::Dynamo { table } => {
+                let valid_table = (3..=255).contains(&table.len())
+                    && table
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                if !valid_table {
+                    return Err(StoreError::Config {
+                        message: format!(
+                            "LLM_EVAL_STORE={DYNAMO_PREFIX}{table}: a table name is 3 to 255 letters, digits, `_`, `-` or `.`"
+                        ),
+                    });
+                }
+                let Some(bucket) = bucket.filter(|bucket| !bucket.is_empty()) else {
+                    return Err(StoreError::Config {
+                        message: format!(
+                            "LLM_EVAL_STORE={DYNAMO_PREFIX}{table} needs DATA_BUCKET: the S3 bucket for datasets and large records"
+                        ),
+                    });
+                };
+                let config = dynamo::sdk_config().await;
+                Ok(Arc::new(DynamoStore::new(
+                    &config,
+                    dynamo::DynamoConfig {
+                        table: table.clone(),
+                        bucket: bucket.to_string(),
+                        local_dir: local_dir.to_path_buf(),
+                    },
+                )?))
+            }
+        }
+    }
+}
 
 /// Rows read per call when a whole run is read.
 pub const READ_PAGE: usize = 500;

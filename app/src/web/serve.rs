@@ -30,7 +30,7 @@ use super::state::{AppState, WebConfig};
 use crate::cache::ResponseCache;
 use crate::catalog::Catalog;
 use crate::providers::{ProviderSettings, Providers};
-use crate::store::SqliteStore;
+use crate::store::StoreSpec;
 
 /// How long in-flight requests and stopping runs get after SIGTERM (ECS waits 30 s by
 /// default before it kills the task).
@@ -176,13 +176,22 @@ pub struct ServeOptions {
     pub max_upload_mib: usize,
     /// Do not use the response cache.
     pub no_cache: bool,
+    /// The store (`None`: `store.sqlite` in the data directory).
+    pub store: Option<crate::store::StoreSpec>,
     /// The Cognito login (`None`: local mode, one local user and no login).
     pub login: Option<crate::auth::AuthConfig>,
 }
 
 /// The state of a server over `options`' data directory.
 pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
-    let store = SqliteStore::open_shared(&options.data_dir.join("store.sqlite"))
+    let spec = options
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreSpec::Sqlite(options.data_dir.join("store.sqlite")));
+    let bucket = std::env::var("DATA_BUCKET").ok();
+    let store = spec
+        .open(&options.data_dir, bucket.as_deref())
+        .await
         .context("opening the store")?;
     let interrupted = store
         .mark_interrupted()
