@@ -6,7 +6,8 @@
 
 use super::resolve::Resource;
 use super::rules::{
-    cloudfront, codebuild, cognito, ec2, ecs, elb, iam, lambda, s3, sagemaker, secretsmanager, vpc,
+    cloudfront, codebuild, cognito, dynamodb, ec2, ecs, elb, iam, lambda, s3, sagemaker,
+    secretsmanager, vpc,
 };
 use super::suppress::{self, MALFORMED_ID, NO_REASON_ID};
 use super::{Compliance, Finding, Level, ParsedTemplate, Rule};
@@ -77,6 +78,8 @@ pub const RULES: &[Rule] = &[
     cognito::COGNITO_NO_UNAUTHENTICATED_LOGINS,
     cognito::COGNITO_PLUS_TIER,
     secretsmanager::SECRETS_MANAGER_ROTATION_ENABLED,
+    // Databases.
+    dynamodb::DYNAMODB_PITR_ENABLED,
     // Developer tools.
     codebuild::CODEBUILD_KMS_ENCRYPTED_ARTIFACTS,
     codebuild::CODEBUILD_MANAGED_IMAGES,

@@ -8,6 +8,7 @@
 
 pub mod cloudfront;
 pub mod cognito;
+pub mod dynamodb;
 pub mod ec2;
 pub mod ecr;
 pub mod ecs;

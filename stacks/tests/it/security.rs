@@ -78,10 +78,38 @@ fn task_role_has_exactly_the_listed_actions() {
             "bedrock:InvokeModel",
             "bedrock:InvokeModelWithResponseStream",
             "bedrock:ListFoundationModels",
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+            "s3:DeleteObject",
+            "s3:GetObject",
+            "s3:PutObject",
             "sagemaker:InvokeEndpoint",
             "sagemaker:ListEndpoints",
             "secretsmanager:GetSecretValue",
         ]
+    );
+    // The store's table actions name the table and its two indexes, nothing else.
+    let store = statements.iter().find(|s| s["Sid"] == "Store").unwrap();
+    assert_eq!(
+        store["Resource"],
+        serde_json::json!([
+            {"Fn::GetAtt": ["StoreTable", "Arn"]},
+            {"Fn::Sub": ["${Table}/index/by_created", {"Table": {"Fn::GetAtt": ["StoreTable", "Arn"]}}]},
+            {"Fn::Sub": ["${Table}/index/running", {"Table": {"Fn::GetAtt": ["StoreTable", "Arn"]}}]},
+        ])
+    );
+    let objects = statements
+        .iter()
+        .find(|s| s["Sid"] == "DataObjects")
+        .unwrap();
+    assert_eq!(
+        objects["Resource"],
+        serde_json::json!([{"Fn::Sub": "${DataBucket.Arn}/*"}])
     );
     let secret = statements
         .iter()
@@ -440,4 +468,36 @@ fn cross_stack_imports_match_network_exports() {
         }
         assert!(stack.depends_on.contains(&network_name), "{}", stack.name);
     }
+}
+
+#[test]
+fn store_table_is_on_demand_recoverable_encrypted_protected_and_kept() {
+    let app = default_stack("app").template.to_json_value();
+    let table = &app["Resources"]["StoreTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    let props = &table["Properties"];
+    assert_eq!(props["TableName"], "llm-eval-store");
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(props["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(props["DeletionProtectionEnabled"], true);
+    assert_eq!(props["TimeToLiveSpecification"]["AttributeName"], "ttl");
+    // The task is told where its store is.
+    let env =
+        app["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["Environment"]
+            .as_array()
+            .unwrap();
+    let store = env
+        .iter()
+        .find(|kv| kv["Name"] == "LLM_EVAL_STORE")
+        .unwrap();
+    assert_eq!(
+        store["Value"],
+        serde_json::json!({"Fn::Sub": ["dynamodb:${Table}", {"Table": {"Ref": "StoreTable"}}]})
+    );
 }

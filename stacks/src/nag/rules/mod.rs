@@ -7,6 +7,7 @@
 pub mod cloudfront;
 pub mod codebuild;
 pub mod cognito;
+pub mod dynamodb;
 pub mod ec2;
 pub mod ecs;
 pub mod elb;

@@ -3,7 +3,9 @@
 //! definition and the service behind the ALB.
 
 use crate::config::StackConfig;
+use crate::model::template::HasLogicalId;
 use crate::model::{Expr, Handle, Pseudo, Template, Value, s, strs};
+use crate::resources::dynamodb::{Table, TableAttr};
 use crate::resources::ec2::SecurityGroupAttr;
 use crate::resources::ecs::{
     AwsVpcConfiguration, Cluster, ClusterSettings, ContainerDefinition, DeploymentCircuitBreaker,
@@ -16,7 +18,10 @@ use crate::resources::logs::{LogGroup, LogGroupAttr};
 use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::networking::Networking;
-use crate::stacks::app::{APP_PORT, APP_USER, Imports, Parameters, TASK_ACTIONS, app_tags, arn};
+use crate::stacks::app::{
+    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, Parameters, TABLE_ACTIONS, TABLE_INDEXES,
+    TASK_ACTIONS, app_tags, arn,
+};
 use crate::stacks::toolkit::repository_name;
 
 /// Handles of the ECS resources and their roles.
@@ -35,6 +40,7 @@ pub(super) fn add(
     imports: &Imports,
     params: &Parameters,
     buckets: &Buckets,
+    table: &Handle<Table>,
     auth: &Auth,
     net: &Networking,
 ) -> Compute {
@@ -124,7 +130,7 @@ pub(super) fn add(
                 "ecs-tasks.amazonaws.com",
             ),
             description: Some(s(
-                "llm-eval app: invoke models, list models and endpoints, read the OpenAI key",
+                "llm-eval app: invoke models, list models and endpoints, read the OpenAI key, use its store table and data bucket",
             )),
             managed_policy_arns: Vec::new(),
             policies: vec![Policy {
@@ -157,6 +163,28 @@ pub(super) fn add(
                         ))],
                     )
                     .with_sid("ReadOpenAiKey"),
+                    // The store: the table and its indexes, the data bucket's objects.
+                    Statement::allow(
+                        TABLE_ACTIONS,
+                        std::iter::once(table.get_att(TableAttr::Arn).into())
+                            .chain(TABLE_INDEXES.iter().map(|index| {
+                                Expr::sub_with(
+                                    format!("${{Table}}/index/{index}"),
+                                    vec![("Table", table.get_att(TableAttr::Arn))],
+                                )
+                                .into()
+                            }))
+                            .collect(),
+                    )
+                    .with_sid("Store"),
+                    Statement::allow(
+                        BUCKET_ACTIONS,
+                        // The bucket's logical id appears in the nag suppression of this wildcard.
+                        vec![
+                            Expr::sub(format!("${{{}.Arn}}/*", data_bucket.logical_id().as_str())).into(),
+                        ],
+                    )
+                    .with_sid("DataObjects"),
                 ]),
             }],
             tags: app_tags(cfg),
@@ -178,6 +206,13 @@ pub(super) fn add(
             KeyValuePair::new("COGNITO_USER_POOL_ID", Value::from(user_pool.r#ref())),
             KeyValuePair::new("COGNITO_CLIENT_ID", Value::from(client.r#ref())),
             KeyValuePair::new("DATA_BUCKET", Value::from(data_bucket.r#ref())),
+            KeyValuePair::new(
+                "LLM_EVAL_STORE",
+                Value::from(Expr::sub_with(
+                    "dynamodb:${Table}",
+                    vec![("Table", table.r#ref())],
+                )),
+            ),
             KeyValuePair::new("OPENAI_SECRET_NAME", cfg.openai_secret_name.as_str()),
             // CloudFront appends the viewer's address to X-Forwarded-For and the ALB appends
             // CloudFront's: the login's attempt limits count the viewer, two hops out.

@@ -25,6 +25,7 @@ mod cognito;
 mod ecs;
 mod networking;
 mod suppressions;
+mod table;
 
 use crate::config::StackConfig;
 use crate::model::{CondHandle, Expr, Output, ParamHandle, Parameter, Template, Value};
@@ -35,6 +36,7 @@ use crate::stacks::network::NetworkExports;
 use crate::stacks::{StackKind, tags};
 
 pub use cloudfront::{ALL_VIEWER_EXCEPT_HOST_HEADER, CACHING_DISABLED, SECURITY_HEADERS};
+pub use table::{TABLE_INDEXES, table_name};
 
 /// Port the app listens on inside the container.
 pub const APP_PORT: i64 = 8080;
@@ -66,6 +68,21 @@ pub const TASK_ACTIONS: &[&str] = &[
     "sagemaker:ListEndpoints",
     "secretsmanager:GetSecretValue",
 ];
+
+/// The task role's store actions on the table and its indexes (`DynamoStore`; transactions
+/// are authorized by the `PutItem` and `UpdateItem` they contain).
+pub const TABLE_ACTIONS: &[&str] = &[
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
+
+/// The task role's store actions on the data bucket's objects (datasets, spilled records).
+pub const BUCKET_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
 
 fn arn(path: &str) -> Value<String> {
     Expr::sub(format!("arn:${{AWS::Partition}}:{path}")).into()
@@ -151,11 +168,14 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let imports = Imports::new(network);
     let params = parameters(&mut t);
     let buckets = buckets::add(&mut t, cfg);
+    let table = table::add(&mut t, cfg);
     let auth = cognito::add(&mut t, cfg);
     let net = networking::add(&mut t, cfg, &imports, &params, &buckets);
-    let compute = ecs::add(&mut t, cfg, &imports, &params, &buckets, &auth, &net);
+    let compute = ecs::add(
+        &mut t, cfg, &imports, &params, &buckets, &table, &auth, &net,
+    );
     let edge = cloudfront::add(&mut t, cfg, &params, &buckets, &net);
-    outputs(&mut t, &buckets, &auth, &compute, &edge);
+    outputs(&mut t, &buckets, &table, &auth, &compute, &edge);
     suppressions::add(&mut t, cfg, &auth, &compute, &edge);
     t
 }
@@ -165,6 +185,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
 fn outputs(
     t: &mut Template,
     buckets: &buckets::Buckets,
+    table: &crate::model::Handle<crate::resources::dynamodb::Table>,
     auth: &cognito::Auth,
     compute: &ecs::Compute,
     edge: &cloudfront::Edge,
@@ -215,6 +236,11 @@ fn outputs(
             "DataBucketName",
             "bucket for datasets and results",
             data_bucket.r#ref(),
+        ),
+        (
+            "StoreTableName",
+            "DynamoDB table of runs, records, datasets and settings",
+            table.r#ref(),
         ),
         (
             "LogsBucketName",

@@ -72,13 +72,18 @@ pub(super) fn add(
                 "bedrock:ListFoundationModels and sagemaker:ListEndpoints have no resource-level permissions",
             )
             .applies_to(["Resource::*"]),
+            accept(
+                "AwsSolutions-IAM5",
+                "the store reads, writes and deletes objects of the app's own data bucket only (uploaded datasets, records too large for one DynamoDB item), and object ARNs are only known at run time",
+            )
+            .applies_to(["Resource::<DataBucket.Arn>/*"]),
         ],
     );
     t.nag_suppress(
         task_definition,
         &[accept(
             "AwsSolutions-ECS2",
-            "the environment holds only non-secret identifiers (bind address, region, pool and client ids, bucket and secret names); the client secret comes from Secrets",
+            "the environment holds only non-secret identifiers (bind address, region, pool and client ids, bucket, table and secret names); the client secret comes from Secrets",
         )],
     );
     let mut distribution_accepted = vec![
