@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use stacks::config::{
     ConfigError, StackConfig, TaskSize, check_git_repo, check_prefix, check_region,
-    check_secret_name, parse_bool, parse_u32,
+    check_secret_name, check_task_count, parse_bool, parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which
@@ -148,6 +148,19 @@ pub const SETTINGS: &[Setting] = &[
         default: |cfg| cfg.task_size.memory().to_string(),
         apply: |draft, value| {
             draft.memory = parse_u32(value)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "task_count",
+        env: "DEPLOY_TASK_COUNT",
+        value_name: "N",
+        help: "app tasks behind the load balancer (1-10; two or more are spread over both Availability Zones and share the DynamoDB store)",
+        default: |cfg| cfg.task_count.to_string(),
+        apply: |draft, value| {
+            let count = parse_u32(value)?;
+            check_task_count(count)?;
+            draft.cfg.task_count = count;
             Ok(())
         },
     },
@@ -521,6 +534,26 @@ mod tests {
         )
     }
     #[test]
+    fn task_count() {
+        check(|_| {}, &[], |c| c.task_count == 1);
+        check(
+            |a| a.set_flag("task_count", "3".into()),
+            &[("DEPLOY_TASK_COUNT", "2")],
+            |c| c.task_count == 3,
+        );
+        check(|_| {}, &[("DEPLOY_TASK_COUNT", "2")], |c| c.task_count == 2);
+        check_err(
+            |_| {},
+            &[("DEPLOY_TASK_COUNT", "0")],
+            "DEPLOY_TASK_COUNT: task count 0 is out of range; run 1 to 10 tasks",
+        );
+        check_err(
+            |a| a.set_flag("task_count", "many".into()),
+            &[],
+            "--task-count: `many` is not a whole number",
+        );
+    }
+    #[test]
     fn bad_env_bool() {
         check_err(
             |_| {},
@@ -598,7 +631,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name",
             ),
         )
     }
@@ -621,7 +654,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, studio_git_repo, openai_secret_name",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name",
             ),
         )
     }

@@ -1,7 +1,8 @@
 //! `deployer down --purge`: what the stacks retain by design, deleted on request: a bucket with
-//! every object version and delete marker in it, and the image repository with its images.
+//! every object version and delete marker in it, the image repository with its images, and the
+//! app's store table (its deletion protection switched off first).
 //!
-//! Both are idempotent: a bucket or repository already gone counts as purged.
+//! All are idempotent: a bucket, repository or table already gone counts as purged.
 
 use anyhow::Context;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
@@ -120,5 +121,102 @@ pub async fn delete_repository(config: &aws_config::SdkConfig, name: &str) -> an
         }
         Err(err) => Err(anyhow::Error::new(aws_sdk_ecr::Error::from(err)))
             .with_context(|| format!("purging image repository {name}")),
+    }
+}
+
+/// Deletes the DynamoDB table `name` (switching its deletion protection off first); `false`
+/// when it did not exist.
+pub async fn delete_table(config: &aws_config::SdkConfig, name: &str) -> anyhow::Result<bool> {
+    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    let gone = |err: &aws_sdk_dynamodb::Error| {
+        matches!(err, aws_sdk_dynamodb::Error::ResourceNotFoundException(_))
+    };
+    let context = || format!("purging table {name}");
+    match dynamo
+        .update_table()
+        .table_name(name)
+        .deletion_protection_enabled(false)
+        .send()
+        .await
+        .map_err(aws_sdk_dynamodb::Error::from)
+    {
+        Ok(_) => {}
+        Err(err) if gone(&err) => return Ok(false),
+        Err(err) => return Err(anyhow::Error::new(err)).with_context(context),
+    }
+    match dynamo
+        .delete_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(aws_sdk_dynamodb::Error::from)
+    {
+        Ok(_) => Ok(true),
+        Err(err) if gone(&err) => Ok(false),
+        Err(err) => Err(anyhow::Error::new(err)).with_context(context),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_protected_table_is_deleted_and_a_missing_one_counts_as_purged() {
+        let moto = model_doubles::Moto::start().await;
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.url())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&config);
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        dynamo
+            .create_table()
+            .table_name("p-store")
+            .billing_mode(BillingMode::PayPerRequest)
+            .deletion_protection_enabled(true)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // Protected: a plain delete is refused.
+        assert!(
+            dynamo
+                .delete_table()
+                .table_name("p-store")
+                .send()
+                .await
+                .is_err()
+        );
+        assert!(delete_table(&config, "p-store").await.unwrap());
+        assert!(
+            dynamo
+                .describe_table()
+                .table_name("p-store")
+                .send()
+                .await
+                .is_err()
+        );
+        assert!(!delete_table(&config, "p-store").await.unwrap());
     }
 }

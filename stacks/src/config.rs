@@ -30,6 +30,9 @@ pub enum ConfigError {
         /// Memory MiB.
         memory: u32,
     },
+    /// A number of app tasks outside the supported range.
+    #[error("task count {0} is out of range; run 1 to {max} tasks", max = MAX_TASK_COUNT)]
+    InvalidTaskCount(u32),
     /// A stack name prefix CloudFormation or S3 would reject.
     #[error(
         "stack prefix `{0}` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter"
@@ -246,6 +249,18 @@ impl fmt::Display for TaskSize {
     }
 }
 
+/// The most app tasks the service runs (each is a Fargate task that costs money every hour).
+pub const MAX_TASK_COUNT: u32 = 10;
+
+/// Checks a number of app tasks: 1 to [`MAX_TASK_COUNT`].
+pub fn check_task_count(count: u32) -> Result<(), ConfigError> {
+    if (1..=MAX_TASK_COUNT).contains(&count) {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidTaskCount(count))
+    }
+}
+
 /// Everything the stacks depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackConfig {
@@ -263,6 +278,9 @@ pub struct StackConfig {
     pub cloudfront_access_logs: bool,
     /// Fargate task size.
     pub task_size: TaskSize,
+    /// `DEPLOY_TASK_COUNT`: the service's desired count (tasks share the DynamoDB store; with
+    /// two or more ECS spreads them over both private subnets' Availability Zones).
+    pub task_count: u32,
     /// Repository the Studio lifecycle configuration clones.
     pub studio_git_repo: String,
     /// Secrets Manager name of the OpenAI API key the task may read.
@@ -279,6 +297,7 @@ impl Default for StackConfig {
             cdk_nag: false,
             cloudfront_access_logs: false,
             task_size: TaskSize::default(),
+            task_count: 1,
             studio_git_repo: "https://github.com/aws/amazon-sagemaker-examples.git".to_owned(),
             openai_secret_name: "openai_key".to_owned(),
         }
@@ -291,6 +310,7 @@ impl StackConfig {
         check_prefix(&self.prefix)?;
         check_region(&self.region)?;
         check_git_repo(&self.studio_git_repo)?;
+        check_task_count(self.task_count)?;
         check_secret_name(&self.openai_secret_name)
     }
 

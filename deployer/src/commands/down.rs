@@ -9,9 +9,10 @@
 //!
 //! Before the studio stack, the domain is emptied of apps, spaces and user profiles; after it,
 //! the home EFS file system and SageMaker's NFS security groups are deleted (see
-//! [`crate::studio`]). The data and logs buckets, the user pool and the image repository are
-//! retained by their stacks and kept, and the command names them; `--purge` empties the buckets
-//! (every object version) and deletes them and the repository with its images.
+//! [`crate::studio`]). The data and logs buckets, the store table, the user pool and the image
+//! repository are retained by their stacks and kept, and the command names them; `--purge`
+//! empties the buckets (every object version) and deletes them, the table (switching its
+//! deletion protection off) and the repository with its images.
 
 use std::io::{BufRead, IsTerminal, Read, Write};
 
@@ -33,8 +34,9 @@ pub struct DownArgs {
     /// Delete without asking.
     #[arg(long)]
     pub force: bool,
-    /// Also empty (every object version) and delete the data and logs buckets, and delete the
-    /// image repository with its images; by default they are kept.
+    /// Also empty (every object version) and delete the data and logs buckets, delete the store
+    /// table (runs, results, settings) and the image repository with its images; by default
+    /// they are kept.
     #[arg(long)]
     pub purge: bool,
 }
@@ -93,6 +95,10 @@ pub async fn run(
         })
         .flatten()
         .collect();
+    let retained_table: Option<String> = deployed
+        .iter()
+        .filter(|(stack, _)| stack.kind.short_name() == "app")
+        .find_map(|(_, state)| state.output("StoreTableName").map(str::to_owned));
     let repository = deployed
         .iter()
         .any(|(stack, _)| stack.kind.short_name() == "toolkit")
@@ -156,6 +162,13 @@ pub async fn run(
                 "purged bucket {bucket} ({n_objects} object versions)\n"
             ));
         }
+        if let Some(table) = &retained_table
+            && crate::purge::delete_table(&deployment.sdk, table).await?
+        {
+            text.push_str(&format!(
+                "purged table {table} (its runs, results and settings)\n"
+            ));
+        }
         if let Some(repository) = &repository
             && crate::purge::delete_repository(&deployment.sdk, repository).await?
         {
@@ -172,13 +185,18 @@ pub async fn run(
             .map(|bucket| format!("bucket {bucket}"))
             .collect();
         kept.extend(
+            retained_table
+                .iter()
+                .map(|table| format!("table {table} (runs, results, settings)")),
+        );
+        kept.extend(
             repository
                 .iter()
                 .map(|name| format!("image repository {name} and its images")),
         );
         kept.push("the Cognito user pool of the app stack".to_owned());
         text.push_str(&format!(
-            "kept (retained by design): {}; `deployer down --purge` deletes the buckets and images\n",
+            "kept (retained by design): {}; `deployer down --purge` deletes the buckets, the table and images\n",
             kept.join(", ")
         ));
     }

@@ -309,6 +309,12 @@ pub struct Service {
     #[serde(rename = "LaunchType", skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<Value<String>>,
     /// Number of tasks.
+    #[serde(
+        rename = "AvailabilityZoneRebalancing",
+        skip_serializing_if = "Option::is_none"
+    )]
+    /// `ENABLED`: ECS keeps the tasks balanced across the subnets' Availability Zones.
+    pub availability_zone_rebalancing: Option<Value<String>>,
     #[serde(rename = "DesiredCount", skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<Value<i64>>,
     /// Seconds to ignore failing load balancer health checks after start.

@@ -50,6 +50,18 @@ fn every_toggle_combination_passes_cfn_lint() {
     let path = dir.path().join("toolkit-with-bucket.template.json");
     std::fs::write(&path, toolkit.to_json_bytes()).unwrap();
     files.push(path);
+    // Several app tasks (the service's desired count and its spread).
+    let several = StackConfig {
+        task_count: 3,
+        ..base.clone()
+    };
+    for stack in synth(&several) {
+        let path = dir
+            .path()
+            .join(format!("{}-3-tasks.template.json", stack.name));
+        std::fs::write(&path, stack.template.to_json_bytes()).unwrap();
+        files.push(path);
+    }
     for stack in synth(&base) {
         let path = dir.path().join(format!("{}.template.yaml", stack.name));
         std::fs::write(&path, stack.template.to_yaml_bytes().unwrap()).unwrap();

@@ -501,3 +501,24 @@ fn store_table_is_on_demand_recoverable_encrypted_protected_and_kept() {
         serde_json::json!({"Fn::Sub": ["dynamodb:${Table}", {"Table": {"Ref": "StoreTable"}}]})
     );
 }
+
+#[test]
+fn task_count_sets_the_desired_count_over_both_zones() {
+    for count in [1, 2, 5] {
+        let cfg = stacks::config::StackConfig {
+            task_count: count,
+            ..Default::default()
+        };
+        let stacks = crate::helpers::synth(&cfg);
+        let app = crate::helpers::of_kind(&stacks, "app")
+            .template
+            .to_json_value();
+        let service = &app["Resources"]["Service"]["Properties"];
+        assert_eq!(service["DesiredCount"], i64::from(count));
+        assert_eq!(service["AvailabilityZoneRebalancing"], "ENABLED");
+        let subnets = service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
+            .as_array()
+            .unwrap();
+        assert_eq!(subnets.len(), 2, "one private subnet per Availability Zone");
+    }
+}

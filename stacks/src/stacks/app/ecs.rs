@@ -275,7 +275,10 @@ pub(super) fn add(
             cluster: Some(cluster.r#ref().into()),
             task_definition: Some(task_definition.r#ref().into()),
             launch_type: Some(s("FARGATE")),
-            desired_count: Some(1.into()),
+            desired_count: Some(i64::from(cfg.task_count).into()),
+            // The subnets are in two Availability Zones; Fargate spreads the tasks over them
+            // and rebalancing keeps them spread after a zone recovers.
+            availability_zone_rebalancing: Some(s("ENABLED")),
             health_check_grace_period_seconds: Some(60.into()),
             load_balancers: vec![ServiceLoadBalancer {
                 container_name: Some(s("app")),
