@@ -211,6 +211,10 @@ pub struct ServeArgs {
     /// `dynamodb:TABLE` (several app tasks share it; the bucket comes from DATA_BUCKET).
     #[arg(long, env = "LLM_EVAL_STORE")]
     pub store: Option<String>,
+    /// With a shared (DynamoDB) store, how long a run's lease lasts without renewal: a task
+    /// that dies mid-run has its runs resumed by another task about this long after.
+    #[arg(long, env = "LLM_EVAL_LEASE_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_secs: Option<u64>,
 }
 
 /// Flags of `llm-eval models`.
@@ -371,6 +375,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         max_upload_mib: args.max_upload_mib as usize,
         no_cache: args.no_cache,
         store: args.store.as_deref().map(crate::store::StoreSpec::parse),
+        lease_secs: args.lease_secs,
         login: crate::auth::AuthConfig::from_env().context("reading the login settings")?,
     };
     let state = crate::web::serve::build_state(&options).await?;

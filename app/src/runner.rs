@@ -385,6 +385,27 @@ pub async fn run(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
 ) -> Result<RunOutcome, RunError> {
+    run_or_resume(plan, run_id, context, prior, false).await
+}
+
+/// Resumes run `run_id`, already stored and still `running` (its process died or handed it
+/// back): evaluates only the (record, model) pairs that have no stored row, so no record is
+/// lost and none is stored twice, and ends the run as [`run`] does.
+pub async fn resume(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+) -> Result<RunOutcome, RunError> {
+    run_or_resume(plan, run_id, context, None, true).await
+}
+
+async fn run_or_resume(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+    prior: Option<Arc<PriorResults>>,
+    resume: bool,
+) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
     // The file's version before the first read: a dataset truncated, appended or replaced
@@ -400,11 +421,29 @@ pub async fn run(
         .map_err(RunError::Task)??
     };
     let total = n_selected * plan.models.len();
-    context
-        .store
-        .create_run(&context.owner, run_id, &plan.config_json(), total)
+    // What a resumed run has already stored: (position, model order) of each row.
+    let mut stored = std::collections::HashSet::new();
+    let (mut done, mut failed, mut copied) = (0, 0, 0);
+    if resume {
+        crate::store::for_each_record(context.store.as_ref(), &context.owner, run_id, |row| {
+            stored.insert((row.position, row.model_order));
+            if row.is_ok() {
+                done += 1;
+            } else {
+                failed += 1;
+            }
+            Ok::<(), crate::store::StoreError>(())
+        })
         .await?;
-    tracing::info!(run_id, total, models = plan.models.len(), "run started");
+        tracing::info!(run_id, total, stored = stored.len(), "run resumed");
+    } else {
+        context
+            .store
+            .create_run(&context.owner, run_id, &plan.config_json(), total)
+            .await?;
+        tracing::info!(run_id, total, models = plan.models.len(), "run started");
+    }
+    let stored = Arc::new(stored);
     let _ = context.events.send(ProgressEvent::Started {
         run_id: run_id.to_string(),
         total,
@@ -440,8 +479,18 @@ pub async fn run(
     let in_flight = plan.config.concurrency.max(1) * 2;
     let (work_tx, mut work_rx) = mpsc::channel::<Result<Work, DatasetError>>(in_flight);
     let reader_cancel = context.cancel.clone();
+    let n_models = plan.models.len();
+    let reader_stored = stored.clone();
     let reader = tokio::task::spawn_blocking(move || {
         for work in works {
+            // A resumed run skips the records stored for every model.
+            let complete = work.as_ref().is_ok_and(|work| {
+                !reader_stored.is_empty()
+                    && (0..n_models).all(|order| reader_stored.contains(&(work.position, order)))
+            });
+            if complete {
+                continue;
+            }
             if reader_cancel.is_cancelled() || work_tx.blocking_send(work).is_err() {
                 break;
             }
@@ -482,7 +531,6 @@ pub async fn run(
             .buffer_unordered(in_flight),
     );
 
-    let (mut done, mut failed, mut copied) = (0, 0, 0);
     let mut fatal = None;
     loop {
         let next = tokio::select! {
@@ -498,6 +546,10 @@ pub async fn run(
             }
         };
         for (row, was_copied) in rows {
+            if stored.contains(&(row.position, row.model_order)) {
+                // Stored before the resume (the record's other models were not).
+                continue;
+            }
             let ok = row.is_ok();
             if was_copied {
                 copied += 1;

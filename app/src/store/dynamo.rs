@@ -969,7 +969,8 @@ impl Store for DynamoStore {
                 else {
                     continue;
                 };
-                // Only runs nobody holds: a run with a live lease belongs to another task.
+                // Only runs no lease was ever taken for: leased runs are resumed by whichever
+                // task takes their expired lease (`orphaned_runs`).
                 let result = self
                     .dynamo
                     .update_item()
@@ -977,12 +978,11 @@ impl Store for DynamoStore {
                     .set_key(Some(key(pk.clone(), sk.clone())))
                     .update_expression("SET #status = :interrupted REMOVE running")
                     .condition_expression(
-                        "#status = :running AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                        "#status = :running AND attribute_not_exists(lease_until)",
                     )
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":interrupted", s(RunStatus::Interrupted.as_str()))
                     .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
-                    .expression_attribute_values(":now", n(unix_now()))
                     .send()
                     .await;
                 match result {
@@ -997,6 +997,126 @@ impl Store for DynamoStore {
             }
             interrupted.sort();
             Ok(interrupted)
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        holder: &str,
+        ttl_secs: u64,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        Box::pin(async move {
+            let now = unix_now();
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET lease_holder = :holder, lease_until = :until")
+                .condition_expression(
+                    "#status = :running AND (attribute_not_exists(lease_until) OR lease_holder = :holder OR lease_until < :now)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":until", n(now.saturating_add(ttl_secs.min(i64::MAX as u64) as i64)))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(self.aws("taking a run lease", error)),
+            }
+        })
+    }
+
+    fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET lease_until = :zero")
+                .condition_expression("lease_holder = :holder")
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(error) => Err(self.aws("releasing a run lease", error)),
+            }
+        })
+    }
+
+    fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        Box::pin(async move {
+            let mut keys = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .dynamo
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("running")
+                    .key_condition_expression("running = :one")
+                    .expression_attribute_values(":one", s("1"))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("finding orphaned runs", error))?;
+                keys.extend(out.items.unwrap_or_default());
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            // The index holds keys only (and is eventually consistent): each run's lease is read
+            // from the table itself.
+            let now = unix_now();
+            let mut orphaned = Vec::new();
+            for mut item in keys {
+                item.retain(|name, _| name == "pk" || name == "sk");
+                let Some(run) = self.get(item, "finding orphaned runs").await? else {
+                    continue;
+                };
+                let until: Option<i64> = self.number(&run, "lease_until", "run")?;
+                let running = self.opt_text(&run, "status") == Some(RunStatus::Running.as_str());
+                let (Some(pk), Some(sk)) = (self.opt_text(&run, "pk"), self.opt_text(&run, "sk"))
+                else {
+                    continue;
+                };
+                if let (true, Some(until), Some(owner), Some(run_id)) = (
+                    running,
+                    until,
+                    pk.strip_prefix("U#"),
+                    sk.strip_prefix("RUN#"),
+                ) && until < now
+                {
+                    orphaned.push((UserId::new(owner), run_id.to_string()));
+                }
+            }
+            orphaned.sort();
+            Ok(orphaned)
         })
     }
 
@@ -1633,6 +1753,12 @@ mod tests {
     async fn dynamo_runs_are_listed_newest_first_and_large_inserts_chunk() {
         let (_moto, _dir, store) = moto_store().await;
         suite::runs_are_listed_newest_first_and_large_inserts_chunk(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_run_leases_are_exclusive_renewable_and_expire() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::run_leases_are_exclusive_renewable_and_expire(&store).await;
     }
 
     #[tokio::test]

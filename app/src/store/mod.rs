@@ -463,9 +463,26 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn runs(&self, owner: &UserId, limit: usize) -> StoreFuture<'_, Vec<RunRow>>;
     /// Deletes a run of `owner` and its records; false when there was none.
     fn delete_run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool>;
-    /// Marks every run still `running` as `interrupted` (at start-up: no process runs them
-    /// any more) and returns their (owner, id).
+    /// Marks every run still `running` that no lease was ever taken for as `interrupted` (at
+    /// start-up: no process runs them any more) and returns their (owner, id). Leased runs are
+    /// left to [`Store::orphaned_runs`]: another process may hold them, or resume them.
     fn mark_interrupted(&self) -> StoreFuture<'_, Vec<(UserId, String)>>;
+
+    /// Takes (or renews) the lease of a running run of `owner` for `holder` until `ttl_secs`
+    /// from now: granted when nobody held it, its lease expired, or `holder` holds it already.
+    /// False when another holder's lease is live, or the run is not running.
+    fn acquire_lease(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        holder: &str,
+        ttl_secs: u64,
+    ) -> StoreFuture<'_, bool>;
+    /// Gives a lease back (it expires now) if `holder` holds it, so another process may take
+    /// the run at once.
+    fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()>;
+    /// Running runs whose lease expired: their process died or handed them back.
+    fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>>;
 
     /// Stores finished rows of a run of `owner` in one transaction; a row already stored for
     /// the same (run, model, position) is an error.

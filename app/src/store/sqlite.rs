@@ -25,6 +25,7 @@ use super::{
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_runs_records.sql"),
     include_str!("migrations/0002_owners_datasets_settings_sessions.sql"),
+    include_str!("migrations/0003_run_leases.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -478,7 +479,7 @@ impl Store for SqliteStore {
         self.blocking(move |inner| {
             inner.write(|conn| {
                 let mut statement = conn
-                    .prepare("UPDATE runs SET status = 'interrupted' WHERE status = 'running' RETURNING owner, id")
+                    .prepare("UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND lease_until IS NULL RETURNING owner, id")
                     .map_err(inner.sqlite("marking interrupted runs"))?;
                 let rows = statement
                     .query_map([], |row| {
@@ -487,6 +488,63 @@ impl Store for SqliteStore {
                     .map_err(inner.sqlite("marking interrupted runs"))?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(inner.sqlite("marking interrupted runs"))?;
+                Ok(rows)
+            })
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        holder: &str,
+        ttl_secs: u64,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        self.blocking(move |inner| {
+            let now = unix_now();
+            let until = now.saturating_add(ttl_secs.min(i64::MAX as u64) as i64);
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET lease_holder = ?3, lease_until = ?4 WHERE id = ?1 AND owner = ?2 \
+                     AND status = 'running' AND (lease_until IS NULL OR lease_holder = ?3 OR lease_until < ?5)",
+                    params![run_id, owner.as_str(), holder, until, now],
+                )
+                .map_err(inner.sqlite("taking a run lease"))
+            })?;
+            Ok(n_rows == 1)
+        })
+    }
+
+    fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET lease_until = 0 WHERE id = ?1 AND owner = ?2 AND lease_holder = ?3",
+                    params![run_id, owner.as_str(), holder],
+                )
+                .map_err(inner.sqlite("releasing a run lease"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT owner, id FROM runs WHERE status = 'running' AND lease_until < ?1 ORDER BY owner, id",
+                    )
+                    .map_err(inner.sqlite("finding orphaned runs"))?;
+                let rows = statement
+                    .query_map([unix_now()], |row| {
+                        Ok((UserId::new(row.get::<_, String>(0)?), row.get::<_, String>(1)?))
+                    })
+                    .map_err(inner.sqlite("finding orphaned runs"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(inner.sqlite("finding orphaned runs"))?;
                 Ok(rows)
             })
         })
@@ -921,6 +979,11 @@ mod tests {
     #[tokio::test]
     async fn runs_are_listed_newest_first_and_large_inserts_chunk() {
         suite::runs_are_listed_newest_first_and_large_inserts_chunk(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn run_leases_are_exclusive_renewable_and_expire() {
+        suite::run_leases_are_exclusive_renewable_and_expire(&store().1).await;
     }
 
     #[tokio::test]

@@ -419,3 +419,47 @@ pub async fn runs_are_listed_newest_first_and_large_inserts_chunk(store: &dyn St
     assert!(all_records(store, &alice(), "b").await.unwrap().is_empty());
     assert_eq!(store.runs(&alice(), 10).await.unwrap().len(), 2);
 }
+
+/// A lease is held by one holder at a time, renewed by it, taken over once expired or given
+/// back, and never granted on a run that is not running; `mark_interrupted` leaves leased runs
+/// alone.
+pub async fn run_leases_are_exclusive_renewable_and_expire(store: &dyn Store) {
+    let bob = UserId::new("bob");
+    store
+        .create_run(&alice(), "l", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert!(
+        store.orphaned_runs().await.unwrap().is_empty(),
+        "no lease yet"
+    );
+    assert!(!store.acquire_lease(&bob, "l", "b", 60).await.unwrap());
+    assert!(store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    assert!(!store.acquire_lease(&alice(), "l", "two", 60).await.unwrap());
+    assert!(
+        store.acquire_lease(&alice(), "l", "one", 60).await.unwrap(),
+        "renewal"
+    );
+    assert!(store.orphaned_runs().await.unwrap().is_empty());
+    assert!(store.mark_interrupted().await.unwrap().is_empty());
+    // Another holder's release does nothing; the holder's own hands the run back.
+    store.release_lease(&alice(), "l", "two").await.unwrap();
+    assert!(!store.acquire_lease(&alice(), "l", "two", 60).await.unwrap());
+    store.release_lease(&alice(), "l", "one").await.unwrap();
+    assert_eq!(
+        store.orphaned_runs().await.unwrap(),
+        vec![(alice(), "l".to_string())]
+    );
+    assert!(store.acquire_lease(&alice(), "l", "two", 1).await.unwrap());
+    assert!(!store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    // An expired lease is taken over.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.orphaned_runs().await.unwrap().len(), 1);
+    assert!(store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    store
+        .finish_run(&alice(), "l", RunStatus::Finished, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(!store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    assert!(store.orphaned_runs().await.unwrap().is_empty());
+}

@@ -41,6 +41,7 @@
 //! (listener, operations: request ids, logs, limits, timeouts, graceful shutdown), [`login`] (the
 //! Cognito login pages and session check).
 
+pub mod adopt;
 pub mod chart;
 pub mod error;
 pub mod login;

@@ -6,6 +6,12 @@
 //! (the cancel token, the live event channel). When the run ends, its summary is computed from
 //! the stored rows (the CLI's [`crate::output::SummaryBuilder`]) and stored with the run. On
 //! shutdown every run is stopped and marked `interrupted`, so it can be resumed.
+//!
+//! With leases (several tasks sharing a DynamoDB store, [`RunRegistry::with_leases`]), each run
+//! this process executes holds its lease, renewed every third of its time to live; a run whose
+//! lease is lost (another task took it after it expired) is stopped here. On shutdown the runs
+//! are handed back instead (status left `running`, lease released) and [`RunRegistry::adopt`]
+//! in another task resumes them from their stored rows.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +41,16 @@ struct ActiveRun {
 pub struct RunRegistry {
     runs: Arc<Mutex<HashMap<String, ActiveRun>>>,
     shutting_down: CancellationToken,
+    leases: Option<Arc<Leases>>,
+}
+
+/// How this process holds run leases.
+#[derive(Debug)]
+pub struct Leases {
+    /// This process's holder id (random).
+    pub holder: String,
+    /// A lease's time to live, in seconds (renewed every third of it).
+    pub ttl_secs: u64,
 }
 
 impl std::fmt::Debug for RunRegistry {
@@ -60,6 +76,22 @@ pub enum StartError {
 }
 
 impl RunRegistry {
+    /// A registry whose runs hold leases of `ttl_secs` under a random holder id.
+    pub fn with_leases(ttl_secs: u64) -> RunRegistry {
+        RunRegistry {
+            leases: Some(Arc::new(Leases {
+                holder: crate::store::sqlite::random_hex(8),
+                ttl_secs: ttl_secs.max(1),
+            })),
+            ..RunRegistry::default()
+        }
+    }
+
+    /// The lease settings, when this registry takes leases.
+    pub fn leases(&self) -> Option<&Leases> {
+        self.leases.as_deref()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ActiveRun>> {
         self.runs
             .lock()
@@ -77,10 +109,40 @@ impl RunRegistry {
         plan: Arc<EvalPlan>,
         prior: Option<Arc<PriorResults>>,
     ) -> Result<(), StartError> {
+        self.launch(store, cache, owner, run_id, plan, prior, false)
+            .await
+    }
+
+    /// Resumes a stored, still running run of `owner` whose lease this process has just taken
+    /// (see [`crate::store::Store::orphaned_runs`]): only its missing rows are evaluated.
+    pub async fn adopt(
+        &self,
+        store: SharedStore,
+        cache: Option<ResponseCache>,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+    ) -> Result<(), StartError> {
+        self.launch(store, cache, owner, run_id, plan, None, true)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch(
+        &self,
+        store: SharedStore,
+        cache: Option<ResponseCache>,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+        prior: Option<Arc<PriorResults>>,
+        resume: bool,
+    ) -> Result<(), StartError> {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
         let (events, mut started) = broadcast::channel(1024);
+        let renewal_events = events.subscribe();
         let cancel = CancellationToken::new();
         let context = RunContext {
             store: store.clone(),
@@ -102,8 +164,27 @@ impl RunRegistry {
         );
         let registry = self.clone();
         let task_run_id = run_id.clone();
+        let lease_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewal = self.leases.clone().map(|leases| {
+            tokio::spawn(renew_lease(
+                store.clone(),
+                owner.clone(),
+                run_id.clone(),
+                leases,
+                renewal_events,
+                cancel.clone(),
+                lease_lost.clone(),
+            ))
+        });
         let task = tokio::spawn(async move {
-            let outcome = runner::run(plan.clone(), &task_run_id, context, prior).await;
+            let outcome = if resume {
+                runner::resume(plan.clone(), &task_run_id, context).await
+            } else {
+                runner::run(plan.clone(), &task_run_id, context, prior).await
+            };
+            if let Some(renewal) = renewal {
+                renewal.abort();
+            }
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(error) => {
@@ -114,8 +195,50 @@ impl RunRegistry {
                 }
             };
             let interrupted = registry.shutting_down.is_cancelled();
-            if let Err(error) = store_summary(&store, &owner, &plan, &outcome, interrupted).await {
-                tracing::error!(run_id = %task_run_id, error = %crate::providers::error_chain(&error), "storing the run's summary failed");
+            let stopped_early = outcome.status == RunStatus::Cancelled;
+            match &registry.leases {
+                // Another task holds the run now: put back the status this task's stop wrote.
+                Some(_) if lease_lost.load(std::sync::atomic::Ordering::SeqCst) => {
+                    let _ = store
+                        .finish_run(
+                            &owner,
+                            &task_run_id,
+                            RunStatus::Running,
+                            &serde_json::json!({"lease_lost": true}),
+                        )
+                        .await;
+                }
+                // Handed back: still running, its lease released, for another task to resume.
+                Some(leases) if interrupted && stopped_early => {
+                    let handed_back = async {
+                        store
+                            .finish_run(
+                                &owner,
+                                &task_run_id,
+                                RunStatus::Running,
+                                &serde_json::json!({"handed_back": true}),
+                            )
+                            .await?;
+                        store
+                            .release_lease(&owner, &task_run_id, &leases.holder)
+                            .await
+                    };
+                    match handed_back.await {
+                        Ok(()) => {
+                            tracing::info!(run_id = %task_run_id, "run handed back: its lease is released for another task")
+                        }
+                        Err(error) => {
+                            tracing::error!(run_id = %task_run_id, error = %crate::providers::error_chain(&error), "handing the run back failed")
+                        }
+                    }
+                }
+                _ => {
+                    if let Err(error) =
+                        store_summary(&store, &owner, &plan, &outcome, interrupted).await
+                    {
+                        tracing::error!(run_id = %task_run_id, error = %crate::providers::error_chain(&error), "storing the run's summary failed");
+                    }
+                }
             }
             registry.lock().remove(&task_run_id);
         });
@@ -195,6 +318,52 @@ impl RunRegistry {
         let all = futures::future::join_all(tasks);
         if tokio::time::timeout(grace, all).await.is_err() {
             tracing::warn!("runs did not stop within {} s", grace.as_secs());
+        }
+    }
+}
+
+/// Holds a run's lease while it runs: taken once the run is stored, then renewed every third of
+/// its time to live. A lease that cannot be renewed (another task took it after it expired)
+/// stops the run here, so two tasks never write the same run; a store error is retried at the
+/// next renewal (the lease is still live until it expires).
+async fn renew_lease(
+    store: SharedStore,
+    owner: UserId,
+    run_id: String,
+    leases: Arc<Leases>,
+    mut events: broadcast::Receiver<ProgressEvent>,
+    cancel: CancellationToken,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+) {
+    // The run exists once it has started.
+    loop {
+        match events.recv().await {
+            Ok(ProgressEvent::Started { .. }) => break,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    drop(events);
+    let period = Duration::from_millis(leases.ttl_secs * 1000 / 3).max(Duration::from_millis(300));
+    loop {
+        match store
+            .acquire_lease(&owner, &run_id, &leases.holder, leases.ttl_secs)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(run_id = %run_id, "the run's lease was taken by another task; stopping it here");
+                lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                cancel.cancel();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(run_id = %run_id, error = %crate::providers::error_chain(&error), "renewing the run's lease failed; trying again")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = cancel.cancelled() => return,
         }
     }
 }

@@ -161,6 +161,10 @@ pub fn operations(app: Router<AppState>, config: &WebConfig) -> Router<AppState>
     .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), ids))
 }
 
+/// A run lease's default time to live: a task that dies mid-run has its runs resumed by
+/// another task within about this long.
+pub const DEFAULT_LEASE_SECS: u64 = 30;
+
 /// What `llm-eval serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -178,6 +182,8 @@ pub struct ServeOptions {
     pub no_cache: bool,
     /// The store (`None`: `store.sqlite` in the data directory).
     pub store: Option<crate::store::StoreSpec>,
+    /// A run lease's time to live with a shared store (`None`: [`DEFAULT_LEASE_SECS`]).
+    pub lease_secs: Option<u64>,
     /// The Cognito login (`None`: local mode, one local user and no login).
     pub login: Option<crate::auth::AuthConfig>,
 }
@@ -193,6 +199,13 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         .open(&options.data_dir, bucket.as_deref())
         .await
         .context("opening the store")?;
+    // A shared store: runs hold leases, so several tasks can serve and resume them.
+    let runs = match &spec {
+        StoreSpec::Dynamo { .. } => super::registry::RunRegistry::with_leases(
+            options.lease_secs.unwrap_or(DEFAULT_LEASE_SECS),
+        ),
+        StoreSpec::Sqlite(_) => super::registry::RunRegistry::default(),
+    };
     let interrupted = store
         .mark_interrupted()
         .await
@@ -241,7 +254,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         cache,
         catalog: Arc::new(catalog),
         providers: Arc::new(providers),
-        runs: super::registry::RunRegistry::default(),
+        runs,
         config: Arc::new(config),
         authenticator,
     })
@@ -270,6 +283,24 @@ pub async fn serve_until(
             }
         }
     });
+    // With leases, runs left behind by a task that died (or handed them back) are looked for
+    // every half lease and resumed here.
+    if let Some(leases) = state.runs.leases() {
+        let period = Duration::from_millis(leases.ttl_secs * 500).max(Duration::from_millis(500));
+        let adopt_state = state.clone();
+        let adopt_stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = adopt_stop.cancelled() => return,
+                }
+                super::adopt::adopt_orphans(&adopt_state).await;
+            }
+        });
+    }
     let app = super::router(state);
     let drain = {
         let shutdown = shutdown.clone();

@@ -308,13 +308,13 @@ pub struct Service {
     /// `FARGATE`.
     #[serde(rename = "LaunchType", skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<Value<String>>,
-    /// Number of tasks.
+    /// `ENABLED`: ECS keeps the tasks balanced across the subnets' Availability Zones.
     #[serde(
         rename = "AvailabilityZoneRebalancing",
         skip_serializing_if = "Option::is_none"
     )]
-    /// `ENABLED`: ECS keeps the tasks balanced across the subnets' Availability Zones.
     pub availability_zone_rebalancing: Option<Value<String>>,
+    /// Number of tasks.
     #[serde(rename = "DesiredCount", skip_serializing_if = "Option::is_none")]
     pub desired_count: Option<Value<i64>>,
     /// Seconds to ignore failing load balancer health checks after start.
