@@ -249,8 +249,11 @@ impl DynamoStore {
                 source,
             })?;
         }
+        // A local S3 (a test server) has no per-bucket host names.
+        let local_s3 = sdk_config.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|url| !url.is_empty());
         let s3_config = aws_sdk_s3::config::Builder::from(sdk_config)
-            .force_path_style(sdk_config.endpoint_url().is_some())
+            .force_path_style(local_s3)
             .build();
         Ok(DynamoStore {
             dynamo: DynamoClient::new(sdk_config),

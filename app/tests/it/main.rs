@@ -12,5 +12,6 @@ mod metrics;
 mod providers;
 mod repository;
 mod runs;
+mod shared_store;
 mod template;
 mod web;
