@@ -435,6 +435,15 @@ async fn run_or_resume(
             Ok::<(), crate::store::StoreError>(())
         })
         .await?;
+        // Counters kept beside the rows may have missed the dead process's last batch.
+        context
+            .store
+            .set_record_counts(
+                &context.owner,
+                run_id,
+                crate::store::RecordCounts { ok: done, failed },
+            )
+            .await?;
         tracing::info!(run_id, total, stored = stored.len(), "run resumed");
     } else {
         context

@@ -19,26 +19,30 @@
 //! running runs of every owner at start-up.
 //!
 //! Invariants:
-//! - A record is stored exactly once: records are written in transactions of conditional puts
-//!   (`attribute_not_exists`) together with an update of the run's counters that requires the
-//!   run (of that owner) to exist, with an idempotency token so a retried request cannot
-//!   count twice.
+//! - A record is stored exactly once: each record item is written with a conditional put
+//!   (`attribute_not_exists`), after a consistent read that the run (of that owner) exists; a
+//!   put refused because the identical item is there is the SDK's retry of this very put, not a
+//!   duplicate. The run's `n_ok`/`n_failed` counters (progress) are then added in one update;
+//!   a process killed between the two leaves them short, and a resumed run recounts them from
+//!   the stored rows. (Not transactions: they cost two write units per item, and moto copies
+//!   the whole table for every item of one, which made the store the bottleneck.)
 //! - A record whose item would pass [`SPILL_BYTES`] keeps its body in S3 under
 //!   `records/<owner hash>/<run>/...` and the item points at it.
 //! - Batch requests (deletes, reads) retry their unprocessed items with capped exponential
-//!   backoff; throttled calls are retried by the SDK's standard retry mode, and cancelled
-//!   transactions whose only cause is throttling or a conflict are tried again here.
+//!   backoff; throttled calls are retried by the SDK's standard retry mode (with backoff).
 //! - Every call has a time limit (the SDK's attempt and operation timeouts).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client as DynamoClient;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
     KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
-    Put, ScalarAttributeType, TransactWriteItem, Update, WriteRequest,
+    ScalarAttributeType, WriteRequest,
 };
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::primitives::ByteStream;
@@ -58,14 +62,10 @@ use super::{
 /// limit is 400 KB, and the rest of the item needs some room.
 pub const SPILL_BYTES: usize = 350 * 1024;
 
-/// Records per transaction at most (DynamoDB allows 100 actions; one is the run's counters).
-const RECORDS_PER_TRANSACTION: usize = 99;
+/// Conditional record puts in flight at once per `insert_records` call.
+const PUTS_IN_FLIGHT: usize = 16;
 
-/// Bytes of record items per transaction at most (DynamoDB allows 4 MB per transaction).
-const TRANSACTION_BYTES: usize = 3 * 1024 * 1024;
-
-/// Attempts of a batch request's unprocessed items, or of a transaction cancelled by
-/// throttling or a conflict, before the call fails.
+/// Attempts of a batch request's unprocessed items before the call fails.
 const MAX_ATTEMPTS: u32 = 8;
 
 /// The first backoff of those retries; it doubles up to [`MAX_BACKOFF`].
@@ -89,10 +89,31 @@ pub struct DynamoConfig {
     pub local_dir: PathBuf,
 }
 
+/// Counts the DynamoDB requests sent (every attempt), for the benchmark's requests per record.
+#[derive(Debug, Default)]
+struct CountRequests(Arc<AtomicU64>);
+
+impl aws_sdk_dynamodb::config::Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// The DynamoDB + S3 store (cheap to clone).
 #[derive(Clone)]
 pub struct DynamoStore {
     dynamo: DynamoClient,
+    requests: Arc<AtomicU64>,
     s3: S3Client,
     table: String,
     bucket: String,
@@ -255,8 +276,13 @@ impl DynamoStore {
         let s3_config = aws_sdk_s3::config::Builder::from(sdk_config)
             .force_path_style(local_s3)
             .build();
+        let requests = Arc::new(AtomicU64::new(0));
+        let dynamo_config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(CountRequests(requests.clone()))
+            .build();
         Ok(DynamoStore {
-            dynamo: DynamoClient::new(sdk_config),
+            dynamo: DynamoClient::from_conf(dynamo_config),
+            requests,
             s3: S3Client::from_conf(s3_config),
             table: config.table,
             bucket: config.bucket,
@@ -325,6 +351,11 @@ impl DynamoStore {
             .await
             .map_err(|error| self.aws("creating the table", error))?;
         Ok(())
+    }
+
+    /// DynamoDB requests sent so far (every attempt, retries included).
+    pub fn dynamo_requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn aws(&self, what: &'static str, error: impl std::error::Error) -> StoreError {
@@ -663,101 +694,119 @@ impl DynamoStore {
         })
     }
 
-    /// Writes one transaction of records and the run's counters; retried when throttled or in
-    /// conflict with another transaction.
-    async fn write_records(
+    /// Stores record items, each with a conditional put (`attribute_not_exists`), at most
+    /// [`PUTS_IN_FLIGHT`] at a time, then adds the stored ones to the run's counters in one
+    /// update. A put refused because the item exists is this call's own earlier attempt when the
+    /// stored item is the one being written (the SDK retried a put whose answer was lost), and a
+    /// duplicate otherwise.
+    async fn put_records(
         &self,
         owner: &UserId,
         run_id: &str,
         items: Vec<(Item, usize, String)>,
     ) -> Result<(), StoreError> {
+        use futures::StreamExt;
         let what = "storing records";
-        let n_failed = items
-            .iter()
-            .filter(|(item, _, _)| matches!(item.get("failed"), Some(AttributeValue::Bool(true))))
-            .count();
-        let n_ok = items.len() - n_failed;
-        let counters = Update::builder()
+        let puts = futures::stream::iter(items.into_iter().map(|(item, position, model)| async move {
+            let failed = matches!(item.get("failed"), Some(AttributeValue::Bool(true)));
+            let result = self
+                .dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(failed),
+                Err(error) => match error.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(exists)) => {
+                        if exists.item.as_ref() == Some(&item) {
+                            Ok(failed)
+                        } else {
+                            Err(StoreError::DuplicateRecord {
+                                run_id: run_id.to_string(),
+                                model,
+                                position,
+                            })
+                        }
+                    }
+                    _ => Err(self.aws(what, error)),
+                },
+            }
+        }))
+        .buffer_unordered(PUTS_IN_FLIGHT);
+        let results: Vec<Result<bool, StoreError>> = puts.collect().await;
+        // What was stored is counted, even when another row of the call was refused.
+        let (mut n_ok, mut n_failed, mut first_error) = (0i64, 0i64, None);
+        for result in results {
+            match result {
+                Ok(false) => n_ok += 1,
+                Ok(true) => n_failed += 1,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if n_ok + n_failed > 0 {
+            self.add_counts(owner, run_id, n_ok, n_failed).await?;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Adds to a run's stored counters (the run must exist).
+    async fn add_counts(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        ok: i64,
+        failed: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .dynamo
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(user_pk(owner), format!("RUN#{run_id}"))))
             .update_expression("ADD n_ok :ok, n_failed :failed")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":ok", n(n_ok))
-            .expression_attribute_values(":failed", n(n_failed))
-            .build()
-            .map_err(|error| self.aws(what, error))?;
-        let mut actions = vec![TransactWriteItem::builder().update(counters).build()];
-        for (item, _, _) in &items {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item.clone()))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(|error| self.aws(what, error))?;
-            actions.push(TransactWriteItem::builder().put(put).build());
-        }
-        // One token for every attempt: DynamoDB applies a retried transaction once.
-        let token = random_hex(16);
-        for attempt in 0..MAX_ATTEMPTS {
-            if attempt > 0 {
-                backoff(attempt).await;
-            }
-            let result = self
-                .dynamo
-                .transact_write_items()
-                .set_transact_items(Some(actions.clone()))
-                .client_request_token(&token)
-                .send()
-                .await;
-            let error = match result {
-                Ok(_) => return Ok(()),
-                Err(error) => error,
-            };
-            let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                error.as_service_error()
-            else {
-                return Err(self.aws(what, error));
-            };
-            let reasons = cancelled.cancellation_reasons();
-            let code = |index: usize| {
-                reasons
-                    .get(index)
-                    .and_then(|reason| reason.code())
-                    .unwrap_or("None")
-            };
-            if code(0) == "ConditionalCheckFailed" {
-                return Err(StoreError::UnknownRun {
-                    run_id: run_id.to_string(),
-                });
-            }
-            if let Some(duplicate) =
-                (1..=items.len()).find(|&index| code(index) == "ConditionalCheckFailed")
+            .expression_attribute_values(":ok", n(ok))
+            .expression_attribute_values(":failed", n(failed))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
             {
-                let (_, position, model) = &items[duplicate - 1];
-                return Err(StoreError::DuplicateRecord {
+                Err(StoreError::UnknownRun {
                     run_id: run_id.to_string(),
-                    model: model.clone(),
-                    position: *position,
-                });
+                })
             }
-            let transient = reasons.iter().all(|reason| {
-                matches!(
-                    reason.code().unwrap_or("None"),
-                    "None"
-                        | "ThrottlingError"
-                        | "TransactionConflict"
-                        | "ProvisionedThroughputExceeded"
-                )
-            });
-            if !transient {
-                return Err(self.aws(what, error));
-            }
+            Err(error) => Err(self.aws("counting records", error)),
         }
-        Err(StoreError::Unprocessed {
-            location: self.location(),
-            what,
-            left: items.len(),
-        })
+    }
+
+    /// The spill objects the stored items of these rows point at.
+    async fn spills_in_use(
+        &self,
+        pk: &str,
+        rows: &[RecordRow],
+    ) -> std::collections::HashSet<String> {
+        let keys: Vec<Item> = rows
+            .iter()
+            .map(|row| key(pk, record_sk(row.position, row.model_order)))
+            .collect();
+        self.batch_get(keys, "checking spilled records")
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| self.opt_text(item, "spill").map(str::to_string))
+            .collect()
     }
 
     async fn delete_objects(
@@ -1131,15 +1180,28 @@ impl Store for DynamoStore {
     ) -> StoreFuture<'_, ()> {
         let (owner, run_id) = (owner.clone(), run_id.to_string());
         Box::pin(async move {
+            // The run must be this owner's: rows are never written under a run they lack.
+            if self
+                .get(
+                    key(user_pk(&owner), format!("RUN#{run_id}")),
+                    "storing records",
+                )
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::UnknownRun { run_id });
+            }
             let pk = records_pk(&owner, &run_id);
-            let mut batch: Vec<(Item, usize, String)> = Vec::new();
-            let mut batch_bytes = 0;
+            // This call's id on each of its items: a refused put finds its own item (the SDK
+            // retried it) only when the id is this call's, however alike two records are.
+            let write_id = random_hex(8);
+            let mut items: Vec<(Item, usize, String)> = Vec::with_capacity(rows.len());
             let mut spilled = Vec::new();
             for row in &rows {
                 let body = serde_json::to_string(row).unwrap_or_default();
                 let mut item = self.record_item(&pk, row, &body, None);
                 if item_bytes(&item) > SPILL_BYTES {
-                    // A fresh name per attempt: a duplicate never overwrites the stored body.
+                    // A fresh name per call: a duplicate never overwrites the stored body.
                     let object = format!(
                         "records/{}/{run_id}/{}-{}.json",
                         owner_prefix(&owner),
@@ -1158,40 +1220,18 @@ impl Store for DynamoStore {
                     item = self.record_item(&pk, row, "", Some(&object));
                     spilled.push(object);
                 }
-                let bytes = item_bytes(&item);
-                if !batch.is_empty()
-                    && (batch.len() == RECORDS_PER_TRANSACTION
-                        || batch_bytes + bytes > TRANSACTION_BYTES)
-                {
-                    let result = self
-                        .write_records(&owner, &run_id, std::mem::take(&mut batch))
-                        .await;
-                    if let Err(error) = result {
-                        let _ = self.delete_objects(spilled, "removing unused spills").await;
-                        return Err(error);
-                    }
-                    spilled.clear();
-                    batch_bytes = 0;
-                }
-                batch_bytes += bytes;
-                batch.push((item, row.position, row.model.clone()));
+                item.insert("wid".into(), s(&write_id));
+                items.push((item, row.position, row.model.clone()));
             }
-            if !batch.is_empty() {
-                let result = self.write_records(&owner, &run_id, batch).await;
-                if let Err(error) = result {
+            if let Err(error) = self.put_records(&owner, &run_id, items).await {
+                if matches!(error, StoreError::DuplicateRecord { .. }) {
+                    // The refused rows' bodies were never referenced; rows stored with them
+                    // (this call's other rows) keep theirs.
+                    let kept = self.spills_in_use(&pk, &rows).await;
+                    spilled.retain(|object| !kept.contains(object));
                     let _ = self.delete_objects(spilled, "removing unused spills").await;
-                    return Err(error);
                 }
-            } else if rows.is_empty()
-                && self
-                    .get(
-                        key(user_pk(&owner), format!("RUN#{run_id}")),
-                        "storing records",
-                    )
-                    .await?
-                    .is_none()
-            {
-                return Err(StoreError::UnknownRun { run_id });
+                return Err(error);
             }
             Ok(())
         })
@@ -1340,6 +1380,39 @@ impl Store for DynamoStore {
                 ok: self.number(&item, "n_ok", &run_id)?.unwrap_or(0),
                 failed: self.number(&item, "n_failed", &run_id)?.unwrap_or(0),
             })
+        })
+    }
+
+    fn set_record_counts(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        counts: RecordCounts,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET n_ok = :ok, n_failed = :failed")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":ok", n(counts.ok))
+                .expression_attribute_values(":failed", n(counts.failed))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Err(StoreError::UnknownRun { run_id })
+                }
+                Err(error) => Err(self.aws("recounting records", error)),
+            }
         })
     }
 
@@ -1704,7 +1777,7 @@ mod tests {
     async fn dynamo_a_record_cannot_be_stored_twice() {
         let (_moto, _dir, store) = moto_store().await;
         suite::a_record_cannot_be_stored_twice(&store).await;
-        // Nothing of a refused transaction is kept: the counters still say two.
+        // The call's new row is stored and counted; the duplicate is refused and names itself.
         let error = store
             .insert_records(
                 &suite::alice(),
@@ -1722,14 +1795,23 @@ mod tests {
         );
         assert_eq!(
             store.record_counts(&suite::alice(), "r").await.unwrap().ok,
-            2
+            3
         );
         assert_eq!(
             all_records(&store, &suite::alice(), "r")
                 .await
                 .unwrap()
                 .len(),
-            2
+            3
+        );
+        // A resumed run recounts from the rows.
+        store
+            .set_record_counts(&suite::alice(), "r", RecordCounts { ok: 7, failed: 1 })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.record_counts(&suite::alice(), "r").await.unwrap(),
+            RecordCounts { ok: 7, failed: 1 }
         );
     }
 
@@ -1880,9 +1962,13 @@ mod tests {
         assert!(dataset.path.starts_with(dir.path()));
     }
 
-    /// A scripted DynamoDB double: moto always processes every item of a batch and never
-    /// throttles, so the answers of those cases are played from a script here, one list per
-    /// operation (`X-Amz-Target`), each answer used once; every request is logged.
+    /// An answer that refuses a put with the item it was sent (the put had landed).
+    const ECHO_ITEM: &str = "echo the item";
+
+    /// A scripted DynamoDB double: moto always processes every item of a batch, never
+    /// throttles and never loses an answer, so the answers of those cases are played from a
+    /// script here, one list per operation (`X-Amz-Target`), each answer used once; every
+    /// request is logged.
     #[derive(Clone, Default)]
     struct Script {
         answers: Arc<Mutex<HashMap<String, VecDeque<(u16, String)>>>>,
@@ -1921,13 +2007,24 @@ mod tests {
                         .and_then(|value| value.split('.').nth(1))
                         .unwrap_or_default()
                         .to_string();
-                    script.log.lock().unwrap().push((operation.clone(), body));
-                    let answer = script
+                    script.log.lock().unwrap().push((operation.clone(), body.clone()));
+                    let mut answer = script
                         .answers
                         .lock()
                         .unwrap()
                         .get_mut(&operation)
                         .and_then(VecDeque::pop_front);
+                    if let Some((_, text)) = &mut answer
+                        && *text == serde_json::json!(ECHO_ITEM).to_string()
+                    {
+                        let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        *text = serde_json::json!({
+                            "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                            "message": "The conditional request failed",
+                            "Item": sent["Item"],
+                        })
+                        .to_string();
+                    }
                     let (status, body) = answer.unwrap_or((
                         400,
                         format!(r#"{{"__type":"com.amazon.coral.validate#ValidationException","message":"unscripted {operation}"}}"#),
@@ -1939,7 +2036,9 @@ mod tests {
                     )
                 }
             });
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            // 127.0.0.2: a port picked here can never be the one a moto server of another
+            // test is about to bind on 127.0.0.1.
+            let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
             let url = format!("http://{}", listener.local_addr().unwrap());
             tokio::spawn(async move { axum::serve(listener, app).await });
             url
@@ -1969,43 +2068,72 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn throttled_and_conflicting_record_writes_back_off_and_land_once() {
+    async fn throttled_record_writes_back_off_and_a_retried_put_lands_once() {
         let script = Script::default();
-        script.answer("TransactWriteItems", 400, throttled());
         script.answer(
-            "TransactWriteItems",
-            400,
-            serde_json::json!({
-                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                "Message": "Transaction cancelled",
-                "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]
-            }),
+            "GetItem",
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "U#alice"}, "sk": {"S": "RUN#r"}}}),
         );
-        script.answer("TransactWriteItems", 200, serde_json::json!({}));
+        script.answer("PutItem", 400, throttled());
+        script.answer("PutItem", 400, throttled());
+        // The put landed but its answer was lost: the retry finds the very item it wrote.
+        script.answer(
+            "PutItem",
+            500,
+            serde_json::json!({"__type": "InternalServerError", "message": "lost"}),
+        );
+        script.answer("PutItem", 400, serde_json::json!(ECHO_ITEM));
+        script.answer("UpdateItem", 200, serde_json::json!({}));
         let (_dir, store) = scripted_store(&script).await;
         store
             .insert_records(&suite::alice(), "r", vec![suite::record("m", 0, 1.0, None)])
             .await
             .unwrap();
-        let calls = script.calls("TransactWriteItems");
-        assert_eq!(calls.len(), 3);
-        // Every attempt carries the same idempotency token: DynamoDB applies it once.
-        let tokens: Vec<&serde_json::Value> = calls
-            .iter()
-            .map(|call| &call["ClientRequestToken"])
-            .collect();
+        let puts = script.calls("PutItem");
+        assert_eq!(puts.len(), 4);
+        assert_eq!(puts[0]["ConditionExpression"], "attribute_not_exists(pk)");
+        assert_eq!(puts[0]["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+        assert!(puts.iter().all(|put| put["Item"] == puts[0]["Item"]));
+        // Counted once.
+        let updates = script.calls("UpdateItem");
+        assert_eq!(updates.len(), 1);
+        assert_eq!(
+            updates[0]["ExpressionAttributeValues"][":ok"],
+            serde_json::json!({"N": "1"})
+        );
+        assert_eq!(store.dynamo_requests(), 6, "every attempt is counted");
+    }
+
+    #[tokio::test]
+    async fn a_different_stored_item_is_a_duplicate() {
+        let script = Script::default();
+        script.answer(
+            "GetItem",
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "U#alice"}, "sk": {"S": "RUN#r"}}}),
+        );
+        script.answer(
+            "PutItem",
+            400,
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                "message": "The conditional request failed",
+                "Item": {"pk": {"S": "U#alice#R#r"}, "sk": {"S": record_sk(0, 0)}, "body": {"S": "{}"}}
+            }),
+        );
+        let (_dir, store) = scripted_store(&script).await;
+        let error = store
+            .insert_records(&suite::alice(), "r", vec![suite::record("m", 0, 1.0, None)])
+            .await
+            .unwrap_err();
         assert!(
-            tokens[0].is_string() && tokens.iter().all(|token| *token == tokens[0]),
-            "{tokens:?}"
+            matches!(error, StoreError::DuplicateRecord { position: 0, .. }),
+            "{error}"
         );
-        let puts = &calls[0]["TransactItems"];
-        assert_eq!(
-            puts[1]["Put"]["ConditionExpression"],
-            "attribute_not_exists(pk)"
-        );
-        assert_eq!(
-            puts[0]["Update"]["ConditionExpression"],
-            "attribute_exists(pk)"
+        assert!(
+            script.calls("UpdateItem").is_empty(),
+            "nothing stored, nothing counted"
         );
     }
 

@@ -510,6 +510,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreFuture<'_, RecordPage>;
     /// How many rows of a run are stored, ok and failed.
     fn record_counts(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, RecordCounts>;
+    /// Sets the counts [`Store::record_counts`] reports to `counts`, counted from the stored
+    /// rows by a resumed run (a store that keeps counters beside the rows may have missed the
+    /// last batch of a killed process); a store that counts its rows on every call keeps none.
+    fn set_record_counts(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        counts: RecordCounts,
+    ) -> StoreFuture<'_, ()>;
 
     /// A fresh path in the store's upload area where a new upload is staged before it is
     /// validated (never a temporary directory: the upload survives a restart until kept or
