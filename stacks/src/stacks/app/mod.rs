@@ -1,6 +1,7 @@
 //! The app stack: the `llm-eval` web app on ECS Fargate behind an internal ALB that only
 //! CloudFront can reach (through a CloudFront VPC origin), a Cognito user pool with a
-//! confidential app client, the data bucket, and the secrets the task reads.
+//! confidential app client, the data bucket, the store table (DynamoDB: runs, results, settings,
+//! sessions, leases; shared by every task), and the secrets the task reads.
 //!
 //! Security invariants, each checked by the tests and the cfn-lint run:
 //! - nothing accepts traffic from `0.0.0.0/0`: the ALB is `internal` and its security group only
@@ -9,14 +10,16 @@
 //!   copies it at deploy time (`Fn::GetAtt Client.ClientSecret`) into a Secrets Manager secret
 //!   that ECS injects into the container (`Secrets`), so it only lives in Cognito, Secrets
 //!   Manager and the task's environment;
-//! - the task role holds exactly the actions the app calls (see [`TASK_ACTIONS`]);
+//! - the task role holds exactly the actions the app calls (see [`TASK_ACTIONS`],
+//!   [`TABLE_ACTIONS`] on the table and its indexes, [`BUCKET_ACTIONS`] on the data bucket's
+//!   objects);
 //! - the ALB writes access logs to the (SSE-S3, TLS-only) logs bucket under [`ALB_LOG_PREFIX`],
 //!   and is created only after the bucket policy that lets ELB write there;
 //! - no value is random at synth time, so a re-synth never shows drift.
 //!
 //! The template is built in parts, in this order, each in its own module returning the handles
 //! later parts need (as [`NetworkExports`] does between stacks): [`Parameters`] (here),
-//! `buckets`, `cognito`, `networking` (security groups and the internal ALB), `ecs`,
+//! `buckets`, `table`, `cognito`, `networking` (security groups and the internal ALB), `ecs`,
 //! `cloudfront`, then the outputs (here) and `suppressions` (accepted nag findings).
 
 mod buckets;
