@@ -46,7 +46,6 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_s3::Client as S3Client;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use sha2::Digest;
@@ -358,11 +357,13 @@ impl DynamoStore {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn aws(&self, what: &'static str, error: impl std::error::Error) -> StoreError {
+    fn aws(&self, what: &'static str, error: impl std::error::Error + 'static) -> StoreError {
+        // The chain of causes ("service error: ThrottlingException: ..."), not the SDK's debug
+        // dump of the raw response.
         StoreError::Aws {
             location: self.location(),
             what,
-            message: DisplayErrorContext(&error).to_string(),
+            message: crate::providers::error_chain(&error),
         }
     }
 
@@ -484,6 +485,10 @@ impl DynamoStore {
         what: &'static str,
     ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
+        if limit == 0 {
+            // DynamoDB refuses `Limit: 0`.
+            return Ok(items);
+        }
         let mut start: Option<Item> = None;
         loop {
             let mut request = self
@@ -1962,6 +1967,9 @@ mod tests {
         assert!(dataset.path.starts_with(dir.path()));
     }
 
+    /// Scripted (status, body) answers per operation, in order.
+    type Answers = HashMap<String, VecDeque<(u16, String)>>;
+
     /// An answer that refuses a put with the item it was sent (the put had landed).
     const ECHO_ITEM: &str = "echo the item";
 
@@ -1971,7 +1979,7 @@ mod tests {
     /// request is logged.
     #[derive(Clone, Default)]
     struct Script {
-        answers: Arc<Mutex<HashMap<String, VecDeque<(u16, String)>>>>,
+        answers: Arc<Mutex<Answers>>,
         log: Arc<Mutex<Vec<(String, String)>>>,
     }
 
@@ -2015,7 +2023,7 @@ mod tests {
                         .get_mut(&operation)
                         .and_then(VecDeque::pop_front);
                     if let Some((_, text)) = &mut answer
-                        && *text == serde_json::json!(ECHO_ITEM).to_string()
+                        && text.trim_matches('"') == ECHO_ITEM
                     {
                         let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
                         *text = serde_json::json!({

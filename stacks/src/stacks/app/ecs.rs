@@ -34,6 +34,8 @@ pub(super) struct Compute {
     pub service: Handle<Service>,
 }
 
+// The handles of every earlier part the service uses, like the other parts' `add`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn add(
     t: &mut Template,
     cfg: &StackConfig,
