@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::moto::Moto;
 use crate::servers::{Answer, CodeBuildDouble, Received, ResponseUrl};
+use model_doubles::moto::Moto;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -319,7 +319,7 @@ fn lambda_python() -> PathBuf {
     if let Some(path) = std::env::var_os("LAMBDA_PYTHON") {
         return PathBuf::from(path);
     }
-    let cached = crate::moto::cache_dir().join("lambda-python3.14/python");
+    let cached = model_doubles::moto::cache_dir().join("lambda-python3.14/python");
     assert!(
         cached.is_file(),
         "CPython 3.14 not found (LAMBDA_PYTHON, {}): run scripts/test.sh, which unpacks it",
@@ -535,7 +535,7 @@ fn lambda_delete_starts_a_down_build_for_the_same_resource() {
 
 #[test]
 fn lambda_reports_when_there_is_no_project_to_build() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let lambda = Lambda::new();
 
     let url = ResponseUrl::start(&[]);
@@ -699,7 +699,7 @@ fn lambda_leaves_builds_whose_deployer_finished_to_them() {
 
 #[test]
 fn lambda_cleanup_empties_the_cache_bucket() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let lambda = Lambda::new();
     lambda.boto3(
         &moto,

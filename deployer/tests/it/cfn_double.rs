@@ -4,6 +4,11 @@
 //! `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`. One stack, driven by a [`Script`]; the deployer's
 //! real SDK client talks to it through `AWS_ENDPOINT_URL_CLOUDFORMATION`, while STS and the
 //! other services go to moto.
+//!
+//! [`Stacks`] is the happy path for every stack at once, which moto cannot run for the app
+//! stack (it skips CloudFront, Cognito and Secrets Manager and rejects `GetAtt` to them): each
+//! change set succeeds, the stack keeps the template and parameters it was given and answers
+//! with the outputs the test scripts, as CloudFormation would once its resources exist.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,14 +90,14 @@ impl CfnDouble {
 
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/llm-eval-network/00000000-0000-0000-0000-000000000000";
 
-fn xml(action: &str, result: &str) -> Response {
+pub fn xml(action: &str, result: &str) -> Response {
     let body = format!(
         "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
     );
     ([("content-type", "text/xml")], body).into_response()
 }
 
-fn empty(action: &str) -> Response {
+pub fn empty(action: &str) -> Response {
     let body = format!(
         "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
     );
@@ -100,7 +105,13 @@ fn empty(action: &str) -> Response {
 }
 
 fn missing() -> Response {
-    let body = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id llm-eval-network does not exist</Message></Error><RequestId>00000000-0000-0000-0000-000000000002</RequestId></ErrorResponse>";
+    missing_stack("llm-eval-network")
+}
+
+fn missing_stack(name: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id {name} does not exist</Message></Error><RequestId>00000000-0000-0000-0000-000000000002</RequestId></ErrorResponse>"
+    );
     (
         StatusCode::BAD_REQUEST,
         [("content-type", "text/xml")],
@@ -217,4 +228,239 @@ fn decode(text: &str) -> String {
         idx += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One stack of [`Stacks`].
+#[derive(Debug, Default, Clone)]
+struct Deployed {
+    status: String,
+    template: String,
+    parameters: Vec<(String, String)>,
+    /// The change set waiting to be executed: template and parameters.
+    pending: Option<(String, Vec<(String, String)>)>,
+    events: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct StacksState {
+    stacks: HashMap<String, Deployed>,
+    outputs: HashMap<String, Vec<(String, String)>>,
+    /// `(Action, StackName)` of every request, in order.
+    calls: Vec<(String, String)>,
+}
+
+/// A CloudFormation double where every change set succeeds; see the module docs.
+pub struct Stacks {
+    url: String,
+    shared: Arc<Mutex<StacksState>>,
+}
+
+impl Stacks {
+    /// Starts the double; `outputs` are each stack's outputs once it is deployed.
+    pub fn start(outputs: &[(&str, &[(&str, &str)])]) -> Stacks {
+        let state = StacksState {
+            outputs: outputs
+                .iter()
+                .map(|(stack, pairs)| {
+                    let pairs = pairs
+                        .iter()
+                        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                        .collect();
+                    ((*stack).to_owned(), pairs)
+                })
+                .collect(),
+            ..StacksState::default()
+        };
+        let shared = Arc::new(Mutex::new(state));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/", post(handle_stacks))
+            .with_state(shared.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        Stacks { url, shared }
+    }
+
+    /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The parameters `stack` was last deployed with.
+    pub fn parameters(&self, stack: &str) -> Vec<(String, String)> {
+        self.shared
+            .lock()
+            .unwrap()
+            .stacks
+            .get(stack)
+            .map(|deployed| deployed.parameters.clone())
+            .unwrap_or_default()
+    }
+
+    /// `(Action, StackName)` of every request so far.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.shared.lock().unwrap().calls.clone()
+    }
+}
+
+fn stack_id(name: &str) -> String {
+    format!(
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/00000000-0000-0000-0000-000000000000"
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `Parameters.member.N.ParameterKey` / `ParameterValue` pairs of a request, in order.
+fn form_parameters(form: &HashMap<String, String>) -> Vec<(String, String)> {
+    (1..)
+        .map_while(|index| {
+            let key = form.get(&format!("Parameters.member.{index}.ParameterKey"))?;
+            let value = form
+                .get(&format!("Parameters.member.{index}.ParameterValue"))
+                .cloned()
+                .unwrap_or_default();
+            Some((key.clone(), value))
+        })
+        .collect()
+}
+
+async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: String) -> Response {
+    let form = url_decode_form(&body);
+    let action = form.get("Action").cloned().unwrap_or_default();
+    let name = form.get("StackName").cloned().unwrap_or_default();
+    let mut guard = shared.lock().unwrap();
+    let state = &mut *guard;
+    state.calls.push((action.clone(), name.clone()));
+    let outputs = state.outputs.get(&name).cloned().unwrap_or_default();
+    let stack = state.stacks.get_mut(&name);
+    match (action.as_str(), stack) {
+        ("CreateChangeSet", stack) => {
+            let pending = (
+                form.get("TemplateBody").cloned().unwrap_or_default(),
+                form_parameters(&form),
+            );
+            match stack {
+                Some(stack) => stack.pending = Some(pending),
+                None => {
+                    state.stacks.insert(
+                        name.clone(),
+                        Deployed {
+                            status: "REVIEW_IN_PROGRESS".into(),
+                            pending: Some(pending),
+                            ..Deployed::default()
+                        },
+                    );
+                }
+            }
+            xml(
+                "CreateChangeSet",
+                &format!(
+                    "<Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</Id><StackId>{}</StackId>",
+                    stack_id(&name)
+                ),
+            )
+        }
+        (_, None) => missing_stack(&name),
+        ("DescribeStacks", Some(stack)) => {
+            let members = |pairs: &[(String, String)], kind: &str| -> String {
+                pairs
+                    .iter()
+                    .map(|(key, value)| {
+                        format!(
+                            "<member><{kind}Key>{}</{kind}Key><{kind}Value>{}</{kind}Value></member>",
+                            escape(key),
+                            escape(value)
+                        )
+                    })
+                    .collect()
+            };
+            let outputs = if stack.status.ends_with("_COMPLETE") {
+                members(&outputs, "Output")
+            } else {
+                String::new()
+            };
+            xml(
+                "DescribeStacks",
+                &format!(
+                    "<Stacks><member><StackName>{name}</StackName><StackId>{}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{}</StackStatus><Parameters>{}</Parameters><Outputs>{outputs}</Outputs></member></Stacks>",
+                    stack_id(&name),
+                    stack.status,
+                    members(&stack.parameters, "Parameter"),
+                ),
+            )
+        }
+        ("DescribeStackEvents", Some(stack)) => {
+            let members: String = stack.events.iter().rev().cloned().collect();
+            xml(
+                "DescribeStackEvents",
+                &format!("<StackEvents>{members}</StackEvents>"),
+            )
+        }
+        ("GetTemplate", Some(stack)) => xml(
+            "GetTemplate",
+            &format!("<TemplateBody>{}</TemplateBody>", escape(&stack.template)),
+        ),
+        ("DescribeChangeSet", Some(stack)) => {
+            let action = if stack.status == "REVIEW_IN_PROGRESS" {
+                "Add"
+            } else {
+                "Modify"
+            };
+            xml(
+                "DescribeChangeSet",
+                &format!(
+                    "<ChangeSetName>deployer</ChangeSetName><ChangeSetId>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</ChangeSetId><StackId>{}</StackId><StackName>{name}</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>{action}</Action><LogicalResourceId>Everything</LogicalResourceId><ResourceType>AWS::CloudFormation::WaitConditionHandle</ResourceType></ResourceChange></member></Changes>",
+                    stack_id(&name)
+                ),
+            )
+        }
+        ("ExecuteChangeSet", Some(stack)) => {
+            let Some((template, parameters)) = stack.pending.take() else {
+                return (StatusCode::BAD_REQUEST, "no change set to execute").into_response();
+            };
+            stack.status = if stack.status == "REVIEW_IN_PROGRESS" {
+                "CREATE_COMPLETE".into()
+            } else {
+                "UPDATE_COMPLETE".into()
+            };
+            stack.template = template;
+            stack.parameters = parameters;
+            let index = stack.events.len();
+            stack.events.push(format!(
+                "<member><StackId>{}</StackId><EventId>{name}-{index}</EventId><StackName>{name}</StackName><LogicalResourceId>{name}</LogicalResourceId><ResourceType>AWS::CloudFormation::Stack</ResourceType><Timestamp>2026-01-01T00:00:{:02}Z</Timestamp><ResourceStatus>{}</ResourceStatus></member>",
+                stack_id(&name),
+                index % 60,
+                stack.status
+            ));
+            xml("ExecuteChangeSet", "")
+        }
+        ("DeleteChangeSet", Some(stack)) => {
+            stack.pending = None;
+            xml("DeleteChangeSet", "")
+        }
+        ("DeleteStack", Some(_)) => {
+            state.stacks.remove(&name);
+            empty("DeleteStack")
+        }
+        (other, Some(_)) => (
+            StatusCode::BAD_REQUEST,
+            format!("the scripted double does not handle {other}"),
+        )
+            .into_response(),
+    }
 }
