@@ -1,4 +1,4 @@
-//! The whole `deployer up` → `status` → `up` → `down --purge` path with the app stack, against
+//! The whole `deployer up` → `status` → no-op `up` → updating `up` → `down --purge` path with the app stack, against
 //! real components where they exist: moto for STS, ECR's API, EC2's prefix lists, Cognito, ECS
 //! and S3; Debian's `docker-registry` (with the Basic credentials moto's ECR
 //! `GetAuthorizationToken` hands out) standing in for the ECR registry through
@@ -261,6 +261,25 @@ fn up_builds_pushes_deploys_reports_and_purges() {
         .filter(|(action, _)| action == "CreateChangeSet")
         .count();
     assert_eq!(change_sets, 3, "one per stack, none on the re-run");
+
+    // A changed setting updates the app stack alone.
+    let mut bigger = env.clone();
+    bigger.push(("DEPLOY_TASK_CPU", "1024".to_owned()));
+    bigger.push(("DEPLOY_TASK_MEMORY", "2048".to_owned()));
+    let update = run_with(dir.path(), &bigger, &up_args);
+    assert_eq!(update.code, Some(0), "{}", update.stderr);
+    assert!(
+        update.stderr.contains("llm-eval-app: UPDATE_COMPLETE"),
+        "{}",
+        update.stderr
+    );
+    for stack in ["llm-eval-toolkit", "llm-eval-network"] {
+        assert!(
+            update.stderr.contains(&format!("{stack}: unchanged")),
+            "{}",
+            update.stderr
+        );
+    }
 
     // `down --purge`: the stacks, then what they retain by design.
     let down = run_with(dir.path(), &env, &["down", "--force", "--purge"]);
