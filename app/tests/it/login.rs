@@ -425,9 +425,23 @@ async fn tampered_sessions_and_forged_or_expired_bearer_tokens_are_refused() {
                 .await
         }
     };
+    let sessions = || {
+        rusqlite::Connection::open(scripted.dir.path().join("store.sqlite"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM sessions", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    let sessions_before = sessions();
     let good = bearer(key.sign(&header, &access_claims(&pool, 3600))).await;
     assert_eq!(good.status, StatusCode::OK, "{}", good.body);
     assert!(good.body.contains("Signed in as <strong>alice</strong>"));
+    assert!(
+        good.headers.get("set-cookie").is_none(),
+        "a bearer client gets no session cookie"
+    );
+    assert_eq!(sessions(), sessions_before, "nor a stored session");
     let expired = bearer(key.sign(&header, &access_claims(&pool, -60))).await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
