@@ -199,6 +199,26 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
             .body
             .contains("The two new passwords are not the same.")
     );
+    // A password the pool's policy refuses (moto checks the policy as Cognito does): the
+    // page says why, never echoes the password, and the challenge can be answered again.
+    let weak = app
+        .post_form(
+            "/login/challenge",
+            &[
+                ("csrf_token", &token),
+                ("new_password", "weakpassword"),
+                ("confirm_password", "weakpassword"),
+                ("next", "/runs"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST, "{}", weak.body);
+    assert!(
+        weak.body.contains("Choose a new password") && weak.body.contains("password policy"),
+        "{}",
+        weak.body
+    );
+    assert!(!weak.body.contains("weakpassword"), "{}", weak.body);
     let done = app
         .post_form(
             "/login/challenge",
