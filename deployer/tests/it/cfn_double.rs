@@ -58,22 +58,10 @@ impl CfnDouble {
             actions: Vec::new(),
         };
         let shared: Shared = Arc::new(Mutex::new((script, stack)));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/", post(handle))
             .with_state(shared.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let url = crate::servers::serve(app);
         CfnDouble { url, shared }
     }
 
@@ -272,22 +260,10 @@ impl Stacks {
             ..StacksState::default()
         };
         let shared = Arc::new(Mutex::new(state));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/", post(handle_stacks))
             .with_state(shared.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let url = crate::servers::serve(app);
         Stacks { url, shared }
     }
 

@@ -44,7 +44,7 @@ impl Received {
 }
 
 /// Starts `router` on a free port in a background thread; returns the base URL.
-fn serve(router: Router) -> String {
+pub fn serve(router: Router) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
