@@ -63,6 +63,57 @@ fn network_stack_create_noop_status_delete() {
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
 }
 
+/// On a terminal (`script` gives the deployer a pseudo-terminal) the progress is a bar, and the
+/// stack's final state still gets a line of its own.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    let moto = Moto::start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} up --require-approval never",
+        env!("CARGO_BIN_EXE_deployer")
+    );
+    let mut env = aws_env(&moto);
+    env.push(("TERM", "xterm".to_owned()));
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in &env {
+        script.env(key, value);
+    }
+    let output = script.output().expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("llm-eval-network [") && text.contains("] 0/24 "),
+        "a bar: {text}"
+    );
+    assert!(
+        !text.contains("s] llm-eval-network"),
+        "no log lines: {text}"
+    );
+    // What comes before the final state: a line break or a cursor movement of the cleared
+    // bar, not the bar's own text.
+    let at = text
+        .find("llm-eval-network: CREATE_COMPLETE")
+        .unwrap_or_else(|| panic!("no final state: {text:?}"));
+    let before = &text[..at];
+    assert!(
+        before.ends_with('\n')
+            || before.ends_with('\r')
+            || before
+                .rfind('\u{1b}')
+                .is_some_and(|escape| at - escape <= 4),
+        "the final state starts its own line: {text:?}"
+    );
+}
+
 #[test]
 fn down_with_nothing_deployed_succeeds_and_says_so() {
     let moto = Moto::start_blocking();
