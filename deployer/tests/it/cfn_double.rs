@@ -227,6 +227,9 @@ struct Deployed {
     /// The change set waiting to be executed: template and parameters.
     pending: Option<(String, Vec<(String, String)>)>,
     events: Vec<String>,
+    /// An operation started elsewhere: the status it ends in, after this many more
+    /// `DescribeStacks`.
+    settles: Option<(String, usize)>,
 }
 
 #[derive(Debug, Default)]
@@ -286,6 +289,19 @@ impl Stacks {
     /// `(Action, StackName)` of every request so far.
     pub fn calls(&self) -> Vec<(String, String)> {
         self.shared.lock().unwrap().calls.clone()
+    }
+
+    /// Puts `stack` in `status` (an operation an interrupted `up` left running), ending in
+    /// `settles_to` after `polls` more `DescribeStacks`.
+    pub fn in_progress(&self, stack: &str, status: &str, settles_to: &str, polls: usize) {
+        self.shared.lock().unwrap().stacks.insert(
+            stack.to_owned(),
+            Deployed {
+                status: status.to_owned(),
+                settles: Some((settles_to.to_owned(), polls)),
+                ..Deployed::default()
+            },
+        );
     }
 }
 
@@ -353,6 +369,13 @@ async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: Stri
         }
         (_, None) => missing_stack(&name),
         ("DescribeStacks", Some(stack)) => {
+            if let Some((settles_to, polls)) = stack.settles.take() {
+                if polls == 0 {
+                    stack.status = settles_to;
+                } else {
+                    stack.settles = Some((settles_to, polls - 1));
+                }
+            }
             let members = |pairs: &[(String, String)], kind: &str| -> String {
                 pairs
                     .iter()

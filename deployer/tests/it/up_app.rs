@@ -317,3 +317,47 @@ fn up_builds_pushes_deploys_reports_and_purges() {
     });
     assert_eq!((buckets, repositories), (0, 0));
 }
+
+/// An `up` interrupted (Ctrl-C) while CloudFormation was still creating a stack: the next `up`
+/// waits for that operation to end, then goes on from the state AWS is in.
+#[test]
+fn up_waits_for_an_operation_an_interrupted_up_left_running() {
+    let moto = Moto::start_blocking();
+    let cfn = Stacks::start(&[]);
+    cfn.in_progress(
+        "llm-eval-network",
+        "CREATE_IN_PROGRESS",
+        "CREATE_COMPLETE",
+        2,
+    );
+    let mut env = aws_env(&moto);
+    env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", cfn.url().to_owned()));
+    env.push(("DEPLOY_PROMPT_APP", "no".to_owned()));
+    env.push(("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()));
+    let dir = tempfile::tempdir().unwrap();
+    let up = run_with(dir.path(), &env, &["up", "--require-approval", "never"]);
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    assert!(
+        up.stderr.contains(
+            "llm-eval-network: CREATE_IN_PROGRESS (an earlier operation); waiting for it to end"
+        ),
+        "{}",
+        up.stderr
+    );
+    // Then an update to what this `up` deploys, since the earlier template is not ours.
+    assert!(
+        up.stderr.contains("llm-eval-network: UPDATE_COMPLETE"),
+        "{}",
+        up.stderr
+    );
+    let calls = cfn.calls();
+    let first_change_set = calls
+        .iter()
+        .position(|(action, _)| action == "CreateChangeSet")
+        .unwrap();
+    let describes_before = calls[..first_change_set]
+        .iter()
+        .filter(|(action, _)| action == "DescribeStacks")
+        .count();
+    assert!(describes_before >= 3, "waited: {calls:?}");
+}
