@@ -34,6 +34,10 @@ struct Stack {
     events: Vec<ScriptEvent>,
     /// Every `Action` received, in order.
     actions: Vec<String>,
+    /// Outputs DescribeStacks shows.
+    outputs: Vec<(String, String)>,
+    /// Every request's form, in order.
+    forms: Vec<HashMap<String, String>>,
 }
 
 type Shared = Arc<Mutex<(Script, Stack)>>;
@@ -51,6 +55,8 @@ impl CfnDouble {
             status: script.initial.map(str::to_owned),
             events: Vec::new(),
             actions: Vec::new(),
+            outputs: Vec::new(),
+            forms: Vec::new(),
         };
         let shared: Shared = Arc::new(Mutex::new((script, stack)));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -75,6 +81,26 @@ impl CfnDouble {
     /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// DescribeStacks shows these outputs from now on.
+    pub fn set_outputs(&self, outputs: &[(&str, &str)]) {
+        self.shared.lock().unwrap().1.outputs = outputs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+    }
+
+    /// The forms of the requests with `Action=action`, in order.
+    pub fn requests(&self, action: &str) -> Vec<HashMap<String, String>> {
+        let guard = self.shared.lock().unwrap();
+        guard
+            .1
+            .forms
+            .iter()
+            .filter(|form| form.get("Action").map(String::as_str) == Some(action))
+            .cloned()
+            .collect()
     }
 
     /// The `Action`s received so far.
@@ -123,15 +149,25 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
     let mut guard = shared.lock().unwrap();
     let (script, stack) = &mut *guard;
     stack.actions.push(action.clone());
+    stack.forms.push(form.clone());
     match action.as_str() {
         "DescribeStacks" => match &stack.status {
             None => missing(),
-            Some(status) => xml(
-                "DescribeStacks",
-                &format!(
-                    "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus></member></Stacks>"
-                ),
-            ),
+            Some(status) => {
+                let outputs: String = stack
+                    .outputs
+                    .iter()
+                    .map(|(key, value)| {
+                        format!("<member><OutputKey>{key}</OutputKey><OutputValue>{value}</OutputValue></member>")
+                    })
+                    .collect();
+                xml(
+                    "DescribeStacks",
+                    &format!(
+                        "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus><Outputs>{outputs}</Outputs></member></Stacks>"
+                    ),
+                )
+            }
         },
         "DescribeStackEvents" => {
             if stack.status.is_none() && stack.events.is_empty() {
@@ -193,7 +229,7 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
 }
 
 /// `application/x-www-form-urlencoded` into a map (the AWS Query protocol's request body).
-fn url_decode_form(body: &str) -> HashMap<String, String> {
+pub fn url_decode_form(body: &str) -> HashMap<String, String> {
     body.split('&')
         .filter_map(|pair| pair.split_once('='))
         .map(|(key, value)| (decode(key), decode(value)))
