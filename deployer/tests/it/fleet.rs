@@ -482,3 +482,75 @@ fn fleet_targets_errors_name_file_line_and_field() {
     );
     assert_eq!(region.code, Some(2), "{}", region.stderr);
 }
+
+/// `--via bootstrap`: each target deploys cfn_bootstrap.yaml and follows its build, nothing is
+/// built locally. CloudFormation and CodeBuild are the scripted doubles of the bootstrap tests
+/// (one stack, so one target), STS is moto.
+#[test]
+fn fleet_up_via_bootstrap_deploys_the_bootstrap_stack_in_the_target() {
+    use crate::cfn_double::{CfnDouble, Script};
+    use crate::servers::CodeBuildDouble;
+
+    let moto = Moto::start();
+    let cfn = CfnDouble::start(Script {
+        initial: None,
+        after_execute: (
+            "CREATE_COMPLETE",
+            vec![("Deployment", "Custom::Deployment", "CREATE_COMPLETE", "")],
+        ),
+        after_delete: (None, Vec::new()),
+    });
+    cfn.set_outputs(&[("AppUrl", "https://d222.cloudfront.net")]);
+    let build = serde_json::json!({
+        "id": "llm-eval-deployer:b-1", "buildStatus": "SUCCEEDED",
+        "phases": [{"phaseType": "BUILD", "phaseStatus": "SUCCEEDED", "durationInSeconds": 60}],
+    });
+    let codebuild =
+        CodeBuildDouble::progressing(vec![build], vec![vec!["llm-eval-deployer:b-1".to_owned()]]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("targets.csv"), "222222222222,eu-west-1\n").unwrap();
+    let mut env = aws_env(&moto);
+    env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", cfn.url().to_owned()));
+    env.push(("AWS_ENDPOINT_URL_CODEBUILD", codebuild.url().to_owned()));
+    env.push((
+        "DEPLOY_SOURCE_REPOSITORY_URL",
+        "https://github.com/example/llm-eval".to_owned(),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let up = deployer(
+        dir.path(),
+        &[
+            "fleet",
+            "up",
+            "--via",
+            "bootstrap",
+            "--targets",
+            "targets.csv",
+        ],
+        &env,
+    );
+    assert_eq!(up.code, Some(0), "{}\n{}", up.stdout, up.stderr);
+    assert!(
+        row(&up.stdout, "222222222222/eu-west-1").contains(" ok      https://d222.cloudfront.net"),
+        "{}",
+        up.stdout
+    );
+    let log = std::fs::read_to_string(dir.path().join("fleet-logs/222222222222-eu-west-1-up.log"))
+        .unwrap();
+    assert!(
+        log.contains(
+            "deploying bootstrap stack llm-eval-bootstrap to account 222222222222, region eu-west-1"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("build llm-eval-deployer:b-1: SUCCEEDED"),
+        "{log}"
+    );
+    let form = &cfn.requests("CreateChangeSet")[0];
+    assert!(
+        form.values()
+            .any(|value| value == "https://github.com/example/llm-eval"),
+        "{form:?}"
+    );
+}
