@@ -4,10 +4,13 @@
 //! - [`ResponseUrl`] stands in for CloudFormation's presigned S3 response URL: it records every
 //!   request exactly as received (method, URI, headers, body) and answers as scripted, or never.
 //! - [`CodeBuildDouble`] speaks the CodeBuild JSON 1.1 protocol (`X-Amz-Target:
-//!   CodeBuild_20161006.<Operation>`) for StartBuild and BatchGetBuilds. moto's CodeBuild ignores
-//!   StartBuild's overrides and reports every build as SUCCEEDED with every phase succeeded, so
-//!   it cannot show what the Lambda asked for or a build that failed in a phase: this scripted
-//!   double of that one API can, and records each call.
+//!   CodeBuild_20161006.<Operation>`) for StartBuild, BatchGetBuilds and ListBuildsForProject.
+//!   moto's CodeBuild ignores StartBuild's overrides and reports every build as SUCCEEDED with
+//!   every phase succeeded, so it cannot show what the Lambda asked for, a build going through
+//!   its phases, or a build that failed in a phase: this scripted double of that one API can,
+//!   and records each call.
+//! - [`StsDouble`] stands in front of moto's STS and refuses AssumeRole into chosen accounts
+//!   (moto assumes any role, so it cannot express an account whose role is missing).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
