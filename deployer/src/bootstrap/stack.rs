@@ -166,7 +166,14 @@ where
 {
     let (finish, finished) = watch::channel(false);
     let follower = tokio::spawn(codebuild::follow(project.clone(), known, finished));
-    let watched = operate.await;
+    let watched = match operate.await {
+        Ok(watched) => watched,
+        Err(err) => {
+            // The stack can no longer be watched; the build is not waited for either.
+            follower.abort();
+            return Err(err);
+        }
+    };
     let _ = finish.send(true);
     let build = match follower.await {
         Ok(Ok(build)) => build,
@@ -179,7 +186,6 @@ where
             None
         }
     };
-    let watched = watched?;
     let mut log_tail = Vec::new();
     if let Some(build) = &build
         && build.status != "SUCCEEDED"

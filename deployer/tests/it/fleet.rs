@@ -279,6 +279,37 @@ fn fleet_up_deploys_into_each_account_and_a_rerun_retries_only_the_failed_one() 
         status_log.contains("llm-eval-network: CREATE_COMPLETE"),
         "{status_log}"
     );
+
+    // moto cannot delete the network stack: every target fails, each with the deployer's own
+    // root cause in the table, and a successful `up` does not make `down` skip anything.
+    let down = run(&[
+        "fleet",
+        "down",
+        "--targets",
+        "targets.csv",
+        "--parallel",
+        "3",
+    ]);
+    assert_eq!(down.code, Some(1), "{}\n{}", down.stdout, down.stderr);
+    assert!(
+        down.stderr.contains("3 target(s) to run, 0 skipped"),
+        "{}",
+        down.stderr
+    );
+    for target in [
+        "111111111111/us-east-1",
+        "222222222222/eu-west-1",
+        "333333333333/us-east-1",
+    ] {
+        let line = row(&down.stdout, target);
+        assert!(line.contains(" failed "), "{line}");
+        assert!(line.contains("llm-eval-network"), "{line}");
+    }
+    assert!(
+        down.stderr.contains("3 of 3 target(s) failed"),
+        "{}",
+        down.stderr
+    );
 }
 
 #[test]
