@@ -246,11 +246,8 @@ pub async fn deploy(
         state = None;
     }
     let creates = state.is_none();
-    let known = if creates {
-        BTreeSet::new()
-    } else {
-        known_builds(project).await?
-    };
+    // Also on a create: a project of the same name may remain from an earlier stack.
+    let known = known_builds(project).await?;
     let plan = cfn
         .plan(
             name,

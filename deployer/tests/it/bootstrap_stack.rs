@@ -190,7 +190,7 @@ fn bootstrap_up_follows_a_failing_build_and_reports_the_deployers_reason() {
                 ],
             ),
         ],
-        vec![vec![id.to_owned()]],
+        vec![Vec::new(), vec![id.to_owned()]],
     );
     let up = run(
         &env(&moto, &cfn, &codebuild),
@@ -283,7 +283,7 @@ fn bootstrap_up_status_down_with_builds_that_succeed() {
             build(up_build, "up", "IN_PROGRESS", &phases[..2]),
             build(up_build, "up", "SUCCEEDED", &phases),
         ],
-        vec![vec![up_build.to_owned()]],
+        vec![Vec::new(), vec![up_build.to_owned()]],
     );
     let up = run(
         &env(&moto, &cfn, &codebuild),
@@ -395,4 +395,56 @@ fn bootstrap_up_needs_exactly_one_source() {
         up.stderr
     );
     assert!(cfn.actions().is_empty(), "{:?}", cfn.actions());
+}
+
+#[test]
+fn bootstrap_up_replaces_a_stack_a_failed_create_left_behind() {
+    let moto = Moto::start();
+    let cfn = CfnDouble::start(Script {
+        initial: Some("ROLLBACK_COMPLETE"),
+        after_execute: (
+            "CREATE_COMPLETE",
+            vec![("Deployment", CUSTOM, "CREATE_COMPLETE", "")],
+        ),
+        after_delete: (
+            None,
+            vec![("llm-eval-bootstrap", STACK, "DELETE_COMPLETE", "")],
+        ),
+    });
+    let old = "llm-eval-deployer:b-1";
+    let new = "llm-eval-deployer:b-2";
+    let codebuild = CodeBuildDouble::progressing(
+        vec![build(
+            new,
+            "up",
+            "SUCCEEDED",
+            &[("BUILD", Some("SUCCEEDED"))],
+        )],
+        vec![vec![old.to_owned()], vec![new.to_owned(), old.to_owned()]],
+    );
+    let up = run(
+        &env(&moto, &cfn, &codebuild),
+        &[
+            "bootstrap",
+            "up",
+            "--source-repository-url",
+            "https://github.com/example/llm-eval",
+        ],
+    );
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    assert!(
+        up.stderr.contains(
+            "llm-eval-bootstrap: ROLLBACK_COMPLETE from an earlier failed create; deleting it first"
+        ),
+        "{}",
+        up.stderr
+    );
+    let actions = cfn.actions();
+    let deleted = actions.iter().position(|a| a == "DeleteStack").unwrap();
+    let planned = actions.iter().position(|a| a == "CreateChangeSet").unwrap();
+    assert!(deleted < planned, "{actions:?}");
+    assert_eq!(
+        cfn.requests("CreateChangeSet")[0]["ChangeSetType"],
+        "CREATE"
+    );
 }

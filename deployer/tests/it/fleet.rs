@@ -536,8 +536,10 @@ fn fleet_up_via_bootstrap_deploys_the_bootstrap_stack_in_the_target() {
         "id": "llm-eval-deployer:b-1", "buildStatus": "SUCCEEDED",
         "phases": [{"phaseType": "BUILD", "phaseStatus": "SUCCEEDED", "durationInSeconds": 60}],
     });
-    let codebuild =
-        CodeBuildDouble::progressing(vec![build], vec![vec!["llm-eval-deployer:b-1".to_owned()]]);
+    let codebuild = CodeBuildDouble::progressing(
+        vec![build],
+        vec![Vec::new(), vec!["llm-eval-deployer:b-1".to_owned()]],
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("targets.csv"), "222222222222,eu-west-1\n").unwrap();
     let mut env = aws_env(&moto);
