@@ -268,11 +268,14 @@ async fn run_target(shared: &Shared, base: &aws_config::SdkConfig, target: &Targ
         Ok((false, url, cause)) => (false, url, cause),
         Err(err) => (false, None, Some(format!("{err:#}"))),
     };
-    let app_url = app_url.or_else(|| {
+    // The URL an earlier run showed, unless the app was just deleted.
+    let deleted = ok && shared.command == "down";
+    let app_url = app_url.filter(|_| !deleted).or_else(|| {
         shared
             .state
             .lock()
             .ok()
+            .filter(|_| !deleted)
             .and_then(|state| known_app_url(&state, &key))
     });
     line.finish(ok, app_url.as_deref(), root_cause.as_deref());
