@@ -448,3 +448,87 @@ fn bootstrap_up_replaces_a_stack_a_failed_create_left_behind() {
         "CREATE"
     );
 }
+
+/// A source without buildspec.yml: the first build fails in DOWNLOAD_SOURCE and the Lambda
+/// starts a second one with the inline buildspec, which is then followed (and succeeds) while
+/// the stack waits for it.
+#[test]
+fn bootstrap_up_follows_the_build_restarted_with_the_inline_buildspec() {
+    let moto = Moto::start();
+    let cfn = CfnDouble::start(Script {
+        initial: None,
+        after_execute: (
+            "CREATE_COMPLETE",
+            vec![("Deployment", CUSTOM, "CREATE_COMPLETE", "")],
+        ),
+        after_delete: (None, Vec::new()),
+    });
+    cfn.set_execute_polls(4);
+    let first = "llm-eval-deployer:b-1";
+    let second = "llm-eval-deployer:b-2";
+    let mut failed = build(
+        first,
+        "up",
+        "FAILED",
+        &[
+            ("SUBMITTED", Some("SUCCEEDED")),
+            ("DOWNLOAD_SOURCE", Some("FAILED")),
+        ],
+    );
+    failed["phases"][1]["contexts"] = json!([{"statusCode": "YAML_FILE_ERROR",
+        "message": "stat /codebuild/output/src1/src/buildspec.yml: no such file or directory"}]);
+    let codebuild = CodeBuildDouble::with_builds(
+        vec![
+            (first, vec![failed]),
+            (
+                second,
+                vec![
+                    build(
+                        second,
+                        "up",
+                        "IN_PROGRESS",
+                        &[("SUBMITTED", Some("SUCCEEDED"))],
+                    ),
+                    build(
+                        second,
+                        "up",
+                        "SUCCEEDED",
+                        &[
+                            ("SUBMITTED", Some("SUCCEEDED")),
+                            ("BUILD", Some("SUCCEEDED")),
+                        ],
+                    ),
+                ],
+            ),
+        ],
+        vec![
+            Vec::new(),
+            vec![first.to_owned()],
+            vec![second.to_owned(), first.to_owned()],
+        ],
+    );
+    let up = run(
+        &env(&moto, &cfn, &codebuild),
+        &[
+            "bootstrap",
+            "up",
+            "--source-repository-url",
+            "https://github.com/example/llm-eval",
+        ],
+    );
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    for expected in [
+        "following CodeBuild build llm-eval-deployer:b-1",
+        "build llm-eval-deployer:b-1: DOWNLOAD_SOURCE FAILED (3 s): YAML_FILE_ERROR stat /codebuild/output/src1/src/buildspec.yml: no such file or directory",
+        "following CodeBuild build llm-eval-deployer:b-2",
+        "build llm-eval-deployer:b-2: BUILD SUCCEEDED (3 s)",
+        "build llm-eval-deployer:b-2: SUCCEEDED",
+    ] {
+        assert!(
+            up.stderr.contains(expected),
+            "no `{expected}` in:\n{}",
+            up.stderr
+        );
+    }
+    assert!(!up.stderr.contains("last lines"), "{}", up.stderr);
+}

@@ -38,6 +38,11 @@ struct Stack {
     outputs: Vec<(String, String)>,
     /// Every request's form, in order.
     forms: Vec<HashMap<String, String>>,
+    /// After an execute: DescribeStacks calls still answering `*_IN_PROGRESS`, and the status
+    /// that follows them.
+    pending: (usize, Option<String>),
+    /// How many DescribeStacks calls an executed operation stays in progress for.
+    execute_polls: usize,
 }
 
 type Shared = Arc<Mutex<(Script, Stack)>>;
@@ -57,6 +62,8 @@ impl CfnDouble {
             actions: Vec::new(),
             outputs: Vec::new(),
             forms: Vec::new(),
+            pending: (0, None),
+            execute_polls: 0,
         };
         let shared: Shared = Arc::new(Mutex::new((script, stack)));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -89,6 +96,12 @@ impl CfnDouble {
             .iter()
             .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
             .collect();
+    }
+
+    /// From now on an executed change set stays `CREATE_IN_PROGRESS` for `polls` DescribeStacks
+    /// calls before it reaches its scripted status (as a stack waiting for a custom resource).
+    pub fn set_execute_polls(&self, polls: usize) {
+        self.shared.lock().unwrap().1.execute_polls = polls;
     }
 
     /// The forms of the requests with `Action=action`, in order.
@@ -151,24 +164,32 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
     stack.actions.push(action.clone());
     stack.forms.push(form.clone());
     match action.as_str() {
-        "DescribeStacks" => match &stack.status {
-            None => missing(),
-            Some(status) => {
-                let outputs: String = stack
+        "DescribeStacks" => {
+            if stack.pending.0 > 0 {
+                stack.pending.0 -= 1;
+                if stack.pending.0 == 0 {
+                    stack.status = stack.pending.1.take();
+                }
+            }
+            match &stack.status {
+                None => missing(),
+                Some(status) => {
+                    let outputs: String = stack
                     .outputs
                     .iter()
                     .map(|(key, value)| {
                         format!("<member><OutputKey>{key}</OutputKey><OutputValue>{value}</OutputValue></member>")
                     })
                     .collect();
-                xml(
-                    "DescribeStacks",
-                    &format!(
-                        "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus><Outputs>{outputs}</Outputs></member></Stacks>"
-                    ),
-                )
+                    xml(
+                        "DescribeStacks",
+                        &format!(
+                            "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus><Outputs>{outputs}</Outputs></member></Stacks>"
+                        ),
+                    )
+                }
             }
-        },
+        }
         "DescribeStackEvents" => {
             if stack.status.is_none() && stack.events.is_empty() {
                 return missing();
@@ -206,7 +227,12 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
         "ExecuteChangeSet" => {
             let (status, events) = script.after_execute.clone();
             stack.events.extend(events);
-            stack.status = Some(status.to_owned());
+            if stack.execute_polls > 0 {
+                stack.pending = (stack.execute_polls, Some(status.to_owned()));
+                stack.status = Some("CREATE_IN_PROGRESS".to_owned());
+            } else {
+                stack.status = Some(status.to_owned());
+            }
             xml("ExecuteChangeSet", "")
         }
         "DeleteChangeSet" => xml("DeleteChangeSet", ""),

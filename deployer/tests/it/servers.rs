@@ -152,6 +152,8 @@ struct CodeBuildState {
     progression: Mutex<VecDeque<Json>>,
     /// What ListBuildsForProject answers, in turn (the last stays); empty: no such project.
     listings: Mutex<VecDeque<Vec<String>>>,
+    /// Per build id, its states in turn (the last stays); ids not here get `progression`.
+    by_id: Mutex<std::collections::HashMap<String, VecDeque<Json>>>,
 }
 
 /// Scripted CodeBuild (see the module doc for why not moto).
@@ -184,6 +186,21 @@ async fn codebuild_call(
             json!({"build": {"id": format!("{project}:build-{n}"), "buildStatus": "IN_PROGRESS"}})
         }
         "BatchGetBuilds" => {
+            let id = request["ids"][0].as_str().unwrap_or_default().to_owned();
+            if let Some(states) = state.by_id.lock().unwrap().get_mut(&id) {
+                let build = if states.len() > 1 {
+                    states.pop_front()
+                } else {
+                    states.front().cloned()
+                };
+                let answer =
+                    json!({"builds": build.into_iter().collect::<Vec<_>>(), "buildsNotFound": []});
+                return (
+                    [("content-type", "application/x-amz-json-1.1")],
+                    answer.to_string(),
+                )
+                    .into_response();
+            }
             {
                 let mut progression = state.progression.lock().unwrap();
                 if let Some(next) = progression.pop_front() {
@@ -247,6 +264,22 @@ impl CodeBuildDouble {
     pub fn progressing(states: Vec<Json>, listings: Vec<Vec<String>>) -> CodeBuildDouble {
         let double = CodeBuildDouble::start(None);
         double.state.progression.lock().unwrap().extend(states);
+        double.state.listings.lock().unwrap().extend(listings);
+        double
+    }
+
+    /// Several builds, each going through its own `states` (one per BatchGetBuilds of its id,
+    /// the last stays), listed as `listings` says in turn.
+    pub fn with_builds(
+        builds: Vec<(&str, Vec<Json>)>,
+        listings: Vec<Vec<String>>,
+    ) -> CodeBuildDouble {
+        let double = CodeBuildDouble::start(None);
+        double.state.by_id.lock().unwrap().extend(
+            builds
+                .into_iter()
+                .map(|(id, states)| (id.to_owned(), states.into_iter().collect())),
+        );
         double.state.listings.lock().unwrap().extend(listings);
         double
     }
