@@ -39,6 +39,15 @@ struct Stack {
     events: Vec<ScriptEvent>,
     /// Every `Action` received, in order.
     actions: Vec<String>,
+    /// Outputs DescribeStacks shows.
+    outputs: Vec<(String, String)>,
+    /// Every request's form, in order.
+    forms: Vec<HashMap<String, String>>,
+    /// After an execute: DescribeStacks calls still answering `*_IN_PROGRESS`, and the status
+    /// that follows them.
+    pending: (usize, Option<String>),
+    /// How many DescribeStacks calls an executed operation stays in progress for.
+    execute_polls: usize,
 }
 
 type Shared = Arc<Mutex<(Script, Stack)>>;
@@ -56,6 +65,10 @@ impl CfnDouble {
             status: script.initial.map(str::to_owned),
             events: Vec::new(),
             actions: Vec::new(),
+            outputs: Vec::new(),
+            forms: Vec::new(),
+            pending: (0, None),
+            execute_polls: 0,
         };
         let shared: Shared = Arc::new(Mutex::new((script, stack)));
         let app = Router::new()
@@ -68,6 +81,32 @@ impl CfnDouble {
     /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// DescribeStacks shows these outputs from now on.
+    pub fn set_outputs(&self, outputs: &[(&str, &str)]) {
+        self.shared.lock().unwrap().1.outputs = outputs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+    }
+
+    /// From now on an executed change set stays `CREATE_IN_PROGRESS` for `polls` DescribeStacks
+    /// calls before it reaches its scripted status (as a stack waiting for a custom resource).
+    pub fn set_execute_polls(&self, polls: usize) {
+        self.shared.lock().unwrap().1.execute_polls = polls;
+    }
+
+    /// The forms of the requests with `Action=action`, in order.
+    pub fn requests(&self, action: &str) -> Vec<HashMap<String, String>> {
+        let guard = self.shared.lock().unwrap();
+        guard
+            .1
+            .forms
+            .iter()
+            .filter(|form| form.get("Action").map(String::as_str) == Some(action))
+            .cloned()
+            .collect()
     }
 
     /// The `Action`s received so far.
@@ -122,16 +161,34 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
     let mut guard = shared.lock().unwrap();
     let (script, stack) = &mut *guard;
     stack.actions.push(action.clone());
+    stack.forms.push(form.clone());
     match action.as_str() {
-        "DescribeStacks" => match &stack.status {
-            None => missing(),
-            Some(status) => xml(
-                "DescribeStacks",
-                &format!(
-                    "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus></member></Stacks>"
-                ),
-            ),
-        },
+        "DescribeStacks" => {
+            if stack.pending.0 > 0 {
+                stack.pending.0 -= 1;
+                if stack.pending.0 == 0 {
+                    stack.status = stack.pending.1.take();
+                }
+            }
+            match &stack.status {
+                None => missing(),
+                Some(status) => {
+                    let outputs: String = stack
+                    .outputs
+                    .iter()
+                    .map(|(key, value)| {
+                        format!("<member><OutputKey>{key}</OutputKey><OutputValue>{value}</OutputValue></member>")
+                    })
+                    .collect();
+                    xml(
+                        "DescribeStacks",
+                        &format!(
+                            "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus><Outputs>{outputs}</Outputs></member></Stacks>"
+                        ),
+                    )
+                }
+            }
+        }
         "DescribeStackEvents" => {
             if stack.status.is_none() && stack.events.is_empty() {
                 return missing();
@@ -169,7 +226,12 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
         "ExecuteChangeSet" => {
             let (status, events) = script.after_execute.clone();
             stack.events.extend(events);
-            stack.status = Some(status.to_owned());
+            if stack.execute_polls > 0 {
+                stack.pending = (stack.execute_polls, Some(status.to_owned()));
+                stack.status = Some("CREATE_IN_PROGRESS".to_owned());
+            } else {
+                stack.status = Some(status.to_owned());
+            }
             xml("ExecuteChangeSet", "")
         }
         "DeleteChangeSet" => xml("DeleteChangeSet", ""),
@@ -192,7 +254,7 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
 }
 
 /// `application/x-www-form-urlencoded` into a map (the AWS Query protocol's request body).
-fn url_decode_form(body: &str) -> HashMap<String, String> {
+pub fn url_decode_form(body: &str) -> HashMap<String, String> {
     body.split('&')
         .filter_map(|pair| pair.split_once('='))
         .map(|(key, value)| (decode(key), decode(value)))

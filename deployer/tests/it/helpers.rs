@@ -18,6 +18,15 @@ const CONFIG_VARS: &[&str] = &[
     "DEPLOY_TASK_MEMORY",
     "DEPLOY_STUDIO_GIT_REPO",
     "DEPLOY_OPENAI_SECRET_NAME",
+    // deployer bootstrap up's form.
+    "DEPLOY_BOOTSTRAP_STACK",
+    "DEPLOY_SOURCE_REPOSITORY_URL",
+    "DEPLOY_SOURCE_VERSION",
+    "DEPLOY_SOURCE_S3_LOCATION",
+    "DEPLOY_ADMIN_EMAIL",
+    "DEPLOY_BUILD_COMPUTE_TYPE",
+    "DEPLOY_PURGE_ON_DELETE",
+    "DEPLOY_REDEPLOY_TOKEN",
     // AWS access: tests that need it point at a moto server of their own.
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod bootstrap;
+mod bootstrap_stack;
 mod cfn_double;
+mod fleet;
 mod helpers;
 mod image;
 mod lifecycle;
