@@ -927,7 +927,7 @@ fn moto_build_env(moto: &Moto, url: &ResponseUrl, action: &str) -> Vec<(String, 
 /// delete it, which makes a real failing delete: its reason must reach the response URL.
 #[test]
 fn buildspec_create_and_failing_delete_against_moto() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let src = repo_root().canonicalize().unwrap();
 
     let work = tempfile::tempdir().unwrap();

@@ -11,8 +11,8 @@ use serde_json::{Value as Json, json};
 
 use crate::cfn_double::{CfnDouble, Script};
 use crate::helpers::{Run, deployer};
-use crate::moto::Moto;
 use crate::servers::CodeBuildDouble;
+use model_doubles::moto::Moto;
 
 const LOG_GROUP: &str = "/aws/codebuild/llm-eval-deployer";
 const CUSTOM: &str = "Custom::Deployment";
@@ -133,7 +133,7 @@ const REASON: &str = "deployer up failed: stack llm-eval-network: NatGateway1 (A
 
 #[test]
 fn bootstrap_up_follows_a_failing_build_and_reports_the_deployers_reason() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     write_log(
         &moto,
         "b-1",
@@ -248,7 +248,7 @@ fn bootstrap_up_follows_a_failing_build_and_reports_the_deployers_reason() {
 
 #[test]
 fn bootstrap_up_status_down_with_builds_that_succeed() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let cfn = CfnDouble::start(Script {
         initial: None,
         after_execute: (
@@ -380,7 +380,7 @@ fn bootstrap_up_status_down_with_builds_that_succeed() {
 
 #[test]
 fn bootstrap_up_needs_exactly_one_source() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let cfn = CfnDouble::start(Script {
         initial: None,
         after_execute: ("CREATE_COMPLETE", Vec::new()),
@@ -399,7 +399,7 @@ fn bootstrap_up_needs_exactly_one_source() {
 
 #[test]
 fn bootstrap_up_replaces_a_stack_a_failed_create_left_behind() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let cfn = CfnDouble::start(Script {
         initial: Some("ROLLBACK_COMPLETE"),
         after_execute: (
@@ -454,7 +454,7 @@ fn bootstrap_up_replaces_a_stack_a_failed_create_left_behind() {
 /// the stack waits for it.
 #[test]
 fn bootstrap_up_follows_the_build_restarted_with_the_inline_buildspec() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let cfn = CfnDouble::start(Script {
         initial: None,
         after_execute: (

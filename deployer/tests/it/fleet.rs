@@ -11,8 +11,8 @@ use std::path::Path;
 use aws_config::SdkConfig;
 
 use crate::helpers::{Run, deployer};
-use crate::moto::Moto;
 use crate::servers::StsDouble;
+use model_doubles::moto::Moto;
 
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     vec![
@@ -120,7 +120,7 @@ const TARGETS: &str = "account_id,region,role_name\n\
 
 #[test]
 fn fleet_up_deploys_into_each_account_and_a_rerun_retries_only_the_failed_one() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let sts = StsDouble::start(moto.url(), &["333333333333"]);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("targets.csv"), TARGETS).unwrap();
@@ -314,7 +314,7 @@ fn fleet_up_deploys_into_each_account_and_a_rerun_retries_only_the_failed_one() 
 
 #[test]
 fn fleet_users_creates_each_participant_in_their_own_account() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let accounts = [
         ("111111111111", "us-east-1", "p1@example.com"),
@@ -522,7 +522,7 @@ fn fleet_up_via_bootstrap_deploys_the_bootstrap_stack_in_the_target() {
     use crate::cfn_double::{CfnDouble, Script};
     use crate::servers::CodeBuildDouble;
 
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let cfn = CfnDouble::start(Script {
         initial: None,
         after_execute: (
