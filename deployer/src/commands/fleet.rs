@@ -398,27 +398,7 @@ fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// Opens the credentials CSV for appending, mode 0600, with a header when new.
 fn open_credentials_csv(path: &Path) -> anyhow::Result<csv::Writer<std::fs::File>> {
-    let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let file = options
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
-    }
-    let is_new = file
-        .metadata()
-        .with_context(|| format!("reading {}", path.display()))?
-        .len()
-        == 0;
+    let (file, is_new) = crate::output::open_private_append(path)?;
     let mut writer = csv::Writer::from_writer(file);
     if is_new {
         writer

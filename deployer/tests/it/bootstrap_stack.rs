@@ -50,19 +50,7 @@ fn build(id: &str, action: &str, status: &str, phases: &[(&str, Option<&str>)]) 
 
 /// Writes `lines` as the log stream `stream` of the project's log group in moto.
 fn write_log(moto: &Moto, stream: &str, lines: &[&str]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.url())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
+    crate::helpers::with_sdk(moto, async |config| {
         let logs = aws_sdk_cloudwatchlogs::Client::new(&config);
         let _ = logs
             .create_log_group()

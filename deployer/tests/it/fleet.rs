@@ -15,20 +15,10 @@ use crate::servers::StsDouble;
 use model_doubles::moto::Moto;
 
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", moto.url().to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("AWS_CONFIG_FILE", "/nonexistent/config".to_owned()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/credentials".to_owned(),
-        ),
-        ("DEPLOY_PROMPT_APP", "no".to_owned()),
-        ("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()),
-    ]
+    let mut env = crate::helpers::aws_env(moto);
+    env.push(("DEPLOY_PROMPT_APP", "no".to_owned()));
+    env.push(("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()));
+    env
 }
 
 /// `run`, with the app stack in the configuration when `app`.
