@@ -7,7 +7,6 @@
 //! - [`stacks`]: our stacks (network, app, studio) and [`synth_all`].
 //! - [`config`]: [`StackConfig`] and pure parsers for its settings.
 //! - [`nag`]: the cdk-nag-style security rule pack, for any CloudFormation template.
-//! - [`checkov`]: checkov's skip metadata for the checks our resources fail by design.
 //!
 //! This crate does no IO and knows nothing about AWS credentials: synthesis is a pure
 //! `StackConfig -> Vec<SynthStack>`; the same config always gives byte-identical output.
@@ -20,7 +19,6 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod checkov;
 pub mod config;
 pub mod model;
 pub mod nag;

@@ -4,7 +4,6 @@
 //! Everything other stacks need leaves through exports named in [`NetworkExports`]; nothing
 //! else about this stack is visible to them.
 
-use crate::checkov::CheckovSkip;
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Pseudo, Template, s};
 use crate::resources::Tag;
@@ -230,10 +229,6 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             kms_key_id: None,
             tags: tags(cfg, StackKind::Network),
         },
-    );
-    t.checkov_skip(
-        &flow_log_group,
-        &[("CKV_AWS_158", "CloudWatch Logs encrypts log groups with its own keys; a customer-managed key (DEPLOY_KMS_KEY) is not implemented yet and would cost a key a month")],
     );
     let flow_log_role = t.add(
         "FlowLogRole",

@@ -13,7 +13,6 @@
 //!   create-only, so a new repository URL replaces the resource, and CloudFormation refuses to
 //!   replace a resource whose custom name stays the same.
 
-use crate::checkov::CheckovSkip;
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Template, Value, s};
 use crate::nag::{NagSuppress, NagSuppression};
@@ -198,10 +197,6 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 .collect(),
             tags: stack_tags(),
         },
-    );
-    t.checkov_skip(
-        &domain,
-        &[("CKV_AWS_187", "the domain's EFS home volume and its apps are encrypted with AWS managed keys; a customer-managed key (DEPLOY_KMS_KEY) is not implemented yet")],
     );
     let profile = t.add(
         "UserProfile",

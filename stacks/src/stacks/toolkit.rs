@@ -11,7 +11,6 @@
 //! Invariant: both resources are retained when the stack is deleted (images and templates are
 //! removed by `deployer down --purge`, never by accident).
 
-use crate::checkov::CheckovSkip;
 use crate::config::StackConfig;
 use crate::model::{Output, Policy as Retention, Template, s};
 use crate::nag::{NagSuppress, NagSuppression};
@@ -98,10 +97,6 @@ pub fn build(cfg: &StackConfig, parts: ToolkitParts) -> Template {
         );
         // The running service pulls from it until the app stack is gone.
         t.set_policies(&repository, Retention::Retain, Retention::Retain);
-        t.checkov_skip(
-            &repository,
-            &[("CKV_AWS_136", "images are encrypted with AES256 (ECR's managed keys); they hold the app's code only, no data, and a customer-managed key (DEPLOY_KMS_KEY) is not implemented yet")],
-        );
         t.add_output(
             REPOSITORY_URI_OUTPUT,
             Output {

@@ -1,5 +1,5 @@
 //! The app stack's buckets: the logs bucket (S3 server access logs, the ALB's access logs and
-//! optionally CloudFront's) and the data bucket, both versioned, SSE-S3 and TLS-only, both kept
+//! optionally CloudFront's) and the versioned data bucket, both SSE-S3 and TLS-only, both kept
 //! when the stack is deleted.
 
 use crate::config::StackConfig;
@@ -29,10 +29,7 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
         Bucket {
             bucket_encryption: Some(BucketEncryption::sse_s3()),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all()),
-            // Versioned, so a log cannot be overwritten unseen; old versions go after a day.
-            versioning_configuration: Some(VersioningConfiguration {
-                status: s("Enabled"),
-            }),
+            versioning_configuration: None,
             // Access logs of the logs bucket itself would log forever.
             logging_configuration: None,
             ownership_controls: Some(OwnershipControls {
@@ -52,9 +49,7 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
                     id: Some(s("expire-logs")),
                     expiration_in_days: Some(90.into()),
                     abort_incomplete_multipart_upload: None,
-                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
-                        noncurrent_days: 1.into(),
-                    }),
+                    noncurrent_version_expiration: None,
                 }],
             }),
             tags: app_tags(cfg),

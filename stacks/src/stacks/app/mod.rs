@@ -180,7 +180,6 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let edge = cloudfront::add(&mut t, cfg, &params, &buckets, &net);
     outputs(&mut t, &buckets, &table, &auth, &compute, &edge);
     suppressions::add(&mut t, cfg, &auth, &compute, &edge);
-    suppressions::checkov(&mut t, cfg, &buckets, &table, &net, &auth, &compute, &edge);
     t
 }
 

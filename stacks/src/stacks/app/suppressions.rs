@@ -2,15 +2,12 @@
 //! each with its reason, written next to its resource. A test fails when one no longer matches
 //! a finding, so this list cannot go stale.
 
-use crate::checkov::CheckovSkip;
 use crate::config::StackConfig;
 use crate::model::Template;
 use crate::nag::{NagSuppress, NagSuppression};
-use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cloudfront::Edge;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::ecs::Compute;
-use crate::stacks::app::networking::Networking;
 
 pub(super) fn add(
     t: &mut Template,
@@ -110,74 +107,4 @@ pub(super) fn add(
         ));
     }
     t.nag_suppress(distribution, &distribution_accepted);
-}
-
-/// checkov's failed checks that stay, each with its reason next to the resource (README.md,
-/// "Security checks", lists them).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn checkov(
-    t: &mut Template,
-    cfg: &StackConfig,
-    buckets: &Buckets,
-    table: &crate::model::Handle<crate::resources::dynamodb::Table>,
-    net: &Networking,
-    auth: &Auth,
-    compute: &Compute,
-    edge: &Edge,
-) {
-    const NO_CMK: &str = "a customer-managed KMS key (DEPLOY_KMS_KEY) is not implemented yet; a key costs money every month";
-    t.checkov_skip(
-        &buckets.logs_bucket,
-        &[(
-            "CKV_AWS_18",
-            "the logs bucket receives the other buckets' access logs; logging it into itself would log forever",
-        )],
-    );
-    t.checkov_skip(
-        table,
-        &[(
-            "CKV_AWS_119",
-            &format!("encrypted with the aws/dynamodb AWS managed KMS key (SSEEnabled); {NO_CMK}"),
-        )],
-    );
-    t.checkov_skip(
-        &auth.client_secret,
-        &[(
-            "CKV_AWS_149",
-            &format!("encrypted with the aws/secretsmanager AWS managed key; {NO_CMK}"),
-        )],
-    );
-    t.checkov_skip(
-        &compute.log_group,
-        &[(
-            "CKV_AWS_158",
-            &format!("CloudWatch Logs encrypts log groups with its own keys; {NO_CMK}"),
-        )],
-    );
-    let internal_http = "plain HTTP between CloudFront's VPC origin and the internal ALB: the hop stays inside AWS's network and the VPC, the ALB admits only CloudFront's origin-facing prefix list, and HTTPS here would need a certificate for a private name";
-    t.checkov_skip(
-        &net.listener,
-        &[("CKV_AWS_2", internal_http), ("CKV_AWS_103", internal_http)],
-    );
-    let mut distribution = vec![
-        (
-            "CKV_AWS_68",
-            "no WAF web ACL by default to keep the demo's fixed cost low; every page requires a Cognito session and the origin is private".to_string(),
-        ),
-        (
-            "CKV_AWS_174",
-            "without CertificateArn/DomainAlias only the default cloudfront.net certificate is possible (checkov cannot see the Fn::If); with them the distribution enforces TLSv1.2_2021".to_string(),
-        ),
-    ];
-    if !cfg.cloudfront_access_logs {
-        distribution.push((
-            "CKV_AWS_86",
-            "access logs are opt-in (DEPLOY_CLOUDFRONT_ACCESS_LOGS=yes) to avoid log storage for short-lived demo deployments".to_string(),
-        ));
-    }
-    let distribution: Vec<(&str, &str)> = distribution
-        .iter()
-        .map(|(id, comment)| (*id, comment.as_str()))
-        .collect();
-    t.checkov_skip(&edge.distribution, &distribution);
 }
