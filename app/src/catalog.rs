@@ -278,10 +278,14 @@ impl Catalog {
             |error| CatalogError::Read {
                 path: path.to_path_buf(),
                 source: match error {
-                    crate::limits::ReadError::Io { source, .. } => source,
-                    crate::limits::ReadError::TooLarge { limit, .. } => std::io::Error::other(
-                        format!("larger than {limit}, more than any model catalog"),
-                    ),
+                    crate::limits::ReadError::Capped(capped::ReadError::Io { source, .. }) => {
+                        source
+                    }
+                    crate::limits::ReadError::Capped(capped::ReadError::TooLarge {
+                        limit, ..
+                    }) => std::io::Error::other(format!(
+                        "larger than {limit}, more than any model catalog"
+                    )),
                     other => std::io::Error::other(other.to_string()),
                 },
             },

@@ -348,8 +348,8 @@ fn looks_like_path(text: &str) -> bool {
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?.with_max_record_size(args.limits.max_record_size);
     let template = load_template(&args.template, args.limits)?;
-    let available =
-        plan::usable_fields(&dataset).map_err(|error| anyhow::anyhow!("--dataset: {error}"))?;
+    let available = plan::usable_fields(&dataset)
+        .map_err(|error| anyhow::anyhow!("{}", cli_message(&error)))?;
     template
         .check_fields(&available)
         .with_context(|| format!("template does not fit {}", args.dataset.display()))?;
@@ -571,6 +571,19 @@ async fn load_prior(run: &str, store: &SharedStore) -> anyhow::Result<PriorResul
     Ok(prior)
 }
 
+/// A plan error as the CLI reports it: the flag of the part at fault first, and the flag that
+/// raises the limit in the way, if one is.
+fn cli_message(error: &plan::PlanError) -> String {
+    let mut message = format!("{}: {error}", flag_of(error.field));
+    if let Some(limit) = error.raise {
+        let flag = match limit {
+            plan::Limit::MaxRecordSize => "--max-record-size",
+        };
+        message.push_str(&format!("\nhint: {flag} raises the limit"));
+    }
+    message
+}
+
 /// The flag that sets a part of the request, for CLI error messages.
 fn flag_of(field: plan::Field) -> &'static str {
     match field {
@@ -720,7 +733,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .context("setting up model providers")?;
     let plan = plan::build_plan(&request, &catalog, &providers)
         .await
-        .map_err(|error| anyhow::anyhow!("{}: {error}", flag_of(error.field)))?;
+        .map_err(|error| anyhow::anyhow!("{}", cli_message(&error)))?;
     let prior = match &args.retry_failed {
         Some(run) => Some(Arc::new(load_prior(run, &store).await?)),
         None => None,

@@ -12,7 +12,7 @@
 //! holds the field names, every value is a string.
 //!
 //! Limits: a record (JSONL line, CSV row) larger than the dataset's record limit
-//! (`--max-record-size`) fails alone in JSONL (the rest of its line is skipped unread into
+//! (the record size limit, `--max-record-size` in the CLI) fails alone in JSONL (the rest of its line is skipped unread into
 //! memory) and ends a CSV file, so memory stays bounded whatever the file holds. Only regular
 //! files are accepted, because a dataset is read more than once (fields, count, records); and a
 //! run checks with [`Dataset::fingerprint`] that the file did not change while it was read.
@@ -164,7 +164,7 @@ pub enum DatasetError {
         kind: &'static str,
     },
     /// A record is larger than the record limit.
-    #[error("{}:{line}: the record is larger than {limit}, the limit of --max-record-size (raise it if such records are expected)", .path.display())]
+    #[error("{}:{line}: the record is larger than {limit}, the largest record the evaluation reads (raise that limit if such records are expected)", .path.display())]
     RecordTooLarge {
         /// The dataset file.
         path: PathBuf,
@@ -342,6 +342,11 @@ impl Dataset {
             format,
             max_record: DEFAULT_MAX_RECORD,
         })
+    }
+
+    /// The largest record read.
+    pub fn max_record_size(&self) -> ByteSize {
+        self.max_record
     }
 
     /// The same dataset with records limited to `limit` bytes (default
@@ -1353,7 +1358,7 @@ mod tests {
             limited(Format::JsonLines, content.clone().into_bytes(), 50),
             [
                 "0@1 {\"a\":1}",
-                "error: d.x:2: the record is larger than 50 bytes, the limit of --max-record-size (raise it if such records are expected)",
+                "error: d.x:2: the record is larger than 50 bytes, the largest record the evaluation reads (raise that limit if such records are expected)",
                 "2@3 {\"a\":2}",
             ]
         );
@@ -1391,7 +1396,7 @@ mod tests {
             got,
             [
                 "0@2 {\"a\":\"1\",\"b\":\"2\"}",
-                "error: d.x:3: the record is larger than 1000 bytes, the limit of --max-record-size (raise it if such records are expected)",
+                "error: d.x:3: the record is larger than 1000 bytes, the largest record the evaluation reads (raise that limit if such records are expected)",
             ]
         );
     }

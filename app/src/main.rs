@@ -47,10 +47,27 @@ fn main() {
         Ok(exit) => exit.code(),
         Err(error) => {
             eprintln!("error: {error:#}");
+            if error.chain().any(is_record_too_large) {
+                eprintln!("hint: --max-record-size raises the limit");
+            }
             2
         }
     };
     // Abandoned in-flight calls (cancel) must not delay the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     std::process::exit(code);
+}
+
+/// Whether `cause` is a dataset record over the record size limit (the engine's error names
+/// no flag; the CLI adds it).
+fn is_record_too_large(cause: &(dyn std::error::Error + 'static)) -> bool {
+    use app::dataset::DatasetError;
+    use app::runner::RunError;
+    matches!(
+        cause.downcast_ref::<DatasetError>(),
+        Some(DatasetError::RecordTooLarge { .. })
+    ) || matches!(
+        cause.downcast_ref::<RunError>(),
+        Some(RunError::Dataset(DatasetError::RecordTooLarge { .. }))
+    )
 }

@@ -150,6 +150,15 @@ pub struct PlanError {
     pub field: Field,
     /// What is wrong.
     pub message: String,
+    /// The limit that, raised, gets past the error (each interface names its own control).
+    pub raise: Option<Limit>,
+}
+
+/// A limit of the request that an error can be solved by raising.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`EvalRequest::max_record_size`].
+    MaxRecordSize,
 }
 
 impl PlanError {
@@ -157,11 +166,21 @@ impl PlanError {
         PlanError {
             field,
             message: message.into(),
+            raise: None,
         }
     }
 
     fn from_error(field: Field, error: &(dyn std::error::Error + 'static)) -> PlanError {
         PlanError::new(field, crate::providers::error_chain(error))
+    }
+
+    /// A dataset error, with the limit to raise when it is an oversized record.
+    fn from_dataset(error: &crate::dataset::DatasetError) -> PlanError {
+        let mut plan_error = PlanError::from_error(Field::Dataset, error);
+        if matches!(error, crate::dataset::DatasetError::RecordTooLarge { .. }) {
+            plan_error.raise = Some(Limit::MaxRecordSize);
+        }
+        plan_error
     }
 }
 
@@ -435,8 +454,7 @@ fn display_name(path: &Path) -> String {
 /// named as such.
 pub fn usable_fields(dataset: &Dataset) -> Result<Vec<String>, PlanError> {
     let path = dataset.path();
-    let dataset_error =
-        |error: crate::dataset::DatasetError| PlanError::from_error(Field::Dataset, &error);
+    let dataset_error = |error: crate::dataset::DatasetError| PlanError::from_dataset(&error);
     if dataset.format() == Format::JsonLines && is_json_array_of_objects(path) {
         return Err(PlanError::new(
             Field::Dataset,
@@ -456,22 +474,28 @@ pub fn usable_fields(dataset: &Dataset) -> Result<Vec<String>, PlanError> {
     if !available.is_empty() {
         return Ok(available);
     }
-    let problem = match first {
-        Err(error) => error.to_string(),
-        Ok(record) => format!(
-            "{}:{}: the record has no fields",
-            path.display(),
-            record.line
+    let (problem, raise) = match first {
+        Err(error) => (error.to_string(), PlanError::from_dataset(&error).raise),
+        Ok(record) => (
+            format!(
+                "{}:{}: the record has no fields",
+                path.display(),
+                record.line
+            ),
+            None,
         ),
     };
-    Err(PlanError::new(
-        Field::Dataset,
-        format!(
-            "{}: no usable record among the first {}; the first problem: {problem}",
-            path.display(),
-            crate::dataset::FIELD_SCAN_RECORDS
-        ),
-    ))
+    Err(PlanError {
+        raise,
+        ..PlanError::new(
+            Field::Dataset,
+            format!(
+                "{}: no usable record among the first {}; the first problem: {problem}",
+                path.display(),
+                crate::dataset::FIELD_SCAN_RECORDS
+            ),
+        )
+    })
 }
 
 /// Whether the file starts (after a byte-order mark and blanks) with `[` and then `{`: a JSON
@@ -623,7 +647,11 @@ impl EvalRequest {
                 .map_or(defaults.timeout, Duration::from_secs_f64),
             max_retry_wait: seconds("max_retry_wait_secs").unwrap_or(defaults.max_retry_wait),
             record_timeout: seconds("record_timeout_secs").unwrap_or(defaults.record_timeout),
-            max_record_size: defaults.max_record_size,
+            max_record_size: config
+                .get("max_record_bytes")
+                .and_then(Value::as_u64)
+                .filter(|bytes| *bytes > 0)
+                .map_or(defaults.max_record_size, ByteSize),
         })
     }
 }

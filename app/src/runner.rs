@@ -143,6 +143,7 @@ impl EvalPlan {
             "timeout_secs": self.config.timeout.as_secs_f64(),
             "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
             "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
+            "max_record_bytes": self.dataset.max_record_size().0,
         })
     }
 }

@@ -37,8 +37,11 @@ pub enum Command {
     Down(crate::commands::down::DownArgs),
     /// Manage the app's users (Cognito): add, list, remove, reset-password.
     Users(crate::commands::users::UsersArgs),
-    /// The one-click install's build side: run the lifecycle in CodeBuild and answer CloudFormation.
+    /// The one-click install: deploy cfn_bootstrap.yaml and follow its build (up, down, status),
+    /// and the build's own side (run, respond).
     Bootstrap(crate::commands::bootstrap::BootstrapArgs),
+    /// The lifecycle in many accounts (workshops): up, down, status, users --targets FILE.
+    Fleet(crate::commands::fleet::FleetArgs),
     /// Build the app image without a Docker daemon, or push it to a registry.
     Image(crate::commands::image::ImageArgs),
 }

@@ -11,10 +11,12 @@ mod aws;
 mod bootstrap;
 mod cfn;
 mod cli;
+mod codebuild;
 mod cognito;
 mod commands;
 mod config;
 mod deployment;
+mod fleet;
 mod image;
 mod input;
 mod outcome;
@@ -43,7 +45,8 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
         Command::Status(args) => runtime()?.block_on(commands::status::run(&args, &env, stdout)),
         Command::Down(args) => runtime()?.block_on(commands::down::run(&args, &env, stdout)),
         Command::Users(args) => runtime()?.block_on(commands::users::run(&args, &env, stdout)),
-        Command::Bootstrap(args) => commands::bootstrap::run(&args, &env),
+        Command::Bootstrap(args) => commands::bootstrap::run(&args, &env, stdout),
+        Command::Fleet(args) => runtime()?.block_on(commands::fleet::run(&args, &env, stdout)),
         Command::Image(args) => commands::image::run(&args, stdout),
     }
 }

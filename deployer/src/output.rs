@@ -32,3 +32,32 @@ impl Stdout {
         }
     }
 }
+
+/// Opens `path` for appending, created with mode 0600 and made 0600 when it exists (an existing
+/// file keeps its mode on open; files of passwords are never group-readable); returns the file
+/// and whether it was empty, so the caller writes its header once.
+pub fn open_private_append(path: &std::path::Path) -> anyhow::Result<(std::fs::File, bool)> {
+    use anyhow::Context;
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
+    }
+    let is_new = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len()
+        == 0;
+    Ok((file, is_new))
+}

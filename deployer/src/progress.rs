@@ -118,9 +118,11 @@ impl Progress for Bar {
         }
     }
 
-    fn finish(&mut self, status: &str) {
+    /// Clears the bar: the caller prints the stack's final state on a line of its own (a bar
+    /// left drawn keeps the cursor at its end, and that line would run on after it).
+    fn finish(&mut self, _status: &str) {
         if let Some(bar) = self.bar.take() {
-            bar.finish_with_message(status.to_owned());
+            bar.finish_and_clear();
         }
     }
 }

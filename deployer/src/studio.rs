@@ -202,76 +202,73 @@ async fn list_apps(
     client: &aws_sdk_sagemaker::Client,
     domain_id: &str,
 ) -> anyhow::Result<Vec<aws_sdk_sagemaker::types::AppDetails>> {
-    let mut apps = Vec::new();
-    let mut pages = client
+    let items = client
         .list_apps()
         .domain_id_equals(domain_id)
         .into_paginator()
+        .items()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(sagemaker_error)
-            .context("listing Studio apps")?;
-        apps.extend(page.apps().iter().cloned());
-        if apps.len() >= MAX_ITEMS {
-            break;
-        }
-    }
-    Ok(apps)
+    collect("apps", items).await
 }
 
 async fn list_spaces(
     client: &aws_sdk_sagemaker::Client,
     domain_id: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut pages = client
+    let items = client
         .list_spaces()
         .domain_id_equals(domain_id)
         .into_paginator()
+        .items()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(sagemaker_error)
-            .context("listing Studio spaces")?;
-        names.extend(
-            page.spaces()
-                .iter()
-                .filter_map(|space| space.space_name())
-                .map(str::to_owned),
-        );
-        if names.len() >= MAX_ITEMS {
-            break;
-        }
-    }
-    Ok(names)
+    let spaces = collect("spaces", items).await?;
+    Ok(spaces
+        .iter()
+        .filter_map(|space| space.space_name())
+        .map(str::to_owned)
+        .collect())
 }
 
 async fn list_profiles(
     client: &aws_sdk_sagemaker::Client,
     domain_id: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    let mut pages = client
+    let items = client
         .list_user_profiles()
         .domain_id_equals(domain_id)
         .into_paginator()
+        .items()
         .send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(sagemaker_error)
-            .context("listing Studio user profiles")?;
-        names.extend(
-            page.user_profiles()
-                .iter()
-                .filter_map(|profile| profile.user_profile_name())
-                .map(str::to_owned),
+    let profiles = collect("user profiles", items).await?;
+    Ok(profiles
+        .iter()
+        .filter_map(|profile| profile.user_profile_name())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The first [`MAX_ITEMS`] items of a paginated Studio listing of `what`.
+async fn collect<T, E>(
+    what: &str,
+    mut items: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<T, aws_sdk_sagemaker::error::SdkError<E>>,
+    >,
+) -> anyhow::Result<Vec<T>>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    aws_sdk_sagemaker::Error: From<aws_sdk_sagemaker::error::SdkError<E>>,
+{
+    let mut all = Vec::new();
+    while let Some(item) = items.next().await {
+        all.push(
+            item.map_err(sagemaker_error)
+                .with_context(|| format!("listing Studio {what}"))?,
         );
-        if names.len() >= MAX_ITEMS {
+        if all.len() >= MAX_ITEMS {
             break;
         }
     }
-    Ok(names)
+    Ok(all)
 }
 
 /// Polls `done` until it is true, at most [`WAIT_LIMIT`].

@@ -33,6 +33,36 @@ impl Moto {
     ///
     /// As [`Moto::start`].
     pub async fn start_with_env(env: &[(&str, &str)]) -> Moto {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env
+                .iter()
+                .map(|(key, value)| (key.as_str(), value.as_str()))
+                .collect();
+            Moto::start_blocking_with_env(&env)
+        })
+        .await
+        .expect("starting moto_server")
+    }
+
+    /// [`Moto::start`] for synchronous tests.
+    ///
+    /// # Panics
+    ///
+    /// As [`Moto::start`].
+    pub fn start_blocking() -> Moto {
+        Moto::start_blocking_with_env(&[])
+    }
+
+    /// [`Moto::start_with_env`] for synchronous tests.
+    ///
+    /// # Panics
+    ///
+    /// As [`Moto::start`].
+    pub fn start_blocking_with_env(env: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
@@ -49,13 +79,10 @@ impl Moto {
             url: format!("http://127.0.0.1:{port}"),
         };
         for _ in 0..300 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return moto;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            std::thread::sleep(Duration::from_millis(100));
         }
         panic!("moto_server did not listen on port {port} within 30 s");
     }
@@ -85,15 +112,19 @@ fn program() -> PathBuf {
     if let Some(path) = on_path {
         return path;
     }
-    let cache = std::env::var_os("LLM_EVAL_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/llm-eval")))
-        .unwrap_or_default();
-    let venv = cache.join("venv/bin/moto_server");
+    let venv = cache_dir().join("venv/bin/moto_server");
     assert!(
         venv.is_file(),
         "moto_server not found (MOTO_SERVER, PATH, {}): run scripts/test.sh, which installs it",
         venv.display()
     );
     venv
+}
+
+/// The test cache `scripts/test.sh` fills: `$LLM_EVAL_CACHE`, default `~/.cache/llm-eval`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("LLM_EVAL_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache/llm-eval")))
+        .unwrap_or_default()
 }

@@ -151,7 +151,17 @@ fn cookie_session_id(headers: &HeaderMap) -> Option<String> {
         .filter(|value| value.len() == 64 && value.bytes().all(|byte| byte.is_ascii_hexdigit()))
 }
 
-/// Middleware: the request's session (found or started) as a [`SessionContext`].
+/// Whether the request carries `Authorization: Bearer ...` (the scheme is case-insensitive).
+fn has_bearer_token(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.get(..7))
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+}
+
+/// Middleware: the request's session (found or started) as a [`SessionContext`]. Requests
+/// with a bearer token and no session cookie get a session of their own that is not stored.
 pub async fn load_session(
     State(state): State<AppState>,
     mut request: Request,
@@ -178,6 +188,9 @@ pub async fn load_session(
                 (session, false)
             }
         }
+        // A client that authenticates each request with a bearer token keeps no cookie: its
+        // session lives for this request only, so API calls leave no rows behind.
+        None if has_bearer_token(request.headers()) => (new_session(ttl), false),
         None => {
             let session = new_session(ttl);
             if let Err(error) = state.store.save_session(&session).await {

@@ -199,6 +199,26 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
             .body
             .contains("The two new passwords are not the same.")
     );
+    // A password the pool's policy refuses (moto checks the policy as Cognito does): the
+    // page says why, never echoes the password, and the challenge can be answered again.
+    let weak = app
+        .post_form(
+            "/login/challenge",
+            &[
+                ("csrf_token", &token),
+                ("new_password", "weakpassword"),
+                ("confirm_password", "weakpassword"),
+                ("next", "/runs"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST, "{}", weak.body);
+    assert!(
+        weak.body.contains("Choose a new password") && weak.body.contains("password policy"),
+        "{}",
+        weak.body
+    );
+    assert!(!weak.body.contains("weakpassword"), "{}", weak.body);
     let done = app
         .post_form(
             "/login/challenge",
@@ -425,9 +445,23 @@ async fn tampered_sessions_and_forged_or_expired_bearer_tokens_are_refused() {
                 .await
         }
     };
+    let sessions = || {
+        rusqlite::Connection::open(scripted.dir.path().join("store.sqlite"))
+            .unwrap()
+            .query_row("SELECT COUNT(*) FROM sessions", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    let sessions_before = sessions();
     let good = bearer(key.sign(&header, &access_claims(&pool, 3600))).await;
     assert_eq!(good.status, StatusCode::OK, "{}", good.body);
     assert!(good.body.contains("Signed in as <strong>alice</strong>"));
+    assert!(
+        good.headers.get("set-cookie").is_none(),
+        "a bearer client gets no session cookie"
+    );
+    assert_eq!(sessions(), sessions_before, "nor a stored session");
     let expired = bearer(key.sign(&header, &access_claims(&pool, -60))).await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert_eq!(

@@ -583,10 +583,95 @@ async fn form_errors_are_the_engines_and_keep_what_was_typed() {
             .body
             .contains("temperature `warm` is not a number")
     );
+    let bad_size = start_eval(
+        &app,
+        &dataset,
+        "{question}",
+        &[("max_record_size", "lots"), ("record_timeout", "45")],
+    )
+    .await;
+    assert_eq!(bad_size.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_size
+            .body
+            .contains("largest record: `lots` is not a size"),
+        "{}",
+        bad_size.body
+    );
+    assert!(bad_size.body.contains("id=\"runner-error\""));
+    assert!(
+        bad_size.body.contains("value=\"45\""),
+        "what was typed is kept"
+    );
+    let tiny = start_eval(&app, &dataset, "{question}", &[("max_record_size", "10")]).await;
+    assert_eq!(tiny.status, StatusCode::BAD_REQUEST);
+    assert!(
+        tiny.body.contains(
+            "the record is larger than 10 bytes, the largest record the evaluation reads"
+        ) && tiny
+            .body
+            .contains("(raise \u{201c}Largest dataset record\u{201d} under Runner)")
+            && !tiny.body.contains("--max-record-size"),
+        "{}",
+        tiny.body
+    );
+    let zero_wait = start_eval(&app, &dataset, "{question}", &[("max_retry_wait", "0")]).await;
+    assert!(
+        zero_wait
+            .body
+            .contains("the longest wait before a retry must be more than 0"),
+        "{}",
+        zero_wait.body
+    );
     // The last form comes back on the next visit.
     let again = app.get("/evals/new").await;
-    assert!(again.body.contains("warm"), "{}", again.body);
+    assert!(
+        again.body.contains("name=\"max_retry_wait\" value=\"0\""),
+        "{}",
+        again.body
+    );
     assert_eq!(server.stats().requests, 0, "no model was called");
+}
+
+#[tokio::test]
+async fn the_runner_limits_of_the_form_reach_the_run_and_its_clone() {
+    let server = model_server().await;
+    let app = spawn_app(&server).await;
+    let dataset = add_sample(&app).await;
+    let started = start_eval(
+        &app,
+        &dataset,
+        crate::helpers::SQUAD_TEMPLATE,
+        &[
+            ("max_retry_wait", "7"),
+            ("record_timeout", "90"),
+            ("max_record_size", "1 MiB"),
+        ],
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().trim_start_matches("/runs/").to_string();
+    wait_for_run(&app, &run_id).await;
+    let summary = app.get(&format!("/runs/{run_id}/summary.json")).await;
+    let summary: serde_json::Value = serde_json::from_str(&summary.body).unwrap();
+    let config = &summary["config"];
+    assert_eq!(config["max_retry_wait_secs"], 7.0, "{summary}");
+    assert_eq!(config["record_timeout_secs"], 90.0, "{summary}");
+    assert_eq!(config["max_record_bytes"], 1 << 20, "{summary}");
+    let clone = app.get(&format!("/evals/new?from={run_id}")).await;
+    for (id, value) in [
+        ("max_retry_wait", "7"),
+        ("record_timeout", "90"),
+        ("max_record_size", "1 MiB"),
+    ] {
+        assert!(
+            clone
+                .body
+                .contains(&format!("id=\"{id}\" name=\"{id}\" value=\"{value}\"")),
+            "{id}: {}",
+            clone.body
+        );
+    }
 }
 
 #[tokio::test]

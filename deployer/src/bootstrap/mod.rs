@@ -7,3 +7,4 @@
 
 pub mod response;
 pub mod run;
+pub mod stack;

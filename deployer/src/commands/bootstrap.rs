@@ -1,4 +1,8 @@
-//! `deployer bootstrap run | respond`: what the one-click install's build runs.
+//! `deployer bootstrap up | down | status | run | respond`.
+//!
+//! `up`, `down` and `status` drive the one-click install from a terminal: they deploy, delete or
+//! show `cfn_bootstrap.yaml` as a stack of the current account (see [`crate::bootstrap::stack`])
+//! and follow the CodeBuild build it starts. `run` and `respond` are what that build runs:
 //!
 //! `run` is the build phase of `buildspec.yml`: it runs `deployer up` (or `down`, per
 //! `DEPLOYER_ACTION`) and, when CloudFormation waits for the build (`CFN_RESPONSE_URL` and the
@@ -7,6 +11,8 @@
 //! are reported to CloudFormation the same way, so a stack never waits for an answer that will
 //! not come. `respond` sends one answer by hand, for other buildspecs and for scripts.
 
+use std::io::{BufRead, IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -15,8 +21,13 @@ use serde_json::{Map, Value as Json};
 
 use crate::bootstrap::response::{self, Request, SendPolicy, Status};
 use crate::bootstrap::run::{self, Action, Options, Verdict};
+use crate::bootstrap::stack;
+use crate::cfn::StackState;
+use crate::codebuild::Project;
 use crate::config::{self, ConfigArgs};
+use crate::deployment::Deployment;
 use crate::outcome::{Outcome, usage};
+use crate::output::Stdout;
 
 /// Arguments of `deployer bootstrap`.
 #[derive(Debug, Args)]
@@ -29,6 +40,13 @@ pub struct BootstrapArgs {
 /// Subcommands of `deployer bootstrap`.
 #[derive(Debug, Subcommand)]
 pub enum BootstrapCommand {
+    /// Deploy cfn_bootstrap.yaml into this account (the console form's parameters) and follow
+    /// the CodeBuild build that runs `deployer up`.
+    Up(UpArgs),
+    /// Delete the bootstrap stack and follow the build that runs `deployer down`.
+    Down(DownArgs),
+    /// Show the bootstrap stack and its project's latest build.
+    Status(StatusArgs),
     /// Run `deployer up` or `down` (DEPLOYER_ACTION) and report the result to CloudFormation
     /// when the build answers a custom-resource request (CFN_* variables).
     ///
@@ -39,6 +57,112 @@ pub enum BootstrapCommand {
     Run(RunArgs),
     /// Send one custom-resource response to CFN_RESPONSE_URL (request from the CFN_* variables).
     Respond(RespondArgs),
+}
+
+/// The bootstrap stack: which one, in which account and region.
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Settings (prefix, region, what to deploy; the template's StackPrefix, DeployPromptApp,
+    /// DeploySageMakerDomain and StudioGitRepo).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Name of the bootstrap stack [default: <prefix>-bootstrap].
+    #[arg(long, value_name = "NAME", env = "DEPLOY_BOOTSTRAP_STACK")]
+    pub stack_name: Option<String>,
+}
+
+/// The console form's other parameters (same names, in kebab case).
+#[derive(Debug, Args)]
+pub struct FormArgs {
+    /// SourceRepositoryUrl: public GitHub repository of the deployer (or use --source-s3-location).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DEPLOY_SOURCE_REPOSITORY_URL",
+        default_value = ""
+    )]
+    pub source_repository_url: String,
+    /// SourceVersion: branch, tag or commit of the repository.
+    #[arg(
+        long,
+        value_name = "REF",
+        env = "DEPLOY_SOURCE_VERSION",
+        default_value = "main"
+    )]
+    pub source_version: String,
+    /// SourceS3Location: BUCKET/KEY.zip of the repository in this region.
+    #[arg(
+        long,
+        value_name = "BUCKET/KEY",
+        env = "DEPLOY_SOURCE_S3_LOCATION",
+        default_value = ""
+    )]
+    pub source_s3_location: String,
+    /// AdminEmail: first app user; Cognito emails them a temporary password.
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        env = "DEPLOY_ADMIN_EMAIL",
+        default_value = ""
+    )]
+    pub admin_email: String,
+    /// BuildComputeType: BUILD_GENERAL1_MEDIUM or BUILD_GENERAL1_LARGE.
+    #[arg(
+        long,
+        value_name = "TYPE",
+        env = "DEPLOY_BUILD_COMPUTE_TYPE",
+        default_value = "BUILD_GENERAL1_LARGE"
+    )]
+    pub build_compute_type: String,
+    /// PurgeOnDelete: deleting the stack also deletes the data bucket and images.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        env = "DEPLOY_PURGE_ON_DELETE",
+        default_value = "no"
+    )]
+    pub purge_on_delete: String,
+    /// RedeployToken: change it to run the deployment again with unchanged settings.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DEPLOY_REDEPLOY_TOKEN",
+        default_value = "1"
+    )]
+    pub redeploy_token: String,
+}
+
+/// Arguments of `deployer bootstrap up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// The form.
+    #[command(flatten)]
+    pub form: FormArgs,
+    /// Deploy this template instead of the built-in copy of cfn_bootstrap.yaml.
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+}
+
+/// Arguments of `deployer bootstrap down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackArgs,
+    /// Delete without asking.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `deployer bootstrap status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The stack.
+    #[command(flatten)]
+    pub stack: StackArgs,
 }
 
 /// How the response is delivered.
@@ -99,11 +223,150 @@ pub struct RespondArgs {
 }
 
 /// Runs `deployer bootstrap ...`.
-pub fn run(args: &BootstrapArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Outcome> {
+pub fn run(
+    args: &BootstrapArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
     match &args.command {
+        BootstrapCommand::Up(args) => crate::runtime()?.block_on(up(args, env, stdout)),
+        BootstrapCommand::Down(args) => crate::runtime()?.block_on(down(args, env, stdout)),
+        BootstrapCommand::Status(args) => crate::runtime()?.block_on(status(args, env, stdout)),
         BootstrapCommand::Run(args) => run_lifecycle(args, env),
         BootstrapCommand::Respond(args) => respond(args, env),
     }
+}
+
+/// The deployment, stack name and project of `args`.
+async fn open(
+    args: &StackArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<(Deployment, String, Project)> {
+    let deployment = Deployment::open(&args.config, env).await?;
+    let name = args
+        .stack_name
+        .clone()
+        .unwrap_or_else(|| stack::default_stack_name(&deployment.cfg.prefix));
+    let project = Project::new(
+        &deployment.sdk,
+        &stack::project_name(&deployment.cfg.prefix),
+    );
+    Ok((deployment, name, project))
+}
+
+/// `key = value` lines of a stack's outputs.
+fn outputs_text(state: &StackState) -> String {
+    state
+        .outputs
+        .iter()
+        .map(|(key, value)| format!("{key} = {value}\n"))
+        .collect()
+}
+
+async fn up(
+    args: &UpArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    let purge_on_delete =
+        stacks::config::parse_bool(&args.form.purge_on_delete).map_err(|err| {
+            usage(anyhow::anyhow!(
+                "--purge-on-delete (DEPLOY_PURGE_ON_DELETE): {err}"
+            ))
+        })?;
+    let template = match &args.template {
+        Some(path) => stack::read_template(path)?,
+        None => stack::TEMPLATE.to_owned(),
+    };
+    let (deployment, name, project) = open(&args.stack, env).await?;
+    let form = stack::Form {
+        source_repository_url: args.form.source_repository_url.clone(),
+        source_version: args.form.source_version.clone(),
+        source_s3_location: args.form.source_s3_location.clone(),
+        admin_email: args.form.admin_email.clone(),
+        build_compute_type: args.form.build_compute_type.clone(),
+        purge_on_delete,
+        redeploy_token: args.form.redeploy_token.clone(),
+    };
+    let parameters = stack::parameters(&deployment.cfg, &form)?;
+    let account = crate::aws::account_id(&deployment.sdk).await?;
+    eprintln!(
+        "deploying bootstrap stack {name} to account {account}, region {}",
+        deployment.cfg.region
+    );
+    match stack::deploy(&deployment.cfn, &project, &name, &template, &parameters).await? {
+        stack::Deployed::Unchanged(state) => {
+            eprintln!(
+                "{name}: unchanged (change --redeploy-token to run the deployment again with the same settings)"
+            );
+            stdout.print(outputs_text(&state))?;
+            Ok(Outcome::Done)
+        }
+        stack::Deployed::Operated(ended) => {
+            if !ended.succeeded() {
+                stack::show_log_tail(&ended);
+                bail!("{}", ended.failure(&name));
+            }
+            let state = ended.state.as_ref().map(outputs_text).unwrap_or_default();
+            stdout.print(state)?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+async fn down(
+    args: &DownArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    let (deployment, name, project) = open(&args.stack, env).await?;
+    if !args.force {
+        if !std::io::stdin().is_terminal() {
+            return Err(usage(anyhow::anyhow!(
+                "`deployer bootstrap down` would delete {name} and, through its build, every {}-* stack; without a terminal to confirm, pass --force",
+                deployment.cfg.prefix
+            )));
+        }
+        eprint!(
+            "delete {name} and every {}-* stack in {}? [y/N] ",
+            deployment.cfg.prefix, deployment.cfg.region
+        );
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin().lock().take(16).read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            stdout.print("nothing deleted\n")?;
+            return Ok(Outcome::Done);
+        }
+    }
+    match stack::delete(&deployment.cfn, &project, &name).await? {
+        None => {
+            stdout.print(format!(
+                "nothing to delete: no stack {name} in {}\n",
+                deployment.cfg.region
+            ))?;
+            Ok(Outcome::Done)
+        }
+        Some(ended) if ended.succeeded() => {
+            stdout.print(format!("deleted {name}\n"))?;
+            Ok(Outcome::Done)
+        }
+        Some(ended) => {
+            stack::show_log_tail(&ended);
+            bail!("{}", ended.failure(&name));
+        }
+    }
+}
+
+async fn status(
+    args: &StatusArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    stdout: &mut Stdout,
+) -> anyhow::Result<Outcome> {
+    let (deployment, name, project) = open(&args.stack, env).await?;
+    let text = stack::status(&deployment.cfn, &project, &name).await?;
+    stdout.print(format!("region {}\n{text}", deployment.cfg.region))?;
+    Ok(Outcome::Done)
 }
 
 fn request_from(env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<Request>> {

@@ -3,6 +3,7 @@
 pub mod bootstrap;
 pub mod diff;
 pub mod down;
+pub mod fleet;
 pub mod image;
 pub mod nag;
 pub mod status;

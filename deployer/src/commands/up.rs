@@ -70,6 +70,17 @@ pub struct UpArgs {
     /// Create this first app user; Cognito emails them a temporary password (never printed).
     #[arg(long, value_name = "ADDRESS")]
     pub admin_email: Option<String>,
+    /// Push to this registry endpoint instead of the repository's own host name, with the same
+    /// ECR credentials: an ECR interface endpoint without private DNS
+    /// (`vpce-....dkr.ecr.<region>.vpce.amazonaws.com`), or a local registry standing in for ECR
+    /// in tests. The task still pulls by the repository's URI.
+    #[arg(
+        long,
+        value_name = "HOST[:PORT]",
+        env = "DEPLOY_REGISTRY_ENDPOINT",
+        conflicts_with = "image"
+    )]
+    pub registry_endpoint: Option<String>,
 }
 
 /// The managed prefix list of CloudFront's origin-facing addresses.
@@ -231,8 +242,16 @@ async fn build_and_push(args: &UpArgs, deployment: &Deployment) -> anyhow::Resul
     let auth = crate::image::ecr_auth(&deployment.sdk, &host)
         .await
         .context("getting push credentials for the image repository (ECR GetAuthorizationToken)")?;
+    // The endpoint changes where the bytes go, not the repository the task pulls from.
+    let push_to = match &args.registry_endpoint {
+        Some(endpoint) => {
+            let path = repository.split_once('/').map_or("", |(_, path)| path);
+            format!("{}/{path}", endpoint.trim_end_matches('/'))
+        }
+        None => repository.clone(),
+    };
     let target = crate::image::PushTarget {
-        repository: repository.clone(),
+        repository: push_to.clone(),
         auth,
     };
     let n_layers = built.layers.len();
@@ -240,12 +259,10 @@ async fn build_and_push(args: &UpArgs, deployment: &Deployment) -> anyhow::Resul
         crate::commands::image::report(&event, n_layers);
     })
     .await
-    .with_context(|| format!("pushing the app image to {repository}"))?;
-    eprintln!(
-        "image {} ({} blobs uploaded)",
-        pushed.uri_by_digest, pushed.n_blobs_uploaded
-    );
-    Ok(pushed.uri_by_digest)
+    .with_context(|| format!("pushing the app image to {push_to}"))?;
+    let uri = format!("{repository}@{}", pushed.digest);
+    eprintln!("image {uri} ({} blobs uploaded)", pushed.n_blobs_uploaded);
+    Ok(uri)
 }
 
 /// `--admin-email`: creates the first user in the app's pool, once (a re-run leaves it).

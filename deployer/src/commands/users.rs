@@ -291,28 +291,7 @@ struct CredentialsFile {
 
 impl CredentialsFile {
     fn open(path: &Path) -> anyhow::Result<CredentialsFile> {
-        let mut options = std::fs::OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // An existing file keeps its mode on open; passwords are never group-readable.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("making {} private (mode 0600)", path.display()))?;
-        }
-        let is_new = file
-            .metadata()
-            .with_context(|| format!("reading {}", path.display()))?
-            .len()
-            == 0;
+        let (mut file, is_new) = crate::output::open_private_append(path)?;
         if is_new {
             file.write_all(b"email,temporary_password\n")
                 .with_context(|| format!("writing {}", path.display()))?;

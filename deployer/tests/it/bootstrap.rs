@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value as Json, json};
 
-use crate::moto::Moto;
 use crate::servers::{Answer, CodeBuildDouble, Received, ResponseUrl};
+use model_doubles::moto::Moto;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -319,7 +319,7 @@ fn lambda_python() -> PathBuf {
     if let Some(path) = std::env::var_os("LAMBDA_PYTHON") {
         return PathBuf::from(path);
     }
-    let cached = crate::moto::cache_dir().join("lambda-python3.14/python");
+    let cached = model_doubles::moto::cache_dir().join("lambda-python3.14/python");
     assert!(
         cached.is_file(),
         "CPython 3.14 not found (LAMBDA_PYTHON, {}): run scripts/test.sh, which unpacks it",
@@ -535,7 +535,7 @@ fn lambda_delete_starts_a_down_build_for_the_same_resource() {
 
 #[test]
 fn lambda_reports_when_there_is_no_project_to_build() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let lambda = Lambda::new();
 
     let url = ResponseUrl::start(&[]);
@@ -699,7 +699,7 @@ fn lambda_leaves_builds_whose_deployer_finished_to_them() {
 
 #[test]
 fn lambda_cleanup_empties_the_cache_bucket() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let lambda = Lambda::new();
     lambda.boto3(
         &moto,
@@ -898,4 +898,92 @@ fn buildspec_builds_the_deployer_when_none_is_given() {
     );
     assert!(src.path().join("target/release/deployer").is_file());
     assert_eq!(the_one_put(&url).json()["Status"], "FAILED");
+}
+
+/// The environment of a build against `moto` (the network stack only: what moto can deploy).
+fn moto_build_env(moto: &Moto, url: &ResponseUrl, action: &str) -> Vec<(String, String)> {
+    let mut env = request_env(&url.url());
+    env.push(prebuilt());
+    for (key, value) in [
+        ("DEPLOYER_ACTION", action),
+        ("DEPLOY_STACK_PREFIX", "llm-eval"),
+        ("DEPLOY_PROMPT_APP", "no"),
+        ("DEPLOY_SAGEMAKER_DOMAIN", "no"),
+        ("DEPLOY_PURGE_ON_DELETE", "no"),
+        ("AWS_ENDPOINT_URL", moto.url()),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"),
+    ] {
+        env.push((key.to_owned(), value.to_owned()));
+    }
+    env
+}
+
+/// The create and the delete as CodeBuild runs them, with the real `deployer up` and `down`
+/// (the binary this test build made) against moto. moto deploys the network stack but cannot
+/// delete it, which makes a real failing delete: its reason must reach the response URL.
+#[test]
+fn buildspec_create_and_failing_delete_against_moto() {
+    let moto = Moto::start_blocking();
+    let src = repo_root().canonicalize().unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let url = ResponseUrl::start(&[]);
+    let create = run_buildspec(&moto_build_env(&moto, &url, "up"), work.path(), &src);
+    assert_eq!(
+        create.phases,
+        [
+            "INSTALL SUCCEEDED",
+            "PRE_BUILD SUCCEEDED",
+            "BUILD SUCCEEDED"
+        ],
+        "{}",
+        create.output
+    );
+    assert!(
+        create.output.contains("llm-eval-network: CREATE_COMPLETE"),
+        "{}",
+        create.output
+    );
+    let put = the_one_put(&url);
+    assert_eq!(put.method, "PUT");
+    assert_eq!(put.header("content-type"), Some(""));
+    let body = put.json();
+    assert_eq!(body["Status"], "SUCCESS", "{body}");
+    assert_eq!(
+        body["Reason"],
+        "deployer up succeeded (CodeBuild build llm-eval-deployer:local-1)"
+    );
+    assert_eq!(body["PhysicalResourceId"], "deployment-llm-eval");
+    assert_eq!(body["Data"], serde_json::json!({}));
+
+    let work = tempfile::tempdir().unwrap();
+    let url = ResponseUrl::start(&[]);
+    let delete = run_buildspec(&moto_build_env(&moto, &url, "down"), work.path(), &src);
+    assert_eq!(
+        delete.phases,
+        ["INSTALL SUCCEEDED", "PRE_BUILD SUCCEEDED", "BUILD FAILED"],
+        "{}",
+        delete.output
+    );
+    let body = the_one_put(&url).json();
+    assert_eq!(body["Status"], "FAILED", "{body}");
+    let reason = body["Reason"].as_str().unwrap();
+    assert!(reason.starts_with("deployer down failed: "), "{reason}");
+    assert!(reason.contains("llm-eval-network"), "{reason}");
+    assert!(
+        reason.ends_with("(CodeBuild build llm-eval-deployer:local-1)"),
+        "{reason}"
+    );
+    // The reason is the deployer's own root-cause line, as the build log shows it.
+    let error_line = delete
+        .output
+        .lines()
+        .filter_map(|line| line.strip_prefix("error: "))
+        .find(|line| line.contains("llm-eval-network"))
+        .unwrap_or_else(|| panic!("no error line in:\n{}", delete.output));
+    assert!(reason.contains(error_line), "{reason}\nvs\n{error_line}");
 }

@@ -4,6 +4,11 @@
 //! `UPDATE_ROLLBACK_FAILED`, `DELETE_FAILED`. One stack, driven by a [`Script`]; the deployer's
 //! real SDK client talks to it through `AWS_ENDPOINT_URL_CLOUDFORMATION`, while STS and the
 //! other services go to moto.
+//!
+//! [`Stacks`] is the happy path for every stack at once, which moto cannot run for the app
+//! stack (it skips CloudFront, Cognito and Secrets Manager and rejects `GetAtt` to them): each
+//! change set succeeds, the stack keeps the template and parameters it was given and answers
+//! with the outputs the test scripts, as CloudFormation would once its resources exist.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +39,15 @@ struct Stack {
     events: Vec<ScriptEvent>,
     /// Every `Action` received, in order.
     actions: Vec<String>,
+    /// Outputs DescribeStacks shows.
+    outputs: Vec<(String, String)>,
+    /// Every request's form, in order.
+    forms: Vec<HashMap<String, String>>,
+    /// After an execute: DescribeStacks calls still answering `*_IN_PROGRESS`, and the status
+    /// that follows them.
+    pending: (usize, Option<String>),
+    /// How many DescribeStacks calls an executed operation stays in progress for.
+    execute_polls: usize,
 }
 
 type Shared = Arc<Mutex<(Script, Stack)>>;
@@ -51,30 +65,48 @@ impl CfnDouble {
             status: script.initial.map(str::to_owned),
             events: Vec::new(),
             actions: Vec::new(),
+            outputs: Vec::new(),
+            forms: Vec::new(),
+            pending: (0, None),
+            execute_polls: 0,
         };
         let shared: Shared = Arc::new(Mutex::new((script, stack)));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new()
             .route("/", post(handle))
             .with_state(shared.clone());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let url = crate::servers::serve(app);
         CfnDouble { url, shared }
     }
 
     /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// DescribeStacks shows these outputs from now on.
+    pub fn set_outputs(&self, outputs: &[(&str, &str)]) {
+        self.shared.lock().unwrap().1.outputs = outputs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect();
+    }
+
+    /// From now on an executed change set stays `CREATE_IN_PROGRESS` for `polls` DescribeStacks
+    /// calls before it reaches its scripted status (as a stack waiting for a custom resource).
+    pub fn set_execute_polls(&self, polls: usize) {
+        self.shared.lock().unwrap().1.execute_polls = polls;
+    }
+
+    /// The forms of the requests with `Action=action`, in order.
+    pub fn requests(&self, action: &str) -> Vec<HashMap<String, String>> {
+        let guard = self.shared.lock().unwrap();
+        guard
+            .1
+            .forms
+            .iter()
+            .filter(|form| form.get("Action").map(String::as_str) == Some(action))
+            .cloned()
+            .collect()
     }
 
     /// The `Action`s received so far.
@@ -85,14 +117,14 @@ impl CfnDouble {
 
 const STACK_ID: &str = "arn:aws:cloudformation:us-east-1:123456789012:stack/llm-eval-network/00000000-0000-0000-0000-000000000000";
 
-fn xml(action: &str, result: &str) -> Response {
+pub fn xml(action: &str, result: &str) -> Response {
     let body = format!(
         "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><{action}Result>{result}</{action}Result><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
     );
     ([("content-type", "text/xml")], body).into_response()
 }
 
-fn empty(action: &str) -> Response {
+pub fn empty(action: &str) -> Response {
     let body = format!(
         "<{action}Response xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000001</RequestId></ResponseMetadata></{action}Response>"
     );
@@ -100,7 +132,13 @@ fn empty(action: &str) -> Response {
 }
 
 fn missing() -> Response {
-    let body = "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id llm-eval-network does not exist</Message></Error><RequestId>00000000-0000-0000-0000-000000000002</RequestId></ErrorResponse>";
+    missing_stack("llm-eval-network")
+}
+
+fn missing_stack(name: &str) -> Response {
+    let body = format!(
+        "<ErrorResponse xmlns=\"http://cloudformation.amazonaws.com/doc/2010-05-15/\"><Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id {name} does not exist</Message></Error><RequestId>00000000-0000-0000-0000-000000000002</RequestId></ErrorResponse>"
+    );
     (
         StatusCode::BAD_REQUEST,
         [("content-type", "text/xml")],
@@ -123,16 +161,34 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
     let mut guard = shared.lock().unwrap();
     let (script, stack) = &mut *guard;
     stack.actions.push(action.clone());
+    stack.forms.push(form.clone());
     match action.as_str() {
-        "DescribeStacks" => match &stack.status {
-            None => missing(),
-            Some(status) => xml(
-                "DescribeStacks",
-                &format!(
-                    "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus></member></Stacks>"
-                ),
-            ),
-        },
+        "DescribeStacks" => {
+            if stack.pending.0 > 0 {
+                stack.pending.0 -= 1;
+                if stack.pending.0 == 0 {
+                    stack.status = stack.pending.1.take();
+                }
+            }
+            match &stack.status {
+                None => missing(),
+                Some(status) => {
+                    let outputs: String = stack
+                    .outputs
+                    .iter()
+                    .map(|(key, value)| {
+                        format!("<member><OutputKey>{key}</OutputKey><OutputValue>{value}</OutputValue></member>")
+                    })
+                    .collect();
+                    xml(
+                        "DescribeStacks",
+                        &format!(
+                            "<Stacks><member><StackName>llm-eval-network</StackName><StackId>{STACK_ID}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{status}</StackStatus><Outputs>{outputs}</Outputs></member></Stacks>"
+                        ),
+                    )
+                }
+            }
+        }
         "DescribeStackEvents" => {
             if stack.status.is_none() && stack.events.is_empty() {
                 return missing();
@@ -170,7 +226,12 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
         "ExecuteChangeSet" => {
             let (status, events) = script.after_execute.clone();
             stack.events.extend(events);
-            stack.status = Some(status.to_owned());
+            if stack.execute_polls > 0 {
+                stack.pending = (stack.execute_polls, Some(status.to_owned()));
+                stack.status = Some("CREATE_IN_PROGRESS".to_owned());
+            } else {
+                stack.status = Some(status.to_owned());
+            }
             xml("ExecuteChangeSet", "")
         }
         "DeleteChangeSet" => xml("DeleteChangeSet", ""),
@@ -193,7 +254,7 @@ async fn handle(State(shared): State<Shared>, body: String) -> Response {
 }
 
 /// `application/x-www-form-urlencoded` into a map (the AWS Query protocol's request body).
-fn url_decode_form(body: &str) -> HashMap<String, String> {
+pub fn url_decode_form(body: &str) -> HashMap<String, String> {
     body.split('&')
         .filter_map(|pair| pair.split_once('='))
         .map(|(key, value)| (decode(key), decode(value)))
@@ -217,4 +278,250 @@ fn decode(text: &str) -> String {
         idx += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One stack of [`Stacks`].
+#[derive(Debug, Default, Clone)]
+struct Deployed {
+    status: String,
+    template: String,
+    parameters: Vec<(String, String)>,
+    /// The change set waiting to be executed: template and parameters.
+    pending: Option<(String, Vec<(String, String)>)>,
+    events: Vec<String>,
+    /// An operation started elsewhere: the status it ends in, after this many more
+    /// `DescribeStacks`.
+    settles: Option<(String, usize)>,
+}
+
+#[derive(Debug, Default)]
+struct StacksState {
+    stacks: HashMap<String, Deployed>,
+    outputs: HashMap<String, Vec<(String, String)>>,
+    /// `(Action, StackName)` of every request, in order.
+    calls: Vec<(String, String)>,
+}
+
+/// A CloudFormation double where every change set succeeds; see the module docs.
+pub struct Stacks {
+    url: String,
+    shared: Arc<Mutex<StacksState>>,
+}
+
+impl Stacks {
+    /// Starts the double; `outputs` are each stack's outputs once it is deployed.
+    pub fn start(outputs: &[(&str, &[(&str, &str)])]) -> Stacks {
+        let state = StacksState {
+            outputs: outputs
+                .iter()
+                .map(|(stack, pairs)| {
+                    let pairs = pairs
+                        .iter()
+                        .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                        .collect();
+                    ((*stack).to_owned(), pairs)
+                })
+                .collect(),
+            ..StacksState::default()
+        };
+        let shared = Arc::new(Mutex::new(state));
+        let app = Router::new()
+            .route("/", post(handle_stacks))
+            .with_state(shared.clone());
+        let url = crate::servers::serve(app);
+        Stacks { url, shared }
+    }
+
+    /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The parameters `stack` was last deployed with.
+    pub fn parameters(&self, stack: &str) -> Vec<(String, String)> {
+        self.shared
+            .lock()
+            .unwrap()
+            .stacks
+            .get(stack)
+            .map(|deployed| deployed.parameters.clone())
+            .unwrap_or_default()
+    }
+
+    /// `(Action, StackName)` of every request so far.
+    pub fn calls(&self) -> Vec<(String, String)> {
+        self.shared.lock().unwrap().calls.clone()
+    }
+
+    /// Puts `stack` in `status` (an operation an interrupted `up` left running), ending in
+    /// `settles_to` after `polls` more `DescribeStacks`.
+    pub fn in_progress(&self, stack: &str, status: &str, settles_to: &str, polls: usize) {
+        self.shared.lock().unwrap().stacks.insert(
+            stack.to_owned(),
+            Deployed {
+                status: status.to_owned(),
+                settles: Some((settles_to.to_owned(), polls)),
+                ..Deployed::default()
+            },
+        );
+    }
+}
+
+fn stack_id(name: &str) -> String {
+    format!(
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/{name}/00000000-0000-0000-0000-000000000000"
+    )
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `Parameters.member.N.ParameterKey` / `ParameterValue` pairs of a request, in order.
+fn form_parameters(form: &HashMap<String, String>) -> Vec<(String, String)> {
+    (1..)
+        .map_while(|index| {
+            let key = form.get(&format!("Parameters.member.{index}.ParameterKey"))?;
+            let value = form
+                .get(&format!("Parameters.member.{index}.ParameterValue"))
+                .cloned()
+                .unwrap_or_default();
+            Some((key.clone(), value))
+        })
+        .collect()
+}
+
+async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: String) -> Response {
+    let form = url_decode_form(&body);
+    let action = form.get("Action").cloned().unwrap_or_default();
+    let name = form.get("StackName").cloned().unwrap_or_default();
+    let mut guard = shared.lock().unwrap();
+    let state = &mut *guard;
+    state.calls.push((action.clone(), name.clone()));
+    let outputs = state.outputs.get(&name).cloned().unwrap_or_default();
+    let stack = state.stacks.get_mut(&name);
+    match (action.as_str(), stack) {
+        ("CreateChangeSet", stack) => {
+            let pending = (
+                form.get("TemplateBody").cloned().unwrap_or_default(),
+                form_parameters(&form),
+            );
+            match stack {
+                Some(stack) => stack.pending = Some(pending),
+                None => {
+                    state.stacks.insert(
+                        name.clone(),
+                        Deployed {
+                            status: "REVIEW_IN_PROGRESS".into(),
+                            pending: Some(pending),
+                            ..Deployed::default()
+                        },
+                    );
+                }
+            }
+            xml(
+                "CreateChangeSet",
+                &format!(
+                    "<Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</Id><StackId>{}</StackId>",
+                    stack_id(&name)
+                ),
+            )
+        }
+        (_, None) => missing_stack(&name),
+        ("DescribeStacks", Some(stack)) => {
+            if let Some((settles_to, polls)) = stack.settles.take() {
+                if polls == 0 {
+                    stack.status = settles_to;
+                } else {
+                    stack.settles = Some((settles_to, polls - 1));
+                }
+            }
+            let members = |pairs: &[(String, String)], kind: &str| -> String {
+                pairs
+                    .iter()
+                    .map(|(key, value)| {
+                        format!(
+                            "<member><{kind}Key>{}</{kind}Key><{kind}Value>{}</{kind}Value></member>",
+                            escape(key),
+                            escape(value)
+                        )
+                    })
+                    .collect()
+            };
+            let outputs = if stack.status.ends_with("_COMPLETE") {
+                members(&outputs, "Output")
+            } else {
+                String::new()
+            };
+            xml(
+                "DescribeStacks",
+                &format!(
+                    "<Stacks><member><StackName>{name}</StackName><StackId>{}</StackId><CreationTime>2026-01-01T00:00:00Z</CreationTime><StackStatus>{}</StackStatus><Parameters>{}</Parameters><Outputs>{outputs}</Outputs></member></Stacks>",
+                    stack_id(&name),
+                    stack.status,
+                    members(&stack.parameters, "Parameter"),
+                ),
+            )
+        }
+        ("DescribeStackEvents", Some(stack)) => {
+            let members: String = stack.events.iter().rev().cloned().collect();
+            xml(
+                "DescribeStackEvents",
+                &format!("<StackEvents>{members}</StackEvents>"),
+            )
+        }
+        ("GetTemplate", Some(stack)) => xml(
+            "GetTemplate",
+            &format!("<TemplateBody>{}</TemplateBody>", escape(&stack.template)),
+        ),
+        ("DescribeChangeSet", Some(stack)) => {
+            let action = if stack.status == "REVIEW_IN_PROGRESS" {
+                "Add"
+            } else {
+                "Modify"
+            };
+            xml(
+                "DescribeChangeSet",
+                &format!(
+                    "<ChangeSetName>deployer</ChangeSetName><ChangeSetId>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</ChangeSetId><StackId>{}</StackId><StackName>{name}</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>{action}</Action><LogicalResourceId>Everything</LogicalResourceId><ResourceType>AWS::CloudFormation::WaitConditionHandle</ResourceType></ResourceChange></member></Changes>",
+                    stack_id(&name)
+                ),
+            )
+        }
+        ("ExecuteChangeSet", Some(stack)) => {
+            let Some((template, parameters)) = stack.pending.take() else {
+                return (StatusCode::BAD_REQUEST, "no change set to execute").into_response();
+            };
+            stack.status = if stack.status == "REVIEW_IN_PROGRESS" {
+                "CREATE_COMPLETE".into()
+            } else {
+                "UPDATE_COMPLETE".into()
+            };
+            stack.template = template;
+            stack.parameters = parameters;
+            let index = stack.events.len();
+            stack.events.push(format!(
+                "<member><StackId>{}</StackId><EventId>{name}-{index}</EventId><StackName>{name}</StackName><LogicalResourceId>{name}</LogicalResourceId><ResourceType>AWS::CloudFormation::Stack</ResourceType><Timestamp>2026-01-01T00:00:{:02}Z</Timestamp><ResourceStatus>{}</ResourceStatus></member>",
+                stack_id(&name),
+                index % 60,
+                stack.status
+            ));
+            xml("ExecuteChangeSet", "")
+        }
+        ("DeleteChangeSet", Some(stack)) => {
+            stack.pending = None;
+            xml("DeleteChangeSet", "")
+        }
+        ("DeleteStack", Some(_)) => {
+            state.stacks.remove(&name);
+            empty("DeleteStack")
+        }
+        (other, Some(_)) => (
+            StatusCode::BAD_REQUEST,
+            format!("the scripted double does not handle {other}"),
+        )
+            .into_response(),
+    }
 }

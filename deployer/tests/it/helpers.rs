@@ -1,7 +1,10 @@
-//! Runs the real `deployer` binary with a clean environment.
+//! Runs the real `deployer` binary with a clean environment, and the AWS settings that point it
+//! (and the tests' own SDK clients) at a moto server.
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use model_doubles::moto::Moto;
 
 /// Environment variables the deployer reads; cleared so the host environment cannot leak in.
 const CONFIG_VARS: &[&str] = &[
@@ -15,6 +18,15 @@ const CONFIG_VARS: &[&str] = &[
     "DEPLOY_TASK_MEMORY",
     "DEPLOY_STUDIO_GIT_REPO",
     "DEPLOY_OPENAI_SECRET_NAME",
+    // deployer bootstrap up's form.
+    "DEPLOY_BOOTSTRAP_STACK",
+    "DEPLOY_SOURCE_REPOSITORY_URL",
+    "DEPLOY_SOURCE_VERSION",
+    "DEPLOY_SOURCE_S3_LOCATION",
+    "DEPLOY_ADMIN_EMAIL",
+    "DEPLOY_BUILD_COMPUTE_TYPE",
+    "DEPLOY_PURGE_ON_DELETE",
+    "DEPLOY_REDEPLOY_TOKEN",
     // AWS access: tests that need it point at a moto server of their own.
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
@@ -25,6 +37,7 @@ const CONFIG_VARS: &[&str] = &[
     "REGISTRY_USER",
     "REGISTRY_PASSWORD",
     "DOCKER_CONFIG",
+    "DEPLOY_REGISTRY_ENDPOINT",
 ];
 
 /// Result of one run.
@@ -56,4 +69,49 @@ pub fn deployer(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
         raw_stdout: stdout,
     }
+}
+
+/// Environment pointing the real SDK clients at `moto` with fake credentials and no profile.
+pub fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.url().to_owned()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+        ("AWS_CONFIG_FILE", "/nonexistent/config".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/credentials".to_owned(),
+        ),
+    ]
+}
+
+/// [`deployer`] with an owned environment such as [`aws_env`]'s.
+pub fn run_with(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Run {
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    deployer(dir, args, &env)
+}
+
+/// Runs `work` on a runtime of its own, with an SDK config for `moto` (for the tests' own
+/// setup and checks through the real SDK clients).
+pub fn with_sdk<T>(moto: &Moto, work: impl AsyncFnOnce(aws_config::SdkConfig) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(moto.url())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cognitoidentityprovider::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await;
+        work(config).await
+    })
 }

@@ -32,7 +32,7 @@ fn workspace() -> PathBuf {
 }
 
 /// The debug `llm-eval` of this build; see the module docs.
-fn llm_eval() -> PathBuf {
+pub fn llm_eval() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
         .get_or_init(|| {
@@ -77,7 +77,7 @@ fn build(dir: &Path, out: &str) -> Json {
 }
 
 /// Runs a tool to completion within two minutes; panics with its stderr on failure.
-fn tool(command: &mut Command) -> Vec<u8> {
+pub fn tool(command: &mut Command) -> Vec<u8> {
     let described = format!("{command:?}");
     let mut child = command
         .stdin(Stdio::null())
@@ -148,7 +148,7 @@ fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 /// A child process killed when the test ends, however it ends.
-struct Killed(Child);
+pub struct Killed(Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -157,9 +157,10 @@ impl Drop for Killed {
     }
 }
 
-/// Debian's `docker-registry` on 127.0.0.1 with htpasswd (bcrypt) basic auth, data in `dir`.
-fn start_registry(dir: &Path) -> (Killed, String) {
-    let htpasswd = tool(Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]));
+/// Debian's `docker-registry` on 127.0.0.1 with htpasswd (bcrypt) basic auth for `user` and
+/// `password`, data in `dir`; returns the process and `127.0.0.1:<port>`.
+pub fn start_registry(dir: &Path, user: &str, password: &str) -> (Killed, String) {
+    let htpasswd = tool(Command::new("htpasswd").args(["-Bbn", user, password]));
     std::fs::write(dir.join("htpasswd"), htpasswd).unwrap();
     let port = free_port();
     let config = format!(
@@ -263,7 +264,7 @@ fn image_is_pushed_pulled_unpacked_and_serves_healthz() {
     );
 
     let registry_dir = tempfile::tempdir().unwrap();
-    let (_registry, host) = start_registry(registry_dir.path());
+    let (_registry, host) = start_registry(registry_dir.path(), USER, PASSWORD);
     let repository = format!("{host}/team/llm-eval");
 
     let first = json(&push(dir.path(), &repository, "image", PASSWORD));

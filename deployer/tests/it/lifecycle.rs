@@ -1,41 +1,26 @@
 //! `deployer up`, `status` and `down` against a moto server of the test's own: create, no-op,
 //! delete and idempotent delete of the network stack (what moto's CloudFormation can run).
 
-use crate::moto::Moto;
+use model_doubles::moto::Moto;
 
 use crate::cfn_double::{CfnDouble, Script};
-use crate::helpers::{Run, deployer};
+use crate::helpers::{self, Run, deployer, run_with};
 
-/// Environment pointing the real SDK clients at `moto` with fake credentials.
+/// Moto's environment with only the network stack (and the toolkit) to deploy.
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", moto.url().to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("AWS_CONFIG_FILE", "/nonexistent/config".to_owned()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/credentials".to_owned(),
-        ),
-        ("DEPLOY_PROMPT_APP", "no".to_owned()),
-        ("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()),
-    ]
+    let mut env = helpers::aws_env(moto);
+    env.push(("DEPLOY_PROMPT_APP", "no".to_owned()));
+    env.push(("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()));
+    env
 }
 
 fn run(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> Run {
-    let env = aws_env(moto);
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
-    deployer(dir, args, &env)
+    run_with(dir, &aws_env(moto), args)
 }
 
 #[test]
 fn network_stack_create_noop_status_delete() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
 
     let first = run(dir.path(), &moto, &["up", "--require-approval", "never"]);
@@ -78,9 +63,60 @@ fn network_stack_create_noop_status_delete() {
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
 }
 
+/// On a terminal (`script` gives the deployer a pseudo-terminal) the progress is a bar, and the
+/// stack's final state still gets a line of its own.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    let moto = Moto::start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        "{} up --require-approval never",
+        env!("CARGO_BIN_EXE_deployer")
+    );
+    let mut env = aws_env(&moto);
+    env.push(("TERM", "xterm".to_owned()));
+    let env: Vec<(&str, &str)> = env
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .collect();
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null());
+    for (key, value) in &env {
+        script.env(key, value);
+    }
+    let output = script.output().expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("llm-eval-network [") && text.contains("] 0/24 "),
+        "a bar: {text}"
+    );
+    assert!(
+        !text.contains("s] llm-eval-network"),
+        "no log lines: {text}"
+    );
+    // What comes before the final state: a line break or a cursor movement of the cleared
+    // bar, not the bar's own text.
+    let at = text
+        .find("llm-eval-network: CREATE_COMPLETE")
+        .unwrap_or_else(|| panic!("no final state: {text:?}"));
+    let before = &text[..at];
+    assert!(
+        before.ends_with('\n')
+            || before.ends_with('\r')
+            || before
+                .rfind('\u{1b}')
+                .is_some_and(|escape| at - escape <= 4),
+        "the final state starts its own line: {text:?}"
+    );
+}
+
 #[test]
 fn down_with_nothing_deployed_succeeds_and_says_so() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let down = run(dir.path(), &moto, &["down", "--force"]);
     assert_eq!(down.code, Some(0), "{}", down.stderr);
@@ -99,7 +135,7 @@ fn down_with_nothing_deployed_succeeds_and_says_so() {
 
 #[test]
 fn no_credentials_error_names_how_to_provide_them() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let mut env = aws_env(&moto);
     env.retain(|(key, _)| !key.starts_with("AWS_ACCESS") && !key.starts_with("AWS_SECRET"));
@@ -119,14 +155,6 @@ fn double_env(moto: &Moto, double: &CfnDouble) -> Vec<(&'static str, String)> {
     env
 }
 
-fn run_with(dir: &std::path::Path, env: &[(&'static str, String)], args: &[&str]) -> Run {
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
-    deployer(dir, args, &env)
-}
-
 const VPC: &str = "AWS::EC2::VPC";
 const STACK: &str = "AWS::CloudFormation::Stack";
 
@@ -134,7 +162,7 @@ const STACK: &str = "AWS::CloudFormation::Stack";
 /// cancellation of the gateway nor the stack's summary event.
 #[test]
 fn failed_create_reports_the_root_cause() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let double = CfnDouble::start(Script {
         initial: None,
         after_execute: (
@@ -210,7 +238,7 @@ fn failed_create_reports_the_root_cause() {
 /// Scripted double: a stack left in ROLLBACK_COMPLETE is deleted, then created again.
 #[test]
 fn rollback_complete_is_deleted_and_created_again() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let double = CfnDouble::start(Script {
         initial: Some("ROLLBACK_COMPLETE"),
         after_execute: (
@@ -246,7 +274,7 @@ fn rollback_complete_is_deleted_and_created_again() {
 /// Scripted double: UPDATE_ROLLBACK_FAILED stops `up` with the ContinueUpdateRollback hint.
 #[test]
 fn update_rollback_failed_gets_the_continue_hint() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let double = CfnDouble::start(Script {
         initial: Some("UPDATE_ROLLBACK_FAILED"),
         after_execute: ("UPDATE_COMPLETE", Vec::new()),
@@ -275,7 +303,7 @@ fn update_rollback_failed_gets_the_continue_hint() {
 /// Scripted double: a deletion that ends in DELETE_FAILED names the resources that blocked it.
 #[test]
 fn delete_failed_names_the_blocking_resources() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let double = CfnDouble::start(Script {
         initial: Some("CREATE_COMPLETE"),
         after_execute: ("UPDATE_COMPLETE", Vec::new()),
@@ -315,7 +343,7 @@ fn delete_failed_names_the_blocking_resources() {
 
 #[test]
 fn diff_shows_what_up_would_do_and_fail_exits_1() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let before = run(dir.path(), &moto, &["diff", "--fail"]);
     assert_eq!(before.code, Some(1), "{}", before.stderr);
@@ -346,7 +374,7 @@ fn diff_shows_what_up_would_do_and_fail_exits_1() {
 #[test]
 fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
     use crate::sagemaker_double::{Domain, SageMakerDouble};
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -3,13 +3,15 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod bootstrap;
+mod bootstrap_stack;
 mod cfn_double;
+mod fleet;
 mod helpers;
 mod image;
 mod lifecycle;
-mod moto;
 mod nag;
 mod sagemaker_double;
 mod servers;
 mod synth;
+mod up_app;
 mod users;

@@ -247,7 +247,7 @@ fn regression_broken_template_does_not_hide_the_others() {
         run.stderr
     );
     assert!(
-        run.stderr.contains("error: reading missing.yaml: "),
+        run.stderr.contains("error: missing.yaml: cannot be read: "),
         "{}",
         run.stderr
     );

@@ -39,9 +39,6 @@ impl SageMakerDouble {
     /// Starts the double on 127.0.0.1 and a free port, on a runtime thread of its own.
     pub fn start(domain: Domain) -> SageMakerDouble {
         let shared: Shared = Arc::new(Mutex::new((domain, Vec::new())));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let state = shared.clone();
         let app = Router::new().route(
             "/",
@@ -50,16 +47,7 @@ impl SageMakerDouble {
                 async move { handle(&state, &headers, &body) }
             }),
         );
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
+        let url = crate::servers::serve(app);
         SageMakerDouble { url, shared }
     }
 

@@ -2,48 +2,16 @@
 //! and a CSV with per-row errors, an idempotent re-run, the 0600 credentials file, list,
 //! reset-password and remove.
 
-use crate::helpers::{Run, deployer};
-use crate::moto::Moto;
-
-fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", moto.url().to_owned()),
-        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        ("AWS_CONFIG_FILE", "/nonexistent/config".to_owned()),
-        (
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/credentials".to_owned(),
-        ),
-    ]
-}
+use crate::helpers::{Run, aws_env, run_with, with_sdk};
+use model_doubles::moto::Moto;
 
 fn run(dir: &std::path::Path, moto: &Moto, args: &[&str]) -> Run {
-    let env = aws_env(moto);
-    let env: Vec<(&str, &str)> = env
-        .iter()
-        .map(|(key, value)| (*key, value.as_str()))
-        .collect();
-    deployer(dir, args, &env)
+    run_with(dir, &aws_env(moto), args)
 }
 
 /// A user pool with the app stack's password policy, created in moto through the real SDK.
-fn user_pool(moto: &Moto) -> String {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(moto.url())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cognitoidentityprovider::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .load()
-            .await;
+pub fn user_pool(moto: &Moto) -> String {
+    with_sdk(moto, async |config| {
         let client = aws_sdk_cognitoidentityprovider::Client::new(&config);
         let policy = aws_sdk_cognitoidentityprovider::types::PasswordPolicyType::builder()
             .minimum_length(14)
@@ -69,7 +37,7 @@ fn user_pool(moto: &Moto) -> String {
 
 #[test]
 fn add_rerun_list_reset_remove() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let pool = user_pool(&moto);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -252,7 +220,7 @@ fn add_rerun_list_reset_remove() {
 
 #[test]
 fn without_a_pool_id_the_app_stack_must_be_deployed() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let list = run(dir.path(), &moto, &["users", "list"]);
     assert_eq!(list.code, Some(1), "{}", list.stderr);
@@ -267,7 +235,7 @@ fn without_a_pool_id_the_app_stack_must_be_deployed() {
 
 #[test]
 fn add_needs_addresses() {
-    let moto = Moto::start();
+    let moto = Moto::start_blocking();
     let dir = tempfile::tempdir().unwrap();
     let add = run(
         dir.path(),

@@ -67,6 +67,9 @@ pub struct EvalForm {
     pub concurrency: String,
     pub max_attempts: String,
     pub timeout: String,
+    pub max_retry_wait: String,
+    pub record_timeout: String,
+    pub max_record_size: String,
 }
 
 impl EvalForm {
@@ -84,6 +87,9 @@ impl EvalForm {
             concurrency: request.concurrency.to_string(),
             max_attempts: request.max_attempts.to_string(),
             timeout: format!("{}", request.timeout.as_secs_f64()),
+            max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
+            record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
+            max_record_size: request.max_record_size.to_string(),
             ..EvalForm::default()
         }
     }
@@ -135,6 +141,9 @@ impl EvalForm {
             concurrency: request.concurrency.to_string(),
             max_attempts: request.max_attempts.to_string(),
             timeout: format!("{}", request.timeout.as_secs_f64()),
+            max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
+            record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
+            max_record_size: request.max_record_size.to_string(),
         }
     }
 
@@ -162,6 +171,9 @@ impl EvalForm {
                 "concurrency" => form.concurrency = value,
                 "max_attempts" => form.max_attempts = value,
                 "timeout" => form.timeout = value,
+                "max_retry_wait" => form.max_retry_wait = value,
+                "record_timeout" => form.record_timeout = value,
+                "max_record_size" => form.max_record_size = value,
                 _ => {}
             }
         }
@@ -272,16 +284,27 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         stop_sequences: Vec::new(),
     };
     let defaults = EvalRequest::new(Default::default(), String::new(), Vec::new(), Vec::new());
-    let timeout = optional(&form.timeout, Field::Runner, "timeout")?;
-    if timeout.is_some_and(|secs| secs <= 0.0 || secs > crate::plan::MAX_TIMEOUT.as_secs_f64()) {
-        return Err(form_error(
-            Field::Runner,
-            format!(
-                "the timeout must be more than 0 and at most {} seconds",
-                crate::plan::MAX_TIMEOUT.as_secs()
-            ),
-        ));
-    }
+    let seconds = |value: &str, what: &str| -> Result<Option<Duration>, FormError> {
+        let secs = optional(value, Field::Runner, what)?;
+        if secs.is_some_and(|secs| secs <= 0.0 || secs > crate::plan::MAX_TIMEOUT.as_secs_f64()) {
+            return Err(form_error(
+                Field::Runner,
+                format!(
+                    "the {what} must be more than 0 and at most {} seconds",
+                    crate::plan::MAX_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        Ok(secs.map(Duration::from_secs_f64))
+    };
+    let timeout = seconds(&form.timeout, "timeout")?;
+    let max_retry_wait = seconds(&form.max_retry_wait, "longest wait before a retry")?;
+    let record_timeout = seconds(&form.record_timeout, "time limit per record")?;
+    let max_record_size = match form.max_record_size.trim() {
+        "" => defaults.max_record_size,
+        text => crate::limits::parse_size(text)
+            .map_err(|why| form_error(Field::Runner, format!("largest record: {why}")))?,
+    };
     let rubric = (form.rubric.trim() != Rubric::default_rubric().source().trim()
         && !form.rubric.trim().is_empty())
     .then(|| form.rubric.clone());
@@ -299,11 +322,10 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
             .map_or(defaults.concurrency, |n| n.min(usize::MAX as u64) as usize),
         max_attempts: whole(&form.max_attempts, Field::Runner, "attempts")?
             .map_or(defaults.max_attempts, |n| n.min(u64::from(u32::MAX)) as u32),
-        timeout: timeout.map_or(defaults.timeout, Duration::from_secs_f64),
-        // The form has no fields for these: the CLI's defaults.
-        max_retry_wait: defaults.max_retry_wait,
-        record_timeout: defaults.record_timeout,
-        max_record_size: defaults.max_record_size,
+        timeout: timeout.unwrap_or(defaults.timeout),
+        max_retry_wait: max_retry_wait.unwrap_or(defaults.max_retry_wait),
+        record_timeout: record_timeout.unwrap_or(defaults.record_timeout),
+        max_record_size,
     })
 }
 
@@ -600,6 +622,12 @@ async fn evals_create(
                     .message
                     .replace(&dataset.path.display().to_string(), &dataset.name),
                 None => error.message.clone(),
+            };
+            let message = match error.raise {
+                Some(crate::plan::Limit::MaxRecordSize) => {
+                    format!("{message} (raise \u{201c}Largest dataset record\u{201d} under Runner)")
+                }
+                None => message,
             };
             return refused(form_error(error.field, message), state, user, layout, form).await;
         }
