@@ -195,6 +195,7 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 .iter()
                 .map(|name| NetworkExports::import(name).into())
                 .collect(),
+            kms_key_id: crate::stacks::kms::key_arn(cfg, network),
             tags: stack_tags(),
         },
     );

@@ -6,6 +6,7 @@
 mod cfn_lint;
 mod determinism;
 mod helpers;
+mod kms;
 mod nag;
 mod security;
 mod snapshots;

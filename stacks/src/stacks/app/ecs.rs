@@ -19,9 +19,10 @@ use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::networking::Networking;
 use crate::stacks::app::{
-    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, Parameters, TABLE_ACTIONS, TABLE_INDEXES,
-    TASK_ACTIONS, app_tags, arn,
+    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, KEY_ACTIONS, Parameters, TABLE_ACTIONS,
+    TABLE_INDEXES, TASK_ACTIONS, app_tags, arn,
 };
+use crate::stacks::kms;
 use crate::stacks::toolkit::repository_name;
 
 /// Handles of the ECS resources and their roles.
@@ -65,7 +66,7 @@ pub(super) fn add(
         LogGroup {
             log_group_name: Some(s(format!("/ecs/{prefix}-app"))),
             retention_in_days: Some(30.into()),
-            kms_key_id: None,
+            kms_key_id: imports.kms_key.clone(),
             tags: app_tags(cfg),
         },
     );
@@ -91,34 +92,44 @@ pub(super) fn add(
             managed_policy_arns: Vec::new(),
             policies: vec![Policy {
                 policy_name: s("task-execution"),
-                policy_document: PolicyDocument::new(vec![
-                    // GetAuthorizationToken has no resource-level permissions.
-                    Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
-                        .with_sid("EcrLogin"),
-                    Statement::allow(
-                        &[
-                            "ecr:BatchCheckLayerAvailability",
-                            "ecr:BatchGetImage",
-                            "ecr:GetDownloadUrlForLayer",
-                        ],
-                        // Only the toolkit stack's repository, where the deployer pushes.
-                        vec![arn(&format!(
-                            "ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
-                            repository_name(prefix)
-                        ))],
+                policy_document: PolicyDocument::new(
+                    vec![
+                        // GetAuthorizationToken has no resource-level permissions.
+                        Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
+                            .with_sid("EcrLogin"),
+                        Statement::allow(
+                            &[
+                                "ecr:BatchCheckLayerAvailability",
+                                "ecr:BatchGetImage",
+                                "ecr:GetDownloadUrlForLayer",
+                            ],
+                            // Only the toolkit stack's repository, where the deployer pushes.
+                            vec![arn(&format!(
+                                "ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
+                                repository_name(prefix)
+                            ))],
+                        )
+                        .with_sid("EcrPull"),
+                        Statement::allow(
+                            &["logs:CreateLogStream", "logs:PutLogEvents"],
+                            vec![log_group.get_att(LogGroupAttr::Arn).into()],
+                        )
+                        .with_sid("Logs"),
+                        Statement::allow(
+                            &["secretsmanager:GetSecretValue"],
+                            vec![client_secret.r#ref().into()],
+                        )
+                        .with_sid("CognitoClientSecret"),
+                    ]
+                    .into_iter()
+                    .chain(
+                        imports
+                            .kms_key
+                            .clone()
+                            .map(|key| kms::use_statement(&KEY_ACTIONS[0..1], key)),
                     )
-                    .with_sid("EcrPull"),
-                    Statement::allow(
-                        &["logs:CreateLogStream", "logs:PutLogEvents"],
-                        vec![log_group.get_att(LogGroupAttr::Arn).into()],
-                    )
-                    .with_sid("Logs"),
-                    Statement::allow(
-                        &["secretsmanager:GetSecretValue"],
-                        vec![client_secret.r#ref().into()],
-                    )
-                    .with_sid("CognitoClientSecret"),
-                ]),
+                    .collect(),
+                ),
             }],
             tags: app_tags(cfg),
         },
@@ -185,7 +196,15 @@ pub(super) fn add(
                         ],
                     )
                     .with_sid("DataObjects"),
-                ]),
+                ]
+                .into_iter()
+                .chain(
+                    imports
+                        .kms_key
+                        .clone()
+                        .map(|key| kms::use_statement(KEY_ACTIONS, key)),
+                )
+                .collect()),
             }],
             tags: app_tags(cfg),
         },
