@@ -15,7 +15,7 @@ use crate::resources::ec2::{
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
 use crate::resources::kms::KeyAttr;
 use crate::resources::logs::{LogGroup, LogGroupAttr};
-use crate::stacks::{StackKind, kms, tags};
+use crate::stacks::{StackKind, checkov, kms, tags};
 
 /// Address range of the VPC; subnets are the first four /20 blocks of it.
 pub const VPC_CIDR: &str = "10.0.0.0/16";
@@ -240,6 +240,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             tags: tags(cfg, StackKind::Network),
         },
     );
+    checkov::skip_without_cmk(&mut t, cfg, &flow_log_group, "CKV_AWS_158");
     let flow_log_role = t.add(
         "FlowLogRole",
         Role {

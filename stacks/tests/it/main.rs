@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod cfn_lint;
+mod checkov;
 mod determinism;
 mod helpers;
 mod kms;

@@ -11,6 +11,7 @@ use crate::resources::cognito::{
 };
 use crate::resources::secretsmanager::Secret;
 use crate::stacks::app::{Imports, app_tags};
+use crate::stacks::checkov;
 
 /// Handles of the sign-in resources.
 pub(super) struct Auth {
@@ -109,6 +110,7 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig, imports: &Imports) -> Aut
             tags: app_tags(cfg),
         },
     );
+    checkov::skip_without_cmk(t, cfg, &client_secret, "CKV_AWS_149");
     Auth {
         user_pool,
         client,

@@ -22,8 +22,8 @@ use crate::stacks::app::{
     APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, KEY_ACTIONS, Parameters, TABLE_ACTIONS,
     TABLE_INDEXES, TASK_ACTIONS, app_tags, arn,
 };
-use crate::stacks::kms;
 use crate::stacks::toolkit::repository_name;
+use crate::stacks::{checkov, kms};
 
 /// Handles of the ECS resources and their roles.
 pub(super) struct Compute {
@@ -70,6 +70,7 @@ pub(super) fn add(
             tags: app_tags(cfg),
         },
     );
+    checkov::skip_without_cmk(t, cfg, &log_group, "CKV_AWS_158");
     let cluster = t.add(
         "Cluster",
         Cluster {

@@ -14,6 +14,7 @@ use crate::resources::dynamodb::{
     SseSpecification, Table, TimeToLiveSpecification,
 };
 use crate::stacks::app::{Imports, app_tags};
+use crate::stacks::checkov;
 
 /// The table's name for a stack prefix (`deployer down --purge` deletes it by this name).
 pub fn table_name(prefix: &str) -> String {
@@ -67,5 +68,6 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig, imports: &Imports) -> Han
     );
     // Runs and results outlive the stack, like the data bucket.
     t.set_policies(&table, Retention::Retain, Retention::Retain);
+    checkov::skip_without_cmk(t, cfg, &table, "CKV_AWS_119");
     table
 }
