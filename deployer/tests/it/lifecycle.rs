@@ -592,10 +592,4 @@ fn down_with_a_key_names_the_kept_key() {
         "{}",
         down.stdout
     );
-    let without = run_with(
-        dir.path(),
-        &double_env(&moto, &double),
-        &["down", "--force"],
-    );
-    assert!(!without.stdout.contains("KMS key"), "{}", without.stdout);
 }
