@@ -35,10 +35,11 @@ pub const VIA_SERVICES: &[&str] = &[
     "elasticfilesystem",
 ];
 
-/// Key actions the account may perform (administration; no Encrypt/Decrypt).
+/// Key actions the account may perform: administration, no cryptographic use, and no
+/// `kms:CreateGrant`, which would let a principal grant itself that use.
 pub const ADMIN_ACTIONS: &[&str] = &[
     "kms:CancelKeyDeletion",
-    "kms:Create*",
+    "kms:CreateAlias",
     "kms:Delete*",
     "kms:Describe*",
     "kms:Disable*",

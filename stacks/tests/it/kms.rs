@@ -136,6 +136,8 @@ fn key_policy_grants_exactly_logs_and_the_services() {
             "kms:Encrypt",
             "kms:GenerateDataKey",
             "kms:ReEncrypt",
+            "kms:CreateGrant",
+            "kms:Create*",
             "kms:*",
         ] {
             assert!(!action.starts_with(crypto), "{action}");
