@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. Installs what the tests need first (idempotent, fast when
-# already installed): Debian packages, a Python venv with cfn-lint and moto, and cargo-nextest
-# when missing.
+# already installed): Debian packages, a Python venv with cfn-lint and moto, one with checkov,
+# and cargo-nextest when missing.
 # Everything cached lives outside the clone, in $LLM_EVAL_CACHE (default ~/.cache/llm-eval).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,18 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "${pip_pins
 fi
 export PATH="$venv/bin:$PATH"
 export CFN_LINT="$venv/bin/cfn-lint"
+
+# checkov (the second opinion on our templates), pinned, in a venv of its own: it pins its own
+# cfn-lint and boto3, which must not replace the versions above.
+checkov_venv="$cache/checkov-venv"
+checkov_pin="checkov==3.3.30"
+if [ ! -x "$checkov_venv/bin/checkov" ] || [ "$(cat "$checkov_venv/.pins" 2>/dev/null)" != "$checkov_pin" ]; then
+  echo "==> installing $checkov_pin into $checkov_venv"
+  python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/pip" install --quiet --disable-pip-version-check "$checkov_pin"
+  echo "$checkov_pin" > "$checkov_venv/.pins"
+fi
+export CHECKOV="$checkov_venv/bin/checkov"
 
 # CPython 3.14 (the bootstrap Lambda's runtime) with boto3, for the tests that run its inline code.
 LAMBDA_PYTHON="$(PIP="$venv/bin/pip" bash scripts/lambda-python.sh "$cache")"

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use stacks::config::{
-    ConfigError, StackConfig, TaskSize, check_git_repo, check_prefix, check_region,
-    check_secret_name, check_task_count, parse_bool, parse_u32,
+    ConfigError, StackConfig, TaskSize, check_git_repo, check_kms_key, check_prefix, check_region,
+    check_secret_name, check_task_count, parse_bool, parse_kms_key, parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which
@@ -185,6 +185,17 @@ pub const SETTINGS: &[Setting] = &[
         apply: |draft, value| {
             check_secret_name(value)?;
             draft.cfg.openai_secret_name = value.to_owned();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "kms_key",
+        env: "DEPLOY_KMS_KEY",
+        value_name: "no|yes|ARN",
+        help: "customer managed KMS key of the store table, log groups, secrets and Studio domain: no (AWS managed keys), yes (create one with rotation; about 1 USD a month) or an existing key's ARN in the stacks' region",
+        default: |cfg| cfg.kms_key.to_string(),
+        apply: |draft, value| {
+            draft.cfg.kms_key = parse_kms_key(value)?;
             Ok(())
         },
     },
@@ -396,6 +407,13 @@ pub fn resolve(
             source_of("task_memory")
         )
     })?;
+    check_kms_key(&draft.cfg.kms_key, &draft.cfg.region).with_context(|| {
+        format!(
+            "KMS key from {}, region from {}",
+            source_of("kms_key"),
+            source_of("region")
+        )
+    })?;
     // Every row checked its own value; this also covers the defaults.
     draft.cfg.validate()?;
     Ok(draft.cfg)
@@ -554,6 +572,35 @@ mod tests {
         );
     }
     #[test]
+    fn kms_key() {
+        use stacks::config::KmsKey;
+        const ARN: &str =
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        check(|_| {}, &[], |c| c.kms_key == KmsKey::AwsManaged);
+        check(
+            |_| {},
+            &[("DEPLOY_KMS_KEY", "yes")],
+            |c| c.kms_key == KmsKey::Create,
+        );
+        check(
+            |a| a.set_flag("kms_key", ARN.into()),
+            &[("DEPLOY_KMS_KEY", "yes")],
+            |c| c.kms_key == KmsKey::Existing(ARN.into()),
+        );
+        check_err(
+            |_| {},
+            &[("DEPLOY_KMS_KEY", "alias/mine")],
+            "DEPLOY_KMS_KEY: KMS key `alias/mine` is invalid; use no (default), yes (create a key) or a key ARN like arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        );
+        check_err(
+            |_| {},
+            &[("DEPLOY_KMS_KEY", ARN), ("AWS_REGION", "eu-west-1")],
+            &format!(
+                "KMS key from DEPLOY_KMS_KEY, region from AWS_REGION: KMS key `{ARN}` is in region us-east-1, but the stacks deploy to eu-west-1; use a key of eu-west-1"
+            ),
+        );
+    }
+    #[test]
     fn bad_env_bool() {
         check_err(
             |_| {},
@@ -631,7 +678,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
             ),
         )
     }
@@ -654,7 +701,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
             ),
         )
     }

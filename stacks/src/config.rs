@@ -73,6 +73,103 @@ pub enum ConfigError {
     /// A Secrets Manager name with characters it does not allow.
     #[error("secret name `{0}` is invalid; use 1-512 of letters, digits and `/_+=.@-`")]
     InvalidSecretName(String),
+    /// A KMS key setting that is neither a toggle nor a key ARN.
+    #[error(
+        "KMS key `{0}` is invalid; use no (default), yes (create a key) or a key ARN like arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )]
+    InvalidKmsKey(String),
+    /// A key ARN of another region: DynamoDB, CloudWatch Logs, Secrets Manager and SageMaker
+    /// only use keys of their own region.
+    #[error(
+        "KMS key `{key}` is in region {key_region}, but the stacks deploy to {region}; use a key of {region}"
+    )]
+    KmsKeyRegion {
+        /// The ARN given.
+        key: String,
+        /// Its region.
+        key_region: String,
+        /// The stacks' region.
+        region: String,
+    },
+}
+
+/// `DEPLOY_KMS_KEY`: which KMS key encrypts the store table, the log groups, the secrets and
+/// the Studio domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KmsKey {
+    /// AWS managed and owned keys (no monthly cost).
+    #[default]
+    AwsManaged,
+    /// One customer managed key with yearly rotation, created in the network stack.
+    Create,
+    /// An existing customer managed key (its ARN); its key policy must allow the services.
+    Existing(String),
+}
+
+impl KmsKey {
+    /// Whether a customer managed key is used.
+    pub fn is_customer_managed(&self) -> bool {
+        !matches!(self, KmsKey::AwsManaged)
+    }
+}
+
+impl fmt::Display for KmsKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KmsKey::AwsManaged => f.write_str("no"),
+            KmsKey::Create => f.write_str("yes"),
+            KmsKey::Existing(arn) => f.write_str(arn),
+        }
+    }
+}
+
+/// Parses `DEPLOY_KMS_KEY`: a boolean spelling (`no` = AWS managed keys, `yes` = create one)
+/// or the ARN of a key (`arn:<partition>:kms:<region>:<12-digit account>:key/<id>`; aliases
+/// are rejected because CloudWatch Logs needs the key ARN).
+pub fn parse_kms_key(value: &str) -> Result<KmsKey, ConfigError> {
+    let value = value.trim();
+    if let Ok(on) = parse_bool(value) {
+        return Ok(if on {
+            KmsKey::Create
+        } else {
+            KmsKey::AwsManaged
+        });
+    }
+    let parts: Vec<&str> = value.splitn(6, ':').collect();
+    let ok = match parts.as_slice() {
+        ["arn", partition, "kms", region, account, resource] => {
+            partition.starts_with("aws")
+                && check_region(region).is_ok()
+                && account.len() == 12
+                && account.chars().all(|ch| ch.is_ascii_digit())
+                && resource.strip_prefix("key/").is_some_and(|id| {
+                    (1..=64).contains(&id.len())
+                        && id.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                })
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(KmsKey::Existing(value.to_owned()))
+    } else {
+        Err(ConfigError::InvalidKmsKey(value.to_owned()))
+    }
+}
+
+/// Checks that an existing key is in `region` (its ARN's fourth field).
+pub fn check_kms_key(key: &KmsKey, region: &str) -> Result<(), ConfigError> {
+    let KmsKey::Existing(arn) = key else {
+        return Ok(());
+    };
+    let key_region = arn.split(':').nth(3).unwrap_or_default();
+    if key_region != region {
+        return Err(ConfigError::KmsKeyRegion {
+            key: arn.clone(),
+            key_region: key_region.to_owned(),
+            region: region.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses a boolean toggle.
@@ -285,6 +382,9 @@ pub struct StackConfig {
     pub studio_git_repo: String,
     /// Secrets Manager name of the OpenAI API key the task may read.
     pub openai_secret_name: String,
+    /// `DEPLOY_KMS_KEY`: AWS managed keys (default), a created or an existing customer
+    /// managed key.
+    pub kms_key: KmsKey,
 }
 
 impl Default for StackConfig {
@@ -300,6 +400,7 @@ impl Default for StackConfig {
             task_count: 1,
             studio_git_repo: "https://github.com/aws/amazon-sagemaker-examples.git".to_owned(),
             openai_secret_name: "openai_key".to_owned(),
+            kms_key: KmsKey::AwsManaged,
         }
     }
 }
@@ -311,16 +412,23 @@ impl StackConfig {
         check_region(&self.region)?;
         check_git_repo(&self.studio_git_repo)?;
         check_task_count(self.task_count)?;
+        check_kms_key(&self.kms_key, &self.region)?;
         check_secret_name(&self.openai_secret_name)
     }
 
-    /// This config with every combination of the boolean toggles (16 configs).
+    /// This config with every combination of the boolean toggles and of a created customer
+    /// managed key or none (32 configs).
     pub fn toggle_combinations(&self) -> impl Iterator<Item = StackConfig> + '_ {
-        (0u8..16).map(move |bits| StackConfig {
+        (0u8..32).map(move |bits| StackConfig {
             deploy_sagemaker_domain: bits & 1 != 0,
             deploy_prompt_app: bits & 2 != 0,
             cdk_nag: bits & 4 != 0,
             cloudfront_access_logs: bits & 8 != 0,
+            kms_key: if bits & 16 != 0 {
+                KmsKey::Create
+            } else {
+                KmsKey::AwsManaged
+            },
             ..self.clone()
         })
     }
@@ -332,6 +440,8 @@ impl StackConfig {
             (self.deploy_prompt_app, "app"),
             (self.cdk_nag, "nag"),
             (self.cloudfront_access_logs, "logs"),
+            (self.kms_key == KmsKey::Create, "kms"),
+            (matches!(self.kms_key, KmsKey::Existing(_)), "own-kms"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -575,11 +685,53 @@ mod tests {
             .toggle_combinations()
             .map(|c| c.toggle_label())
             .collect();
-        assert_eq!(labels.len(), 16);
+        assert_eq!(labels.len(), 32);
         assert_eq!(labels[0], "none");
         assert_eq!(labels[15], "studio-app-nag-logs");
+        assert_eq!(labels[31], "studio-app-nag-logs-kms");
         let unique: std::collections::BTreeSet<_> = labels.iter().collect();
-        assert_eq!(unique.len(), 16);
+        assert_eq!(unique.len(), 32);
+    }
+
+    const KEY_ARN: &str =
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    #[test]
+    fn kms_key_toggles() {
+        assert_eq!(parse_kms_key("no"), Ok(KmsKey::AwsManaged));
+        assert_eq!(parse_kms_key(" YES "), Ok(KmsKey::Create));
+    }
+    #[test]
+    fn kms_key_arn() {
+        assert_eq!(parse_kms_key(KEY_ARN), Ok(KmsKey::Existing(KEY_ARN.into())));
+        assert_eq!(KmsKey::Existing(KEY_ARN.into()).to_string(), KEY_ARN);
+    }
+    #[test]
+    fn kms_key_alias_rejected() {
+        let alias = "arn:aws:kms:us-east-1:111122223333:alias/mine";
+        assert_eq!(
+            parse_kms_key(alias),
+            Err(ConfigError::InvalidKmsKey(alias.into()))
+        );
+    }
+    #[test]
+    fn kms_key_bad_account_rejected() {
+        let arn = "arn:aws:kms:us-east-1:1111:key/abc";
+        assert!(parse_kms_key(arn).is_err());
+    }
+    #[test]
+    fn kms_key_other_region_rejected() {
+        let cfg = StackConfig {
+            region: "eu-west-1".into(),
+            kms_key: KmsKey::Existing(KEY_ARN.into()),
+            ..StackConfig::default()
+        };
+        assert_eq!(
+            cfg.validate().unwrap_err().to_string(),
+            format!(
+                "KMS key `{KEY_ARN}` is in region us-east-1, but the stacks deploy to eu-west-1; use a key of eu-west-1"
+            )
+        );
     }
 
     proptest::proptest! {

@@ -200,6 +200,13 @@ pub async fn run(
             kept.join(", ")
         ));
     }
+    if deployment.cfg.kms_key == stacks::config::KmsKey::Create {
+        // Retained with the network stack: a kept table or restore is readable only with it.
+        text.push_str(&format!(
+            "kept (retained by design): the customer managed KMS key described `{}: store table, log groups, secrets and Studio domain`; once no kept table or backup needs it, `aws kms schedule-key-deletion --key-id <its arn>` deletes it after 7-30 days\n",
+            deployment.cfg.prefix
+        ));
+    }
     stdout.print(text)?;
     Ok(Outcome::Done)
 }

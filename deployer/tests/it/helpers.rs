@@ -18,6 +18,8 @@ const CONFIG_VARS: &[&str] = &[
     "DEPLOY_TASK_MEMORY",
     "DEPLOY_STUDIO_GIT_REPO",
     "DEPLOY_OPENAI_SECRET_NAME",
+    "DEPLOY_TASK_COUNT",
+    "DEPLOY_KMS_KEY",
     // deployer bootstrap up's form.
     "DEPLOY_BOOTSTRAP_STACK",
     "DEPLOY_SOURCE_REPOSITORY_URL",

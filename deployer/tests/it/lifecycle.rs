@@ -546,3 +546,50 @@ fn down_empties_the_studio_domain_and_deletes_its_efs_leftovers() {
         down.stdout
     );
 }
+
+/// With `DEPLOY_KMS_KEY=yes` the network stack creates the key and encrypts the flow log
+/// group with it, which moto's CloudFormation and KMS accept.
+#[test]
+fn network_stack_with_a_key_creates_it() {
+    let moto = Moto::start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = aws_env(&moto);
+    env.push(("DEPLOY_KMS_KEY", "yes".to_owned()));
+    let up = run_with(dir.path(), &env, &["up", "--require-approval", "never"]);
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    assert!(
+        up.stderr.contains("add      EncryptionKey AWS::KMS::Key"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("llm-eval-network: CREATE_COMPLETE"),
+        "{}",
+        up.stderr
+    );
+}
+
+/// Scripted double (moto cannot delete the network stack's VPC): after `down` of a stack
+/// with a created key, the output says the key is kept (retained: a kept table is readable
+/// only with it) and how to delete it.
+#[test]
+fn down_with_a_key_names_the_kept_key() {
+    let moto = Moto::start_blocking();
+    let double = CfnDouble::start(Script {
+        initial: Some("CREATE_COMPLETE"),
+        after_execute: ("UPDATE_COMPLETE", Vec::new()),
+        after_delete: (None, Vec::new()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = double_env(&moto, &double);
+    env.push(("DEPLOY_KMS_KEY", "yes".to_owned()));
+    let down = run_with(dir.path(), &env, &["down", "--force"]);
+    assert_eq!(down.code, Some(0), "{}", down.stderr);
+    assert!(
+        down.stdout.contains(
+            "kept (retained by design): the customer managed KMS key described `llm-eval: store table, log groups, secrets and Studio domain`"
+        ),
+        "{}",
+        down.stdout
+    );
+}

@@ -21,8 +21,8 @@ pub enum Effect {
 /// The `Principal` of a statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Principal {
-    /// `{"Service": [...]}`.
-    Service(Vec<String>),
+    /// `{"Service": [...]}` (a regional service principal may need `Fn::Sub`).
+    Service(Vec<Value<String>>),
     /// `{"AWS": [...]}`.
     Aws(Vec<Value<String>>),
     /// `"*"`: anyone (only sensible with a `Deny` or a condition).
@@ -127,7 +127,7 @@ impl PolicyDocument {
         PolicyDocument::new(vec![Statement {
             sid: None,
             effect: Effect::Allow,
-            principal: Some(Principal::Service(vec![service.to_owned()])),
+            principal: Some(Principal::Service(vec![service.into()])),
             action: vec!["sts:AssumeRole".to_owned()],
             resource: Vec::new(),
             condition: None,

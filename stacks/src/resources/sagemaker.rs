@@ -100,6 +100,10 @@ pub struct Domain {
     /// Subnets of the apps.
     #[serde(rename = "SubnetIds", skip_serializing_if = "Vec::is_empty")]
     pub subnet_ids: Vec<Value<String>>,
+    /// Customer managed key of the domain's EFS home volume (create-only; default: an AWS
+    /// managed key).
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<Value<String>>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,

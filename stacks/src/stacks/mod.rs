@@ -5,6 +5,8 @@
 //! with their dependencies, so a stack is always deployed after the stacks it imports from.
 
 pub mod app;
+pub mod checkov;
+pub mod kms;
 pub mod network;
 pub mod studio;
 pub mod toolkit;

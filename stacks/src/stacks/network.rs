@@ -1,10 +1,11 @@
 //! The network stack: a VPC over two availability zones with public and private subnets, one
-//! NAT gateway per zone, and VPC flow logs to CloudWatch.
+//! NAT gateway per zone, VPC flow logs to CloudWatch, and the opt-in customer managed key
+//! (`DEPLOY_KMS_KEY=yes`, see [`crate::stacks::kms`]).
 //!
 //! Everything other stacks need leaves through exports named in [`NetworkExports`]; nothing
 //! else about this stack is visible to them.
 
-use crate::config::StackConfig;
+use crate::config::{KmsKey, StackConfig};
 use crate::model::{Expr, Output, Pseudo, Template, s};
 use crate::resources::Tag;
 use crate::resources::ec2::{
@@ -12,8 +13,9 @@ use crate::resources::ec2::{
     SubnetRouteTableAssociation, Vpc, VpcAttr, VpcGatewayAttachment,
 };
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
+use crate::resources::kms::KeyAttr;
 use crate::resources::logs::{LogGroup, LogGroupAttr};
-use crate::stacks::{StackKind, tags};
+use crate::stacks::{StackKind, checkov, kms, tags};
 
 /// Address range of the VPC; subnets are the first four /20 blocks of it.
 pub const VPC_CIDR: &str = "10.0.0.0/16";
@@ -52,6 +54,8 @@ pub struct NetworkExports {
     pub public_subnets: [String; 2],
     /// Private subnet ids, one per zone.
     pub private_subnets: [String; 2],
+    /// ARN of the customer managed key (exported only with `DEPLOY_KMS_KEY=yes`).
+    pub kms_key_arn: String,
 }
 
 impl NetworkExports {
@@ -63,6 +67,7 @@ impl NetworkExports {
             vpc_cidr: name("VpcCidr"),
             public_subnets: [name("PublicSubnet1Id"), name("PublicSubnet2Id")],
             private_subnets: [name("PrivateSubnet1Id"), name("PrivateSubnet2Id")],
+            kms_key_arn: name("KmsKeyArn"),
         }
     }
 
@@ -221,15 +226,21 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         );
     }
 
+    let key = kms::add(&mut t, cfg, &exports);
     let flow_log_group = t.add(
         "FlowLogGroup",
         LogGroup {
             log_group_name: None,
             retention_in_days: Some(90.into()),
-            kms_key_id: None,
+            kms_key_id: match (&key, &cfg.kms_key) {
+                (Some(key), _) => Some(key.get_att(KeyAttr::Arn).into()),
+                (None, KmsKey::Existing(arn)) => Some(s(arn.as_str())),
+                (None, _) => None,
+            },
             tags: tags(cfg, StackKind::Network),
         },
     );
+    checkov::skip_without_cmk(&mut t, cfg, &flow_log_group, "CKV_AWS_158");
     let flow_log_role = t.add(
         "FlowLogRole",
         Role {

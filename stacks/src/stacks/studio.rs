@@ -24,7 +24,7 @@ use crate::resources::sagemaker::{
     StudioLifecycleConfigAttr, UserProfile, UserSettings,
 };
 use crate::stacks::network::NetworkExports;
-use crate::stacks::{StackKind, tags};
+use crate::stacks::{StackKind, checkov, tags};
 
 /// Name of the user profile.
 pub const USER_PROFILE_NAME: &str = "studio-user";
@@ -195,9 +195,11 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
                 .iter()
                 .map(|name| NetworkExports::import(name).into())
                 .collect(),
+            kms_key_id: crate::stacks::kms::key_arn(cfg, network),
             tags: stack_tags(),
         },
     );
+    checkov::skip_without_cmk(&mut t, cfg, &domain, "CKV_AWS_187");
     let profile = t.add(
         "UserProfile",
         UserProfile {

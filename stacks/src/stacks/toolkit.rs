@@ -24,7 +24,7 @@ use crate::resources::s3::{
     LifecycleConfiguration, OwnershipControls, OwnershipControlsRule,
     PublicAccessBlockConfiguration, Rule,
 };
-use crate::stacks::{StackKind, tags, tls_only};
+use crate::stacks::{StackKind, checkov, tags, tls_only};
 
 /// How many images the repository keeps; older ones expire.
 pub const KEEP_IMAGES: u32 = 10;
@@ -97,6 +97,14 @@ pub fn build(cfg: &StackConfig, parts: ToolkitParts) -> Template {
         );
         // The running service pulls from it until the app stack is gone.
         t.set_policies(&repository, Retention::Retain, Retention::Retain);
+        checkov::skip(
+            &mut t,
+            &repository,
+            &[(
+                "CKV_AWS_136",
+                "images are encrypted at rest with AES-256; they hold the public app build, no data, and the toolkit is deployed before the network stack's optional customer-managed key",
+            )],
+        );
         t.add_output(
             REPOSITORY_URI_OUTPUT,
             Output {

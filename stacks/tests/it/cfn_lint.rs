@@ -25,6 +25,10 @@ fn cfn_lint() -> PathBuf {
     })
 }
 
+/// A key ARN of the default region.
+const OWN_KEY_ARN: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
 #[test]
 fn every_toggle_combination_passes_cfn_lint() {
     let dir = tempfile::tempdir().unwrap();
@@ -59,6 +63,18 @@ fn every_toggle_combination_passes_cfn_lint() {
         let path = dir
             .path()
             .join(format!("{}-3-tasks.template.json", stack.name));
+        std::fs::write(&path, stack.template.to_json_bytes()).unwrap();
+        files.push(path);
+    }
+    // An existing customer managed key, by ARN.
+    let own_key = StackConfig {
+        kms_key: stacks::config::KmsKey::Existing(OWN_KEY_ARN.into()),
+        ..base.clone()
+    };
+    for stack in synth(&own_key) {
+        let path = dir
+            .path()
+            .join(format!("{}-own-key.template.json", stack.name));
         std::fs::write(&path, stack.template.to_json_bytes()).unwrap();
         files.push(path);
     }

@@ -4,8 +4,10 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly on unexpected errors; that is the point.
 
 mod cfn_lint;
+mod checkov;
 mod determinism;
 mod helpers;
+mod kms;
 mod nag;
 mod security;
 mod snapshots;

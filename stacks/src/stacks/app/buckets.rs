@@ -11,7 +11,7 @@ use crate::resources::s3::{
     OwnershipControlsRule, PublicAccessBlockConfiguration, Rule, VersioningConfiguration,
 };
 use crate::stacks::app::{ALB_LOG_PREFIX, ELB_LOG_DELIVERY, app_tags};
-use crate::stacks::tls_only;
+use crate::stacks::{checkov, tls_only};
 
 /// Handles of the buckets.
 pub(super) struct Buckets {
@@ -29,7 +29,11 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
         Bucket {
             bucket_encryption: Some(BucketEncryption::sse_s3()),
             public_access_block_configuration: Some(PublicAccessBlockConfiguration::all()),
-            versioning_configuration: None,
+            // Versioned (checkov CKV_AWS_21): a log object overwritten or deleted by mistake
+            // stays recoverable for a day; expired logs leave no versions behind.
+            versioning_configuration: Some(VersioningConfiguration {
+                status: s("Enabled"),
+            }),
             // Access logs of the logs bucket itself would log forever.
             logging_configuration: None,
             ownership_controls: Some(OwnershipControls {
@@ -49,13 +53,23 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
                     id: Some(s("expire-logs")),
                     expiration_in_days: Some(90.into()),
                     abort_incomplete_multipart_upload: None,
-                    noncurrent_version_expiration: None,
+                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
+                        noncurrent_days: 1.into(),
+                    }),
                 }],
             }),
             tags: app_tags(cfg),
         },
     );
     t.set_policies(&logs_bucket, Retention::Retain, Retention::Retain);
+    checkov::skip(
+        t,
+        &logs_bucket,
+        &[(
+            "CKV_AWS_18",
+            "this is the access-log destination of the other buckets; logging it into itself would log its own log deliveries without end",
+        )],
+    );
     let logs_arn = logs_bucket.get_att(BucketAttr::Arn);
     let logs_bucket_policy = t.add(
         "LogsBucketPolicy",

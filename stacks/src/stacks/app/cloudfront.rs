@@ -13,6 +13,7 @@ use crate::resources::s3::BucketAttr;
 use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::networking::Networking;
 use crate::stacks::app::{Parameters, app_tags};
+use crate::stacks::checkov;
 
 /// Managed cache policy `Managed-CachingDisabled`.
 pub const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
@@ -127,5 +128,22 @@ pub(super) fn add(
             tags: app_tags(cfg),
         },
     );
+    let mut skips = vec![
+        (
+            "CKV_AWS_68",
+            "no WAF web ACL by default: it has a fixed monthly cost; every page requires a Cognito session and the origin is private",
+        ),
+        (
+            "CKV_AWS_174",
+            "without CertificateArn/DomainAlias only the default cloudfront.net certificate is possible, which fixes TLSv1; with them the distribution enforces TLSv1.2_2021",
+        ),
+    ];
+    if !cfg.cloudfront_access_logs {
+        skips.push((
+            "CKV_AWS_86",
+            "access logs are opt-in (DEPLOY_CLOUDFRONT_ACCESS_LOGS=yes) to avoid log storage for short-lived demo deployments",
+        ));
+    }
+    checkov::skip(t, &distribution, &skips);
     Edge { distribution }
 }

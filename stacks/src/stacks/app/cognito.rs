@@ -10,7 +10,8 @@ use crate::resources::cognito::{
     UsernameConfiguration,
 };
 use crate::resources::secretsmanager::Secret;
-use crate::stacks::app::app_tags;
+use crate::stacks::app::{Imports, app_tags};
+use crate::stacks::checkov;
 
 /// Handles of the sign-in resources.
 pub(super) struct Auth {
@@ -20,7 +21,7 @@ pub(super) struct Auth {
     pub client_secret: Handle<Secret>,
 }
 
-pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Auth {
+pub(super) fn add(t: &mut Template, cfg: &StackConfig, imports: &Imports) -> Auth {
     let prefix = cfg.prefix.as_str();
     // Cognito: administrators create users; threat protection needs the Plus tier.
     let user_pool = t.add(
@@ -105,10 +106,11 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Auth {
                 )
                 .into(),
             ),
-            kms_key_id: None,
+            kms_key_id: imports.kms_key.clone(),
             tags: app_tags(cfg),
         },
     );
+    checkov::skip_without_cmk(t, cfg, &client_secret, "CKV_AWS_149");
     Auth {
         user_pool,
         client,

@@ -19,10 +19,11 @@ use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::networking::Networking;
 use crate::stacks::app::{
-    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, Parameters, TABLE_ACTIONS, TABLE_INDEXES,
-    TASK_ACTIONS, app_tags, arn,
+    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, KEY_ACTIONS, Parameters, TABLE_ACTIONS,
+    TABLE_INDEXES, TASK_ACTIONS, app_tags, arn,
 };
 use crate::stacks::toolkit::repository_name;
+use crate::stacks::{checkov, kms};
 
 /// Handles of the ECS resources and their roles.
 pub(super) struct Compute {
@@ -67,10 +68,11 @@ pub(super) fn add(
         LogGroup {
             log_group_name: Some(s(format!("/ecs/{prefix}-app"))),
             retention_in_days: Some(30.into()),
-            kms_key_id: None,
+            kms_key_id: imports.kms_key.clone(),
             tags: app_tags(cfg),
         },
     );
+    checkov::skip_without_cmk(t, cfg, &log_group, "CKV_AWS_158");
     let cluster = t.add(
         "Cluster",
         Cluster {
@@ -93,34 +95,44 @@ pub(super) fn add(
             managed_policy_arns: Vec::new(),
             policies: vec![Policy {
                 policy_name: s("task-execution"),
-                policy_document: PolicyDocument::new(vec![
-                    // GetAuthorizationToken has no resource-level permissions.
-                    Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
-                        .with_sid("EcrLogin"),
-                    Statement::allow(
-                        &[
-                            "ecr:BatchCheckLayerAvailability",
-                            "ecr:BatchGetImage",
-                            "ecr:GetDownloadUrlForLayer",
-                        ],
-                        // Only the toolkit stack's repository, where the deployer pushes.
-                        vec![arn(&format!(
-                            "ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
-                            repository_name(prefix)
-                        ))],
+                policy_document: PolicyDocument::new(
+                    vec![
+                        // GetAuthorizationToken has no resource-level permissions.
+                        Statement::allow(&["ecr:GetAuthorizationToken"], strs(&["*"]))
+                            .with_sid("EcrLogin"),
+                        Statement::allow(
+                            &[
+                                "ecr:BatchCheckLayerAvailability",
+                                "ecr:BatchGetImage",
+                                "ecr:GetDownloadUrlForLayer",
+                            ],
+                            // Only the toolkit stack's repository, where the deployer pushes.
+                            vec![arn(&format!(
+                                "ecr:${{AWS::Region}}:${{AWS::AccountId}}:repository/{}",
+                                repository_name(prefix)
+                            ))],
+                        )
+                        .with_sid("EcrPull"),
+                        Statement::allow(
+                            &["logs:CreateLogStream", "logs:PutLogEvents"],
+                            vec![log_group.get_att(LogGroupAttr::Arn).into()],
+                        )
+                        .with_sid("Logs"),
+                        Statement::allow(
+                            &["secretsmanager:GetSecretValue"],
+                            vec![client_secret.r#ref().into()],
+                        )
+                        .with_sid("CognitoClientSecret"),
+                    ]
+                    .into_iter()
+                    .chain(
+                        imports
+                            .kms_key
+                            .clone()
+                            .map(|key| kms::use_statement(&KEY_ACTIONS[0..1], key)),
                     )
-                    .with_sid("EcrPull"),
-                    Statement::allow(
-                        &["logs:CreateLogStream", "logs:PutLogEvents"],
-                        vec![log_group.get_att(LogGroupAttr::Arn).into()],
-                    )
-                    .with_sid("Logs"),
-                    Statement::allow(
-                        &["secretsmanager:GetSecretValue"],
-                        vec![client_secret.r#ref().into()],
-                    )
-                    .with_sid("CognitoClientSecret"),
-                ]),
+                    .collect(),
+                ),
             }],
             tags: app_tags(cfg),
         },
@@ -187,7 +199,15 @@ pub(super) fn add(
                         ],
                     )
                     .with_sid("DataObjects"),
-                ]),
+                ]
+                .into_iter()
+                .chain(
+                    imports
+                        .kms_key
+                        .clone()
+                        .map(|key| kms::use_statement(KEY_ACTIONS, key)),
+                )
+                .collect()),
             }],
             tags: app_tags(cfg),
         },

@@ -84,6 +84,16 @@ pub const TABLE_ACTIONS: &[&str] = &[
     "dynamodb:UpdateItem",
 ];
 
+/// The app's roles' actions on the customer managed key, when there is one: the task role
+/// reads and writes the store table and reads secrets, the execution role reads the client
+/// secret. Only on that key.
+pub const KEY_ACTIONS: &[&str] = &[
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+];
+
 /// The task role's store actions on the data bucket's objects (datasets, spilled records).
 pub const BUCKET_ACTIONS: &[&str] = &["s3:DeleteObject", "s3:GetObject", "s3:PutObject"];
 
@@ -99,11 +109,14 @@ fn app_tags(cfg: &StackConfig) -> Vec<Tag> {
 struct Imports {
     vpc_id: Value<String>,
     private_subnets: Vec<Value<String>>,
+    /// The customer managed key (`DEPLOY_KMS_KEY`), if any.
+    kms_key: Option<Value<String>>,
 }
 
 impl Imports {
-    fn new(network: &NetworkExports) -> Imports {
+    fn new(cfg: &StackConfig, network: &NetworkExports) -> Imports {
         Imports {
+            kms_key: crate::stacks::kms::key_arn(cfg, network),
             vpc_id: NetworkExports::import(&network.vpc_id).into(),
             private_subnets: network
                 .private_subnets
@@ -168,11 +181,11 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         "{} app: llm-eval on ECS Fargate behind an internal ALB reachable only via CloudFront, Cognito, data bucket",
         cfg.prefix
     ));
-    let imports = Imports::new(network);
+    let imports = Imports::new(cfg, network);
     let params = parameters(&mut t);
     let buckets = buckets::add(&mut t, cfg);
-    let table = table::add(&mut t, cfg);
-    let auth = cognito::add(&mut t, cfg);
+    let table = table::add(&mut t, cfg, &imports);
+    let auth = cognito::add(&mut t, cfg, &imports);
     let net = networking::add(&mut t, cfg, &imports, &params, &buckets);
     let compute = ecs::add(
         &mut t, cfg, &imports, &params, &buckets, &table, &auth, &net,

@@ -12,6 +12,7 @@ use crate::resources::ec2::{
 use crate::resources::elbv2::{Action, Attribute, Listener, LoadBalancer, Matcher, TargetGroup};
 use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::{ALB_LOG_PREFIX, APP_PORT, HEALTH_PATH, Imports, Parameters, app_tags};
+use crate::stacks::checkov;
 
 /// Handles of the load balancer and the security groups.
 pub(super) struct Networking {
@@ -162,6 +163,12 @@ pub(super) fn add(
             port: Some(80.into()),
             protocol: Some(s("HTTP")),
         },
+    );
+    let plain_http = "the internal ALB is reachable only from CloudFront's VPC origin inside the VPC, which terminates TLS for viewers; HTTPS on this hop would need a certificate for a private name";
+    checkov::skip(
+        t,
+        &listener,
+        &[("CKV_AWS_2", plain_http), ("CKV_AWS_103", plain_http)],
     );
     Networking {
         task_sg,

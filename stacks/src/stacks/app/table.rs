@@ -2,7 +2,7 @@
 //! datasets' metadata, settings, sessions and run leases, shared by every task.
 //!
 //! On demand, point-in-time recovery, encrypted with a KMS key (the `aws/dynamodb` managed
-//! key), deletion protection on, and kept when the stack is deleted like the data bucket
+//! key, or the customer managed key of `DEPLOY_KMS_KEY`), deletion protection on, and kept when the stack is deleted like the data bucket
 //! (`deployer down --purge` deletes it). The key schema and the two indexes are the ones the
 //! app's `DynamoStore` queries (`app/src/store/dynamo.rs`); sessions expire through the
 //! table's time-to-live attribute `ttl` as well.
@@ -13,7 +13,8 @@ use crate::resources::dynamodb::{
     AttributeDefinition, KeySchema, PointInTimeRecoverySpecification, Projection, SecondaryIndex,
     SseSpecification, Table, TimeToLiveSpecification,
 };
-use crate::stacks::app::app_tags;
+use crate::stacks::app::{Imports, app_tags};
+use crate::stacks::checkov;
 
 /// The table's name for a stack prefix (`deployer down --purge` deletes it by this name).
 pub fn table_name(prefix: &str) -> String {
@@ -24,7 +25,7 @@ pub fn table_name(prefix: &str) -> String {
 /// runs of every user.
 pub const TABLE_INDEXES: &[&str] = &["by_created", "running"];
 
-pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Handle<Table> {
+pub(super) fn add(t: &mut Template, cfg: &StackConfig, imports: &Imports) -> Handle<Table> {
     let table = t.add(
         "StoreTable",
         Table {
@@ -55,7 +56,7 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Handle<Table> {
             sse_specification: Some(SseSpecification {
                 sse_enabled: true.into(),
                 sse_type: Some(s("KMS")),
-                kms_master_key_id: None,
+                kms_master_key_id: imports.kms_key.clone(),
             }),
             deletion_protection_enabled: Some(true.into()),
             time_to_live_specification: Some(TimeToLiveSpecification {
@@ -67,5 +68,6 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Handle<Table> {
     );
     // Runs and results outlive the stack, like the data bucket.
     t.set_policies(&table, Retention::Retain, Retention::Retain);
+    checkov::skip_without_cmk(t, cfg, &table, "CKV_AWS_119");
     table
 }
