@@ -1125,6 +1125,58 @@ impl Store for DynamoStore {
         })
     }
 
+    fn request_cancel(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            // The key holds the owner: only the owner's own, still running run is marked.
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET cancel_requested = :yes")
+                .condition_expression("attribute_exists(pk) AND #status = :running")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(self.aws("requesting a run's cancellation", error)),
+            }
+        })
+    }
+
+    fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let out = self
+                .dynamo
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .projection_expression("cancel_requested")
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|error| self.aws("reading a run's cancellation request", error))?;
+            Ok(matches!(
+                out.item
+                    .as_ref()
+                    .and_then(|item| item.get("cancel_requested")),
+                Some(AttributeValue::Bool(true))
+            ))
+        })
+    }
+
     fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
         Box::pin(async move {
             let mut keys = Vec::new();
@@ -1849,6 +1901,12 @@ mod tests {
     async fn dynamo_run_leases_are_exclusive_renewable_and_expire() {
         let (_moto, _dir, store) = moto_store().await;
         suite::run_leases_are_exclusive_renewable_and_expire(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_cancel_requests_are_recorded_for_running_runs_of_their_owner() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::cancel_requests_are_recorded_for_running_runs_of_their_owner(&store).await;
     }
 
     #[tokio::test]

@@ -483,6 +483,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()>;
     /// Running runs whose lease expired: their process died or handed them back.
     fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>>;
+    /// Records that the user asked to cancel a running run of `owner` (from any process: the
+    /// process holding the run's lease sees it at its next renewal and cancels the run there).
+    /// False when `owner` has no such run, or it is no longer running.
+    fn request_cancel(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool>;
+    /// Whether cancelling a run of `owner` was requested ([`Store::request_cancel`]); false for
+    /// an unknown run.
+    fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool>;
 
     /// Stores finished rows of a run of `owner` in one transaction; a row already stored for
     /// the same (run, model, position) is an error.

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_runs_records.sql"),
     include_str!("migrations/0002_owners_datasets_settings_sessions.sql"),
     include_str!("migrations/0003_run_leases.sql"),
+    include_str!("migrations/0004_cancel_requests.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -530,6 +531,46 @@ impl Store for SqliteStore {
         })
     }
 
+    fn request_cancel(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+                    params![run_id, owner.as_str()],
+                )
+                .map_err(inner.sqlite("requesting a run's cancellation"))
+            })?;
+            Ok(n_rows == 1)
+        })
+    }
+
+    fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT cancel_requested FROM runs WHERE id = ?1 AND owner = ?2",
+                    )
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?;
+                let mut rows = statement
+                    .query(params![run_id, owner.as_str()])
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?;
+                match rows
+                    .next()
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?
+                {
+                    Some(row) => Ok(row
+                        .get::<_, i64>(0)
+                        .map_err(inner.sqlite("reading a run's cancellation request"))?
+                        != 0),
+                    None => Ok(false),
+                }
+            })
+        })
+    }
+
     fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
         self.blocking(move |inner| {
             inner.read(|conn| {
@@ -994,6 +1035,11 @@ mod tests {
     #[tokio::test]
     async fn run_leases_are_exclusive_renewable_and_expire() {
         suite::run_leases_are_exclusive_renewable_and_expire(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn cancel_requests_are_recorded_for_running_runs_of_their_owner() {
+        suite::cancel_requests_are_recorded_for_running_runs_of_their_owner(&store().1).await;
     }
 
     #[tokio::test]

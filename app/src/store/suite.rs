@@ -463,3 +463,55 @@ pub async fn run_leases_are_exclusive_renewable_and_expire(store: &dyn Store) {
     assert!(!store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
     assert!(store.orphaned_runs().await.unwrap().is_empty());
 }
+
+/// A cancel request is recorded on a running run of its owner only, and read back by the
+/// owner alone; a run that is not running cannot be asked to cancel.
+pub async fn cancel_requests_are_recorded_for_running_runs_of_their_owner(store: &dyn Store) {
+    let bob = UserId::new("bob");
+    store
+        .create_run(&alice(), "c", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .create_run(&alice(), "done", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            &alice(),
+            "done",
+            RunStatus::Finished,
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert!(!store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "nope").await.unwrap());
+    // Another owner, an unknown run and an ended run are refused.
+    assert!(!store.request_cancel(&bob, "c").await.unwrap());
+    assert!(!store.request_cancel(&alice(), "nope").await.unwrap());
+    assert!(!store.request_cancel(&alice(), "done").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "done").await.unwrap());
+    assert!(
+        store.run(&alice(), "nope").await.unwrap().is_none(),
+        "no run created"
+    );
+    assert!(store.run(&bob, "c").await.unwrap().is_none());
+    // The owner's request is recorded (twice is fine) and seen only by the owner.
+    assert!(store.request_cancel(&alice(), "c").await.unwrap());
+    assert!(store.request_cancel(&alice(), "c").await.unwrap());
+    assert!(store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&bob, "c").await.unwrap());
+    // The run itself is unchanged until its process cancels it.
+    let run = store.run(&alice(), "c").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    store
+        .finish_run(&alice(), "c", RunStatus::Cancelled, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.run(&alice(), "c").await.unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
+}

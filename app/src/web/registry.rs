@@ -11,7 +11,8 @@
 //! this process executes holds its lease, renewed every third of its time to live; a run whose
 //! lease is lost (another task took it after it expired) is stopped here. On shutdown the runs
 //! are handed back instead (status left `running`, lease released) and [`RunRegistry::adopt`]
-//! in another task resumes them from their stored rows.
+//! in another task resumes them from their stored rows. A cancel asked through another task
+//! is recorded in the store and seen here at the next renewal.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -325,7 +326,9 @@ impl RunRegistry {
 /// Holds a run's lease while it runs: taken once the run is stored, then renewed every third of
 /// its time to live. A lease that cannot be renewed (another task took it after it expired)
 /// stops the run here, so two tasks never write the same run; a store error is retried at the
-/// next renewal (the lease is still live until it expires).
+/// next renewal (the lease is still live until it expires). At each renewal the run's cancel
+/// request ([`crate::store::Store::request_cancel`], made by a page another task served) is
+/// read: a requested cancel stops the run like a local one, within one renewal period.
 async fn renew_lease(
     store: SharedStore,
     owner: UserId,
@@ -350,7 +353,21 @@ async fn renew_lease(
             .acquire_lease(&owner, &run_id, &leases.holder, leases.ttl_secs)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => {
+                // A cancel asked through another task's page: stop the run as a local cancel
+                // does (it ends `cancelled`), seen within one renewal period.
+                match store.cancel_requested(&owner, &run_id).await {
+                    Ok(true) => {
+                        tracing::info!(run_id = %run_id, "cancelling was requested through another task; cancelling the run");
+                        cancel.cancel();
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(run_id = %run_id, error = %crate::providers::error_chain(&error), "reading the run's cancel request failed; trying again")
+                    }
+                }
+            }
             Ok(false) => {
                 tracing::warn!(run_id = %run_id, "the run's lease was taken by another task; stopping it here");
                 lost.store(true, std::sync::atomic::Ordering::SeqCst);

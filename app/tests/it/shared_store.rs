@@ -135,7 +135,22 @@ enum Stop {
     Term,
 }
 
-async fn shared_run(stop: Stop) {
+/// Two servers on one moto-backed store, and a run of the sample dataset started through the
+/// first (slow answers: it lasts long enough to be watched, cancelled or killed halfway).
+struct Shared {
+    _moto: model_doubles::Moto,
+    _dirs: (tempfile::TempDir, tempfile::TempDir, tempfile::TempDir),
+    store: DynamoStore,
+    models: ModelServer,
+    first: tokio::process::Child,
+    url_a: String,
+    _second: tokio::process::Child,
+    url_b: String,
+    browser: Browser,
+    run_id: String,
+}
+
+async fn start_shared_run() -> Shared {
     let moto = model_doubles::Moto::start().await;
     let config = sdk_loader()
         .endpoint_url(moto.url())
@@ -175,8 +190,8 @@ async fn shared_run(stop: Stop) {
         .await
         .unwrap();
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut first, url_a) = serve(&models, &moto, dir_a.path()).await;
-    let (_second, url_b) = serve(&models, &moto, dir_b.path()).await;
+    let (first, url_a) = serve(&models, &moto, dir_a.path()).await;
+    let (second, url_b) = serve(&models, &moto, dir_b.path()).await;
 
     let mut browser = Browser {
         client: reqwest::Client::builder()
@@ -215,6 +230,33 @@ async fn shared_run(stop: Stop) {
     assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
     let run_id = location.trim_start_matches("/runs/").to_string();
 
+    Shared {
+        _moto: moto,
+        _dirs: (check_dir, dir_a, dir_b),
+        store,
+        models,
+        first,
+        url_a,
+        _second: second,
+        url_b,
+        browser,
+        run_id,
+    }
+}
+
+async fn shared_run(stop: Stop) {
+    let Shared {
+        _moto,
+        _dirs,
+        store,
+        models: _models,
+        mut first,
+        url_a: _,
+        _second,
+        url_b,
+        mut browser,
+        run_id,
+    } = start_shared_run().await;
     // Live progress through the second server, which does not execute the run.
     let deadline = Instant::now() + Duration::from_secs(30);
     let seen = loop {
@@ -285,4 +327,105 @@ async fn shared_run(stop: Stop) {
     assert_eq!((counts.ok, counts.failed), (N_SQUAD, 0));
     let run = store.run(&UserId::local(), &run_id).await.unwrap().unwrap();
     assert_eq!(run.summary.unwrap()["done"], N_SQUAD);
+}
+
+/// Cancel through the second server, which does not execute the run: the request is stored,
+/// the first server (holding the lease) sees it at its next renewal and cancels the run, which
+/// ends `cancelled` with its finished records kept, and no more model calls are made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_cancelled_through_a_server_that_does_not_execute_it() {
+    let Shared {
+        _moto,
+        _dirs,
+        store,
+        models,
+        first: _first,
+        url_a,
+        _second,
+        url_b,
+        mut browser,
+        run_id,
+    } = start_shared_run().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let progress = browser.progress(&url_b, &run_id).await;
+        if progress["done"].as_u64().unwrap() >= 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {progress}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The second server's page offers the Cancel button; its form carries the CSRF token.
+    let (status, page) = browser.get(&format!("{url_b}/runs/{run_id}")).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    assert!(page.contains(&format!("/runs/{run_id}/cancel")), "{page}");
+    let token = browser.csrf_token(&url_b).await;
+    let (status, location) = browser
+        .post(
+            &format!("{url_b}/runs/{run_id}/cancel"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
+    assert_eq!(location, format!("/runs/{run_id}"));
+    let requested_at = Instant::now();
+    assert!(
+        store
+            .cancel_requested(&UserId::local(), &run_id)
+            .await
+            .unwrap(),
+        "the request is stored"
+    );
+    let (status, page) = browser.get(&format!("{url_b}{location}")).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let run_now = store.run(&UserId::local(), &run_id).await.unwrap().unwrap();
+    if run_now.status == app::store::RunStatus::Running {
+        assert!(page.contains("Cancelling was requested"), "{page}");
+    }
+
+    // The first server stops the run within a renewal period (2 s lease: 0.67 s), plus the
+    // model call in flight.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ended = loop {
+        let progress = browser.progress(&url_a, &run_id).await;
+        if progress["status"] != "running" {
+            break progress;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run was not cancelled: {progress}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ended["status"], "cancelled", "{ended}");
+    assert!(
+        requested_at.elapsed() < Duration::from_secs(5),
+        "cancelled after {:?}",
+        requested_at.elapsed()
+    );
+    let done = ended["done"].as_u64().unwrap();
+    assert!(
+        done < N_SQUAD as u64,
+        "the run ended before the cancel: {ended}"
+    );
+    // No more model calls once it is cancelled (and the stored summary says cancelled).
+    let calls = models.stats().requests;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        models.stats().requests,
+        calls,
+        "model calls after the cancel"
+    );
+    let run = store.run(&UserId::local(), &run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, app::store::RunStatus::Cancelled);
+    assert_eq!(run.summary.unwrap()["status"], "cancelled");
+    let rows = all_records(&store, &UserId::local(), &run_id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len() as u64, done, "finished records kept");
+    // Still cancelled later: no other task adopts it.
+    assert_eq!(
+        browser.progress(&url_b, &run_id).await["status"],
+        "cancelled"
+    );
 }

@@ -187,10 +187,15 @@ async fn runs_cancel(
 ) -> Result<Redirect, AppError> {
     let run = find_run(&state, &user.id, &id).await?;
     if run.status == RunStatus::Running && !state.runs.cancel(&user.id, &id) {
-        return Err(AppError::Conflict(
-            "This run is not executed by this server process, so it cannot be cancelled here."
-                .to_string(),
-        ));
+        if state.runs.leases().is_none() {
+            return Err(AppError::Conflict(
+                "This run is not executed by this server process, so it cannot be cancelled here."
+                    .to_string(),
+            ));
+        }
+        // Another task runs it: record the request; the task holding the run's lease sees it
+        // at its next renewal and cancels the run (the page says so meanwhile).
+        state.store.request_cancel(&user.id, &id).await?;
     }
     Ok(Redirect::to(&format!("/runs/{id}")))
 }
@@ -375,7 +380,11 @@ struct RunPage {
     run: RunRow,
     history: HistoryRow,
     progress: ProgressView,
-    active: bool,
+    /// The Cancel button is shown: this process runs the run, or runs hold leases (another
+    /// task holding the lease cancels it on request).
+    can_cancel: bool,
+    /// Cancelling the (still running) run was requested through a page.
+    cancel_requested: bool,
     summary: Option<Summary>,
     score_names: Vec<&'static str>,
     records: Vec<RecordView>,
@@ -500,9 +509,14 @@ async fn runs_show(
         .and_then(|summary| summary.get("error"))
         .and_then(serde_json::Value::as_str)
         .map(str::to_string);
+    let active = state.runs.is_active(&user.id, &id);
+    let cancel_requested = run.status == RunStatus::Running
+        && state.runs.leases().is_some()
+        && state.store.cancel_requested(&user.id, &id).await?;
     Ok(Html(RunPage {
         layout,
-        active: state.runs.is_active(&user.id, &id),
+        can_cancel: active || state.runs.leases().is_some(),
+        cancel_requested,
         history: history_row(run.clone()),
         run,
         progress,
