@@ -352,6 +352,30 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The keys of every run marked running (the sparse `running` index, all pages).
+    async fn running_keys(&self, what: &'static str) -> Result<Vec<Item>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("running")
+                .key_condition_expression("running = :one")
+                .expression_attribute_values(":one", s("1"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|error| self.aws(what, error))?;
+            keys.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(keys),
+            }
+        }
+    }
+
     /// DynamoDB requests sent so far (every attempt, retries included).
     pub fn dynamo_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -998,26 +1022,7 @@ impl Store for DynamoStore {
 
     fn mark_interrupted(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
         Box::pin(async move {
-            let mut running = Vec::new();
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .dynamo
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("running")
-                    .key_condition_expression("running = :one")
-                    .expression_attribute_values(":one", s("1"))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|error| self.aws("finding running runs", error))?;
-                running.extend(out.items.unwrap_or_default());
-                match out.last_evaluated_key {
-                    Some(key) => start = Some(key),
-                    None => break,
-                }
-            }
+            let running = self.running_keys("finding running runs").await?;
             let mut interrupted = Vec::new();
             for item in running {
                 let pk = self.text(&item, "pk", "running run")?.to_string();
@@ -1179,26 +1184,7 @@ impl Store for DynamoStore {
 
     fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
         Box::pin(async move {
-            let mut keys = Vec::new();
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .dynamo
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("running")
-                    .key_condition_expression("running = :one")
-                    .expression_attribute_values(":one", s("1"))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|error| self.aws("finding orphaned runs", error))?;
-                keys.extend(out.items.unwrap_or_default());
-                match out.last_evaluated_key {
-                    Some(key) => start = Some(key),
-                    None => break,
-                }
-            }
+            let keys = self.running_keys("finding orphaned runs").await?;
             // The index holds keys only (and is eventually consistent): each run's lease is read
             // from the table itself.
             let now = unix_now();
