@@ -43,6 +43,22 @@ where
     anyhow::Error::new(aws_sdk_sagemaker::Error::from(err))
 }
 
+/// A SageMaker delete's result: "not found" (already gone) counts as deleted.
+fn deleted<T, E>(
+    result: Result<T, aws_sdk_sagemaker::error::SdkError<E>>,
+    what: impl FnOnce() -> String,
+) -> anyhow::Result<()>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    aws_sdk_sagemaker::Error: From<aws_sdk_sagemaker::error::SdkError<E>>,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(err) if err.as_service_error().is_some_and(is_not_found) => Ok(()),
+        Err(err) => Err(sagemaker_error(err)).with_context(|| format!("deleting {}", what())),
+    }
+}
+
 fn is_not_found(err: &impl ProvideErrorMetadata) -> bool {
     matches!(
         err.code(),
@@ -110,20 +126,13 @@ pub async fn before_delete(
     let spaces = list_spaces(&client, domain_id).await?;
     for space in spaces.iter().filter(|space| !owned_spaces.contains(*space)) {
         eprintln!("studio: deleting space {space}");
-        match client
+        let result = client
             .delete_space()
             .domain_id(domain_id)
             .space_name(space)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(is_not_found) => {}
-            Err(err) => {
-                return Err(sagemaker_error(err))
-                    .with_context(|| format!("deleting space {space}"));
-            }
-        }
+            .await;
+        deleted(result, || format!("space {space}"))?;
     }
     wait_until("spaces", || async {
         let left = list_spaces(&client, domain_id).await?;
@@ -136,20 +145,13 @@ pub async fn before_delete(
         .filter(|profile| !owned_profiles.contains(*profile))
     {
         eprintln!("studio: deleting user profile {profile}");
-        match client
+        let result = client
             .delete_user_profile()
             .domain_id(domain_id)
             .user_profile_name(profile)
             .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(is_not_found) => {}
-            Err(err) => {
-                return Err(sagemaker_error(err))
-                    .with_context(|| format!("deleting user profile {profile}"));
-            }
-        }
+            .await;
+        deleted(result, || format!("user profile {profile}"))?;
     }
     wait_until("user profiles", || async {
         let left = list_profiles(&client, domain_id).await?;
@@ -182,14 +184,7 @@ async fn delete_apps(client: &aws_sdk_sagemaker::Client, domain_id: &str) -> any
             .set_space_name(app.space_name().map(str::to_owned))
             .send()
             .await;
-        match result {
-            Ok(_) => {}
-            Err(err) if err.as_service_error().is_some_and(is_not_found) => {}
-            Err(err) => {
-                return Err(sagemaker_error(err))
-                    .with_context(|| format!("deleting app {app_name}"));
-            }
-        }
+        deleted(result, || format!("app {app_name}"))?;
     }
     wait_until("apps", || async {
         let apps = list_apps(client, domain_id).await?;
