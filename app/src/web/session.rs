@@ -290,13 +290,17 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
             csrf_refused()
         };
     }
-    let content_type = request
+    // The media type as the browser sent it: parameter values (the multipart boundary) are
+    // case-sensitive, and Blink and WebKit send boundaries with capital letters.
+    let media_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+        .and_then(|value| value.parse::<mime::Mime>().ok());
+    let Some(media_type) = media_type else {
+        return csrf_refused();
+    };
+    if media_type.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str() {
         let (parts, body) = request.into_parts();
         let bytes = match axum::body::to_bytes(body, state.config.max_form_bytes).await {
             Ok(bytes) => bytes,
@@ -318,24 +322,27 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     }
-    if content_type.starts_with("multipart/form-data") {
-        let Some(boundary) = multipart_boundary(&content_type) else {
+    if media_type.essence_str() == mime::MULTIPART_FORM_DATA.essence_str() {
+        let Some(boundary) = media_type.get_param(mime::BOUNDARY) else {
             return AppError::BadRequest("the multipart form has no boundary".to_string())
                 .into_response();
         };
+        let boundary = boundary.as_str().to_string();
         let (parts, body) = request.into_parts();
         let mut stream = body.into_data_stream();
         let mut prefix: Vec<u8> = Vec::new();
+        let mut ended = false;
         let given = loop {
-            if let Some(token) = first_part_token(&prefix, &boundary) {
-                break token;
-            }
-            if prefix.len() > MAX_CSRF_PREFIX {
-                break None;
+            match first_part(&prefix, &boundary, ended).await {
+                FirstPart::Token(token) => break Some(token),
+                FirstPart::Refused => break None,
+                FirstPart::NeedMore if prefix.len() > MAX_CSRF_PREFIX => break None,
+                FirstPart::NeedMore => {}
             }
             match stream.next().await {
                 Some(Ok(chunk)) => prefix.extend_from_slice(&chunk),
-                Some(Err(_)) | None => break None,
+                Some(Err(_)) => break None,
+                None => ended = true,
             }
         };
         if !given.is_some_and(|given| tokens_match(&given, &expected)) {
@@ -351,37 +358,40 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
     csrf_refused()
 }
 
-/// The boundary of a `multipart/form-data` content type.
-fn multipart_boundary(content_type: &str) -> Option<String> {
-    content_type
-        .split(';')
-        .filter_map(|param| param.trim().split_once('='))
-        .find(|(name, _)| name.eq_ignore_ascii_case("boundary"))
-        .map(|(_, value)| value.trim_matches('"').to_string())
-        .filter(|boundary| !boundary.is_empty())
+/// What the first part of a multipart body says about the CSRF token.
+#[derive(Debug, PartialEq)]
+enum FirstPart {
+    /// The first part is the token field, with this value.
+    Token(String),
+    /// The first part is another field, or the body is not a well-formed multipart body:
+    /// refused (the form must send its token first).
+    Refused,
+    /// The bytes so far end before the first part does.
+    NeedMore,
 }
 
-/// The CSRF token of a multipart body's first part, once `prefix` holds that whole part:
-/// `Some(Some(token))` when the first part is `csrf_token`, `Some(None)` when it is another
-/// field (refused: the form must send its token first), `None` when more bytes are needed.
-fn first_part_token(prefix: &[u8], boundary: &str) -> Option<Option<String>> {
-    let opening = format!("--{boundary}\r\n");
-    let start = find(prefix, opening.as_bytes())? + opening.len();
-    let headers_end = find(&prefix[start..], b"\r\n\r\n")? + start;
-    let headers = String::from_utf8_lossy(&prefix[start..headers_end]).to_ascii_lowercase();
-    let value_start = headers_end + 4;
-    let closing = format!("\r\n--{boundary}");
-    let value_end = find(&prefix[value_start..], closing.as_bytes())? + value_start;
-    let is_token = headers.lines().any(|line| {
-        line.starts_with("content-disposition:") && line.contains(&format!("name=\"{CSRF_FIELD}\""))
-    });
-    Some(is_token.then(|| String::from_utf8_lossy(&prefix[value_start..value_end]).into_owned()))
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+/// Reads the first part of a multipart body from the bytes received so far (`ended`: they are
+/// the whole body) with `multer`, axum's own multipart parser.
+async fn first_part(prefix: &[u8], boundary: &str, ended: bool) -> FirstPart {
+    let bytes = Bytes::copy_from_slice(prefix);
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::convert::Infallible>(bytes) });
+    // The caller bounds the prefix (MAX_CSRF_PREFIX and one chunk).
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let outcome = match multipart.next_field().await {
+        Ok(Some(field)) if field.name() == Some(CSRF_FIELD) => field.text().await.map(Some),
+        Ok(_) => return FirstPart::Refused,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(Some(token)) => FirstPart::Token(token),
+        Ok(None) => FirstPart::Refused,
+        Err(multer::Error::IncompleteStream | multer::Error::IncompleteFieldData { .. })
+            if !ended =>
+        {
+            FirstPart::NeedMore
+        }
+        Err(_) => FirstPart::Refused,
+    }
 }
 
 /// Middleware of the protected routes: the [`CurrentUser`] in the request extensions, or the
@@ -414,34 +424,55 @@ pub async fn require_user(State(state): State<AppState>, request: Request, next:
 mod tests {
     use super::*;
 
-    fn check_first_part(body: &str, expected: Option<Option<&str>>) {
-        assert_eq!(
-            first_part_token(body.as_bytes(), "XyZ"),
-            expected.map(|token| token.map(str::to_string)),
-            "{body:?}"
-        );
+    fn check_first_part(body: &str, expected: FirstPart) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(first_part(body.as_bytes(), "XyZ", false));
+        assert_eq!(got, expected, "{body:?}");
     }
 
     #[test]
     fn the_token_is_read_from_the_first_multipart_part_only() {
         let token_part =
             "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc\r\n--XyZ";
-        check_first_part(token_part, Some(Some("abc")));
+        check_first_part(token_part, FirstPart::Token("abc".into()));
         check_first_part(
             &format!(
                 "{token_part}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\"\r\n\r\nxx"
             ),
-            Some(Some("abc")),
+            FirstPart::Token("abc".into()),
         );
         check_first_part(
             "--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nab",
-            None,
+            FirstPart::NeedMore,
         );
         check_first_part(
             "--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc\r\n--XyZ",
-            Some(None),
+            FirstPart::Refused,
         );
-        check_first_part("", None);
+        check_first_part("", FirstPart::NeedMore);
+        // The boundary is case-sensitive: another case is another boundary.
+        check_first_part(
+            "--xyz\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc\r\n--xyz--\r\n",
+            FirstPart::NeedMore,
+        );
+    }
+
+    #[test]
+    fn regression_a_boundary_with_capital_letters_is_kept() {
+        let media_type: mime::Mime =
+            "Multipart/Form-Data; boundary=----WebKitFormBoundaryAbC123xYz"
+                .parse()
+                .unwrap();
+        assert_eq!(
+            media_type.essence_str(),
+            mime::MULTIPART_FORM_DATA.essence_str()
+        );
+        assert_eq!(
+            media_type.get_param(mime::BOUNDARY).unwrap().as_str(),
+            "----WebKitFormBoundaryAbC123xYz"
+        );
     }
 
     #[test]
@@ -458,11 +489,6 @@ mod tests {
             HeaderValue::from_static("llm_eval_session=../../etc"),
         );
         assert_eq!(cookie_session_id(&headers), None);
-        assert_eq!(
-            multipart_boundary("multipart/form-data; boundary=\"ab\""),
-            Some("ab".into())
-        );
-        assert_eq!(multipart_boundary("multipart/form-data"), None);
         assert!(tokens_match("abc", "abc"));
         assert!(!tokens_match("abd", "abc"));
         assert!(!tokens_match("", ""));
