@@ -39,7 +39,7 @@ pub enum ImageCommand {
 pub enum BuilderArg {
     /// Compile with cargo here and assemble the image without Docker.
     Native,
-    /// `docker build` on app/Dockerfile (needs a running Docker daemon).
+    /// `docker build` on app/llm-eval/Dockerfile (needs a running Docker daemon).
     Docker,
 }
 
@@ -105,7 +105,7 @@ pub fn run(args: &ImageArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
 fn run_build(args: &BuildArgs, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     if args.builder == BuilderArg::Docker && args.binary.is_some() {
         return Err(outcome::usage(anyhow::anyhow!(
-            "--binary packs a built binary natively; the Docker builder compiles inside app/Dockerfile (drop one of them)"
+            "--binary packs a built binary natively; the Docker builder compiles inside app/llm-eval/Dockerfile (drop one of them)"
         )));
     }
     let platform = match args.platform {
@@ -168,14 +168,14 @@ fn app_stack_platform() -> anyhow::Result<Platform> {
         )
 }
 
-/// The nearest directory at or above the current one that holds `app/Cargo.toml` and a
-/// workspace `Cargo.toml`.
+/// The nearest directory at or above the current one that holds `app/llm-eval/Cargo.toml` and
+/// a workspace `Cargo.toml`.
 pub(crate) fn find_workspace() -> anyhow::Result<PathBuf> {
     let start = std::env::current_dir().context("reading the current directory")?;
     for dir in start.ancestors() {
         let is_workspace = std::fs::read_to_string(dir.join("Cargo.toml"))
             .is_ok_and(|text| text.contains("[workspace]"))
-            && dir.join("app").join("Cargo.toml").is_file();
+            && dir.join("app/llm-eval/Cargo.toml").is_file();
         if is_workspace {
             return Ok(dir.to_owned());
         }
@@ -328,7 +328,7 @@ mod tests {
     fn workspace_is_found_from_here() {
         let workspace = find_workspace().unwrap();
         assert!(
-            workspace.join("app").join("Dockerfile").is_file(),
+            workspace.join("app/llm-eval/Dockerfile").is_file(),
             "{}",
             workspace.display()
         );

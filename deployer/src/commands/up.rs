@@ -118,7 +118,7 @@ pub async fn run(
     );
     if args.builder == BuilderArg::Docker && args.binary.is_some() {
         return Err(usage(anyhow::anyhow!(
-            "--binary packs a built binary natively; the Docker builder compiles inside app/Dockerfile (drop one of them)"
+            "--binary packs a built binary natively; the Docker builder compiles inside app/llm-eval/Dockerfile (drop one of them)"
         )));
     }
     let admin_email = args

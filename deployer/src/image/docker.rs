@@ -1,4 +1,4 @@
-//! The Docker builder (`--builder docker`): `docker build` on `app/Dockerfile` for the task's
+//! The Docker builder (`--builder docker`): `docker build` on `app/llm-eval/Dockerfile` for the task's
 //! platform, then `docker save`, and the saved image re-laid as our OCI layout so the same
 //! `push` (credentials, skipping what the registry has, digest tags) serves both builders.
 //!
@@ -32,10 +32,10 @@ pub fn build(options: &BuildOptions) -> Result<BuiltImage, ImageError> {
     if options.binary.is_some() {
         return Err(ImageError::Command {
             command: "docker build".to_owned(),
-            problem: "cannot pack a given --binary: the Docker builder compiles inside app/Dockerfile (drop --binary, or use the native builder)".to_owned(),
+            problem: "cannot pack a given --binary: the Docker builder compiles inside app/llm-eval/Dockerfile (drop --binary, or use the native builder)".to_owned(),
         });
     }
-    let dockerfile = options.workspace.join("app").join("Dockerfile");
+    let dockerfile = options.workspace.join("app/llm-eval/Dockerfile");
     if !dockerfile.is_file() {
         return Err(ImageError::Io {
             action: "reading",

@@ -140,7 +140,7 @@ pub enum Builder {
     /// Compile with cargo on this machine (or take `--binary`) and assemble the layout here.
     #[default]
     Native,
-    /// `docker build` on `app/Dockerfile`, then `docker save` into the same layout format.
+    /// `docker build` on `app/llm-eval/Dockerfile`, then `docker save` into the same layout format.
     Docker,
 }
 
@@ -153,7 +153,7 @@ pub struct BuildOptions {
     pub platform: Platform,
     /// Directory of the OCI image layout (created; an existing layout is replaced).
     pub out_dir: PathBuf,
-    /// The workspace root (holds `Cargo.toml` and `app/Dockerfile`); unused with `binary`.
+    /// The workspace root (holds `Cargo.toml` and `app/llm-eval/Dockerfile`); unused with `binary`.
     pub workspace: PathBuf,
     /// Native (default) or Docker.
     pub builder: Builder,

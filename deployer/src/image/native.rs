@@ -147,7 +147,7 @@ fn app_user() -> (u64, u64) {
     )
 }
 
-/// `cargo build --release --locked -p app --bin llm-eval` in the workspace; the binary's path
+/// `cargo build --release --locked -p llm-eval --bin llm-eval` in the workspace; the binary's path
 /// comes from cargo's own JSON messages, so `CARGO_TARGET_DIR` and `build.target-dir` work.
 fn cargo_build(workspace: &Path) -> Result<PathBuf, ImageError> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -157,7 +157,7 @@ fn cargo_build(workspace: &Path) -> Result<PathBuf, ImageError> {
         "--release",
         "--locked",
         "-p",
-        "app",
+        "llm-eval",
         "--bin",
         "llm-eval",
         "--message-format=json-render-diagnostics",
@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn executable_from_cargo_messages() {
         let messages = concat!(
-            r#"{"reason":"compiler-artifact","target":{"name":"app","kind":["lib"]},"executable":null}"#,
+            r#"{"reason":"compiler-artifact","target":{"name":"engine","kind":["lib"]},"executable":null}"#,
             "\n",
             r#"{"reason":"compiler-artifact","target":{"name":"llm-eval","kind":["bin"]},"executable":"/t/release/llm-eval"}"#,
             "\n",

@@ -7,7 +7,7 @@
 //! dependencies are unstable, so [`llm_eval`] takes `llm-eval` from the profile directory this
 //! test binary runs in (`<target>/debug/deps/it-*` → `<target>/debug/llm-eval`), which a
 //! workspace build (`cargo nextest run --workspace`, as `.ci/run` does) has made; only when it
-//! is missing does it run `cargo build -p app --bin llm-eval` (a debug build, never a second
+//! is missing does it run `cargo build -p llm-eval --bin llm-eval` (a debug build, never a second
 //! release build).
 
 use std::io::{Read, Write};
@@ -42,12 +42,12 @@ pub fn llm_eval() -> PathBuf {
             if !binary.is_file() {
                 let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
                 let status = Command::new(cargo)
-                    .args(["build", "-p", "app", "--bin", "llm-eval"])
+                    .args(["build", "-p", "llm-eval", "--bin", "llm-eval"])
                     .current_dir(workspace())
                     .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
                     .status()
                     .unwrap();
-                assert!(status.success(), "cargo build -p app --bin llm-eval");
+                assert!(status.success(), "cargo build -p llm-eval --bin llm-eval");
             }
             binary
         })
@@ -642,7 +642,7 @@ fn final_stage(dockerfile: &str) -> (usize, Vec<(String, String)>) {
 
 #[test]
 fn dockerfile_matches_the_task_definition() {
-    let dockerfile = std::fs::read_to_string(workspace().join("app/Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(workspace().join("app/llm-eval/Dockerfile")).unwrap();
     let (n_stages, stage) = final_stage(&dockerfile);
     assert!(n_stages >= 2, "multi-stage");
     let one = |name: &str| -> String {

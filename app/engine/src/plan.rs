@@ -1,0 +1,810 @@
+//! An evaluation request, checked and resolved into a runner [`EvalPlan`]: the one function the
+//! CLI (`llm-eval eval`) and the web form share, so both refuse the same input with the same
+//! words.
+//!
+//! Invariants: every check happens here, before any model is called (models and judges
+//! resolve in the catalog and have a provider, metrics and judges fit together, the rubric
+//! parses, the dataset has usable records, the template names only fields it has, the
+//! reference field exists, the selection and runner settings are in range); each error names
+//! the [`Field`] of the request it is about and speaks of the evaluation, never of a flag or a
+//! form control (the CLI and the form add their own names). A request is stored with its run
+//! ([`EvalPlan::config_json`]) and can be read back ([`EvalRequest::from_config`]) to clone
+//! or resume the run.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::catalog::{Catalog, ModelSpec};
+use crate::dataset::{Dataset, Format};
+use crate::judge::Rubric;
+use crate::limits::ByteSize;
+use crate::providers::{InferenceParams, Providers};
+use crate::runner::{self, EvalPlan, ModelClient, RunnerConfig};
+use crate::template::PromptTemplate;
+use fmeval_scoring::metrics::MetricName;
+use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
+
+/// The most concurrent requests per model.
+pub const MAX_CONCURRENCY: usize = 1024;
+/// The most attempts per request.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// The longest per-request timeout: a day (longer is surely a typo).
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+/// What the user asks to evaluate, before any check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalRequest {
+    /// The dataset file (JSON Lines or CSV).
+    pub dataset: PathBuf,
+    /// The prompt template text.
+    pub template: String,
+    /// The field holding the reference answer(s).
+    pub reference_field: String,
+    /// Models (`provider:model-id` or catalog aliases), in output order.
+    pub models: Vec<String>,
+    /// Metrics, in output order.
+    pub metrics: Vec<MetricName>,
+    /// Judge models of `qa_accuracy_by_llm`.
+    pub judges: Vec<String>,
+    /// The judge rubric text; `None`: the default rubric.
+    pub rubric: Option<String>,
+    /// Which records.
+    pub selection: Selection,
+    /// Inference parameters applied to every model over its catalog defaults.
+    pub params: InferenceParams,
+    /// Concurrent requests per model.
+    pub concurrency: usize,
+    /// Attempts per request for transient errors.
+    pub max_attempts: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The longest wait before a retry, whatever an endpoint's `Retry-After` asks.
+    pub max_retry_wait: Duration,
+    /// The longest one record may take with one model, every attempt and wait included.
+    pub record_timeout: Duration,
+    /// The largest dataset record (a JSON Lines line or a CSV row) read; a larger one fails.
+    pub max_record_size: ByteSize,
+}
+
+impl EvalRequest {
+    /// A request with the CLI's defaults for everything but the dataset, template, models and
+    /// metrics.
+    pub fn new(
+        dataset: PathBuf,
+        template: String,
+        models: Vec<String>,
+        metrics: Vec<MetricName>,
+    ) -> EvalRequest {
+        let defaults = RunnerConfig::default();
+        EvalRequest {
+            dataset,
+            template,
+            reference_field: "answers".to_string(),
+            models,
+            metrics,
+            judges: Vec::new(),
+            rubric: None,
+            selection: Selection::All,
+            params: InferenceParams::default(),
+            concurrency: 8,
+            max_attempts: 5,
+            timeout: defaults.timeout,
+            max_retry_wait: defaults.max_retry_wait,
+            record_timeout: defaults.record_timeout,
+            max_record_size: crate::limits::DEFAULT_MAX_RECORD,
+        }
+    }
+}
+
+/// The part of a request an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The dataset.
+    Dataset,
+    /// The prompt template.
+    Template,
+    /// The reference field.
+    ReferenceField,
+    /// The models.
+    Models,
+    /// The metrics.
+    Metrics,
+    /// The judge models.
+    Judges,
+    /// The judge rubric.
+    Rubric,
+    /// The record selection (count, sample size).
+    Selection,
+    /// Inference parameters.
+    Params,
+    /// Concurrency, attempts, timeouts, retry waits.
+    Runner,
+}
+
+impl Field {
+    /// The field's name in stored configurations and forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Dataset => "dataset",
+            Field::Template => "template",
+            Field::ReferenceField => "reference_field",
+            Field::Models => "models",
+            Field::Metrics => "metrics",
+            Field::Judges => "judges",
+            Field::Rubric => "rubric",
+            Field::Selection => "selection",
+            Field::Params => "params",
+            Field::Runner => "runner",
+        }
+    }
+}
+
+/// A request that cannot be evaluated: which part, and why (the whole cause chain, in words
+/// a user of the CLI or of the form can act on).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct PlanError {
+    /// The part of the request.
+    pub field: Field,
+    /// What is wrong.
+    pub message: String,
+    /// The limit that, raised, gets past the error (each interface names its own control).
+    pub raise: Option<Limit>,
+}
+
+/// A limit of the request that an error can be solved by raising.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// [`EvalRequest::max_record_size`].
+    MaxRecordSize,
+}
+
+impl PlanError {
+    fn new(field: Field, message: impl Into<String>) -> PlanError {
+        PlanError {
+            field,
+            message: message.into(),
+            raise: None,
+        }
+    }
+
+    fn from_error(field: Field, error: &(dyn std::error::Error + 'static)) -> PlanError {
+        PlanError::new(field, store::error_chain(error))
+    }
+
+    /// A dataset error, with the limit to raise when it is an oversized record.
+    fn from_dataset(error: &crate::dataset::DatasetError) -> PlanError {
+        let mut plan_error = PlanError::from_error(Field::Dataset, error);
+        if matches!(error, crate::dataset::DatasetError::RecordTooLarge { .. }) {
+            plan_error.raise = Some(Limit::MaxRecordSize);
+        }
+        plan_error
+    }
+}
+
+/// Checks a request and resolves it into a plan: models and judges get their clients from
+/// `providers` (no model is called). Dataset reading runs on a blocking thread.
+pub async fn build_plan(
+    request: &EvalRequest,
+    catalog: &Catalog,
+    providers: &Providers,
+) -> Result<EvalPlan, PlanError> {
+    let models = resolve_models(catalog, &request.models, Field::Models)?;
+    let judges = resolve_models(catalog, &request.judges, Field::Judges)?;
+    if models.is_empty() {
+        return Err(PlanError::new(Field::Models, "no model to evaluate"));
+    }
+    let metrics = unique_metrics(&request.metrics);
+    if metrics.is_empty() {
+        return Err(PlanError::new(Field::Metrics, "no metric to compute"));
+    }
+    let judged = metrics.contains(&MetricName::QaAccuracyByLlm);
+    if judged && judges.is_empty() {
+        return Err(PlanError::new(
+            Field::Judges,
+            "metric `qa_accuracy_by_llm` needs at least one judge model",
+        ));
+    }
+    if !judged && !judges.is_empty() {
+        return Err(PlanError::new(
+            Field::Judges,
+            "judge models are only used by the metric `qa_accuracy_by_llm`",
+        ));
+    }
+    let rubric = match &request.rubric {
+        Some(source) if !source.trim().is_empty() => Rubric::parse(&normalize_text(source))
+            .map_err(|error| PlanError::from_error(Field::Rubric, &error))?,
+        _ => Rubric::default_rubric(),
+    };
+    check_selection(request.selection)?;
+    let config = runner_config(request)?;
+    check_params(&request.params)?;
+    let template = parse_template(&request.template)?;
+    let dataset = {
+        let path = request.dataset.clone();
+        let reference_field = request.reference_field.clone();
+        let template = template.clone();
+        let max_record = request.max_record_size;
+        tokio::task::spawn_blocking(move || {
+            open_dataset(&path, max_record, &template, &reference_field)
+        })
+        .await
+        .map_err(|error| {
+            PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
+        })??
+    };
+    let mut plan = EvalPlan {
+        dataset,
+        template,
+        reference_field: request.reference_field.clone(),
+        selection: request.selection,
+        metrics,
+        models: Vec::new(),
+        judges: Vec::new(),
+        rubric,
+        config,
+        params: request.params.clone(),
+    };
+    for (specs, field) in [(&models, Field::Models), (&judges, Field::Judges)] {
+        for spec in specs {
+            let provider = providers.get(spec).await.map_err(|error| {
+                PlanError::new(
+                    field,
+                    format!("`{}`: {}", spec.spec, store::error_chain(&error)),
+                )
+            })?;
+            let client = model_client(spec, provider, &request.params);
+            match field {
+                Field::Judges => plan.judges.push(client),
+                _ => plan.models.push(client),
+            }
+        }
+    }
+    // The runner's own checks, once more, so a plan that passes here can always start.
+    runner::validate(&plan).map_err(|error| PlanError::from_error(Field::Dataset, &error))?;
+    Ok(plan)
+}
+
+/// Each model resolved once, in first-seen order (a model named twice is evaluated once).
+fn resolve_models(
+    catalog: &Catalog,
+    specs: &[String],
+    field: Field,
+) -> Result<Vec<ModelSpec>, PlanError> {
+    let mut resolved: Vec<ModelSpec> = Vec::with_capacity(specs.len());
+    for spec in specs.iter().filter(|spec| !spec.trim().is_empty()) {
+        let model = catalog
+            .resolve(spec)
+            .map_err(|error| PlanError::from_error(field, &error))?;
+        if !resolved.iter().any(|seen| seen.spec == model.spec) {
+            resolved.push(model);
+        }
+    }
+    Ok(resolved)
+}
+
+fn unique_metrics(metrics: &[MetricName]) -> Vec<MetricName> {
+    let mut unique = Vec::with_capacity(metrics.len());
+    for metric in metrics {
+        if !unique.contains(metric) {
+            unique.push(*metric);
+        }
+    }
+    unique
+}
+
+fn check_selection(selection: Selection) -> Result<(), PlanError> {
+    match selection {
+        Selection::First(0) => Err(PlanError::new(
+            Field::Selection,
+            "the record count must be at least 1",
+        )),
+        Selection::Sample { n: 0, .. } => Err(PlanError::new(
+            Field::Selection,
+            "the sample size must be at least 1",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn runner_config(request: &EvalRequest) -> Result<RunnerConfig, PlanError> {
+    if !(1..=MAX_CONCURRENCY).contains(&request.concurrency) {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!("concurrency must be between 1 and {MAX_CONCURRENCY}"),
+        ));
+    }
+    if !(1..=MAX_ATTEMPTS).contains(&request.max_attempts) {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!("attempts must be between 1 and {MAX_ATTEMPTS}"),
+        ));
+    }
+    if request.timeout.is_zero() || request.timeout > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "the timeout must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    if request.max_retry_wait.is_zero() || request.max_retry_wait > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "the longest retry wait must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    if request.record_timeout.is_zero() || request.record_timeout > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "the record timeout must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    Ok(RunnerConfig {
+        concurrency: request.concurrency,
+        max_attempts: request.max_attempts,
+        timeout: request.timeout,
+        max_retry_wait: request.max_retry_wait,
+        record_timeout: request.record_timeout,
+        ..RunnerConfig::default()
+    })
+}
+
+fn check_params(params: &InferenceParams) -> Result<(), PlanError> {
+    if let Some(temperature) = params.temperature
+        && !(temperature.is_finite() && (0.0..=2.0).contains(&temperature))
+    {
+        return Err(PlanError::new(
+            Field::Params,
+            "the temperature must be between 0 and 2",
+        ));
+    }
+    if let Some(top_p) = params.top_p
+        && !(top_p.is_finite() && top_p > 0.0 && top_p <= 1.0)
+    {
+        return Err(PlanError::new(
+            Field::Params,
+            "top-p must be more than 0 and at most 1",
+        ));
+    }
+    if params.max_tokens == Some(0) {
+        return Err(PlanError::new(
+            Field::Params,
+            "the maximum number of tokens must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// Template or rubric text as the user meant it: without a UTF-8 byte-order mark (which would
+/// hide a role marker on the first line) and with CRLF line ends as LF (a file saved on
+/// Windows, or a browser's textarea, must give the same prompt).
+pub fn normalize_text(text: &str) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.replace("\r\n", "\n")
+}
+
+/// Parses template text; a template that names no field would send every record the same
+/// prompt, which is always a mistake.
+pub fn parse_template(text: &str) -> Result<PromptTemplate, PlanError> {
+    let source = normalize_text(text);
+    if source.trim().is_empty() {
+        return Err(PlanError::new(Field::Template, "the template is empty"));
+    }
+    let template = PromptTemplate::parse(&source)
+        .map_err(|error| PlanError::from_error(Field::Template, &error))?;
+    if template.fields().is_empty() {
+        return Err(PlanError::new(
+            Field::Template,
+            "the template uses no field (write `{question}` where a record's field goes), so every record would get the same prompt",
+        ));
+    }
+    Ok(template)
+}
+
+/// Opens the dataset and checks that the template and the reference field fit it.
+fn open_dataset(
+    path: &Path,
+    max_record: ByteSize,
+    template: &PromptTemplate,
+    reference_field: &str,
+) -> Result<Dataset, PlanError> {
+    let dataset = Dataset::open(path)
+        .map_err(|error| PlanError::from_error(Field::Dataset, &error))?
+        .with_max_record_size(max_record);
+    let available = usable_fields(&dataset)?;
+    template.check_fields(&available).map_err(|error| {
+        PlanError::new(
+            Field::Template,
+            format!(
+                "the template does not fit {}: {}",
+                display_name(path),
+                store::error_chain(&error)
+            ),
+        )
+    })?;
+    if !available.iter().any(|field| field == reference_field) {
+        return Err(PlanError::new(
+            Field::ReferenceField,
+            format!(
+                "reference field `{reference_field}` is not in the dataset; available fields: {}",
+                available.join(", ")
+            ),
+        ));
+    }
+    Ok(dataset)
+}
+
+fn display_name(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The dataset's field names, after checking that it has records and that some of them are
+/// usable: a file of nothing but broken lines is one problem to report once, not a run where
+/// every record fails. A JSON array of objects (often saved as `.json`) is recognised and
+/// named as such.
+pub fn usable_fields(dataset: &Dataset) -> Result<Vec<String>, PlanError> {
+    let path = dataset.path();
+    let dataset_error = |error: crate::dataset::DatasetError| PlanError::from_dataset(&error);
+    if dataset.format() == Format::JsonLines && is_json_array_of_objects(path) {
+        return Err(PlanError::new(
+            Field::Dataset,
+            format!(
+                "{}: this is one JSON array, not JSON Lines (one object per line); convert it, e.g. with `jq -c '.[]'`",
+                path.display()
+            ),
+        ));
+    }
+    let Some(first) = dataset.records().map_err(dataset_error)?.next() else {
+        return Err(PlanError::new(
+            Field::Dataset,
+            format!("{}: the dataset has no records", path.display()),
+        ));
+    };
+    let available = dataset.field_names().map_err(dataset_error)?;
+    if !available.is_empty() {
+        return Ok(available);
+    }
+    let (problem, raise) = match first {
+        Err(error) => (error.to_string(), PlanError::from_dataset(&error).raise),
+        Ok(record) => (
+            format!(
+                "{}:{}: the record has no fields",
+                path.display(),
+                record.line
+            ),
+            None,
+        ),
+    };
+    Err(PlanError {
+        raise,
+        ..PlanError::new(
+            Field::Dataset,
+            format!(
+                "{}: no usable record among the first {}; the first problem: {problem}",
+                path.display(),
+                crate::dataset::FIELD_SCAN_RECORDS
+            ),
+        )
+    })
+}
+
+/// Whether the file starts (after a byte-order mark and blanks) with `[` and then `{`: a JSON
+/// array of objects, pretty-printed or on one line. (A JSON Lines file whose first line is an
+/// array such as `[1, 2]` is not: that line fails alone.)
+fn is_json_array_of_objects(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    if file.take(4096).read_to_end(&mut head).is_err() {
+        return false;
+    }
+    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&head);
+    let mut significant = head.iter().filter(|byte| !byte.is_ascii_whitespace());
+    significant.next() == Some(&b'[') && significant.next() == Some(&b'{')
+}
+
+/// The runner's client of a resolved model, with the request's parameters over the catalog's.
+fn model_client(
+    spec: &ModelSpec,
+    provider: std::sync::Arc<dyn crate::providers::ModelProvider>,
+    overrides: &InferenceParams,
+) -> ModelClient {
+    let mut params = spec.params.clone();
+    if overrides.temperature.is_some() {
+        params.temperature = overrides.temperature;
+    }
+    if overrides.max_tokens.is_some() {
+        params.max_tokens = overrides.max_tokens;
+    }
+    if overrides.top_p.is_some() {
+        params.top_p = overrides.top_p;
+    }
+    if !overrides.stop_sequences.is_empty() {
+        params.stop_sequences = overrides.stop_sequences.clone();
+    }
+    ModelClient {
+        label: spec.spec.clone(),
+        provider,
+        model_id: spec.model_id.clone(),
+        params,
+        price_per_1k_input: spec.price_per_1k_input,
+        price_per_1k_output: spec.price_per_1k_output,
+    }
+}
+
+impl EvalRequest {
+    /// The request a run was made from, read back from its stored configuration
+    /// ([`EvalPlan::config_json`]), to clone or resume it.
+    pub fn from_config(config: &Value) -> Result<EvalRequest, PlanError> {
+        let text = |key: &str, field: Field| -> Result<String, PlanError> {
+            config
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| PlanError::new(field, format!("the stored run has no `{key}`")))
+        };
+        let list = |key: &str| -> Vec<String> {
+            config
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|values| {
+                    values
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let metrics = list("metrics")
+            .iter()
+            .map(|name| {
+                name.parse::<MetricName>().map_err(|error| {
+                    PlanError::new(Field::Metrics, format!("stored metric `{name}`: {error}"))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let selection = match config.get("selection") {
+            Some(selection) => {
+                let count = |key| {
+                    selection
+                        .get(key)
+                        .and_then(Value::as_u64)
+                        .map(|n| n as usize)
+                };
+                match (count("records"), count("sample")) {
+                    (Some(n), _) => Selection::First(n),
+                    (None, Some(n)) => Selection::Sample {
+                        n,
+                        seed: selection
+                            .get("seed")
+                            .and_then(Value::as_u64)
+                            .map_or(DEFAULT_SEED, |seed| seed as u32),
+                    },
+                    (None, None) => Selection::All,
+                }
+            }
+            None => Selection::All,
+        };
+        let params: InferenceParams = config
+            .get("params")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|error| PlanError::new(Field::Params, format!("stored parameters: {error}")))?
+            .unwrap_or_default();
+        let rubric = config
+            .get("rubric")
+            .and_then(Value::as_str)
+            .filter(|rubric| *rubric != Rubric::default_rubric().source())
+            .map(str::to_string);
+        let seconds = |key: &str| {
+            config
+                .get(key)
+                .and_then(Value::as_f64)
+                .filter(|secs| {
+                    secs.is_finite() && *secs > 0.0 && *secs <= MAX_TIMEOUT.as_secs_f64()
+                })
+                .map(Duration::from_secs_f64)
+        };
+        let defaults = EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new());
+        Ok(EvalRequest {
+            dataset: PathBuf::from(text("dataset", Field::Dataset)?),
+            template: text("template", Field::Template)?,
+            reference_field: text("reference_field", Field::ReferenceField)?,
+            models: list("models"),
+            metrics,
+            judges: list("judges"),
+            rubric,
+            selection,
+            params,
+            concurrency: config
+                .get("concurrency")
+                .and_then(Value::as_u64)
+                .map_or(defaults.concurrency, |n| n as usize),
+            max_attempts: config
+                .get("max_attempts")
+                .and_then(Value::as_u64)
+                .map_or(defaults.max_attempts, |n| n.min(u64::from(u32::MAX)) as u32),
+            timeout: config
+                .get("timeout_secs")
+                .and_then(Value::as_f64)
+                .filter(|secs| {
+                    secs.is_finite() && *secs > 0.0 && *secs <= MAX_TIMEOUT.as_secs_f64()
+                })
+                .map_or(defaults.timeout, Duration::from_secs_f64),
+            max_retry_wait: seconds("max_retry_wait_secs").unwrap_or(defaults.max_retry_wait),
+            record_timeout: seconds("record_timeout_secs").unwrap_or(defaults.record_timeout),
+            max_record_size: config
+                .get("max_record_bytes")
+                .and_then(Value::as_u64)
+                .filter(|bytes| *bytes > 0)
+                .map_or(defaults.max_record_size, ByteSize),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn request(dir: &Path, template: &str) -> EvalRequest {
+        let dataset = dir.join("d.jsonl");
+        std::fs::write(&dataset, "{\"question\": \"Q?\", \"answers\": [\"A\"]}\n").unwrap();
+        EvalRequest::new(
+            dataset,
+            template.to_string(),
+            vec!["openai:m".to_string()],
+            vec![MetricName::QaAccuracy],
+        )
+    }
+
+    async fn check(change: impl FnOnce(&mut EvalRequest), expected: Result<(), (Field, &str)>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut request = request(dir.path(), "Q: {question}");
+        change(&mut request);
+        let providers = Providers::from_env(crate::providers::ProviderSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".into()),
+            openai_api_key: Some(secrecy::SecretString::from("k".to_string())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let got = build_plan(&request, &Catalog::embedded(), &providers).await;
+        match expected {
+            Ok(()) => {
+                got.unwrap();
+            }
+            Err((field, needle)) => {
+                let error = got.unwrap_err();
+                assert_eq!(error.field, field, "{error}");
+                assert!(error.message.contains(needle), "{error}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_check_names_its_field_and_no_flag() {
+        check(|_| {}, Ok(())).await;
+        check(|r| r.models.clear(), Err((Field::Models, "no model"))).await;
+        check(
+            |r| r.models = vec!["nosuch".into()],
+            Err((Field::Models, "nosuch")),
+        )
+        .await;
+        check(|r| r.metrics.clear(), Err((Field::Metrics, "no metric"))).await;
+        check(
+            |r| r.metrics.push(MetricName::QaAccuracyByLlm),
+            Err((Field::Judges, "needs at least one judge")),
+        )
+        .await;
+        check(
+            |r| r.judges = vec!["openai:j".into()],
+            Err((Field::Judges, "only used by")),
+        )
+        .await;
+        check(
+            |r| r.template = "no field".into(),
+            Err((Field::Template, "uses no field")),
+        )
+        .await;
+        check(
+            |r| r.template = "{nope}".into(),
+            Err((Field::Template, "nope")),
+        )
+        .await;
+        check(
+            |r| r.reference_field = "x".into(),
+            Err((Field::ReferenceField, "available fields: question, answers")),
+        )
+        .await;
+        check(
+            |r| r.selection = Selection::First(0),
+            Err((Field::Selection, "at least 1")),
+        )
+        .await;
+        check(|r| r.concurrency = 0, Err((Field::Runner, "concurrency"))).await;
+        check(
+            |r| r.timeout = Duration::ZERO,
+            Err((Field::Runner, "timeout")),
+        )
+        .await;
+        check(
+            |r| r.max_retry_wait = Duration::ZERO,
+            Err((Field::Runner, "retry wait")),
+        )
+        .await;
+        check(
+            |r| r.record_timeout = MAX_TIMEOUT + Duration::from_secs(1),
+            Err((Field::Runner, "record timeout")),
+        )
+        .await;
+        // The record cap is the request's: a dataset whose records are all over it has none
+        // usable.
+        check(
+            |r| r.max_record_size = ByteSize(8),
+            Err((Field::Dataset, "the record is larger than 8 bytes")),
+        )
+        .await;
+        check(
+            |r| r.dataset = PathBuf::from("/dev/zero"),
+            Err((Field::Dataset, "not a regular file")),
+        )
+        .await;
+        check(
+            |r| r.params.temperature = Some(3.0),
+            Err((Field::Params, "temperature")),
+        )
+        .await;
+        check(
+            |r| r.rubric = Some("{nope}".into()),
+            Err((Field::Rubric, "nope")),
+        )
+        .await;
+        check(
+            |r| r.dataset = PathBuf::from("/nonexistent/d.jsonl"),
+            Err((Field::Dataset, "d.jsonl")),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_stored_configuration_reads_back_as_its_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut request = request(dir.path(), "System: brief\nHuman: {question}\nAssistant:");
+        request.selection = Selection::Sample { n: 1, seed: 7 };
+        request.params.temperature = Some(0.5);
+        request.concurrency = 3;
+        request.timeout = Duration::from_millis(1500);
+        request.max_retry_wait = Duration::from_secs(7);
+        request.record_timeout = Duration::from_secs(90);
+        let providers = Providers::from_env(crate::providers::ProviderSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".into()),
+            openai_api_key: Some(secrecy::SecretString::from("k".to_string())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let plan = build_plan(&request, &Catalog::embedded(), &providers)
+            .await
+            .unwrap();
+        assert_eq!(plan.models[0].params.temperature, Some(0.5));
+        assert_eq!(
+            EvalRequest::from_config(&plan.config_json()).unwrap(),
+            request
+        );
+    }
+}

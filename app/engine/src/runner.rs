@@ -1,0 +1,872 @@
+//! The runner: evaluates the selected records of a dataset with one or more models (and judge
+//! models), concurrently, and records every outcome in the [`Store`].
+//!
+//! Pipeline: a blocking reader thread streams the selected records into a bounded channel; up
+//! to `2 × concurrency` records are evaluated at once, each by every model (each model's calls
+//! are limited by its own adaptive window, see [`Caller`]); every finished (record, model) row
+//! goes to a single writer that stores batches in one transaction each.
+//!
+//! Invariants:
+//! - Every selected (record, model) pair is recorded exactly once, as a success or with its
+//!   error; a failing record never stops the run. The store's primary key enforces "once".
+//! - Memory is O(concurrency) for `--records`/all selections: records are read lazily and rows
+//!   are written as they finish. A `--sample` keeps only the sampled records.
+//! - Rows reach the store in completion order; exports read them back ordered by selection
+//!   position (dataset order, or fmeval's shuffled sample order) then model order, so output
+//!   files are deterministic whatever the completion order.
+//! - Cancelling stops reading, abandons in-flight calls and keeps what finished; the run is
+//!   marked `cancelled`.
+//! - Nothing calls a model before the template fields, the reference field and the judges are
+//!   checked ([`validate`]).
+
+mod call;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+pub use call::{
+    CallError, CallOutcome, Caller, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RECORD_TIMEOUT, ModelClient,
+    RunnerConfig, Slot, Stop, Window,
+};
+
+use crate::cache::ResponseCache;
+use crate::dataset::{Dataset, DatasetError, Record, reference_text};
+use crate::judge::{Rubric, judge_score, parse_verdict};
+use crate::progress::ProgressEvent;
+use crate::template::{PromptTemplate, TemplateError};
+use fmeval_scoring::metrics::{MetricName, Score, ScoreValue, score_record};
+use fmeval_scoring::sample::{Selection, selected_indices};
+use store::{JudgeReply, RecordRow, RunStatus, SharedStore, StoreError, UserId};
+
+/// Rows stored per transaction at most.
+const WRITE_BATCH: usize = 512;
+
+/// A run that cannot start or could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The dataset could not be read.
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    /// The template does not fit the dataset.
+    #[error("{}: template: {source}", .path.display())]
+    Template {
+        /// The dataset file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: TemplateError,
+    },
+    /// The reference field is not a field of the dataset.
+    #[error("{}: reference field `{field}` is not in the dataset; available fields: {}", .path.display(), .available.join(", "))]
+    MissingReferenceField {
+        /// The dataset file.
+        path: std::path::PathBuf,
+        /// The reference field asked for.
+        field: String,
+        /// The dataset's fields.
+        available: Vec<String>,
+    },
+    /// `qa_accuracy_by_llm` was asked for without judges.
+    #[error("metric `qa_accuracy_by_llm` needs at least one judge model")]
+    JudgesRequired,
+    /// No model to evaluate.
+    #[error("no model to evaluate")]
+    NoModels,
+    /// Two models (or two judges) have the same label, so their rows would collide.
+    #[error("model `{0}` is given twice")]
+    DuplicateModel(String),
+    /// No metric to compute.
+    #[error("no metric to compute")]
+    NoMetrics,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A background task of the run failed.
+    #[error("run task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Everything that defines what a run evaluates.
+#[derive(Debug, Clone)]
+pub struct EvalPlan {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// The prompt template.
+    pub template: PromptTemplate,
+    /// The field holding the reference answer(s).
+    pub reference_field: String,
+    /// Which records.
+    pub selection: Selection,
+    /// Which metrics, in output order.
+    pub metrics: Vec<MetricName>,
+    /// The models evaluated side by side.
+    pub models: Vec<ModelClient>,
+    /// The judge models (`qa_accuracy_by_llm`).
+    pub judges: Vec<ModelClient>,
+    /// The judge rubric.
+    pub rubric: Rubric,
+    /// Concurrency, retries and timeouts.
+    pub config: RunnerConfig,
+    /// The inference parameters asked for over every model's catalog defaults (already
+    /// merged into each client's; kept to store and clone the request).
+    pub params: crate::providers::InferenceParams,
+}
+
+impl EvalPlan {
+    /// The plan as JSON, stored with the run.
+    pub fn config_json(&self) -> serde_json::Value {
+        let labels = |clients: &[ModelClient]| -> Vec<String> {
+            clients.iter().map(|client| client.label.clone()).collect()
+        };
+        let selection = match self.selection {
+            Selection::All => serde_json::json!({"all": true}),
+            Selection::First(n) => serde_json::json!({"records": n}),
+            Selection::Sample { n, seed } => serde_json::json!({"sample": n, "seed": seed}),
+        };
+        serde_json::json!({
+            "dataset": self.dataset.path().display().to_string(),
+            "template": self.template.source(),
+            "reference_field": self.reference_field,
+            "selection": selection,
+            "metrics": self.metrics.iter().map(|metric| metric.as_str()).collect::<Vec<_>>(),
+            "models": labels(&self.models),
+            "judges": labels(&self.judges),
+            "rubric": self.rubric.source(),
+            "params": self.params,
+            "concurrency": self.config.concurrency,
+            "max_attempts": self.config.max_attempts,
+            "timeout_secs": self.config.timeout.as_secs_f64(),
+            "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
+            "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
+            "max_record_bytes": self.dataset.max_record_size().0,
+        })
+    }
+}
+
+/// What a run shares with the outside world.
+#[derive(Debug, Clone)]
+pub struct RunContext {
+    /// Where rows go.
+    pub store: SharedStore,
+    /// Who the run belongs to.
+    pub owner: UserId,
+    /// The response cache (`None`: `--no-cache`).
+    pub cache: Option<ResponseCache>,
+    /// Progress events.
+    pub events: broadcast::Sender<ProgressEvent>,
+    /// Cancels the run.
+    pub cancel: CancellationToken,
+}
+
+/// Answers of an earlier run, by (model label, dataset index): a resumed run
+/// (`--retry-failed`) reuses them instead of calling the model again when the prompt and the
+/// reference are unchanged, and scores them with its own metrics (judges are asked again,
+/// through the response cache).
+pub type PriorResults = HashMap<(String, usize), PriorAnswer>;
+
+/// What a resumed run needs of an earlier successful row. The prompt is kept as a hash, not as
+/// text: prompts hold whole documents, and a 100,000-record run must resume in bounded memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriorAnswer {
+    /// [`prompt_hash`] of the row's `model_input`.
+    pub prompt_hash: u64,
+    /// The reference the answer was scored against.
+    pub target_output: String,
+    /// The model's answer.
+    pub model_output: String,
+    /// Latency of the call.
+    pub latency_ms: Option<f64>,
+    /// Input tokens.
+    pub input_tokens: Option<u64>,
+    /// Output tokens.
+    pub output_tokens: Option<u64>,
+    /// Cost of the call.
+    pub cost_usd: Option<f64>,
+}
+
+impl PriorAnswer {
+    /// The reusable part of a successful row; `None` for a failed row or one without output.
+    pub fn from_row(row: &RecordRow) -> Option<PriorAnswer> {
+        if !row.is_ok() {
+            return None;
+        }
+        Some(PriorAnswer {
+            prompt_hash: prompt_hash(&row.model_input),
+            target_output: row.target_output.clone()?,
+            model_output: row.model_output.clone()?,
+            latency_ms: row.latency_ms,
+            input_tokens: row.input_tokens,
+            output_tokens: row.output_tokens,
+            cost_usd: row.cost_usd,
+        })
+    }
+}
+
+/// A 64-bit hash of a rendered prompt (SipHash with fixed keys: the same within a process,
+/// which is all a resumed run compares).
+pub fn prompt_hash(prompt: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    prompt.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    /// The run's id.
+    pub run_id: String,
+    /// Finished or cancelled.
+    pub status: RunStatus,
+    /// Planned (record, model) evaluations.
+    pub total: usize,
+    /// Successful evaluations recorded.
+    pub done: usize,
+    /// Failed evaluations recorded.
+    pub failed: usize,
+    /// Rows copied from an earlier run.
+    pub copied: usize,
+    /// Wall-clock time of the run.
+    pub elapsed: std::time::Duration,
+}
+
+/// Checks, before any model call, that the plan fits the dataset: every template field exists,
+/// the reference field exists, judges are given when `qa_accuracy_by_llm` is asked for.
+pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
+    if plan.models.is_empty() {
+        return Err(RunError::NoModels);
+    }
+    if plan.metrics.is_empty() {
+        return Err(RunError::NoMetrics);
+    }
+    for clients in [&plan.models, &plan.judges] {
+        for (client_idx, client) in clients.iter().enumerate() {
+            if clients[..client_idx]
+                .iter()
+                .any(|earlier| earlier.label == client.label)
+            {
+                return Err(RunError::DuplicateModel(client.label.clone()));
+            }
+        }
+    }
+    if plan.metrics.contains(&MetricName::QaAccuracyByLlm) && plan.judges.is_empty() {
+        return Err(RunError::JudgesRequired);
+    }
+    let available = plan.dataset.field_names()?;
+    plan.template
+        .check_fields(&available)
+        .map_err(|source| RunError::Template {
+            path: plan.dataset.path().to_path_buf(),
+            source,
+        })?;
+    if !available.contains(&plan.reference_field) {
+        return Err(RunError::MissingReferenceField {
+            path: plan.dataset.path().to_path_buf(),
+            field: plan.reference_field.clone(),
+            available,
+        });
+    }
+    Ok(())
+}
+
+/// One selected record on its way to the models.
+struct Work {
+    position: usize,
+    index: usize,
+    record: Result<Record, String>,
+}
+
+/// The selected records, lazily, in evaluation order.
+type WorkIter = Box<dyn Iterator<Item = Result<Work, DatasetError>> + Send>;
+
+/// The selected records in evaluation order, and how many there are.
+fn selected_work(
+    dataset: &Dataset,
+    selection: Selection,
+) -> Result<(usize, WorkIter), DatasetError> {
+    let count = dataset.count()?;
+    let to_work =
+        |position: usize, item: Result<Record, DatasetError>| -> Result<Work, DatasetError> {
+            match item {
+                Ok(record) => Ok(Work {
+                    position,
+                    index: record.index,
+                    record: Ok(record),
+                }),
+                Err(error) => match error.record_index() {
+                    Some(index) => Ok(Work {
+                        position,
+                        index,
+                        record: Err(store::error_chain(&error)),
+                    }),
+                    None => Err(error),
+                },
+            }
+        };
+    match selected_indices(&selection, count) {
+        None => {
+            let records = dataset.records()?;
+            Ok((
+                count,
+                Box::new(
+                    records
+                        .enumerate()
+                        .map(move |(position, item)| to_work(position, item)),
+                ),
+            ))
+        }
+        Some(indices)
+            if indices
+                .iter()
+                .enumerate()
+                .all(|(position, index)| position == *index) =>
+        {
+            // A prefix in file order (`--records N`): stream it.
+            let n = indices.len();
+            let records = dataset.records()?;
+            Ok((
+                n,
+                Box::new(
+                    records
+                        .take(n)
+                        .enumerate()
+                        .map(move |(position, item)| to_work(position, item)),
+                ),
+            ))
+        }
+        Some(indices) => {
+            // A shuffled sample: keep only the sampled records, then hand them out in sample order.
+            let positions: HashMap<usize, usize> = indices
+                .iter()
+                .enumerate()
+                .map(|(position, index)| (*index, position))
+                .collect();
+            let max_index = indices.iter().copied().max().unwrap_or(0);
+            let mut slots: Vec<Option<Work>> = (0..indices.len()).map(|_| None).collect();
+            for (record_idx, item) in dataset.records()?.enumerate() {
+                if record_idx > max_index {
+                    break;
+                }
+                let index = match &item {
+                    Ok(record) => record.index,
+                    Err(error) => error.record_index().unwrap_or(record_idx),
+                };
+                if let Some(position) = positions.get(&index) {
+                    slots[*position] = Some(to_work(*position, item)?);
+                }
+            }
+            let n = indices.len();
+            let works =
+                slots
+                    .into_iter()
+                    .zip(indices)
+                    .enumerate()
+                    .map(|(position, (slot, index))| {
+                        Ok(slot.unwrap_or_else(|| Work {
+                            position,
+                            index,
+                            record: Err(format!("record {index} is missing from the dataset")),
+                        }))
+                    });
+            Ok((n, Box::new(works.collect::<Vec<_>>().into_iter())))
+        }
+    }
+}
+
+/// Runs a plan under `run_id`: creates the run in the store, evaluates, records every row and
+/// marks the run finished or cancelled. `prior` holds successes of an earlier run to reuse.
+pub async fn run(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+    prior: Option<Arc<PriorResults>>,
+) -> Result<RunOutcome, RunError> {
+    run_or_resume(plan, run_id, context, prior, false).await
+}
+
+/// Resumes run `run_id`, already stored and still `running` (its process died or handed it
+/// back): evaluates only the (record, model) pairs that have no stored row, so no record is
+/// lost and none is stored twice, and ends the run as [`run`] does.
+pub async fn resume(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+) -> Result<RunOutcome, RunError> {
+    run_or_resume(plan, run_id, context, None, true).await
+}
+
+async fn run_or_resume(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+    prior: Option<Arc<PriorResults>>,
+    resume: bool,
+) -> Result<RunOutcome, RunError> {
+    validate(&plan)?;
+    let started = Instant::now();
+    // The file's version before the first read: a dataset truncated, appended or replaced
+    // while it is read would give results of no one version, reported as a finished run.
+    let (fingerprint, n_selected, works) = {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || {
+            let fingerprint = plan.dataset.fingerprint()?;
+            let (n_selected, works) = selected_work(&plan.dataset, plan.selection)?;
+            Ok::<_, DatasetError>((fingerprint, n_selected, works))
+        })
+        .await
+        .map_err(RunError::Task)??
+    };
+    let total = n_selected * plan.models.len();
+    // What a resumed run has already stored: (position, model order) of each row.
+    let mut stored = std::collections::HashSet::new();
+    let (mut done, mut failed, mut copied) = (0, 0, 0);
+    if resume {
+        store::for_each_record(context.store.as_ref(), &context.owner, run_id, |row| {
+            stored.insert((row.position, row.model_order));
+            if row.is_ok() {
+                done += 1;
+            } else {
+                failed += 1;
+            }
+            Ok::<(), store::StoreError>(())
+        })
+        .await?;
+        // Counters kept beside the rows may have missed the dead process's last batch.
+        context
+            .store
+            .set_record_counts(
+                &context.owner,
+                run_id,
+                store::RecordCounts { ok: done, failed },
+            )
+            .await?;
+        tracing::info!(run_id, total, stored = stored.len(), "run resumed");
+    } else {
+        context
+            .store
+            .create_run(&context.owner, run_id, &plan.config_json(), total)
+            .await?;
+        tracing::info!(run_id, total, models = plan.models.len(), "run started");
+    }
+    let stored = Arc::new(stored);
+    let _ = context.events.send(ProgressEvent::Started {
+        run_id: run_id.to_string(),
+        total,
+    });
+
+    let callers: Arc<Vec<Caller>> = Arc::new(
+        plan.models
+            .iter()
+            .map(|client| {
+                Caller::new(
+                    client.clone(),
+                    plan.config.clone(),
+                    context.cache.clone(),
+                    Some(context.events.clone()),
+                )
+            })
+            .collect(),
+    );
+    let judges: Arc<Vec<Caller>> = Arc::new(
+        plan.judges
+            .iter()
+            .map(|client| {
+                Caller::new(
+                    client.clone(),
+                    plan.config.clone(),
+                    context.cache.clone(),
+                    Some(context.events.clone()),
+                )
+            })
+            .collect(),
+    );
+
+    let in_flight = plan.config.concurrency.max(1) * 2;
+    let (work_tx, mut work_rx) = mpsc::channel::<Result<Work, DatasetError>>(in_flight);
+    let reader_cancel = context.cancel.clone();
+    let n_models = plan.models.len();
+    let reader_stored = stored.clone();
+    let reader = tokio::task::spawn_blocking(move || {
+        for work in works {
+            // A resumed run skips the records stored for every model.
+            let complete = work.as_ref().is_ok_and(|work| {
+                !reader_stored.is_empty()
+                    && (0..n_models).all(|order| reader_stored.contains(&(work.position, order)))
+            });
+            if complete {
+                continue;
+            }
+            if reader_cancel.is_cancelled() || work_tx.blocking_send(work).is_err() {
+                break;
+            }
+        }
+    });
+
+    let (row_tx, row_rx) = mpsc::channel::<RecordRow>(WRITE_BATCH * 2);
+    let writer = tokio::spawn(write_rows(
+        context.store.clone(),
+        context.owner.clone(),
+        run_id.to_string(),
+        row_rx,
+    ));
+
+    let works = futures::stream::poll_fn(move |cx| work_rx.poll_recv(cx));
+    // Boxed (not stack-pinned) so that dropping it below really drops the stream and the
+    // work receiver, which unblocks the reader thread.
+    let mut evaluations = Box::pin(
+        works
+            .map(|work| {
+                let plan = plan.clone();
+                let callers = callers.clone();
+                let judges = judges.clone();
+                let prior = prior.clone();
+                let cancel = context.cancel.clone();
+                async move {
+                    match work {
+                        Ok(work) => {
+                            Ok(
+                                evaluate(&plan, &callers, &judges, prior.as_deref(), work, &cancel)
+                                    .await,
+                            )
+                        }
+                        Err(error) => Err(error),
+                    }
+                }
+            })
+            .buffer_unordered(in_flight),
+    );
+
+    let mut fatal = None;
+    loop {
+        let next = tokio::select! {
+            _ = context.cancel.cancelled() => break,
+            next = evaluations.next() => next,
+        };
+        let rows = match next {
+            None => break,
+            Some(Ok(rows)) => rows,
+            Some(Err(error)) => {
+                fatal = Some(error);
+                break;
+            }
+        };
+        for (row, was_copied) in rows {
+            if stored.contains(&(row.position, row.model_order)) {
+                // Stored before the resume (the record's other models were not).
+                continue;
+            }
+            let ok = row.is_ok();
+            if was_copied {
+                copied += 1;
+            }
+            if ok {
+                done += 1;
+            } else {
+                failed += 1;
+            }
+            let _ = context.events.send(ProgressEvent::RecordDone {
+                index: row.index,
+                model: row.model.clone(),
+                ok,
+            });
+            if row_tx.send(row).await.is_err() {
+                break;
+            }
+        }
+    }
+    // Dropping the stream abandons in-flight evaluations (cancel) and closes the reader.
+    drop(evaluations);
+    drop(row_tx);
+    let written = writer.await.map_err(RunError::Task)?;
+    reader.await.map_err(RunError::Task)?;
+    written?;
+    let fatal = fatal.or_else(|| plan.dataset.check_unchanged(&fingerprint).err());
+    if let Some(error) = fatal {
+        let summary = serde_json::json!({"error": error.to_string()});
+        let _ = context
+            .store
+            .finish_run(&context.owner, run_id, RunStatus::Failed, &summary)
+            .await;
+        return Err(RunError::Dataset(error));
+    }
+    let status = if context.cancel.is_cancelled() && done + failed < total {
+        RunStatus::Cancelled
+    } else {
+        RunStatus::Finished
+    };
+    let summary = serde_json::json!({"total": total, "done": done, "failed": failed});
+    context
+        .store
+        .finish_run(&context.owner, run_id, status, &summary)
+        .await?;
+    tracing::info!(run_id, ?status, done, failed, copied, "run ended");
+    let event = match status {
+        RunStatus::Cancelled => ProgressEvent::Cancelled { done, failed },
+        _ => ProgressEvent::Finished { done, failed },
+    };
+    let _ = context.events.send(event);
+    Ok(RunOutcome {
+        run_id: run_id.to_string(),
+        status,
+        total,
+        done,
+        failed,
+        copied,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Stores rows in batches until the channel closes.
+async fn write_rows(
+    store: SharedStore,
+    owner: UserId,
+    run_id: String,
+    mut rows: mpsc::Receiver<RecordRow>,
+) -> Result<(), RunError> {
+    let mut batch = Vec::with_capacity(WRITE_BATCH);
+    while let Some(row) = rows.recv().await {
+        batch.push(row);
+        while batch.len() < WRITE_BATCH {
+            match rows.try_recv() {
+                Ok(row) => batch.push(row),
+                Err(_) => break,
+            }
+        }
+        store
+            .insert_records(&owner, &run_id, std::mem::take(&mut batch))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Evaluates one record with every model; returns (row, copied from an earlier run) per model
+/// that finished (a model call abandoned by cancellation gives no row).
+async fn evaluate(
+    plan: &EvalPlan,
+    callers: &[Caller],
+    judges: &[Caller],
+    prior: Option<&PriorResults>,
+    work: Work,
+    cancel: &CancellationToken,
+) -> Vec<(RecordRow, bool)> {
+    let base = |model_order: usize, label: &str| RecordRow {
+        model: label.to_string(),
+        model_order,
+        position: work.position,
+        index: work.index,
+        model_input: String::new(),
+        prompt: String::new(),
+        model_output: None,
+        target_output: None,
+        category: None,
+        scores: Vec::new(),
+        latency_ms: None,
+        input_tokens: None,
+        output_tokens: None,
+        cost_usd: None,
+        error: None,
+        judge_replies: Vec::new(),
+        cached: false,
+    };
+    let record = match &work.record {
+        Ok(record) => record,
+        Err(message) => {
+            return callers
+                .iter()
+                .enumerate()
+                .map(|(model_order, caller)| {
+                    let mut row = base(model_order, &caller.client().label);
+                    row.error = Some(message.clone());
+                    (row, false)
+                })
+                .collect();
+        }
+    };
+    // As fmeval groups it: the value as Python's `str()` prints it (`True`, `3`), and a null
+    // category is no category (pandas' groupby drops missing keys).
+    let category = record
+        .fields
+        .get("category")
+        .filter(|value| !value.is_null())
+        .map(|value| fmeval_scoring::python::python_str(value).into_owned());
+    let rendered = plan.template.render(record);
+    let target = reference_text(record, &plan.reference_field, plan.dataset.path());
+    let per_model = callers.iter().enumerate().map(|(model_order, caller)| {
+        let mut row = base(model_order, &caller.client().label);
+        row.category = category.clone();
+        let rendered = &rendered;
+        let target = &target;
+        async move {
+            let rendered = match rendered {
+                Ok(rendered) => rendered,
+                Err(error) => {
+                    // Named like the dataset's own record errors: file, line, field.
+                    row.error = Some(match error {
+                        TemplateError::MissingField { field, line, .. } => format!(
+                            "{}:{line}: field `{field}` used by the template is missing",
+                            plan.dataset.path().display()
+                        ),
+                        other => other.to_string(),
+                    });
+                    return Some((row, false));
+                }
+            };
+            row.model_input = rendered.text.clone();
+            row.prompt = rendered.text.clone();
+            let target = match target {
+                Ok(target) => target,
+                Err(error) => {
+                    row.error = Some(error.to_string());
+                    return Some((row, false));
+                }
+            };
+            row.target_output = Some(target.clone());
+            // A resumed run reuses an earlier answer only for the same prompt and reference
+            // (the template, dataset or reference field may have changed since), and scores it
+            // again with this run's metrics, so the result is what a fresh run would give.
+            let reused = prior
+                .and_then(|prior| prior.get(&(row.model.clone(), row.index)))
+                .filter(|previous| {
+                    previous.prompt_hash == prompt_hash(&rendered.text)
+                        && previous.target_output == *target
+                });
+            let copied = reused.is_some();
+            let output = match reused {
+                Some(previous) => {
+                    row.latency_ms = previous.latency_ms;
+                    row.input_tokens = previous.input_tokens;
+                    row.output_tokens = previous.output_tokens;
+                    row.cost_usd = previous.cost_usd;
+                    // Paid for by the earlier run, not by this one.
+                    row.cached = true;
+                    previous.model_output.clone()
+                }
+                None => {
+                    let request = caller.request(rendered.messages.clone(), rendered.text.clone());
+                    let outcome = match caller.call(&request, cancel).await {
+                        Ok(outcome) => outcome,
+                        Err(CallError::Cancelled) => return None,
+                        Err(error) => {
+                            row.error = Some(error.to_string());
+                            return Some((row, false));
+                        }
+                    };
+                    row.latency_ms = Some(outcome.latency.as_secs_f64() * 1000.0);
+                    row.input_tokens = outcome.generation.input_tokens;
+                    row.output_tokens = outcome.generation.output_tokens;
+                    row.cost_usd = caller.client().cost(&outcome.generation);
+                    row.cached = outcome.cached;
+                    outcome.generation.text
+                }
+            };
+            for metric in &plan.metrics {
+                match metric {
+                    MetricName::QaAccuracyByLlm => {
+                        match judge(plan, judges, &rendered.text, &output, target, cancel).await {
+                            Ok((replies, score)) => {
+                                row.judge_replies = replies;
+                                row.scores.push(score);
+                            }
+                            Err(CallError::Cancelled) => return None,
+                            Err(error) => row.error = Some(format!("judge {error}")),
+                        }
+                    }
+                    metric => row.scores.extend(score_record(*metric, &output, target)),
+                }
+            }
+            row.model_output = Some(output);
+            Some((row, copied))
+        }
+    });
+    futures::future::join_all(per_model)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Asks every judge; returns the raw replies and the record's `qa_accuracy_by_llm` score.
+async fn judge(
+    plan: &EvalPlan,
+    judges: &[Caller],
+    question: &str,
+    model_answer: &str,
+    reference: &str,
+    cancel: &CancellationToken,
+) -> Result<(Vec<JudgeReply>, Score), CallError> {
+    let (text, messages) = plan.rubric.render_text(question, model_answer, reference);
+    let calls = judges.iter().map(|judge| {
+        let request = judge.request(messages.clone(), text.clone());
+        async move {
+            let outcome = judge.call(&request, cancel).await?;
+            let reply = outcome.generation.text;
+            Ok::<_, CallError>(JudgeReply {
+                judge: judge.client().label.clone(),
+                verdict: parse_verdict(&reply),
+                reply,
+            })
+        }
+    });
+    let replies = futures::future::try_join_all(calls).await?;
+    let verdicts: Vec<f64> = replies.iter().map(|reply| reply.verdict).collect();
+    let score = Score {
+        name: MetricName::QaAccuracyByLlm.as_str().to_string(),
+        value: ScoreValue::Float(judge_score(&verdicts)),
+    };
+    Ok((replies, score))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(model_input: &str, model_output: Option<&str>, error: Option<&str>) -> RecordRow {
+        RecordRow {
+            model: "openai:m".into(),
+            model_order: 0,
+            position: 0,
+            index: 0,
+            model_input: model_input.into(),
+            prompt: model_input.into(),
+            model_output: model_output.map(str::to_owned),
+            target_output: Some("France".into()),
+            category: None,
+            scores: Vec::new(),
+            latency_ms: Some(5.0),
+            input_tokens: Some(3),
+            output_tokens: Some(1),
+            cost_usd: None,
+            error: error.map(str::to_owned),
+            judge_replies: Vec::new(),
+            cached: false,
+        }
+    }
+
+    fn check(row: &RecordRow, expected: Option<(&str, &str)>) {
+        let got = PriorAnswer::from_row(row);
+        assert_eq!(
+            got.as_ref()
+                .map(|answer| (answer.prompt_hash, answer.model_output.as_str())),
+            expected.map(|(prompt, output)| (prompt_hash(prompt), output))
+        );
+    }
+
+    #[test]
+    fn regression_resume_keeps_answers_not_whole_prompts() {
+        // A resumed 100,000-record run held every earlier row, both prompt copies included.
+        let document = "a long document ".repeat(10_000);
+        check(
+            &row(&document, Some("Paris"), None),
+            Some((&document, "Paris")),
+        );
+        check(&row("Q?", None, Some("HTTP 500")), None);
+        check(&row("Q?", Some("x"), Some("judge failed")), None);
+        assert_ne!(prompt_hash("Q: a"), prompt_hash("Q: b"));
+        assert_eq!(prompt_hash(&document), prompt_hash(&document.clone()));
+    }
+}

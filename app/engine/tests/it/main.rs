@@ -1,0 +1,8 @@
+//! The engine's integration tests: one binary, one module per file.
+
+mod dataset;
+mod helpers;
+mod metrics;
+mod providers;
+mod runs;
+mod template;

@@ -1,0 +1,9 @@
+//! The `llm-eval` binary's integration tests: each runs the real binary. One test binary,
+//! one module per file.
+
+mod cli;
+mod field;
+mod helpers;
+mod hostile;
+mod repository;
+mod shared_store;

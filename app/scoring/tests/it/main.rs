@@ -1,0 +1,3 @@
+//! The integration tests of `fmeval-scoring`: one binary, one module per file.
+
+mod metrics;

@@ -1,0 +1,2279 @@
+//! The DynamoDB + S3 store of the deployed app: one on-demand table for runs, per-record results,
+//! datasets' metadata, settings and sessions, and the data bucket for uploaded datasets and
+//! records too large for one item. Several app tasks share it.
+//!
+//! Key design (`pk`, `sk`, both strings); a user's rows live under partitions that begin with
+//! their id, so no query of one user can name another's rows:
+//!
+//! | item | `pk` | `sk` |
+//! | --- | --- | --- |
+//! | run | `U#<owner>` | `RUN#<run id>` |
+//! | dataset | `U#<owner>` | `DS#<dataset id>` |
+//! | settings | `U#<owner>` | `SETTINGS` |
+//! | record | `U#<owner>#R#<run id>` | `<position, 10 digits>#<model order, 5 digits>` |
+//! | session | `SESSIONS` | SHA-256 of the session id |
+//!
+//! Indexes: the local secondary index `by_created` (sort key `ckey` = `RUN#<created>#<id>` or
+//! `DS#<created>#<id>`) lists a user's runs and datasets newest first; the sparse global
+//! secondary index `running` (hash key `running`, set only while a run is running) finds
+//! running runs of every owner at start-up.
+//!
+//! Invariants:
+//! - A record is stored exactly once: each record item is written with a conditional put
+//!   (`attribute_not_exists`), after a consistent read that the run (of that owner) exists; a
+//!   put refused because the identical item is there is the SDK's retry of this very put, not a
+//!   duplicate. The run's `n_ok`/`n_failed` counters (progress) are then added in one update;
+//!   a process killed between the two leaves them short, and a resumed run recounts them from
+//!   the stored rows. (Not transactions: they cost two write units per item, and moto copies
+//!   the whole table for every item of one, which made the store the bottleneck.)
+//! - A record whose item would pass [`SPILL_BYTES`] keeps its body in S3 under
+//!   `records/<owner hash>/<run>/...` and the item points at it.
+//! - Batch requests (deletes, reads) retry their unprocessed items with capped exponential
+//!   backoff; throttled calls are retried by the SDK's standard retry mode (with backoff).
+//! - Every call has a time limit (the SDK's attempt and operation timeouts).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::Client as DynamoClient;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, DeleteRequest, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, LocalSecondaryIndex, Projection, ProjectionType,
+    ScalarAttributeType, WriteRequest,
+};
+use aws_sdk_s3::Client as S3Client;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use sha2::Digest;
+
+use super::sqlite::random_hex;
+use super::{
+    DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
+    RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
+    StoreFuture, UserId,
+};
+
+/// Items larger than this (bytes of names and values) keep their body in S3: DynamoDB's item
+/// limit is 400 KB, and the rest of the item needs some room.
+pub const SPILL_BYTES: usize = 350 * 1024;
+
+/// Conditional record puts in flight at once per `insert_records` call.
+const PUTS_IN_FLIGHT: usize = 16;
+
+/// Attempts of a batch request's unprocessed items before the call fails.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The first backoff of those retries; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Rows a filtered or sorted page may look through (their keys and sort values only).
+const MAX_QUERY_ROWS: usize = 1_000_000;
+
+/// The partition of every session.
+const SESSIONS_PK: &str = "SESSIONS";
+
+/// What the store needs to be opened.
+#[derive(Debug, Clone)]
+pub struct DynamoConfig {
+    /// The table.
+    pub table: String,
+    /// The data bucket (datasets, spilled records).
+    pub bucket: String,
+    /// A local directory for uploads being checked and downloaded datasets.
+    pub local_dir: PathBuf,
+}
+
+/// Counts the DynamoDB requests sent (every attempt), for the benchmark's requests per record.
+#[derive(Debug, Default)]
+struct CountRequests(Arc<AtomicU64>);
+
+impl aws_sdk_dynamodb::config::Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "CountRequests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The DynamoDB + S3 store (cheap to clone).
+#[derive(Clone)]
+pub struct DynamoStore {
+    dynamo: DynamoClient,
+    requests: Arc<AtomicU64>,
+    s3: S3Client,
+    table: String,
+    bucket: String,
+    uploads_dir: PathBuf,
+    datasets_dir: PathBuf,
+}
+
+impl std::fmt::Debug for DynamoStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoStore")
+            .field("table", &self.table)
+            .field("bucket", &self.bucket)
+            .finish()
+    }
+}
+
+/// The SDK configuration of the store: the default chain (region, credentials,
+/// `AWS_ENDPOINT_URL`), standard retries with backoff, bounded attempts.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    sdk_loader().load().await
+}
+
+/// [`sdk_config`]'s loader, for callers that set more (tests name their endpoint).
+pub fn sdk_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(5)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .operation_timeout(Duration::from_secs(120))
+                .build(),
+        )
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn user_pk(owner: &UserId) -> String {
+    format!("U#{}", owner.as_str())
+}
+
+fn records_pk(owner: &UserId, run_id: &str) -> String {
+    format!("U#{}#R#{run_id}", owner.as_str())
+}
+
+fn record_sk(position: usize, model_order: usize) -> String {
+    format!("{position:010}#{model_order:05}")
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The S3 folder of a user: a hash, so user ids never shape object keys.
+fn owner_prefix(owner: &UserId) -> String {
+    hex(&sha2::Sha256::digest(owner.as_str().as_bytes())[..16])
+}
+
+fn session_key(session_id: &str) -> String {
+    hex(&sha2::Sha256::digest(session_id.as_bytes()))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs() as i64)
+}
+
+/// Now as stored: RFC 3339 UTC with milliseconds (fixed width, so text order is time order).
+fn now_rfc3339() -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let whole = aws_smithy_types::DateTime::from_secs(now.as_secs() as i64)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    format!(
+        "{}.{:03}Z",
+        whole.trim_end_matches('Z'),
+        now.subsec_millis()
+    )
+}
+
+/// The approximate stored size of an item (names and values).
+fn item_bytes(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_bytes(value))
+        .sum()
+}
+
+fn value_bytes(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) | AttributeValue::N(text) => text.len(),
+        AttributeValue::M(map) => item_bytes(map) + 3,
+        AttributeValue::L(list) => list.iter().map(value_bytes).sum::<usize>() + 3,
+        _ => 1,
+    }
+}
+
+async fn backoff(attempt: u32) {
+    let delay = FIRST_BACKOFF
+        .saturating_mul(1 << attempt.min(10))
+        .min(MAX_BACKOFF);
+    tokio::time::sleep(delay).await;
+}
+
+/// The sort and filter values of a record, kept beside its body so that pages are chosen from
+/// small projections.
+struct IndexEntry {
+    sk: String,
+    position: usize,
+    model_order: usize,
+    model: String,
+    failed: bool,
+    latency: Option<f64>,
+    scores: HashMap<String, f64>,
+}
+
+impl DynamoStore {
+    /// A store over `config`'s table and bucket, with clients from `sdk_config` (S3 in path
+    /// style when an endpoint override such as a local test server is set).
+    pub fn new(
+        sdk_config: &aws_config::SdkConfig,
+        config: DynamoConfig,
+    ) -> Result<DynamoStore, StoreError> {
+        let uploads_dir = config.local_dir.join("uploads");
+        let datasets_dir = config.local_dir.join("datasets");
+        for dir in [&uploads_dir, &datasets_dir] {
+            crate::private_fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.clone(),
+                what: "creating a directory",
+                source,
+            })?;
+        }
+        // A local S3 (a test server) has no per-bucket host names.
+        let local_s3 = sdk_config.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|url| !url.is_empty());
+        let s3_config = aws_sdk_s3::config::Builder::from(sdk_config)
+            .force_path_style(local_s3)
+            .build();
+        let requests = Arc::new(AtomicU64::new(0));
+        let dynamo_config = aws_sdk_dynamodb::config::Builder::from(sdk_config)
+            .interceptor(CountRequests(requests.clone()))
+            .build();
+        Ok(DynamoStore {
+            dynamo: DynamoClient::from_conf(dynamo_config),
+            requests,
+            s3: S3Client::from_conf(s3_config),
+            table: config.table,
+            bucket: config.bucket,
+            uploads_dir,
+            datasets_dir,
+        })
+    }
+
+    /// Creates the table as the app stack defines it (on demand, the `by_created` and
+    /// `running` indexes), for tests and local trials; the deployed table comes from the stack.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+        };
+        let key_element = |name: &str, key_type| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(key_type)
+                .build()
+        };
+        let build =
+            |error: aws_sdk_dynamodb::error::BuildError| self.aws("creating the table", error);
+        self.dynamo
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .set_attribute_definitions(Some(
+                ["pk", "sk", "ckey", "running"]
+                    .into_iter()
+                    .map(attribute)
+                    .collect::<Result<_, _>>()
+                    .map_err(build)?,
+            ))
+            .key_schema(key_element("pk", KeyType::Hash).map_err(build)?)
+            .key_schema(key_element("sk", KeyType::Range).map_err(build)?)
+            .local_secondary_indexes(
+                LocalSecondaryIndex::builder()
+                    .index_name("by_created")
+                    .key_schema(key_element("pk", KeyType::Hash).map_err(build)?)
+                    .key_schema(key_element("ckey", KeyType::Range).map_err(build)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build)?,
+            )
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("running")
+                    .key_schema(key_element("running", KeyType::Hash).map_err(build)?)
+                    .key_schema(key_element("sk", KeyType::Range).map_err(build)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(build)?,
+            )
+            .send()
+            .await
+            .map_err(|error| self.aws("creating the table", error))?;
+        Ok(())
+    }
+
+    /// The keys of every run marked running (the sparse `running` index, all pages).
+    async fn running_keys(&self, what: &'static str) -> Result<Vec<Item>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("running")
+                .key_condition_expression("running = :one")
+                .expression_attribute_values(":one", s("1"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|error| self.aws(what, error))?;
+            keys.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    /// DynamoDB requests sent so far (every attempt, retries included).
+    pub fn dynamo_requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn aws(&self, what: &'static str, error: impl std::error::Error + 'static) -> StoreError {
+        // The chain of causes ("service error: ThrottlingException: ..."), not the SDK's debug
+        // dump of the raw response.
+        StoreError::Aws {
+            location: self.location(),
+            what,
+            message: crate::error_chain(&error),
+        }
+    }
+
+    fn bad_item(&self, key: &str, problem: impl Into<String>) -> StoreError {
+        StoreError::BadItem {
+            location: self.location(),
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    fn text<'a>(&self, item: &'a Item, name: &str, key: &str) -> Result<&'a str, StoreError> {
+        match item.get(name) {
+            Some(AttributeValue::S(text)) => Ok(text),
+            _ => Err(self.bad_item(key, format!("attribute `{name}` is missing or not text"))),
+        }
+    }
+
+    fn opt_text<'a>(&self, item: &'a Item, name: &str) -> Option<&'a str> {
+        match item.get(name) {
+            Some(AttributeValue::S(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        item: &Item,
+        name: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::N(text)) => text.parse().map(Some).map_err(|_| {
+                self.bad_item(key, format!("attribute `{name}` is not a valid number"))
+            }),
+            Some(_) => Err(self.bad_item(key, format!("attribute `{name}` is not a number"))),
+        }
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        text: &str,
+        key: &str,
+        column: &'static str,
+    ) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|source| StoreError::Json {
+            path: PathBuf::from(self.location()),
+            key: key.to_string(),
+            column,
+            source,
+        })
+    }
+
+    fn run_row(&self, owner: &UserId, item: &Item) -> Result<RunRow, StoreError> {
+        let sk = self.text(item, "sk", "run")?;
+        let id = sk.trim_start_matches("RUN#").to_string();
+        Ok(RunRow {
+            owner: owner.clone(),
+            created: self.text(item, "created", &id)?.to_string(),
+            config: self.json(self.text(item, "config", &id)?, &id, "config")?,
+            status: RunStatus::parse(self.text(item, "status", &id)?),
+            total: self.number(item, "total", &id)?,
+            summary: self
+                .opt_text(item, "summary")
+                .map(|text| self.json(text, &id, "summary"))
+                .transpose()?,
+            id,
+        })
+    }
+
+    fn dataset_file(&self, dataset_id: &str, format: &str) -> PathBuf {
+        // Ids are random hex made here, never user text.
+        self.datasets_dir.join(format!("{dataset_id}.{format}"))
+    }
+
+    fn dataset_object(owner: &UserId, dataset_id: &str, format: &str) -> String {
+        format!("datasets/{}/{dataset_id}.{format}", owner_prefix(owner))
+    }
+
+    fn dataset_row(&self, owner: &UserId, item: &Item) -> Result<DatasetRow, StoreError> {
+        let sk = self.text(item, "sk", "dataset")?;
+        let id = sk.trim_start_matches("DS#").to_string();
+        let format = self.text(item, "format", &id)?.to_string();
+        Ok(DatasetRow {
+            owner: owner.clone(),
+            name: self.text(item, "name", &id)?.to_string(),
+            size_bytes: self.number(item, "size_bytes", &id)?.unwrap_or(0),
+            n_records: self.number(item, "n_records", &id)?.unwrap_or(0),
+            fields: self.json(self.text(item, "fields", &id)?, &id, "fields")?,
+            created: self.text(item, "created", &id)?.to_string(),
+            path: self.dataset_file(&id, &format),
+            format,
+            id,
+        })
+    }
+
+    async fn get(&self, key: Item, what: &'static str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| self.aws(what, error))?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition (whose sort key passes `after`, when given), a page at a time,
+    /// until `limit` items; `projection` names the attributes read.
+    async fn query_partition(
+        &self,
+        pk: &str,
+        after: Option<&str>,
+        projection: Option<&str>,
+        limit: usize,
+        what: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        if limit == 0 {
+            // DynamoDB refuses `Limit: 0`.
+            return Ok(items);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            let mut request = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take())
+                .limit((limit - items.len()).min(1000) as i32);
+            request = match after {
+                Some(after) => request
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(after)),
+                None => request.key_condition_expression("pk = :pk"),
+            };
+            if let Some(projection) = projection {
+                request = request
+                    .projection_expression(projection)
+                    .expression_attribute_names("#sk", "sk");
+            }
+            let out = request
+                .send()
+                .await
+                .map_err(|error| self.aws(what, error))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if items.len() < limit => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Deletes items by key in batches of 25, retrying unprocessed ones with backoff.
+    async fn batch_delete(&self, keys: Vec<Item>, what: &'static str) -> Result<(), StoreError> {
+        let mut requests = keys
+            .into_iter()
+            .map(|key| {
+                DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                    .map_err(|error| self.aws(what, error))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        while !requests.is_empty() {
+            let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
+            self.batch_write(chunk, what).await?;
+        }
+        Ok(())
+    }
+
+    /// One `BatchWriteItem` of at most 25 requests, with its unprocessed items sent again
+    /// (capped exponential backoff, at most [`MAX_ATTEMPTS`] rounds).
+    async fn batch_write(
+        &self,
+        mut pending: Vec<WriteRequest>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                backoff(attempt).await;
+            }
+            let out = self
+                .dynamo
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(|error| self.aws(what, error))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Unprocessed {
+            location: self.location(),
+            what,
+            left: pending.len(),
+        })
+    }
+
+    /// Reads items by key (at most 100 a request), retrying unprocessed keys with backoff;
+    /// the items come back in any order.
+    async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        what: &'static str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt >= MAX_ATTEMPTS {
+                    return Err(StoreError::Unprocessed {
+                        location: self.location(),
+                        what,
+                        left: pending.len(),
+                    });
+                }
+                if attempt > 0 {
+                    backoff(attempt).await;
+                }
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|error| self.aws(what, error))?;
+                let out = self
+                    .dynamo
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|error| self.aws(what, error))?;
+                if let Some(mut responses) = out.responses {
+                    items.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut unprocessed| unprocessed.remove(&self.table))
+                    .map(|keys| keys.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(items)
+    }
+
+    /// The item of a record: its sort and filter values, and its body inline or (when too
+    /// large) in S3 at `spill`.
+    fn record_item(&self, pk: &str, row: &RecordRow, body: &str, spill: Option<&str>) -> Item {
+        let mut item = key(pk, record_sk(row.position, row.model_order));
+        item.insert("model".into(), s(&row.model));
+        item.insert("failed".into(), AttributeValue::Bool(row.error.is_some()));
+        if let Some(latency) = row.latency_ms.filter(|latency| latency.is_finite()) {
+            item.insert("latency".into(), n(latency));
+        }
+        let scores: Item = row
+            .scores
+            .iter()
+            .filter(|score| score.value.as_f64().is_finite())
+            .map(|score| (score.name.clone(), n(score.value.as_f64())))
+            .collect();
+        item.insert("scores".into(), AttributeValue::M(scores));
+        match spill {
+            Some(object) => item.insert("spill".into(), s(object)),
+            None => item.insert("body".into(), s(body)),
+        };
+        item
+    }
+
+    async fn record_row(&self, item: &Item) -> Result<RecordRow, StoreError> {
+        let sk = self.text(item, "sk", "record")?;
+        let body = match (self.opt_text(item, "body"), self.opt_text(item, "spill")) {
+            (Some(body), _) => body.to_string(),
+            (None, Some(object)) => {
+                let out = self
+                    .s3
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(object)
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("reading a spilled record", error))?;
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|error| self.aws("reading a spilled record", error))?
+                    .into_bytes();
+                String::from_utf8(bytes.to_vec())
+                    .map_err(|_| self.bad_item(sk, "the spilled body is not UTF-8"))?
+            }
+            (None, None) => return Err(self.bad_item(sk, "record has neither body nor spill")),
+        };
+        self.json(&body, sk, "body")
+    }
+
+    fn index_entry(&self, item: &Item) -> Result<IndexEntry, StoreError> {
+        let sk = self.text(item, "sk", "record")?.to_string();
+        let (position, model_order) = sk
+            .split_once('#')
+            .and_then(|(position, order)| Some((position.parse().ok()?, order.parse().ok()?)))
+            .ok_or_else(|| self.bad_item(&sk, "the sort key is not position#order"))?;
+        let scores = match item.get("scores") {
+            Some(AttributeValue::M(map)) => map
+                .iter()
+                .filter_map(|(name, value)| match value {
+                    AttributeValue::N(text) => text.parse().ok().map(|value| (name.clone(), value)),
+                    _ => None,
+                })
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(IndexEntry {
+            model: self.text(item, "model", &sk)?.to_string(),
+            failed: matches!(item.get("failed"), Some(AttributeValue::Bool(true))),
+            latency: self.number(item, "latency", &sk)?,
+            scores,
+            position,
+            model_order,
+            sk,
+        })
+    }
+
+    /// Stores record items, each with a conditional put (`attribute_not_exists`), at most
+    /// [`PUTS_IN_FLIGHT`] at a time, then adds the stored ones to the run's counters in one
+    /// update. A put refused because the item exists is this call's own earlier attempt when the
+    /// stored item is the one being written (the SDK retried a put whose answer was lost), and a
+    /// duplicate otherwise.
+    async fn put_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        items: Vec<(Item, usize, String)>,
+    ) -> Result<(), StoreError> {
+        use futures::StreamExt;
+        let what = "storing records";
+        let puts = futures::stream::iter(items.into_iter().map(|(item, position, model)| async move {
+            let failed = matches!(item.get("failed"), Some(AttributeValue::Bool(true)));
+            let result = self
+                .dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(failed),
+                Err(error) => match error.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(exists)) => {
+                        if exists.item.as_ref() == Some(&item) {
+                            Ok(failed)
+                        } else {
+                            Err(StoreError::DuplicateRecord {
+                                run_id: run_id.to_string(),
+                                model,
+                                position,
+                            })
+                        }
+                    }
+                    _ => Err(self.aws(what, error)),
+                },
+            }
+        }))
+        .buffer_unordered(PUTS_IN_FLIGHT);
+        let results: Vec<Result<bool, StoreError>> = puts.collect().await;
+        // What was stored is counted, even when another row of the call was refused.
+        let (mut n_ok, mut n_failed, mut first_error) = (0i64, 0i64, None);
+        for result in results {
+            match result {
+                Ok(false) => n_ok += 1,
+                Ok(true) => n_failed += 1,
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        if n_ok + n_failed > 0 {
+            self.add_counts(owner, run_id, n_ok, n_failed).await?;
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Adds to a run's stored counters (the run must exist).
+    async fn add_counts(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        ok: i64,
+        failed: i64,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .dynamo
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(owner), format!("RUN#{run_id}"))))
+            .update_expression("ADD n_ok :ok, n_failed :failed")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":ok", n(ok))
+            .expression_attribute_values(":failed", n(failed))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::UnknownRun {
+                    run_id: run_id.to_string(),
+                })
+            }
+            Err(error) => Err(self.aws("counting records", error)),
+        }
+    }
+
+    /// The spill objects the stored items of these rows point at.
+    async fn spills_in_use(
+        &self,
+        pk: &str,
+        rows: &[RecordRow],
+    ) -> std::collections::HashSet<String> {
+        let keys: Vec<Item> = rows
+            .iter()
+            .map(|row| key(pk, record_sk(row.position, row.model_order)))
+            .collect();
+        self.batch_get(keys, "checking spilled records")
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|item| self.opt_text(item, "spill").map(str::to_string))
+            .collect()
+    }
+
+    async fn delete_objects(
+        &self,
+        objects: Vec<String>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        for object in objects {
+            self.s3
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(object)
+                .send()
+                .await
+                .map_err(|error| self.aws(what, error))?;
+        }
+        Ok(())
+    }
+}
+
+impl Store for DynamoStore {
+    fn location(&self) -> String {
+        format!("dynamodb:{} (bucket {})", self.table, self.bucket)
+    }
+
+    fn create_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        config: &serde_json::Value,
+        total: usize,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id, config) = (owner.clone(), run_id.to_string(), config.to_string());
+        Box::pin(async move {
+            let created = now_rfc3339();
+            let mut item = key(user_pk(&owner), format!("RUN#{run_id}"));
+            item.insert("ckey".into(), s(format!("RUN#{created}#{run_id}")));
+            item.insert("created".into(), s(created));
+            item.insert("config".into(), s(config));
+            item.insert("status".into(), s(RunStatus::Running.as_str()));
+            item.insert("running".into(), s("1"));
+            item.insert("total".into(), n(total));
+            item.insert("n_ok".into(), n(0));
+            item.insert("n_failed".into(), n(0));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(|error| self.aws("creating run", error))?;
+            Ok(())
+        })
+    }
+
+    fn finish_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        status: RunStatus,
+        summary: &serde_json::Value,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id, summary) = (owner.clone(), run_id.to_string(), summary.to_string());
+        Box::pin(async move {
+            let expression = if status == RunStatus::Running {
+                "SET #status = :status, summary = :summary, running = :one"
+            } else {
+                "SET #status = :status, summary = :summary REMOVE running"
+            };
+            let mut request = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression(expression)
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()))
+                .expression_attribute_values(":summary", s(summary));
+            if status == RunStatus::Running {
+                request = request.expression_attribute_values(":one", s("1"));
+            }
+            match request.send().await {
+                Ok(_) => Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Err(StoreError::UnknownRun { run_id })
+                }
+                Err(error) => Err(self.aws("finishing run", error)),
+            }
+        })
+    }
+
+    fn run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, Option<RunRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            self.get(key(user_pk(&owner), format!("RUN#{run_id}")), "reading run")
+                .await?
+                .map(|item| self.run_row(&owner, &item))
+                .transpose()
+        })
+    }
+
+    fn runs(&self, owner: &UserId, limit: usize) -> StoreFuture<'_, Vec<RunRow>> {
+        let owner = owner.clone();
+        Box::pin(async move {
+            let mut runs = Vec::new();
+            let mut start: Option<Item> = None;
+            while runs.len() < limit {
+                let out = self
+                    .dynamo
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("by_created")
+                    .consistent_read(true)
+                    .key_condition_expression("pk = :pk AND begins_with(ckey, :run)")
+                    .expression_attribute_values(":pk", s(user_pk(&owner)))
+                    .expression_attribute_values(":run", s("RUN#"))
+                    .scan_index_forward(false)
+                    .limit((limit - runs.len()).min(1000) as i32)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("listing runs", error))?;
+                for item in out.items.unwrap_or_default() {
+                    runs.push(self.run_row(&owner, &item)?);
+                }
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            runs.truncate(limit);
+            Ok(runs)
+        })
+    }
+
+    fn delete_run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let run_key = key(user_pk(&owner), format!("RUN#{run_id}"));
+            if self.get(run_key.clone(), "deleting run").await?.is_none() {
+                return Ok(false);
+            }
+            // Records first (a page at a time), then the run: a failure halfway leaves a run
+            // with fewer records, never records without a run.
+            let pk = records_pk(&owner, &run_id);
+            loop {
+                let items = self
+                    .query_partition(&pk, None, Some("pk, #sk, spill"), 1000, "deleting records")
+                    .await?;
+                if items.is_empty() {
+                    break;
+                }
+                let spilled: Vec<String> = items
+                    .iter()
+                    .filter_map(|item| self.opt_text(item, "spill").map(str::to_string))
+                    .collect();
+                let keys = items
+                    .into_iter()
+                    .map(|mut item| {
+                        item.retain(|name, _| name == "pk" || name == "sk");
+                        item
+                    })
+                    .collect();
+                self.batch_delete(keys, "deleting records").await?;
+                self.delete_objects(spilled, "deleting spilled records")
+                    .await?;
+            }
+            self.dynamo
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(run_key))
+                .send()
+                .await
+                .map_err(|error| self.aws("deleting run", error))?;
+            Ok(true)
+        })
+    }
+
+    fn mark_interrupted(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        Box::pin(async move {
+            let running = self.running_keys("finding running runs").await?;
+            let mut interrupted = Vec::new();
+            for item in running {
+                let pk = self.text(&item, "pk", "running run")?.to_string();
+                let sk = self.text(&item, "sk", "running run")?.to_string();
+                let (Some(owner), Some(run_id)) = (pk.strip_prefix("U#"), sk.strip_prefix("RUN#"))
+                else {
+                    continue;
+                };
+                // Only runs no lease was ever taken for: leased runs are resumed by whichever
+                // task takes their expired lease (`orphaned_runs`).
+                let result = self
+                    .dynamo
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk.clone(), sk.clone())))
+                    .update_expression("SET #status = :interrupted REMOVE running")
+                    .condition_expression(
+                        "#status = :running AND attribute_not_exists(lease_until)",
+                    )
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":interrupted", s(RunStatus::Interrupted.as_str()))
+                    .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => interrupted.push((UserId::new(owner), run_id.to_string())),
+                    Err(error)
+                        if error
+                            .as_service_error()
+                            .is_some_and(|error| error.is_conditional_check_failed_exception()) => {
+                    }
+                    Err(error) => return Err(self.aws("marking interrupted runs", error)),
+                }
+            }
+            interrupted.sort();
+            Ok(interrupted)
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        holder: &str,
+        ttl_secs: u64,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        Box::pin(async move {
+            let now = unix_now();
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET lease_holder = :holder, lease_until = :until")
+                .condition_expression(
+                    "#status = :running AND (attribute_not_exists(lease_until) OR lease_holder = :holder OR lease_until < :now)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":until", n(now.saturating_add(ttl_secs.min(i64::MAX as u64) as i64)))
+                .expression_attribute_values(":now", n(now))
+                .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(self.aws("taking a run lease", error)),
+            }
+        })
+    }
+
+    fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET lease_until = :zero")
+                .condition_expression("lease_holder = :holder")
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":zero", n(0))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(error) => Err(self.aws("releasing a run lease", error)),
+            }
+        })
+    }
+
+    fn request_cancel(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            // The key holds the owner: only the owner's own, still running run is marked.
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET cancel_requested = :yes")
+                .condition_expression("attribute_exists(pk) AND #status = :running")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":yes", AttributeValue::Bool(true))
+                .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(self.aws("requesting a run's cancellation", error)),
+            }
+        })
+    }
+
+    fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let out = self
+                .dynamo
+                .get_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .projection_expression("cancel_requested")
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|error| self.aws("reading a run's cancellation request", error))?;
+            Ok(matches!(
+                out.item
+                    .as_ref()
+                    .and_then(|item| item.get("cancel_requested")),
+                Some(AttributeValue::Bool(true))
+            ))
+        })
+    }
+
+    fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        Box::pin(async move {
+            let keys = self.running_keys("finding orphaned runs").await?;
+            // The index holds keys only (and is eventually consistent): each run's lease is read
+            // from the table itself.
+            let now = unix_now();
+            let mut orphaned = Vec::new();
+            for mut item in keys {
+                item.retain(|name, _| name == "pk" || name == "sk");
+                let Some(run) = self.get(item, "finding orphaned runs").await? else {
+                    continue;
+                };
+                let until: Option<i64> = self.number(&run, "lease_until", "run")?;
+                let running = self.opt_text(&run, "status") == Some(RunStatus::Running.as_str());
+                let (Some(pk), Some(sk)) = (self.opt_text(&run, "pk"), self.opt_text(&run, "sk"))
+                else {
+                    continue;
+                };
+                if let (true, Some(until), Some(owner), Some(run_id)) = (
+                    running,
+                    until,
+                    pk.strip_prefix("U#"),
+                    sk.strip_prefix("RUN#"),
+                ) && until < now
+                {
+                    orphaned.push((UserId::new(owner), run_id.to_string()));
+                }
+            }
+            orphaned.sort();
+            Ok(orphaned)
+        })
+    }
+
+    fn insert_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        rows: Vec<RecordRow>,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            // The run must be this owner's: rows are never written under a run they lack.
+            if self
+                .get(
+                    key(user_pk(&owner), format!("RUN#{run_id}")),
+                    "storing records",
+                )
+                .await?
+                .is_none()
+            {
+                return Err(StoreError::UnknownRun { run_id });
+            }
+            let pk = records_pk(&owner, &run_id);
+            // This call's id on each of its items: a refused put finds its own item (the SDK
+            // retried it) only when the id is this call's, however alike two records are.
+            let write_id = random_hex(8);
+            let mut items: Vec<(Item, usize, String)> = Vec::with_capacity(rows.len());
+            let mut spilled = Vec::new();
+            for row in &rows {
+                let body = serde_json::to_string(row).unwrap_or_default();
+                let mut item = self.record_item(&pk, row, &body, None);
+                if item_bytes(&item) > SPILL_BYTES {
+                    // A fresh name per call: a duplicate never overwrites the stored body.
+                    let object = format!(
+                        "records/{}/{run_id}/{}-{}.json",
+                        owner_prefix(&owner),
+                        record_sk(row.position, row.model_order).replace('#', "-"),
+                        random_hex(8)
+                    );
+                    self.s3
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(&object)
+                        .content_type("application/json")
+                        .body(ByteStream::from(body.into_bytes()))
+                        .send()
+                        .await
+                        .map_err(|error| self.aws("spilling a large record", error))?;
+                    item = self.record_item(&pk, row, "", Some(&object));
+                    spilled.push(object);
+                }
+                item.insert("wid".into(), s(&write_id));
+                items.push((item, row.position, row.model.clone()));
+            }
+            if let Err(error) = self.put_records(&owner, &run_id, items).await {
+                if matches!(error, StoreError::DuplicateRecord { .. }) {
+                    // The refused rows' bodies were never referenced; rows stored with them
+                    // (this call's other rows) keep theirs.
+                    let kept = self.spills_in_use(&pk, &rows).await;
+                    spilled.retain(|object| !kept.contains(object));
+                    let _ = self.delete_objects(spilled, "removing unused spills").await;
+                }
+                return Err(error);
+            }
+            Ok(())
+        })
+    }
+
+    fn records_after(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        after: Option<RecordKey>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<RecordRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let after = after.map(|key| record_sk(key.position, key.model_order));
+            let items = self
+                .query_partition(
+                    &records_pk(&owner, &run_id),
+                    after.as_deref(),
+                    None,
+                    limit.min(MAX_PAGE),
+                    "reading records",
+                )
+                .await?;
+            let mut rows = Vec::with_capacity(items.len());
+            for item in &items {
+                rows.push(self.record_row(item).await?);
+            }
+            Ok(rows)
+        })
+    }
+
+    fn query_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        query: &RecordQuery,
+    ) -> StoreFuture<'_, RecordPage> {
+        let (owner, run_id, query) = (owner.clone(), run_id.to_string(), query.clone());
+        Box::pin(async move {
+            let pk = records_pk(&owner, &run_id);
+            let items = self
+                .query_partition(
+                    &pk,
+                    None,
+                    Some("#sk, model, failed, latency, scores"),
+                    MAX_QUERY_ROWS,
+                    "reading records",
+                )
+                .await?;
+            let mut entries = Vec::with_capacity(items.len());
+            for item in &items {
+                let entry = self.index_entry(item)?;
+                let keep = query
+                    .model
+                    .as_ref()
+                    .is_none_or(|model| *model == entry.model)
+                    && match &query.filter {
+                        RecordFilter::All => true,
+                        RecordFilter::Failed => entry.failed,
+                        RecordFilter::ScoreBelow { score, below } => {
+                            !entry.failed
+                                && entry.scores.get(score).is_some_and(|value| value < below)
+                        }
+                    };
+                if keep {
+                    entries.push(entry);
+                }
+            }
+            drop(items);
+            let total = entries.len();
+            let export = |a: &IndexEntry, b: &IndexEntry| {
+                (a.position, a.model_order).cmp(&(b.position, b.model_order))
+            };
+            // As SQLite orders: missing values last, ties in export order.
+            let by_value = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (Some(a), Some(b)) => {
+                    let order = a.total_cmp(&b);
+                    if query.descending {
+                        order.reverse()
+                    } else {
+                        order
+                    }
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            match &query.sort {
+                RecordSort::Position => {
+                    entries.sort_by(export);
+                    if query.descending {
+                        entries.reverse();
+                    }
+                }
+                RecordSort::Latency => entries
+                    .sort_by(|a, b| by_value(a.latency, b.latency).then_with(|| export(a, b))),
+                RecordSort::Score(score) => entries.sort_by(|a, b| {
+                    by_value(a.scores.get(score).copied(), b.scores.get(score).copied())
+                        .then_with(|| export(a, b))
+                }),
+            }
+            let window: Vec<String> = entries
+                .into_iter()
+                .skip(query.offset)
+                .take(query.limit.min(MAX_PAGE))
+                .map(|entry| entry.sk)
+                .collect();
+            let keys = window
+                .iter()
+                .map(|sk| key(pk.clone(), sk.clone()))
+                .collect();
+            let mut items: HashMap<String, Item> = self
+                .batch_get(keys, "reading records")
+                .await?
+                .into_iter()
+                .filter_map(|item| match item.get("sk") {
+                    Some(AttributeValue::S(sk)) => Some((sk.clone(), item)),
+                    _ => None,
+                })
+                .collect();
+            let mut rows = Vec::with_capacity(window.len());
+            for sk in &window {
+                // A row deleted between the two reads is left out.
+                if let Some(item) = items.remove(sk) {
+                    rows.push(self.record_row(&item).await?);
+                }
+            }
+            Ok(RecordPage { rows, total })
+        })
+    }
+
+    fn record_counts(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, RecordCounts> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let Some(item) = self
+                .get(
+                    key(user_pk(&owner), format!("RUN#{run_id}")),
+                    "counting records",
+                )
+                .await?
+            else {
+                return Ok(RecordCounts::default());
+            };
+            Ok(RecordCounts {
+                ok: self.number(&item, "n_ok", &run_id)?.unwrap_or(0),
+                failed: self.number(&item, "n_failed", &run_id)?.unwrap_or(0),
+            })
+        })
+    }
+
+    fn set_record_counts(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        counts: RecordCounts,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET n_ok = :ok, n_failed = :failed")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":ok", n(counts.ok))
+                .expression_attribute_values(":failed", n(counts.failed))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Err(StoreError::UnknownRun { run_id })
+                }
+                Err(error) => Err(self.aws("recounting records", error)),
+            }
+        })
+    }
+
+    fn staging_path(&self) -> PathBuf {
+        self.uploads_dir.join(format!("{}.part", random_hex(16)))
+    }
+
+    fn add_dataset(&self, owner: &UserId, dataset: NewDataset) -> StoreFuture<'_, DatasetRow> {
+        let owner = owner.clone();
+        Box::pin(async move {
+            let id = random_hex(12);
+            let format = if dataset.format == "csv" {
+                "csv"
+            } else {
+                "jsonl"
+            };
+            let io = |path: &Path, what| {
+                let path = path.to_path_buf();
+                move |source| StoreError::Io { path, what, source }
+            };
+            let size_bytes = tokio::fs::metadata(&dataset.staged)
+                .await
+                .map_err(io(&dataset.staged, "reading the upload"))?
+                .len();
+            let object = Self::dataset_object(&owner, &id, format);
+            let body = ByteStream::from_path(&dataset.staged)
+                .await
+                .map_err(|error| self.aws("uploading the dataset", error))?;
+            self.s3
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&object)
+                .body(body)
+                .send()
+                .await
+                .map_err(|error| self.aws("uploading the dataset", error))?;
+            let file = self.dataset_file(&id, format);
+            tokio::fs::rename(&dataset.staged, &file)
+                .await
+                .map_err(io(&file, "keeping the upload"))?;
+            let created = now_rfc3339();
+            let mut item = key(user_pk(&owner), format!("DS#{id}"));
+            item.insert("ckey".into(), s(format!("DS#{created}#{id}")));
+            item.insert("created".into(), s(created));
+            item.insert("name".into(), s(&dataset.name));
+            item.insert("format".into(), s(format));
+            item.insert("size_bytes".into(), n(size_bytes));
+            item.insert("n_records".into(), n(dataset.n_records));
+            item.insert(
+                "fields".into(),
+                s(serde_json::to_string(&dataset.fields).unwrap_or_default()),
+            );
+            let row = self.dataset_row(&owner, &item)?;
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("adding dataset", error))?;
+            Ok(row)
+        })
+    }
+
+    fn datasets(&self, owner: &UserId) -> StoreFuture<'_, Vec<DatasetRow>> {
+        let owner = owner.clone();
+        Box::pin(async move {
+            let mut datasets = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .dynamo
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("by_created")
+                    .consistent_read(true)
+                    .key_condition_expression("pk = :pk AND begins_with(ckey, :ds)")
+                    .expression_attribute_values(":pk", s(user_pk(&owner)))
+                    .expression_attribute_values(":ds", s("DS#"))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("listing datasets", error))?;
+                for item in out.items.unwrap_or_default() {
+                    datasets.push(self.dataset_row(&owner, &item)?);
+                }
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => return Ok(datasets),
+                }
+            }
+        })
+    }
+
+    fn dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, Option<DatasetRow>> {
+        let (owner, dataset_id) = (owner.clone(), dataset_id.to_string());
+        Box::pin(async move {
+            let Some(item) = self
+                .get(
+                    key(user_pk(&owner), format!("DS#{dataset_id}")),
+                    "reading dataset",
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let row = self.dataset_row(&owner, &item)?;
+            if tokio::fs::try_exists(&row.path).await.unwrap_or(false) {
+                return Ok(Some(row));
+            }
+            // Uploaded through another task: fetch it once into the local copy, staged first
+            // so a half-written file is never taken for the dataset.
+            let out = self
+                .s3
+                .get_object()
+                .bucket(&self.bucket)
+                .key(Self::dataset_object(&owner, &row.id, &row.format))
+                .send()
+                .await
+                .map_err(|error| self.aws("downloading the dataset", error))?;
+            let staged = self.staging_path();
+            let io = |path: &Path, what| {
+                let path = path.to_path_buf();
+                move |source| StoreError::Io { path, what, source }
+            };
+            let mut file = tokio::fs::File::create(&staged)
+                .await
+                .map_err(io(&staged, "downloading the dataset"))?;
+            let mut body = out.body.into_async_read();
+            let copied = tokio::io::copy(&mut body, &mut file).await;
+            drop(file);
+            if let Err(source) = copied {
+                let _ = tokio::fs::remove_file(&staged).await;
+                return Err(io(&staged, "downloading the dataset")(source));
+            }
+            tokio::fs::rename(&staged, &row.path)
+                .await
+                .map_err(io(&row.path, "keeping the downloaded dataset"))?;
+            Ok(Some(row))
+        })
+    }
+
+    fn delete_dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, dataset_id) = (owner.clone(), dataset_id.to_string());
+        Box::pin(async move {
+            let out = self
+                .dynamo
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("DS#{dataset_id}"))))
+                .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                .send()
+                .await
+                .map_err(|error| self.aws("deleting dataset", error))?;
+            let Some(item) = out.attributes.filter(|item| !item.is_empty()) else {
+                return Ok(false);
+            };
+            let row = self.dataset_row(&owner, &item)?;
+            self.delete_objects(
+                vec![Self::dataset_object(&owner, &row.id, &row.format)],
+                "deleting the dataset file",
+            )
+            .await?;
+            match tokio::fs::remove_file(&row.path).await {
+                Ok(()) => Ok(true),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
+                Err(source) => Err(StoreError::Io {
+                    path: row.path,
+                    what: "deleting the dataset file",
+                    source,
+                }),
+            }
+        })
+    }
+
+    fn settings(&self, owner: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
+        let owner = owner.clone();
+        Box::pin(async move {
+            let Some(item) = self
+                .get(key(user_pk(&owner), "SETTINGS"), "reading settings")
+                .await?
+            else {
+                return Ok(None);
+            };
+            let text = self.text(&item, "value", owner.as_str())?;
+            self.json(text, owner.as_str(), "value").map(Some)
+        })
+    }
+
+    fn save_settings(&self, owner: &UserId, settings: &serde_json::Value) -> StoreFuture<'_, ()> {
+        let (owner, settings) = (owner.clone(), settings.to_string());
+        Box::pin(async move {
+            let mut item = key(user_pk(&owner), "SETTINGS");
+            item.insert("value".into(), s(settings));
+            item.insert("updated".into(), s(now_rfc3339()));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("saving settings", error))?;
+            Ok(())
+        })
+    }
+
+    fn session(&self, session_id: &str) -> StoreFuture<'_, Option<Session>> {
+        let session_id = session_id.to_string();
+        Box::pin(async move {
+            let Some(item) = self
+                .get(
+                    key(SESSIONS_PK, session_key(&session_id)),
+                    "reading session",
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let expires_unix: i64 = self.number(&item, "expires", "session")?.unwrap_or(0);
+            if expires_unix <= unix_now() {
+                return Ok(None);
+            }
+            let user = self.opt_text(&item, "user_id").map(|id| SessionUser {
+                name: self.opt_text(&item, "user_name").unwrap_or(id).to_string(),
+                id: UserId::new(id),
+            });
+            Ok(Some(Session {
+                csrf_token: self.text(&item, "csrf_token", "session")?.to_string(),
+                user,
+                auth_data: self.opt_text(&item, "auth_data").map(str::to_string),
+                expires_unix,
+                id: session_id,
+            }))
+        })
+    }
+
+    fn save_session(&self, session: &Session) -> StoreFuture<'_, ()> {
+        let session = session.clone();
+        Box::pin(async move {
+            let mut item = key(SESSIONS_PK, session_key(&session.id));
+            item.insert("csrf_token".into(), s(&session.csrf_token));
+            if let Some(user) = &session.user {
+                item.insert("user_id".into(), s(user.id.as_str()));
+                item.insert("user_name".into(), s(&user.name));
+            }
+            if let Some(auth_data) = &session.auth_data {
+                item.insert("auth_data".into(), s(auth_data));
+            }
+            item.insert("expires".into(), n(session.expires_unix));
+            // The table's time-to-live attribute: DynamoDB removes expired sessions itself too.
+            item.insert("ttl".into(), n(session.expires_unix.max(0)));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("saving session", error))?;
+            Ok(())
+        })
+    }
+
+    fn delete_session(&self, session_id: &str) -> StoreFuture<'_, ()> {
+        let session_key = session_key(session_id);
+        Box::pin(async move {
+            self.dynamo
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(SESSIONS_PK, session_key)))
+                .send()
+                .await
+                .map_err(|error| self.aws("deleting session", error))?;
+            Ok(())
+        })
+    }
+
+    fn purge_sessions(&self) -> StoreFuture<'_, usize> {
+        Box::pin(async move {
+            let mut expired = Vec::new();
+            let mut start: Option<Item> = None;
+            loop {
+                let out = self
+                    .dynamo
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .filter_expression("expires <= :now")
+                    .projection_expression("pk, #sk")
+                    .expression_attribute_names("#sk", "sk")
+                    .expression_attribute_values(":pk", s(SESSIONS_PK))
+                    .expression_attribute_values(":now", n(unix_now()))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("purging sessions", error))?;
+                expired.extend(out.items.unwrap_or_default());
+                match out.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+            let count = expired.len();
+            self.batch_delete(expired, "purging sessions").await?;
+            Ok(count)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{all_records, suite};
+
+    async fn config_for(url: &str) -> aws_config::SdkConfig {
+        sdk_loader()
+            .endpoint_url(url)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing", "testing", None, None, "test",
+            ))
+            .load()
+            .await
+    }
+
+    /// A store on a fresh table and bucket of a moto server of its own.
+    async fn moto_store() -> (model_doubles::Moto, tempfile::TempDir, DynamoStore) {
+        let moto = model_doubles::Moto::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_for(moto.url()).await;
+        let store = DynamoStore::new(
+            &config,
+            DynamoConfig {
+                table: "llm-eval".into(),
+                bucket: "data".into(),
+                local_dir: dir.path().to_path_buf(),
+            },
+        )
+        .unwrap();
+        store.create_table().await.unwrap();
+        store
+            .s3
+            .create_bucket()
+            .bucket("data")
+            .send()
+            .await
+            .unwrap();
+        (moto, dir, store)
+    }
+
+    #[tokio::test]
+    async fn dynamo_runs_and_records_round_trip_in_export_order() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::runs_and_records_round_trip_in_export_order(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_a_record_cannot_be_stored_twice() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::a_record_cannot_be_stored_twice(&store).await;
+        // The call's new row is stored and counted; the duplicate is refused and names itself.
+        let error = store
+            .insert_records(
+                &suite::alice(),
+                "r",
+                vec![
+                    suite::record("m", 5, 1.0, None),
+                    suite::record("m", 0, 1.0, None),
+                ],
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, StoreError::DuplicateRecord { position: 0, model, .. } if model == "m"),
+            "{error}"
+        );
+        assert_eq!(
+            store.record_counts(&suite::alice(), "r").await.unwrap().ok,
+            3
+        );
+        assert_eq!(
+            all_records(&store, &suite::alice(), "r")
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        // A resumed run recounts from the rows.
+        store
+            .set_record_counts(&suite::alice(), "r", RecordCounts { ok: 7, failed: 1 })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.record_counts(&suite::alice(), "r").await.unwrap(),
+            RecordCounts { ok: 7, failed: 1 }
+        );
+    }
+
+    #[tokio::test]
+    async fn dynamo_one_owner_never_sees_or_changes_another_owners_rows() {
+        let (_moto, dir, store) = moto_store().await;
+        let path = suite::one_owner_never_sees_or_changes_another_owners_rows(&store).await;
+        assert!(path.starts_with(dir.path().join("datasets")), "{path:?}");
+    }
+
+    #[tokio::test]
+    async fn dynamo_record_queries_filter_sort_and_page() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::record_queries_filter_sort_and_page(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_running_runs_are_marked_interrupted() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::running_runs_are_marked_interrupted(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_runs_are_listed_newest_first_and_large_inserts_chunk() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::runs_are_listed_newest_first_and_large_inserts_chunk(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_run_leases_are_exclusive_renewable_and_expire() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::run_leases_are_exclusive_renewable_and_expire(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_cancel_requests_are_recorded_for_running_runs_of_their_owner() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::cancel_requests_are_recorded_for_running_runs_of_their_owner(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_sessions_are_stored_by_hash_and_expire() {
+        let (_moto, _dir, store) = moto_store().await;
+        let session = suite::sessions_round_trip_and_expire(&store).await;
+        let items = store
+            .query_partition(SESSIONS_PK, None, None, 100, "test")
+            .await
+            .unwrap();
+        assert!(!items.is_empty());
+        assert!(!format!("{items:?}").contains(&session.id));
+    }
+
+    #[tokio::test]
+    async fn oversized_records_spill_to_s3_and_read_back() {
+        let (_moto, _dir, store) = moto_store().await;
+        let alice = suite::alice();
+        store
+            .create_run(&alice, "big", &serde_json::json!({}), 2)
+            .await
+            .unwrap();
+        let mut big = suite::record("m", 0, 1.0, None);
+        big.model_output = Some("é".repeat(300 * 1024));
+        big.prompt = "p".repeat(200 * 1024);
+        let small = suite::record("m", 1, 0.5, None);
+        store
+            .insert_records(&alice, "big", vec![big.clone(), small.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            all_records(&store, &alice, "big").await.unwrap(),
+            vec![big.clone(), small]
+        );
+        let objects = store
+            .s3
+            .list_objects_v2()
+            .bucket("data")
+            .prefix("records/")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(objects.contents().len(), 1);
+        // A second copy is refused and leaves no object behind.
+        assert!(
+            store
+                .insert_records(&alice, "big", vec![big.clone()])
+                .await
+                .is_err()
+        );
+        let page = store
+            .query_records(
+                &alice,
+                "big",
+                &RecordQuery {
+                    model: None,
+                    filter: RecordFilter::All,
+                    sort: RecordSort::Score("f1_score".into()),
+                    descending: true,
+                    offset: 0,
+                    limit: 1,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!((page.rows, page.total), (vec![big], 2));
+        assert!(store.delete_run(&alice, "big").await.unwrap());
+        let objects = store
+            .s3
+            .list_objects_v2()
+            .bucket("data")
+            .prefix("records/")
+            .send()
+            .await
+            .unwrap();
+        assert!(objects.contents().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_dataset_uploaded_through_another_task_is_downloaded_once() {
+        let (moto, dir, store) = moto_store().await;
+        let staged = store.staging_path();
+        std::fs::write(&staged, "{\"q\": 1}\n").unwrap();
+        let dataset = store
+            .add_dataset(
+                &suite::alice(),
+                NewDataset {
+                    name: "d.jsonl".into(),
+                    format: "jsonl".into(),
+                    n_records: 1,
+                    fields: vec!["q".into()],
+                    staged,
+                },
+            )
+            .await
+            .unwrap();
+        // Another task: the same table and bucket, its own local directory.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = DynamoStore::new(
+            &config_for(moto.url()).await,
+            DynamoConfig {
+                table: "llm-eval".into(),
+                bucket: "data".into(),
+                local_dir: other_dir.path().to_path_buf(),
+            },
+        )
+        .unwrap();
+        let seen = other
+            .dataset(&suite::alice(), &dataset.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(seen.path.starts_with(other_dir.path()));
+        assert_eq!(std::fs::read_to_string(&seen.path).unwrap(), "{\"q\": 1}\n");
+        assert_eq!(other.datasets(&suite::alice()).await.unwrap().len(), 1);
+        assert!(dataset.path.starts_with(dir.path()));
+    }
+
+    /// Scripted (status, body) answers per operation, in order.
+    type Answers = HashMap<String, VecDeque<(u16, String)>>;
+
+    /// An answer that refuses a put with the item it was sent (the put had landed).
+    const ECHO_ITEM: &str = "echo the item";
+
+    /// A scripted DynamoDB double: moto always processes every item of a batch, never
+    /// throttles and never loses an answer, so the answers of those cases are played from a
+    /// script here, one list per operation (`X-Amz-Target`), each answer used once; every
+    /// request is logged.
+    #[derive(Clone, Default)]
+    struct Script {
+        answers: Arc<Mutex<Answers>>,
+        log: Arc<Mutex<Vec<(String, String)>>>,
+    }
+
+    impl Script {
+        fn answer(&self, operation: &str, status: u16, body: serde_json::Value) {
+            self.answers
+                .lock()
+                .unwrap()
+                .entry(operation.to_string())
+                .or_default()
+                .push_back((status, body.to_string()));
+        }
+
+        fn calls(&self, operation: &str) -> Vec<serde_json::Value> {
+            self.log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(op, _)| op == operation)
+                .map(|(_, body)| serde_json::from_str(body).unwrap())
+                .collect()
+        }
+
+        async fn serve(&self) -> String {
+            use axum::http::{HeaderMap, StatusCode};
+            let script = self.clone();
+            let app = axum::Router::new().fallback(move |headers: HeaderMap, body: String| {
+                let script = script.clone();
+                async move {
+                    let operation = headers
+                        .get("x-amz-target")
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.split('.').nth(1))
+                        .unwrap_or_default()
+                        .to_string();
+                    script.log.lock().unwrap().push((operation.clone(), body.clone()));
+                    let mut answer = script
+                        .answers
+                        .lock()
+                        .unwrap()
+                        .get_mut(&operation)
+                        .and_then(VecDeque::pop_front);
+                    if let Some((_, text)) = &mut answer
+                        && text.trim_matches('"') == ECHO_ITEM
+                    {
+                        let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+                        *text = serde_json::json!({
+                            "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                            "message": "The conditional request failed",
+                            "Item": sent["Item"],
+                        })
+                        .to_string();
+                    }
+                    let (status, body) = answer.unwrap_or((
+                        400,
+                        format!(r#"{{"__type":"com.amazon.coral.validate#ValidationException","message":"unscripted {operation}"}}"#),
+                    ));
+                    (
+                        StatusCode::from_u16(status).unwrap(),
+                        [("content-type", "application/x-amz-json-1.0")],
+                        body,
+                    )
+                }
+            });
+            // 127.0.0.2: a port picked here can never be the one a moto server of another
+            // test is about to bind on 127.0.0.1.
+            let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+            let url = format!("http://{}", listener.local_addr().unwrap());
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        }
+    }
+
+    async fn scripted_store(script: &Script) -> (tempfile::TempDir, DynamoStore) {
+        let url = script.serve().await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = DynamoStore::new(
+            &config_for(&url).await,
+            DynamoConfig {
+                table: "t".into(),
+                bucket: "b".into(),
+                local_dir: dir.path().to_path_buf(),
+            },
+        )
+        .unwrap();
+        (dir, store)
+    }
+
+    fn throttled() -> serde_json::Value {
+        serde_json::json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+            "message": "The level of configured provisioned throughput for the table was exceeded."
+        })
+    }
+
+    #[tokio::test]
+    async fn throttled_record_writes_back_off_and_a_retried_put_lands_once() {
+        let script = Script::default();
+        script.answer(
+            "GetItem",
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "U#alice"}, "sk": {"S": "RUN#r"}}}),
+        );
+        script.answer("PutItem", 400, throttled());
+        script.answer("PutItem", 400, throttled());
+        // The put landed but its answer was lost: the retry finds the very item it wrote.
+        script.answer(
+            "PutItem",
+            500,
+            serde_json::json!({"__type": "InternalServerError", "message": "lost"}),
+        );
+        script.answer("PutItem", 400, serde_json::json!(ECHO_ITEM));
+        script.answer("UpdateItem", 200, serde_json::json!({}));
+        let (_dir, store) = scripted_store(&script).await;
+        store
+            .insert_records(&suite::alice(), "r", vec![suite::record("m", 0, 1.0, None)])
+            .await
+            .unwrap();
+        let puts = script.calls("PutItem");
+        assert_eq!(puts.len(), 4);
+        assert_eq!(puts[0]["ConditionExpression"], "attribute_not_exists(pk)");
+        assert_eq!(puts[0]["ReturnValuesOnConditionCheckFailure"], "ALL_OLD");
+        assert!(puts.iter().all(|put| put["Item"] == puts[0]["Item"]));
+        // Counted once.
+        let updates = script.calls("UpdateItem");
+        assert_eq!(updates.len(), 1);
+        assert_eq!(
+            updates[0]["ExpressionAttributeValues"][":ok"],
+            serde_json::json!({"N": "1"})
+        );
+        assert_eq!(store.dynamo_requests(), 6, "every attempt is counted");
+    }
+
+    #[tokio::test]
+    async fn a_different_stored_item_is_a_duplicate() {
+        let script = Script::default();
+        script.answer(
+            "GetItem",
+            200,
+            serde_json::json!({"Item": {"pk": {"S": "U#alice"}, "sk": {"S": "RUN#r"}}}),
+        );
+        script.answer(
+            "PutItem",
+            400,
+            serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",
+                "message": "The conditional request failed",
+                "Item": {"pk": {"S": "U#alice#R#r"}, "sk": {"S": record_sk(0, 0)}, "body": {"S": "{}"}}
+            }),
+        );
+        let (_dir, store) = scripted_store(&script).await;
+        let error = store
+            .insert_records(&suite::alice(), "r", vec![suite::record("m", 0, 1.0, None)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, StoreError::DuplicateRecord { position: 0, .. }),
+            "{error}"
+        );
+        assert!(
+            script.calls("UpdateItem").is_empty(),
+            "nothing stored, nothing counted"
+        );
+    }
+
+    #[tokio::test]
+    async fn throttling_that_does_not_end_fails_with_a_clear_error() {
+        let script = Script::default();
+        for _ in 0..6 {
+            script.answer("GetItem", 400, throttled());
+        }
+        let (_dir, store) = scripted_store(&script).await;
+        let error = store
+            .run(&suite::alice(), "r")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("reading run"), "{error}");
+        assert!(error.contains("ProvisionedThroughputExceeded"), "{error}");
+        assert_eq!(script.calls("GetItem").len(), 6);
+    }
+
+    #[tokio::test]
+    async fn unprocessed_batch_items_are_sent_again() {
+        let script = Script::default();
+        let alice_pk = "U#alice";
+        let records = "U#alice#R#r";
+        script.answer(
+            "GetItem",
+            200,
+            serde_json::json!({"Item": {"pk": {"S": alice_pk}, "sk": {"S": "RUN#r"}}}),
+        );
+        let keys: Vec<serde_json::Value> = (0..3)
+            .map(|position| serde_json::json!({"pk": {"S": records}, "sk": {"S": record_sk(position, 0)}}))
+            .collect();
+        script.answer("Query", 200, serde_json::json!({"Items": keys, "Count": 3}));
+        script.answer("Query", 200, serde_json::json!({"Items": [], "Count": 0}));
+        script.answer(
+            "BatchWriteItem",
+            200,
+            serde_json::json!({"UnprocessedItems": {"t": [{"DeleteRequest": {"Key": keys[2]}}]}}),
+        );
+        script.answer(
+            "BatchWriteItem",
+            200,
+            serde_json::json!({"UnprocessedItems": {"t": [{"DeleteRequest": {"Key": keys[2]}}]}}),
+        );
+        script.answer(
+            "BatchWriteItem",
+            200,
+            serde_json::json!({"UnprocessedItems": {}}),
+        );
+        script.answer("DeleteItem", 200, serde_json::json!({}));
+        let (_dir, store) = scripted_store(&script).await;
+        assert!(store.delete_run(&suite::alice(), "r").await.unwrap());
+        let batches = script.calls("BatchWriteItem");
+        let sizes: Vec<usize> = batches
+            .iter()
+            .map(|call| call["RequestItems"]["t"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(sizes, [3, 1, 1]);
+        assert_eq!(
+            batches[2]["RequestItems"]["t"][0]["DeleteRequest"]["Key"],
+            keys[2]
+        );
+        assert_eq!(script.calls("DeleteItem").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn batch_items_left_unprocessed_after_every_retry_fail_the_call() {
+        let script = Script::default();
+        let key = serde_json::json!({"pk": {"S": "SESSIONS"}, "sk": {"S": "h"}});
+        script.answer(
+            "Query",
+            200,
+            serde_json::json!({"Items": [key], "Count": 1}),
+        );
+        for _ in 0..MAX_ATTEMPTS {
+            script.answer(
+                "BatchWriteItem",
+                200,
+                serde_json::json!({"UnprocessedItems": {"t": [{"DeleteRequest": {"Key": key}}]}}),
+            );
+        }
+        let (_dir, store) = scripted_store(&script).await;
+        let error = store.purge_sessions().await.unwrap_err();
+        assert!(
+            matches!(error, StoreError::Unprocessed { left: 1, .. }),
+            "{error}"
+        );
+        assert_eq!(script.calls("BatchWriteItem").len(), MAX_ATTEMPTS as usize);
+    }
+}

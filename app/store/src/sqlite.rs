@@ -1,0 +1,1086 @@
+//! The SQLite store: one file in WAL mode (`store.sqlite`), with uploaded datasets beside it
+//! in `datasets/` and uploads being checked in `uploads/`.
+//!
+//! Invariants: one writer connection behind a mutex takes every write; reads (pages, exports)
+//! go through their own read-only connections, so a page never waits behind a run's write
+//! transaction (WAL gives each reader a consistent snapshot). The schema is the numbered
+//! migrations of `migrations/`, applied in order at open inside an immediate transaction
+//! (`PRAGMA user_version` holds the version), so two processes opening the same file at once
+//! migrate it once. Every call runs on a blocking thread, never on the async runtime.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use sha2::Digest;
+
+use super::{
+    DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
+    RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
+    StoreFuture, UserId,
+};
+
+/// The schema, one migration per version (version = position + 1).
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_runs_records.sql"),
+    include_str!("migrations/0002_owners_datasets_settings_sessions.sql"),
+    include_str!("migrations/0003_run_leases.sql"),
+    include_str!("migrations/0004_cancel_requests.sql"),
+];
+
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
+const RECORD_COLUMNS: &str = "model, model_order, position, idx, model_input, prompt, model_output, \
+     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies, cached";
+
+const RUN_COLUMNS: &str = "id, owner, created, config, status, total, summary";
+
+const DATASET_COLUMNS: &str = "id, owner, name, format, size_bytes, n_records, fields, created";
+
+/// Now as stored: RFC 3339 UTC with milliseconds.
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+/// The SQLite store (cheap to clone).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    datasets_dir: PathBuf,
+    uploads_dir: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn sqlite_error<'a>(
+    path: &'a Path,
+    what: &'static str,
+) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        what,
+        source,
+    }
+}
+
+fn io_error<'a>(path: &'a Path, what: &'static str) -> impl Fn(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        what,
+        source,
+    }
+}
+
+/// A random token of `n_bytes` bytes as lowercase hex (session ids, CSRF tokens, dataset ids).
+pub fn random_hex(n_bytes: usize) -> String {
+    let mut bytes = vec![0u8; n_bytes];
+    getrandom::fill(&mut bytes)
+        .expect("the operating system's random source is available (getrandom never fails on supported platforms)");
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// The stored key of a session id: its SHA-256, so the database never holds a usable cookie.
+fn session_key(session_id: &str) -> String {
+    hex(&sha2::Sha256::digest(session_id.as_bytes()))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs() as i64)
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let sqlite = |what| sqlite_error(path, what);
+    let conn = Connection::open(path).map_err(sqlite("opening"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(sqlite("setting busy timeout"))?;
+    conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get::<_, String>(0))
+        .map_err(sqlite("enabling WAL"))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL")
+        .map_err(sqlite("setting synchronous"))?;
+    Ok(conn)
+}
+
+/// Applies the migrations newer than the file's version.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |what| sqlite_error(path, what);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite("starting migration"))?;
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(sqlite("reading schema version"))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::NewerSchema {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    for (migration_idx, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql).map_err(sqlite("migrating schema"))?;
+        tx.pragma_update(None, "user_version", migration_idx as i64 + 1)
+            .map_err(sqlite("writing schema version"))?;
+    }
+    tx.commit().map_err(sqlite("committing migration"))
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store file, creating its directory and migrating its schema.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let dir = path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::private_fs::create_dir_all(dir)
+            .map_err(io_error(dir, "creating the store directory"))?;
+        // Private: the store holds every prompt and answer (SQLite gives its -wal and -shm
+        // files the same mode).
+        crate::private_fs::touch(path).map_err(io_error(path, "creating the store file"))?;
+        let mut conn = open_connection(path)?;
+        migrate(&mut conn, path)?;
+        let datasets_dir = dir.join("datasets");
+        let uploads_dir = dir.join("uploads");
+        for sub in [&datasets_dir, &uploads_dir] {
+            crate::private_fs::create_dir_all(sub)
+                .map_err(io_error(sub, "creating a directory"))?;
+        }
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                datasets_dir,
+                uploads_dir,
+                writer: Mutex::new(conn),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Opens the store and wraps it for sharing.
+    pub fn open_shared(path: &Path) -> Result<Arc<dyn Store>, StoreError> {
+        Ok(Arc::new(SqliteStore::open(path)?))
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `work` on a blocking thread.
+    fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || work(&inner))
+                .await
+                .map_err(StoreError::Task)?
+        })
+    }
+}
+
+impl Inner {
+    fn sqlite(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        sqlite_error(&self.path, what)
+    }
+
+    fn write<T>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut conn)
+    }
+
+    /// Runs `work` on a read connection of the pool (opened when none is idle).
+    fn read<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = open_connection(&self.path)?;
+                conn.execute_batch("PRAGMA query_only = ON")
+                    .map_err(self.sqlite("opening reader"))?;
+                conn
+            }
+        };
+        let res = work(&conn);
+        let mut readers = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if readers.len() < MAX_IDLE_READERS {
+            readers.push(conn);
+        }
+        res
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        column: &'static str,
+        text: &str,
+    ) -> Result<T, StoreError> {
+        serde_json::from_str(text).map_err(|source| StoreError::Json {
+            path: self.path.clone(),
+            key: key.to_string(),
+            column,
+            source,
+        })
+    }
+
+    fn run_row(&self, row: &rusqlite::Row<'_>) -> Result<RunRow, StoreError> {
+        let sqlite = self.sqlite("reading run");
+        let id: String = row.get(0).map_err(&sqlite)?;
+        let config: String = row.get(3).map_err(&sqlite)?;
+        let status: String = row.get(4).map_err(&sqlite)?;
+        let summary: Option<String> = row.get(6).map_err(&sqlite)?;
+        Ok(RunRow {
+            owner: UserId::new(row.get::<_, String>(1).map_err(&sqlite)?),
+            created: row.get(2).map_err(&sqlite)?,
+            config: self.json(&id, "config", &config)?,
+            status: RunStatus::parse(&status),
+            total: row
+                .get::<_, Option<i64>>(5)
+                .map_err(&sqlite)?
+                .map(|n| n as usize),
+            summary: summary
+                .as_deref()
+                .map(|text| self.json(&id, "summary", text))
+                .transpose()?,
+            id,
+        })
+    }
+
+    fn record_row(&self, run_id: &str, row: &rusqlite::Row<'_>) -> Result<RecordRow, StoreError> {
+        let sqlite = self.sqlite("reading records");
+        let text = |i| row.get::<_, String>(i).map_err(&sqlite);
+        let count = |i| {
+            row.get::<_, Option<i64>>(i)
+                .map(|n| n.map(|n| n as u64))
+                .map_err(&sqlite)
+        };
+        Ok(RecordRow {
+            model: text(0)?,
+            model_order: row.get::<_, i64>(1).map_err(&sqlite)? as usize,
+            position: row.get::<_, i64>(2).map_err(&sqlite)? as usize,
+            index: row.get::<_, i64>(3).map_err(&sqlite)? as usize,
+            model_input: text(4)?,
+            prompt: text(5)?,
+            model_output: row.get(6).map_err(&sqlite)?,
+            target_output: row.get(7).map_err(&sqlite)?,
+            category: row.get(8).map_err(&sqlite)?,
+            scores: self.json(run_id, "scores", &text(9)?)?,
+            latency_ms: row.get(10).map_err(&sqlite)?,
+            input_tokens: count(11)?,
+            output_tokens: count(12)?,
+            cost_usd: row.get(13).map_err(&sqlite)?,
+            error: row.get(14).map_err(&sqlite)?,
+            judge_replies: self.json(run_id, "judge_replies", &text(15)?)?,
+            cached: row.get::<_, i64>(16).map_err(&sqlite)? != 0,
+        })
+    }
+
+    fn dataset_row(&self, row: &rusqlite::Row<'_>) -> Result<DatasetRow, StoreError> {
+        let sqlite = self.sqlite("reading dataset");
+        let id: String = row.get(0).map_err(&sqlite)?;
+        let format: String = row.get(3).map_err(&sqlite)?;
+        let fields: String = row.get(6).map_err(&sqlite)?;
+        Ok(DatasetRow {
+            owner: UserId::new(row.get::<_, String>(1).map_err(&sqlite)?),
+            name: row.get(2).map_err(&sqlite)?,
+            size_bytes: row.get::<_, i64>(4).map_err(&sqlite)? as u64,
+            n_records: row.get::<_, i64>(5).map_err(&sqlite)? as usize,
+            fields: self.json(&id, "fields", &fields)?,
+            created: row.get(7).map_err(&sqlite)?,
+            path: self.dataset_file(&id, &format),
+            format,
+            id,
+        })
+    }
+
+    /// The stored file of a dataset. Ids are our own random hex and formats one of two words,
+    /// so the name can never leave the datasets directory.
+    fn dataset_file(&self, dataset_id: &str, format: &str) -> PathBuf {
+        let safe_id: String = dataset_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let extension = if format == "csv" { "csv" } else { "jsonl" };
+        self.datasets_dir.join(format!("{safe_id}.{extension}"))
+    }
+
+    fn owns_run(
+        &self,
+        conn: &Connection,
+        owner: &UserId,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
+        conn.query_row(
+            "SELECT 1 FROM runs WHERE id = ?1 AND owner = ?2",
+            params![run_id, owner.as_str()],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(self.sqlite("reading run"))
+    }
+}
+
+/// The SQL of a score's value in a record row (NULL when the row has no such score).
+const SCORE_VALUE: &str = "(SELECT json_extract(j.value, '$.value') FROM json_each(records.scores) AS j \
+     WHERE json_extract(j.value, '$.name') = ?)";
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        self.inner.path.display().to_string()
+    }
+
+    fn create_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        config: &serde_json::Value,
+        total: usize,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id, config) = (owner.clone(), run_id.to_string(), config.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!("INSERT INTO runs (id, owner, created, config, status, total) VALUES (?1, ?2, {NOW}, ?3, 'running', ?4)"),
+                    params![run_id, owner.as_str(), config, total as i64],
+                )
+                .map_err(inner.sqlite("creating run"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn finish_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        status: RunStatus,
+        summary: &serde_json::Value,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id, summary) = (owner.clone(), run_id.to_string(), summary.to_string());
+        self.blocking(move |inner| {
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET status = ?3, summary = ?4 WHERE id = ?1 AND owner = ?2",
+                    params![run_id, owner.as_str(), status.as_str(), summary],
+                )
+                .map_err(inner.sqlite("finishing run"))
+            })?;
+            if n_rows == 0 {
+                return Err(StoreError::UnknownRun { run_id });
+            }
+            Ok(())
+        })
+    }
+
+    fn run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, Option<RunRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 AND owner = ?2"
+                    ))
+                    .map_err(inner.sqlite("reading run"))?;
+                let mut rows = statement
+                    .query(params![run_id, owner.as_str()])
+                    .map_err(inner.sqlite("reading run"))?;
+                match rows.next().map_err(inner.sqlite("reading run"))? {
+                    Some(row) => inner.run_row(row).map(Some),
+                    None => Ok(None),
+                }
+            })
+        })
+    }
+
+    fn runs(&self, owner: &UserId, limit: usize) -> StoreFuture<'_, Vec<RunRow>> {
+        let owner = owner.clone();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RUN_COLUMNS} FROM runs WHERE owner = ?1 ORDER BY created DESC, id DESC LIMIT ?2"
+                    ))
+                    .map_err(inner.sqlite("listing runs"))?;
+                let mut rows = statement
+                    .query(params![owner.as_str(), limit.min(i64::MAX as usize) as i64])
+                    .map_err(inner.sqlite("listing runs"))?;
+                let mut runs = Vec::new();
+                while let Some(row) = rows.next().map_err(inner.sqlite("listing runs"))? {
+                    runs.push(inner.run_row(row)?);
+                }
+                Ok(runs)
+            })
+        })
+    }
+
+    fn delete_run(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(false);
+                }
+                // Records first: they reference the run.
+                let tx = conn.transaction().map_err(inner.sqlite("deleting run"))?;
+                tx.execute("DELETE FROM records WHERE run_id = ?1", [&run_id])
+                    .map_err(inner.sqlite("deleting records"))?;
+                tx.execute(
+                    "DELETE FROM runs WHERE id = ?1 AND owner = ?2",
+                    params![run_id, owner.as_str()],
+                )
+                .map_err(inner.sqlite("deleting run"))?;
+                tx.commit().map_err(inner.sqlite("deleting run"))?;
+                Ok(true)
+            })
+        })
+    }
+
+    fn mark_interrupted(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let mut statement = conn
+                    .prepare("UPDATE runs SET status = 'interrupted' WHERE status = 'running' AND lease_until IS NULL RETURNING owner, id")
+                    .map_err(inner.sqlite("marking interrupted runs"))?;
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok((UserId::new(row.get::<_, String>(0)?), row.get::<_, String>(1)?))
+                    })
+                    .map_err(inner.sqlite("marking interrupted runs"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(inner.sqlite("marking interrupted runs"))?;
+                Ok(rows)
+            })
+        })
+    }
+
+    fn acquire_lease(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        holder: &str,
+        ttl_secs: u64,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        self.blocking(move |inner| {
+            let now = unix_now();
+            let until = now.saturating_add(ttl_secs.min(i64::MAX as u64) as i64);
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET lease_holder = ?3, lease_until = ?4 WHERE id = ?1 AND owner = ?2 \
+                     AND status = 'running' AND (lease_until IS NULL OR lease_holder = ?3 OR lease_until < ?5)",
+                    params![run_id, owner.as_str(), holder, until, now],
+                )
+                .map_err(inner.sqlite("taking a run lease"))
+            })?;
+            Ok(n_rows == 1)
+        })
+    }
+
+    fn release_lease(&self, owner: &UserId, run_id: &str, holder: &str) -> StoreFuture<'_, ()> {
+        let (owner, run_id, holder) = (owner.clone(), run_id.to_string(), holder.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET lease_until = 0 WHERE id = ?1 AND owner = ?2 AND lease_holder = ?3",
+                    params![run_id, owner.as_str(), holder],
+                )
+                .map_err(inner.sqlite("releasing a run lease"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn request_cancel(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+                    params![run_id, owner.as_str()],
+                )
+                .map_err(inner.sqlite("requesting a run's cancellation"))
+            })?;
+            Ok(n_rows == 1)
+        })
+    }
+
+    fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT cancel_requested FROM runs WHERE id = ?1 AND owner = ?2",
+                    )
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?;
+                let mut rows = statement
+                    .query(params![run_id, owner.as_str()])
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?;
+                match rows
+                    .next()
+                    .map_err(inner.sqlite("reading a run's cancellation request"))?
+                {
+                    Some(row) => Ok(row
+                        .get::<_, i64>(0)
+                        .map_err(inner.sqlite("reading a run's cancellation request"))?
+                        != 0),
+                    None => Ok(false),
+                }
+            })
+        })
+    }
+
+    fn orphaned_runs(&self) -> StoreFuture<'_, Vec<(UserId, String)>> {
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT owner, id FROM runs WHERE status = 'running' AND lease_until < ?1 ORDER BY owner, id",
+                    )
+                    .map_err(inner.sqlite("finding orphaned runs"))?;
+                let rows = statement
+                    .query_map([unix_now()], |row| {
+                        Ok((UserId::new(row.get::<_, String>(0)?), row.get::<_, String>(1)?))
+                    })
+                    .map_err(inner.sqlite("finding orphaned runs"))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(inner.sqlite("finding orphaned runs"))?;
+                Ok(rows)
+            })
+        })
+    }
+
+    fn insert_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        rows: Vec<RecordRow>,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Err(StoreError::UnknownRun { run_id });
+                }
+                let tx = conn
+                    .transaction()
+                    .map_err(inner.sqlite("starting transaction"))?;
+                {
+                    let mut statement = tx
+                        .prepare_cached(&format!(
+                            "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                        ))
+                        .map_err(inner.sqlite("inserting records"))?;
+                    for record in &rows {
+                        let scores = serde_json::to_string(&record.scores).unwrap_or_default();
+                        let judge_replies =
+                            serde_json::to_string(&record.judge_replies).unwrap_or_default();
+                        statement
+                            .execute(params![
+                                run_id,
+                                record.model,
+                                record.model_order as i64,
+                                record.position as i64,
+                                record.index as i64,
+                                record.model_input,
+                                record.prompt,
+                                record.model_output,
+                                record.target_output,
+                                record.category,
+                                scores,
+                                record.latency_ms,
+                                record.input_tokens.map(|n| n as i64),
+                                record.output_tokens.map(|n| n as i64),
+                                record.cost_usd,
+                                record.error,
+                                judge_replies,
+                                i64::from(record.cached),
+                            ])
+                            .map_err(inner.sqlite("inserting records"))?;
+                    }
+                }
+                tx.commit().map_err(inner.sqlite("committing records"))
+            })
+        })
+    }
+
+    fn records_after(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        after: Option<RecordKey>,
+        limit: usize,
+    ) -> StoreFuture<'_, Vec<RecordRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(Vec::new());
+                }
+                let (position, model_order) =
+                    after.map_or((-1, -1), |key| (key.position as i64, key.model_order as i64));
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM records WHERE run_id = ?1 AND (position, model_order) > (?2, ?3) \
+                         ORDER BY position, model_order LIMIT ?4"
+                    ))
+                    .map_err(inner.sqlite("reading records"))?;
+                let mut rows = statement
+                    .query(params![run_id, position, model_order, limit.min(MAX_PAGE) as i64])
+                    .map_err(inner.sqlite("reading records"))?;
+                let mut records = Vec::new();
+                while let Some(row) = rows.next().map_err(inner.sqlite("reading records"))? {
+                    records.push(inner.record_row(&run_id, row)?);
+                }
+                Ok(records)
+            })
+        })
+    }
+
+    fn query_records(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        query: &RecordQuery,
+    ) -> StoreFuture<'_, RecordPage> {
+        let (owner, run_id, query) = (owner.clone(), run_id.to_string(), query.clone());
+        self.blocking(move |inner| {
+            use rusqlite::types::Value;
+            inner.read(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(RecordPage { rows: Vec::new(), total: 0 });
+                }
+                let mut filter = String::from("run_id = ?");
+                let mut filter_values = vec![Value::Text(run_id.clone())];
+                if let Some(model) = &query.model {
+                    filter.push_str(" AND model = ?");
+                    filter_values.push(Value::Text(model.clone()));
+                }
+                match &query.filter {
+                    RecordFilter::All => {}
+                    RecordFilter::Failed => filter.push_str(" AND error IS NOT NULL"),
+                    RecordFilter::ScoreBelow { score, below } => {
+                        filter.push_str(&format!(" AND error IS NULL AND {SCORE_VALUE} < ?"));
+                        filter_values.push(Value::Text(score.clone()));
+                        filter_values.push(Value::Real(*below));
+                    }
+                }
+                let total: i64 = conn
+                    .query_row(
+                        &format!("SELECT COUNT(*) FROM records WHERE {filter}"),
+                        params_from_iter(filter_values.iter()),
+                        |row| row.get(0),
+                    )
+                    .map_err(inner.sqlite("counting records"))?;
+                let direction = if query.descending { "DESC" } else { "ASC" };
+                let mut values = filter_values;
+                let order = match &query.sort {
+                    RecordSort::Position => format!("position {direction}, model_order {direction}"),
+                    RecordSort::Latency => format!(
+                        "latency_ms IS NULL, latency_ms {direction}, position, model_order"
+                    ),
+                    RecordSort::Score(score) => {
+                        values.push(Value::Text(score.clone()));
+                        values.push(Value::Text(score.clone()));
+                        format!("{SCORE_VALUE} IS NULL, {SCORE_VALUE} {direction}, position, model_order")
+                    }
+                };
+                values.push(Value::Integer(query.limit.min(MAX_PAGE) as i64));
+                values.push(Value::Integer(query.offset.min(i64::MAX as usize) as i64));
+                let mut statement = conn
+                    .prepare(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM records WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
+                    ))
+                    .map_err(inner.sqlite("reading records"))?;
+                let mut rows = statement
+                    .query(params_from_iter(values.iter()))
+                    .map_err(inner.sqlite("reading records"))?;
+                let mut records = Vec::new();
+                while let Some(row) = rows.next().map_err(inner.sqlite("reading records"))? {
+                    records.push(inner.record_row(&run_id, row)?);
+                }
+                Ok(RecordPage { rows: records, total: total as usize })
+            })
+        })
+    }
+
+    fn record_counts(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, RecordCounts> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(RecordCounts::default());
+                }
+                conn.query_row(
+                    "SELECT COUNT(*), COALESCE(SUM(error IS NOT NULL), 0) FROM records WHERE run_id = ?1",
+                    [&run_id],
+                    |row| {
+                        let (all, failed): (i64, i64) = (row.get(0)?, row.get(1)?);
+                        Ok(RecordCounts {
+                            ok: (all - failed) as usize,
+                            failed: failed as usize,
+                        })
+                    },
+                )
+                .map_err(inner.sqlite("counting records"))
+            })
+        })
+    }
+
+    fn set_record_counts(
+        &self,
+        _owner: &UserId,
+        _run_id: &str,
+        _counts: RecordCounts,
+    ) -> StoreFuture<'_, ()> {
+        // Counted from the rows on every call: nothing to set.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn staging_path(&self) -> PathBuf {
+        self.inner
+            .uploads_dir
+            .join(format!("{}.part", random_hex(16)))
+    }
+
+    fn add_dataset(&self, owner: &UserId, dataset: NewDataset) -> StoreFuture<'_, DatasetRow> {
+        let owner = owner.clone();
+        self.blocking(move |inner| {
+            let id = random_hex(12);
+            let format = if dataset.format == "csv" { "csv" } else { "jsonl" };
+            let file = inner.dataset_file(&id, format);
+            let size_bytes = std::fs::metadata(&dataset.staged)
+                .map_err(io_error(&dataset.staged, "reading the upload"))?
+                .len();
+            std::fs::rename(&dataset.staged, &file)
+                .map_err(io_error(&file, "keeping the upload"))?;
+            let fields = serde_json::to_string(&dataset.fields).unwrap_or_default();
+            let inserted = inner.write(|conn| {
+                conn.execute(
+                    &format!("INSERT INTO datasets ({DATASET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {NOW})"),
+                    params![id, owner.as_str(), dataset.name, format, size_bytes as i64, dataset.n_records as i64, fields],
+                )
+                .map_err(inner.sqlite("adding dataset"))?;
+                conn.query_row(
+                    &format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?1"),
+                    [&id],
+                    |row| Ok(inner.dataset_row(row)),
+                )
+                .map_err(inner.sqlite("adding dataset"))?
+            });
+            if inserted.is_err() {
+                let _ = std::fs::remove_file(&file);
+            }
+            inserted
+        })
+    }
+
+    fn datasets(&self, owner: &UserId) -> StoreFuture<'_, Vec<DatasetRow>> {
+        let owner = owner.clone();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {DATASET_COLUMNS} FROM datasets WHERE owner = ?1 ORDER BY created DESC, id"
+                    ))
+                    .map_err(inner.sqlite("listing datasets"))?;
+                let mut rows = statement
+                    .query([owner.as_str()])
+                    .map_err(inner.sqlite("listing datasets"))?;
+                let mut datasets = Vec::new();
+                while let Some(row) = rows.next().map_err(inner.sqlite("listing datasets"))? {
+                    datasets.push(inner.dataset_row(row)?);
+                }
+                Ok(datasets)
+            })
+        })
+    }
+
+    fn dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, Option<DatasetRow>> {
+        let (owner, dataset_id) = (owner.clone(), dataset_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                conn.query_row(
+                    &format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE id = ?1 AND owner = ?2"),
+                    params![dataset_id, owner.as_str()],
+                    |row| Ok(inner.dataset_row(row)),
+                )
+                .optional()
+                .map_err(inner.sqlite("reading dataset"))?
+                .transpose()
+            })
+        })
+    }
+
+    fn delete_dataset(&self, owner: &UserId, dataset_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, dataset_id) = (owner.clone(), dataset_id.to_string());
+        self.blocking(move |inner| {
+            let format: Option<String> = inner.write(|conn| {
+                conn.query_row(
+                    "DELETE FROM datasets WHERE id = ?1 AND owner = ?2 RETURNING format",
+                    params![dataset_id, owner.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(inner.sqlite("deleting dataset"))
+            })?;
+            let Some(format) = format else {
+                return Ok(false);
+            };
+            let file = inner.dataset_file(&dataset_id, &format);
+            match std::fs::remove_file(&file) {
+                Ok(()) => Ok(true),
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(true),
+                Err(error) => Err(io_error(&file, "deleting the dataset file")(error)),
+            }
+        })
+    }
+
+    fn settings(&self, owner: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
+        let owner = owner.clone();
+        self.blocking(move |inner| {
+            let text: Option<String> = inner.read(|conn| {
+                conn.query_row(
+                    "SELECT value FROM settings WHERE owner = ?1",
+                    [owner.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(inner.sqlite("reading settings"))
+            })?;
+            text.map(|text| inner.json(owner.as_str(), "value", &text))
+                .transpose()
+        })
+    }
+
+    fn save_settings(&self, owner: &UserId, settings: &serde_json::Value) -> StoreFuture<'_, ()> {
+        let (owner, settings) = (owner.clone(), settings.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!("INSERT INTO settings (owner, value, updated) VALUES (?1, ?2, {NOW}) \
+                     ON CONFLICT (owner) DO UPDATE SET value = excluded.value, updated = excluded.updated"),
+                    params![owner.as_str(), settings],
+                )
+                .map_err(inner.sqlite("saving settings"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn session(&self, session_id: &str) -> StoreFuture<'_, Option<Session>> {
+        let session_id = session_id.to_string();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                conn.query_row(
+                    "SELECT csrf_token, user_id, user_name, auth_data, expires FROM sessions WHERE id_hash = ?1 AND expires > ?2",
+                    params![session_key(&session_id), unix_now()],
+                    |row| {
+                        let user_id: Option<String> = row.get(1)?;
+                        let user_name: Option<String> = row.get(2)?;
+                        Ok(Session {
+                            id: session_id.clone(),
+                            csrf_token: row.get(0)?,
+                            user: user_id.map(|id| SessionUser {
+                                name: user_name.unwrap_or_else(|| id.clone()),
+                                id: UserId::new(id),
+                            }),
+                            auth_data: row.get(3)?,
+                            expires_unix: row.get(4)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(inner.sqlite("reading session"))
+            })
+        })
+    }
+
+    fn save_session(&self, session: &Session) -> StoreFuture<'_, ()> {
+        let session = session.clone();
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let (user_id, user_name) = match &session.user {
+                    Some(user) => (Some(user.id.as_str()), Some(user.name.as_str())),
+                    None => (None, None),
+                };
+                conn.execute(
+                    "INSERT INTO sessions (id_hash, csrf_token, user_id, user_name, auth_data, expires) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (id_hash) DO UPDATE SET csrf_token = excluded.csrf_token, user_id = excluded.user_id, \
+                     user_name = excluded.user_name, auth_data = excluded.auth_data, expires = excluded.expires",
+                    params![
+                        session_key(&session.id),
+                        session.csrf_token,
+                        user_id,
+                        user_name,
+                        session.auth_data,
+                        session.expires_unix
+                    ],
+                )
+                .map_err(inner.sqlite("saving session"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn delete_session(&self, session_id: &str) -> StoreFuture<'_, ()> {
+        let key = session_key(session_id);
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [key])
+                    .map_err(inner.sqlite("deleting session"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn purge_sessions(&self) -> StoreFuture<'_, usize> {
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute("DELETE FROM sessions WHERE expires <= ?1", [unix_now()])
+                    .map_err(inner.sqlite("purging sessions"))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::suite;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("sub/store.sqlite")).unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn runs_and_records_round_trip_in_export_order() {
+        suite::runs_and_records_round_trip_in_export_order(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn a_record_cannot_be_stored_twice() {
+        suite::a_record_cannot_be_stored_twice(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn one_owner_never_sees_or_changes_another_owners_rows() {
+        let (dir, store) = store();
+        let path = suite::one_owner_never_sees_or_changes_another_owners_rows(&store).await;
+        assert!(
+            path.starts_with(dir.path().join("sub/datasets")),
+            "{path:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn record_queries_filter_sort_and_page() {
+        suite::record_queries_filter_sort_and_page(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn running_runs_are_marked_interrupted() {
+        suite::running_runs_are_marked_interrupted(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn runs_are_listed_newest_first_and_large_inserts_chunk() {
+        suite::runs_are_listed_newest_first_and_large_inserts_chunk(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn run_leases_are_exclusive_renewable_and_expire() {
+        suite::run_leases_are_exclusive_renewable_and_expire(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn cancel_requests_are_recorded_for_running_runs_of_their_owner() {
+        suite::cancel_requests_are_recorded_for_running_runs_of_their_owner(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn sessions_are_stored_by_hash_and_expire() {
+        let (dir, store) = store();
+        let session = suite::sessions_round_trip_and_expire(&store).await;
+        let bytes = std::fs::read(dir.path().join("sub/store.sqlite")).unwrap();
+        let wal = std::fs::read(dir.path().join("sub/store.sqlite-wal")).unwrap_or_default();
+        for file in [&bytes, &wal] {
+            assert!(
+                !file
+                    .windows(session.id.len())
+                    .any(|w| w == session.id.as_bytes())
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn regression_store_of_the_unnumbered_schema_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute(
+                "INSERT INTO runs (id, created, config, status) VALUES ('old', '2026-01-01T00:00:00Z', '{}', 'finished')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let run = store.run(&UserId::local(), "old").await.unwrap().unwrap();
+        assert_eq!((run.status, run.total), (RunStatus::Finished, None));
+        drop(store);
+        // Opening again is a no-op; a newer schema is refused.
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
+        let error = SqliteStore::open(&path).unwrap_err().to_string();
+        assert!(error.contains("schema version 99 is newer"), "{error}");
+    }
+}

@@ -1,0 +1,517 @@
+//! The store test suite, run against every backend: SQLite (in `sqlite.rs`) and DynamoDB + S3
+//! on a moto server (in `dynamo.rs`).
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use fmeval_scoring::metrics::{Score, ScoreValue};
+
+pub fn alice() -> UserId {
+    UserId::new("alice")
+}
+
+pub fn record(model: &str, position: usize, f1: f64, error: Option<&str>) -> RecordRow {
+    RecordRow {
+        model: model.to_string(),
+        model_order: usize::from(model != "m"),
+        position,
+        index: position * 2,
+        model_input: format!("prompt {position}"),
+        prompt: format!("prompt {position}"),
+        model_output: error.is_none().then(|| " out\n".to_string()),
+        target_output: Some("t".to_string()),
+        category: None,
+        scores: vec![Score {
+            name: "f1_score".to_string(),
+            value: ScoreValue::Float(f1),
+        }],
+        latency_ms: Some(10.0 + position as f64),
+        input_tokens: Some(3),
+        output_tokens: Some(4),
+        cost_usd: Some(0.001),
+        error: error.map(str::to_string),
+        judge_replies: vec![JudgeReply {
+            judge: "j".to_string(),
+            reply: "Y".to_string(),
+            verdict: 1.0,
+        }],
+        cached: position == 1,
+    }
+}
+
+pub async fn runs_and_records_round_trip_in_export_order(store: &dyn Store) {
+    store
+        .create_run(&alice(), "r1", &serde_json::json!({"a": 1}), 3)
+        .await
+        .unwrap();
+    let records = vec![
+        record("m", 2, 0.5, None),
+        record("m", 0, 0.0, Some("boom")),
+        record("m", 1, 1.0, None),
+    ];
+    store
+        .insert_records(&alice(), "r1", records.clone())
+        .await
+        .unwrap();
+    let got = all_records(store, &alice(), "r1").await.unwrap();
+    assert_eq!(
+        got.iter().map(|r| r.position).collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(got[1], records[2]);
+    assert_eq!(
+        store.record_counts(&alice(), "r1").await.unwrap(),
+        RecordCounts { ok: 2, failed: 1 }
+    );
+    let run = store.run(&alice(), "r1").await.unwrap().unwrap();
+    assert_eq!(
+        (run.status, run.total, run.summary),
+        (RunStatus::Running, Some(3), None)
+    );
+    store
+        .finish_run(
+            &alice(),
+            "r1",
+            RunStatus::Cancelled,
+            &serde_json::json!({"done": 2}),
+        )
+        .await
+        .unwrap();
+    let run = store.run(&alice(), "r1").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Cancelled);
+    assert_eq!(run.summary, Some(serde_json::json!({"done": 2})));
+    assert!(store.run(&alice(), "nope").await.unwrap().is_none());
+    assert!(
+        store
+            .finish_run(
+                &alice(),
+                "nope",
+                RunStatus::Finished,
+                &serde_json::json!({})
+            )
+            .await
+            .is_err()
+    );
+}
+
+pub async fn a_record_cannot_be_stored_twice(store: &dyn Store) {
+    store
+        .create_run(&alice(), "r", &serde_json::json!({}), 2)
+        .await
+        .unwrap();
+    store
+        .insert_records(&alice(), "r", vec![record("m", 0, 1.0, None)])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_records(&alice(), "r", vec![record("m", 0, 1.0, None)])
+            .await
+            .is_err()
+    );
+    store
+        .insert_records(&alice(), "r", vec![record("other", 0, 1.0, None)])
+        .await
+        .unwrap();
+    assert_eq!(store.record_counts(&alice(), "r").await.unwrap().ok, 2);
+}
+
+/// Returns where the (deleted) dataset was kept, for the backend's own checks.
+pub async fn one_owner_never_sees_or_changes_another_owners_rows(store: &dyn Store) -> PathBuf {
+    let bob = UserId::new("bob");
+    store
+        .create_run(&alice(), "r", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .insert_records(&alice(), "r", vec![record("m", 0, 1.0, None)])
+        .await
+        .unwrap();
+    assert!(store.run(&bob, "r").await.unwrap().is_none());
+    assert!(store.runs(&bob, 10).await.unwrap().is_empty());
+    assert!(all_records(store, &bob, "r").await.unwrap().is_empty());
+    let query = RecordQuery {
+        model: None,
+        filter: RecordFilter::All,
+        sort: RecordSort::Position,
+        descending: false,
+        offset: 0,
+        limit: 10,
+    };
+    assert_eq!(
+        store.query_records(&bob, "r", &query).await.unwrap().total,
+        0
+    );
+    assert_eq!(
+        store.record_counts(&bob, "r").await.unwrap(),
+        RecordCounts::default()
+    );
+    assert!(
+        store
+            .insert_records(&bob, "r", vec![record("m", 1, 1.0, None)])
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .finish_run(&bob, "r", RunStatus::Finished, &serde_json::json!({}))
+            .await
+            .is_err()
+    );
+    assert!(!store.delete_run(&bob, "r").await.unwrap());
+    assert_eq!(store.runs(&alice(), 10).await.unwrap().len(), 1);
+
+    let staged = store.staging_path();
+    std::fs::write(&staged, "{\"q\": 1}\n").unwrap();
+    let dataset = store
+        .add_dataset(
+            &alice(),
+            NewDataset {
+                name: "../../etc/passwd".into(),
+                format: "jsonl".into(),
+                n_records: 1,
+                fields: vec!["q".into()],
+                staged: staged.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!staged.exists());
+    assert_eq!(
+        std::fs::read_to_string(&dataset.path).unwrap(),
+        "{\"q\": 1}\n"
+    );
+    assert!(store.dataset(&bob, &dataset.id).await.unwrap().is_none());
+    assert!(store.datasets(&bob).await.unwrap().is_empty());
+    assert!(!store.delete_dataset(&bob, &dataset.id).await.unwrap());
+    assert_eq!(
+        store.datasets(&alice()).await.unwrap(),
+        vec![dataset.clone()]
+    );
+    assert!(store.delete_dataset(&alice(), &dataset.id).await.unwrap());
+    assert!(!dataset.path.exists());
+
+    store
+        .save_settings(&alice(), &serde_json::json!({"t": 1}))
+        .await
+        .unwrap();
+    assert!(store.settings(&bob).await.unwrap().is_none());
+    store
+        .save_settings(&alice(), &serde_json::json!({"t": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.settings(&alice()).await.unwrap(),
+        Some(serde_json::json!({"t": 2}))
+    );
+
+    assert!(store.delete_run(&alice(), "r").await.unwrap());
+    assert!(store.run(&alice(), "r").await.unwrap().is_none());
+    dataset.path
+}
+
+pub async fn running_runs_are_marked_interrupted(store: &dyn Store) {
+    store
+        .create_run(&alice(), "a", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .create_run(&alice(), "b", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .finish_run(&alice(), "b", RunStatus::Finished, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.mark_interrupted().await.unwrap(),
+        vec![(alice(), "a".to_string())]
+    );
+    assert_eq!(
+        store.run(&alice(), "a").await.unwrap().unwrap().status,
+        RunStatus::Interrupted
+    );
+    assert!(store.mark_interrupted().await.unwrap().is_empty());
+}
+
+async fn check_query(store: &dyn Store, query: RecordQuery, expected: (&[usize], usize)) {
+    let page = store.query_records(&alice(), "q", &query).await.unwrap();
+    let positions: Vec<usize> = page.rows.iter().map(|row| row.position).collect();
+    assert_eq!((positions.as_slice(), page.total), expected, "{query:?}");
+}
+
+pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
+    {
+        store
+            .create_run(&alice(), "q", &serde_json::json!({}), 5)
+            .await
+            .unwrap();
+        let rows = vec![
+            record("m", 0, 0.2, None),
+            record("m", 1, 0.9, None),
+            record("m", 2, 0.0, Some("boom")),
+            record("m", 3, 0.5, None),
+            record("n", 0, 0.1, None),
+        ];
+        store.insert_records(&alice(), "q", rows).await.unwrap();
+    }
+    let query = |filter, sort, descending, offset, limit| RecordQuery {
+        model: Some("m".to_string()),
+        filter,
+        sort,
+        descending,
+        offset,
+        limit,
+    };
+    let f1 = || RecordSort::Score("f1_score".to_string());
+    check_query(
+        store,
+        query(RecordFilter::All, RecordSort::Position, false, 0, 10),
+        (&[0, 1, 2, 3], 4),
+    )
+    .await;
+    check_query(
+        store,
+        query(RecordFilter::All, RecordSort::Position, false, 1, 2),
+        (&[1, 2], 4),
+    )
+    .await;
+    check_query(
+        store,
+        query(RecordFilter::Failed, RecordSort::Position, false, 0, 10),
+        (&[2], 1),
+    )
+    .await;
+    check_query(
+        store,
+        query(
+            RecordFilter::ScoreBelow {
+                score: "f1_score".into(),
+                below: 0.6,
+            },
+            f1(),
+            false,
+            0,
+            10,
+        ),
+        (&[0, 3], 2),
+    )
+    .await;
+    check_query(
+        store,
+        query(RecordFilter::All, f1(), true, 0, 10),
+        (&[1, 3, 0, 2], 4),
+    )
+    .await;
+    check_query(
+        store,
+        query(RecordFilter::All, RecordSort::Latency, true, 0, 2),
+        (&[3, 2], 4),
+    )
+    .await;
+    let all_models = RecordQuery {
+        model: None,
+        ..query(RecordFilter::All, RecordSort::Position, false, 0, 10)
+    };
+    check_query(store, all_models, (&[0, 0, 1, 2, 3], 5)).await;
+}
+
+/// Sessions round-trip, expire and are purged; returns the saved session for the backend's
+/// own checks (its id must never be stored in clear).
+pub async fn sessions_round_trip_and_expire(store: &dyn Store) -> Session {
+    let session = Session {
+        id: super::sqlite::random_hex(32),
+        csrf_token: super::sqlite::random_hex(32),
+        user: Some(SessionUser {
+            id: alice(),
+            name: "Alice".into(),
+        }),
+        auth_data: Some("{\"refresh\":\"secret\"}".into()),
+        expires_unix: unix_now() + 60,
+    };
+    store.save_session(&session).await.unwrap();
+    assert_eq!(
+        store.session(&session.id).await.unwrap(),
+        Some(session.clone())
+    );
+    assert!(store.session("other").await.unwrap().is_none());
+    assert!(!format!("{session:?}").contains(&session.csrf_token));
+    let expired = Session {
+        id: super::sqlite::random_hex(32),
+        expires_unix: unix_now() - 1,
+        ..session.clone()
+    };
+    store.save_session(&expired).await.unwrap();
+    assert!(store.session(&expired.id).await.unwrap().is_none());
+    assert_eq!(store.purge_sessions().await.unwrap(), 1);
+    let anonymous = Session {
+        id: super::sqlite::random_hex(32),
+        user: None,
+        auth_data: None,
+        ..session.clone()
+    };
+    store.save_session(&anonymous).await.unwrap();
+    assert_eq!(store.session(&anonymous.id).await.unwrap(), Some(anonymous));
+    let kept = store.session(&session.id).await.unwrap();
+    store.delete_session(&session.id).await.unwrap();
+    assert!(store.session(&session.id).await.unwrap().is_none());
+    store.save_session(&session).await.unwrap();
+    assert_eq!(kept, Some(session.clone()));
+    session
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |now| now.as_secs() as i64)
+}
+
+/// Runs are listed newest first, at most `limit`, and a run survives being read back while
+/// its records are written in several chunks (more than one transaction's worth).
+pub async fn runs_are_listed_newest_first_and_large_inserts_chunk(store: &dyn Store) {
+    for id in ["a", "b", "c"] {
+        store
+            .create_run(&alice(), id, &serde_json::json!({"id": id}), 250)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let ids: Vec<String> = store
+        .runs(&alice(), 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|run| run.id)
+        .collect();
+    assert_eq!(ids, ["c", "b"]);
+    let rows: Vec<RecordRow> = (0..250)
+        .map(|position| record("m", position, 0.5, (position % 10 == 0).then_some("x")))
+        .collect();
+    store
+        .insert_records(&alice(), "b", rows.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.record_counts(&alice(), "b").await.unwrap(),
+        RecordCounts {
+            ok: 225,
+            failed: 25
+        }
+    );
+    assert_eq!(all_records(store, &alice(), "b").await.unwrap(), rows);
+    let page = store
+        .records_after(
+            &alice(),
+            "b",
+            Some(RecordKey {
+                position: 99,
+                model_order: 0,
+            }),
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        page.iter().map(|row| row.position).collect::<Vec<_>>(),
+        [100, 101, 102]
+    );
+    assert!(store.delete_run(&alice(), "b").await.unwrap());
+    assert!(all_records(store, &alice(), "b").await.unwrap().is_empty());
+    assert_eq!(store.runs(&alice(), 10).await.unwrap().len(), 2);
+}
+
+/// A lease is held by one holder at a time, renewed by it, taken over once expired or given
+/// back, and never granted on a run that is not running; `mark_interrupted` leaves leased runs
+/// alone.
+pub async fn run_leases_are_exclusive_renewable_and_expire(store: &dyn Store) {
+    let bob = UserId::new("bob");
+    store
+        .create_run(&alice(), "l", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert!(
+        store.orphaned_runs().await.unwrap().is_empty(),
+        "no lease yet"
+    );
+    assert!(!store.acquire_lease(&bob, "l", "b", 60).await.unwrap());
+    assert!(store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    assert!(!store.acquire_lease(&alice(), "l", "two", 60).await.unwrap());
+    assert!(
+        store.acquire_lease(&alice(), "l", "one", 60).await.unwrap(),
+        "renewal"
+    );
+    assert!(store.orphaned_runs().await.unwrap().is_empty());
+    assert!(store.mark_interrupted().await.unwrap().is_empty());
+    // Another holder's release does nothing; the holder's own hands the run back.
+    store.release_lease(&alice(), "l", "two").await.unwrap();
+    assert!(!store.acquire_lease(&alice(), "l", "two", 60).await.unwrap());
+    store.release_lease(&alice(), "l", "one").await.unwrap();
+    assert_eq!(
+        store.orphaned_runs().await.unwrap(),
+        vec![(alice(), "l".to_string())]
+    );
+    assert!(store.acquire_lease(&alice(), "l", "two", 1).await.unwrap());
+    assert!(!store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    // An expired lease is taken over.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.orphaned_runs().await.unwrap().len(), 1);
+    assert!(store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    store
+        .finish_run(&alice(), "l", RunStatus::Finished, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(!store.acquire_lease(&alice(), "l", "one", 60).await.unwrap());
+    assert!(store.orphaned_runs().await.unwrap().is_empty());
+}
+
+/// A cancel request is recorded on a running run of its owner only, and read back by the
+/// owner alone; a run that is not running cannot be asked to cancel.
+pub async fn cancel_requests_are_recorded_for_running_runs_of_their_owner(store: &dyn Store) {
+    let bob = UserId::new("bob");
+    store
+        .create_run(&alice(), "c", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .create_run(&alice(), "done", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .finish_run(
+            &alice(),
+            "done",
+            RunStatus::Finished,
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert!(!store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "nope").await.unwrap());
+    // Another owner, an unknown run and an ended run are refused.
+    assert!(!store.request_cancel(&bob, "c").await.unwrap());
+    assert!(!store.request_cancel(&alice(), "nope").await.unwrap());
+    assert!(!store.request_cancel(&alice(), "done").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&alice(), "done").await.unwrap());
+    assert!(
+        store.run(&alice(), "nope").await.unwrap().is_none(),
+        "no run created"
+    );
+    assert!(store.run(&bob, "c").await.unwrap().is_none());
+    // The owner's request is recorded (twice is fine) and seen only by the owner.
+    assert!(store.request_cancel(&alice(), "c").await.unwrap());
+    assert!(store.request_cancel(&alice(), "c").await.unwrap());
+    assert!(store.cancel_requested(&alice(), "c").await.unwrap());
+    assert!(!store.cancel_requested(&bob, "c").await.unwrap());
+    // The run itself is unchanged until its process cancels it.
+    let run = store.run(&alice(), "c").await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Running);
+    store
+        .finish_run(&alice(), "c", RunStatus::Cancelled, &serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.run(&alice(), "c").await.unwrap().unwrap().status,
+        RunStatus::Cancelled
+    );
+}

@@ -1,0 +1,315 @@
+//! Server-rendered SVG charts of a run: the score distribution of each score (ten bins over
+//! 0..1, one series per model) and the model comparison (mean per score, one bar per model).
+//!
+//! Invariants: charts are plain SVG markup built here (no script, no inline style: the CSP
+//! forbids both), every text in them is escaped, each has a `<title>` and a text alternative
+//! (`Chart::summary`) for screen readers; drawing the distribution reads only scores, a page
+//! of rows at a time, and is skipped for runs over [`MAX_DISTRIBUTION_ROWS`] rows.
+
+use std::fmt::Write;
+
+use engine::output::Summary;
+use store::{Store, StoreError, UserId};
+
+/// Runs with more rows than this get no distribution chart (it would read every row on each
+/// view).
+pub const MAX_DISTRIBUTION_ROWS: usize = 20_000;
+
+const WIDTH: f64 = 460.0;
+const HEIGHT: f64 = 220.0;
+const LEFT: f64 = 40.0;
+const BOTTOM: f64 = 30.0;
+const TOP: f64 = 12.0;
+/// Series colours (colour-blind safe, Okabe-Ito).
+const COLOURS: [&str; 6] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00",
+];
+
+/// One chart: its title, the SVG markup and a text alternative.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    /// The caption.
+    pub title: String,
+    /// The SVG element (our markup; every text in it is escaped).
+    pub svg: String,
+    /// What the chart shows, in words.
+    pub summary: String,
+}
+
+/// Escapes text for SVG/HTML.
+fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// A bar chart of `groups` (x labels) × `series` (legend), values in `values[group][series]`.
+fn bar_chart(
+    title: &str,
+    y_max: f64,
+    groups: &[String],
+    series: &[String],
+    values: &[Vec<f64>],
+    y_label: &str,
+) -> String {
+    let plot_width = WIDTH - LEFT - 10.0;
+    let plot_height = HEIGHT - BOTTOM - TOP;
+    let y_max = if y_max > 0.0 { y_max } else { 1.0 };
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" width="{WIDTH}" height="{}" role="img" aria-label="{}"><title>{}</title>"#,
+        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
+        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
+        escape(title),
+        escape(title)
+    );
+    // Axes and grid at 0, 50 and 100 % of the range.
+    for fraction in [0.0, 0.5, 1.0] {
+        let y = TOP + plot_height * (1.0 - fraction);
+        let _ = write!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#d0d7de"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#59636e">{}</text>"##,
+            LEFT + plot_width,
+            LEFT - 4.0,
+            y + 3.0,
+            escape(&format_tick(y_max * fraction))
+        );
+    }
+    let _ = write!(
+        svg,
+        r##"<text x="10" y="{:.1}" font-size="10" fill="#59636e" transform="rotate(-90 10 {:.1})" text-anchor="middle">{}</text>"##,
+        TOP + plot_height / 2.0,
+        TOP + plot_height / 2.0,
+        escape(y_label)
+    );
+    let group_width = plot_width / groups.len().max(1) as f64;
+    let bar_width = (group_width * 0.8 / series.len().max(1) as f64).max(1.0);
+    for (group_idx, group) in groups.iter().enumerate() {
+        let x0 = LEFT + group_width * group_idx as f64 + group_width * 0.1;
+        for (series_idx, series_name) in series.iter().enumerate() {
+            let value = values
+                .get(group_idx)
+                .and_then(|row| row.get(series_idx))
+                .copied()
+                .unwrap_or(0.0);
+            let height = (value / y_max).clamp(0.0, 1.0) * plot_height;
+            let x = x0 + bar_width * series_idx as f64;
+            let _ = write!(
+                svg,
+                r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{height:.1}" fill="{}"><title>{}: {}: {}</title></rect>"#,
+                TOP + plot_height - height,
+                (bar_width - 1.0).max(1.0),
+                COLOURS[series_idx % COLOURS.len()],
+                escape(series_name),
+                escape(group),
+                escape(&format_tick(value))
+            );
+        }
+        let _ = write!(
+            svg,
+            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#1b1f24">{}</text>"##,
+            x0 + group_width * 0.4,
+            HEIGHT - BOTTOM + 14.0,
+            escape(&shorten(group, 18))
+        );
+    }
+    // Legend under the plot, three entries a row.
+    for (series_idx, series_name) in series.iter().enumerate() {
+        let x = LEFT + (series_idx % 3) as f64 * 140.0;
+        let y = HEIGHT + 4.0 + (series_idx / 3) as f64 * 18.0;
+        let _ = write!(
+            svg,
+            r##"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#1b1f24">{}</text>"##,
+            y - 9.0,
+            COLOURS[series_idx % COLOURS.len()],
+            x + 14.0,
+            y,
+            escape(&shorten(series_name, 20))
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn format_tick(value: f64) -> String {
+    if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+fn shorten(text: &str, n_chars: usize) -> String {
+    if text.chars().count() <= n_chars {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(n_chars - 1).collect();
+        short.push('…');
+        short
+    }
+}
+
+/// The bin (0..10) of a score in 0..1; 1.0 falls in the last bin.
+fn bin(value: f64) -> usize {
+    ((value.clamp(0.0, 1.0) * 10.0).floor() as usize).min(9)
+}
+
+/// The charts of a finished run.
+pub async fn run_charts(
+    store: &dyn Store,
+    owner: &UserId,
+    run_id: &str,
+    summary: &Summary,
+    score_names: &[&'static str],
+) -> Result<Vec<Chart>, StoreError> {
+    let models: Vec<String> = summary
+        .models
+        .iter()
+        .map(|model| model.model.clone())
+        .collect();
+    let mut charts = Vec::new();
+    if models.is_empty() || score_names.is_empty() {
+        return Ok(charts);
+    }
+    // Model comparison: mean per score, one bar per model.
+    let groups: Vec<String> = score_names.iter().map(|name| name.to_string()).collect();
+    let values: Vec<Vec<f64>> = score_names
+        .iter()
+        .map(|name| {
+            models
+                .iter()
+                .map(|model| summary.mean(model, name).unwrap_or(0.0))
+                .collect()
+        })
+        .collect();
+    let summary_text = score_names
+        .iter()
+        .zip(&values)
+        .map(|(name, means)| {
+            let parts: Vec<String> = models
+                .iter()
+                .zip(means)
+                .map(|(model, mean)| format!("{model} {mean:.3}"))
+                .collect();
+            format!("{name}: {}", parts.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    charts.push(Chart {
+        title: "Mean score per model".to_string(),
+        svg: bar_chart(
+            "Mean score per model",
+            1.0,
+            &groups,
+            &models,
+            &values,
+            "mean",
+        ),
+        summary: summary_text,
+    });
+
+    let n_rows: usize = summary.models.iter().map(|model| model.n_records).sum();
+    if n_rows > MAX_DISTRIBUTION_ROWS {
+        return Ok(charts);
+    }
+    // Score distributions: counts per bin, per score and model.
+    let mut counts = vec![vec![vec![0usize; models.len()]; 10]; score_names.len()];
+    store::for_each_record(store, owner, run_id, |row| {
+        let Some(model_idx) = models.iter().position(|model| *model == row.model) else {
+            return Ok::<(), StoreError>(());
+        };
+        for (score_idx, name) in score_names.iter().enumerate() {
+            if let Some(score) = row.scores.iter().find(|score| score.name == *name) {
+                counts[score_idx][bin(score.value.as_f64())][model_idx] += 1;
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let bins: Vec<String> = (0..10)
+        .map(|bin_idx| format!("{:.1}", bin_idx as f64 / 10.0))
+        .collect();
+    for (score_idx, name) in score_names.iter().enumerate() {
+        let values: Vec<Vec<f64>> = counts[score_idx]
+            .iter()
+            .map(|per_model| per_model.iter().map(|n| *n as f64).collect())
+            .collect();
+        let y_max = values.iter().flatten().copied().fold(0.0, f64::max);
+        let title = format!("Distribution of {name}");
+        let text = models
+            .iter()
+            .enumerate()
+            .map(|(model_idx, model)| {
+                let per_bin: Vec<String> = counts[score_idx]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, per_model)| per_model[model_idx] > 0)
+                    .map(|(bin_idx, per_model)| {
+                        format!(
+                            "{} in [{:.1}, {:.1}{}",
+                            per_model[model_idx],
+                            bin_idx as f64 / 10.0,
+                            (bin_idx + 1) as f64 / 10.0,
+                            if bin_idx == 9 { "]" } else { ")" }
+                        )
+                    })
+                    .collect();
+                format!("{model}: {}", per_bin.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        charts.push(Chart {
+            svg: bar_chart(&title, y_max, &bins, &models, &values, "records"),
+            title,
+            summary: text,
+        });
+    }
+    Ok(charts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_cover_zero_to_one_inclusive() {
+        assert_eq!(
+            [
+                bin(0.0),
+                bin(0.05),
+                bin(0.1),
+                bin(0.99),
+                bin(1.0),
+                bin(1.5),
+                bin(-1.0)
+            ],
+            [0, 0, 1, 9, 9, 9, 0]
+        );
+    }
+
+    #[test]
+    fn chart_text_is_escaped() {
+        let svg = bar_chart(
+            "<t>",
+            1.0,
+            &["a&b".into()],
+            &["<script>".into()],
+            &[vec![0.5]],
+            "y",
+        );
+        assert!(
+            !svg.contains("<script>") && svg.contains("&lt;script&gt;") && svg.contains("a&amp;b")
+        );
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+}

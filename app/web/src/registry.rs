@@ -1,0 +1,431 @@
+//! The runs this process executes: each run is a task owned by the server, not by a browser
+//! tab, with its progress channel and cancel token.
+//!
+//! Invariants: a run's status, planned total and rows live in the store, so any page (of this
+//! process or another) can show its progress; the registry only adds what cannot be stored
+//! (the cancel token, the live event channel). When the run ends, its summary is computed from
+//! the stored rows (the CLI's [`engine::output::SummaryBuilder`]) and stored with the run. On
+//! shutdown every run is stopped and marked `interrupted`, so it can be resumed.
+//!
+//! With leases (several tasks sharing a DynamoDB store, [`RunRegistry::with_leases`]), each run
+//! this process executes holds its lease, renewed every third of its time to live; a run whose
+//! lease is lost (another task took it after it expired) is stopped here. On shutdown the runs
+//! are handed back instead (status left `running`, lease released) and [`RunRegistry::adopt`]
+//! in another task resumes them from their stored rows. A cancel asked through another task
+//! is recorded in the store and seen here at the next renewal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use engine::cache::ResponseCache;
+use engine::output::{Summary, SummaryBuilder};
+use engine::progress::ProgressEvent;
+use engine::runner::{self, EvalPlan, PriorResults, RunContext, RunOutcome};
+use store::{RunStatus, SharedStore, StoreError, UserId, for_each_record};
+
+/// How long [`RunRegistry::start`] waits for a run to be stored before giving up on it.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct ActiveRun {
+    owner: UserId,
+    cancel: CancellationToken,
+    events: broadcast::Sender<ProgressEvent>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The runs of this process (cheap to clone).
+#[derive(Clone, Default)]
+pub struct RunRegistry {
+    runs: Arc<Mutex<HashMap<String, ActiveRun>>>,
+    shutting_down: CancellationToken,
+    leases: Option<Arc<Leases>>,
+}
+
+/// How this process holds run leases.
+#[derive(Debug)]
+pub struct Leases {
+    /// This process's holder id (random).
+    pub holder: String,
+    /// A lease's time to live, in seconds (renewed every third of it).
+    pub ttl_secs: u64,
+}
+
+impl std::fmt::Debug for RunRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRegistry")
+            .field("active", &self.lock().len())
+            .finish()
+    }
+}
+
+/// A run that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The runner refused the plan or the store failed before the run was recorded.
+    #[error(transparent)]
+    Run(#[from] runner::RunError),
+    /// The server is shutting down.
+    #[error("the server is shutting down; start the run again in a moment")]
+    ShuttingDown,
+    /// The run was not recorded in time.
+    #[error("the run did not start within {} s", START_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+impl RunRegistry {
+    /// A registry whose runs hold leases of `ttl_secs` under a random holder id.
+    pub fn with_leases(ttl_secs: u64) -> RunRegistry {
+        RunRegistry {
+            leases: Some(Arc::new(Leases {
+                holder: store::sqlite::random_hex(8),
+                ttl_secs: ttl_secs.max(1),
+            })),
+            ..RunRegistry::default()
+        }
+    }
+
+    /// The lease settings, when this registry takes leases.
+    pub fn leases(&self) -> Option<&Leases> {
+        self.leases.as_deref()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ActiveRun>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Starts `plan` as run `run_id` of `owner` and returns once the run is stored (so its
+    /// page can be shown at once), or with the runner's error when it could not start.
+    pub async fn start(
+        &self,
+        store: SharedStore,
+        cache: Option<ResponseCache>,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+        prior: Option<Arc<PriorResults>>,
+    ) -> Result<(), StartError> {
+        self.launch(store, cache, owner, run_id, plan, prior, false)
+            .await
+    }
+
+    /// Resumes a stored, still running run of `owner` whose lease this process has just taken
+    /// (see [`store::Store::orphaned_runs`]): only its missing rows are evaluated.
+    pub async fn adopt(
+        &self,
+        store: SharedStore,
+        cache: Option<ResponseCache>,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+    ) -> Result<(), StartError> {
+        self.launch(store, cache, owner, run_id, plan, None, true)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn launch(
+        &self,
+        store: SharedStore,
+        cache: Option<ResponseCache>,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+        prior: Option<Arc<PriorResults>>,
+        resume: bool,
+    ) -> Result<(), StartError> {
+        if self.shutting_down.is_cancelled() {
+            return Err(StartError::ShuttingDown);
+        }
+        let (events, mut started) = broadcast::channel(1024);
+        let renewal_events = events.subscribe();
+        let cancel = CancellationToken::new();
+        let context = RunContext {
+            store: store.clone(),
+            owner: owner.clone(),
+            cache,
+            events: events.clone(),
+            cancel: cancel.clone(),
+        };
+        let (result_tx, result_rx) =
+            tokio::sync::oneshot::channel::<Result<(), runner::RunError>>();
+        self.lock().insert(
+            run_id.clone(),
+            ActiveRun {
+                owner: owner.clone(),
+                cancel: cancel.clone(),
+                events,
+                task: None,
+            },
+        );
+        let registry = self.clone();
+        let task_run_id = run_id.clone();
+        let lease_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let renewal = self.leases.clone().map(|leases| {
+            tokio::spawn(renew_lease(
+                store.clone(),
+                owner.clone(),
+                run_id.clone(),
+                leases,
+                renewal_events,
+                cancel.clone(),
+                lease_lost.clone(),
+            ))
+        });
+        let task = tokio::spawn(async move {
+            let outcome = if resume {
+                runner::resume(plan.clone(), &task_run_id, context).await
+            } else {
+                runner::run(plan.clone(), &task_run_id, context, prior).await
+            };
+            if let Some(renewal) = renewal {
+                renewal.abort();
+            }
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    tracing::warn!(run_id = %task_run_id, error = %store::error_chain(&error), "run failed");
+                    let _ = result_tx.send(Err(error));
+                    registry.lock().remove(&task_run_id);
+                    return;
+                }
+            };
+            let interrupted = registry.shutting_down.is_cancelled();
+            let stopped_early = outcome.status == RunStatus::Cancelled;
+            match &registry.leases {
+                // Another task holds the run now: put back the status this task's stop wrote.
+                Some(_) if lease_lost.load(std::sync::atomic::Ordering::SeqCst) => {
+                    let _ = store
+                        .finish_run(
+                            &owner,
+                            &task_run_id,
+                            RunStatus::Running,
+                            &serde_json::json!({"lease_lost": true}),
+                        )
+                        .await;
+                }
+                // Handed back: still running, its lease released, for another task to resume.
+                Some(leases) if interrupted && stopped_early => {
+                    let handed_back = async {
+                        store
+                            .finish_run(
+                                &owner,
+                                &task_run_id,
+                                RunStatus::Running,
+                                &serde_json::json!({"handed_back": true}),
+                            )
+                            .await?;
+                        store
+                            .release_lease(&owner, &task_run_id, &leases.holder)
+                            .await
+                    };
+                    match handed_back.await {
+                        Ok(()) => {
+                            tracing::info!(run_id = %task_run_id, "run handed back: its lease is released for another task")
+                        }
+                        Err(error) => {
+                            tracing::error!(run_id = %task_run_id, error = %store::error_chain(&error), "handing the run back failed")
+                        }
+                    }
+                }
+                _ => {
+                    if let Err(error) =
+                        store_summary(&store, &owner, &plan, &outcome, interrupted).await
+                    {
+                        tracing::error!(run_id = %task_run_id, error = %store::error_chain(&error), "storing the run's summary failed");
+                    }
+                }
+            }
+            registry.lock().remove(&task_run_id);
+        });
+        if let Some(active) = self.lock().get_mut(&run_id) {
+            active.task = Some(task);
+        }
+        // The first event is `Started`, sent right after the run is stored; an error before
+        // that comes back through the task's result.
+        // Biased: a failed start sends its error before the registry entry (and with it the
+        // event sender) goes, so the error is seen first.
+        tokio::select! {
+            biased;
+            result = result_rx => match result {
+                Ok(Err(error)) => Err(error.into()),
+                _ => Ok(()),
+            },
+            _ = started.recv() => Ok(()),
+            () = tokio::time::sleep(START_TIMEOUT) => Err(StartError::Timeout),
+        }
+    }
+
+    /// Cancels a running run of `owner`; false when this process does not run it.
+    pub fn cancel(&self, owner: &UserId, run_id: &str) -> bool {
+        match self.lock().get(run_id) {
+            Some(active) if active.owner == *owner => {
+                active.cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this process runs `run_id` of `owner`.
+    pub fn is_active(&self, owner: &UserId, run_id: &str) -> bool {
+        self.lock()
+            .get(run_id)
+            .is_some_and(|active| active.owner == *owner)
+    }
+
+    /// The live events of a run of `owner`, while this process runs it.
+    pub fn subscribe(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+    ) -> Option<broadcast::Receiver<ProgressEvent>> {
+        self.lock()
+            .get(run_id)
+            .filter(|active| active.owner == *owner)
+            .map(|active| active.events.subscribe())
+    }
+
+    /// Cancelled when the server starts shutting down (event streams end with it).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutting_down.clone()
+    }
+
+    /// Stops every run (they are stored as `interrupted`) and waits up to `grace` for their
+    /// last rows and summaries to be written.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutting_down.cancel();
+        let tasks: Vec<tokio::task::JoinHandle<()>> = {
+            let mut runs = self.lock();
+            runs.values_mut()
+                .filter_map(|active| {
+                    active.cancel.cancel();
+                    active.task.take()
+                })
+                .collect()
+        };
+        if tasks.is_empty() {
+            return;
+        }
+        tracing::info!(
+            runs = tasks.len(),
+            "stopping runs: they will be marked interrupted"
+        );
+        let all = futures::future::join_all(tasks);
+        if tokio::time::timeout(grace, all).await.is_err() {
+            tracing::warn!("runs did not stop within {} s", grace.as_secs());
+        }
+    }
+}
+
+/// Holds a run's lease while it runs: taken once the run is stored, then renewed every third of
+/// its time to live. A lease that cannot be renewed (another task took it after it expired)
+/// stops the run here, so two tasks never write the same run; a store error is retried at the
+/// next renewal (the lease is still live until it expires). At each renewal the run's cancel
+/// request ([`store::Store::request_cancel`], made by a page another task served) is
+/// read: a requested cancel stops the run like a local one, within one renewal period.
+async fn renew_lease(
+    store: SharedStore,
+    owner: UserId,
+    run_id: String,
+    leases: Arc<Leases>,
+    mut events: broadcast::Receiver<ProgressEvent>,
+    cancel: CancellationToken,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+) {
+    // The run exists once it has started.
+    loop {
+        match events.recv().await {
+            Ok(ProgressEvent::Started { .. }) => break,
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+    drop(events);
+    let period = Duration::from_millis(leases.ttl_secs * 1000 / 3).max(Duration::from_millis(300));
+    loop {
+        match store
+            .acquire_lease(&owner, &run_id, &leases.holder, leases.ttl_secs)
+            .await
+        {
+            Ok(true) => {
+                // A cancel asked through another task's page: stop the run as a local cancel
+                // does (it ends `cancelled`), seen within one renewal period.
+                match store.cancel_requested(&owner, &run_id).await {
+                    Ok(true) => {
+                        tracing::info!(run_id = %run_id, "cancelling was requested through another task; cancelling the run");
+                        cancel.cancel();
+                        return;
+                    }
+                    Ok(false) => {}
+                    Err(error) => {
+                        tracing::warn!(run_id = %run_id, error = %store::error_chain(&error), "reading the run's cancel request failed; trying again")
+                    }
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(run_id = %run_id, "the run's lease was taken by another task; stopping it here");
+                lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                cancel.cancel();
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(run_id = %run_id, error = %store::error_chain(&error), "renewing the run's lease failed; trying again")
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(period) => {}
+            () = cancel.cancelled() => return,
+        }
+    }
+}
+
+/// Computes a finished run's summary from its stored rows and stores it with the run's final
+/// status (`interrupted` when the server stopped it).
+async fn store_summary(
+    store: &SharedStore,
+    owner: &UserId,
+    plan: &EvalPlan,
+    outcome: &RunOutcome,
+    interrupted: bool,
+) -> Result<(), StoreError> {
+    let labels: Vec<String> = plan
+        .models
+        .iter()
+        .map(|model| model.label.clone())
+        .collect();
+    let mut builder = SummaryBuilder::new(&labels);
+    for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
+        builder.add(&row);
+        Ok::<(), StoreError>(())
+    })
+    .await?;
+    let status = if interrupted && outcome.status == RunStatus::Cancelled {
+        RunStatus::Interrupted
+    } else {
+        outcome.status
+    };
+    let summary = Summary {
+        run_id: outcome.run_id.clone(),
+        status,
+        total: outcome.total,
+        done: outcome.done,
+        failed: outcome.failed,
+        elapsed_secs: outcome.elapsed.as_secs_f64(),
+        config: plan.config_json(),
+        models: builder.finish(),
+    };
+    store
+        .finish_run(
+            owner,
+            &outcome.run_id,
+            status,
+            &serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null),
+        )
+        .await
+}

@@ -1,0 +1,678 @@
+//! The new-evaluation form: dataset and reference field, prompt template with a preview of
+//! the first records (text and chat messages), models from the catalog (and SageMaker
+//! endpoints listed live), inference parameters, metrics, judges and rubric, record count or
+//! sample, runner settings.
+//!
+//! Invariants: the form is checked by the engine's own [`engine::plan::build_plan`], so it
+//! refuses exactly what the CLI refuses, with the same words, shown next to the field they are
+//! about; on any error the form comes back with everything the user typed; the last submitted
+//! form is saved per user and fills the next one.
+
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, JsonError};
+use crate::page::{Html, Layout};
+use crate::session::CurrentUser;
+use crate::state::AppState;
+use engine::dataset::Dataset;
+use engine::judge::Rubric;
+use engine::plan::{EvalRequest, Field, build_plan};
+use engine::providers::InferenceParams;
+use fmeval_scoring::metrics::MetricName;
+use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
+use store::{DatasetRow, UserId};
+
+/// Records shown in the template preview.
+const PREVIEW_RECORDS: usize = 3;
+/// How long listing SageMaker endpoints may take before the form is shown without them.
+const ENDPOINTS_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a listing of SageMaker endpoints is reused.
+const ENDPOINTS_TTL: Duration = Duration::from_secs(60);
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/evals/new", get(evals_new))
+        .route("/evals", post(evals_create))
+        .route("/evals/preview", post(evals_preview))
+}
+
+/// The form's values exactly as typed (numbers stay text, so nothing is lost on an error).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EvalForm {
+    pub dataset: String,
+    pub reference_field: String,
+    pub template: String,
+    pub models: Vec<String>,
+    pub extra_models: String,
+    pub metrics: Vec<String>,
+    pub judges: Vec<String>,
+    pub extra_judges: String,
+    pub rubric: String,
+    pub selection: String,
+    pub count: String,
+    pub seed: String,
+    pub temperature: String,
+    pub max_tokens: String,
+    pub top_p: String,
+    pub concurrency: String,
+    pub max_attempts: String,
+    pub timeout: String,
+    pub max_retry_wait: String,
+    pub record_timeout: String,
+    pub max_record_size: String,
+}
+
+impl EvalForm {
+    /// A fresh form: the workshop's template, the first metric, the CLI's defaults.
+    fn defaults() -> EvalForm {
+        let request = EvalRequest::new(Default::default(), String::new(), Vec::new(), Vec::new());
+        EvalForm {
+            reference_field: request.reference_field,
+            template: "Human: {doc}\n\nAnswer briefly: {question}\n\nAssistant:".to_string(),
+            metrics: vec!["qa_accuracy".to_string()],
+            rubric: Rubric::default_rubric().source().to_string(),
+            selection: "all".to_string(),
+            count: "20".to_string(),
+            seed: DEFAULT_SEED.to_string(),
+            concurrency: request.concurrency.to_string(),
+            max_attempts: request.max_attempts.to_string(),
+            timeout: format!("{}", request.timeout.as_secs_f64()),
+            max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
+            record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
+            max_record_size: request.max_record_size.to_string(),
+            ..EvalForm::default()
+        }
+    }
+
+    /// The form of an earlier run's request (clone).
+    fn from_request(
+        request: &EvalRequest,
+        dataset_id: String,
+        catalog_aliases: &[String],
+    ) -> EvalForm {
+        let split = |specs: &[String]| -> (Vec<String>, String) {
+            let (listed, extra): (Vec<String>, Vec<String>) = specs
+                .iter()
+                .cloned()
+                .partition(|spec| catalog_aliases.contains(spec));
+            (listed, extra.join("\n"))
+        };
+        let (models, extra_models) = split(&request.models);
+        let (judges, extra_judges) = split(&request.judges);
+        let (selection, count, seed) = match request.selection {
+            Selection::All => ("all", "20".to_string(), DEFAULT_SEED.to_string()),
+            Selection::First(n) => ("first", n.to_string(), DEFAULT_SEED.to_string()),
+            Selection::Sample { n, seed } => ("sample", n.to_string(), seed.to_string()),
+        };
+        let number = |value: Option<String>| value.unwrap_or_default();
+        EvalForm {
+            dataset: dataset_id,
+            reference_field: request.reference_field.clone(),
+            template: request.template.clone(),
+            models,
+            extra_models,
+            metrics: request
+                .metrics
+                .iter()
+                .map(|metric| metric.as_str().to_string())
+                .collect(),
+            judges,
+            extra_judges,
+            rubric: request
+                .rubric
+                .clone()
+                .unwrap_or_else(|| Rubric::default_rubric().source().to_string()),
+            selection: selection.to_string(),
+            count,
+            seed,
+            temperature: number(request.params.temperature.map(|v| v.to_string())),
+            max_tokens: number(request.params.max_tokens.map(|v| v.to_string())),
+            top_p: number(request.params.top_p.map(|v| v.to_string())),
+            concurrency: request.concurrency.to_string(),
+            max_attempts: request.max_attempts.to_string(),
+            timeout: format!("{}", request.timeout.as_secs_f64()),
+            max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
+            record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
+            max_record_size: request.max_record_size.to_string(),
+        }
+    }
+
+    /// The form of a URL-encoded body (repeated keys for the checkboxes).
+    fn parse(body: &[u8]) -> EvalForm {
+        let mut form = EvalForm::default();
+        for (name, value) in form_urlencoded::parse(body) {
+            let value = value.into_owned();
+            match name.as_ref() {
+                "dataset" => form.dataset = value,
+                "reference_field" => form.reference_field = value,
+                "template" => form.template = value,
+                "models" => form.models.push(value),
+                "extra_models" => form.extra_models = value,
+                "metrics" => form.metrics.push(value),
+                "judges" => form.judges.push(value),
+                "extra_judges" => form.extra_judges = value,
+                "rubric" => form.rubric = value,
+                "selection" => form.selection = value,
+                "count" => form.count = value,
+                "seed" => form.seed = value,
+                "temperature" => form.temperature = value,
+                "max_tokens" => form.max_tokens = value,
+                "top_p" => form.top_p = value,
+                "concurrency" => form.concurrency = value,
+                "max_attempts" => form.max_attempts = value,
+                "timeout" => form.timeout = value,
+                "max_retry_wait" => form.max_retry_wait = value,
+                "record_timeout" => form.record_timeout = value,
+                "max_record_size" => form.max_record_size = value,
+                _ => {}
+            }
+        }
+        form
+    }
+
+    /// Whether a checkbox value is ticked.
+    pub fn has_model(&self, alias: &str) -> bool {
+        self.models.iter().any(|model| model == alias)
+    }
+
+    /// Whether a judge checkbox is ticked.
+    pub fn has_judge(&self, alias: &str) -> bool {
+        self.judges.iter().any(|judge| judge == alias)
+    }
+
+    /// Whether a metric checkbox is ticked.
+    pub fn has_metric(&self, metric: &str) -> bool {
+        self.metrics.iter().any(|name| name == metric)
+    }
+
+    /// The ticked and typed model specs.
+    fn all_models(listed: &[String], extra: &str) -> Vec<String> {
+        listed
+            .iter()
+            .cloned()
+            .chain(
+                extra
+                    .lines()
+                    .flat_map(|line| line.split(','))
+                    .map(str::trim)
+                    .filter(|spec| !spec.is_empty())
+                    .map(str::to_string),
+            )
+            .collect()
+    }
+}
+
+/// A form value that did not parse, or a request the engine refused, with its field.
+#[derive(Debug, Clone)]
+pub struct FormError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn form_error(field: Field, message: impl Into<String>) -> FormError {
+    FormError {
+        field: field.as_str(),
+        message: message.into(),
+    }
+}
+
+/// The request of a form; number fields that do not parse are errors of their field.
+fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalRequest, FormError> {
+    let dataset = dataset.ok_or_else(|| form_error(Field::Dataset, "choose a dataset"))?;
+    let metrics = form
+        .metrics
+        .iter()
+        .map(|name| {
+            name.parse::<MetricName>()
+                .map_err(|error| form_error(Field::Metrics, error.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let optional = |text: &str, field: Field, what: &str| -> Result<Option<f64>, FormError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<f64>()
+            .ok()
+            .filter(|value| value.is_finite())
+            .map(Some)
+            .ok_or_else(|| form_error(field, format!("{what} `{text}` is not a number")))
+    };
+    let whole = |text: &str, field: Field, what: &str| -> Result<Option<u64>, FormError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<u64>()
+            .map(Some)
+            .map_err(|_| form_error(field, format!("{what} `{text}` is not a whole number")))
+    };
+    let count = |what| -> Result<usize, FormError> {
+        whole(&form.count, Field::Selection, what)?
+            .map(|n| n as usize)
+            .ok_or_else(|| form_error(Field::Selection, format!("give the {what}")))
+    };
+    let selection = match form.selection.as_str() {
+        "first" => Selection::First(count("number of records")?),
+        "sample" => Selection::Sample {
+            n: count("sample size")?,
+            seed: whole(&form.seed, Field::Selection, "seed")?.map_or(
+                Ok(DEFAULT_SEED),
+                |seed| {
+                    u32::try_from(seed)
+                        .map_err(|_| form_error(Field::Selection, "the seed is too large"))
+                },
+            )?,
+        },
+        _ => Selection::All,
+    };
+    let params = InferenceParams {
+        temperature: optional(&form.temperature, Field::Params, "temperature")?.map(|v| v as f32),
+        max_tokens: whole(&form.max_tokens, Field::Params, "maximum tokens")?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        top_p: optional(&form.top_p, Field::Params, "top-p")?.map(|v| v as f32),
+        stop_sequences: Vec::new(),
+    };
+    let defaults = EvalRequest::new(Default::default(), String::new(), Vec::new(), Vec::new());
+    let seconds = |value: &str, what: &str| -> Result<Option<Duration>, FormError> {
+        let secs = optional(value, Field::Runner, what)?;
+        if secs.is_some_and(|secs| secs <= 0.0 || secs > engine::plan::MAX_TIMEOUT.as_secs_f64()) {
+            return Err(form_error(
+                Field::Runner,
+                format!(
+                    "the {what} must be more than 0 and at most {} seconds",
+                    engine::plan::MAX_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+        Ok(secs.map(Duration::from_secs_f64))
+    };
+    let timeout = seconds(&form.timeout, "timeout")?;
+    let max_retry_wait = seconds(&form.max_retry_wait, "longest wait before a retry")?;
+    let record_timeout = seconds(&form.record_timeout, "time limit per record")?;
+    let max_record_size = match form.max_record_size.trim() {
+        "" => defaults.max_record_size,
+        text => engine::limits::parse_size(text)
+            .map_err(|why| form_error(Field::Runner, format!("largest record: {why}")))?,
+    };
+    let rubric = (form.rubric.trim() != Rubric::default_rubric().source().trim()
+        && !form.rubric.trim().is_empty())
+    .then(|| form.rubric.clone());
+    Ok(EvalRequest {
+        dataset: dataset.path.clone(),
+        template: form.template.clone(),
+        reference_field: form.reference_field.trim().to_string(),
+        models: EvalForm::all_models(&form.models, &form.extra_models),
+        metrics,
+        judges: EvalForm::all_models(&form.judges, &form.extra_judges),
+        rubric,
+        selection,
+        params,
+        concurrency: whole(&form.concurrency, Field::Runner, "concurrency")?
+            .map_or(defaults.concurrency, |n| n.min(usize::MAX as u64) as usize),
+        max_attempts: whole(&form.max_attempts, Field::Runner, "attempts")?
+            .map_or(defaults.max_attempts, |n| n.min(u64::from(u32::MAX)) as u32),
+        timeout: timeout.unwrap_or(defaults.timeout),
+        max_retry_wait: max_retry_wait.unwrap_or(defaults.max_retry_wait),
+        record_timeout: record_timeout.unwrap_or(defaults.record_timeout),
+        max_record_size,
+    })
+}
+
+/// One catalog model as the form lists it.
+pub struct ModelOption {
+    pub spec: String,
+    pub label: String,
+    pub provider: &'static str,
+}
+
+/// One rendered record of the preview.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviewRecord {
+    pub line: usize,
+    pub text: String,
+    pub messages: Vec<engine::chat::ChatMessage>,
+}
+
+#[derive(Template)]
+#[template(path = "eval_new.html")]
+struct EvalPage {
+    layout: Layout,
+    form: EvalForm,
+    datasets: Vec<DatasetRow>,
+    fields: Vec<String>,
+    models: Vec<ModelOption>,
+    endpoints: Result<Vec<String>, String>,
+    metrics: Vec<(&'static str, &'static str)>,
+    error: Option<FormError>,
+    preview: Result<Vec<PreviewRecord>, String>,
+}
+
+impl EvalPage {
+    /// The error of a field, if it is the one in error.
+    pub fn error_of(&self, field: &str) -> Option<&str> {
+        self.error
+            .as_ref()
+            .filter(|error| error.field == field)
+            .map(|error| error.message.as_str())
+    }
+
+    /// `aria-invalid` and `aria-describedby` of a field in error.
+    pub fn invalid(&self, field: &str) -> String {
+        if self.error_of(field).is_some() {
+            format!("aria-invalid=\"true\" aria-describedby=\"{field}-error\"")
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn metric_options() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "qa_accuracy",
+            "QA accuracy (exact match, quasi-exact match, precision, recall, F1)",
+        ),
+        (
+            "factual_knowledge",
+            "Factual knowledge (a reference answer occurs in the output)",
+        ),
+        (
+            "qa_accuracy_by_llm",
+            "QA accuracy judged by LLM (needs judge models)",
+        ),
+    ]
+}
+
+fn model_options(state: &AppState) -> Vec<ModelOption> {
+    state
+        .catalog
+        .entries()
+        .iter()
+        .map(|entry| ModelOption {
+            spec: entry.alias.clone(),
+            label: format!(
+                "{} ({}:{})",
+                entry.display_name,
+                entry.provider.as_str(),
+                entry.model_id
+            ),
+            provider: entry.provider.as_str(),
+        })
+        .collect()
+}
+
+/// SageMaker endpoints of the account and region, listed live (3 s at most, reused for a
+/// minute); the error says why they are not listed.
+async fn sagemaker_endpoints(state: &AppState) -> Result<Vec<String>, String> {
+    type Listing = Result<Vec<String>, String>;
+    static CACHE: std::sync::Mutex<Option<(Instant, Listing)>> = std::sync::Mutex::new(None);
+    if let Some((at, listed)) = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+        && at.elapsed() < ENDPOINTS_TTL
+    {
+        return listed;
+    }
+    let listed = match tokio::time::timeout(
+        ENDPOINTS_TIMEOUT,
+        state.providers.list_sagemaker_endpoints(),
+    )
+    .await
+    {
+        Ok(Ok(endpoints)) => Ok(endpoints
+            .into_iter()
+            .filter(|endpoint| endpoint.status == "InService")
+            .map(|endpoint| format!("sagemaker:{}", endpoint.name))
+            .collect()),
+        Ok(Err(error)) => Err(store::error_chain(&error)),
+        Err(_) => Err(format!(
+            "listing them took more than {} s",
+            ENDPOINTS_TIMEOUT.as_secs()
+        )),
+    };
+    *CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((Instant::now(), listed.clone()));
+    listed
+}
+
+/// The first records of `dataset` rendered with `template`.
+fn render_preview(dataset: &DatasetRow, template: &str) -> Result<Vec<PreviewRecord>, String> {
+    let rename =
+        |message: String| message.replace(&dataset.path.display().to_string(), &dataset.name);
+    let template = engine::plan::parse_template(template).map_err(|error| error.message)?;
+    let file = Dataset::open(&dataset.path).map_err(|error| rename(error.to_string()))?;
+    template
+        .check_fields(&dataset.fields)
+        .map_err(|error| rename(store::error_chain(&error)))?;
+    let mut records = Vec::new();
+    for item in file.records().map_err(|error| rename(error.to_string()))? {
+        let Ok(record) = item else { continue };
+        let rendered = template
+            .render(&record)
+            .map_err(|error| rename(store::error_chain(&error)))?;
+        records.push(PreviewRecord {
+            line: record.line,
+            text: rendered.text,
+            messages: rendered.messages,
+        });
+        if records.len() == PREVIEW_RECORDS {
+            break;
+        }
+    }
+    Ok(records)
+}
+
+async fn preview_of(
+    dataset: Option<&DatasetRow>,
+    template: &str,
+) -> Result<Vec<PreviewRecord>, String> {
+    let Some(dataset) = dataset.cloned() else {
+        return Err("Choose a dataset to see the preview.".to_string());
+    };
+    let template = template.to_string();
+    tokio::task::spawn_blocking(move || render_preview(&dataset, &template))
+        .await
+        .unwrap_or_else(|error| Err(error.to_string()))
+}
+
+async fn eval_page(
+    state: &AppState,
+    owner: &UserId,
+    layout: Layout,
+    form: EvalForm,
+    error: Option<FormError>,
+) -> Result<EvalPage, AppError> {
+    let datasets = state.store.datasets(owner).await?;
+    let selected = datasets.iter().find(|dataset| dataset.id == form.dataset);
+    let fields = selected
+        .map(|dataset| dataset.fields.clone())
+        .unwrap_or_default();
+    let preview = preview_of(selected, &form.template).await;
+    Ok(EvalPage {
+        layout,
+        fields,
+        models: model_options(state),
+        endpoints: sagemaker_endpoints(state).await,
+        metrics: metric_options(),
+        preview,
+        error,
+        datasets,
+        form,
+    })
+}
+
+#[derive(Deserialize)]
+struct NewParams {
+    #[serde(default)]
+    dataset: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+}
+
+async fn evals_new(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Query(params): Query<NewParams>,
+) -> Result<Html<EvalPage>, AppError> {
+    let datasets = state.store.datasets(&user.id).await?;
+    let aliases: Vec<String> = state
+        .catalog
+        .entries()
+        .iter()
+        .map(|entry| entry.alias.clone())
+        .collect();
+    let mut form = match &params.from {
+        Some(run_id) => {
+            let run = super::runs::find_run(&state, &user.id, run_id).await?;
+            let request = EvalRequest::from_config(&run.config).map_err(|error| {
+                AppError::BadRequest(format!("This run cannot be cloned: {error}"))
+            })?;
+            let dataset_id = datasets
+                .iter()
+                .find(|dataset| dataset.path == request.dataset)
+                .map(|dataset| dataset.id.clone())
+                .unwrap_or_default();
+            EvalForm::from_request(&request, dataset_id, &aliases)
+        }
+        None => match state.store.settings(&user.id).await? {
+            Some(saved) => serde_json::from_value(saved).unwrap_or_else(|_| EvalForm::defaults()),
+            None => EvalForm::defaults(),
+        },
+    };
+    if let Some(dataset) = params.dataset {
+        form.dataset = dataset;
+    }
+    if form.dataset.is_empty()
+        && let Some(first) = datasets.first()
+    {
+        form.dataset = first.id.clone();
+    }
+    Ok(Html(eval_page(&state, &user.id, layout, form, None).await?))
+}
+
+async fn evals_create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let form = EvalForm::parse(&body);
+    let wants_preview =
+        form_urlencoded::parse(&body).any(|(name, value)| name == "action" && value == "preview");
+    // What the user typed is kept whatever happens next.
+    state
+        .store
+        .save_settings(&user.id, &serde_json::to_value(&form).unwrap_or_default())
+        .await?;
+    let refused = |error: FormError,
+                   state: AppState,
+                   user: CurrentUser,
+                   layout: Layout,
+                   form: EvalForm| async move {
+        let page = eval_page(&state, &user.id, layout, form, Some(error)).await?;
+        Ok::<Response, AppError>((StatusCode::BAD_REQUEST, Html(page)).into_response())
+    };
+    if wants_preview {
+        let page = eval_page(&state, &user.id, layout, form, None).await?;
+        return Ok(Html(page).into_response());
+    }
+    let dataset = match form.dataset.as_str() {
+        "" => None,
+        id => state.store.dataset(&user.id, id).await?,
+    };
+    let request = match request_of(&form, dataset.as_ref()) {
+        Ok(request) => request,
+        Err(error) => return refused(error, state, user, layout, form).await,
+    };
+    if let Some(dataset) = &dataset {
+        let n_selected = match request.selection {
+            Selection::All => dataset.n_records,
+            Selection::First(n) | Selection::Sample { n, .. } => n.min(dataset.n_records),
+        };
+        if n_selected > state.config.max_run_records {
+            let error = form_error(
+                Field::Selection,
+                format!(
+                    "this server evaluates at most {} records per run; choose the first N records or a sample",
+                    state.config.max_run_records
+                ),
+            );
+            return refused(error, state, user, layout, form).await;
+        }
+    }
+    let plan = match build_plan(&request, &state.catalog, &state.providers).await {
+        Ok(plan) => plan,
+        Err(error) => {
+            let message = match &dataset {
+                Some(dataset) => error
+                    .message
+                    .replace(&dataset.path.display().to_string(), &dataset.name),
+                None => error.message.clone(),
+            };
+            let message = match error.raise {
+                Some(engine::plan::Limit::MaxRecordSize) => {
+                    format!("{message} (raise \u{201c}Largest dataset record\u{201d} under Runner)")
+                }
+                None => message,
+            };
+            return refused(form_error(error.field, message), state, user, layout, form).await;
+        }
+    };
+    let run_id = store::new_run_id();
+    let started = state
+        .runs
+        .start(
+            state.store.clone(),
+            state.cache.clone(),
+            user.id.clone(),
+            run_id.clone(),
+            std::sync::Arc::new(plan),
+            None,
+        )
+        .await;
+    if let Err(error) = started {
+        return refused(
+            form_error(Field::Dataset, error.to_string()),
+            state,
+            user,
+            layout,
+            form,
+        )
+        .await;
+    }
+    Ok(Redirect::to(&format!("/runs/{run_id}")).into_response())
+}
+
+#[derive(Deserialize)]
+struct PreviewRequest {
+    dataset: String,
+    template: String,
+}
+
+/// The template preview as JSON, for the form's live preview.
+async fn evals_preview(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Json(request): axum::Json<PreviewRequest>,
+) -> Result<axum::Json<serde_json::Value>, JsonError> {
+    let dataset = state.store.dataset(&user.id, &request.dataset).await?;
+    let preview = preview_of(dataset.as_ref(), &request.template).await;
+    Ok(axum::Json(match preview {
+        Ok(records) => serde_json::json!({"records": records}),
+        Err(error) => serde_json::json!({"error": error}),
+    }))
+}

@@ -1,0 +1,803 @@
+//! Runs: history (re-open, clone, delete, clear all), a run's page (live progress while it
+//! runs, results once it ended), its event stream, cancel, "retry failed records" / resume,
+//! and the downloads (summary JSON, records JSONL with the CLI's fields, CSV).
+//!
+//! Invariants: everything shown is read from the store (status, planned total, stored rows,
+//! stored summary), so the page of a run is the same whichever process or tab asks; the live
+//! channel of the registry only makes updates come sooner. Downloads stream page by page
+//! (memory bounded by one page of rows) and use the CLI's own writers (`output::record_json`,
+//! `output::csv_fields`, which escapes formula-like cells).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+
+use crate::chart;
+use crate::error::AppError;
+use crate::page::{Html, Layout};
+use crate::session::CurrentUser;
+use crate::state::AppState;
+use engine::output::{self, ModelSummary, Summary};
+use engine::plan::{EvalRequest, build_plan};
+use engine::runner::{PriorAnswer, PriorResults};
+use store::{
+    RecordCounts, RecordFilter, RecordKey, RecordQuery, RecordRow, RecordSort, RunRow, RunStatus,
+    StoreError, UserId,
+};
+
+/// Runs listed in the history.
+const HISTORY_LIMIT: usize = 500;
+/// Rows of the per-record table per page.
+pub const PAGE_SIZE: usize = 50;
+/// How often an event stream reads the store when no live event wakes it.
+const POLL: Duration = Duration::from_millis(1000);
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/runs", get(runs_list))
+        .route("/runs/clear", post(runs_clear))
+        .route("/runs/{id}", get(runs_show))
+        .route("/runs/{id}/events", get(runs_events))
+        .route("/runs/{id}/progress", get(runs_progress))
+        .route("/runs/{id}/cancel", post(runs_cancel))
+        .route("/runs/{id}/retry", post(runs_retry))
+        .route("/runs/{id}/delete", post(runs_delete))
+        .route("/runs/{id}/summary.json", get(runs_summary_json))
+        .route("/runs/{id}/records.jsonl", get(runs_records_jsonl))
+        .route("/runs/{id}/records.csv", get(runs_records_csv))
+}
+
+/// A run of the user, or 404.
+pub async fn find_run(state: &AppState, owner: &UserId, run_id: &str) -> Result<RunRow, AppError> {
+    state
+        .store
+        .run(owner, run_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("There is no run `{run_id}`.")))
+}
+
+/// One line of the history.
+pub struct HistoryRow {
+    pub run: RunRow,
+    pub models: String,
+    pub metrics: String,
+    pub dataset: String,
+    pub headline: String,
+}
+
+fn history_row(run: RunRow) -> HistoryRow {
+    let list = |key: &str| {
+        run.config
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    let dataset = run
+        .config
+        .get("dataset")
+        .and_then(serde_json::Value::as_str)
+        .map(|path| {
+            std::path::Path::new(path)
+                .file_name()
+                .map_or(path.to_string(), |name| name.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    let headline = stored_summary(&run)
+        .and_then(|summary| {
+            let model = summary.models.first()?;
+            let score = model.scores.first()?;
+            Some(format!("{} {} {:.3}", model.model, score.name, score.value))
+        })
+        .unwrap_or_default();
+    HistoryRow {
+        models: list("models"),
+        metrics: list("metrics"),
+        dataset,
+        headline,
+        run,
+    }
+}
+
+/// The full summary stored with a finished run (the runner's own short summary of a failed
+/// run does not parse as one).
+pub fn stored_summary(run: &RunRow) -> Option<Summary> {
+    serde_json::from_value(run.summary.clone()?).ok()
+}
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+struct RunsPage {
+    layout: Layout,
+    runs: Vec<HistoryRow>,
+}
+
+async fn runs_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+) -> Result<Html<RunsPage>, AppError> {
+    let runs = state.store.runs(&user.id, HISTORY_LIMIT).await?;
+    Ok(Html(RunsPage {
+        layout,
+        runs: runs.into_iter().map(history_row).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct ClearForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+async fn runs_clear(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(form): Form<ClearForm>,
+) -> Result<Redirect, AppError> {
+    if form.confirm.as_deref() != Some("yes") {
+        return Err(AppError::BadRequest(
+            "Tick the box to confirm that every run of yours is to be deleted.".to_string(),
+        ));
+    }
+    // Running runs stay: they are still writing (cancel them first).
+    for run in state.store.runs(&user.id, usize::MAX).await? {
+        if run.status != RunStatus::Running {
+            state.store.delete_run(&user.id, &run.id).await?;
+        }
+    }
+    Ok(Redirect::to("/runs"))
+}
+
+async fn runs_delete(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    if run.status == RunStatus::Running {
+        return Err(AppError::Conflict(
+            "This run is still going: cancel it before deleting it.".to_string(),
+        ));
+    }
+    state.store.delete_run(&user.id, &id).await?;
+    Ok(Redirect::to("/runs"))
+}
+
+async fn runs_cancel(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    if run.status == RunStatus::Running && !state.runs.cancel(&user.id, &id) {
+        if state.runs.leases().is_none() {
+            return Err(AppError::Conflict(
+                "This run is not executed by this server process, so it cannot be cancelled here."
+                    .to_string(),
+            ));
+        }
+        // Another task runs it: record the request; the task holding the run's lease sees it
+        // at its next renewal and cancels the run (the page says so meanwhile).
+        state.store.request_cancel(&user.id, &id).await?;
+    }
+    Ok(Redirect::to(&format!("/runs/{id}")))
+}
+
+/// "Retry failed records" and "resume": the CLI's `--retry-failed` operation. A new run with
+/// the stored request, reusing every earlier success with the same prompt and reference.
+async fn runs_retry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Redirect, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    if run.status == RunStatus::Running {
+        return Err(AppError::Conflict(
+            "This run is still going; retry its failed records once it ends.".to_string(),
+        ));
+    }
+    let request = EvalRequest::from_config(&run.config)
+        .map_err(|error| AppError::BadRequest(format!("This run cannot be repeated: {error}")))?;
+    let plan = build_plan(&request, &state.catalog, &state.providers)
+        .await
+        .map_err(|error| {
+            AppError::BadRequest(format!(
+                "This run cannot be repeated: {}: {error}",
+                error.field.as_str()
+            ))
+        })?;
+    let mut prior = PriorResults::new();
+    store::for_each_record(state.store.as_ref(), &user.id, &id, |row| {
+        if let Some(answer) = PriorAnswer::from_row(&row) {
+            prior.insert((row.model, row.index), answer);
+        }
+        Ok::<(), StoreError>(())
+    })
+    .await?;
+    let new_id = store::new_run_id();
+    state
+        .runs
+        .start(
+            state.store.clone(),
+            state.cache.clone(),
+            user.id.clone(),
+            new_id.clone(),
+            Arc::new(plan),
+            Some(Arc::new(prior)),
+        )
+        .await
+        .map_err(|error| AppError::BadRequest(format!("The run could not start: {error}")))?;
+    Ok(Redirect::to(&format!("/runs/{new_id}")))
+}
+
+/// Progress figures of a run, from the store.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProgressView {
+    pub status: &'static str,
+    pub done: usize,
+    pub failed: usize,
+    pub total: usize,
+    pub percent: u32,
+    pub rate: Option<f64>,
+    pub eta_secs: Option<u64>,
+}
+
+impl ProgressView {
+    fn new(run: &RunRow, counts: RecordCounts, rate: Option<f64>) -> ProgressView {
+        let total = run.total.unwrap_or(0);
+        let finished = counts.ok + counts.failed;
+        let remaining = total.saturating_sub(finished);
+        ProgressView {
+            status: run.status.as_str(),
+            done: counts.ok,
+            failed: counts.failed,
+            total,
+            percent: (finished * 100)
+                .checked_div(total)
+                .map_or(0, |percent| percent.min(100) as u32),
+            rate,
+            eta_secs: rate
+                .filter(|rate| *rate > 0.0)
+                .map(|rate| (remaining as f64 / rate).ceil() as u64),
+        }
+    }
+
+    /// The rate as text.
+    pub fn rate_text(&self) -> String {
+        self.rate
+            .map_or_else(|| "-".to_string(), |rate| format!("{rate:.1}/s"))
+    }
+
+    /// The ETA as text.
+    pub fn eta_text(&self) -> String {
+        self.eta_secs
+            .map_or_else(|| "-".to_string(), |secs| format!("{secs} s"))
+    }
+}
+
+/// The per-record table's query string.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RecordParams {
+    #[serde(default)]
+    pub page: Option<usize>,
+    #[serde(default)]
+    pub sort: Option<String>,
+    #[serde(default)]
+    pub dir: Option<String>,
+    #[serde(default)]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub score: Option<String>,
+    #[serde(default)]
+    pub below: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// A query string link of the records table.
+#[derive(Debug, Clone)]
+pub struct TableState {
+    pub page: usize,
+    pub n_pages: usize,
+    pub sort: String,
+    pub descending: bool,
+    pub filter: String,
+    pub score: String,
+    pub below: String,
+    pub model: String,
+}
+
+impl TableState {
+    fn query(&self, page: usize, sort: &str, descending: bool) -> String {
+        let pairs = [
+            ("page", page.to_string()),
+            ("sort", sort.to_string()),
+            ("dir", if descending { "desc" } else { "asc" }.to_string()),
+            ("filter", self.filter.clone()),
+            ("score", self.score.clone()),
+            ("below", self.below.clone()),
+            ("model", self.model.clone()),
+        ];
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
+            query.append_pair(name, value);
+        }
+        format!("?{}#records", query.finish())
+    }
+
+    /// The link to another page of the same view.
+    pub fn page_link(&self, page: usize) -> String {
+        self.query(page, &self.sort, self.descending)
+    }
+
+    /// The link that sorts by `column` (toggling the direction when it is the current one).
+    pub fn sort_link(&self, column: &str) -> String {
+        let descending = if self.sort == column {
+            !self.descending
+        } else {
+            column != "position"
+        };
+        self.query(1, column, descending)
+    }
+
+    /// `aria-sort` of a column.
+    pub fn aria_sort(&self, column: &str) -> &'static str {
+        match (self.sort == column, self.descending) {
+            (false, _) => "none",
+            (true, true) => "descending",
+            (true, false) => "ascending",
+        }
+    }
+}
+
+/// One row of the records table, formatted.
+pub struct RecordView {
+    pub row: RecordRow,
+    pub scores: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "run.html")]
+struct RunPage {
+    layout: Layout,
+    run: RunRow,
+    history: HistoryRow,
+    progress: ProgressView,
+    /// The Cancel button is shown: this process runs the run, or runs hold leases (another
+    /// task holding the lease cancels it on request).
+    can_cancel: bool,
+    /// Cancelling the (still running) run was requested through a page.
+    cancel_requested: bool,
+    summary: Option<Summary>,
+    score_names: Vec<&'static str>,
+    records: Vec<RecordView>,
+    n_matching: usize,
+    table: TableState,
+    charts: Vec<chart::Chart>,
+    error: Option<String>,
+}
+
+fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQuery, TableState) {
+    let known_score = |name: &str| score_names.contains(&name);
+    let sort_name = params
+        .sort
+        .clone()
+        .unwrap_or_else(|| "position".to_string());
+    let sort = match sort_name.as_str() {
+        "latency" => RecordSort::Latency,
+        name if known_score(name) => RecordSort::Score(name.to_string()),
+        _ => RecordSort::Position,
+    };
+    let sort_name = match &sort {
+        RecordSort::Position => "position".to_string(),
+        RecordSort::Latency => "latency".to_string(),
+        RecordSort::Score(name) => name.clone(),
+    };
+    let descending = params.dir.as_deref() == Some("desc");
+    let score = params
+        .score
+        .clone()
+        .filter(|name| known_score(name))
+        .or_else(|| score_names.first().map(|name| name.to_string()))
+        .unwrap_or_default();
+    let below_text = params.below.clone().unwrap_or_else(|| "0.5".to_string());
+    let below = below_text
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|value| value.is_finite());
+    let filter_name = params.filter.clone().unwrap_or_else(|| "all".to_string());
+    let filter = match (filter_name.as_str(), below) {
+        ("failed", _) => RecordFilter::Failed,
+        ("low", Some(below)) if !score.is_empty() => RecordFilter::ScoreBelow {
+            score: score.clone(),
+            below,
+        },
+        _ => RecordFilter::All,
+    };
+    let filter_name = match filter {
+        RecordFilter::Failed => "failed",
+        RecordFilter::ScoreBelow { .. } => "low",
+        RecordFilter::All => "all",
+    }
+    .to_string();
+    let page = params.page.unwrap_or(1).max(1);
+    let model = params.model.clone().unwrap_or_default();
+    let query = RecordQuery {
+        model: (!model.is_empty()).then(|| model.clone()),
+        filter,
+        sort,
+        descending,
+        offset: (page - 1).saturating_mul(PAGE_SIZE),
+        limit: PAGE_SIZE,
+    };
+    let table = TableState {
+        page,
+        n_pages: 1,
+        sort: sort_name,
+        descending,
+        filter: filter_name,
+        score,
+        below: below_text,
+        model,
+    };
+    (query, table)
+}
+
+/// The score names of a run, from its configuration.
+fn score_names(run: &RunRow) -> Vec<&'static str> {
+    output::score_names_of_config(&run.config)
+}
+
+fn format_score(row: &RecordRow, name: &str) -> String {
+    row.scores
+        .iter()
+        .find(|score| score.name == name)
+        .map(|score| format!("{:.3}", score.value.as_f64()))
+        .unwrap_or_default()
+}
+
+async fn runs_show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+    Query(params): Query<RecordParams>,
+) -> Result<Html<RunPage>, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    let counts = state.store.record_counts(&user.id, &id).await?;
+    let progress = ProgressView::new(&run, counts, None);
+    let names = score_names(&run);
+    let (query, mut table) = parse_query(&params, &names);
+    let page = state.store.query_records(&user.id, &id, &query).await?;
+    table.n_pages = page.total.div_ceil(PAGE_SIZE).max(1);
+    let records = page
+        .rows
+        .into_iter()
+        .map(|row| RecordView {
+            scores: names.iter().map(|name| format_score(&row, name)).collect(),
+            row,
+        })
+        .collect();
+    let summary = stored_summary(&run);
+    let charts = match &summary {
+        Some(summary) if run.status != RunStatus::Running => {
+            chart::run_charts(state.store.as_ref(), &user.id, &id, summary, &names).await?
+        }
+        _ => Vec::new(),
+    };
+    let error = run
+        .summary
+        .as_ref()
+        .and_then(|summary| summary.get("error"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string);
+    let active = state.runs.is_active(&user.id, &id);
+    let cancel_requested = run.status == RunStatus::Running
+        && state.runs.leases().is_some()
+        && state.store.cancel_requested(&user.id, &id).await?;
+    Ok(Html(RunPage {
+        layout,
+        can_cancel: active || state.runs.leases().is_some(),
+        cancel_requested,
+        history: history_row(run.clone()),
+        run,
+        progress,
+        summary,
+        score_names: names,
+        records,
+        n_matching: page.total,
+        table,
+        charts,
+        error,
+    }))
+}
+
+/// The run's progress as JSON (for scripts, and for pages without event streams).
+async fn runs_progress(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ProgressView>, crate::error::JsonError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    let counts = state.store.record_counts(&user.id, &id).await?;
+    Ok(axum::Json(ProgressView::new(&run, counts, None)))
+}
+
+/// Server-sent events of a run's progress: one `progress` event per second (sooner when the
+/// run reports), then `end` once the run is no longer running.
+async fn runs_events(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    find_run(&state, &user.id, &id).await?;
+    let live = state.runs.subscribe(&user.id, &id);
+    let shutdown = state.runs.shutdown_token();
+    struct Stream {
+        state: AppState,
+        owner: UserId,
+        run_id: String,
+        live: Option<tokio::sync::broadcast::Receiver<engine::progress::ProgressEvent>>,
+        started: Instant,
+        finished_at_start: Option<usize>,
+        ended: bool,
+        first: bool,
+        shutdown: tokio_util::sync::CancellationToken,
+    }
+    let stream = Stream {
+        state,
+        owner: user.id,
+        run_id: id,
+        live,
+        started: Instant::now(),
+        finished_at_start: None,
+        ended: false,
+        first: true,
+        shutdown,
+    };
+    let events = futures::stream::unfold(stream, |mut stream| async move {
+        if stream.ended {
+            return None;
+        }
+        if !stream.first {
+            // Wait for the next tick, a live event (at most every 250 ms) or shutdown.
+            let shutdown = stream.shutdown.clone();
+            let live = stream.live.as_mut();
+            let wait = async move {
+                match live {
+                    Some(live) => {
+                        let _ = tokio::time::timeout(POLL, live.recv()).await;
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    None => tokio::time::sleep(POLL).await,
+                }
+            };
+            let shutting_down = tokio::select! {
+                () = wait => false,
+                () = shutdown.cancelled() => true,
+            };
+            if shutting_down {
+                stream.ended = true;
+                let event = Event::default()
+                    .event("end")
+                    .data("{\"status\":\"interrupted\"}");
+                return Some((Ok::<Event, std::convert::Infallible>(event), stream));
+            }
+        }
+        stream.first = false;
+        let run = stream.state.store.run(&stream.owner, &stream.run_id).await;
+        let counts = stream
+            .state
+            .store
+            .record_counts(&stream.owner, &stream.run_id)
+            .await;
+        let (Ok(Some(run)), Ok(counts)) = (run, counts) else {
+            stream.ended = true;
+            return Some((
+                Ok(Event::default().event("end").data("{\"status\":\"gone\"}")),
+                stream,
+            ));
+        };
+        let finished = counts.ok + counts.failed;
+        let at_start = *stream.finished_at_start.get_or_insert(finished);
+        let elapsed = stream.started.elapsed().as_secs_f64();
+        let rate =
+            (elapsed > 0.5 && finished > at_start).then(|| (finished - at_start) as f64 / elapsed);
+        let view = ProgressView::new(&run, counts, rate);
+        let data = serde_json::to_string(&view).unwrap_or_default();
+        let event = if run.status == RunStatus::Running {
+            Event::default().event("progress").data(data)
+        } else {
+            stream.ended = true;
+            Event::default().event("end").data(data)
+        };
+        Some((Ok(event), stream))
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+async fn runs_summary_json(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    let Some(summary) = run.summary.filter(|_| run.status != RunStatus::Running) else {
+        return Err(AppError::Conflict(
+            "This run has no summary yet: it is still going.".to_string(),
+        ));
+    };
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
+    Ok(download(
+        &format!("{id}-summary.json"),
+        "application/json",
+        Body::from(text),
+    ))
+}
+
+fn download(file_name: &str, content_type: &'static str, body: Body) -> Response {
+    // Run ids are our own (timestamp and hex), safe in a header; anything else is dropped.
+    let safe: String = file_name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The rows of a run as a stream of encoded pages.
+fn record_stream(
+    state: AppState,
+    owner: UserId,
+    run_id: String,
+    header: Option<Vec<u8>>,
+    encode: impl Fn(&RecordRow) -> Vec<u8> + Send + Sync + 'static,
+) -> Body {
+    struct Cursor {
+        after: Option<RecordKey>,
+        done: bool,
+        header: Option<Vec<u8>>,
+    }
+    let encode = Arc::new(encode);
+    let stream = futures::stream::unfold(
+        Cursor {
+            after: None,
+            done: false,
+            header,
+        },
+        move |mut cursor| {
+            let (state, owner, run_id, encode) =
+                (state.clone(), owner.clone(), run_id.clone(), encode.clone());
+            async move {
+                if let Some(header) = cursor.header.take() {
+                    return Some((Ok(Bytes::from(header)), cursor));
+                }
+                if cursor.done {
+                    return None;
+                }
+                let rows = match state
+                    .store
+                    .records_after(&owner, &run_id, cursor.after, store::READ_PAGE)
+                    .await
+                {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        tracing::error!(error = %store::error_chain(&error), "download stopped");
+                        cursor.done = true;
+                        return Some((Err(std::io::Error::other("the store failed")), cursor));
+                    }
+                };
+                cursor.done = rows.len() < store::READ_PAGE;
+                let mut bytes = Vec::new();
+                for row in &rows {
+                    bytes.extend(encode(row));
+                }
+                if let Some(last) = rows.last() {
+                    cursor.after = Some(RecordKey {
+                        position: last.position,
+                        model_order: last.model_order,
+                    });
+                }
+                Some((Ok(Bytes::from(bytes)), cursor))
+            }
+        },
+    );
+    Body::from_stream(stream)
+}
+
+async fn runs_records_jsonl(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    find_run(&state, &user.id, &id).await?;
+    let body = record_stream(state, user.id, id.clone(), None, |row| {
+        let mut line = serde_json::to_vec(&output::record_json(row)).unwrap_or_default();
+        line.push(b'\n');
+        line
+    });
+    Ok(download(
+        &format!("{id}-records.jsonl"),
+        "application/x-ndjson",
+        body,
+    ))
+}
+
+fn csv_line(fields: &[String]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(fields);
+    writer.into_inner().unwrap_or_default()
+}
+
+async fn runs_records_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let run = find_run(&state, &user.id, &id).await?;
+    let names = score_names(&run);
+    let header = csv_line(&output::csv_header(&names));
+    let body = record_stream(state, user.id, id.clone(), Some(header), move |row| {
+        csv_line(&output::csv_fields(row, &names))
+    });
+    Ok(download(
+        &format!("{id}-records.csv"),
+        "text/csv; charset=utf-8",
+        body,
+    ))
+}
+
+/// Per-model figures of a summary as rows for the template.
+pub fn summary_rows(summary: &Summary) -> Vec<(&ModelSummary, BTreeMap<String, String>)> {
+    summary
+        .models
+        .iter()
+        .map(|model| {
+            let means = model
+                .scores
+                .iter()
+                .map(|mean| (mean.name.clone(), format!("{:.4}", mean.value)))
+                .collect();
+            (model, means)
+        })
+        .collect()
+}
+
+/// Milliseconds as text.
+pub fn ms(value: &Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"))
+}
+
+/// US dollars as text.
+pub fn usd(value: &Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |usd| format!("${usd:.4}"))
+}

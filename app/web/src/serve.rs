@@ -1,0 +1,330 @@
+//! Operations: the layers every request passes (request id, structured request logs with the
+//! cause of every 500, body limit, timeout, security headers) and `llm-eval serve` itself
+//! (state from the data directory, interrupted runs, listener, graceful shutdown on SIGTERM).
+//!
+//! Invariants: every response carries `x-request-id` (the client's, if it sent a sane one, or
+//! ours), and every log line of a request is in a span with that id; no request body is read
+//! past its limit; a request other than an event stream is answered within the timeout; on
+//! SIGTERM or Ctrl-C the server stops accepting, marks its running runs interrupted and drains
+//! in-flight requests for at most [`SHUTDOWN_GRACE`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio_util::sync::CancellationToken;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+
+use super::error::InternalCause;
+use super::state::{AppState, WebConfig};
+use engine::cache::ResponseCache;
+use engine::catalog::Catalog;
+use engine::providers::{ProviderSettings, Providers};
+use store::StoreSpec;
+
+/// How long in-flight requests and stopping runs get after SIGTERM (ECS waits 30 s by
+/// default before it kills the task).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Request ids: a per-process random prefix and a counter (unique, cheap, not guessable as a
+/// whole, and sortable within a process).
+#[derive(Clone)]
+struct RequestIds {
+    prefix: Arc<str>,
+    counter: Arc<AtomicU64>,
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, request: &Request<B>) -> Option<RequestId> {
+        // A load balancer's id is kept when it looks like an id (no header injection, no
+        // megabyte log lines).
+        if let Some(given) = request.headers().get(&REQUEST_ID)
+            && given.len() <= 64
+            && given
+                .as_bytes()
+                .iter()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+        {
+            return Some(RequestId::new(given.clone()));
+        }
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n:06}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Logs every request in a span with its request id, and the cause of every 500.
+async fn log_request(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-")
+        .to_string();
+    let method = request.method().clone();
+    // The path only: a query string can hold what a user typed.
+    let path = request.uri().path().to_string();
+    let span = tracing::info_span!("request", id = %request_id, %method, %path);
+    let started = std::time::Instant::now();
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let _entered = span.enter();
+    let status = response.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if let Some(cause) = response.extensions().get::<InternalCause>() {
+        tracing::error!(status, elapsed_ms, error = %cause.0, "request failed");
+    } else if status >= 500 {
+        tracing::error!(status, elapsed_ms, "request failed");
+    } else {
+        tracing::info!(status, elapsed_ms, "request");
+    }
+    response
+}
+
+/// Security headers of every response.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut axum::http::HeaderMap, name: HeaderName, value: &'static str| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::REFERRER_POLICY, "same-origin");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        // Pages show a user's own data: no shared cache may keep them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Answers 408 when a request takes longer than the limit (event streams excepted: their
+/// handler returns at once and the stream is not timed).
+async fn timeout(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let message = format!(
+                "The server did not answer within {} s. Try again; a run you started keeps going.",
+                limit.as_secs()
+            );
+            let mut response = axum::response::IntoResponse::into_response((
+                StatusCode::REQUEST_TIMEOUT,
+                super::page::error_page(StatusCode::REQUEST_TIMEOUT, &message),
+            ));
+            response
+                .extensions_mut()
+                .insert(InternalCause(Arc::new("request timed out".to_string())));
+            response
+        }
+    }
+}
+
+/// The operations layers around `app`.
+pub fn operations(app: Router<AppState>, config: &WebConfig) -> Router<AppState> {
+    let ids = RequestIds {
+        prefix: store::sqlite::random_hex(4).into(),
+        counter: Arc::new(AtomicU64::new(1)),
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        config.request_timeout,
+        timeout,
+    ))
+    // Uploads have their own, larger limit on their route; this is the limit of the rest.
+    .layer(axum::extract::DefaultBodyLimit::max(config.max_form_bytes))
+    .layer(axum::middleware::from_fn(security_headers))
+    .layer(axum::middleware::from_fn(log_request))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+    .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), ids))
+}
+
+/// A run lease's default time to live: a task that dies mid-run has its runs resumed by
+/// another task within about this long.
+pub const DEFAULT_LEASE_SECS: u64 = 30;
+
+/// What `llm-eval serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// The data directory (store, datasets, uploads, response cache).
+    pub data_dir: PathBuf,
+    /// A catalog file overriding or extending the built-in one.
+    pub catalog: Option<PathBuf>,
+    /// The Secrets Manager secret of the OpenAI key.
+    pub openai_secret_name: Option<String>,
+    /// The largest upload in MiB.
+    pub max_upload_mib: usize,
+    /// Do not use the response cache.
+    pub no_cache: bool,
+    /// The store (`None`: `store.sqlite` in the data directory).
+    pub store: Option<store::StoreSpec>,
+    /// A run lease's time to live with a shared store (`None`: [`DEFAULT_LEASE_SECS`]).
+    pub lease_secs: Option<u64>,
+    /// The Cognito login (`None`: local mode, one local user and no login).
+    pub login: Option<auth::AuthConfig>,
+}
+
+/// The state of a server over `options`' data directory.
+pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
+    let spec = options
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreSpec::Sqlite(options.data_dir.join("store.sqlite")));
+    let bucket = std::env::var("DATA_BUCKET").ok();
+    let store = spec
+        .open(&options.data_dir, bucket.as_deref())
+        .await
+        .context("opening the store")?;
+    // A shared store: runs hold leases, so several tasks can serve and resume them.
+    let runs = match &spec {
+        StoreSpec::Dynamo { .. } => super::registry::RunRegistry::with_leases(
+            options.lease_secs.unwrap_or(DEFAULT_LEASE_SECS),
+        ),
+        StoreSpec::Sqlite(_) => super::registry::RunRegistry::default(),
+    };
+    let interrupted = store
+        .mark_interrupted()
+        .await
+        .context("marking interrupted runs")?;
+    if !interrupted.is_empty() {
+        tracing::warn!(
+            runs = interrupted.len(),
+            "runs were interrupted by the last stop; they can be resumed from their pages"
+        );
+    }
+    let catalog = match &options.catalog {
+        Some(path) => {
+            Catalog::load(path).with_context(|| format!("loading catalog {}", path.display()))?
+        }
+        None => Catalog::embedded(),
+    };
+    let providers = Providers::from_env(ProviderSettings {
+        openai_secret_name: options.openai_secret_name.clone(),
+        ..ProviderSettings::default()
+    })
+    .await
+    .context("setting up model providers")?;
+    let cache = if options.no_cache {
+        None
+    } else {
+        Some(
+            ResponseCache::open_dir(&options.data_dir.join("cache"))
+                .context("opening the response cache")?,
+        )
+    };
+    let mut config = WebConfig::local(options.data_dir.clone());
+    config.max_upload_bytes = options.max_upload_mib.saturating_mul(1024 * 1024);
+    // Plain HTTP is only for local mode with a browser on the same machine; anywhere else, and
+    // whenever there is a login to protect, the app is behind HTTPS (CloudFront) and the
+    // cookie must never travel in clear (browsers accept Secure cookies from
+    // http://127.0.0.1 and http://localhost, so a local login test works too).
+    config.secure_cookies = options.login.is_some() || !options.addr.ip().is_loopback();
+    let authenticator: Option<Arc<dyn super::Authenticator>> = match &options.login {
+        Some(login) => Some(Arc::new(super::login::CognitoLogin::new(
+            auth::Authenticator::new(login.clone()).await,
+        ))),
+        None => None,
+    };
+    Ok(AppState {
+        store,
+        cache,
+        catalog: Arc::new(catalog),
+        providers: Arc::new(providers),
+        runs,
+        config: Arc::new(config),
+        authenticator,
+    })
+}
+
+/// Serves `state` on `listener` until `shutdown` is cancelled, then stops runs (marked
+/// interrupted) and drains requests for at most [`SHUTDOWN_GRACE`].
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let registry = state.runs.clone();
+    let store = state.store.clone();
+    // Expired sessions are removed hourly; a failure is logged and tried again later.
+    let purge_stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = purge_stop.cancelled() => return,
+            }
+            if let Err(error) = store.purge_sessions().await {
+                tracing::warn!(error = %error, "purging expired sessions failed");
+            }
+        }
+    });
+    // With leases, runs left behind by a task that died (or handed them back) are looked for
+    // every half lease and resumed here.
+    if let Some(leases) = state.runs.leases() {
+        let period = Duration::from_millis(leases.ttl_secs * 500).max(Duration::from_millis(500));
+        let adopt_state = state.clone();
+        let adopt_stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(period);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = interval.tick() => {}
+                    () = adopt_stop.cancelled() => return,
+                }
+                super::adopt::adopt_orphans(&adopt_state).await;
+            }
+        });
+    }
+    let app = super::router(state);
+    let drain = {
+        let shutdown = shutdown.clone();
+        let registry = registry.clone();
+        async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: stopping runs and draining requests");
+            // Runs first: their event streams end with them, which lets the drain finish.
+            registry.shutdown(SHUTDOWN_GRACE).await;
+        }
+    };
+    // The peer address is what the login limiter counts attempts against (behind trusted
+    // proxies, the address they report).
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(drain);
+    tokio::select! {
+        res = server => res.context("serving")?,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE * 2).await;
+        } => tracing::warn!("requests still open after the grace period were dropped"),
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! What every handler shares: the store, the model catalog and providers, the runs this
+//! process executes, the configuration and the optional login layer.
+//!
+//! Invariant: `AppState` is cheap to clone (everything behind `Arc`), built once by
+//! [`super::serve`] or a test, and given to [`super::router`]; handlers never reach for
+//! globals or the environment.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::cache::ResponseCache;
+use engine::catalog::Catalog;
+use engine::providers::Providers;
+use store::SharedStore;
+
+use super::Authenticator;
+use super::registry::RunRegistry;
+
+/// Settings of the web app.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Whether the session cookie is `Secure` (false only in local mode on a loopback
+    /// address, where the browser talks plain HTTP).
+    pub secure_cookies: bool,
+    /// The largest dataset upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// The largest form or JSON body, in bytes.
+    pub max_form_bytes: usize,
+    /// How long a request may take before it is answered 408 (server-sent event streams are
+    /// exempt: they last as long as the run).
+    pub request_timeout: Duration,
+    /// How long a session lasts without use.
+    pub session_ttl: Duration,
+    /// The most records a run started from the web may evaluate.
+    pub max_run_records: usize,
+    /// Where the data lives (shown on the pages in local mode).
+    pub data_dir: PathBuf,
+}
+
+impl WebConfig {
+    /// Defaults for a data directory (local mode: cookies without `Secure`).
+    pub fn local(data_dir: PathBuf) -> WebConfig {
+        WebConfig {
+            secure_cookies: false,
+            max_upload_bytes: 50 * 1024 * 1024,
+            max_form_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            session_ttl: Duration::from_secs(12 * 3600),
+            max_run_records: 100_000,
+            data_dir,
+        }
+    }
+}
+
+/// The state shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Runs, records, datasets, settings, sessions.
+    pub store: SharedStore,
+    /// The response cache shared by the runs (`None`: no cache).
+    pub cache: Option<ResponseCache>,
+    /// Model aliases, default parameters and prices.
+    pub catalog: Arc<Catalog>,
+    /// The model clients, built once per process.
+    pub providers: Arc<Providers>,
+    /// Runs executing in this process: progress, cancel.
+    pub runs: RunRegistry,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+    /// The login layer; `None` in local mode.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .field("local_mode", &self.is_local_mode())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Whether no login is configured: one local user, and a notice on every page.
+    pub fn is_local_mode(&self) -> bool {
+        self.authenticator.is_none()
+    }
+}

@@ -1,0 +1,7 @@
+//! The web app's integration tests: pages over HTTP, the login pages, and journeys in a real
+//! browser. One binary, one module per file.
+
+mod browser;
+mod helpers;
+mod login;
+mod pages;
