@@ -3,7 +3,7 @@
 //!
 //! Each setting is one row of [`SETTINGS`]: its file key (the flag is the key in kebab case),
 //! environment variable, help, default and parser. The clap flags (`cli.rs`), the config file's
-//! known keys and the README's settings table are all generated from those rows, so a new
+//! known keys and the settings table of `docs/deploying.md` are all generated from those rows, so a new
 //! setting is written once.
 //!
 //! [`resolve`] is pure apart from reading the `--config` file: the environment is passed in as
@@ -49,7 +49,7 @@ impl Setting {
         self.key.replace('_', "-")
     }
 
-    /// The default value shown in `--help` and the README.
+    /// The default value shown in `--help` and in `docs/deploying.md`.
     pub fn default_text(&self) -> String {
         (self.default)(&StackConfig::default())
     }
@@ -439,8 +439,8 @@ pub fn is_given(
     Ok(file.iter().any(|entry| entry.key == key))
 }
 
-/// The README's settings table (flag, environment, file key, default, effect), generated from
-/// [`SETTINGS`]; a test keeps the README's copy current.
+/// The settings table of `docs/deploying.md` (flag, environment, file key, default, effect),
+/// generated from [`SETTINGS`]; a test keeps the page's copy current.
 #[cfg(test)]
 fn settings_table() -> String {
     let mut table = String::from(
@@ -807,28 +807,32 @@ mod tests {
         );
     }
 
-    /// The README's settings table is generated from [`SETTINGS`]; `UPDATE_README=1` rewrites it.
+    /// The settings table of `docs/deploying.md` is generated from [`SETTINGS`]; `UPDATE_DOCS=1`
+    /// rewrites it. (The test keeps its old name, so `cargo test -p deployer readme_settings_table`
+    /// still selects it.)
     #[test]
     fn readme_settings_table_is_current() {
-        const START: &str = "<!-- generated: settings-table (by `cargo test -p deployer readme_settings_table`; UPDATE_README=1 rewrites it) -->\n";
+        const START: &str = "<!-- generated: settings-table (by `cargo test -p deployer readme_settings_table`; UPDATE_DOCS=1 rewrites it) -->\n";
         const END: &str = "<!-- end: settings-table -->";
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-        let readme = std::fs::read_to_string(&path).unwrap();
-        let start = readme
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/deploying.md");
+        let page = std::fs::read_to_string(&path).unwrap();
+        let start = page
             .find(START)
-            .expect("README has the settings-table start marker")
+            .expect("docs/deploying.md has the settings-table start marker")
             + START.len();
         let end = start
-            + readme[start..]
+            + page[start..]
                 .find(END)
-                .expect("README has the settings-table end marker");
+                .expect("docs/deploying.md has the settings-table end marker");
         let table = settings_table();
-        if readme[start..end] != table {
-            if std::env::var_os("UPDATE_README").is_some() {
-                let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        if page[start..end] != table {
+            if std::env::var_os("UPDATE_DOCS").is_some() {
+                let updated = format!("{}{table}{}", &page[..start], &page[end..]);
                 std::fs::write(&path, updated).unwrap();
             } else {
-                panic!("README.md settings table is stale; run with UPDATE_README=1:\n{table}");
+                panic!(
+                    "the settings table in docs/deploying.md is stale; run `UPDATE_DOCS=1 cargo test -p deployer readme_settings_table`:\n{table}"
+                );
             }
         }
     }

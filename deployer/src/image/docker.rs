@@ -5,7 +5,7 @@
 //! `docker save` writes an OCI layout in a tar since Docker 25 and the older `manifest.json`
 //! format before; both are read. Layers it saved uncompressed are gzip-compressed (their diff
 //! ids do not change). Docker builds are not reproducible the way the native ones are (base
-//! image updates, timestamps), which the README says.
+//! image updates, timestamps), which docs/image.md says.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
