@@ -393,7 +393,7 @@ impl Catalog {
         &self.entries
     }
 
-    /// The entries as a Markdown table (the README's model list is generated from it).
+    /// The entries as a Markdown table (the model list in `docs/models.md` is generated from it).
     pub fn markdown_table(&self) -> String {
         let mut table = String::from(
             "| alias | provider | model id | name | context | $ / 1k input | $ / 1k output |\n\

@@ -912,29 +912,29 @@ async fn bedrock_accepts_inference_profile_arns() {
 // ---------------------------------------------------------------- generated docs
 
 #[test]
-fn catalog_table_in_readme_is_current() {
-    const START: &str = "<!-- generated: models-table (by `cargo test -p app --test it catalog_table`; UPDATE_README=1 rewrites it) -->\n";
+fn catalog_table_in_the_docs_is_current() {
+    const START: &str = "<!-- generated: models-table (by `cargo test -p engine --test it catalog_table`; UPDATE_DOCS=1 rewrites it) -->\n";
     const END: &str = "<!-- end: models-table -->";
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
-    let readme = std::fs::read_to_string(&path).expect("README.md");
-    let start = readme
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/models.md");
+    let page = std::fs::read_to_string(&path).expect("docs/models.md");
+    let start = page
         .find(START)
-        .expect("README has the models-table start marker")
+        .expect("docs/models.md has the models-table start marker")
         + START.len();
     let end = start
-        + readme[start..]
+        + page[start..]
             .find(END)
-            .expect("README has the end marker");
+            .expect("docs/models.md has the end marker");
     let table = Catalog::embedded().markdown_table();
-    if readme[start..end] == table {
+    if page[start..end] == table {
         return;
     }
-    if std::env::var_os("UPDATE_README").is_some() {
-        let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
-        std::fs::write(&path, updated).expect("README.md written");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = format!("{}{}{}", &page[..start], table, &page[end..]);
+        std::fs::write(&path, updated).expect("docs/models.md written");
         return;
     }
     panic!(
-        "the model table in README.md is stale: run `UPDATE_README=1 cargo test -p app --test it catalog_table`"
+        "the model table in docs/models.md is stale: run `UPDATE_DOCS=1 cargo test -p engine --test it catalog_table`"
     );
 }
