@@ -27,6 +27,9 @@ pub enum Command {
     Synth(SynthArgs),
     /// Check templates (ours, or any given with --template) against the security rule pack.
     Nag(crate::commands::nag::NagArgs),
+    /// Read-only preflight of the account: credentials, region, model access and quotas, an
+    /// existing Studio domain, service-linked roles, VPC and address headroom.
+    Doctor(crate::commands::doctor::DoctorArgs),
     /// Estimate the monthly cost of the configuration: idle (running and paused) and per 1,000
     /// evaluated records, line by line, from the shipped price table (no AWS access needed).
     Cost(crate::commands::cost::CostArgs),

@@ -476,3 +476,173 @@ pub fn render(estimate: &Estimate, accounts: u32, workload: &Workload) -> String
     ));
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn workload() -> Workload {
+        Workload {
+            models: vec!["claude-3-haiku".into()],
+            input_tokens: 500,
+            output_tokens: 150,
+        }
+    }
+
+    fn estimate_of(cfg: &StackConfig) -> Estimate {
+        let stacks = stacks::synth_all(cfg).unwrap();
+        estimate(cfg, &stacks, &PriceTable::shipped().unwrap(), &workload()).unwrap()
+    }
+
+    /// `(item, running, paused)` of every line.
+    fn lines(estimate: &Estimate) -> Vec<(&str, f64, f64)> {
+        estimate
+            .lines
+            .iter()
+            .map(|line| (line.item.as_str(), line.running_usd, line.paused_usd))
+            .collect()
+    }
+
+    fn assert_usd(got: f64, expected: f64) {
+        assert!((got - expected).abs() < 0.001, "{got} != {expected}");
+    }
+
+    // The default configuration, by hand (730 h a month; cents rounded half away from zero):
+    //   NAT gateways      2 × 730 × 0.045                       = 65.70   paused 0
+    //   public IPv4       2 × 730 × 0.005                       =  7.30   paused 0
+    //   load balancer     730 × 0.0225 = 16.425                 → 16.43
+    //   Fargate           730 × (0.5 × 0.04048 + 1 × 0.004445)  = 18.02005 → 18.02, paused 0
+    //   DynamoDB          0.5 GB × 0.25 = 0.125                 →  0.13
+    //   Secrets Manager   1 × 0.40                              =  0.40
+    //   CloudWatch Logs   2 groups × 0.25 GB × (0.50 + 0.03) = 0.265 → 0.27; paused a tenth → 0.03
+    //   Studio            1 GB EFS × 0.30                       =  0.30
+    //   running total     65.70 + 7.30 + 16.43 + 18.02 + 0.13 + 0.40 + 0.27 + 0.30 = 108.55
+    //   paused total      16.43 + 0.13 + 0.40 + 0.03 + 0.30 = 17.29
+    #[test]
+    fn default_configuration_by_hand() {
+        let estimate = estimate_of(&StackConfig::default());
+        assert_eq!(
+            lines(&estimate),
+            vec![
+                ("NAT gateways", 65.70, 0.0),
+                ("public IPv4 addresses", 7.30, 0.0),
+                ("application load balancer", 16.43, 16.43),
+                ("Fargate", 18.02, 0.0),
+                ("DynamoDB on demand", 0.13, 0.13),
+                ("Secrets Manager", 0.40, 0.40),
+                ("CloudWatch Logs", 0.27, 0.03),
+                ("SageMaker Studio", 0.30, 0.30),
+            ]
+        );
+        assert_usd(estimate.running_usd, 108.55);
+        assert_usd(estimate.paused_usd, 17.29);
+        // Per 1,000 records of Claude 3 Haiku at 500 in / 150 out tokens:
+        //   1000 × (0.5 × 0.00025 + 0.15 × 0.00125) = 0.3125 → 0.31; DynamoDB
+        //   1000 × (4 × 0.625 + 2 × 0.125) / 1e6 = 0.00275 → 0.00; LCUs 0.05 × 0.008 → 0.00;
+        //   NAT 0.012 GB × 0.045 → 0.00; logs 0.0006 GB × 0.50 → 0.00.
+        assert_usd(estimate.per_1000_records[0].usd, 0.31);
+        assert_usd(estimate.per_1000_records_usd, 0.31);
+    }
+
+    // The lean network: one NAT gateway and its address, free gateway endpoints:
+    //   32.85 + 3.65 + 0 + 16.43 + 18.02 + 0.13 + 0.40 + 0.27 + 0.30 = 72.05; paused 17.29.
+    // With Fargate Spot too: 730 × (0.5 × 0.012144 + 1 × 0.0013335) = 5.406 → 5.41, so
+    //   72.05 − 18.02 + 5.41 = 59.44.
+    #[test]
+    fn lean_configuration_by_hand() {
+        let lean = StackConfig {
+            lean_network: true,
+            ..StackConfig::default()
+        };
+        let estimate = estimate_of(&lean);
+        assert_eq!(&lines(&estimate)[..3], &[
+            ("NAT gateways", 32.85, 0.0),
+            ("public IPv4 addresses", 3.65, 0.0),
+            ("gateway VPC endpoints (S3, DynamoDB)", 0.0, 0.0),
+        ]);
+        assert_usd(estimate.running_usd, 72.05);
+        assert_usd(estimate.paused_usd, 17.29);
+        let spot = estimate_of(&StackConfig {
+            fargate_spot: true,
+            ..lean
+        });
+        assert_eq!(lines(&spot)[4], ("Fargate Spot", 5.41, 0.0));
+        assert_usd(spot.running_usd, 59.44);
+    }
+
+    #[test]
+    fn every_combination_is_consistent() {
+        for cfg in StackConfig::default().toggle_combinations() {
+            let estimate = estimate_of(&cfg);
+            let label = cfg.toggle_label();
+            for line in &estimate.lines {
+                assert!(line.running_usd >= 0.0, "{label}: {line:?}");
+                assert!(line.paused_usd <= line.running_usd, "{label}: {line:?}");
+            }
+            let sum: f64 = estimate.lines.iter().map(|line| line.running_usd).sum();
+            assert_usd(estimate.running_usd, cents(sum));
+            // Pausing removes every NAT gateway and app task.
+            let nat = estimate.lines.iter().find(|line| line.item == "NAT gateways");
+            assert_eq!(nat.map(|line| line.paused_usd), Some(0.0), "{label}");
+            let expected_nat = f64::from(cfg.nat_gateways()) * 730.0 * 0.045;
+            assert_usd(nat.map_or(0.0, |line| line.running_usd), cents(expected_nat));
+            assert_eq!(
+                estimate.lines.iter().any(|line| line.item == "KMS customer managed key"),
+                cfg.kms_key == stacks::config::KmsKey::Create,
+                "{label}"
+            );
+            assert_eq!(
+                estimate.lines.iter().any(|line| line.item == "SageMaker Studio"),
+                cfg.deploy_sagemaker_domain,
+                "{label}"
+            );
+            assert_eq!(
+                estimate.lines.iter().any(|line| line.item == "AWS Budgets"),
+                cfg.has_budget(),
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_model_names_the_known_ones() {
+        let cfg = StackConfig::default();
+        let stacks = stacks::synth_all(&cfg).unwrap();
+        let err = estimate(
+            &cfg,
+            &stacks,
+            &PriceTable::shipped().unwrap(),
+            &Workload {
+                models: vec!["gpt-17".into()],
+                input_tokens: 1,
+                output_tokens: 1,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("model `gpt-17` has no price"), "{err}");
+        assert!(err.contains("claude-3-haiku"), "{err}");
+    }
+
+    /// The copied prices match the app's catalog (read as data, the app crate is not a
+    /// dependency).
+    #[test]
+    fn model_prices_match_the_app_catalog() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../app/models.toml");
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|err| panic!("{path}: {err} (did the catalog move? update this test)"));
+        let catalog: toml::Table = toml::from_str(&text).unwrap();
+        let entries = catalog["model"].as_array().unwrap();
+        let table = PriceTable::shipped().unwrap();
+        for (alias, price) in &table.models {
+            let entry = entries
+                .iter()
+                .find(|entry| entry["alias"].as_str() == Some(alias.as_str()))
+                .unwrap_or_else(|| panic!("{alias} is not in app/models.toml"));
+            assert_eq!(entry["model_id"].as_str(), Some(price.model_id.as_str()), "{alias}");
+            assert_eq!(entry["price_per_1k_input"].as_float(), Some(price.input_1k), "{alias}");
+            assert_eq!(entry["price_per_1k_output"].as_float(), Some(price.output_1k), "{alias}");
+        }
+    }
+}

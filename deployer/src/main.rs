@@ -45,6 +45,7 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
         Command::Up(args) => runtime()?.block_on(commands::up::run(&args, &env, stdout)),
         Command::Diff(args) => runtime()?.block_on(commands::diff::run(&args, &env, stdout)),
         Command::Status(args) => runtime()?.block_on(commands::status::run(&args, &env, stdout)),
+        Command::Doctor(args) => runtime()?.block_on(commands::doctor::run(&args, &env, stdout)),
         Command::Pause(args) => {
             runtime()?.block_on(commands::pause::run(&args, true, &env, stdout))
         }

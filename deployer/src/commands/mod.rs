@@ -3,6 +3,7 @@
 pub mod bootstrap;
 pub mod cost;
 pub mod diff;
+pub mod doctor;
 pub mod down;
 pub mod fleet;
 pub mod image;
