@@ -339,13 +339,13 @@ async fn model_checks(
             Ok(access) => {
                 use aws_sdk_bedrock::types::{AuthorizationStatus, EntitlementAvailability, RegionAvailability};
                 let mut missing = Vec::new();
-                if access.authorization_status() != Some(&AuthorizationStatus::Authorized) {
+                if *access.authorization_status() != AuthorizationStatus::Authorized {
                     missing.push("not authorized");
                 }
-                if access.entitlement_availability() != Some(&EntitlementAvailability::Available) {
+                if *access.entitlement_availability() != EntitlementAvailability::Available {
                     missing.push("no entitlement (agreement not accepted)");
                 }
-                if access.region_availability() != Some(&RegionAvailability::Available) {
+                if *access.region_availability() != RegionAvailability::Available {
                     missing.push("not available in the region");
                 }
                 if missing.is_empty() {
