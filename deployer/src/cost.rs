@@ -56,7 +56,6 @@ pub struct Prices {
     pub dynamodb_read_million: f64,
     pub dynamodb_gb_month: f64,
     pub secret_month: f64,
-    pub secret_10k_calls: f64,
     pub logs_ingest_gb: f64,
     pub logs_storage_gb_month: f64,
     pub kms_key_month: f64,

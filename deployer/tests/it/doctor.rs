@@ -49,13 +49,26 @@ fn quotas(requests_per_minute: f64) -> Vec<Quota> {
     ]
 }
 
-/// Creates the service-linked roles ECS and ELB need, as an account that used them has.
+/// Creates the service-linked roles ECS and ELB need, with the names and paths AWS gives them
+/// (moto's `CreateServiceLinkedRole` derives other names, so they are created as plain roles).
 fn create_roles(moto: &Moto) {
     with_sdk(moto, async |config| {
         let iam = aws_sdk_iam::Client::new(&config);
-        for service in ["ecs.amazonaws.com", "elasticloadbalancing.amazonaws.com"] {
-            iam.create_service_linked_role()
-                .aws_service_name(service)
+        for (role, service) in [
+            ("AWSServiceRoleForECS", "ecs.amazonaws.com"),
+            (
+                "AWSServiceRoleForElasticLoadBalancing",
+                "elasticloadbalancing.amazonaws.com",
+            ),
+        ] {
+            let trust = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+            });
+            iam.create_role()
+                .role_name(role)
+                .path(format!("/aws-service-role/{service}/"))
+                .assume_role_policy_document(trust.to_string())
                 .send()
                 .await
                 .unwrap();
