@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use stacks::config::{
-    ConfigError, StackConfig, TaskSize, check_budget_email, check_git_repo, check_kms_key, check_prefix, check_region,
-    check_secret_name, check_task_count, parse_bool, parse_kms_key, parse_u32,
+    ConfigError, StackConfig, TaskSize, check_budget_email, check_git_repo, check_kms_key,
+    check_prefix, check_region, check_secret_name, check_task_count, parse_bool, parse_kms_key,
+    parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which

@@ -242,7 +242,11 @@ pub fn estimate(
         let vcpu = f64::from(cfg.task_size.cpu()) / 1024.0;
         let gb = f64::from(cfg.task_size.memory()) / 1024.0;
         let (vcpu_hour, gb_hour, kind) = if cfg.fargate_spot {
-            (p.fargate_spot_vcpu_hour, p.fargate_spot_gb_hour, "Fargate Spot")
+            (
+                p.fargate_spot_vcpu_hour,
+                p.fargate_spot_gb_hour,
+                "Fargate Spot",
+            )
         } else {
             (p.fargate_vcpu_hour, p.fargate_gb_hour, "Fargate")
         };
@@ -294,10 +298,7 @@ pub fn estimate(
         );
     }
     let (keys, _) = count(stacks, "AWS::KMS::Key");
-    let own_key = u32::from(matches!(
-        cfg.kms_key,
-        stacks::config::KmsKey::Existing(_)
-    ));
+    let own_key = u32::from(matches!(cfg.kms_key, stacks::config::KmsKey::Existing(_)));
     if keys > 0 || own_key > 0 {
         let detail = if keys > 0 {
             format!("{keys} key(s) × {} USD", p.kms_key_month)
@@ -378,7 +379,9 @@ fn usage(
                 "1,000 × ({input} in × {} + {output} out × {} USD / 1,000 tokens)",
                 price.input_1k, price.output_1k
             ),
-            usd: cents(records * (input / 1000.0 * price.input_1k + output / 1000.0 * price.output_1k)),
+            usd: cents(
+                records * (input / 1000.0 * price.input_1k + output / 1000.0 * price.output_1k),
+            ),
         });
     }
     let calls = records * workload.models.len() as f64;
@@ -555,11 +558,14 @@ mod tests {
             ..StackConfig::default()
         };
         let estimate = estimate_of(&lean);
-        assert_eq!(&lines(&estimate)[..3], &[
-            ("NAT gateways", 32.85, 0.0),
-            ("public IPv4 addresses", 3.65, 0.0),
-            ("gateway VPC endpoints (S3, DynamoDB)", 0.0, 0.0),
-        ]);
+        assert_eq!(
+            &lines(&estimate)[..3],
+            &[
+                ("NAT gateways", 32.85, 0.0),
+                ("public IPv4 addresses", 3.65, 0.0),
+                ("gateway VPC endpoints (S3, DynamoDB)", 0.0, 0.0),
+            ]
+        );
         assert_usd(estimate.running_usd, 72.05);
         assert_usd(estimate.paused_usd, 17.29);
         let spot = estimate_of(&StackConfig {
@@ -582,17 +588,29 @@ mod tests {
             let sum: f64 = estimate.lines.iter().map(|line| line.running_usd).sum();
             assert_usd(estimate.running_usd, cents(sum));
             // Pausing removes every NAT gateway and app task.
-            let nat = estimate.lines.iter().find(|line| line.item == "NAT gateways");
+            let nat = estimate
+                .lines
+                .iter()
+                .find(|line| line.item == "NAT gateways");
             assert_eq!(nat.map(|line| line.paused_usd), Some(0.0), "{label}");
             let expected_nat = f64::from(cfg.nat_gateways()) * 730.0 * 0.045;
-            assert_usd(nat.map_or(0.0, |line| line.running_usd), cents(expected_nat));
+            assert_usd(
+                nat.map_or(0.0, |line| line.running_usd),
+                cents(expected_nat),
+            );
             assert_eq!(
-                estimate.lines.iter().any(|line| line.item == "KMS customer managed key"),
+                estimate
+                    .lines
+                    .iter()
+                    .any(|line| line.item == "KMS customer managed key"),
                 cfg.kms_key == stacks::config::KmsKey::Create,
                 "{label}"
             );
             assert_eq!(
-                estimate.lines.iter().any(|line| line.item == "SageMaker Studio"),
+                estimate
+                    .lines
+                    .iter()
+                    .any(|line| line.item == "SageMaker Studio"),
                 cfg.deploy_sagemaker_domain,
                 "{label}"
             );
@@ -639,9 +657,21 @@ mod tests {
                 .iter()
                 .find(|entry| entry["alias"].as_str() == Some(alias.as_str()))
                 .unwrap_or_else(|| panic!("{alias} is not in app/models.toml"));
-            assert_eq!(entry["model_id"].as_str(), Some(price.model_id.as_str()), "{alias}");
-            assert_eq!(entry["price_per_1k_input"].as_float(), Some(price.input_1k), "{alias}");
-            assert_eq!(entry["price_per_1k_output"].as_float(), Some(price.output_1k), "{alias}");
+            assert_eq!(
+                entry["model_id"].as_str(),
+                Some(price.model_id.as_str()),
+                "{alias}"
+            );
+            assert_eq!(
+                entry["price_per_1k_input"].as_float(),
+                Some(price.input_1k),
+                "{alias}"
+            );
+            assert_eq!(
+                entry["price_per_1k_output"].as_float(),
+                Some(price.output_1k),
+                "{alias}"
+            );
         }
     }
 }

@@ -74,7 +74,10 @@ pub struct BedrockControl {
 
 impl BedrockControl {
     /// Starts a double offering `models` in `region`.
-    pub async fn start(region: &str, models: Vec<FoundationModel>) -> std::io::Result<BedrockControl> {
+    pub async fn start(
+        region: &str,
+        models: Vec<FoundationModel>,
+    ) -> std::io::Result<BedrockControl> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -154,7 +157,11 @@ async fn model_availability(
     Path(model_id): Path<String>,
 ) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let Some(model) = shared.models.iter().find(|model| model.model_id == model_id) else {
+    let Some(model) = shared
+        .models
+        .iter()
+        .find(|model| model.model_id == model_id)
+    else {
         return json_response(
             StatusCode::NOT_FOUND,
             json!({"message": format!("The model {model_id} was not found in {}", shared.region)}),

@@ -34,8 +34,8 @@
 //! # }
 //! ```
 
-mod behavior;
 pub mod bedrock_control;
+mod behavior;
 pub mod moto;
 pub mod service_quotas;
 mod stats;

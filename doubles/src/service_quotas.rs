@@ -111,7 +111,11 @@ async fn handle(
         );
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "SerializationException", "body is not JSON");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "SerializationException",
+            "body is not JSON",
+        );
     };
     let Some(service_code) = request.get("ServiceCode").and_then(Value::as_str) else {
         return error(

@@ -249,8 +249,12 @@ async fn list_quotas(sdk: &SdkConfig, service: &str) -> Result<Vec<(String, Stri
         .send();
     let mut quotas = Vec::new();
     while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|err| format!("{:#}", anyhow::Error::new(aws_sdk_servicequotas::Error::from(err))))?;
+        let page = page.map_err(|err| {
+            format!(
+                "{:#}",
+                anyhow::Error::new(aws_sdk_servicequotas::Error::from(err))
+            )
+        })?;
         for quota in page.quotas() {
             quotas.push((
                 quota.quota_code().unwrap_or_default().to_owned(),
@@ -277,7 +281,12 @@ async fn model_checks(
             .list_foundation_models()
             .send()
             .await
-            .map_err(|err| format!("{:#}", anyhow::Error::new(aws_sdk_bedrock::Error::from(err))))
+            .map_err(|err| {
+                format!(
+                    "{:#}",
+                    anyhow::Error::new(aws_sdk_bedrock::Error::from(err))
+                )
+            })
     } else {
         return checks;
     };
@@ -288,7 +297,10 @@ async fn model_checks(
                 "bedrock",
                 Status::Fail,
                 format!("cannot list the foundation models of {}: {err}", cfg.region),
-                Some("use a region where Bedrock is offered, and allow bedrock:ListFoundationModels".into()),
+                Some(
+                    "use a region where Bedrock is offered, and allow bedrock:ListFoundationModels"
+                        .into(),
+                ),
             ));
             return checks;
         }
@@ -299,7 +311,10 @@ async fn model_checks(
             checks.push(check(
                 &name,
                 Status::Warn,
-                format!("{} is not a Bedrock model; doctor cannot check it", model.model_id),
+                format!(
+                    "{} is not a Bedrock model; doctor cannot check it",
+                    model.model_id
+                ),
                 Some(format!(
                     "make sure the secret {} holds a working API key",
                     cfg.openai_secret_name
@@ -320,7 +335,11 @@ async fn model_checks(
             ));
             continue;
         };
-        let display = format!("{} {}", summary.provider_name().unwrap_or_default(), summary.model_name().unwrap_or_default());
+        let display = format!(
+            "{} {}",
+            summary.provider_name().unwrap_or_default(),
+            summary.model_name().unwrap_or_default()
+        );
         let access = bedrock
             .get_foundation_model_availability()
             .model_id(&model.foundation_id)
@@ -385,17 +404,23 @@ fn quota_check(
                 &name,
                 Status::Warn,
                 format!("cannot read the Bedrock quotas: {err}"),
-                Some("allow servicequotas:ListServiceQuotas to see the quotas before the workshop".into()),
+                Some(
+                    "allow servicequotas:ListServiceQuotas to see the quotas before the workshop"
+                        .into(),
+                ),
             );
         }
     };
-    let prefix = if model.profile { "cross-region" } else { "on-demand" };
+    let prefix = if model.profile {
+        "cross-region"
+    } else {
+        "on-demand"
+    };
     let suffix = format!(" per minute for {}", display.to_ascii_lowercase());
     let find = |unit: &str| {
         quotas.iter().find(|(_, quota_name, _)| {
             let lower = quota_name.to_ascii_lowercase();
-            lower.starts_with(prefix)
-                && lower.ends_with(&format!("{unit}{suffix}"))
+            lower.starts_with(prefix) && lower.ends_with(&format!("{unit}{suffix}"))
         })
     };
     let (Some(requests), Some(tokens)) = (find("requests"), find("tokens")) else {
@@ -414,7 +439,10 @@ fn quota_check(
             &name,
             Status::Fail,
             format!("{display}: {rpm} requests / {tpm} tokens per minute: no call can succeed"),
-            Some(format!("request an increase of {} and {} in Service Quotas", requests.0, tokens.0)),
+            Some(format!(
+                "request an increase of {} and {} in Service Quotas",
+                requests.0, tokens.0
+            )),
         );
     }
     let minutes = (records / rpm).max(records * tokens_per_record / tpm);
@@ -493,7 +521,12 @@ async fn domain_check(sdk: &SdkConfig, cfg: &StackConfig) -> Check {
 /// A service-linked role ECS or ELB needs.
 async fn role_check(sdk: &SdkConfig, role: &str, service: &str) -> Check {
     let name = format!("role {role}");
-    match aws_sdk_iam::Client::new(sdk).get_role().role_name(role).send().await {
+    match aws_sdk_iam::Client::new(sdk)
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+    {
         Ok(_) => check(&name, Status::Pass, "exists".into(), None),
         Err(err) => {
             let missing = err
@@ -503,8 +536,12 @@ async fn role_check(sdk: &SdkConfig, role: &str, service: &str) -> Check {
                 check(
                     &name,
                     Status::Warn,
-                    format!("missing; {service} creates it at first use only if the deploying principal may call iam:CreateServiceLinkedRole"),
-                    Some(format!("aws iam create-service-linked-role --aws-service-name {service}")),
+                    format!(
+                        "missing; {service} creates it at first use only if the deploying principal may call iam:CreateServiceLinkedRole"
+                    ),
+                    Some(format!(
+                        "aws iam create-service-linked-role --aws-service-name {service}"
+                    )),
                 )
             } else {
                 check(
@@ -537,13 +574,23 @@ async fn headroom_checks(deployment: &Deployment) -> Vec<Check> {
         .map(|answer| answer.addresses().len())
         .map_err(|err| anyhow::Error::new(aws_sdk_ec2::Error::from(err)));
     let needs = [
-        ("vpc headroom", "VPCs", VPC_QUOTA, vpcs, if deployed { 0 } else { 1 }),
+        (
+            "vpc headroom",
+            "VPCs",
+            VPC_QUOTA,
+            vpcs,
+            if deployed { 0 } else { 1 },
+        ),
         (
             "elastic ip headroom",
             "Elastic IPs",
             EIP_QUOTA,
             addresses,
-            if deployed { 0 } else { cfg.nat_gateways() as usize },
+            if deployed {
+                0
+            } else {
+                cfg.nat_gateways() as usize
+            },
         ),
     ];
     for (name, what, (service, code, default), used, needed) in needs {
@@ -575,7 +622,9 @@ async fn headroom_checks(deployment: &Deployment) -> Vec<Check> {
                 name,
                 Status::Fail,
                 reason,
-                Some(format!("release unused {what} or request an increase of {code} in Service Quotas")),
+                Some(format!(
+                    "release unused {what} or request an increase of {code} in Service Quotas"
+                )),
             ));
         } else {
             checks.push(check(name, Status::Pass, reason, None));
@@ -615,12 +664,21 @@ pub fn render(report: &Report) -> String {
             Status::Warn => "WARN",
             Status::Fail => "FAIL",
         };
-        out.push_str(&format!("{status}  {:width$}  {}\n", check.check, check.reason));
+        out.push_str(&format!(
+            "{status}  {:width$}  {}\n",
+            check.check, check.reason
+        ));
         if let Some(fix) = &check.fix {
             out.push_str(&format!("      {:width$}  fix: {fix}\n", ""));
         }
     }
-    let count = |status: Status| report.checks.iter().filter(|check| check.status == status).count();
+    let count = |status: Status| {
+        report
+            .checks
+            .iter()
+            .filter(|check| check.status == status)
+            .count()
+    };
     out.push_str(&format!(
         "{} passed, {} warning(s), {} failed\n",
         count(Status::Pass),

@@ -168,12 +168,7 @@ pub async fn run(
             let accounts = u32::try_from(targets.len())
                 .ok()
                 .filter(|count| *count > 0)
-                .ok_or_else(|| {
-                    usage(anyhow::anyhow!(
-                        "{}: no targets",
-                        cost.targets.display()
-                    ))
-                })?;
+                .ok_or_else(|| usage(anyhow::anyhow!("{}: no targets", cost.targets.display())))?;
             return crate::commands::cost::print_estimate(
                 &cost.config,
                 accounts,

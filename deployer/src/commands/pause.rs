@@ -64,7 +64,11 @@ pub async fn run(
             text.push_str(&format!("{name}: not deployed; skipped\n"));
             continue;
         };
-        if !state.parameters.iter().any(|(key, _)| key == PAUSED_PARAMETER) {
+        if !state
+            .parameters
+            .iter()
+            .any(|(key, _)| key == PAUSED_PARAMETER)
+        {
             bail!(
                 "{name} was deployed by a deployer without pause (no `{PAUSED_PARAMETER}` parameter); run `deployer up` once, then `deployer {}`",
                 if pause { "pause" } else { "resume" }

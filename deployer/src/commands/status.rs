@@ -61,9 +61,8 @@ pub async fn run(
     }
     match (any_paused, any_running) {
         (true, false) => text.push_str("deployment: paused\n"),
-        (true, true) => text.push_str(
-            "deployment: partly paused (an interrupted pause or resume; run it again)\n",
-        ),
+        (true, true) => text
+            .push_str("deployment: partly paused (an interrupted pause or resume; run it again)\n"),
         (false, true) => text.push_str("deployment: running\n"),
         (false, false) => {}
     }

@@ -117,8 +117,7 @@ pub async fn run(
         deployment.cfg.region
     );
     // What the account will cost while it sits idle, before any change needs approval.
-    if let Some(summary) =
-        crate::commands::cost::idle_summary(&deployment.cfg, &deployment.stacks)
+    if let Some(summary) = crate::commands::cost::idle_summary(&deployment.cfg, &deployment.stacks)
     {
         eprintln!("{summary}");
     }

@@ -29,7 +29,16 @@ fn cost_json_of_the_lean_configuration() {
     let dir = tempfile::tempdir().unwrap();
     let run = deployer(
         dir.path(),
-        &["cost", "--json", "--lean-network", "yes", "--fargate-spot", "yes", "--accounts", "3"],
+        &[
+            "cost",
+            "--json",
+            "--lean-network",
+            "yes",
+            "--fargate-spot",
+            "yes",
+            "--accounts",
+            "3",
+        ],
         &[],
     );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
@@ -46,10 +55,18 @@ fn cost_usage_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let unknown = deployer(dir.path(), &["cost", "--models", "gpt-17"], &[]);
     assert_eq!(unknown.code, Some(2), "{}", unknown.stderr);
-    assert!(unknown.stderr.contains("model `gpt-17` has no price"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("model `gpt-17` has no price"),
+        "{}",
+        unknown.stderr
+    );
     let budget = deployer(dir.path(), &["cost"], &[("DEPLOY_BUDGET_USD", "40")]);
     assert_eq!(budget.code, Some(2), "{}", budget.stderr);
-    assert!(budget.stderr.contains("a budget needs both"), "{}", budget.stderr);
+    assert!(
+        budget.stderr.contains("a budget needs both"),
+        "{}",
+        budget.stderr
+    );
 }
 
 #[test]

@@ -157,13 +157,15 @@ fn a_model_without_access_fails_with_the_fix() {
     let run = doctor(&moto, vec![haiku().without_access()], quotas(1000.0), &[]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stdout
-            .contains("FAIL  model claude-3-haiku")
-            && run.stdout.contains("not authorized"),
+        run.stdout.contains("FAIL  model claude-3-haiku") && run.stdout.contains("not authorized"),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("fix: Bedrock console > Model access"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("fix: Bedrock console > Model access"),
+        "{}",
+        run.stdout
+    );
     // The roles were never created in this account: a warning with the command that creates them.
     assert!(
         run.stdout
@@ -172,7 +174,8 @@ fn a_model_without_access_fails_with_the_fix() {
         run.stdout
     );
     assert!(
-        run.stderr.contains("error: 1 check(s) failed: model claude-3-haiku"),
+        run.stderr
+            .contains("error: 1 check(s) failed: model claude-3-haiku"),
         "{}",
         run.stderr
     );
@@ -201,7 +204,11 @@ fn a_low_quota_warns_with_the_time_a_run_takes() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("request an increase of L-2DC80978"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("request an increase of L-2DC80978"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -236,7 +243,9 @@ fn an_existing_domain_is_reported() {
         &["--json", "--deploy-sagemaker-domain", "no"],
     );
     assert!(
-        !statuses(&without).iter().any(|(check, _)| check == "sagemaker domain"),
+        !statuses(&without)
+            .iter()
+            .any(|(check, _)| check == "sagemaker domain"),
         "{}",
         without.stdout
     );

@@ -50,9 +50,19 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
     assert_eq!(up.code, Some(0), "{}", up.stderr);
     // The idle figure comes before any change set (no Studio: 108.55 − 0.30, 17.29 − 0.30).
     let idle = "estimated cost while idle: 108.25 USD a month running, 16.99 USD paused";
-    let idle_at = up.stderr.find(idle).unwrap_or_else(|| panic!("{}", up.stderr));
-    assert!(idle_at < up.stderr.find("add ").unwrap_or(usize::MAX), "{}", up.stderr);
-    assert_eq!(parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(), Some(IMAGE));
+    let idle_at = up
+        .stderr
+        .find(idle)
+        .unwrap_or_else(|| panic!("{}", up.stderr));
+    assert!(
+        idle_at < up.stderr.find("add ").unwrap_or(usize::MAX),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
     let before = change_sets(&stacks).len();
 
     let pause = run_with(dir.path(), &env, &["pause"]);
@@ -63,12 +73,23 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
         ["llm-eval-app".to_owned(), "llm-eval-network".to_owned()]
     );
     for stack in ["llm-eval-app", "llm-eval-network"] {
-        assert_eq!(parameter(&stacks, stack, "Paused").as_deref(), Some("true"), "{stack}");
+        assert_eq!(
+            parameter(&stacks, stack, "Paused").as_deref(),
+            Some("true"),
+            "{stack}"
+        );
     }
     // Every other parameter kept its value.
-    assert_eq!(parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(), Some(IMAGE));
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
     let status = run_with(dir.path(), &env, &["status"]);
-    assert!(status.stdout.contains("deployment: paused"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("deployment: paused"),
+        "{}",
+        status.stdout
+    );
 
     // `up` on a paused deployment updates it and keeps it paused.
     let up_again = run_with(
@@ -77,8 +98,17 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
         &["up", "--require-approval", "never", "--image", IMAGE],
     );
     assert_eq!(up_again.code, Some(0), "{}", up_again.stderr);
-    assert!(up_again.stderr.contains("llm-eval-app: paused; it stays paused"), "{}", up_again.stderr);
-    assert_eq!(parameter(&stacks, "llm-eval-app", "Paused").as_deref(), Some("true"));
+    assert!(
+        up_again
+            .stderr
+            .contains("llm-eval-app: paused; it stays paused"),
+        "{}",
+        up_again.stderr
+    );
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "Paused").as_deref(),
+        Some("true")
+    );
 
     let before = change_sets(&stacks).len();
     let resume = run_with(dir.path(), &env, &["resume"]);
@@ -89,7 +119,14 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
         ["llm-eval-network".to_owned(), "llm-eval-app".to_owned()]
     );
     for stack in ["llm-eval-app", "llm-eval-network"] {
-        assert_eq!(parameter(&stacks, stack, "Paused").as_deref(), Some("false"), "{stack}");
+        assert_eq!(
+            parameter(&stacks, stack, "Paused").as_deref(),
+            Some("false"),
+            "{stack}"
+        );
     }
-    assert_eq!(parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(), Some(IMAGE));
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
 }

@@ -381,10 +381,7 @@ fn add_budget(t: &mut Template, cfg: &StackConfig) {
                 time_unit: s("MONTHLY"),
                 budget_type: s("COST"),
             },
-            notifications_with_subscribers: vec![
-                alert("ACTUAL", 80.0),
-                alert("FORECASTED", 100.0),
-            ],
+            notifications_with_subscribers: vec![alert("ACTUAL", 80.0), alert("FORECASTED", 100.0)],
         },
     );
 }

@@ -612,7 +612,10 @@ fn fargate_spot_replaces_the_launch_type_with_a_capacity_provider() {
     let app = crate::helpers::of_kind(&default, "app")
         .template
         .to_json_value();
-    assert_eq!(app["Resources"]["Service"]["Properties"]["LaunchType"], "FARGATE");
+    assert_eq!(
+        app["Resources"]["Service"]["Properties"]["LaunchType"],
+        "FARGATE"
+    );
 }
 
 #[test]
@@ -634,7 +637,9 @@ fn budget_alerts_the_address_at_80_percent_and_at_the_forecast() {
             "BudgetType": "COST",
         })
     );
-    let alerts = properties["NotificationsWithSubscribers"].as_array().unwrap();
+    let alerts = properties["NotificationsWithSubscribers"]
+        .as_array()
+        .unwrap();
     assert_eq!(alerts.len(), 2);
     assert_eq!(alerts[0]["Notification"]["NotificationType"], "ACTUAL");
     assert_eq!(alerts[0]["Notification"]["Threshold"], 80.0);
@@ -643,7 +648,9 @@ fn budget_alerts_the_address_at_80_percent_and_at_the_forecast() {
         alerts[1]["Subscribers"],
         serde_json::json!([{"SubscriptionType": "EMAIL", "Address": "ops@example.com"}])
     );
-    assert!(network_of(&stacks::config::StackConfig::default())["Resources"]
-        .get("MonthlyBudget")
-        .is_none());
+    assert!(
+        network_of(&stacks::config::StackConfig::default())["Resources"]
+            .get("MonthlyBudget")
+            .is_none()
+    );
 }

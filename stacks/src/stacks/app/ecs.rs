@@ -8,10 +8,10 @@ use crate::model::{Expr, Handle, Pseudo, Template, Value, s, strs};
 use crate::resources::dynamodb::{Table, TableAttr};
 use crate::resources::ec2::SecurityGroupAttr;
 use crate::resources::ecs::{
-    AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ClusterSettings, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer as ServiceLoadBalancer,
-    LogConfiguration, NetworkConfiguration, PortMapping, RuntimePlatform, Secret as EcsSecret,
-    Service, TaskDefinition,
+    AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ClusterSettings,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
+    KeyValuePair, LoadBalancer as ServiceLoadBalancer, LogConfiguration, NetworkConfiguration,
+    PortMapping, RuntimePlatform, Secret as EcsSecret, Service, TaskDefinition,
 };
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
 use crate::resources::logs::{LogGroup, LogGroupAttr};
