@@ -496,8 +496,9 @@ fn settings_table() -> String {
     );
     for setting in SETTINGS {
         let default = setting.default_text();
-        let default = if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str())
-        {
+        let default = if default.is_empty() {
+            "(none)".to_owned()
+        } else if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str()) {
             default
         } else {
             format!("`{default}`")
@@ -726,7 +727,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }
@@ -749,7 +750,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }
