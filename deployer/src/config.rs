@@ -496,9 +496,8 @@ fn settings_table() -> String {
     );
     for setting in SETTINGS {
         let default = setting.default_text();
-        let default = if default.is_empty() {
-            "(none)".to_owned()
-        } else if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str()) {
+        let default = if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str())
+        {
             default
         } else {
             format!("`{default}`")
