@@ -614,16 +614,35 @@ fn fleet_doctor_and_pause_run_in_every_target() {
         .block_on(BedrockControl::start("us-east-1", vec![haiku.clone()]))
         .unwrap();
     let healthy = run(&granted, &["fleet", "doctor", "--targets", "targets.csv"]);
-    assert_eq!(healthy.code, Some(0), "{}\n{}", healthy.stdout, healthy.stderr);
+    assert_eq!(
+        healthy.code,
+        Some(0),
+        "{}\n{}",
+        healthy.stdout,
+        healthy.stderr
+    );
     for target in ["111111111111/us-east-1", "222222222222/us-east-1"] {
-        assert!(row(&healthy.stdout, target).contains("ok"), "{}", healthy.stdout);
+        assert!(
+            row(&healthy.stdout, target).contains("ok"),
+            "{}",
+            healthy.stdout
+        );
     }
 
     let refused = doubles
-        .block_on(BedrockControl::start("us-east-1", vec![haiku.without_access()]))
+        .block_on(BedrockControl::start(
+            "us-east-1",
+            vec![haiku.without_access()],
+        ))
         .unwrap();
     let failing = run(&refused, &["fleet", "doctor", "--targets", "targets.csv"]);
-    assert_eq!(failing.code, Some(1), "{}\n{}", failing.stdout, failing.stderr);
+    assert_eq!(
+        failing.code,
+        Some(1),
+        "{}\n{}",
+        failing.stdout,
+        failing.stderr
+    );
     let failed_row = row(&failing.stdout, "111111111111/us-east-1");
     assert!(
         failed_row.contains("failed") && failed_row.contains("model claude-3-haiku"),
@@ -633,10 +652,21 @@ fn fleet_doctor_and_pause_run_in_every_target() {
 
     let pause = run(&granted, &["fleet", "pause", "--targets", "targets.csv"]);
     assert_eq!(pause.code, Some(0), "{}\n{}", pause.stdout, pause.stderr);
-    assert!(row(&pause.stdout, "222222222222/us-east-1").contains("ok"), "{}", pause.stdout);
+    assert!(
+        row(&pause.stdout, "222222222222/us-east-1").contains("ok"),
+        "{}",
+        pause.stdout
+    );
     let bootstrap = run(
         &granted,
-        &["fleet", "pause", "--targets", "targets.csv", "--via", "bootstrap"],
+        &[
+            "fleet",
+            "pause",
+            "--targets",
+            "targets.csv",
+            "--via",
+            "bootstrap",
+        ],
     );
     assert_eq!(bootstrap.code, Some(2), "{}", bootstrap.stderr);
 }
