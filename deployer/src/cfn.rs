@@ -114,6 +114,8 @@ pub enum TemplateSource {
     Body(String),
     /// Uploaded to S3 first.
     Url(String),
+    /// The template the stack already has (a parameter-only update: `pause`, `resume`).
+    Previous,
 }
 
 /// How a watched operation ended.
@@ -278,6 +280,63 @@ impl Cfn {
         parameters: &[(String, String)],
         creates_stack: bool,
     ) -> anyhow::Result<Plan> {
+        let parameters = parameters
+            .iter()
+            .map(|(key, value)| {
+                Parameter::builder()
+                    .parameter_key(key)
+                    .parameter_value(value)
+                    .build()
+            })
+            .collect();
+        self.plan_with(stack, template, parameters, creates_stack, "deployer up")
+            .await
+    }
+
+    /// Plans a parameter-only update of `stack`: its deployed template, `key` set to `value`
+    /// and every other parameter at its previous value (`pause`, `resume`).
+    pub async fn plan_parameter(
+        &self,
+        stack: &str,
+        current: &StackState,
+        key: &str,
+        value: &str,
+    ) -> anyhow::Result<Plan> {
+        let mut parameters: Vec<Parameter> = current
+            .parameters
+            .iter()
+            .filter(|(name, _)| name != key)
+            .map(|(name, _)| {
+                Parameter::builder()
+                    .parameter_key(name)
+                    .use_previous_value(true)
+                    .build()
+            })
+            .collect();
+        parameters.push(
+            Parameter::builder()
+                .parameter_key(key)
+                .parameter_value(value)
+                .build(),
+        );
+        self.plan_with(
+            stack,
+            &TemplateSource::Previous,
+            parameters,
+            false,
+            &format!("deployer: {key}={value}"),
+        )
+        .await
+    }
+
+    async fn plan_with(
+        &self,
+        stack: &str,
+        template: &TemplateSource,
+        parameters: Vec<Parameter>,
+        creates_stack: bool,
+        description: &str,
+    ) -> anyhow::Result<Plan> {
         let name = format!("deployer-{}", unix_millis());
         let mut request = self
             .client
@@ -289,23 +348,14 @@ impl Cfn {
             } else {
                 ChangeSetType::Update
             })
-            .description("deployer up")
+            .description(description)
             .capabilities(Capability::CapabilityIam)
             .capabilities(Capability::CapabilityNamedIam)
-            .set_parameters(Some(
-                parameters
-                    .iter()
-                    .map(|(key, value)| {
-                        Parameter::builder()
-                            .parameter_key(key)
-                            .parameter_value(value)
-                            .build()
-                    })
-                    .collect(),
-            ));
+            .set_parameters(Some(parameters));
         request = match template {
             TemplateSource::Body(body) => request.template_body(body),
             TemplateSource::Url(url) => request.template_url(url),
+            TemplateSource::Previous => request.use_previous_template(true),
         };
         let created = request
             .send()

@@ -27,12 +27,23 @@ pub enum Command {
     Synth(SynthArgs),
     /// Check templates (ours, or any given with --template) against the security rule pack.
     Nag(crate::commands::nag::NagArgs),
+    /// Read-only preflight of the account: credentials, region, model access and quotas, an
+    /// existing Studio domain, service-linked roles, VPC and address headroom.
+    Doctor(crate::commands::doctor::DoctorArgs),
+    /// Estimate the monthly cost of the configuration: idle (running and paused) and per 1,000
+    /// evaluated records, line by line, from the shipped price table (no AWS access needed).
+    Cost(crate::commands::cost::CostArgs),
     /// Deploy every stack (toolkit, network, app, studio), in dependency order.
     Up(crate::commands::up::UpArgs),
     /// Show what `up` would change: template differences and change sets (deleted again).
     Diff(crate::commands::diff::DiffArgs),
     /// Show each stack's state and outputs, and the app service's tasks and image.
     Status(crate::commands::status::StatusArgs),
+    /// Stop paying by the hour: scale the app service to zero and remove the NAT gateways and
+    /// their addresses (data, users and stacks are kept).
+    Pause(crate::commands::pause::PauseArgs),
+    /// Bring a paused deployment back (NAT gateways, then app tasks).
+    Resume(crate::commands::pause::PauseArgs),
     /// Delete the stacks, in reverse dependency order.
     Down(crate::commands::down::DownArgs),
     /// Manage the app's users (Cognito): add, list, remove, reset-password.

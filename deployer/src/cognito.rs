@@ -85,8 +85,7 @@ pub struct PasswordPolicy {
 pub fn generate_password(policy: PasswordPolicy) -> anyhow::Result<SecretString> {
     let length = policy
         .minimum_length
-        .max(DEFAULT_PASSWORD_LENGTH)
-        .min(MAX_PASSWORD_LENGTH);
+        .clamp(DEFAULT_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH);
     let all: Vec<u8> = [LOWER, UPPER, DIGITS, SYMBOLS].concat();
     let mut password: Vec<u8> = Vec::with_capacity(length);
     for class in [LOWER, UPPER, DIGITS, SYMBOLS] {

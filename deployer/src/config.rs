@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use stacks::config::{
-    ConfigError, StackConfig, TaskSize, check_git_repo, check_kms_key, check_prefix, check_region,
-    check_secret_name, check_task_count, parse_bool, parse_kms_key, parse_u32,
+    ConfigError, StackConfig, TaskSize, check_budget_email, check_git_repo, check_kms_key,
+    check_prefix, check_region, check_secret_name, check_task_count, parse_bool, parse_kms_key,
+    parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which
@@ -196,6 +197,53 @@ pub const SETTINGS: &[Setting] = &[
         default: |cfg| cfg.kms_key.to_string(),
         apply: |draft, value| {
             draft.cfg.kms_key = parse_kms_key(value)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "lean_network",
+        env: "DEPLOY_LEAN_NETWORK",
+        value_name: "BOOL",
+        help: "one NAT gateway for both zones (not one per zone) and free S3 and DynamoDB gateway endpoints: about 36 USD a month less, but an outage of the NAT's zone also cuts the other zone's way out (docs/economics.md)",
+        default: |cfg| yes_no(cfg.lean_network),
+        apply: |draft, value| {
+            draft.cfg.lean_network = parse_bool(value)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "fargate_spot",
+        env: "DEPLOY_FARGATE_SPOT",
+        value_name: "BOOL",
+        help: "run the app tasks on Fargate Spot (about 70% cheaper, interruptible with 2 minutes' notice; runs resume on the next task through the store's lease)",
+        default: |cfg| yes_no(cfg.fargate_spot),
+        apply: |draft, value| {
+            draft.cfg.fargate_spot = parse_bool(value)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "budget_usd",
+        env: "DEPLOY_BUDGET_USD",
+        value_name: "USD",
+        help: "monthly AWS Budgets cost budget of the account, alerting DEPLOY_BUDGET_EMAIL at 80% spent and 100% forecast (0: no budget)",
+        default: |cfg| cfg.budget_usd.to_string(),
+        apply: |draft, value| {
+            draft.cfg.budget_usd = parse_u32(value)?;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "budget_email",
+        env: "DEPLOY_BUDGET_EMAIL",
+        value_name: "ADDRESS",
+        help: "who the budget alerts go to (needed with DEPLOY_BUDGET_USD)",
+        default: |cfg| cfg.budget_email.clone(),
+        apply: |draft, value| {
+            if !value.is_empty() {
+                check_budget_email(value)?;
+            }
+            draft.cfg.budget_email = value.to_owned();
             Ok(())
         },
     },
@@ -448,8 +496,9 @@ fn settings_table() -> String {
     );
     for setting in SETTINGS {
         let default = setting.default_text();
-        let default = if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str())
-        {
+        let default = if default.is_empty() {
+            "(none)".to_string()
+        } else if default.parse::<u32>().is_ok() || ["yes", "no"].contains(&default.as_str()) {
             default
         } else {
             format!("`{default}`")
@@ -678,7 +727,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }
@@ -701,7 +750,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }

@@ -15,6 +15,7 @@ mod codebuild;
 mod cognito;
 mod commands;
 mod config;
+mod cost;
 mod deployment;
 mod fleet;
 mod image;
@@ -39,10 +40,18 @@ fn run(cli: Cli, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let env = |name: &str| std::env::var_os(name).map(|value| value.to_string_lossy().into_owned());
     match cli.command {
         Command::Synth(args) => commands::synth::run(&args, &env, stdout),
+        Command::Cost(args) => commands::cost::run(&args, &env, stdout),
         Command::Nag(args) => commands::nag::run(&args, &env, stdout),
         Command::Up(args) => runtime()?.block_on(commands::up::run(&args, &env, stdout)),
         Command::Diff(args) => runtime()?.block_on(commands::diff::run(&args, &env, stdout)),
         Command::Status(args) => runtime()?.block_on(commands::status::run(&args, &env, stdout)),
+        Command::Doctor(args) => runtime()?.block_on(commands::doctor::run(&args, &env, stdout)),
+        Command::Pause(args) => {
+            runtime()?.block_on(commands::pause::run(&args, true, &env, stdout))
+        }
+        Command::Resume(args) => {
+            runtime()?.block_on(commands::pause::run(&args, false, &env, stdout))
+        }
         Command::Down(args) => runtime()?.block_on(commands::down::run(&args, &env, stdout)),
         Command::Users(args) => runtime()?.block_on(commands::users::run(&args, &env, stdout)),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, &env, stdout),

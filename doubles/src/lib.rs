@@ -8,6 +8,10 @@
 //!   `{"inputs"}`, `{"text_inputs"}`, OpenAI-style `{"messages"}`);
 //! - Amazon SageMaker `ListEndpoints` (awsJson1_1, `X-Amz-Target: SageMaker.ListEndpoints`).
 //!
+//! Beside it, two AWS control-plane doubles moto lacks, for `deployer doctor`'s tests:
+//! [`bedrock_control`] (Bedrock `ListFoundationModels`, `GetFoundationModelAvailability`) and
+//! [`service_quotas`] (`ListServiceQuotas`).
+//!
 //! The real clients (the AWS SDK through `endpoint_url` / `AWS_ENDPOINT_URL`, reqwest) talk to
 //! it; SigV4 signatures are accepted without checking. A [`Behavior`] sets latency (with seeded
 //! jitter), the answer, and a deterministic [`FaultPlan`] (throttling with `Retry-After`, error
@@ -30,8 +34,10 @@
 //! # }
 //! ```
 
+pub mod bedrock_control;
 mod behavior;
 pub mod moto;
+pub mod service_quotas;
 mod stats;
 mod wire;
 

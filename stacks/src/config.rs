@@ -78,6 +78,14 @@ pub enum ConfigError {
         "KMS key `{0}` is invalid; use no (default), yes (create a key) or a key ARN like arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     )]
     InvalidKmsKey(String),
+    /// A budget email address that AWS Budgets would reject (no `@`, spaces or line breaks).
+    #[error("budget email `{0}` is invalid; expected one address like ops@example.com")]
+    InvalidBudgetEmail(String),
+    /// A budget amount without an address, or an address without an amount.
+    #[error(
+        "a budget needs both a monthly amount (DEPLOY_BUDGET_USD, more than 0) and an email address (DEPLOY_BUDGET_EMAIL)"
+    )]
+    IncompleteBudget,
     /// A key ARN of another region: DynamoDB, CloudWatch Logs, Secrets Manager and SageMaker
     /// only use keys of their own region.
     #[error(
@@ -358,6 +366,32 @@ pub fn check_task_count(count: u32) -> Result<(), ConfigError> {
     }
 }
 
+/// Checks a budget alert address: one address, no spaces or line breaks (AWS Budgets rejects
+/// line breaks; the address ends up in a template), at most 254 characters.
+pub fn check_budget_email(email: &str) -> Result<(), ConfigError> {
+    let parts: Vec<&str> = email.split('@').collect();
+    let ok = email.len() <= 254
+        && matches!(parts.as_slice(), [local, domain]
+            if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'))
+        && email
+            .chars()
+            .all(|ch| ch.is_ascii_graphic() && !"\"(),:;<>[]\\`".contains(ch));
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidBudgetEmail(email.to_owned()))
+    }
+}
+
+/// Checks the budget pair: both set (an amount above 0 and an address) or neither.
+pub fn check_budget(limit_usd: u32, email: &str) -> Result<(), ConfigError> {
+    match (limit_usd, email.is_empty()) {
+        (0, true) => Ok(()),
+        (0, false) | (_, true) => Err(ConfigError::IncompleteBudget),
+        (_, false) => check_budget_email(email),
+    }
+}
+
 /// Everything the stacks depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackConfig {
@@ -385,6 +419,17 @@ pub struct StackConfig {
     /// `DEPLOY_KMS_KEY`: AWS managed keys (default), a created or an existing customer
     /// managed key.
     pub kms_key: KmsKey,
+    /// `DEPLOY_LEAN_NETWORK`: one NAT gateway shared by both zones (instead of one per zone) and
+    /// free gateway endpoints for S3 and DynamoDB; cheaper, but a zone outage of the NAT's zone
+    /// cuts the other zone's way out too.
+    pub lean_network: bool,
+    /// `DEPLOY_FARGATE_SPOT`: run the app tasks on Fargate Spot (interruptible, about 70%
+    /// cheaper); an interrupted task's runs resume on the next task through the store's lease.
+    pub fargate_spot: bool,
+    /// `DEPLOY_BUDGET_USD`: a monthly AWS Budgets cost budget of the account in USD (0: none).
+    pub budget_usd: u32,
+    /// `DEPLOY_BUDGET_EMAIL`: who the budget alerts (80% actual, 100% forecast) go to.
+    pub budget_email: String,
 }
 
 impl Default for StackConfig {
@@ -401,6 +446,10 @@ impl Default for StackConfig {
             studio_git_repo: "https://github.com/aws/amazon-sagemaker-examples.git".to_owned(),
             openai_secret_name: "openai_key".to_owned(),
             kms_key: KmsKey::AwsManaged,
+            lean_network: false,
+            fargate_spot: false,
+            budget_usd: 0,
+            budget_email: String::new(),
         }
     }
 }
@@ -413,13 +462,33 @@ impl StackConfig {
         check_git_repo(&self.studio_git_repo)?;
         check_task_count(self.task_count)?;
         check_kms_key(&self.kms_key, &self.region)?;
+        check_budget(self.budget_usd, &self.budget_email)?;
         check_secret_name(&self.openai_secret_name)
     }
 
-    /// This config with every combination of the boolean toggles and of a created customer
-    /// managed key or none (32 configs).
+    /// Whether an AWS Budgets budget is deployed.
+    pub fn has_budget(&self) -> bool {
+        self.budget_usd > 0
+    }
+
+    /// How many NAT gateways (each with an Elastic IP) the network stack runs when not paused.
+    pub fn nat_gateways(&self) -> u32 {
+        if self.lean_network { 1 } else { 2 }
+    }
+
+    /// This config with every combination of the boolean toggles, of a created customer
+    /// managed key or none, and of the economy options (a lean network, Fargate Spot and a
+    /// budget, on or off together: they touch different resources) (64 configs).
     pub fn toggle_combinations(&self) -> impl Iterator<Item = StackConfig> + '_ {
-        (0u8..32).map(move |bits| StackConfig {
+        (0u8..64).map(move |bits| StackConfig {
+            lean_network: bits & 32 != 0,
+            fargate_spot: bits & 32 != 0,
+            budget_usd: if bits & 32 != 0 { 50 } else { 0 },
+            budget_email: if bits & 32 != 0 {
+                "workshop-owner@example.com".to_owned()
+            } else {
+                String::new()
+            },
             deploy_sagemaker_domain: bits & 1 != 0,
             deploy_prompt_app: bits & 2 != 0,
             cdk_nag: bits & 4 != 0,
@@ -442,6 +511,9 @@ impl StackConfig {
             (self.cloudfront_access_logs, "logs"),
             (self.kms_key == KmsKey::Create, "kms"),
             (matches!(self.kms_key, KmsKey::Existing(_)), "own-kms"),
+            (self.lean_network, "lean"),
+            (self.fargate_spot, "spot"),
+            (self.has_budget(), "budget"),
         ]
         .iter()
         .filter(|(on, _)| *on)
@@ -675,6 +747,44 @@ mod tests {
         assert!(!message.contains("s3cret"), "{message}");
     }
     #[test]
+    fn budget_complete() {
+        check_config(
+            |c| {
+                c.budget_usd = 40;
+                c.budget_email = "ops@example.com".into()
+            },
+            true,
+        )
+    }
+    #[test]
+    fn budget_without_email() {
+        check_config(|c| c.budget_usd = 40, false)
+    }
+    #[test]
+    fn budget_email_without_amount() {
+        check_config(|c| c.budget_email = "ops@example.com".into(), false)
+    }
+    #[test]
+    fn budget_email_two_addresses() {
+        check_config(
+            |c| {
+                c.budget_usd = 40;
+                c.budget_email = "a@example.com,b@example.com".into()
+            },
+            false,
+        )
+    }
+    #[test]
+    fn budget_email_line_break() {
+        check_config(
+            |c| {
+                c.budget_usd = 40;
+                c.budget_email = "a@example.com\nb".into()
+            },
+            false,
+        )
+    }
+    #[test]
     fn secret_name_space() {
         check_config(|c| c.openai_secret_name = "a b".into(), false)
     }
@@ -685,12 +795,14 @@ mod tests {
             .toggle_combinations()
             .map(|c| c.toggle_label())
             .collect();
-        assert_eq!(labels.len(), 32);
+        assert_eq!(labels.len(), 64);
         assert_eq!(labels[0], "none");
         assert_eq!(labels[15], "studio-app-nag-logs");
         assert_eq!(labels[31], "studio-app-nag-logs-kms");
+        assert_eq!(labels[32], "lean-spot-budget");
+        assert_eq!(labels[63], "studio-app-nag-logs-kms-lean-spot-budget");
         let unique: std::collections::BTreeSet<_> = labels.iter().collect();
-        assert_eq!(unique.len(), 32);
+        assert_eq!(unique.len(), 64);
     }
 
     const KEY_ARN: &str =

@@ -1,4 +1,5 @@
-//! `deployer fleet up | down | status | users --targets targets.csv`: the lifecycle in every
+//! `deployer fleet up | down | status | users | pause | resume | doctor --targets targets.csv`:
+//! the lifecycle in every
 //! target account (see [`crate::fleet`]), at most `--parallel` at once, one progress line per
 //! target and a final table (target, result, app URL, root cause). One failing target does not
 //! stop the others; the state file remembers each target's result, so running the same command
@@ -41,6 +42,29 @@ pub enum FleetCommand {
     /// Create each target's participant (its `email` column) as an app user in their own
     /// account, and append their temporary passwords to one CSV (mode 0600).
     Users(UsersArgs),
+    /// Pause every target (`deployer pause`): no app task, no NAT gateway; data kept.
+    Pause(RunArgs),
+    /// Resume every paused target (`deployer resume`).
+    Resume(RunArgs),
+    /// Check every target before a workshop (`deployer doctor`); a target with a failed check
+    /// fails.
+    Doctor(RunArgs),
+    /// The monthly estimate of the configuration times the number of targets (offline).
+    Cost(FleetCostArgs),
+}
+
+/// Arguments of `fleet cost`.
+#[derive(Debug, Args)]
+pub struct FleetCostArgs {
+    /// Settings of every target.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// CSV of targets (as for the other fleet commands); only their number is used.
+    #[arg(long, value_name = "FILE")]
+    pub targets: PathBuf,
+    /// Models, tokens and output format.
+    #[command(flatten)]
+    pub estimate: crate::commands::cost::EstimateArgs,
 }
 
 /// Where each target's lifecycle runs.
@@ -136,7 +160,29 @@ pub async fn run(
         FleetCommand::Down(run) => ("down", &run.common, &run.extra, None),
         FleetCommand::Status(run) => ("status", &run.common, &run.extra, None),
         FleetCommand::Users(users) => ("users", &users.common, &Vec::new(), Some(&users.csv)),
+        FleetCommand::Pause(run) => ("pause", &run.common, &run.extra, None),
+        FleetCommand::Resume(run) => ("resume", &run.common, &run.extra, None),
+        FleetCommand::Doctor(run) => ("doctor", &run.common, &run.extra, None),
+        FleetCommand::Cost(cost) => {
+            let targets = targets::read(&cost.targets).map_err(usage)?;
+            let accounts = u32::try_from(targets.len())
+                .ok()
+                .filter(|count| *count > 0)
+                .ok_or_else(|| usage(anyhow::anyhow!("{}: no targets", cost.targets.display())))?;
+            return crate::commands::cost::print_estimate(
+                &cost.config,
+                accounts,
+                &cost.estimate,
+                env,
+                stdout,
+            );
+        }
     };
+    if matches!(command, "pause" | "resume" | "doctor") && common.via == Via::Bootstrap {
+        return Err(usage(anyhow::anyhow!(
+            "--via bootstrap: `fleet {command}` runs from this machine only (drop --via)"
+        )));
+    }
     if common.config.flag("region").is_some() {
         return Err(usage(anyhow::anyhow!(
             "--region: each target's region comes from the targets file"
@@ -174,6 +220,7 @@ pub async fn run(
     let (todo, skipped): (Vec<Target>, Vec<Target>) = targets.into_iter().partition(|target| {
         common.all
             || command == "status"
+            || command == "doctor"
             || !state
                 .get(command, &target.key())
                 .is_some_and(|record| record.ok)

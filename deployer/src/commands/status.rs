@@ -25,6 +25,7 @@ pub async fn run(
 ) -> anyhow::Result<Outcome> {
     let deployment = Deployment::open(&args.config, env).await?;
     let mut text = format!("region {}\n", deployment.cfg.region);
+    let (mut any_paused, mut any_running) = (false, false);
     for stack in &deployment.stacks {
         let Some(state) = deployment.cfn.describe(&stack.name).await? else {
             text.push_str(&format!("{}: not deployed\n", stack.name));
@@ -33,6 +34,20 @@ pub async fn run(
         text.push_str(&format!("{}: {}\n", stack.name, state.status));
         if let Some(reason) = &state.reason {
             text.push_str(&format!("  reason: {reason}\n"));
+        }
+        if state
+            .parameters
+            .iter()
+            .any(|(key, _)| key == stacks::stacks::PAUSED_PARAMETER)
+        {
+            let paused = crate::commands::pause::is_paused(&state);
+            any_paused |= paused;
+            any_running |= !paused;
+            text.push_str(if paused {
+                "  state: paused (`deployer resume` runs it again)\n"
+            } else {
+                "  state: running\n"
+            });
         }
         for (key, value) in &state.outputs {
             text.push_str(&format!("  {key} = {value}\n"));
@@ -43,6 +58,13 @@ pub async fn run(
         {
             text.push_str(&service_line(&deployment, cluster, service).await?);
         }
+    }
+    match (any_paused, any_running) {
+        (true, false) => text.push_str("deployment: paused\n"),
+        (true, true) => text
+            .push_str("deployment: partly paused (an interrupted pause or resume; run it again)\n"),
+        (false, true) => text.push_str("deployment: running\n"),
+        (false, false) => {}
     }
     stdout.print(text)?;
     Ok(Outcome::Done)

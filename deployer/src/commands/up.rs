@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use stacks::SynthStack;
 use stacks::model::validate::TEMPLATE_BODY_LIMIT;
-use stacks::stacks::toolkit;
+use stacks::stacks::{PAUSED_PARAMETER, toolkit};
 
 use crate::cfn::{Cfn, Plan, ResourceChange, StackState, TemplateSource};
 use crate::cognito::{Created, Email, Pool};
@@ -116,6 +116,11 @@ pub async fn run(
         deployment.stacks.len(),
         deployment.cfg.region
     );
+    // What the account will cost while it sits idle, before any change needs approval.
+    if let Some(summary) = crate::commands::cost::idle_summary(&deployment.cfg, &deployment.stacks)
+    {
+        eprintln!("{summary}");
+    }
     if args.builder == BuilderArg::Docker && args.binary.is_some() {
         return Err(usage(anyhow::anyhow!(
             "--binary packs a built binary natively; the Docker builder compiles inside app/llm-eval/Dockerfile (drop one of them)"
@@ -439,6 +444,19 @@ async fn deploy_stack(
             _ => {}
         }
     }
+    // A paused stack stays paused: `up` updates what is deployed, `resume` runs it again.
+    let mut parameters = parameters.to_vec();
+    if let Some(current) = &state
+        && crate::commands::pause::is_paused(current)
+        && stack
+            .template
+            .parameters()
+            .any(|(id, _)| id.as_str() == PAUSED_PARAMETER)
+    {
+        eprintln!("{name}: paused; it stays paused (`deployer resume` runs it again)");
+        parameters.push((PAUSED_PARAMETER.to_owned(), "true".to_owned()));
+    }
+    let parameters = parameters.as_slice();
     let creates_stack = state
         .as_ref()
         .is_none_or(|current| current.status == "REVIEW_IN_PROGRESS");

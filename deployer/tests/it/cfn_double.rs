@@ -404,10 +404,35 @@ async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: Stri
     let stack = state.stacks.get_mut(&name);
     match (action.as_str(), stack) {
         ("CreateChangeSet", stack) => {
-            let pending = (
-                form.get("TemplateBody").cloned().unwrap_or_default(),
-                form_parameters(&form),
-            );
+            // A parameter-only update (`pause`, `resume`) keeps the deployed template and the
+            // values marked `UsePreviousValue`, as CloudFormation does.
+            let use_previous = |key: &str| form.get(key).is_some_and(|value| value == "true");
+            let template = match &stack {
+                Some(stack) if use_previous("UsePreviousTemplate") => stack.template.clone(),
+                _ => form.get("TemplateBody").cloned().unwrap_or_default(),
+            };
+            let parameters = form_parameters(&form)
+                .into_iter()
+                .enumerate()
+                .map(|(index, (key, value))| {
+                    let previous = stack.as_ref().filter(|_| {
+                        use_previous(&format!("Parameters.member.{}.UsePreviousValue", index + 1))
+                    });
+                    match previous {
+                        Some(stack) => {
+                            let old = stack
+                                .parameters
+                                .iter()
+                                .find(|(name, _)| *name == key)
+                                .map(|(_, old)| old.clone())
+                                .unwrap_or_default();
+                            (key, old)
+                        }
+                        None => (key, value),
+                    }
+                })
+                .collect();
+            let pending = (template, parameters);
             match stack {
                 Some(stack) => stack.pending = Some(pending),
                 None => {
@@ -499,6 +524,19 @@ async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: Stri
             } else {
                 "UPDATE_COMPLETE".into()
             };
+            // CloudFormation lists every parameter, defaulted ones too.
+            let mut parameters = parameters;
+            if let Ok(parsed) = serde_json::from_str::<serde_json::Value>(&template)
+                && let Some(declared) = parsed["Parameters"].as_object()
+            {
+                for (key, declaration) in declared {
+                    if let Some(default) = declaration["Default"].as_str()
+                        && !parameters.iter().any(|(name, _)| name == key)
+                    {
+                        parameters.push((key.clone(), default.to_owned()));
+                    }
+                }
+            }
             stack.template = template;
             stack.parameters = parameters;
             let index = stack.events.len();

@@ -577,3 +577,96 @@ fn fleet_up_via_bootstrap_deploys_the_bootstrap_stack_in_the_target() {
         "{form:?}"
     );
 }
+
+/// `fleet doctor` runs `doctor` in every target account (Bedrock and Service Quotas served by
+/// the local doubles, everything else by moto) and names a target's failed checks as its root
+/// cause; `fleet pause` runs `pause` in each (nothing deployed: each says so and succeeds).
+#[test]
+fn fleet_doctor_and_pause_run_in_every_target() {
+    use model_doubles::bedrock_control::{BedrockControl, FoundationModel};
+    use model_doubles::service_quotas::ServiceQuotas;
+
+    let moto = Moto::start_blocking();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("targets.csv"),
+        "111111111111,us-east-1\n222222222222,us-east-1\n",
+    )
+    .unwrap();
+    let doubles = tokio::runtime::Runtime::new().unwrap();
+    let haiku = FoundationModel::new(
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        "Claude 3 Haiku",
+        "Anthropic",
+    );
+    let quotas = doubles
+        .block_on(ServiceQuotas::start("us-east-1", Vec::new()))
+        .unwrap();
+    let run = |bedrock: &BedrockControl, args: &[&str]| {
+        let mut env = aws_env(&moto);
+        env.push(("AWS_ENDPOINT_URL_BEDROCK", bedrock.url()));
+        env.push(("AWS_ENDPOINT_URL_SERVICE_QUOTAS", quotas.url()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        deployer(dir.path(), args, &env)
+    };
+
+    let granted = doubles
+        .block_on(BedrockControl::start("us-east-1", vec![haiku.clone()]))
+        .unwrap();
+    let healthy = run(&granted, &["fleet", "doctor", "--targets", "targets.csv"]);
+    assert_eq!(
+        healthy.code,
+        Some(0),
+        "{}\n{}",
+        healthy.stdout,
+        healthy.stderr
+    );
+    for target in ["111111111111/us-east-1", "222222222222/us-east-1"] {
+        assert!(
+            row(&healthy.stdout, target).contains("ok"),
+            "{}",
+            healthy.stdout
+        );
+    }
+
+    let refused = doubles
+        .block_on(BedrockControl::start(
+            "us-east-1",
+            vec![haiku.without_access()],
+        ))
+        .unwrap();
+    let failing = run(&refused, &["fleet", "doctor", "--targets", "targets.csv"]);
+    assert_eq!(
+        failing.code,
+        Some(1),
+        "{}\n{}",
+        failing.stdout,
+        failing.stderr
+    );
+    let failed_row = row(&failing.stdout, "111111111111/us-east-1");
+    assert!(
+        failed_row.contains("failed") && failed_row.contains("model claude-3-haiku"),
+        "{}",
+        failing.stdout
+    );
+
+    let pause = run(&granted, &["fleet", "pause", "--targets", "targets.csv"]);
+    assert_eq!(pause.code, Some(0), "{}\n{}", pause.stdout, pause.stderr);
+    assert!(
+        row(&pause.stdout, "222222222222/us-east-1").contains("ok"),
+        "{}",
+        pause.stdout
+    );
+    let bootstrap = run(
+        &granted,
+        &[
+            "fleet",
+            "pause",
+            "--targets",
+            "targets.csv",
+            "--via",
+            "bootstrap",
+        ],
+    );
+    assert_eq!(bootstrap.code, Some(2), "{}", bootstrap.stderr);
+}

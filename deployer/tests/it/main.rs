@@ -5,11 +5,14 @@
 mod bootstrap;
 mod bootstrap_stack;
 mod cfn_double;
+mod cost;
+mod doctor;
 mod fleet;
 mod helpers;
 mod image;
 mod lifecycle;
 mod nag;
+mod pause;
 mod sagemaker_double;
 mod servers;
 mod synth;

@@ -162,6 +162,26 @@ resource!(NatGateway, "AWS::EC2::NatGateway", NatGatewayAttr {
     NatGatewayId => "NatGatewayId",
 });
 
+/// `AWS::EC2::VPCEndpoint` (here only the free `Gateway` type, for S3 and DynamoDB).
+#[derive(Debug, Clone, Serialize)]
+pub struct VpcEndpoint {
+    /// `com.amazonaws.<region>.<service>`.
+    #[serde(rename = "ServiceName")]
+    pub service_name: Value<String>,
+    /// The VPC.
+    #[serde(rename = "VpcId")]
+    pub vpc_id: Value<String>,
+    /// `Gateway`, `Interface`, ...
+    #[serde(rename = "VpcEndpointType", skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_type: Option<Value<String>>,
+    /// Route tables that get a route to the service's prefix list (gateway endpoints).
+    #[serde(rename = "RouteTableIds", skip_serializing_if = "Vec::is_empty")]
+    pub route_table_ids: Vec<Value<String>>,
+}
+resource!(VpcEndpoint, "AWS::EC2::VPCEndpoint", VpcEndpointAttr {
+    Id => "Id",
+});
+
 /// `AWS::EC2::FlowLog`.
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowLog {

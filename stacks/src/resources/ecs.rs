@@ -22,6 +22,9 @@ pub struct Cluster {
     /// Cluster settings.
     #[serde(rename = "ClusterSettings", skip_serializing_if = "Vec::is_empty")]
     pub cluster_settings: Vec<ClusterSettings>,
+    /// Capacity providers the cluster's services may use (`FARGATE`, `FARGATE_SPOT`).
+    #[serde(rename = "CapacityProviders", skip_serializing_if = "Vec::is_empty")]
+    pub capacity_providers: Vec<Value<String>>,
     /// Tags.
     #[serde(rename = "Tags", skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
@@ -296,6 +299,20 @@ pub struct DeploymentConfiguration {
     pub minimum_healthy_percent: Option<Value<i64>>,
 }
 
+/// One entry of a service's capacity provider strategy.
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityProviderStrategyItem {
+    /// `FARGATE` or `FARGATE_SPOT`.
+    #[serde(rename = "CapacityProvider", skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<Value<String>>,
+    /// Share of the tasks beyond the bases.
+    #[serde(rename = "Weight", skip_serializing_if = "Option::is_none")]
+    pub weight: Option<Value<i64>>,
+    /// Tasks that always run on this provider.
+    #[serde(rename = "Base", skip_serializing_if = "Option::is_none")]
+    pub base: Option<Value<i64>>,
+}
+
 /// `AWS::ECS::Service`.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Service {
@@ -308,6 +325,12 @@ pub struct Service {
     /// `FARGATE`.
     #[serde(rename = "LaunchType", skip_serializing_if = "Option::is_none")]
     pub launch_type: Option<Value<String>>,
+    /// Capacity providers instead of a launch type (Fargate Spot).
+    #[serde(
+        rename = "CapacityProviderStrategy",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub capacity_provider_strategy: Vec<CapacityProviderStrategyItem>,
     /// `ENABLED`: ECS keeps the tasks balanced across the subnets' Availability Zones.
     #[serde(
         rename = "AvailabilityZoneRebalancing",

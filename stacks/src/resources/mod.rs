@@ -6,6 +6,7 @@
 //! plain fields, optional ones are `Option` (or a `Vec` skipped when empty). The cfn-lint test
 //! over every synthesized template keeps names and shapes honest.
 
+pub mod budgets;
 pub mod cloudfront;
 pub mod cognito;
 pub mod dynamodb;

@@ -147,6 +147,21 @@ pub fn synth_all(cfg: &StackConfig) -> Result<Vec<SynthStack>, SynthError> {
     Ok(stacks)
 }
 
+/// Name of the parameter `deployer pause` sets to `true` (network and app stacks).
+pub const PAUSED_PARAMETER: &str = "Paused";
+
+/// Adds the [`PAUSED_PARAMETER`] (`false` by default, so `up` deploys a running stack) and the
+/// condition `Running` (not paused) that gates what costs money by the hour.
+pub(crate) fn add_paused_parameter(t: &mut crate::Template) -> crate::model::CondHandle {
+    let mut paused = crate::model::Parameter::string(
+        "true while `deployer pause` holds the stack: what costs by the hour (NAT gateways and their addresses, app tasks) is removed, data and users stay",
+    );
+    paused.default = Some("false".into());
+    paused.allowed_values = vec!["false".into(), "true".into()];
+    let paused = t.add_parameter(PAUSED_PARAMETER, paused);
+    t.add_condition("Running", Expr::equals(paused.r#ref(), Expr::str("false")))
+}
+
 /// Denies every S3 request that does not use TLS.
 pub(crate) fn tls_only(bucket_arn: Expr) -> Statement {
     Statement {

@@ -1,6 +1,12 @@
 //! The network stack: a VPC over two availability zones with public and private subnets, one
-//! NAT gateway per zone, VPC flow logs to CloudWatch, and the opt-in customer managed key
-//! (`DEPLOY_KMS_KEY=yes`, see [`crate::stacks::kms`]).
+//! NAT gateway per zone (or one for both with `DEPLOY_LEAN_NETWORK`, plus free gateway endpoints
+//! for S3 and DynamoDB), VPC flow logs to CloudWatch, the opt-in customer managed key
+//! (`DEPLOY_KMS_KEY=yes`, see [`crate::stacks::kms`]) and the opt-in cost budget
+//! (`DEPLOY_BUDGET_USD`).
+//!
+//! The NAT gateways, their Elastic IPs and the private default routes carry the condition
+//! `Running`: `deployer pause` sets the `Paused` parameter and CloudFormation deletes them (they
+//! cost by the hour and are recreated by `deployer resume`); nothing else depends on them.
 //!
 //! Everything other stacks need leaves through exports named in [`NetworkExports`]; nothing
 //! else about this stack is visible to them.
@@ -8,9 +14,12 @@
 use crate::config::{KmsKey, StackConfig};
 use crate::model::{Expr, Output, Pseudo, Template, s};
 use crate::resources::Tag;
+use crate::resources::budgets::{
+    Budget, BudgetData, Notification, NotificationWithSubscribers, Spend, Subscriber,
+};
 use crate::resources::ec2::{
     Eip, EipAttr, FlowLog, InternetGateway, NatGateway, Route, RouteTable, Subnet,
-    SubnetRouteTableAssociation, Vpc, VpcAttr, VpcGatewayAttachment,
+    SubnetRouteTableAssociation, Vpc, VpcAttr, VpcEndpoint, VpcGatewayAttachment,
 };
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
 use crate::resources::kms::KeyAttr;
@@ -133,6 +142,10 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
     // The route can only be created once the gateway is attached to the VPC.
     t.depends_on(&default_public, &attachment);
 
+    let running = crate::stacks::add_paused_parameter(&mut t);
+    // With a lean network the first zone's NAT gateway serves both zones.
+    let mut nat_gateways = Vec::with_capacity(2);
+    let mut private_tables = Vec::with_capacity(2);
     // Subnets are /20 blocks carved from the VPC range: public 0-1, private 2-3.
     for zone in 0..2u32 {
         let n = zone + 1;
@@ -156,22 +169,31 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                 subnet_id: public.r#ref().into(),
             },
         );
-        let eip = t.add(
-            &format!("NatEip{n}"),
-            Eip {
-                domain: Some(s("vpc")),
-                tags: named(cfg, &format!("nat-{n}")),
-            },
-        );
-        t.depends_on(&eip, &attachment);
-        let nat = t.add(
-            &format!("NatGateway{n}"),
-            NatGateway {
-                allocation_id: Some(eip.get_att(EipAttr::AllocationId).into()),
-                subnet_id: Some(public.r#ref().into()),
-                tags: named(cfg, &format!("nat-{n}")),
-            },
-        );
+        if zone < cfg.nat_gateways() {
+            let eip = t.add(
+                &format!("NatEip{n}"),
+                Eip {
+                    domain: Some(s("vpc")),
+                    tags: named(cfg, &format!("nat-{n}")),
+                },
+            );
+            t.depends_on(&eip, &attachment);
+            t.set_condition(&eip, &running);
+            let nat = t.add(
+                &format!("NatGateway{n}"),
+                NatGateway {
+                    allocation_id: Some(eip.get_att(EipAttr::AllocationId).into()),
+                    subnet_id: Some(public.r#ref().into()),
+                    tags: named(cfg, &format!("nat-{n}")),
+                },
+            );
+            t.set_condition(&nat, &running);
+            nat_gateways.push(nat);
+        }
+        let nat = nat_gateways
+            .last()
+            .expect("the first zone always has a NAT gateway")
+            .clone();
         let private = t.add(
             &format!("PrivateSubnet{n}"),
             Subnet {
@@ -189,7 +211,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                 tags: named(cfg, &format!("private-{n}")),
             },
         );
-        t.add(
+        let route = t.add(
             &format!("PrivateDefaultRoute{n}"),
             Route {
                 route_table_id: private_table.r#ref().into(),
@@ -198,6 +220,8 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                 nat_gateway_id: Some(nat.r#ref().into()),
             },
         );
+        t.set_condition(&route, &running);
+        private_tables.push(private_table.clone());
         t.add(
             &format!("PrivateSubnet{n}RouteTableAssociation"),
             SubnetRouteTableAssociation {
@@ -224,6 +248,29 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                 condition: None,
             },
         );
+    }
+
+    if cfg.lean_network {
+        // Gateway endpoints cost nothing and keep S3 (image layers from ECR, the data bucket)
+        // and DynamoDB (the store) traffic off the single NAT gateway.
+        for (id, service) in [("S3Endpoint", "s3"), ("DynamoDbEndpoint", "dynamodb")] {
+            t.add(
+                id,
+                VpcEndpoint {
+                    service_name: Expr::sub(format!("com.amazonaws.${{AWS::Region}}.{service}"))
+                        .into(),
+                    vpc_id: vpc.r#ref().into(),
+                    vpc_endpoint_type: Some(s("Gateway")),
+                    route_table_ids: private_tables
+                        .iter()
+                        .map(|table| table.r#ref().into())
+                        .collect(),
+                },
+            );
+        }
+    }
+    if cfg.has_budget() {
+        add_budget(&mut t, cfg);
     }
 
     let key = kms::add(&mut t, cfg, &exports);
@@ -305,6 +352,38 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         },
     );
     (t, exports)
+}
+
+/// A monthly cost budget of the account with two email alerts: 80% of the amount spent, and
+/// 100% forecast (AWS Budgets itself is free for the first two budgets of an account).
+fn add_budget(t: &mut Template, cfg: &StackConfig) {
+    let alert = |kind: &str, threshold: f64| NotificationWithSubscribers {
+        notification: Notification {
+            notification_type: s(kind),
+            comparison_operator: s("GREATER_THAN"),
+            threshold,
+            threshold_type: Some(s("PERCENTAGE")),
+        },
+        subscribers: vec![Subscriber {
+            subscription_type: s("EMAIL"),
+            address: s(cfg.budget_email.as_str()),
+        }],
+    };
+    t.add(
+        "MonthlyBudget",
+        Budget {
+            budget: BudgetData {
+                budget_name: Some(s(format!("{}-monthly", cfg.prefix))),
+                budget_limit: Some(Spend {
+                    amount: f64::from(cfg.budget_usd),
+                    unit: s("USD"),
+                }),
+                time_unit: s("MONTHLY"),
+                budget_type: s("COST"),
+            },
+            notifications_with_subscribers: vec![alert("ACTUAL", 80.0), alert("FORECASTED", 100.0)],
+        },
+    );
 }
 
 #[cfg(test)]

@@ -514,11 +514,143 @@ fn task_count_sets_the_desired_count_over_both_zones() {
             .template
             .to_json_value();
         let service = &app["Resources"]["Service"]["Properties"];
-        assert_eq!(service["DesiredCount"], i64::from(count));
+        // No task while `deployer pause` holds the stack.
+        assert_eq!(
+            service["DesiredCount"],
+            serde_json::json!({"Fn::If": ["Running", count, 0]})
+        );
         assert_eq!(service["AvailabilityZoneRebalancing"], "ENABLED");
         let subnets = service["NetworkConfiguration"]["AwsvpcConfiguration"]["Subnets"]
             .as_array()
             .unwrap();
         assert_eq!(subnets.len(), 2, "one private subnet per Availability Zone");
     }
+}
+
+fn network_of(cfg: &stacks::config::StackConfig) -> serde_json::Value {
+    let stacks = crate::helpers::synth(cfg);
+    crate::helpers::of_kind(&stacks, "network")
+        .template
+        .to_json_value()
+}
+
+#[test]
+fn default_network_has_a_nat_gateway_per_zone_that_pause_removes() {
+    let network = network_of(&stacks::config::StackConfig::default());
+    let resources = &network["Resources"];
+    for n in [1, 2] {
+        for id in [
+            format!("NatGateway{n}"),
+            format!("NatEip{n}"),
+            format!("PrivateDefaultRoute{n}"),
+        ] {
+            assert_eq!(resources[&id]["Condition"], "Running", "{id}");
+        }
+        assert_eq!(
+            resources[format!("PrivateDefaultRoute{n}")]["Properties"]["NatGatewayId"],
+            serde_json::json!({"Ref": format!("NatGateway{n}")})
+        );
+    }
+    assert_eq!(network["Parameters"]["Paused"]["Default"], "false");
+    assert_eq!(
+        network["Conditions"]["Running"],
+        serde_json::json!({"Fn::Equals": [{"Ref": "Paused"}, "false"]})
+    );
+    assert!(resources.get("S3Endpoint").is_none());
+}
+
+#[test]
+fn lean_network_shares_one_nat_gateway_and_adds_free_gateway_endpoints() {
+    let network = network_of(&stacks::config::StackConfig {
+        lean_network: true,
+        ..Default::default()
+    });
+    let resources = &network["Resources"];
+    assert!(resources.get("NatGateway2").is_none());
+    assert!(resources.get("NatEip2").is_none());
+    for n in [1, 2] {
+        assert_eq!(
+            resources[format!("PrivateDefaultRoute{n}")]["Properties"]["NatGatewayId"],
+            serde_json::json!({"Ref": "NatGateway1"})
+        );
+    }
+    for (id, service) in [("S3Endpoint", "s3"), ("DynamoDbEndpoint", "dynamodb")] {
+        let endpoint = &resources[id]["Properties"];
+        assert_eq!(endpoint["VpcEndpointType"], "Gateway");
+        assert_eq!(
+            endpoint["ServiceName"],
+            serde_json::json!({"Fn::Sub": format!("com.amazonaws.${{AWS::Region}}.{service}")})
+        );
+        assert_eq!(
+            endpoint["RouteTableIds"],
+            serde_json::json!([{"Ref": "PrivateRouteTable1"}, {"Ref": "PrivateRouteTable2"}])
+        );
+    }
+}
+
+#[test]
+fn fargate_spot_replaces_the_launch_type_with_a_capacity_provider() {
+    let cfg = stacks::config::StackConfig {
+        fargate_spot: true,
+        ..Default::default()
+    };
+    let stacks = crate::helpers::synth(&cfg);
+    let app = crate::helpers::of_kind(&stacks, "app")
+        .template
+        .to_json_value();
+    let service = &app["Resources"]["Service"]["Properties"];
+    assert!(service.get("LaunchType").is_none());
+    assert_eq!(
+        service["CapacityProviderStrategy"],
+        serde_json::json!([{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}])
+    );
+    assert_eq!(
+        app["Resources"]["Cluster"]["Properties"]["CapacityProviders"],
+        serde_json::json!(["FARGATE", "FARGATE_SPOT"])
+    );
+    let default = crate::helpers::synth(&stacks::config::StackConfig::default());
+    let app = crate::helpers::of_kind(&default, "app")
+        .template
+        .to_json_value();
+    assert_eq!(
+        app["Resources"]["Service"]["Properties"]["LaunchType"],
+        "FARGATE"
+    );
+}
+
+#[test]
+fn budget_alerts_the_address_at_80_percent_and_at_the_forecast() {
+    let network = network_of(&stacks::config::StackConfig {
+        budget_usd: 40,
+        budget_email: "ops@example.com".into(),
+        ..Default::default()
+    });
+    let budget = &network["Resources"]["MonthlyBudget"];
+    assert_eq!(budget["Type"], "AWS::Budgets::Budget");
+    let properties = &budget["Properties"];
+    assert_eq!(
+        properties["Budget"],
+        serde_json::json!({
+            "BudgetName": "llm-eval-monthly",
+            "BudgetLimit": {"Amount": 40.0, "Unit": "USD"},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        })
+    );
+    let alerts = properties["NotificationsWithSubscribers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[0]["Notification"]["NotificationType"], "ACTUAL");
+    assert_eq!(alerts[0]["Notification"]["Threshold"], 80.0);
+    assert_eq!(alerts[1]["Notification"]["NotificationType"], "FORECASTED");
+    assert_eq!(
+        alerts[1]["Subscribers"],
+        serde_json::json!([{"SubscriptionType": "EMAIL", "Address": "ops@example.com"}])
+    );
+    assert!(
+        network_of(&stacks::config::StackConfig::default())["Resources"]
+            .get("MonthlyBudget")
+            .is_none()
+    );
 }

@@ -8,10 +8,10 @@ use crate::model::{Expr, Handle, Pseudo, Template, Value, s, strs};
 use crate::resources::dynamodb::{Table, TableAttr};
 use crate::resources::ec2::SecurityGroupAttr;
 use crate::resources::ecs::{
-    AwsVpcConfiguration, Cluster, ClusterSettings, ContainerDefinition, DeploymentCircuitBreaker,
-    DeploymentConfiguration, HealthCheck, KeyValuePair, LoadBalancer as ServiceLoadBalancer,
-    LogConfiguration, NetworkConfiguration, PortMapping, RuntimePlatform, Secret as EcsSecret,
-    Service, TaskDefinition,
+    AwsVpcConfiguration, CapacityProviderStrategyItem, Cluster, ClusterSettings,
+    ContainerDefinition, DeploymentCircuitBreaker, DeploymentConfiguration, HealthCheck,
+    KeyValuePair, LoadBalancer as ServiceLoadBalancer, LogConfiguration, NetworkConfiguration,
+    PortMapping, RuntimePlatform, Secret as EcsSecret, Service, TaskDefinition,
 };
 use crate::resources::iam::{Policy, PolicyDocument, Role, RoleAttr, Statement};
 use crate::resources::logs::{LogGroup, LogGroupAttr};
@@ -80,6 +80,11 @@ pub(super) fn add(
                 name: Some(s("containerInsights")),
                 value: Some(s("enabled")),
             }],
+            capacity_providers: if cfg.fargate_spot {
+                vec![s("FARGATE"), s("FARGATE_SPOT")]
+            } else {
+                Vec::new()
+            },
             tags: app_tags(cfg),
         },
     );
@@ -296,8 +301,25 @@ pub(super) fn add(
         Service {
             cluster: Some(cluster.r#ref().into()),
             task_definition: Some(task_definition.r#ref().into()),
-            launch_type: Some(s("FARGATE")),
-            desired_count: Some(i64::from(cfg.task_count).into()),
+            // Fargate Spot is a capacity provider, which excludes a launch type. An interrupted
+            // task's runs are taken over by the next task through the store's run lease.
+            launch_type: (!cfg.fargate_spot).then(|| s("FARGATE")),
+            capacity_provider_strategy: if cfg.fargate_spot {
+                vec![CapacityProviderStrategyItem {
+                    capacity_provider: Some(s("FARGATE_SPOT")),
+                    weight: Some(1.into()),
+                    base: None,
+                }]
+            } else {
+                Vec::new()
+            },
+            // No task while `deployer pause` holds the stack.
+            desired_count: Some(
+                params
+                    .running
+                    .if_(Expr::Int(i64::from(cfg.task_count)), Expr::Int(0))
+                    .into(),
+            ),
             // The subnets are in two Availability Zones; Fargate spreads the tasks over them
             // and rebalancing keeps them spread after a zone recovers.
             availability_zone_rebalancing: Some(s("ENABLED")),

@@ -134,6 +134,8 @@ struct Parameters {
     certificate: ParamHandle,
     alias: ParamHandle,
     custom_domain: CondHandle,
+    /// False while `deployer pause` holds the app: the service runs no task.
+    running: CondHandle,
 }
 
 fn parameters(t: &mut Template) -> Parameters {
@@ -166,12 +168,14 @@ fn parameters(t: &mut Template) -> Parameters {
             Expr::negate(Expr::equals(alias.r#ref(), Expr::str(""))),
         ]),
     );
+    let running = crate::stacks::add_paused_parameter(t);
     Parameters {
         image,
         prefix_list,
         certificate,
         alias,
         custom_domain,
+        running,
     }
 }
 

@@ -1,0 +1,132 @@
+//! `deployer pause` / `resume` and what `status` and `up` say about a paused deployment, with
+//! every stack on the scripted [`Stacks`] CloudFormation double, which keeps the deployed template
+//! and the previous parameter values of a parameter-only update as CloudFormation does; STS, EC2
+//! and the rest are moto.
+//!
+//! Not on moto's CloudFormation: moto 5.2.1 does not re-evaluate conditions when only a parameter
+//! changes (a change set comes back empty, `UpdateStack` keeps every resource), so it cannot show
+//! the NAT gateways going away. That the NAT gateways, their addresses and the private default
+//! routes carry the `Running` condition of the `Paused` parameter is checked on the templates
+//! (`stacks/tests/it/security.rs`) and by cfn-lint.
+
+use model_doubles::moto::Moto;
+
+use crate::cfn_double::Stacks;
+use crate::helpers::{self, run_with};
+
+const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-eval-app@sha256:0000000000000000000000000000000000000000000000000000000000000001";
+
+fn parameter(stacks: &Stacks, stack: &str, key: &str) -> Option<String> {
+    stacks
+        .parameters(stack)
+        .into_iter()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value)
+}
+
+/// The `CreateChangeSet` calls, by stack, in order.
+fn change_sets(stacks: &Stacks) -> Vec<String> {
+    stacks
+        .calls()
+        .into_iter()
+        .filter(|(action, _)| action == "CreateChangeSet")
+        .map(|(_, stack)| stack)
+        .collect()
+}
+
+#[test]
+fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
+    let moto = Moto::start_blocking();
+    let stacks = Stacks::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = helpers::aws_env(&moto);
+    env.push(("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()));
+    env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", stacks.url().to_owned()));
+    let up = run_with(
+        dir.path(),
+        &env,
+        &["up", "--require-approval", "never", "--image", IMAGE],
+    );
+    assert_eq!(up.code, Some(0), "{}", up.stderr);
+    // The idle figure comes before any change set (no Studio: 108.55 − 0.30, 17.29 − 0.30).
+    let idle = "estimated cost while idle: 108.25 USD a month running, 16.99 USD paused";
+    let idle_at = up
+        .stderr
+        .find(idle)
+        .unwrap_or_else(|| panic!("{}", up.stderr));
+    assert!(
+        idle_at < up.stderr.find("add ").unwrap_or(usize::MAX),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
+    let before = change_sets(&stacks).len();
+
+    let pause = run_with(dir.path(), &env, &["pause"]);
+    assert_eq!(pause.code, Some(0), "{}", pause.stderr);
+    // The app first (no task left), then the network.
+    assert_eq!(
+        change_sets(&stacks)[before..],
+        ["llm-eval-app".to_owned(), "llm-eval-network".to_owned()]
+    );
+    for stack in ["llm-eval-app", "llm-eval-network"] {
+        assert_eq!(
+            parameter(&stacks, stack, "Paused").as_deref(),
+            Some("true"),
+            "{stack}"
+        );
+    }
+    // Every other parameter kept its value.
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
+    let status = run_with(dir.path(), &env, &["status"]);
+    assert!(
+        status.stdout.contains("deployment: paused"),
+        "{}",
+        status.stdout
+    );
+
+    // `up` on a paused deployment updates it and keeps it paused.
+    let up_again = run_with(
+        dir.path(),
+        &env,
+        &["up", "--require-approval", "never", "--image", IMAGE],
+    );
+    assert_eq!(up_again.code, Some(0), "{}", up_again.stderr);
+    assert!(
+        up_again
+            .stderr
+            .contains("llm-eval-app: paused; it stays paused"),
+        "{}",
+        up_again.stderr
+    );
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "Paused").as_deref(),
+        Some("true")
+    );
+
+    let before = change_sets(&stacks).len();
+    let resume = run_with(dir.path(), &env, &["resume"]);
+    assert_eq!(resume.code, Some(0), "{}", resume.stderr);
+    // The network first (the tasks need their way out), then the app.
+    assert_eq!(
+        change_sets(&stacks)[before..],
+        ["llm-eval-network".to_owned(), "llm-eval-app".to_owned()]
+    );
+    for stack in ["llm-eval-app", "llm-eval-network"] {
+        assert_eq!(
+            parameter(&stacks, stack, "Paused").as_deref(),
+            Some("false"),
+            "{stack}"
+        );
+    }
+    assert_eq!(
+        parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
+        Some(IMAGE)
+    );
+}
