@@ -61,6 +61,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+echo "==> cargo fmt --check, cargo clippy --workspace --all-targets -D warnings"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
 echo "==> cargo nextest run --workspace"
 cargo nextest run --workspace --no-fail-fast "$@"
 echo "==> cargo test --doc --workspace"

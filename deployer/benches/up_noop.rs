@@ -26,8 +26,12 @@ fn counting_proxy(target: String, requests: Arc<AtomicUsize>) -> std::io::Result
                 continue;
             };
             let requests = requests.clone();
-            let (mut client_read, mut server_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            // A connection that cannot be split is dropped, like one that cannot connect.
+            let (Ok(mut client_read), Ok(mut server_write)) =
+                (client.try_clone(), server.try_clone())
+            else {
+                continue;
+            };
             let (mut server_read, mut client_write) = (server, client);
             std::thread::spawn(move || {
                 let needle = b" HTTP/1.1\r\n";
