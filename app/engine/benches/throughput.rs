@@ -64,8 +64,14 @@ async fn bench() {
             .expect("client builds"),
         );
         let plan = EvalPlan {
+            name: String::new(),
+            estimated_cost_usd: None,
             dataset: Dataset::open(&path).expect("dataset"),
-            template: PromptTemplate::parse("Human: {question}\n\nAssistant:").expect("template"),
+            variants: vec![engine::runner::Variant {
+                label: engine::runner::DEFAULT_VARIANT.to_string(),
+                template: PromptTemplate::parse("Human: {question}\n\nAssistant:")
+                    .expect("template"),
+            }],
             reference_field: "answers".into(),
             selection: Selection::All,
             metrics: vec![MetricName::QaAccuracy, MetricName::FactualKnowledge],

@@ -16,6 +16,7 @@ pub mod cache;
 pub mod catalog;
 pub mod chat;
 pub mod dataset;
+pub mod estimate;
 pub mod judge;
 pub mod limits;
 pub mod output;

@@ -154,11 +154,24 @@ pub fn prepare_out_dir(dir: &Path, inputs: &[&Path], replace: bool) -> Result<()
     Ok(())
 }
 
-/// Per-model figures of a run.
+/// A column of a run: a (prompt variant, model) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// The prompt variant's label.
+    pub variant: String,
+    /// The model's label.
+    pub model: String,
+}
+
+/// Per-column figures of a run: one prompt variant with one model (with a single variant,
+/// one line per model, as before variants existed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
     /// The model label.
     pub model: String,
+    /// The prompt variant's label (empty in summaries written before variants existed).
+    #[serde(default)]
+    pub variant: String,
     /// Records evaluated (succeeded or failed).
     pub n_records: usize,
     /// Records that failed.
@@ -211,16 +224,67 @@ pub struct Summary {
     pub elapsed_secs: f64,
     /// The run's configuration.
     pub config: Value,
-    /// Per model.
+    /// Per column (variant × model), in column order.
     pub models: Vec<ModelSummary>,
 }
 
 impl Summary {
-    /// The mean of `score` for `model`, if computed.
+    /// The mean of `score` for `model` under the first variant that has it, if computed.
     pub fn mean(&self, model: &str, score: &str) -> Option<f64> {
         let model = self.models.iter().find(|summary| summary.model == model)?;
-        model
-            .scores
+        model.mean(score)
+    }
+
+    /// The variant labels of the run, in order (one empty label for a summary written before
+    /// variants existed).
+    pub fn variants(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for line in &self.models {
+            if !labels.contains(&line.variant.as_str()) {
+                labels.push(&line.variant);
+            }
+        }
+        labels
+    }
+
+    /// The model labels of the run, in order.
+    pub fn model_labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        for line in &self.models {
+            if !labels.contains(&line.model.as_str()) {
+                labels.push(&line.model);
+            }
+        }
+        labels
+    }
+
+    /// The cost estimated before the run, when it was estimated.
+    pub fn estimated_cost_usd(&self) -> Option<f64> {
+        self.config.get("estimated_cost_usd")?.as_f64()
+    }
+
+    /// What the run's calls cost in all, when any column has prices.
+    pub fn total_cost_usd(&self) -> Option<f64> {
+        let costs: Vec<f64> = self
+            .models
+            .iter()
+            .filter_map(|line| line.cost_usd)
+            .collect();
+        (!costs.is_empty()).then(|| costs.iter().sum())
+    }
+
+    /// The line of one column.
+    pub fn cell(&self, variant: &str, model: &str) -> Option<&ModelSummary> {
+        self.models
+            .iter()
+            .find(|line| line.variant == variant && line.model == model)
+    }
+}
+
+impl ModelSummary {
+    /// The mean of `score`, if computed.
+    pub fn mean(&self, score: &str) -> Option<f64> {
+        self.scores
             .iter()
             .find(|mean| mean.name == score)
             .map(|mean| mean.value)
@@ -244,6 +308,7 @@ pub fn record_json(row: &RecordRow) -> Value {
     );
     line.insert("index".into(), Value::from(row.index));
     line.insert("model".into(), Value::from(row.model.clone()));
+    line.insert("variant".into(), Value::from(row.variant.clone()));
     line.insert("latency_ms".into(), row.latency_ms.into());
     line.insert("input_tokens".into(), row.input_tokens.into());
     line.insert("output_tokens".into(), row.output_tokens.into());
@@ -271,6 +336,8 @@ struct RecordLine {
     scores: Vec<Score>,
     index: usize,
     model: String,
+    #[serde(default)]
+    variant: String,
     latency_ms: Option<f64>,
     input_tokens: Option<u64>,
     output_tokens: Option<u64>,
@@ -335,6 +402,7 @@ pub fn for_each_record_jsonl(
         visit(RecordRow {
             model: parsed.model,
             model_order: 0,
+            variant: parsed.variant,
             position: n_rows,
             index: parsed.index,
             model_input: parsed.model_input,
@@ -380,30 +448,38 @@ fn percentile(sorted: &[f64], pct: f64) -> Option<f64> {
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
-/// Builds the per-model summary from a run's rows, one row at a time (the CLI's export and
+/// Builds the per-column summary from a run's rows, one row at a time (the CLI's export and
 /// the web pages compute it the same way).
 #[derive(Default)]
 pub struct SummaryBuilder {
-    stats: Vec<(String, ModelStats)>,
+    stats: Vec<(Column, ModelStats)>,
 }
 
 impl SummaryBuilder {
-    /// A builder whose models come in `models` order (models without rows still get a line).
-    pub fn new(models: &[String]) -> SummaryBuilder {
+    /// A builder whose lines come in `columns` order (columns without rows still get a line).
+    pub fn new(columns: &[Column]) -> SummaryBuilder {
         SummaryBuilder {
-            stats: models
+            stats: columns
                 .iter()
-                .map(|model| (model.clone(), ModelStats::default()))
+                .map(|column| (column.clone(), ModelStats::default()))
                 .collect(),
         }
     }
 
     /// Counts one row.
     pub fn add(&mut self, row: &RecordRow) {
-        let index = match self.stats.iter().position(|(model, _)| *model == row.model) {
+        let found = self
+            .stats
+            .iter()
+            .position(|(column, _)| column.model == row.model && column.variant == row.variant);
+        let index = match found {
             Some(index) => index,
             None => {
-                self.stats.push((row.model.clone(), ModelStats::default()));
+                let column = Column {
+                    variant: row.variant.clone(),
+                    model: row.model.clone(),
+                };
+                self.stats.push((column, ModelStats::default()));
                 self.stats.len() - 1
             }
         };
@@ -440,10 +516,11 @@ impl SummaryBuilder {
     pub fn finish(self) -> Vec<ModelSummary> {
         self.stats
             .into_iter()
-            .map(|(model, mut stats)| {
+            .map(|(column, mut stats)| {
                 stats.latencies.sort_by(f64::total_cmp);
                 ModelSummary {
-                    model,
+                    model: column.model,
+                    variant: column.variant,
                     n_records: stats.n_records,
                     n_failed: stats.n_failed,
                     scores: stats.means.means(),
@@ -479,6 +556,7 @@ pub fn csv_header(score_names: &[&str]) -> Vec<String> {
         [
             "index",
             "model",
+            "variant",
             "latency_ms",
             "input_tokens",
             "output_tokens",
@@ -524,6 +602,7 @@ pub fn csv_fields(row: &RecordRow, score_names: &[&str]) -> Vec<String> {
     fields.extend([
         row.index.to_string(),
         csv_text_cell(&row.model),
+        csv_text_cell(&row.variant),
         optional(row.latency_ms.map(|ms| format!("{ms:.3}"))),
         optional(row.input_tokens.map(|n| n.to_string())),
         optional(row.output_tokens.map(|n| n.to_string())),
@@ -556,14 +635,14 @@ pub fn score_names_of_config(config: &Value) -> Vec<&'static str> {
 }
 
 /// Writes `records.jsonl`, `records.csv` and `summary.json` of a run into `dir` (created when
-/// missing), stores the summary with the run and returns it. `models` gives the model labels
-/// in run order, `score_names` the score columns of the CSV.
+/// missing), stores the summary with the run and returns it. `columns` gives the run's
+/// (variant, model) columns in order, `score_names` the score columns of the CSV.
 pub async fn export(
     store: &dyn Store,
     owner: &UserId,
     outcome: &RunOutcome,
     config: Value,
-    models: &[String],
+    columns: &[Column],
     score_names: &[&str],
     dir: &Path,
 ) -> Result<Summary, OutputError> {
@@ -591,7 +670,7 @@ pub async fn export(
     csv.write_record(csv_header(score_names))
         .map_err(csv_error)?;
 
-    let mut builder = SummaryBuilder::new(models);
+    let mut builder = SummaryBuilder::new(columns);
     store::for_each_record(store, owner, &outcome.run_id, |row| {
         serde_json::to_writer(&mut jsonl, &record_json(&row))
             .map_err(|error| io_jsonl(error.into()))?;
@@ -639,12 +718,28 @@ pub async fn export(
 
 /// The summary table printed on stdout: one line per model × score, then per-model figures.
 pub fn render_table(summary: &Summary) -> String {
-    let mut rows: Vec<[String; 4]> =
-        vec![["model".into(), "metric".into(), "mean".into(), "n".into()]];
+    let several_variants = summary.variants().len() > 1;
+    let column_name = |line: &ModelSummary| {
+        if several_variants {
+            format!("{} · {}", line.variant, line.model)
+        } else {
+            line.model.clone()
+        }
+    };
+    let mut rows: Vec<[String; 4]> = vec![[
+        if several_variants {
+            "variant · model".into()
+        } else {
+            "model".into()
+        },
+        "metric".into(),
+        "mean".into(),
+        "n".into(),
+    ]];
     for model in &summary.models {
         for score in &model.scores {
             rows.push([
-                model.model.clone(),
+                column_name(model),
                 score.name.clone(),
                 format!("{:.4}", score.value),
                 score.count.to_string(),
@@ -653,12 +748,18 @@ pub fn render_table(summary: &Summary) -> String {
     }
     let mut out = aligned_columns(&rows);
     out.push('\n');
+    if several_variants {
+        for matrix in matrices(summary) {
+            out.push_str(&matrix.render_text());
+            out.push('\n');
+        }
+    }
     let ms = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |ms| format!("{ms:.0} ms"));
     for model in &summary.models {
         let cost = model.cost_usd.map_or_else(|| "-".to_string(), format_usd);
         out.push_str(&format!(
             "{}: {} records, {} failed, latency p50 {} p95 {}, tokens {} in / {} out, cost {}\n",
-            model.model,
+            column_name(model),
             model.n_records,
             model.n_failed,
             ms(model.latency_p50_ms),
@@ -673,7 +774,7 @@ pub fn render_table(summary: &Summary) -> String {
                 .map_or_else(|| "-".to_string(), format_usd);
             out.push_str(&format!(
                 "{}: {} answers reused (cache or earlier run), saved tokens {} in / {} out, cost {}\n",
-                model.model,
+                column_name(model),
                 model.n_cached,
                 model.saved_input_tokens,
                 model.saved_output_tokens,
@@ -690,6 +791,137 @@ pub fn render_table(summary: &Summary) -> String {
         summary.run_id, summary.done, summary.failed, summary.total, summary.elapsed_secs
     ));
     out
+}
+
+/// One score of a run as a matrix: prompt variants (rows) × models (columns), each cell the
+/// score's mean over the cell's successful records, the best cell marked. The CLI prints it
+/// and the web app draws it from the same function.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// The score's name.
+    pub score: String,
+    /// Variant labels (rows).
+    pub variants: Vec<String>,
+    /// Model labels (columns).
+    pub models: Vec<String>,
+    /// `means[variant][model]`.
+    pub means: Vec<Vec<Option<f64>>>,
+    /// The (variant, model) of the highest mean (the first in row order on a tie).
+    pub best: Option<(usize, usize)>,
+}
+
+impl Matrix {
+    /// The mean of a cell as text (`-` when the cell has none); the best cell is starred.
+    pub fn cell_text(&self, variant: usize, model: usize) -> String {
+        match self.means[variant][model] {
+            None => "-".to_string(),
+            Some(mean) if self.best == Some((variant, model)) => format!("{mean:.4} *"),
+            Some(mean) => format!("{mean:.4}"),
+        }
+    }
+
+    /// The mean of a cell.
+    pub fn mean_at(&self, variant: &usize, model: &usize) -> Option<f64> {
+        *self.means.get(*variant)?.get(*model)?
+    }
+
+    /// Whether a cell is the best.
+    pub fn is_best(&self, variant: &usize, model: &usize) -> bool {
+        self.best == Some((*variant, *model))
+    }
+
+    /// The matrix as aligned text, the CLI's form.
+    pub fn render_text(&self) -> String {
+        let mut out = format!("{} (variant × model, * best)\n", self.score);
+        let mut rows: Vec<Vec<String>> = Vec::with_capacity(self.variants.len() + 1);
+        rows.push(
+            std::iter::once("variant".to_string())
+                .chain(self.models.iter().cloned())
+                .collect(),
+        );
+        for (variant_idx, variant) in self.variants.iter().enumerate() {
+            rows.push(
+                std::iter::once(variant.clone())
+                    .chain(
+                        (0..self.models.len())
+                            .map(|model_idx| self.cell_text(variant_idx, model_idx)),
+                    )
+                    .collect(),
+            );
+        }
+        let n_columns = self.models.len() + 1;
+        let widths: Vec<usize> = (0..n_columns)
+            .map(|column| {
+                rows.iter()
+                    .map(|row| row[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in rows {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// One [`Matrix`] per score of the run, in the summary's score order.
+pub fn matrices(summary: &Summary) -> Vec<Matrix> {
+    let variants: Vec<String> = summary.variants().into_iter().map(str::to_string).collect();
+    let models: Vec<String> = summary
+        .model_labels()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut scores: Vec<String> = Vec::new();
+    for line in &summary.models {
+        for mean in &line.scores {
+            if !scores.contains(&mean.name) {
+                scores.push(mean.name.clone());
+            }
+        }
+    }
+    scores
+        .into_iter()
+        .map(|score| {
+            let means: Vec<Vec<Option<f64>>> = variants
+                .iter()
+                .map(|variant| {
+                    models
+                        .iter()
+                        .map(|model| {
+                            summary
+                                .cell(variant, model)
+                                .and_then(|line| line.mean(&score))
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut best: Option<(usize, usize, f64)> = None;
+            for (variant_idx, row) in means.iter().enumerate() {
+                for (model_idx, mean) in row.iter().enumerate() {
+                    if let Some(mean) = *mean
+                        && best.is_none_or(|(_, _, top)| mean > top)
+                    {
+                        best = Some((variant_idx, model_idx, mean));
+                    }
+                }
+            }
+            Matrix {
+                score,
+                variants: variants.clone(),
+                models: models.clone(),
+                means,
+                best: best.map(|(variant, model, _)| (variant, model)),
+            }
+        })
+        .collect()
 }
 
 /// Rows as left-aligned columns two spaces apart, one line each (trailing spaces trimmed).
@@ -804,6 +1036,7 @@ pub fn threshold_score_name(metric: &str) -> String {
 /// score at all is checked before the run, against the metrics asked for.)
 pub fn check_thresholds(summary: &Summary, thresholds: &[Threshold]) -> Vec<Violation> {
     let mut violations = Vec::new();
+    let several_variants = summary.variants().len() > 1;
     for threshold in thresholds {
         let score = threshold_score_name(&threshold.metric);
         for model in &summary.models {
@@ -814,7 +1047,11 @@ pub fn check_thresholds(summary: &Summary, thresholds: &[Threshold]) -> Vec<Viol
                 .map(|mean| mean.value);
             if mean.is_none_or(|mean| mean < threshold.value) {
                 violations.push(Violation {
-                    model: model.model.clone(),
+                    model: if several_variants {
+                        format!("{} (variant {})", model.model, model.variant)
+                    } else {
+                        model.model.clone()
+                    },
                     score: score.clone(),
                     mean,
                     threshold: threshold.value,
@@ -885,6 +1122,7 @@ mod tests {
         RecordRow {
             model: "openai:m".into(),
             model_order: 0,
+            variant: String::new(),
             position: 0,
             index: 3,
             model_input: "Q?".into(),
@@ -947,7 +1185,10 @@ mod tests {
             latency_ms: Some(0.0),
             ..row()
         };
-        let mut builder = SummaryBuilder::new(&["openai:m".to_string()]);
+        let mut builder = SummaryBuilder::new(&[Column {
+            variant: String::new(),
+            model: "openai:m".to_string(),
+        }]);
         builder.add(&paid);
         builder.add(&reused);
         let summary = builder.finish().remove(0);

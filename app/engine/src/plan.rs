@@ -21,7 +21,7 @@ use crate::dataset::{Dataset, Format};
 use crate::judge::Rubric;
 use crate::limits::ByteSize;
 use crate::providers::{InferenceParams, Providers};
-use crate::runner::{self, EvalPlan, ModelClient, RunnerConfig};
+use crate::runner::{self, EvalPlan, ModelClient, RunnerConfig, Variant};
 use crate::template::PromptTemplate;
 use fmeval_scoring::metrics::MetricName;
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
@@ -36,10 +36,12 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// What the user asks to evaluate, before any check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvalRequest {
+    /// The run's name (empty: none); [`store::check_run_label`] bounds it.
+    pub name: String,
     /// The dataset file (JSON Lines or CSV).
     pub dataset: PathBuf,
-    /// The prompt template text.
-    pub template: String,
+    /// The prompt templates (variants), each evaluated with every model on the same records.
+    pub templates: Vec<TemplateRequest>,
     /// The field holding the reference answer(s).
     pub reference_field: String,
     /// Models (`provider:model-id` or catalog aliases), in output order.
@@ -79,8 +81,9 @@ impl EvalRequest {
     ) -> EvalRequest {
         let defaults = RunnerConfig::default();
         EvalRequest {
+            name: String::new(),
             dataset,
-            template,
+            templates: vec![TemplateRequest::unlabeled(template)],
             reference_field: "answers".to_string(),
             models,
             metrics,
@@ -98,9 +101,44 @@ impl EvalRequest {
     }
 }
 
+/// The most prompt variants one run evaluates.
+pub const MAX_VARIANTS: usize = 10;
+/// The longest variant label, in characters.
+pub const MAX_VARIANT_LABEL_CHARS: usize = 40;
+
+/// One prompt template of a request, with its label (empty: a letter is given, `A`, `B`, ...
+/// in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateRequest {
+    /// The label the user gave, or empty.
+    pub label: String,
+    /// The template text.
+    pub text: String,
+}
+
+impl TemplateRequest {
+    /// A template without a label.
+    pub fn unlabeled(text: String) -> TemplateRequest {
+        TemplateRequest {
+            label: String::new(),
+            text,
+        }
+    }
+}
+
+/// The label of the variant at `index` when the user gave none: `A` ... `Z`, then `V27`, ...
+pub fn default_label(index: usize) -> String {
+    match u8::try_from(index) {
+        Ok(index) if index < 26 => char::from(b'A' + index).to_string(),
+        _ => format!("V{}", index + 1),
+    }
+}
+
 /// The part of a request an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Field {
+    /// The run's name.
+    Name,
     /// The dataset.
     Dataset,
     /// The prompt template.
@@ -127,6 +165,7 @@ impl Field {
     /// The field's name in stored configurations and forms.
     pub fn as_str(self) -> &'static str {
         match self {
+            Field::Name => "name",
             Field::Dataset => "dataset",
             Field::Template => "template",
             Field::ReferenceField => "reference_field",
@@ -191,6 +230,7 @@ pub async fn build_plan(
     catalog: &Catalog,
     providers: &Providers,
 ) -> Result<EvalPlan, PlanError> {
+    store::check_run_label(&request.name, "").map_err(|why| PlanError::new(Field::Name, why))?;
     let models = resolve_models(catalog, &request.models, Field::Models)?;
     let judges = resolve_models(catalog, &request.judges, Field::Judges)?;
     if models.is_empty() {
@@ -221,14 +261,14 @@ pub async fn build_plan(
     check_selection(request.selection)?;
     let config = runner_config(request)?;
     check_params(&request.params)?;
-    let template = parse_template(&request.template)?;
+    let variants = parse_variants(&request.templates)?;
     let dataset = {
         let path = request.dataset.clone();
         let reference_field = request.reference_field.clone();
-        let template = template.clone();
+        let variants = variants.clone();
         let max_record = request.max_record_size;
         tokio::task::spawn_blocking(move || {
-            open_dataset(&path, max_record, &template, &reference_field)
+            open_dataset(&path, max_record, &variants, &reference_field)
         })
         .await
         .map_err(|error| {
@@ -236,8 +276,10 @@ pub async fn build_plan(
         })??
     };
     let mut plan = EvalPlan {
+        name: request.name.trim().to_string(),
+        estimated_cost_usd: None,
         dataset,
-        template,
+        variants,
         reference_field: request.reference_field.clone(),
         selection: request.selection,
         metrics,
@@ -411,27 +453,87 @@ pub fn parse_template(text: &str) -> Result<PromptTemplate, PlanError> {
     Ok(template)
 }
 
-/// Opens the dataset and checks that the template and the reference field fit it.
+/// Parses each variant's template and gives every variant its label: the user's (one line,
+/// at most [`MAX_VARIANT_LABEL_CHARS`], unique) or the next free letter. Errors name the
+/// variant when there are several.
+pub fn parse_variants(templates: &[TemplateRequest]) -> Result<Vec<Variant>, PlanError> {
+    if templates.is_empty() {
+        return Err(PlanError::new(Field::Template, "no prompt template"));
+    }
+    if templates.len() > MAX_VARIANTS {
+        return Err(PlanError::new(
+            Field::Template,
+            format!(
+                "{} prompt variants: at most {MAX_VARIANTS} are evaluated in one run",
+                templates.len()
+            ),
+        ));
+    }
+    let several = templates.len() > 1;
+    let mut variants: Vec<Variant> = Vec::with_capacity(templates.len());
+    for (variant_idx, request) in templates.iter().enumerate() {
+        let given = request.label.trim();
+        let label = if given.is_empty() {
+            // The first free letter from this variant's own position on.
+            (variant_idx..)
+                .map(default_label)
+                .find(|label| {
+                    !variants.iter().any(|variant| variant.label == *label)
+                        && !templates.iter().any(|other| other.label.trim() == label)
+                })
+                .unwrap_or_else(|| default_label(variant_idx))
+        } else {
+            given.to_string()
+        };
+        let named = |message: String| {
+            if several {
+                PlanError::new(Field::Template, format!("variant {label}: {message}"))
+            } else {
+                PlanError::new(Field::Template, message)
+            }
+        };
+        if label.chars().count() > MAX_VARIANT_LABEL_CHARS || label.contains(['\n', '\r']) {
+            return Err(named(format!(
+                "the label must be one line of at most {MAX_VARIANT_LABEL_CHARS} characters"
+            )));
+        }
+        if variants.iter().any(|variant| variant.label == label) {
+            return Err(named("two variants have this label".to_string()));
+        }
+        let template = parse_template(&request.text).map_err(|error| named(error.message))?;
+        variants.push(Variant { label, template });
+    }
+    Ok(variants)
+}
+
+/// Opens the dataset and checks that every variant's template and the reference field fit it.
 fn open_dataset(
     path: &Path,
     max_record: ByteSize,
-    template: &PromptTemplate,
+    variants: &[Variant],
     reference_field: &str,
 ) -> Result<Dataset, PlanError> {
     let dataset = Dataset::open(path)
         .map_err(|error| PlanError::from_error(Field::Dataset, &error))?
         .with_max_record_size(max_record);
     let available = usable_fields(&dataset)?;
-    template.check_fields(&available).map_err(|error| {
-        PlanError::new(
-            Field::Template,
-            format!(
-                "the template does not fit {}: {}",
-                display_name(path),
-                store::error_chain(&error)
-            ),
-        )
-    })?;
+    for variant in variants {
+        variant.template.check_fields(&available).map_err(|error| {
+            let which = if variants.len() > 1 {
+                format!("the template of variant {}", variant.label)
+            } else {
+                "the template".to_string()
+            };
+            PlanError::new(
+                Field::Template,
+                format!(
+                    "{which} does not fit {}: {}",
+                    display_name(path),
+                    store::error_chain(&error)
+                ),
+            )
+        })?;
+    }
     if !available.iter().any(|field| field == reference_field) {
         return Err(PlanError::new(
             Field::ReferenceField,
@@ -621,8 +723,39 @@ impl EvalRequest {
         };
         let defaults = EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new());
         Ok(EvalRequest {
+            name: config
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             dataset: PathBuf::from(text("dataset", Field::Dataset)?),
-            template: text("template", Field::Template)?,
+            templates: match config.get("variants").and_then(Value::as_array) {
+                Some(variants) => variants
+                    .iter()
+                    .map(|variant| {
+                        let field = |key: &str| {
+                            variant
+                                .get(key)
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                                .ok_or_else(|| {
+                                    PlanError::new(
+                                        Field::Template,
+                                        format!("a stored variant has no `{key}`"),
+                                    )
+                                })
+                        };
+                        Ok(TemplateRequest {
+                            label: field("label")?,
+                            text: field("template")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, PlanError>>()?,
+                None => vec![TemplateRequest::unlabeled(text(
+                    "template",
+                    Field::Template,
+                )?)],
+            },
             reference_field: text("reference_field", Field::ReferenceField)?,
             models: list("models"),
             metrics,
@@ -696,6 +829,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn variants_get_the_next_free_letter_unless_labelled() {
+        let templates: Vec<TemplateRequest> = [
+            ("", "Q: {q}"),
+            ("A", "{q}?"),
+            ("", "{q}!"),
+            ("short", "{q}."),
+        ]
+        .map(|(label, text)| TemplateRequest {
+            label: label.into(),
+            text: text.into(),
+        })
+        .to_vec();
+        let labels: Vec<String> = parse_variants(&templates)
+            .unwrap()
+            .into_iter()
+            .map(|variant| variant.label)
+            .collect();
+        assert_eq!(labels, ["B", "A", "C", "short"]);
+        assert_eq!(default_label(25), "Z");
+        assert_eq!(default_label(26), "V27");
+    }
+
     #[tokio::test]
     async fn every_check_names_its_field_and_no_flag() {
         check(|_| {}, Ok(())).await;
@@ -717,13 +873,43 @@ mod tests {
         )
         .await;
         check(
-            |r| r.template = "no field".into(),
+            |r| r.templates[0].text = "no field".into(),
             Err((Field::Template, "uses no field")),
         )
         .await;
         check(
-            |r| r.template = "{nope}".into(),
+            |r| r.templates[0].text = "{nope}".into(),
             Err((Field::Template, "nope")),
+        )
+        .await;
+        // Variants: each is checked and named; labels are unique, letters by default.
+        let variant = |label: &str, text: &str| TemplateRequest {
+            label: label.into(),
+            text: text.into(),
+        };
+        check(
+            |r| r.templates.push(variant("", "{nope}")),
+            Err((Field::Template, "the template of variant B does not fit")),
+        )
+        .await;
+        check(
+            |r| r.templates.push(variant("", "no field")),
+            Err((Field::Template, "variant B: the template uses no field")),
+        )
+        .await;
+        check(
+            |r| r.templates = vec![variant("x", "{question}"), variant(" x ", "Q {question}")],
+            Err((Field::Template, "variant x: two variants have this label")),
+        )
+        .await;
+        check(
+            |r| r.templates = vec![variant("", "{question}"); MAX_VARIANTS + 1],
+            Err((Field::Template, "at most 10")),
+        )
+        .await;
+        check(
+            |r| r.templates.push(variant(&"L".repeat(41), "{question}")),
+            Err((Field::Template, "one line of at most 40")),
         )
         .await;
         check(
@@ -806,5 +992,24 @@ mod tests {
             EvalRequest::from_config(&plan.config_json()).unwrap(),
             request
         );
+        // Named, with labelled variants: kept as they were given.
+        request.name = "Two prompts".into();
+        request.templates = vec![
+            TemplateRequest {
+                label: "plain".into(),
+                text: "{question}".into(),
+            },
+            TemplateRequest {
+                label: "B".into(),
+                text: "Q: {question}\nA:".into(),
+            },
+        ];
+        let plan = build_plan(&request, &Catalog::embedded(), &providers)
+            .await
+            .unwrap();
+        assert_eq!(plan.columns().len(), 2);
+        let config = plan.config_json();
+        assert!(config.get("template").is_none(), "{config}");
+        assert_eq!(EvalRequest::from_config(&config).unwrap(), request);
     }
 }

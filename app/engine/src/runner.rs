@@ -1,5 +1,7 @@
-//! The runner: evaluates the selected records of a dataset with one or more models (and judge
-//! models), concurrently, and records every outcome in the [`Store`].
+//! The runner: evaluates the selected records of a dataset with one or more prompt variants
+//! and one or more models (and judge models), concurrently, and records every outcome in the
+//! [`Store`]. Each (variant, model) pair is a column of the run: the variant's template is
+//! rendered for the record and sent to the model.
 //!
 //! Pipeline: a blocking reader thread streams the selected records into a bounded channel; up
 //! to `2 × concurrency` records are evaluated at once, each by every model (each model's calls
@@ -7,7 +9,7 @@
 //! goes to a single writer that stores batches in one transaction each.
 //!
 //! Invariants:
-//! - Every selected (record, model) pair is recorded exactly once, as a success or with its
+//! - Every selected (record, column) pair is recorded exactly once, as a success or with its
 //!   error; a failing record never stops the run. The store's primary key enforces "once".
 //! - Memory is O(concurrency) for `--records`/all selections: records are read lazily and rows
 //!   are written as they finish. A `--sample` keeps only the sampled records.
@@ -37,6 +39,7 @@ pub use call::{
 use crate::cache::ResponseCache;
 use crate::dataset::{Dataset, DatasetError, Record, reference_text};
 use crate::judge::{Rubric, judge_score, parse_verdict};
+use crate::output::Column;
 use crate::progress::ProgressEvent;
 use crate::template::{PromptTemplate, TemplateError};
 use fmeval_scoring::metrics::{MetricName, Score, ScoreValue, score_record};
@@ -52,11 +55,13 @@ pub enum RunError {
     /// The dataset could not be read.
     #[error(transparent)]
     Dataset(#[from] DatasetError),
-    /// The template does not fit the dataset.
-    #[error("{}: template: {source}", .path.display())]
+    /// A variant's template does not fit the dataset.
+    #[error("{}: template {label}: {source}", .path.display())]
     Template {
         /// The dataset file.
         path: std::path::PathBuf,
+        /// The variant's label.
+        label: String,
         /// The cause.
         #[source]
         source: TemplateError,
@@ -80,6 +85,12 @@ pub enum RunError {
     /// Two models (or two judges) have the same label, so their rows would collide.
     #[error("model `{0}` is given twice")]
     DuplicateModel(String),
+    /// No prompt template.
+    #[error("no prompt template")]
+    NoVariants,
+    /// Two prompt variants have the same label.
+    #[error("prompt variant `{0}` is given twice")]
+    DuplicateVariant(String),
     /// No metric to compute.
     #[error("no metric to compute")]
     NoMetrics,
@@ -94,10 +105,15 @@ pub enum RunError {
 /// Everything that defines what a run evaluates.
 #[derive(Debug, Clone)]
 pub struct EvalPlan {
+    /// The run's name (empty: none).
+    pub name: String,
+    /// The cost estimated before the run ([`crate::estimate`]), kept to show beside the
+    /// measured cost.
+    pub estimated_cost_usd: Option<f64>,
     /// The dataset.
     pub dataset: Dataset,
-    /// The prompt template.
-    pub template: PromptTemplate,
+    /// The prompt variants, each evaluated with every model on the same records.
+    pub variants: Vec<Variant>,
     /// The field holding the reference answer(s).
     pub reference_field: String,
     /// Which records.
@@ -128,9 +144,11 @@ impl EvalPlan {
             Selection::First(n) => serde_json::json!({"records": n}),
             Selection::Sample { n, seed } => serde_json::json!({"sample": n, "seed": seed}),
         };
-        serde_json::json!({
+        let mut config = serde_json::json!({
+            "name": self.name,
+            "estimated_cost_usd": self.estimated_cost_usd,
             "dataset": self.dataset.path().display().to_string(),
-            "template": self.template.source(),
+            "template": self.variants.first().map(|variant| variant.template.source()),
             "reference_field": self.reference_field,
             "selection": selection,
             "metrics": self.metrics.iter().map(|metric| metric.as_str()).collect::<Vec<_>>(),
@@ -144,8 +162,52 @@ impl EvalPlan {
             "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
             "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
             "max_record_bytes": self.dataset.max_record_size().0,
-        })
+        });
+        // One template under the default label is stored as before variants existed.
+        let single = self.variants.len() == 1 && self.variants[0].label == DEFAULT_VARIANT;
+        if !single && let serde_json::Value::Object(object) = &mut config {
+            object.remove("template");
+            object.insert(
+                "variants".into(),
+                self.variants
+                    .iter()
+                    .map(|variant| {
+                        serde_json::json!({
+                            "label": variant.label,
+                            "template": variant.template.source(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        config
     }
+
+    /// The run's columns in export order: every model under the first variant, then every
+    /// model under the next (a row's `model_order` is its column's position here).
+    pub fn columns(&self) -> Vec<Column> {
+        self.variants
+            .iter()
+            .flat_map(|variant| {
+                self.models.iter().map(|model| Column {
+                    variant: variant.label.clone(),
+                    model: model.label.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The label of a run's only prompt template when it was given none.
+pub const DEFAULT_VARIANT: &str = "A";
+
+/// One prompt template of a run, under its label.
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The label (`A`, `B`, ... unless the user named it).
+    pub label: String,
+    /// The template.
+    pub template: PromptTemplate,
 }
 
 /// What a run shares with the outside world.
@@ -163,11 +225,22 @@ pub struct RunContext {
     pub cancel: CancellationToken,
 }
 
-/// Answers of an earlier run, by (model label, dataset index): a resumed run
+/// Answers of an earlier run, by (variant label, model label, dataset index): a resumed run
 /// (`--retry-failed`) reuses them instead of calling the model again when the prompt and the
 /// reference are unchanged, and scores them with its own metrics (judges are asked again,
 /// through the response cache).
-pub type PriorResults = HashMap<(String, usize), PriorAnswer>;
+pub type PriorResults = HashMap<(String, String, usize), PriorAnswer>;
+
+/// The key of an earlier row in [`PriorResults`] (a row stored before variants existed
+/// belongs to the default variant).
+pub fn prior_key(row: &RecordRow) -> (String, String, usize) {
+    let variant = if row.variant.is_empty() {
+        DEFAULT_VARIANT
+    } else {
+        &row.variant
+    };
+    (variant.to_string(), row.model.clone(), row.index)
+}
 
 /// What a resumed run needs of an earlier successful row. The prompt is kept as a hash, not as
 /// text: prompts hold whole documents, and a 100,000-record run must resume in bounded memory.
@@ -241,6 +314,17 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
     if plan.models.is_empty() {
         return Err(RunError::NoModels);
     }
+    if plan.variants.is_empty() {
+        return Err(RunError::NoVariants);
+    }
+    for (variant_idx, variant) in plan.variants.iter().enumerate() {
+        if plan.variants[..variant_idx]
+            .iter()
+            .any(|earlier| earlier.label == variant.label)
+        {
+            return Err(RunError::DuplicateVariant(variant.label.clone()));
+        }
+    }
     if plan.metrics.is_empty() {
         return Err(RunError::NoMetrics);
     }
@@ -258,12 +342,16 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
         return Err(RunError::JudgesRequired);
     }
     let available = plan.dataset.field_names()?;
-    plan.template
-        .check_fields(&available)
-        .map_err(|source| RunError::Template {
-            path: plan.dataset.path().to_path_buf(),
-            source,
-        })?;
+    for variant in &plan.variants {
+        variant
+            .template
+            .check_fields(&available)
+            .map_err(|source| RunError::Template {
+                path: plan.dataset.path().to_path_buf(),
+                label: variant.label.clone(),
+                source,
+            })?;
+    }
     if !available.contains(&plan.reference_field) {
         return Err(RunError::MissingReferenceField {
             path: plan.dataset.path().to_path_buf(),
@@ -275,17 +363,17 @@ pub fn validate(plan: &EvalPlan) -> Result<(), RunError> {
 }
 
 /// One selected record on its way to the models.
-struct Work {
-    position: usize,
-    index: usize,
-    record: Result<Record, String>,
+pub(crate) struct Work {
+    pub(crate) position: usize,
+    pub(crate) index: usize,
+    pub(crate) record: Result<Record, String>,
 }
 
 /// The selected records, lazily, in evaluation order.
-type WorkIter = Box<dyn Iterator<Item = Result<Work, DatasetError>> + Send>;
+pub(crate) type WorkIter = Box<dyn Iterator<Item = Result<Work, DatasetError>> + Send>;
 
 /// The selected records in evaluation order, and how many there are.
-fn selected_work(
+pub(crate) fn selected_work(
     dataset: &Dataset,
     selection: Selection,
 ) -> Result<(usize, WorkIter), DatasetError> {
@@ -421,7 +509,8 @@ async fn run_or_resume(
         .await
         .map_err(RunError::Task)??
     };
-    let total = n_selected * plan.models.len();
+    let n_columns = plan.variants.len() * plan.models.len();
+    let total = n_selected * n_columns;
     // What a resumed run has already stored: (position, model order) of each row.
     let mut stored = std::collections::HashSet::new();
     let (mut done, mut failed, mut copied) = (0, 0, 0);
@@ -451,7 +540,13 @@ async fn run_or_resume(
             .store
             .create_run(&context.owner, run_id, &plan.config_json(), total)
             .await?;
-        tracing::info!(run_id, total, models = plan.models.len(), "run started");
+        tracing::info!(
+            run_id,
+            total,
+            models = plan.models.len(),
+            variants = plan.variants.len(),
+            "run started"
+        );
     }
     let stored = Arc::new(stored);
     let _ = context.events.send(ProgressEvent::Started {
@@ -489,14 +584,13 @@ async fn run_or_resume(
     let in_flight = plan.config.concurrency.max(1) * 2;
     let (work_tx, mut work_rx) = mpsc::channel::<Result<Work, DatasetError>>(in_flight);
     let reader_cancel = context.cancel.clone();
-    let n_models = plan.models.len();
     let reader_stored = stored.clone();
     let reader = tokio::task::spawn_blocking(move || {
         for work in works {
-            // A resumed run skips the records stored for every model.
+            // A resumed run skips the records stored for every column.
             let complete = work.as_ref().is_ok_and(|work| {
                 !reader_stored.is_empty()
-                    && (0..n_models).all(|order| reader_stored.contains(&(work.position, order)))
+                    && (0..n_columns).all(|order| reader_stored.contains(&(work.position, order)))
             });
             if complete {
                 continue;
@@ -644,8 +738,8 @@ async fn write_rows(
     Ok(())
 }
 
-/// Evaluates one record with every model; returns (row, copied from an earlier run) per model
-/// that finished (a model call abandoned by cancellation gives no row).
+/// Evaluates one record in every column (variant × model); returns (row, copied from an
+/// earlier run) per column that finished (a model call abandoned by cancellation gives no row).
 async fn evaluate(
     plan: &EvalPlan,
     callers: &[Caller],
@@ -654,8 +748,24 @@ async fn evaluate(
     work: Work,
     cancel: &CancellationToken,
 ) -> Vec<(RecordRow, bool)> {
-    let base = |model_order: usize, label: &str| RecordRow {
+    let n_models = callers.len();
+    let columns = plan
+        .variants
+        .iter()
+        .enumerate()
+        .flat_map(|(variant_idx, variant)| {
+            callers.iter().enumerate().map(move |(model_idx, caller)| {
+                (
+                    variant_idx,
+                    variant,
+                    variant_idx * n_models + model_idx,
+                    caller,
+                )
+            })
+        });
+    let base = |model_order: usize, variant: &Variant, label: &str| RecordRow {
         model: label.to_string(),
+        variant: variant.label.clone(),
         model_order,
         position: work.position,
         index: work.index,
@@ -676,11 +786,9 @@ async fn evaluate(
     let record = match &work.record {
         Ok(record) => record,
         Err(message) => {
-            return callers
-                .iter()
-                .enumerate()
-                .map(|(model_order, caller)| {
-                    let mut row = base(model_order, &caller.client().label);
+            return columns
+                .map(|(_, variant, model_order, caller)| {
+                    let mut row = base(model_order, variant, &caller.client().label);
                     row.error = Some(message.clone());
                     (row, false)
                 })
@@ -694,12 +802,16 @@ async fn evaluate(
         .get("category")
         .filter(|value| !value.is_null())
         .map(|value| fmeval_scoring::python::python_str(value).into_owned());
-    let rendered = plan.template.render(record);
+    let rendered: Vec<_> = plan
+        .variants
+        .iter()
+        .map(|variant| variant.template.render(record))
+        .collect();
     let target = reference_text(record, &plan.reference_field, plan.dataset.path());
-    let per_model = callers.iter().enumerate().map(|(model_order, caller)| {
-        let mut row = base(model_order, &caller.client().label);
+    let per_column = columns.map(|(variant_idx, variant, model_order, caller)| {
+        let mut row = base(model_order, variant, &caller.client().label);
         row.category = category.clone();
-        let rendered = &rendered;
+        let rendered = &rendered[variant_idx];
         let target = &target;
         async move {
             let rendered = match rendered {
@@ -730,7 +842,7 @@ async fn evaluate(
             // (the template, dataset or reference field may have changed since), and scores it
             // again with this run's metrics, so the result is what a fresh run would give.
             let reused = prior
-                .and_then(|prior| prior.get(&(row.model.clone(), row.index)))
+                .and_then(|prior| prior.get(&prior_key(&row)))
                 .filter(|previous| {
                     previous.prompt_hash == prompt_hash(&rendered.text)
                         && previous.target_output == *target
@@ -783,7 +895,7 @@ async fn evaluate(
             Some((row, copied))
         }
     });
-    futures::future::join_all(per_model)
+    futures::future::join_all(per_column)
         .await
         .into_iter()
         .flatten()
@@ -829,6 +941,7 @@ mod tests {
         RecordRow {
             model: "openai:m".into(),
             model_order: 0,
+            variant: String::new(),
             position: 0,
             index: 0,
             model_input: model_input.into(),

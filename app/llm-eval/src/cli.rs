@@ -59,12 +59,24 @@ pub enum Command {
 /// Flags of `llm-eval eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    /// The run's name, shown in the history and the exports (at most 200 characters).
+    #[arg(long)]
+    pub name: Option<String>,
     /// The dataset (JSON Lines or CSV). With --retry-failed: the earlier run's, unless given.
     #[arg(long, required_unless_present = "retry_failed")]
     pub dataset: Option<PathBuf>,
-    /// The prompt template: a file, or the template text itself.
-    #[arg(long, required_unless_present = "retry_failed")]
-    pub template: Option<String>,
+    /// The prompt template: a file, or the template text itself. Repeat to compare prompt
+    /// variants side by side on the same records (labelled A, B, C ...).
+    #[arg(
+        long = "template",
+        required_unless_present_any = ["retry_failed", "templates_file"],
+        conflicts_with = "templates_file"
+    )]
+    pub templates: Vec<String>,
+    /// A TOML file of labelled prompt variants: `[[variant]]` tables with `label` and
+    /// `template` (at most 10).
+    #[arg(long = "templates", value_name = "FILE")]
+    pub templates_file: Option<PathBuf>,
     /// A model (`provider:model-id` or a catalog alias); repeat to compare models.
     #[arg(long = "model", required_unless_present = "retry_failed")]
     pub models: Vec<String>,
@@ -326,6 +338,66 @@ fn load_template(template: &str, limits: InputLimits) -> anyhow::Result<PromptTe
     }
 }
 
+/// The cost estimate as one line for the terminal.
+fn estimate_line(estimate: &engine::estimate::Estimate) -> String {
+    let input: u64 = estimate
+        .columns
+        .iter()
+        .map(|column| column.input_tokens)
+        .sum();
+    let cost = match estimate.total_usd {
+        Some(usd) => format!("cost at most ${usd:.4}"),
+        None => "cost unknown (no catalog prices)".to_string(),
+    };
+    let unpriced = match estimate.n_unpriced {
+        0 => String::new(),
+        n => format!(", {n} variant-model pair(s) without prices left out"),
+    };
+    format!(
+        "estimate: {} model calls, about {input} input tokens, {cost}{unpriced} (tokens estimated as characters / 4, answers at most their maximum tokens; judges not included)",
+        estimate.n_calls
+    )
+}
+
+/// The `[[variant]]` tables of a `--templates` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantsFile {
+    variant: Vec<VariantEntry>,
+}
+
+/// One `[[variant]]` of a `--templates` file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantEntry {
+    #[serde(default)]
+    label: String,
+    template: String,
+}
+
+/// Reads a `--templates` file (at most `--max-template-size` bytes): labelled variants, each
+/// template checked like `--template`'s, errors naming the file and the variant.
+fn load_variants_file(
+    path: &Path,
+    limits: InputLimits,
+) -> anyhow::Result<Vec<plan::TemplateRequest>> {
+    let text = read_capped_text(path, limits)
+        .with_context(|| format!("--templates: reading {}", path.display()))?;
+    let file: VariantsFile = toml::from_str(&text)
+        .map_err(|error| anyhow::anyhow!("--templates {}: {error}", path.display()))?;
+    if file.variant.is_empty() {
+        bail!("--templates {}: no [[variant]] table", path.display());
+    }
+    Ok(file
+        .variant
+        .into_iter()
+        .map(|entry| plan::TemplateRequest {
+            label: entry.label,
+            text: entry.template,
+        })
+        .collect())
+}
+
 /// A template or rubric file as text, at most `--max-template-size` bytes (an endless file such
 /// as `/dev/zero` fails after reading one byte more).
 fn read_capped_text(path: &Path, limits: InputLimits) -> anyhow::Result<String> {
@@ -523,7 +595,7 @@ async fn load_prior(run: &str, store: &SharedStore) -> anyhow::Result<PriorResul
     let mut prior = PriorResults::new();
     let mut keep = |row: store::RecordRow| {
         if let Some(answer) = PriorAnswer::from_row(&row) {
-            prior.insert((row.model, row.index), answer);
+            prior.insert(runner::prior_key(&row), answer);
         }
     };
     if dir.is_dir() {
@@ -561,8 +633,9 @@ fn cli_message(error: &plan::PlanError) -> String {
 /// The flag that sets a part of the request, for CLI error messages.
 fn flag_of(field: plan::Field) -> &'static str {
     match field {
-        plan::Field::Dataset => "--dataset",
+        plan::Field::Name => "--name",
         plan::Field::Template => "--template",
+        plan::Field::Dataset => "--dataset",
         plan::Field::ReferenceField => "--reference-field",
         plan::Field::Models => "--model",
         plan::Field::Metrics => "--metric",
@@ -608,11 +681,25 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
         }
         None => EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new()),
     };
+    if let Some(name) = &args.name {
+        request.name = name.clone();
+    }
     if let Some(dataset) = &args.dataset {
         request.dataset = dataset.clone();
     }
-    if let Some(template) = &args.template {
-        request.template = load_template(template, args.limits)?.source().to_string();
+    if !args.templates.is_empty() {
+        request.templates = args
+            .templates
+            .iter()
+            .map(|template| {
+                Ok(plan::TemplateRequest::unlabeled(
+                    load_template(template, args.limits)?.source().to_string(),
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(path) = &args.templates_file {
+        request.templates = load_variants_file(path, args.limits)?;
     }
     if !args.models.is_empty() {
         request.models = args.models.clone();
@@ -708,6 +795,17 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     let plan = plan::build_plan(&request, &catalog, &providers)
         .await
         .map_err(|error| anyhow::anyhow!("{}", cli_message(&error)))?;
+    // The cost before any call: printed, and kept with the run beside the measured cost.
+    let plan = Arc::new(plan);
+    let estimate = {
+        let plan = plan.clone();
+        tokio::task::spawn_blocking(move || engine::estimate::estimate(&plan)).await??
+    };
+    if !args.quiet {
+        eprintln!("{}", estimate_line(&estimate));
+    }
+    let mut plan = Arc::unwrap_or_clone(plan);
+    plan.estimated_cost_usd = estimate.total_usd;
     let prior = match &args.retry_failed {
         Some(run) => Some(Arc::new(load_prior(run, &store).await?)),
         None => None,
@@ -728,10 +826,18 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     // neither an input nor earlier results are overwritten unasked.
     // (An earlier run's results read by --retry-failed are in memory by now; replacing them
     // in place needs --replace.)
-    let template_path = args.template.as_deref().map(Path::new);
-    let inputs: Vec<&Path> = [Some(request.dataset.as_path()), template_path]
+    let inputs: Vec<&Path> = [Some(request.dataset.as_path())]
         .into_iter()
-        .chain([args.rubric.as_deref(), args.catalog.as_deref()])
+        .chain(
+            args.templates
+                .iter()
+                .map(|template| Some(Path::new(template.as_str()))),
+        )
+        .chain([
+            args.templates_file.as_deref(),
+            args.rubric.as_deref(),
+            args.catalog.as_deref(),
+        ])
         .flatten()
         .collect();
     output::prepare_out_dir(&out_dir, &inputs, args.replace)?;
@@ -747,11 +853,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         events: events.clone(),
         cancel,
     };
-    let labels: Vec<String> = plan
-        .models
-        .iter()
-        .map(|model| model.label.clone())
-        .collect();
+    let columns = plan.columns();
     let plan = Arc::new(plan);
     let outcome = runner::run(plan.clone(), &run_id, context, prior).await?;
     drop(events);
@@ -763,7 +865,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         &UserId::local(),
         &outcome,
         plan.config_json(),
-        &labels,
+        &columns,
         &score_names,
         &out_dir,
     )

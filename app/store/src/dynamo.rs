@@ -248,6 +248,7 @@ struct IndexEntry {
     position: usize,
     model_order: usize,
     model: String,
+    variant: String,
     failed: bool,
     latency: Option<f64>,
     scores: HashMap<String, f64>,
@@ -455,6 +456,8 @@ impl DynamoStore {
                 .opt_text(item, "summary")
                 .map(|text| self.json(text, &id, "summary"))
                 .transpose()?,
+            name: self.opt_text(item, "name").unwrap_or_default().to_string(),
+            notes: self.opt_text(item, "notes").unwrap_or_default().to_string(),
             id,
         })
     }
@@ -651,6 +654,10 @@ impl DynamoStore {
     fn record_item(&self, pk: &str, row: &RecordRow, body: &str, spill: Option<&str>) -> Item {
         let mut item = key(pk, record_sk(row.position, row.model_order));
         item.insert("model".into(), s(&row.model));
+        if !row.variant.is_empty() {
+            // `vlabel`, not `variant`: no reserved word in the projection below.
+            item.insert("vlabel".into(), s(&row.variant));
+        }
         item.insert("failed".into(), AttributeValue::Bool(row.error.is_some()));
         if let Some(latency) = row.latency_ms.filter(|latency| latency.is_finite()) {
             item.insert("latency".into(), n(latency));
@@ -714,6 +721,10 @@ impl DynamoStore {
         };
         Ok(IndexEntry {
             model: self.text(item, "model", &sk)?.to_string(),
+            variant: self
+                .opt_text(item, "vlabel")
+                .unwrap_or_default()
+                .to_string(),
             failed: matches!(item.get("failed"), Some(AttributeValue::Bool(true))),
             latency: self.number(item, "latency", &sk)?,
             scores,
@@ -868,6 +879,7 @@ impl Store for DynamoStore {
         config: &serde_json::Value,
         total: usize,
     ) -> StoreFuture<'_, ()> {
+        let name = crate::requested_name(config);
         let (owner, run_id, config) = (owner.clone(), run_id.to_string(), config.to_string());
         Box::pin(async move {
             let created = now_rfc3339();
@@ -875,6 +887,9 @@ impl Store for DynamoStore {
             item.insert("ckey".into(), s(format!("RUN#{created}#{run_id}")));
             item.insert("created".into(), s(created));
             item.insert("config".into(), s(config));
+            if !name.is_empty() {
+                item.insert("name".into(), s(name));
+            }
             item.insert("status".into(), s(RunStatus::Running.as_str()));
             item.insert("running".into(), s("1"));
             item.insert("total".into(), n(total));
@@ -1215,6 +1230,47 @@ impl Store for DynamoStore {
         })
     }
 
+    fn annotate_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        name: &str,
+        notes: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, name, notes) = (
+            owner.clone(),
+            run_id.to_string(),
+            name.to_string(),
+            notes.to_string(),
+        );
+        Box::pin(async move {
+            // The key holds the owner: only the owner's own run is changed.
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(user_pk(&owner), format!("RUN#{run_id}"))))
+                .update_expression("SET #name = :name, notes = :notes")
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":name", s(name))
+                .expression_attribute_values(":notes", s(notes))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(self.aws("naming a run", error)),
+            }
+        })
+    }
+
     fn insert_records(
         &self,
         owner: &UserId,
@@ -1320,7 +1376,7 @@ impl Store for DynamoStore {
                 .query_partition(
                     &pk,
                     None,
-                    Some("#sk, model, failed, latency, scores"),
+                    Some("#sk, model, vlabel, failed, latency, scores"),
                     MAX_QUERY_ROWS,
                     "reading records",
                 )
@@ -1332,6 +1388,10 @@ impl Store for DynamoStore {
                     .model
                     .as_ref()
                     .is_none_or(|model| *model == entry.model)
+                    && query
+                        .variant
+                        .as_ref()
+                        .is_none_or(|variant| *variant == entry.variant)
                     && match &query.filter {
                         RecordFilter::All => true,
                         RecordFilter::Failed => entry.failed,
@@ -1896,6 +1956,12 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dynamo_runs_are_named_and_annotated_by_their_owner() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::runs_are_named_and_annotated_by_their_owner(&store).await;
+    }
+
+    #[tokio::test]
     async fn dynamo_sessions_are_stored_by_hash_and_expire() {
         let (_moto, _dir, store) = moto_store().await;
         let session = suite::sessions_round_trip_and_expire(&store).await;
@@ -1949,6 +2015,7 @@ mod tests {
                 "big",
                 &RecordQuery {
                     model: None,
+                    variant: None,
                     filter: RecordFilter::All,
                     sort: RecordSort::Score("f1_score".into()),
                     descending: true,

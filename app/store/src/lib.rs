@@ -237,6 +237,55 @@ pub struct RunRow {
     pub total: Option<usize>,
     /// The summary, once written.
     pub summary: Option<serde_json::Value>,
+    /// The run's name: the one its request gave, or the one the user chose since (empty:
+    /// none, pages show [`RunRow::display_name`]).
+    pub name: String,
+    /// Free-text notes, editable after the run.
+    pub notes: String,
+}
+
+impl RunRow {
+    /// What pages call the run: its name, or its id when it has none.
+    pub fn display_name(&self) -> &str {
+        if self.name.trim().is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// The longest run name, in characters.
+pub const MAX_RUN_NAME_CHARS: usize = 200;
+/// The longest run notes, in characters.
+pub const MAX_RUN_NOTES_CHARS: usize = 20_000;
+
+/// Why a run name or notes cannot be kept: they are too long, or the name spans lines.
+pub fn check_run_label(name: &str, notes: &str) -> Result<(), String> {
+    if name.chars().count() > MAX_RUN_NAME_CHARS {
+        return Err(format!(
+            "the run name is longer than {MAX_RUN_NAME_CHARS} characters"
+        ));
+    }
+    if name.contains(['\n', '\r']) {
+        return Err("the run name must be one line".to_string());
+    }
+    if notes.chars().count() > MAX_RUN_NOTES_CHARS {
+        return Err(format!(
+            "the notes are longer than {MAX_RUN_NOTES_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+/// The name a run's request gave (`name` in its configuration), trimmed; empty when none.
+fn requested_name(config: &serde_json::Value) -> String {
+    config
+        .get("name")
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// One judge's raw reply for a record.
@@ -255,7 +304,12 @@ pub struct JudgeReply {
 pub struct RecordRow {
     /// The model's label (what the user wrote).
     pub model: String,
-    /// The model's position in the run's model list (for a stable export order).
+    /// The prompt variant's label (`A`, `B`, ... or the user's); empty in rows stored before
+    /// runs had variants.
+    #[serde(default)]
+    pub variant: String,
+    /// The row's column: the (variant, model) pair's position in the run (variant × models +
+    /// model), for a stable export order; with one variant, the model's position.
     pub model_order: usize,
     /// The record's position in the selection (export order).
     pub position: usize,
@@ -348,6 +402,8 @@ pub enum RecordSort {
 pub struct RecordQuery {
     /// Only this model's rows.
     pub model: Option<String>,
+    /// Only this prompt variant's rows.
+    pub variant: Option<String>,
     /// Which rows.
     pub filter: RecordFilter,
     /// Their order.
@@ -502,8 +558,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// an unknown run.
     fn cancel_requested(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, bool>;
 
+    /// Sets the name and notes of a run of `owner` (checked by [`check_run_label`] first);
+    /// false when `owner` has no such run.
+    fn annotate_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        name: &str,
+        notes: &str,
+    ) -> StoreFuture<'_, bool>;
+
     /// Stores finished rows of a run of `owner` in one transaction; a row already stored for
-    /// the same (run, model, position) is an error.
+    /// the same (run, position, column) is an error.
     fn insert_records(
         &self,
         owner: &UserId,

@@ -27,15 +27,17 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_owners_datasets_settings_sessions.sql"),
     include_str!("migrations/0003_run_leases.sql"),
     include_str!("migrations/0004_cancel_requests.sql"),
+    include_str!("migrations/0005_run_names.sql"),
+    include_str!("migrations/0006_prompt_variants.sql"),
 ];
 
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
 
 const RECORD_COLUMNS: &str = "model, model_order, position, idx, model_input, prompt, model_output, \
-     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies, cached";
+     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies, cached, variant";
 
-const RUN_COLUMNS: &str = "id, owner, created, config, status, total, summary";
+const RUN_COLUMNS: &str = "id, owner, created, config, status, total, summary, name, notes";
 
 const DATASET_COLUMNS: &str = "id, owner, name, format, size_bytes, n_records, fields, created";
 
@@ -282,6 +284,8 @@ impl Inner {
                 .as_deref()
                 .map(|text| self.json(&id, "summary", text))
                 .transpose()?,
+            name: row.get(7).map_err(&sqlite)?,
+            notes: row.get(8).map_err(&sqlite)?,
             id,
         })
     }
@@ -312,6 +316,7 @@ impl Inner {
             error: row.get(14).map_err(&sqlite)?,
             judge_replies: self.json(run_id, "judge_replies", &text(15)?)?,
             cached: row.get::<_, i64>(16).map_err(&sqlite)? != 0,
+            variant: text(17)?,
         })
     }
 
@@ -377,12 +382,13 @@ impl Store for SqliteStore {
         config: &serde_json::Value,
         total: usize,
     ) -> StoreFuture<'_, ()> {
+        let name = crate::requested_name(config);
         let (owner, run_id, config) = (owner.clone(), run_id.to_string(), config.to_string());
         self.blocking(move |inner| {
             inner.write(|conn| {
                 conn.execute(
-                    &format!("INSERT INTO runs (id, owner, created, config, status, total) VALUES (?1, ?2, {NOW}, ?3, 'running', ?4)"),
-                    params![run_id, owner.as_str(), config, total as i64],
+                    &format!("INSERT INTO runs (id, owner, created, config, status, total, name) VALUES (?1, ?2, {NOW}, ?3, 'running', ?4, ?5)"),
+                    params![run_id, owner.as_str(), config, total as i64, name],
                 )
                 .map_err(inner.sqlite("creating run"))?;
                 Ok(())
@@ -591,6 +597,31 @@ impl Store for SqliteStore {
         })
     }
 
+    fn annotate_run(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        name: &str,
+        notes: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, run_id, name, notes) = (
+            owner.clone(),
+            run_id.to_string(),
+            name.to_string(),
+            notes.to_string(),
+        );
+        self.blocking(move |inner| {
+            let n_rows = inner.write(|conn| {
+                conn.execute(
+                    "UPDATE runs SET name = ?3, notes = ?4 WHERE id = ?1 AND owner = ?2",
+                    params![run_id, owner.as_str(), name, notes],
+                )
+                .map_err(inner.sqlite("naming a run"))
+            })?;
+            Ok(n_rows == 1)
+        })
+    }
+
     fn insert_records(
         &self,
         owner: &UserId,
@@ -609,7 +640,7 @@ impl Store for SqliteStore {
                 {
                     let mut statement = tx
                         .prepare_cached(&format!(
-                            "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                            "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
                         ))
                         .map_err(inner.sqlite("inserting records"))?;
                     for record in &rows {
@@ -636,6 +667,7 @@ impl Store for SqliteStore {
                                 record.error,
                                 judge_replies,
                                 i64::from(record.cached),
+                                record.variant,
                             ])
                             .map_err(inner.sqlite("inserting records"))?;
                     }
@@ -696,6 +728,10 @@ impl Store for SqliteStore {
                 if let Some(model) = &query.model {
                     filter.push_str(" AND model = ?");
                     filter_values.push(Value::Text(model.clone()));
+                }
+                if let Some(variant) = &query.variant {
+                    filter.push_str(" AND variant = ?");
+                    filter_values.push(Value::Text(variant.clone()));
                 }
                 match &query.filter {
                     RecordFilter::All => {}
@@ -1040,6 +1076,11 @@ mod tests {
     #[tokio::test]
     async fn cancel_requests_are_recorded_for_running_runs_of_their_owner() {
         suite::cancel_requests_are_recorded_for_running_runs_of_their_owner(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn runs_are_named_and_annotated_by_their_owner() {
+        suite::runs_are_named_and_annotated_by_their_owner(&store().1).await;
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ pub fn record(model: &str, position: usize, f1: f64, error: Option<&str>) -> Rec
     RecordRow {
         model: model.to_string(),
         model_order: usize::from(model != "m"),
+        variant: String::new(),
         position,
         index: position * 2,
         model_input: format!("prompt {position}"),
@@ -132,6 +133,7 @@ pub async fn one_owner_never_sees_or_changes_another_owners_rows(store: &dyn Sto
     assert!(all_records(store, &bob, "r").await.unwrap().is_empty());
     let query = RecordQuery {
         model: None,
+        variant: None,
         filter: RecordFilter::All,
         sort: RecordSort::Position,
         descending: false,
@@ -257,6 +259,7 @@ pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
     }
     let query = |filter, sort, descending, offset, limit| RecordQuery {
         model: Some("m".to_string()),
+        variant: None,
         filter,
         sort,
         descending,
@@ -311,6 +314,7 @@ pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
     .await;
     let all_models = RecordQuery {
         model: None,
+        variant: None,
         ..query(RecordFilter::All, RecordSort::Position, false, 0, 10)
     };
     check_query(store, all_models, (&[0, 0, 1, 2, 3], 5)).await;
@@ -513,5 +517,55 @@ pub async fn cancel_requests_are_recorded_for_running_runs_of_their_owner(store:
     assert_eq!(
         store.run(&alice(), "c").await.unwrap().unwrap().status,
         RunStatus::Cancelled
+    );
+}
+
+/// A run starts with the name its request gave, and its owner alone renames it and writes its
+/// notes.
+pub async fn runs_are_named_and_annotated_by_their_owner(store: &dyn Store) {
+    let bob = UserId::new("bob");
+    store
+        .create_run(
+            &alice(),
+            "named",
+            &serde_json::json!({"name": "  Baseline prompt  "}),
+            1,
+        )
+        .await
+        .unwrap();
+    store
+        .create_run(&alice(), "unnamed", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    let named = store.run(&alice(), "named").await.unwrap().unwrap();
+    assert_eq!(
+        (named.name.as_str(), named.notes.as_str()),
+        ("Baseline prompt", "")
+    );
+    assert_eq!(named.display_name(), "Baseline prompt");
+    let unnamed = store.run(&alice(), "unnamed").await.unwrap().unwrap();
+    assert_eq!(unnamed.display_name(), "unnamed", "the id stands in");
+    // Another owner and an unknown run are refused and change nothing.
+    assert!(!store.annotate_run(&bob, "named", "mine", "").await.unwrap());
+    assert!(!store.annotate_run(&alice(), "nope", "x", "").await.unwrap());
+    assert!(store.run(&alice(), "nope").await.unwrap().is_none());
+    assert!(
+        store
+            .annotate_run(
+                &alice(),
+                "named",
+                "Variant B wins",
+                "B is shorter.\nTry C next."
+            )
+            .await
+            .unwrap()
+    );
+    let listed = store.runs(&alice(), 10).await.unwrap();
+    let named = listed.iter().find(|run| run.id == "named").unwrap();
+    assert_eq!(named.name, "Variant B wins");
+    assert_eq!(named.notes, "B is shorter.\nTry C next.");
+    assert_eq!(
+        named.config["name"], "  Baseline prompt  ",
+        "the request is kept as it was"
     );
 }

@@ -105,8 +105,13 @@ pub fn plan(
     selection: Selection,
 ) -> EvalPlan {
     EvalPlan {
+        name: String::new(),
+        estimated_cost_usd: None,
         dataset: Dataset::open(dataset).expect("dataset opens"),
-        template: PromptTemplate::parse(SQUAD_TEMPLATE).expect("template parses"),
+        variants: vec![engine::runner::Variant {
+            label: engine::runner::DEFAULT_VARIANT.to_string(),
+            template: PromptTemplate::parse(SQUAD_TEMPLATE).expect("template parses"),
+        }],
         reference_field: "answers".to_string(),
         selection,
         metrics,

@@ -64,12 +64,29 @@ fn bar_chart(
     let plot_width = WIDTH - LEFT - 10.0;
     let plot_height = HEIGHT - BOTTOM - TOP;
     let y_max = if y_max > 0.0 { y_max } else { 1.0 };
+    let group_width = plot_width / groups.len().max(1) as f64;
+    // Labels wider than their group would overlap their neighbours: they are turned by
+    // LABEL_ANGLE degrees (end-anchored under their group), and the chart grows to hold them.
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|group| shorten(group, MAX_LABEL_CHARS))
+        .collect();
+    let widest = labels
+        .iter()
+        .map(|label| label_width(label))
+        .fold(0.0, f64::max);
+    let rotate = widest > group_width * 0.9;
+    let label_space = if rotate {
+        widest * LABEL_ANGLE.to_radians().sin() + 6.0
+    } else {
+        0.0
+    };
+    let legend_top = HEIGHT + label_space;
+    let total_height = legend_top + 18.0 * series.len().div_ceil(3) as f64;
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {}" width="{WIDTH}" height="{}" role="img" aria-label="{}"><title>{}</title>"#,
-        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
-        HEIGHT + 18.0 * series.len().div_ceil(3) as f64,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {total_height:.1}" width="{WIDTH}" height="{total_height:.1}" role="img" aria-label="{}"><title>{}</title>"#,
         escape(title),
         escape(title)
     );
@@ -92,7 +109,6 @@ fn bar_chart(
         TOP + plot_height / 2.0,
         escape(y_label)
     );
-    let group_width = plot_width / groups.len().max(1) as f64;
     let bar_width = (group_width * 0.8 / series.len().max(1) as f64).max(1.0);
     for (group_idx, group) in groups.iter().enumerate() {
         let x0 = LEFT + group_width * group_idx as f64 + group_width * 0.1;
@@ -115,18 +131,26 @@ fn bar_chart(
                 escape(&format_tick(value))
             );
         }
-        let _ = write!(
-            svg,
-            r##"<text x="{:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#1b1f24">{}</text>"##,
-            x0 + group_width * 0.4,
-            HEIGHT - BOTTOM + 14.0,
-            escape(&shorten(group, 18))
-        );
+        let (x, y) = (x0 + group_width * 0.4, HEIGHT - BOTTOM + 14.0);
+        if rotate {
+            let _ = write!(
+                svg,
+                r##"<text class="x-label" x="{x:.1}" y="{y:.1}" font-size="10" text-anchor="end" fill="#1b1f24" transform="rotate(-{LABEL_ANGLE} {x:.1} {:.1})">{}</text>"##,
+                y - 8.0,
+                escape(&labels[group_idx])
+            );
+        } else {
+            let _ = write!(
+                svg,
+                r##"<text class="x-label" x="{x:.1}" y="{y:.1}" font-size="10" text-anchor="middle" fill="#1b1f24">{}</text>"##,
+                escape(&labels[group_idx])
+            );
+        }
     }
     // Legend under the plot, three entries a row.
     for (series_idx, series_name) in series.iter().enumerate() {
         let x = LEFT + (series_idx % 3) as f64 * 140.0;
-        let y = HEIGHT + 4.0 + (series_idx / 3) as f64 * 18.0;
+        let y = legend_top + 4.0 + (series_idx / 3) as f64 * 18.0;
         let _ = write!(
             svg,
             r##"<rect x="{x:.1}" y="{:.1}" width="10" height="10" fill="{}"/><text x="{:.1}" y="{:.1}" font-size="11" fill="#1b1f24">{}</text>"##,
@@ -139,6 +163,17 @@ fn bar_chart(
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The longest x label, in characters (longer ones are shortened with an ellipsis).
+const MAX_LABEL_CHARS: usize = 24;
+/// How far turned labels are turned, in degrees.
+const LABEL_ANGLE: f64 = 40.0;
+
+/// A generous estimate of a label's width at font size 10 in a sans-serif face (no glyph
+/// metrics here: wider than any common face, so labels judged to fit do fit).
+fn label_width(label: &str) -> f64 {
+    label.chars().count() as f64 * 6.2
 }
 
 fn format_tick(value: f64) -> String {
@@ -172,10 +207,18 @@ pub async fn run_charts(
     summary: &Summary,
     score_names: &[&'static str],
 ) -> Result<Vec<Chart>, StoreError> {
+    // One series per column: a model, or a (variant, model) pair when the run has variants.
+    let several_variants = summary.variants().len() > 1;
     let models: Vec<String> = summary
         .models
         .iter()
-        .map(|model| model.model.clone())
+        .map(|line| {
+            if several_variants {
+                format!("{} · {}", line.variant, line.model)
+            } else {
+                line.model.clone()
+            }
+        })
         .collect();
     let mut charts = Vec::new();
     if models.is_empty() || score_names.is_empty() {
@@ -186,9 +229,10 @@ pub async fn run_charts(
     let values: Vec<Vec<f64>> = score_names
         .iter()
         .map(|name| {
-            models
+            summary
+                .models
                 .iter()
-                .map(|model| summary.mean(model, name).unwrap_or(0.0))
+                .map(|line| line.mean(name).unwrap_or(0.0))
                 .collect()
         })
         .collect();
@@ -205,16 +249,14 @@ pub async fn run_charts(
         })
         .collect::<Vec<_>>()
         .join("; ");
+    let title = if several_variants {
+        "Mean score per variant and model"
+    } else {
+        "Mean score per model"
+    };
     charts.push(Chart {
-        title: "Mean score per model".to_string(),
-        svg: bar_chart(
-            "Mean score per model",
-            1.0,
-            &groups,
-            &models,
-            &values,
-            "mean",
-        ),
+        title: title.to_string(),
+        svg: bar_chart(title, 1.0, &groups, &models, &values, "mean"),
         summary: summary_text,
     });
 
@@ -225,7 +267,11 @@ pub async fn run_charts(
     // Score distributions: counts per bin, per score and model.
     let mut counts = vec![vec![vec![0usize; models.len()]; 10]; score_names.len()];
     store::for_each_record(store, owner, run_id, |row| {
-        let Some(model_idx) = models.iter().position(|model| *model == row.model) else {
+        let column = summary
+            .models
+            .iter()
+            .position(|line| line.model == row.model && line.variant == row.variant);
+        let Some(model_idx) = column else {
             return Ok::<(), StoreError>(());
         };
         for (score_idx, name) in score_names.iter().enumerate() {
@@ -295,6 +341,36 @@ mod tests {
             ],
             [0, 0, 1, 9, 9, 9, 0]
         );
+    }
+
+    #[test]
+    fn labels_wider_than_their_group_are_turned_and_the_chart_grows() {
+        let scores: Vec<String> = [
+            "exact_match_score",
+            "quasi_exact_match_score",
+            "f1_score",
+            "precision_over_words",
+            "recall_over_words",
+        ]
+        .map(String::from)
+        .to_vec();
+        let series = vec!["openai:m".to_string()];
+        let values = vec![vec![0.5]; scores.len()];
+        let crowded = bar_chart("t", 1.0, &scores, &series, &values, "mean");
+        assert_eq!(
+            crowded.matches("rotate(-40").count(),
+            scores.len(),
+            "{crowded}"
+        );
+        let two = &scores[..2];
+        let roomy = bar_chart("t", 1.0, two, &series, &values[..2], "mean");
+        assert!(!roomy.contains("rotate(-40"), "{roomy}");
+        let height = |svg: &str| -> f64 {
+            let start = svg.find("height=\"").expect("the svg has a height") + 8;
+            let value = svg[start..].split('"').next().expect("a quoted height");
+            value.parse().expect("a number")
+        };
+        assert!(height(&crowded) > height(&roomy) + 50.0);
     }
 
     #[test]

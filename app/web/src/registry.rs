@@ -394,12 +394,7 @@ async fn store_summary(
     outcome: &RunOutcome,
     interrupted: bool,
 ) -> Result<(), StoreError> {
-    let labels: Vec<String> = plan
-        .models
-        .iter()
-        .map(|model| model.label.clone())
-        .collect();
-    let mut builder = SummaryBuilder::new(&labels);
+    let mut builder = SummaryBuilder::new(&plan.columns());
     for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
         builder.add(&row);
         Ok::<(), StoreError>(())

@@ -28,11 +28,12 @@ function watchProgress(section) {
   });
 }
 
-// Live template preview: re-render the first records while the template is typed.
-function watchTemplate(form) {
-  const template = form.querySelector("#template");
+// Live template preview: re-render the first records while a template (each prompt variant
+// has its own) is typed, into the element its `data-preview` names.
+function watchTemplate(form, template) {
   const dataset = form.querySelector("#dataset");
-  const preview = document.getElementById("preview");
+  const preview = document.getElementById(template.dataset.preview);
+  if (!preview || !dataset) return;
   const token = form.querySelector('input[name="csrf_token"]').value;
   let timer = null;
   let sequence = 0;
@@ -87,5 +88,5 @@ document.addEventListener("DOMContentLoaded", () => {
   const progress = document.querySelector("[data-events]");
   if (progress) watchProgress(progress);
   const form = document.getElementById("eval-form");
-  if (form && form.querySelector("#template") && form.querySelector("#dataset")) watchTemplate(form);
+  if (form) form.querySelectorAll("textarea[data-preview]").forEach((template) => watchTemplate(form, template));
 });

@@ -52,6 +52,7 @@ async fn eval_jsonl_with_openai_writes_fmeval_compatible_results() {
             "scores",
             "index",
             "model",
+            "variant",
             "latency_ms",
             "input_tokens",
             "output_tokens",

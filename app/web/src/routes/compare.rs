@@ -1,5 +1,7 @@
 //! Compare two or more runs side by side: the configuration keys that differ, each model's
-//! mean per score with its delta from the first run, and the records whose scores differ.
+//! mean per score with its delta from the first run, and, against a baseline run chosen by
+//! the user, per record and for one chosen score: improved, regressed or unchanged, counted
+//! per run, with the records that changed (or only those that regressed, or improved) listed.
 //!
 //! Invariants: only the user's own runs can be compared (the store scopes every read); the
 //! record comparison keeps one small entry (scores only) per (model, record) of each run and
@@ -26,8 +28,156 @@ pub const MAX_COMPARED_ROWS: usize = 50_000;
 /// Differing records listed at most.
 const MAX_LISTED: usize = 200;
 
-/// Per (model, dataset index): the record's prompt (shortened) and its scores in each run.
-type ScoresByRecord = BTreeMap<(String, usize), (String, Vec<Option<String>>)>;
+/// Characters of a prompt shown per record.
+const PROMPT_CHARS: usize = 160;
+/// Characters of an output shown per record and run.
+const OUTPUT_CHARS: usize = 120;
+
+/// Per (variant, model, dataset index): the record's prompt (shortened) and its cell in each
+/// run (rows stored before variants existed belong to the default variant).
+type CellsByRecord = BTreeMap<(String, String, usize), (String, Vec<Option<Cell>>)>;
+
+/// One record of one run, as compared: the chosen score, and the output (shortened).
+#[derive(Clone)]
+struct Cell {
+    value: Option<f64>,
+    failed: bool,
+    output: String,
+}
+
+/// How a record of a run compares with the same record of the baseline run, on the chosen
+/// score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A higher score, or a success where the baseline failed.
+    Improved,
+    /// A lower score, or a failure where the baseline succeeded.
+    Regressed,
+    /// The same score (or both failed).
+    Unchanged,
+    /// Missing from one of the runs, or without the score: nothing to compare.
+    NotComparable,
+}
+
+impl Change {
+    fn of(baseline: Option<&Cell>, cell: Option<&Cell>) -> Change {
+        match (baseline, cell) {
+            (Some(base), Some(cell)) => match (base.failed, cell.failed, base.value, cell.value) {
+                (true, true, ..) => Change::Unchanged,
+                (true, false, ..) => Change::Improved,
+                (false, true, ..) => Change::Regressed,
+                (false, false, Some(base), Some(value)) if value > base + 1e-12 => Change::Improved,
+                (false, false, Some(base), Some(value)) if value < base - 1e-12 => {
+                    Change::Regressed
+                }
+                (false, false, Some(_), Some(_)) => Change::Unchanged,
+                _ => Change::NotComparable,
+            },
+            _ => Change::NotComparable,
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Change::Improved => "delta-up",
+            Change::Regressed => "delta-down",
+            Change::Unchanged | Change::NotComparable => "",
+        }
+    }
+}
+
+/// How the records of one run compare with the baseline's.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChangeCounts {
+    pub improved: usize,
+    pub regressed: usize,
+    pub unchanged: usize,
+    pub not_comparable: usize,
+}
+
+impl ChangeCounts {
+    fn add(&mut self, change: Change) {
+        match change {
+            Change::Improved => self.improved += 1,
+            Change::Regressed => self.regressed += 1,
+            Change::Unchanged => self.unchanged += 1,
+            Change::NotComparable => self.not_comparable += 1,
+        }
+    }
+}
+
+/// Which records the list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Show {
+    /// Records that changed in any run.
+    Differ,
+    /// Records that regressed in any run.
+    Regressed,
+    /// Records that improved in any run.
+    Improved,
+}
+
+impl Show {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Show::Differ => "differ",
+            Show::Regressed => "regressed",
+            Show::Improved => "improved",
+        }
+    }
+}
+
+/// The baseline, the score and the filter of a comparison (from the query; unknown values
+/// fall back to the first run, the first score and "differ").
+pub struct CompareView {
+    /// The baseline run's position in the list.
+    pub baseline: usize,
+    /// The score records are compared on.
+    pub metric: String,
+    /// Which records are listed.
+    pub show: Show,
+}
+
+impl CompareView {
+    fn of(params: &CompareParams, runs: &[RunRow], score_names: &[String]) -> CompareView {
+        CompareView {
+            baseline: params
+                .baseline
+                .as_ref()
+                .and_then(|id| runs.iter().position(|run| run.id == *id))
+                .unwrap_or(0),
+            metric: params
+                .metric
+                .clone()
+                .filter(|metric| score_names.contains(metric))
+                .or_else(|| score_names.first().cloned())
+                .unwrap_or_default(),
+            show: match params.show.as_deref() {
+                Some("regressed") => Show::Regressed,
+                Some("improved") => Show::Improved,
+                _ => Show::Differ,
+            },
+        }
+    }
+}
+
+/// What the query asks besides the runs.
+#[derive(Default)]
+struct CompareParams {
+    baseline: Option<String>,
+    metric: Option<String>,
+    show: Option<String>,
+}
+
+/// The first `max` characters of `text`, with an ellipsis when it was longer.
+fn shorten(text: &str, max: usize) -> String {
+    let mut chars = text.chars();
+    let mut short: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        short.push('…');
+    }
+    short
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/compare", get(compare_show))
@@ -57,13 +207,13 @@ impl MetricRow {
             .map_or_else(|| "-".to_string(), |mean| format!("{mean:.4}"))
     }
 
-    /// The delta of run `run_idx` from the first run, as text, and its direction.
-    pub fn delta(&self, run_idx: &usize) -> (String, &'static str) {
+    /// The delta of run `run_idx` from the baseline run, as text, and its direction.
+    pub fn delta(&self, run_idx: &usize, baseline: &usize) -> (String, &'static str) {
         match (
-            self.means.first().copied().flatten(),
+            self.means.get(*baseline).copied().flatten(),
             self.means.get(*run_idx).copied().flatten(),
         ) {
-            (Some(first), Some(mean)) if *run_idx > 0 => {
+            (Some(first), Some(mean)) if run_idx != baseline => {
                 let delta = mean - first;
                 let class = if delta > 1e-12 {
                     "delta-up"
@@ -79,12 +229,19 @@ impl MetricRow {
     }
 }
 
-/// A record whose scores differ between runs.
+/// A listed record: its prompt and its cell in each run.
 pub struct RecordDiff {
     pub model: String,
     pub index: usize,
     pub prompt: String,
-    pub scores: Vec<String>,
+    pub cells: Vec<CellView>,
+}
+
+/// A record's chosen score and output in one run, and how it compares with the baseline.
+pub struct CellView {
+    pub value: String,
+    pub output: String,
+    pub class: &'static str,
 }
 
 #[derive(Template)]
@@ -94,8 +251,11 @@ struct ComparePage {
     runs: Vec<RunRow>,
     config: Vec<ConfigRow>,
     metrics: Vec<MetricRow>,
+    score_names: Vec<String>,
+    view: CompareView,
+    counts: Vec<ChangeCounts>,
     records: Vec<RecordDiff>,
-    n_differing: usize,
+    n_matching: usize,
     truncated: bool,
 }
 
@@ -120,9 +280,14 @@ async fn compare_show(
 ) -> Result<Html<ComparePage>, AppError> {
     let query = Bytes::from(query.unwrap_or_default());
     let mut ids: Vec<String> = Vec::new();
+    let mut params = CompareParams::default();
     for (name, value) in form_urlencoded::parse(&query) {
-        if name == "run" && !ids.contains(&value.to_string()) {
-            ids.push(value.into_owned());
+        match name.as_ref() {
+            "run" if !ids.contains(&value.to_string()) => ids.push(value.into_owned()),
+            "baseline" => params.baseline = Some(value.into_owned()),
+            "metric" => params.metric = Some(value.into_owned()),
+            "show" => params.show = Some(value.into_owned()),
+            _ => {}
         }
     }
     if ids.len() < 2 {
@@ -140,7 +305,9 @@ async fn compare_show(
         runs.push(super::runs::find_run(&state, &user.id, id).await?);
     }
 
-    // Configuration: every key of any run, those that differ first.
+    // Configuration: every key of any run, those that differ first; datasets by the names they
+    // were uploaded with.
+    let names = super::runs::dataset_names(&state, &user.id).await?;
     let keys: BTreeSet<String> = runs
         .iter()
         .filter_map(|run| run.config.as_object())
@@ -151,7 +318,12 @@ async fn compare_show(
         .map(|key| {
             let values: Vec<String> = runs
                 .iter()
-                .map(|run| value_text(run.config.get(&key)))
+                .map(|run| match run.config.get(&key) {
+                    Some(serde_json::Value::String(path)) if key == "dataset" => {
+                        names.display(path)
+                    }
+                    value => value_text(value),
+                })
                 .collect();
             let differs = values.iter().any(|value| *value != values[0]);
             ConfigRow {
@@ -171,8 +343,13 @@ async fn compare_show(
         let Some(summary) = summary else { continue };
         for model in &summary.models {
             for mean in &model.scores {
+                // A variant other than the default is named with its model.
+                let column = match model.variant.as_str() {
+                    "" | engine::runner::DEFAULT_VARIANT => model.model.clone(),
+                    variant => format!("{variant} · {}", model.model),
+                };
                 let means = lines
-                    .entry((model.model.clone(), mean.name.clone()))
+                    .entry((column, mean.name.clone()))
                     .or_insert_with(|| vec![None; runs.len()]);
                 means[run_idx] = Some(mean.value);
             }
@@ -187,8 +364,22 @@ async fn compare_show(
         })
         .collect();
 
-    // Records: scores per (model, dataset index) in each run.
-    let mut per_record: ScoresByRecord = BTreeMap::new();
+    // Records: the chosen score per (model, dataset index) in each run, against the baseline.
+    let score_names: Vec<String> = {
+        let mut names: Vec<String> = Vec::new();
+        for summary in summaries.iter().flatten() {
+            for model in &summary.models {
+                for mean in &model.scores {
+                    if !names.contains(&mean.name) {
+                        names.push(mean.name.clone());
+                    }
+                }
+            }
+        }
+        names
+    };
+    let view = CompareView::of(&params, &runs, &score_names);
+    let mut per_record: CellsByRecord = BTreeMap::new();
     let mut truncated = false;
     for (run_idx, run) in runs.iter().enumerate() {
         let mut n_rows = 0;
@@ -200,22 +391,33 @@ async fn compare_show(
                     run_id: String::new(),
                 });
             }
-            let scores = if row.is_ok() {
-                row.scores
-                    .iter()
-                    .map(|score| format!("{} {:.3}", score.name, score.value.as_f64()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            } else {
-                "failed".to_string()
+            let cell = Cell {
+                value: if row.is_ok() {
+                    row.scores
+                        .iter()
+                        .find(|score| score.name == view.metric)
+                        .map(|score| score.value.as_f64())
+                } else {
+                    None
+                },
+                failed: !row.is_ok(),
+                output: shorten(
+                    row.model_output
+                        .as_deref()
+                        .or(row.error.as_deref())
+                        .unwrap_or(""),
+                    OUTPUT_CHARS,
+                ),
             };
             let entry = per_record
-                .entry((row.model.clone(), row.index))
+                .entry(engine::runner::prior_key(&row))
                 .or_insert_with(|| {
-                    let prompt: String = row.model_input.chars().take(160).collect();
-                    (prompt, vec![None; runs.len()])
+                    (
+                        shorten(&row.model_input, PROMPT_CHARS),
+                        vec![None; runs.len()],
+                    )
                 });
-            entry.1[run_idx] = Some(scores);
+            entry.1[run_idx] = Some(cell);
             Ok(())
         })
         .await;
@@ -225,27 +427,76 @@ async fn compare_show(
             Err(error) => return Err(error.into()),
         }
     }
-    let differing: Vec<RecordDiff> = per_record
-        .into_iter()
-        .filter(|(_, (_, scores))| scores.iter().any(|score| *score != scores[0]))
-        .map(|((model, index), (prompt, scores))| RecordDiff {
-            model,
-            index,
-            prompt,
-            scores: scores
-                .into_iter()
-                .map(|score| score.unwrap_or_else(|| "not in this run".to_string()))
-                .collect(),
-        })
-        .collect();
-    let n_differing = differing.len();
+    let several_variants = per_record
+        .keys()
+        .any(|(variant, ..)| variant != engine::runner::DEFAULT_VARIANT);
+    let mut counts = vec![ChangeCounts::default(); runs.len()];
+    let mut listed: Vec<RecordDiff> = Vec::new();
+    let mut n_matching = 0;
+    for ((variant, model, index), (prompt, cells)) in per_record {
+        let changes: Vec<Change> = cells
+            .iter()
+            .map(|cell| Change::of(cells[view.baseline].as_ref(), cell.as_ref()))
+            .collect();
+        for (run_idx, change) in changes.iter().enumerate() {
+            if run_idx != view.baseline {
+                counts[run_idx].add(*change);
+            }
+        }
+        let others = || {
+            changes
+                .iter()
+                .enumerate()
+                .filter(|(run_idx, _)| *run_idx != view.baseline)
+                .map(|(_, change)| *change)
+        };
+        let shown = match view.show {
+            Show::Differ => others().any(|change| change != Change::Unchanged),
+            Show::Regressed => others().any(|change| change == Change::Regressed),
+            Show::Improved => others().any(|change| change == Change::Improved),
+        };
+        if !shown {
+            continue;
+        }
+        n_matching += 1;
+        if listed.len() < MAX_LISTED {
+            listed.push(RecordDiff {
+                model: if several_variants {
+                    format!("{variant} · {model}")
+                } else {
+                    model
+                },
+                index,
+                prompt,
+                cells: cells
+                    .into_iter()
+                    .zip(changes)
+                    .map(|(cell, change)| CellView {
+                        value: match &cell {
+                            None => "not in this run".to_string(),
+                            Some(Cell { failed: true, .. }) => "failed".to_string(),
+                            Some(Cell {
+                                value: Some(value), ..
+                            }) => format!("{value:.4}"),
+                            Some(Cell { value: None, .. }) => "-".to_string(),
+                        },
+                        output: cell.map(|cell| cell.output).unwrap_or_default(),
+                        class: change.class(),
+                    })
+                    .collect(),
+            });
+        }
+    }
     Ok(Html(ComparePage {
         layout,
         runs,
         config,
         metrics,
-        records: differing.into_iter().take(MAX_LISTED).collect(),
-        n_differing,
+        score_names,
+        view,
+        counts,
+        records: listed,
+        n_matching,
         truncated,
     }))
 }

@@ -25,7 +25,7 @@ use crate::session::CurrentUser;
 use crate::state::AppState;
 use engine::dataset::Dataset;
 use engine::judge::Rubric;
-use engine::plan::{EvalRequest, Field, build_plan};
+use engine::plan::{EvalRequest, Field, TemplateRequest, build_plan};
 use engine::providers::InferenceParams;
 use fmeval_scoring::metrics::MetricName;
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
@@ -49,9 +49,14 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EvalForm {
+    pub name: String,
     pub dataset: String,
     pub reference_field: String,
+    /// The first prompt variant's template and label.
     pub template: String,
+    pub template_label: String,
+    /// The other prompt variants, in order.
+    pub variants: Vec<VariantForm>,
     pub models: Vec<String>,
     pub extra_models: String,
     pub metrics: Vec<String>,
@@ -70,6 +75,21 @@ pub struct EvalForm {
     pub max_retry_wait: String,
     pub record_timeout: String,
     pub max_record_size: String,
+}
+
+/// A prompt variant of the form beyond the first: its label and template as typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VariantForm {
+    pub label: String,
+    pub template: String,
+}
+
+impl VariantForm {
+    /// Neither a label nor a template: an added variant left blank, not evaluated.
+    fn is_blank(&self) -> bool {
+        self.label.trim().is_empty() && self.template.trim().is_empty()
+    }
 }
 
 impl EvalForm {
@@ -115,10 +135,26 @@ impl EvalForm {
             Selection::Sample { n, seed } => ("sample", n.to_string(), seed.to_string()),
         };
         let number = |value: Option<String>| value.unwrap_or_default();
+        let mut templates = request.templates.iter();
+        let first = templates.next();
         EvalForm {
+            name: request.name.clone(),
             dataset: dataset_id,
             reference_field: request.reference_field.clone(),
-            template: request.template.clone(),
+            template: first.map(|first| first.text.clone()).unwrap_or_default(),
+            // The default label of a lone template is not shown as a label the user chose.
+            template_label: first
+                .map(|first| first.label.clone())
+                .filter(|label| {
+                    request.templates.len() > 1 || label != engine::runner::DEFAULT_VARIANT
+                })
+                .unwrap_or_default(),
+            variants: templates
+                .map(|variant| VariantForm {
+                    label: variant.label.clone(),
+                    template: variant.text.clone(),
+                })
+                .collect(),
             models,
             extra_models,
             metrics: request
@@ -150,12 +186,22 @@ impl EvalForm {
     /// The form of a URL-encoded body (repeated keys for the checkboxes).
     fn parse(body: &[u8]) -> EvalForm {
         let mut form = EvalForm::default();
+        // Each variant's label input comes before its template in the page, the first
+        // variant's first: the n-th label and the n-th template belong together.
+        let mut templates: Vec<String> = Vec::new();
+        let mut labels: Vec<String> = Vec::new();
         for (name, value) in form_urlencoded::parse(body) {
             let value = value.into_owned();
             match name.as_ref() {
+                "name" => form.name = value,
                 "dataset" => form.dataset = value,
                 "reference_field" => form.reference_field = value,
-                "template" => form.template = value,
+                "template" if templates.len() < engine::plan::MAX_VARIANTS + 1 => {
+                    templates.push(value)
+                }
+                "variant_label" if labels.len() < engine::plan::MAX_VARIANTS + 1 => {
+                    labels.push(value)
+                }
                 "models" => form.models.push(value),
                 "extra_models" => form.extra_models = value,
                 "metrics" => form.metrics.push(value),
@@ -177,7 +223,53 @@ impl EvalForm {
                 _ => {}
             }
         }
+        labels.resize(templates.len().max(labels.len()), String::new());
+        templates.resize(labels.len(), String::new());
+        let mut pairs = labels.into_iter().zip(templates);
+        if let Some((label, template)) = pairs.next() {
+            form.template_label = label;
+            form.template = template;
+        }
+        form.variants = pairs
+            .map(|(label, template)| VariantForm { label, template })
+            .collect();
         form
+    }
+
+    /// The request's templates: the first variant, then every other one not left blank.
+    fn templates(&self) -> Vec<TemplateRequest> {
+        std::iter::once(TemplateRequest {
+            label: self.template_label.trim().to_string(),
+            text: self.template.clone(),
+        })
+        .chain(
+            self.variants
+                .iter()
+                .filter(|variant| !variant.is_blank())
+                .map(|variant| TemplateRequest {
+                    label: variant.label.trim().to_string(),
+                    text: variant.template.clone(),
+                }),
+        )
+        .collect()
+    }
+
+    /// The label a variant gets when run (its own, or the letter of its position), for the
+    /// page's headings: `index` 0 is the first variant.
+    pub fn variant_heading(&self, index: impl std::borrow::Borrow<usize>) -> String {
+        let index = *index.borrow();
+        let given = match index {
+            0 => self.template_label.trim(),
+            n => self
+                .variants
+                .get(n - 1)
+                .map_or("", |variant| variant.label.trim()),
+        };
+        if given.is_empty() {
+            engine::plan::default_label(index)
+        } else {
+            given.to_string()
+        }
     }
 
     /// Whether a checkbox value is ticked.
@@ -309,8 +401,9 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         && !form.rubric.trim().is_empty())
     .then(|| form.rubric.clone());
     Ok(EvalRequest {
+        name: form.name.trim().to_string(),
         dataset: dataset.path.clone(),
-        template: form.template.clone(),
+        templates: form.templates(),
         reference_field: form.reference_field.trim().to_string(),
         models: EvalForm::all_models(&form.models, &form.extra_models),
         metrics,
@@ -356,6 +449,10 @@ struct EvalPage {
     metrics: Vec<(&'static str, &'static str)>,
     error: Option<FormError>,
     preview: Result<Vec<PreviewRecord>, String>,
+    /// The previews of the other variants, in order.
+    variant_previews: Vec<Result<Vec<PreviewRecord>, String>>,
+    /// The cost estimate, when asked for (or why there is none).
+    estimate: Option<Result<engine::estimate::Estimate, String>>,
 }
 
 impl EvalPage {
@@ -501,7 +598,13 @@ async fn eval_page(
         .map(|dataset| dataset.fields.clone())
         .unwrap_or_default();
     let preview = preview_of(selected, &form.template).await;
+    let mut variant_previews = Vec::with_capacity(form.variants.len());
+    for variant in &form.variants {
+        variant_previews.push(preview_of(selected, &variant.template).await);
+    }
     Ok(EvalPage {
+        variant_previews,
+        estimate: None,
         layout,
         fields,
         models: model_options(state),
@@ -546,7 +649,13 @@ async fn evals_new(
                 .find(|dataset| dataset.path == request.dataset)
                 .map(|dataset| dataset.id.clone())
                 .unwrap_or_default();
-            EvalForm::from_request(&request, dataset_id, &aliases)
+            let mut form = EvalForm::from_request(&request, dataset_id, &aliases);
+            // The clone is a new run: named after the one it came from (as renamed since).
+            form.name = match run.name.trim() {
+                "" => String::new(),
+                name => clone_name(name),
+            };
+            form
         }
         None => match state.store.settings(&user.id).await? {
             Some(saved) => serde_json::from_value(saved).unwrap_or_else(|_| EvalForm::defaults()),
@@ -570,9 +679,33 @@ async fn evals_create(
     layout: Layout,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let form = EvalForm::parse(&body);
-    let wants_preview =
-        form_urlencoded::parse(&body).any(|(name, value)| name == "action" && value == "preview");
+    let mut form = EvalForm::parse(&body);
+    let action = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "action")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    // Adding or removing a prompt variant re-renders the form with everything typed kept.
+    let edits_variants = match action.as_str() {
+        "add_variant" => {
+            if form.variants.len() + 1 < engine::plan::MAX_VARIANTS {
+                form.variants.push(VariantForm::default());
+            }
+            true
+        }
+        remove => match remove
+            .strip_prefix("remove_variant_")
+            .map(str::parse::<usize>)
+        {
+            Some(Ok(index)) => {
+                if index < form.variants.len() {
+                    form.variants.remove(index);
+                }
+                true
+            }
+            _ => false,
+        },
+    };
+    let wants_preview = action == "preview" || edits_variants;
     // What the user typed is kept whatever happens next.
     state
         .store
@@ -590,6 +723,7 @@ async fn evals_create(
         let page = eval_page(&state, &user.id, layout, form, None).await?;
         return Ok(Html(page).into_response());
     }
+    let wants_estimate = action == "estimate";
     let dataset = match form.dataset.as_str() {
         "" => None,
         id => state.store.dataset(&user.id, id).await?,
@@ -632,6 +766,23 @@ async fn evals_create(
             return refused(form_error(error.field, message), state, user, layout, form).await;
         }
     };
+    // The cost, estimated before anything is called: shown on request, kept with the run.
+    let plan = std::sync::Arc::new(plan);
+    let estimate = {
+        let plan = plan.clone();
+        match tokio::task::spawn_blocking(move || engine::estimate::estimate(&plan)).await {
+            Ok(Ok(estimate)) => Ok(estimate),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(error) => Err(error.to_string()),
+        }
+    };
+    if wants_estimate {
+        let mut page = eval_page(&state, &user.id, layout, form, None).await?;
+        page.estimate = Some(estimate);
+        return Ok(Html(page).into_response());
+    }
+    let mut plan = std::sync::Arc::unwrap_or_clone(plan);
+    plan.estimated_cost_usd = estimate.ok().and_then(|estimate| estimate.total_usd);
     let run_id = store::new_run_id();
     let started = state
         .runs
@@ -675,4 +826,13 @@ async fn evals_preview(
         Ok(records) => serde_json::json!({"records": records}),
         Err(error) => serde_json::json!({"error": error}),
     }))
+}
+
+/// The name of a clone of the run named `name`: "<name> (copy)", within the name limit.
+fn clone_name(name: &str) -> String {
+    const SUFFIX: &str = " (copy)";
+    let keep = store::MAX_RUN_NAME_CHARS - SUFFIX.len();
+    let mut clone: String = name.chars().take(keep).collect();
+    clone.push_str(SUFFIX);
+    clone
 }

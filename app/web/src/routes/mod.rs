@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod evals;
 mod home;
 pub mod runs;
+pub mod side;
 
 use axum::Router;
 use axum::http::header;
@@ -31,6 +32,7 @@ pub fn protected(config: &WebConfig) -> Router<AppState> {
         .merge(datasets::routes(config))
         .merge(evals::routes())
         .merge(runs::routes())
+        .merge(side::routes())
         .merge(compare::routes())
 }
 

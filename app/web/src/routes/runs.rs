@@ -52,6 +52,7 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/cancel", post(runs_cancel))
         .route("/runs/{id}/retry", post(runs_retry))
         .route("/runs/{id}/delete", post(runs_delete))
+        .route("/runs/{id}/notes", post(runs_annotate))
         .route("/runs/{id}/summary.json", get(runs_summary_json))
         .route("/runs/{id}/records.jsonl", get(runs_records_jsonl))
         .route("/runs/{id}/records.csv", get(runs_records_csv))
@@ -69,13 +70,44 @@ pub async fn find_run(state: &AppState, owner: &UserId, run_id: &str) -> Result<
 /// One line of the history.
 pub struct HistoryRow {
     pub run: RunRow,
+    /// The prompt variants' labels (empty: one template).
+    pub variants: String,
     pub models: String,
     pub metrics: String,
     pub dataset: String,
     pub headline: String,
 }
 
-fn history_row(run: RunRow) -> HistoryRow {
+/// The names the user's datasets were uploaded with, by where each is stored: a run's
+/// configuration names the stored file (`<random id>.jsonl`), and pages show the uploaded name.
+pub async fn dataset_names(state: &AppState, owner: &UserId) -> Result<DatasetNames, AppError> {
+    Ok(DatasetNames(
+        state
+            .store
+            .datasets(owner)
+            .await?
+            .into_iter()
+            .map(|row| (row.path.display().to_string(), row.name))
+            .collect(),
+    ))
+}
+
+/// Uploaded dataset names by stored path ([`dataset_names`]).
+pub struct DatasetNames(std::collections::HashMap<String, String>);
+
+impl DatasetNames {
+    /// What a page shows for a run's `dataset` path: the uploaded name; for a file that is not
+    /// an upload of this user's (a CLI run, a deleted dataset), its file name.
+    pub fn display(&self, path: &str) -> String {
+        self.0.get(path).cloned().unwrap_or_else(|| {
+            std::path::Path::new(path)
+                .file_name()
+                .map_or(path.to_string(), |name| name.to_string_lossy().into_owned())
+        })
+    }
+}
+
+fn history_row(run: RunRow, names: &DatasetNames) -> HistoryRow {
     let list = |key: &str| {
         run.config
             .get(key)
@@ -93,20 +125,37 @@ fn history_row(run: RunRow) -> HistoryRow {
         .config
         .get("dataset")
         .and_then(serde_json::Value::as_str)
-        .map(|path| {
-            std::path::Path::new(path)
-                .file_name()
-                .map_or(path.to_string(), |name| name.to_string_lossy().into_owned())
-        })
+        .map(|path| names.display(path))
         .unwrap_or_default();
+    // The best column on the run's first score (the matrix's starred cell).
     let headline = stored_summary(&run)
         .and_then(|summary| {
-            let model = summary.models.first()?;
-            let score = model.scores.first()?;
-            Some(format!("{} {} {:.3}", model.model, score.name, score.value))
+            let several = summary.variants().len() > 1;
+            let matrix = engine::output::matrices(&summary).into_iter().next()?;
+            let (variant, model) = matrix.best?;
+            let mean = matrix.means[variant][model]?;
+            let column = if several {
+                format!("{} · {}", matrix.variants[variant], matrix.models[model])
+            } else {
+                matrix.models[model].clone()
+            };
+            Some(format!("{column} {} {mean:.3}", matrix.score))
         })
         .unwrap_or_default();
+    let variants = match run
+        .config
+        .get("variants")
+        .and_then(serde_json::Value::as_array)
+    {
+        Some(variants) => variants
+            .iter()
+            .filter_map(|variant| variant.get("label").and_then(serde_json::Value::as_str))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => String::new(),
+    };
     HistoryRow {
+        variants,
         models: list("models"),
         metrics: list("metrics"),
         dataset,
@@ -134,9 +183,13 @@ async fn runs_list(
     layout: Layout,
 ) -> Result<Html<RunsPage>, AppError> {
     let runs = state.store.runs(&user.id, HISTORY_LIMIT).await?;
+    let names = dataset_names(&state, &user.id).await?;
     Ok(Html(RunsPage {
         layout,
-        runs: runs.into_iter().map(history_row).collect(),
+        runs: runs
+            .into_iter()
+            .map(|run| history_row(run, &names))
+            .collect(),
     }))
 }
 
@@ -163,6 +216,38 @@ async fn runs_clear(
         }
     }
     Ok(Redirect::to("/runs"))
+}
+
+#[derive(Deserialize)]
+struct NotesForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    notes: String,
+}
+
+/// Renames a run and keeps its notes (any time: while it runs too).
+async fn runs_annotate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    Form(form): Form<NotesForm>,
+) -> Result<Redirect, AppError> {
+    find_run(&state, &user.id, &id).await?;
+    // A browser's textarea sends CRLF line ends; keep what the user sees.
+    let notes = form.notes.replace("\r\n", "\n");
+    let name = form.name.trim();
+    store::check_run_label(name, &notes).map_err(|why| {
+        AppError::BadRequest(format!("The name and notes were not saved: {why}."))
+    })?;
+    if !state
+        .store
+        .annotate_run(&user.id, &id, name, &notes)
+        .await?
+    {
+        return Err(AppError::NotFound(format!("There is no run `{id}`.")));
+    }
+    Ok(Redirect::to(&format!("/runs/{id}#notes")))
 }
 
 async fn runs_delete(
@@ -213,8 +298,10 @@ async fn runs_retry(
             "This run is still going; retry its failed records once it ends.".to_string(),
         ));
     }
-    let request = EvalRequest::from_config(&run.config)
+    let mut request = EvalRequest::from_config(&run.config)
         .map_err(|error| AppError::BadRequest(format!("This run cannot be repeated: {error}")))?;
+    // The retry continues the run as it is named now.
+    request.name = run.name.clone();
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| {
@@ -226,7 +313,7 @@ async fn runs_retry(
     let mut prior = PriorResults::new();
     store::for_each_record(state.store.as_ref(), &user.id, &id, |row| {
         if let Some(answer) = PriorAnswer::from_row(&row) {
-            prior.insert((row.model, row.index), answer);
+            prior.insert(engine::runner::prior_key(&row), answer);
         }
         Ok::<(), StoreError>(())
     })
@@ -309,6 +396,8 @@ pub struct RecordParams {
     pub below: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    #[serde(default)]
+    pub variant: Option<String>,
 }
 
 /// A query string link of the records table.
@@ -322,6 +411,7 @@ pub struct TableState {
     pub score: String,
     pub below: String,
     pub model: String,
+    pub variant: String,
 }
 
 impl TableState {
@@ -334,6 +424,7 @@ impl TableState {
             ("score", self.score.clone()),
             ("below", self.below.clone()),
             ("model", self.model.clone()),
+            ("variant", self.variant.clone()),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
@@ -386,6 +477,10 @@ struct RunPage {
     /// Cancelling the (still running) run was requested through a page.
     cancel_requested: bool,
     summary: Option<Summary>,
+    /// The run has several prompt variants: results are a matrix of variants × models.
+    several_variants: bool,
+    /// One matrix (variants × models) per score, when the run has several variants.
+    matrices: Vec<engine::output::Matrix>,
     score_names: Vec<&'static str>,
     records: Vec<RecordView>,
     n_matching: usize,
@@ -440,8 +535,10 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
     .to_string();
     let page = params.page.unwrap_or(1).max(1);
     let model = params.model.clone().unwrap_or_default();
+    let variant = params.variant.clone().unwrap_or_default();
     let query = RecordQuery {
         model: (!model.is_empty()).then(|| model.clone()),
+        variant: (!variant.is_empty()).then(|| variant.clone()),
         filter,
         sort,
         descending,
@@ -457,6 +554,7 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
         score,
         below: below_text,
         model,
+        variant,
     };
     (query, table)
 }
@@ -497,6 +595,13 @@ async fn runs_show(
         })
         .collect();
     let summary = stored_summary(&run);
+    let several_variants = summary
+        .as_ref()
+        .is_some_and(|summary| summary.variants().len() > 1);
+    let matrices = match &summary {
+        Some(summary) if several_variants => engine::output::matrices(summary),
+        _ => Vec::new(),
+    };
     let charts = match &summary {
         Some(summary) if run.status != RunStatus::Running => {
             chart::run_charts(state.store.as_ref(), &user.id, &id, summary, &names).await?
@@ -517,10 +622,12 @@ async fn runs_show(
         layout,
         can_cancel: active || state.runs.leases().is_some(),
         cancel_requested,
-        history: history_row(run.clone()),
+        history: history_row(run.clone(), &dataset_names(&state, &user.id).await?),
         run,
         progress,
         summary,
+        several_variants,
+        matrices,
         score_names: names,
         records,
         n_matching: page.total,
@@ -800,4 +907,9 @@ pub fn ms(value: &Option<f64>) -> String {
 /// US dollars as text.
 pub fn usd(value: &Option<f64>) -> String {
     value.map_or_else(|| "-".to_string(), |usd| format!("${usd:.4}"))
+}
+
+/// An amount of US dollars as text.
+pub fn usd_amount(value: &f64) -> String {
+    format!("${value:.4}")
 }

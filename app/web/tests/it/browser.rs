@@ -8,7 +8,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod journey;
+mod manage;
 mod upload;
+mod variants;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
