@@ -163,6 +163,16 @@ pub struct Column {
     pub model: String,
 }
 
+/// How pages and the terminal name a column: `variant · model` when the run has several
+/// variants, the model alone otherwise.
+pub fn column_title(variant: &str, model: &str, several_variants: bool) -> String {
+    if several_variants {
+        format!("{variant} · {model}")
+    } else {
+        model.to_string()
+    }
+}
+
 /// Per-column figures of a run: one prompt variant with one model (with a single variant,
 /// one line per model, as before variants existed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -719,13 +729,8 @@ pub async fn export(
 /// The summary table printed on stdout: one line per model × score, then per-model figures.
 pub fn render_table(summary: &Summary) -> String {
     let several_variants = summary.variants().len() > 1;
-    let column_name = |line: &ModelSummary| {
-        if several_variants {
-            format!("{} · {}", line.variant, line.model)
-        } else {
-            line.model.clone()
-        }
-    };
+    let column_name =
+        |line: &ModelSummary| column_title(&line.variant, &line.model, several_variants);
     let mut rows: Vec<[String; 4]> = vec![[
         if several_variants {
             "variant · model".into()

@@ -184,7 +184,9 @@ fn format_tick(value: f64) -> String {
     }
 }
 
-fn shorten(text: &str, n_chars: usize) -> String {
+/// `text` cut to at most `n_chars` characters, the last one an ellipsis when it was cut (the
+/// pages shorten long labels and prompts with it too).
+pub(crate) fn shorten(text: &str, n_chars: usize) -> String {
     if text.chars().count() <= n_chars {
         text.to_string()
     } else {
@@ -212,13 +214,7 @@ pub async fn run_charts(
     let models: Vec<String> = summary
         .models
         .iter()
-        .map(|line| {
-            if several_variants {
-                format!("{} · {}", line.variant, line.model)
-            } else {
-                line.model.clone()
-            }
-        })
+        .map(|line| engine::output::column_title(&line.variant, &line.model, several_variants))
         .collect();
     let mut charts = Vec::new();
     if models.is_empty() || score_names.is_empty() {

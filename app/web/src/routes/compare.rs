@@ -169,15 +169,7 @@ struct CompareParams {
     show: Option<String>,
 }
 
-/// The first `max` characters of `text`, with an ellipsis when it was longer.
-fn shorten(text: &str, max: usize) -> String {
-    let mut chars = text.chars();
-    let mut short: String = chars.by_ref().take(max).collect();
-    if chars.next().is_some() {
-        short.push('…');
-    }
-    short
-}
+use crate::chart::shorten;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/compare", get(compare_show))
@@ -461,11 +453,7 @@ async fn compare_show(
         n_matching += 1;
         if listed.len() < MAX_LISTED {
             listed.push(RecordDiff {
-                model: if several_variants {
-                    format!("{variant} · {model}")
-                } else {
-                    model
-                },
+                model: engine::output::column_title(&variant, &model, several_variants),
                 index,
                 prompt,
                 cells: cells

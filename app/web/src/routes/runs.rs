@@ -134,11 +134,11 @@ fn history_row(run: RunRow, names: &DatasetNames) -> HistoryRow {
             let matrix = engine::output::matrices(&summary).into_iter().next()?;
             let (variant, model) = matrix.best?;
             let mean = matrix.means[variant][model]?;
-            let column = if several {
-                format!("{} · {}", matrix.variants[variant], matrix.models[model])
-            } else {
-                matrix.models[model].clone()
-            };
+            let column = engine::output::column_title(
+                &matrix.variants[variant],
+                &matrix.models[model],
+                several,
+            );
             Some(format!("{column} {} {mean:.3}", matrix.score))
         })
         .unwrap_or_default();

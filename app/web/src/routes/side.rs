@@ -233,13 +233,7 @@ async fn side_show(
     };
     let columns: Vec<String> = column_keys
         .iter()
-        .map(|(variant, model)| {
-            if several_variants {
-                format!("{variant} · {model}")
-            } else {
-                model.clone()
-            }
-        })
+        .map(|(variant, model)| engine::output::column_title(variant, model, several_variants))
         .collect();
     let n_columns = columns.len();
     let column_of = |row: &RecordRow| {
