@@ -144,6 +144,7 @@ impl EvalPlan {
             "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
             "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
             "max_record_bytes": self.dataset.max_record_size().0,
+            "max_prompt_bytes": self.template.max_rendered().0,
         })
     }
 }
@@ -799,7 +800,7 @@ async fn judge(
     reference: &str,
     cancel: &CancellationToken,
 ) -> Result<(Vec<JudgeReply>, Score), CallError> {
-    let (text, messages) = plan.rubric.render_text(question, model_answer, reference);
+    let (text, messages) = plan.rubric.render_text(question, model_answer, reference)?;
     let calls = judges.iter().map(|judge| {
         let request = judge.request(messages.clone(), text.clone());
         async move {

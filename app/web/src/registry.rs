@@ -37,10 +37,18 @@ struct ActiveRun {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// A run of this process: its owner and id.
+type RunKey = (UserId, String);
+
+fn run_key(owner: &UserId, run_id: &str) -> RunKey {
+    (owner.clone(), run_id.to_string())
+}
+
 /// The runs of this process (cheap to clone).
 #[derive(Clone, Default)]
 pub struct RunRegistry {
-    runs: Arc<Mutex<HashMap<String, ActiveRun>>>,
+    /// Keyed by owner and run id: two users' runs never share an entry, whatever their ids.
+    runs: Arc<Mutex<HashMap<RunKey, ActiveRun>>>,
     shutting_down: CancellationToken,
     leases: Option<Arc<Leases>>,
 }
@@ -93,7 +101,7 @@ impl RunRegistry {
         self.leases.as_deref()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ActiveRun>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, ActiveRun>> {
         self.runs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -148,14 +156,15 @@ impl RunRegistry {
         let context = RunContext {
             store: store.clone(),
             owner: owner.clone(),
-            cache,
+            // Each user's answers are cached apart: one user never gets another's reply.
+            cache: cache.map(|cache| cache.for_owner(owner.as_str())),
             events: events.clone(),
             cancel: cancel.clone(),
         };
         let (result_tx, result_rx) =
             tokio::sync::oneshot::channel::<Result<(), runner::RunError>>();
         self.lock().insert(
-            run_id.clone(),
+            run_key(&owner, &run_id),
             ActiveRun {
                 owner: owner.clone(),
                 cancel: cancel.clone(),
@@ -165,6 +174,8 @@ impl RunRegistry {
         );
         let registry = self.clone();
         let task_run_id = run_id.clone();
+        let task_key = run_key(&owner, &run_id);
+        let entry_key = task_key.clone();
         let lease_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renewal = self.leases.clone().map(|leases| {
             tokio::spawn(renew_lease(
@@ -191,7 +202,7 @@ impl RunRegistry {
                 Err(error) => {
                     tracing::warn!(run_id = %task_run_id, error = %store::error_chain(&error), "run failed");
                     let _ = result_tx.send(Err(error));
-                    registry.lock().remove(&task_run_id);
+                    registry.lock().remove(&task_key);
                     return;
                 }
             };
@@ -241,9 +252,9 @@ impl RunRegistry {
                     }
                 }
             }
-            registry.lock().remove(&task_run_id);
+            registry.lock().remove(&task_key);
         });
-        if let Some(active) = self.lock().get_mut(&run_id) {
+        if let Some(active) = self.lock().get_mut(&entry_key) {
             active.task = Some(task);
         }
         // The first event is `Started`, sent right after the run is stored; an error before
@@ -263,7 +274,7 @@ impl RunRegistry {
 
     /// Cancels a running run of `owner`; false when this process does not run it.
     pub fn cancel(&self, owner: &UserId, run_id: &str) -> bool {
-        match self.lock().get(run_id) {
+        match self.lock().get(&run_key(owner, run_id)) {
             Some(active) if active.owner == *owner => {
                 active.cancel.cancel();
                 true
@@ -272,10 +283,15 @@ impl RunRegistry {
         }
     }
 
+    /// How many runs of `owner` this process runs now.
+    pub fn active_runs_of(&self, owner: &UserId) -> usize {
+        self.lock().keys().filter(|(who, _)| who == owner).count()
+    }
+
     /// Whether this process runs `run_id` of `owner`.
     pub fn is_active(&self, owner: &UserId, run_id: &str) -> bool {
         self.lock()
-            .get(run_id)
+            .get(&run_key(owner, run_id))
             .is_some_and(|active| active.owner == *owner)
     }
 
@@ -286,7 +302,7 @@ impl RunRegistry {
         run_id: &str,
     ) -> Option<broadcast::Receiver<ProgressEvent>> {
         self.lock()
-            .get(run_id)
+            .get(&run_key(owner, run_id))
             .filter(|active| active.owner == *owner)
             .map(|active| active.events.subscribe())
     }

@@ -215,6 +215,7 @@ async fn runs_retry(
     }
     let request = EvalRequest::from_config(&run.config)
         .map_err(|error| AppError::BadRequest(format!("This run cannot be repeated: {error}")))?;
+    let request = crate::safety::within_server_limits(&state, request);
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| {
@@ -491,9 +492,16 @@ async fn runs_show(
     let records = page
         .rows
         .into_iter()
-        .map(|row| RecordView {
-            scores: names.iter().map(|name| format_score(&row, name)).collect(),
-            row,
+        .map(|mut row| {
+            // What AWS said, without the account id and role names (the stored row and the
+            // downloads keep the whole text).
+            row.error = row
+                .error
+                .map(|error| crate::safety::redact_aws_details(&error));
+            RecordView {
+                scores: names.iter().map(|name| format_score(&row, name)).collect(),
+                row,
+            }
         })
         .collect();
     let summary = stored_summary(&run);
@@ -508,7 +516,7 @@ async fn runs_show(
         .as_ref()
         .and_then(|summary| summary.get("error"))
         .and_then(serde_json::Value::as_str)
-        .map(str::to_string);
+        .map(crate::safety::redact_aws_details);
     let active = state.runs.is_active(&user.id, &id);
     let cancel_requested = run.status == RunStatus::Running
         && state.runs.leases().is_some()
