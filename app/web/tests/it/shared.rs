@@ -301,7 +301,7 @@ async fn two_record_run(app: &TestApp, dataset: &str) -> String {
     assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
     let run_id = started.location().trim_start_matches("/runs/").to_string();
     let progress = wait_for_run(app, &run_id).await;
-    assert_eq!(progress["status"], "completed", "{progress}");
+    assert_eq!(progress["status"], "finished", "{progress}");
     run_id
 }
 
