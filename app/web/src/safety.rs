@@ -62,14 +62,46 @@ impl Quotas {
     }
 }
 
+/// The newest runs of a user looked at to count the ones still running (with a shared store,
+/// runs other tasks execute count too).
+const RUNNING_LOOKBACK: usize = 50;
+
 /// Whether `owner` may start `request` now: the part of the form at fault and why not. Checked
-/// before anything is planned or stored, so a refused run leaves nothing behind.
-pub fn check_run_quota(
+/// before anything is planned or stored, so a refused run leaves nothing behind. Runs in flight
+/// are those this task runs, or the store's running runs among the user's newest
+/// [`RUNNING_LOOKBACK`], whichever is more.
+pub async fn check_run_quota(
     state: &AppState,
     owner: &UserId,
     request: &EvalRequest,
-) -> Result<(), (Field, String)> {
-    let quotas = &state.config.quotas;
+) -> Result<Result<(), (Field, String)>, store::StoreError> {
+    Ok(match check_run_shape(&state.config.quotas, request) {
+        Err(refused) => Err(refused),
+        Ok(()) => {
+            let stored = state
+                .store
+                .runs(owner, RUNNING_LOOKBACK)
+                .await?
+                .iter()
+                .filter(|run| run.status == store::RunStatus::Running)
+                .count();
+            let running = stored.max(state.runs.active_runs_of(owner));
+            if running >= state.config.quotas.runs_per_user {
+                Err((
+                    Field::Runner,
+                    format!(
+                        "you have {running} runs going, the most this server runs at once for one user (LLM_EVAL_MAX_RUNS_PER_USER); wait for one to end or stop one"
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    })
+}
+
+/// The quotas on one run's size: models, judges, concurrency.
+fn check_run_shape(quotas: &Quotas, request: &EvalRequest) -> Result<(), (Field, String)> {
     let count = |specs: &[String]| specs.iter().filter(|spec| !spec.trim().is_empty()).count();
     if count(&request.models) > quotas.models_per_run {
         return Err((
@@ -95,15 +127,6 @@ pub fn check_run_quota(
             format!(
                 "this server allows a concurrency of at most {} per model (LLM_EVAL_MAX_RUN_CONCURRENCY)",
                 quotas.concurrency_per_run
-            ),
-        ));
-    }
-    let running = state.runs.active_runs_of(owner);
-    if running >= quotas.runs_per_user {
-        return Err((
-            Field::Runner,
-            format!(
-                "you have {running} runs going, the most this server runs at once for one user (LLM_EVAL_MAX_RUNS_PER_USER); wait for one to end or stop one"
             ),
         ));
     }

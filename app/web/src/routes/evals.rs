@@ -633,7 +633,9 @@ async fn evals_create(
         }
     }
     let request = crate::safety::within_server_limits(&state, request);
-    if let Err((field, message)) = crate::safety::check_run_quota(&state, &user.id, &request) {
+    if let Err((field, message)) =
+        crate::safety::check_run_quota(&state, &user.id, &request).await?
+    {
         return refused(form_error(field, message), state, user, layout, form).await;
     }
     let plan = match build_plan(&request, &state.catalog, &state.providers).await {

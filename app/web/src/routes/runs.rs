@@ -216,6 +216,11 @@ async fn runs_retry(
     let request = EvalRequest::from_config(&run.config)
         .map_err(|error| AppError::BadRequest(format!("This run cannot be repeated: {error}")))?;
     let request = crate::safety::within_server_limits(&state, request);
+    if let Err((_, message)) = crate::safety::check_run_quota(&state, &user.id, &request).await? {
+        return Err(AppError::Conflict(format!(
+            "This run cannot be repeated now: {message}."
+        )));
+    }
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| {

@@ -624,3 +624,44 @@ async fn quotas_refuse_over_limit_runs_and_datasets_with_a_clear_message_and_sta
         "a refused run was stored"
     );
 }
+
+#[tokio::test]
+async fn a_user_at_the_runs_in_flight_quota_cannot_start_another() {
+    let server = ModelServer::start(model_doubles::Behavior::with_latency(
+        std::time::Duration::from_millis(500),
+    ))
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = test_state(&server, dir.path()).await;
+    let mut config = (*state.config).clone();
+    web::serve::shared_settings_from_env(&mut config, |name| {
+        (name == "LLM_EVAL_MAX_RUNS_PER_USER").then(|| "1".to_string())
+    })
+    .unwrap();
+    state.config = Arc::new(config);
+    let app = spawn_app_with(state, dir).await;
+    let dataset = add_sample(&app).await;
+    // 20 records one at a time, half a second each: running for ten seconds.
+    let first = start_eval(&app, &dataset, "{question}", &[("concurrency", "1")]).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
+    let second = start_eval(&app, &dataset, "{question}", &[("concurrency", "1")]).await;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST);
+    assert!(
+        second
+            .body
+            .contains("you have 1 runs going, the most this server runs at once for one user"),
+        "{}",
+        second.body
+    );
+    assert_eq!(
+        app.state
+            .store
+            .runs(&store::UserId::local(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the refused run was stored"
+    );
+}
