@@ -50,6 +50,7 @@
 pub mod adopt;
 pub mod chart;
 pub mod error;
+pub mod fair;
 pub mod login;
 pub mod page;
 pub mod registry;

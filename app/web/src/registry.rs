@@ -51,6 +51,8 @@ pub struct RunRegistry {
     runs: Arc<Mutex<HashMap<RunKey, ActiveRun>>>,
     shutting_down: CancellationToken,
     leases: Option<Arc<Leases>>,
+    /// The ceiling on model calls in flight, shared fairly by the runs (`None`: no ceiling).
+    fair: Option<Arc<crate::fair::FairShare>>,
 }
 
 /// How this process holds run leases.
@@ -99,6 +101,18 @@ impl RunRegistry {
     /// The lease settings, when this registry takes leases.
     pub fn leases(&self) -> Option<&Leases> {
         self.leases.as_deref()
+    }
+
+    /// The same registry with a ceiling of `calls` model calls in flight over all its runs,
+    /// each running run entitled to an equal share ([`crate::fair`]).
+    pub fn with_call_ceiling(mut self, calls: usize) -> RunRegistry {
+        self.fair = Some(crate::fair::FairShare::new(calls));
+        self
+    }
+
+    /// The model-call ceiling, if any.
+    pub fn call_ceiling(&self) -> Option<&Arc<crate::fair::FairShare>> {
+        self.fair.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, ActiveRun>> {
@@ -150,6 +164,11 @@ impl RunRegistry {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
+        // The run's calls share the task's ceiling with the other runs for as long as it runs.
+        let plan = match &self.fair {
+            Some(pool) => Arc::new(crate::fair::shared_plan(&plan, pool)),
+            None => plan,
+        };
         let (events, mut started) = broadcast::channel(1024);
         let renewal_events = events.subscribe();
         let cancel = CancellationToken::new();

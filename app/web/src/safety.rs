@@ -33,6 +33,9 @@ pub struct Quotas {
     pub datasets_per_user: usize,
     /// Bytes of datasets one user may keep (`LLM_EVAL_MAX_DATASET_BYTES_PER_USER`).
     pub dataset_bytes_per_user: u64,
+    /// Model calls in flight of all the runs of one task, shared equally by the running runs
+    /// (`LLM_EVAL_MAX_TASK_MODEL_CALLS`).
+    pub task_model_calls: usize,
 }
 
 impl Default for Quotas {
@@ -43,6 +46,7 @@ impl Default for Quotas {
             concurrency_per_run: 16,
             datasets_per_user: 50,
             dataset_bytes_per_user: 500 << 20,
+            task_model_calls: 256,
         }
     }
 }
@@ -51,13 +55,14 @@ impl Quotas {
     /// One line for the form: what this server allows.
     pub fn summary(&self) -> String {
         format!(
-            "This server allows each user {} runs at a time, {} models (and {} judges) per run, a concurrency of {} per model, and {} datasets of {} in all.",
+            "This server allows each user {} runs at a time, {} models (and {} judges) per run, a concurrency of {} per model, and {} datasets of {} in all; it makes at most {} model calls at once, shared equally by the running runs.",
             self.runs_per_user,
             self.models_per_run,
             self.models_per_run,
             self.concurrency_per_run,
             self.datasets_per_user,
-            engine::limits::ByteSize(self.dataset_bytes_per_user)
+            engine::limits::ByteSize(self.dataset_bytes_per_user),
+            self.task_model_calls
         )
     }
 }

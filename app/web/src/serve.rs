@@ -258,6 +258,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
     // http://127.0.0.1 and http://localhost, so a local login test works too).
     config.secure_cookies = options.login.is_some() || !options.addr.ip().is_loopback();
     shared_settings_from_env(&mut config, |name| std::env::var(name).ok())?;
+    let runs = runs.with_call_ceiling(config.quotas.task_model_calls);
     let authenticator: Option<Arc<dyn super::Authenticator>> = match &options.login {
         Some(login) => Some(Arc::new(super::login::CognitoLogin::new(
             auth::Authenticator::new(login.clone()).await,
@@ -347,7 +348,8 @@ pub async fn serve_http(
 /// `LLM_EVAL_MAX_PROMPT_SIZE` (the rendered-prompt ceiling), `LLM_EVAL_MAX_RUN_RESTARTS` (task
 /// deaths before a run is failed instead of resumed), the quotas (`LLM_EVAL_MAX_RUNS_PER_USER`,
 /// `LLM_EVAL_MAX_MODELS_PER_RUN`, `LLM_EVAL_MAX_RUN_CONCURRENCY`,
-/// `LLM_EVAL_MAX_DATASETS_PER_USER`, `LLM_EVAL_MAX_DATASET_BYTES_PER_USER`) and
+/// `LLM_EVAL_MAX_DATASETS_PER_USER`, `LLM_EVAL_MAX_DATASET_BYTES_PER_USER`,
+/// `LLM_EVAL_MAX_TASK_MODEL_CALLS`) and
 /// `LLM_EVAL_ALLOWED_HOSTS` (comma-separated host names local mode answers besides loopback
 /// ones).
 pub fn shared_settings_from_env(
@@ -386,6 +388,10 @@ pub fn shared_settings_from_env(
     };
     let quotas = &mut config.quotas;
     whole("LLM_EVAL_MAX_RUNS_PER_USER", &mut quotas.runs_per_user)?;
+    whole(
+        "LLM_EVAL_MAX_TASK_MODEL_CALLS",
+        &mut quotas.task_model_calls,
+    )?;
     whole("LLM_EVAL_MAX_MODELS_PER_RUN", &mut quotas.models_per_run)?;
     whole(
         "LLM_EVAL_MAX_RUN_CONCURRENCY",

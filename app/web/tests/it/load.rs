@@ -80,6 +80,8 @@ async fn one_user_at_full_quota_does_not_slow_the_others_down() {
         max_upload_bytes: 16 << 20,
         ..(*state.config).clone()
     });
+    state.runs = web::registry::RunRegistry::default()
+        .with_call_ceiling(state.config.quotas.task_model_calls);
     let app = spawn_app_with(state, dir).await;
     let quotas = app.state.config.quotas.clone();
     let mut sessions = Vec::new();
