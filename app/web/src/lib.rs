@@ -41,7 +41,8 @@
 //!
 //! # Layout
 //! [`state`] (what handlers share), [`error`] (one [`AppError`]), [`safety`] (server ceilings,
-//! local mode's `Host` and `Origin` checks), [`session`] (sessions, CSRF,
+//! quotas, local mode's `Host` and `Origin` checks), [`fair`] (the task's model-call ceiling
+//! shared by the runs), [`session`] (sessions, CSRF,
 //! [`CurrentUser`]), [`registry`] (the runs this process executes), [`page`] (the askama
 //! layout), [`routes`] (one module per feature), [`chart`] (server-rendered SVG), [`serve`]
 //! (listener, operations: request ids, logs, limits, timeouts, graceful shutdown), [`login`] (the
