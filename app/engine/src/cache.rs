@@ -7,6 +7,11 @@
 //! same request always gives the same text and SQLite compares it exactly (no hash collisions
 //! to reason about). Only successful generations are stored; errors are never cached.
 //! Invariant: the cache is an optimisation; a broken cache entry is a miss, never a failed run.
+//!
+//! Owners: the web app gives every run a cache scoped to its owner ([`ResponseCache::for_owner`]),
+//! whose keys are prefixed with the owner's id, so user B running user A's prompt never gets A's
+//! stored answer, and [`ResponseCache::purge_owner`] removes one user's answers. The CLI's cache
+//! (one local user) is unscoped.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -70,12 +75,15 @@ pub fn cache_key(provider: &str, request: &GenerateRequest) -> String {
 pub struct ResponseCache {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    /// The key prefix of the owner this handle is scoped to (empty: unscoped).
+    scope: Arc<str>,
 }
 
 impl std::fmt::Debug for ResponseCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseCache")
             .field("path", &self.path)
+            .field("scoped", &!self.scope.is_empty())
             .finish()
     }
 }
@@ -122,6 +130,38 @@ impl ResponseCache {
         Ok(ResponseCache {
             path: path.to_path_buf(),
             conn: Arc::new(Mutex::new(conn)),
+            scope: Arc::from(""),
+        })
+    }
+
+    /// The same cache file, seen by `owner` only: its keys carry the owner, so entries of two
+    /// owners never meet.
+    pub fn for_owner(&self, owner: &str) -> ResponseCache {
+        ResponseCache {
+            path: self.path.clone(),
+            conn: self.conn.clone(),
+            scope: Arc::from(owner_prefix(owner)),
+        }
+    }
+
+    fn scoped(&self, key: &str) -> String {
+        format!("{}{key}", self.scope)
+    }
+
+    /// Removes every answer cached for `owner` (blocking); returns how many.
+    pub fn purge_owner_blocking(&self, owner: &str) -> Result<usize, CacheError> {
+        let prefix = owner_prefix(owner);
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        conn.execute(
+            "DELETE FROM responses WHERE substr(key, 1, length(?1)) = ?1",
+            [prefix.as_str()],
+        )
+        .map_err(|source| CacheError::Sqlite {
+            path: self.path.clone(),
+            source,
         })
     }
 
@@ -139,7 +179,7 @@ impl ResponseCache {
         let text: Option<String> = conn
             .query_row(
                 "SELECT generation FROM responses WHERE key = ?1",
-                [key],
+                [self.scoped(key)],
                 |row| row.get(0),
             )
             .optional()
@@ -160,7 +200,7 @@ impl ResponseCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         conn.execute(
             "INSERT OR REPLACE INTO responses (key, generation) VALUES (?1, ?2)",
-            [key, text.as_str()],
+            [self.scoped(key).as_str(), text.as_str()],
         )
         .map_err(|source| CacheError::Sqlite {
             path: self.path.clone(),
@@ -200,6 +240,14 @@ impl ResponseCache {
             source,
         })
     }
+}
+
+/// The key prefix of `owner`'s entries: the owner as a JSON string (which holds no raw line
+/// break) and a line break; unscoped keys start with `{`, so no prefix is another's.
+fn owner_prefix(owner: &str) -> String {
+    let mut prefix = serde_json::to_string(owner).unwrap_or_default();
+    prefix.push('\n');
+    prefix
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/llm-eval` or `~/.cache/llm-eval`.
@@ -259,5 +307,36 @@ mod tests {
         assert_eq!(cache.len_blocking().unwrap(), 1);
         let reopened = ResponseCache::open_dir(dir.path()).unwrap();
         assert_eq!(reopened.get_blocking("k").unwrap(), Some(generation));
+    }
+
+    #[test]
+    fn owners_never_see_each_others_answers_and_are_purged_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ResponseCache::open_dir(dir.path()).unwrap();
+        let alice = cache.for_owner("alice");
+        let bob = cache.for_owner("bob");
+        let answer = |text: &str| Generation {
+            text: text.to_string(),
+            input_tokens: None,
+            output_tokens: None,
+        };
+        alice.put_blocking("k", &answer("alice's")).unwrap();
+        assert_eq!(bob.get_blocking("k").unwrap(), None);
+        assert_eq!(cache.get_blocking("k").unwrap(), None);
+        bob.put_blocking("k", &answer("bob's")).unwrap();
+        assert_eq!(alice.get_blocking("k").unwrap(), Some(answer("alice's")));
+        assert_eq!(bob.get_blocking("k").unwrap(), Some(answer("bob's")));
+        // An owner whose id starts like another's is still another owner.
+        cache
+            .for_owner("ali")
+            .put_blocking("k", &answer("ali's"))
+            .unwrap();
+        assert_eq!(cache.purge_owner_blocking("alice").unwrap(), 1);
+        assert_eq!(alice.get_blocking("k").unwrap(), None);
+        assert_eq!(bob.get_blocking("k").unwrap(), Some(answer("bob's")));
+        assert_eq!(
+            cache.for_owner("ali").get_blocking("k").unwrap(),
+            Some(answer("ali's"))
+        );
     }
 }

@@ -56,7 +56,7 @@ impl Rubric {
     /// Parses an edited rubric; a placeholder other than the three rubric fields is an error,
     /// and so is a rubric without `{model_answer}` or `{reference}`.
     pub fn parse(source: &str) -> Result<Rubric, TemplateError> {
-        let template = PromptTemplate::parse(source)?;
+        let template = PromptTemplate::parse(source)?.with_name("the judge rubric");
         let available: Vec<String> = RUBRIC_FIELDS
             .iter()
             .map(|field| (*field).to_owned())
@@ -71,6 +71,14 @@ impl Rubric {
         Ok(Rubric { template })
     }
 
+    /// The same rubric with `limit` on a rendered judge prompt (a rubric that repeats
+    /// `{model_answer}` multiplies the answer's size).
+    pub fn with_max_rendered(self, limit: crate::limits::ByteSize) -> Rubric {
+        Rubric {
+            template: self.template.with_max_rendered(limit),
+        }
+    }
+
     /// The rubric's source text.
     pub fn source(&self) -> &str {
         self.template.source()
@@ -78,17 +86,23 @@ impl Rubric {
 
     /// The judge prompt for one record. The values are inserted verbatim; role markers inside
     /// them are not recognised.
-    pub fn render(&self, question: &str, model_answer: &str, reference: &str) -> Vec<ChatMessage> {
-        self.render_text(question, model_answer, reference).1
+    pub fn render(
+        &self,
+        question: &str,
+        model_answer: &str,
+        reference: &str,
+    ) -> Result<Vec<ChatMessage>, TemplateError> {
+        Ok(self.render_text(question, model_answer, reference)?.1)
     }
 
-    /// The judge prompt as one filled text (for text-completion judges) and as messages.
+    /// The judge prompt as one filled text (for text-completion judges) and as messages; a
+    /// prompt over the rubric's limit fails while it is filled.
     pub fn render_text(
         &self,
         question: &str,
         model_answer: &str,
         reference: &str,
-    ) -> (String, Vec<ChatMessage>) {
+    ) -> Result<(String, Vec<ChatMessage>), TemplateError> {
         let rendered = self.template.render_with(|name| {
             // `parse` checked that only the rubric fields are used, so every name is known.
             Some(std::borrow::Cow::Borrowed(match name {
@@ -98,8 +112,9 @@ impl Rubric {
             }))
         });
         match rendered {
-            Ok(rendered) => (rendered.text, rendered.messages),
-            Err(_) => (String::new(), Vec::new()),
+            Ok(rendered) => Ok((rendered.text, rendered.messages)),
+            // `parse` checked that only the rubric fields are used: the size is the one stop.
+            Err(_) => Err(self.template.too_large(String::new())),
         }
     }
 }
@@ -175,7 +190,9 @@ mod tests {
 
     #[test]
     fn default_rubric_renders_all_three_values() {
-        let messages = Rubric::default_rubric().render("Where?", "In Paris.", "Paris<OR>France");
+        let messages = Rubric::default_rubric()
+            .render("Where?", "In Paris.", "Paris<OR>France")
+            .expect("fits");
         assert_eq!(messages.len(), 2);
         assert_eq!(messages[0].role, Role::System);
         assert_eq!(messages[1].role, Role::User);
@@ -205,11 +222,26 @@ mod tests {
     fn edited_rubric() {
         let rubric = Rubric::parse("Q: {question}\nA: {model_answer}\nRef: {reference}\nY or N?")
             .expect("valid rubric");
-        let messages = rubric.render("q", "Human: a", "r");
+        let messages = rubric.render("q", "Human: a", "r").expect("fits");
         assert_eq!(messages.len(), 1);
         assert_eq!(messages[0].content, "Q: q\nA: Human: a\nRef: r\nY or N?");
-        let (text, _) = rubric.render_text("q", "a", "r");
+        let (text, _) = rubric.render_text("q", "a", "r").expect("fits");
         assert_eq!(text, "Q: q\nA: a\nRef: r\nY or N?");
+    }
+
+    #[test]
+    fn a_rubric_repeating_the_answer_stops_at_the_limit() {
+        let rubric = Rubric::parse(&format!("{}{{reference}}", "{model_answer}".repeat(1_000)))
+            .expect("valid rubric")
+            .with_max_rendered(crate::limits::ByteSize(1 << 20));
+        let answer = "a".repeat(4 << 10);
+        assert_eq!(
+            rubric
+                .render_text("q", &answer, "r")
+                .map_err(|error| error.to_string()),
+            Err("the judge rubric renders to more than 1 MiB, the limit on a rendered prompt (--max-prompt-size, LLM_EVAL_MAX_PROMPT_SIZE); shorten the template or use fewer placeholders".to_owned())
+        );
+        assert!(rubric.render_text("q", "short", "r").is_ok());
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub use capped::{ByteSize, parse_size};
 pub const DEFAULT_MAX_RESPONSE: ByteSize = ByteSize(4 << 20);
 /// Default `--max-record-size`: one dataset line (JSONL) or row (CSV).
 pub const DEFAULT_MAX_RECORD: ByteSize = ByteSize(16 << 20);
+/// Default `--max-prompt-size` (`LLM_EVAL_MAX_PROMPT_SIZE` for `serve`): one rendered prompt
+/// or judge prompt, checked while it is filled (see [`crate::template`]).
+pub const DEFAULT_MAX_PROMPT: ByteSize = ByteSize(1 << 20);
 /// Default `--max-template-size`: a prompt template or judge rubric file.
 pub const DEFAULT_MAX_TEMPLATE: ByteSize = ByteSize(1 << 20);
 

@@ -68,6 +68,9 @@ pub struct EvalRequest {
     pub record_timeout: Duration,
     /// The largest dataset record (a JSON Lines line or a CSV row) read; a larger one fails.
     pub max_record_size: ByteSize,
+    /// The largest rendered prompt or judge prompt; one that would be larger fails while it is
+    /// filled (see [`crate::template`]).
+    pub max_prompt_size: ByteSize,
 }
 
 impl EvalRequest {
@@ -97,6 +100,7 @@ impl EvalRequest {
             max_retry_wait: defaults.max_retry_wait,
             record_timeout: defaults.record_timeout,
             max_record_size: crate::limits::DEFAULT_MAX_RECORD,
+            max_prompt_size: crate::limits::DEFAULT_MAX_PROMPT,
         }
     }
 }
@@ -257,11 +261,24 @@ pub async fn build_plan(
         Some(source) if !source.trim().is_empty() => Rubric::parse(&normalize_text(source))
             .map_err(|error| PlanError::from_error(Field::Rubric, &error))?,
         _ => Rubric::default_rubric(),
-    };
+    }
+    .with_max_rendered(request.max_prompt_size);
+    if request.max_prompt_size.0 == 0 {
+        return Err(PlanError::new(
+            Field::Template,
+            "the rendered-prompt limit must be at least 1 byte",
+        ));
+    }
     check_selection(request.selection)?;
     let config = runner_config(request)?;
     check_params(&request.params)?;
-    let variants = parse_variants(&request.templates)?;
+    let variants: Vec<Variant> = parse_variants(&request.templates)?
+        .into_iter()
+        .map(|variant| Variant {
+            template: variant.template.with_max_rendered(request.max_prompt_size),
+            ..variant
+        })
+        .collect();
     let dataset = {
         let path = request.dataset.clone();
         let reference_field = request.reference_field.clone();
@@ -785,6 +802,11 @@ impl EvalRequest {
                 .and_then(Value::as_u64)
                 .filter(|bytes| *bytes > 0)
                 .map_or(defaults.max_record_size, ByteSize),
+            max_prompt_size: config
+                .get("max_prompt_bytes")
+                .and_then(Value::as_u64)
+                .filter(|bytes| *bytes > 0)
+                .map_or(defaults.max_prompt_size, ByteSize),
         })
     }
 }

@@ -162,6 +162,7 @@ impl EvalPlan {
             "max_retry_wait_secs": self.config.max_retry_wait.as_secs_f64(),
             "record_timeout_secs": self.config.record_timeout.as_secs_f64(),
             "max_record_bytes": self.dataset.max_record_size().0,
+            "max_prompt_bytes": self.variants.first().map(|variant| variant.template.max_rendered().0),
         });
         // One template under the default label is stored as before variants existed.
         let single = self.variants.len() == 1 && self.variants[0].label == DEFAULT_VARIANT;
@@ -911,7 +912,7 @@ async fn judge(
     reference: &str,
     cancel: &CancellationToken,
 ) -> Result<(Vec<JudgeReply>, Score), CallError> {
-    let (text, messages) = plan.rubric.render_text(question, model_answer, reference);
+    let (text, messages) = plan.rubric.render_text(question, model_answer, reference)?;
     let calls = judges.iter().map(|judge| {
         let request = judge.request(messages.clone(), text.clone());
         async move {

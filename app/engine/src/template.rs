@@ -17,9 +17,17 @@
 //!
 //! Invariants: markers are found in the template at parse time, never in substituted record
 //! text, so a record containing `Human:` cannot add a message; rendering never fails except for
-//! a field the record lacks; [`RenderedPrompt::text`] is the whole filled template, exactly.
+//! a field the record lacks or a prompt over the template's size limit;
+//! [`RenderedPrompt::text`] is the whole filled template, exactly.
+//!
+//! Bounded rendering: every template carries a limit on its rendered size (default
+//! [`crate::limits::DEFAULT_MAX_PROMPT`]), checked before each value is appended, so a template
+//! of thousands of `{doc}` placeholders fails after at most the limit in memory instead of
+//! building the whole prompt first.
 
 use std::borrow::Cow;
+
+use crate::limits::ByteSize;
 
 use crate::chat::{ChatMessage, Role};
 use crate::dataset::Record;
@@ -81,6 +89,21 @@ pub enum TemplateError {
         /// The field.
         field: &'static str,
     },
+    /// The filled template would be larger than its limit (found while filling, before the
+    /// text past the limit is built).
+    #[error(
+        "{record}{template} renders to more than {limit}, the limit on a rendered prompt ({setting}); shorten the template or use fewer placeholders"
+    )]
+    TooLarge {
+        /// Which template (`the prompt template`, `the judge rubric`).
+        template: &'static str,
+        /// The limit.
+        limit: ByteSize,
+        /// `record 3 (line 4): ` when rendered from a dataset record, else empty.
+        record: String,
+        /// The setting that raises the limit.
+        setting: &'static str,
+    },
     /// A record lacks a field the template uses.
     #[error("record {index} (line {line}): field `{field}` used by the template is missing")]
     MissingField {
@@ -111,6 +134,22 @@ pub struct PromptTemplate {
     source: String,
     whole: Vec<Segment>,
     messages: Vec<MessageTemplate>,
+    /// The most bytes a rendered prompt (its text, and each message) may hold.
+    max_rendered: ByteSize,
+    /// What errors call the template.
+    name: &'static str,
+}
+
+/// The setting that raises the rendered-prompt limit, as errors name it.
+pub const MAX_PROMPT_SETTING: &str = "--max-prompt-size, LLM_EVAL_MAX_PROMPT_SIZE";
+
+/// Why [`PromptTemplate::render_with`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RenderStop<'template> {
+    /// The lookup had no value for this field.
+    Missing(&'template str),
+    /// The rendered text would pass the limit.
+    TooLarge,
 }
 
 /// A template filled from one record.
@@ -190,7 +229,36 @@ impl PromptTemplate {
             source: source.to_owned(),
             whole,
             messages,
+            max_rendered: crate::limits::DEFAULT_MAX_PROMPT,
+            name: "the prompt template",
         })
+    }
+
+    /// The same template with `limit` on its rendered size.
+    pub fn with_max_rendered(mut self, limit: ByteSize) -> PromptTemplate {
+        self.max_rendered = limit;
+        self
+    }
+
+    /// The limit on the rendered size.
+    pub fn max_rendered(&self) -> ByteSize {
+        self.max_rendered
+    }
+
+    /// The same template, called `name` in errors (`the judge rubric`).
+    pub(crate) fn with_name(mut self, name: &'static str) -> PromptTemplate {
+        self.name = name;
+        self
+    }
+
+    /// The error of a render that passed the limit; `record` prefixes the message.
+    pub(crate) fn too_large(&self, record: String) -> TemplateError {
+        TemplateError::TooLarge {
+            template: self.name,
+            limit: self.max_rendered,
+            record,
+            setting: MAX_PROMPT_SETTING,
+        }
     }
 
     /// The template source.
@@ -232,27 +300,35 @@ impl PromptTemplate {
         }
     }
 
-    /// Fills the template from a record.
+    /// Fills the template from a record; a prompt that would pass the template's limit fails
+    /// as soon as it would (see the module docs).
     pub fn render(&self, record: &Record) -> Result<RenderedPrompt, TemplateError> {
         self.render_with(|name| record.fields.get(name).map(python_str))
-            .map_err(|field| TemplateError::MissingField {
-                field: field.to_owned(),
-                index: record.index,
-                line: record.line,
+            .map_err(|stop| match stop {
+                RenderStop::Missing(field) => TemplateError::MissingField {
+                    field: field.to_owned(),
+                    index: record.index,
+                    line: record.line,
+                },
+                RenderStop::TooLarge => {
+                    self.too_large(format!("record {} (line {}): ", record.index, record.line))
+                }
             })
     }
 
-    /// Fills the template using `lookup`; on a missing value, returns the field's name.
+    /// Fills the template using `lookup`, within the template's limit.
     pub(crate) fn render_with<'value>(
         &self,
         mut lookup: impl FnMut(&str) -> Option<Cow<'value, str>>,
-    ) -> Result<RenderedPrompt, &str> {
-        let text = fill(&self.whole, &mut lookup)?;
+    ) -> Result<RenderedPrompt, RenderStop<'_>> {
+        let limit = self.max_rendered.as_usize();
+        // The whole text first: every message is a part of it, so when it fits they do.
+        let text = fill(&self.whole, &mut lookup, limit)?;
         let mut messages = Vec::with_capacity(self.messages.len());
         for message in &self.messages {
             messages.push(ChatMessage {
                 role: message.role,
-                content: fill(&message.segments, &mut lookup)?,
+                content: fill(&message.segments, &mut lookup, limit)?,
             });
         }
         Ok(RenderedPrompt { text, messages })
@@ -265,17 +341,26 @@ impl std::fmt::Display for PromptTemplate {
     }
 }
 
+/// The segments filled in, or the reason to stop; nothing past `limit` bytes is ever appended.
 fn fill<'template, 'value>(
     segments: &'template [Segment],
     lookup: &mut impl FnMut(&str) -> Option<Cow<'value, str>>,
-) -> Result<String, &'template str> {
+    limit: usize,
+) -> Result<String, RenderStop<'template>> {
     let mut out = String::new();
+    let append = |out: &mut String, piece: &str| {
+        if out.len().saturating_add(piece.len()) > limit {
+            return Err(RenderStop::TooLarge);
+        }
+        out.push_str(piece);
+        Ok(())
+    };
     for segment in segments {
         match segment {
-            Segment::Literal(text) => out.push_str(text),
+            Segment::Literal(text) => append(&mut out, text)?,
             Segment::Field { name, .. } => match lookup(name) {
-                Some(value) => out.push_str(&value),
-                None => return Err(name),
+                Some(value) => append(&mut out, &value)?,
+                None => return Err(RenderStop::Missing(name)),
             },
         }
     }
@@ -618,6 +703,52 @@ mod tests {
             rendered.messages[0].content,
             "<context>\nD\n</context>\n\n<question>\nQ?\n</question>\n\nAnswer the question as if you were a student taking a test."
         );
+    }
+
+    #[test]
+    fn rendering_stops_at_the_limit() {
+        // The amplification attempt: thousands of placeholders over one long value.
+        let template = PromptTemplate::parse(&"{doc}".repeat(4_000))
+            .expect("valid")
+            .with_max_rendered(ByteSize(1 << 20));
+        let mut fields = Map::new();
+        fields.insert("doc".to_owned(), Value::String("x".repeat(20_000)));
+        let error = template
+            .render(&Record {
+                index: 3,
+                line: 4,
+                fields: fields.clone(),
+            })
+            .expect_err("80 MB is over 1 MiB");
+        assert_eq!(
+            error.to_string(),
+            "record 3 (line 4): the prompt template renders to more than 1 MiB, the limit on a rendered prompt (--max-prompt-size, LLM_EVAL_MAX_PROMPT_SIZE); shorten the template or use fewer placeholders"
+        );
+        // Exactly at the limit is fine; one byte over is not.
+        let at_limit = PromptTemplate::parse("{doc}{doc}")
+            .expect("valid")
+            .with_max_rendered(ByteSize(40_000));
+        assert_eq!(
+            at_limit
+                .render(&Record {
+                    index: 0,
+                    line: 1,
+                    fields: fields.clone()
+                })
+                .expect("fits")
+                .text
+                .len(),
+            40_000
+        );
+        let over = at_limit.with_max_rendered(ByteSize(39_999));
+        assert!(matches!(
+            over.render(&Record {
+                index: 0,
+                line: 1,
+                fields
+            }),
+            Err(TemplateError::TooLarge { .. })
+        ));
     }
 
     proptest::proptest! {

@@ -194,6 +194,9 @@ pub struct InputLimits {
     /// The largest template or rubric file.
     #[arg(long, value_name = "SIZE", default_value_t = engine::limits::DEFAULT_MAX_TEMPLATE, value_parser = engine::limits::parse_size)]
     pub max_template_size: engine::limits::ByteSize,
+    /// The largest rendered prompt or judge prompt (checked while it is filled, e.g. 4MiB).
+    #[arg(long, value_name = "SIZE", env = "LLM_EVAL_MAX_PROMPT_SIZE", default_value_t = engine::limits::DEFAULT_MAX_PROMPT, value_parser = engine::limits::parse_size)]
+    pub max_prompt_size: engine::limits::ByteSize,
 }
 
 /// Flags of `llm-eval serve`.
@@ -419,7 +422,8 @@ fn looks_like_path(text: &str) -> bool {
 
 fn preview(args: &PreviewArgs) -> anyhow::Result<()> {
     let dataset = Dataset::open(&args.dataset)?.with_max_record_size(args.limits.max_record_size);
-    let template = load_template(&args.template, args.limits)?;
+    let template =
+        load_template(&args.template, args.limits)?.with_max_rendered(args.limits.max_prompt_size);
     let available = plan::usable_fields(&dataset)
         .map_err(|error| anyhow::anyhow!("{}", cli_message(&error)))?;
     template
@@ -752,6 +756,7 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
     }
     // A limit of this reading, not of the stored run: always the flag's value.
     request.max_record_size = args.limits.max_record_size;
+    request.max_prompt_size = args.limits.max_prompt_size;
     Ok(request)
 }
 
@@ -1055,6 +1060,7 @@ mod tests {
     const LIMITS: InputLimits = InputLimits {
         max_record_size: engine::limits::DEFAULT_MAX_RECORD,
         max_template_size: engine::limits::DEFAULT_MAX_TEMPLATE,
+        max_prompt_size: engine::limits::DEFAULT_MAX_PROMPT,
     };
 
     fn check_template(text: &str, expected: Result<&[&str], &str>) {
@@ -1146,9 +1152,11 @@ mod tests {
     #[test]
     fn run_ids_look_like_timestamps() {
         let id = store::new_run_id();
-        assert_eq!(id.len(), "20260101T120000Z-3fa2".len(), "{id}");
+        assert_eq!(id.len(), "20260101T120000Z-3fa2c09e5b7d1e44".len(), "{id}");
         assert!(id.starts_with("20"), "{id}");
         assert_eq!(&id[8..9], "T");
+        // 64 random bits: ids of the same second differ.
+        assert_ne!(id[17..], store::new_run_id()[17..]);
     }
 
     proptest::proptest! {

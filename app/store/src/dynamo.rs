@@ -11,7 +11,7 @@
 //! | dataset | `U#<owner>` | `DS#<dataset id>` |
 //! | settings | `U#<owner>` | `SETTINGS` |
 //! | record | `U#<owner>#R#<run id>` | `<position, 10 digits>#<model order, 5 digits>` |
-//! | session | `SESSIONS` | SHA-256 of the session id |
+//! | session | `SESSIONS#<first hex digit of the hash>` | SHA-256 of the session id |
 //!
 //! Indexes: the local secondary index `by_created` (sort key `ckey` = `RUN#<created>#<id>` or
 //! `DS#<created>#<id>`) lists a user's runs and datasets newest first; the sparse global
@@ -74,8 +74,22 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Rows a filtered or sorted page may look through (their keys and sort values only).
 const MAX_QUERY_ROWS: usize = 1_000_000;
 
-/// The partition of every session.
+/// The partition of every session before they were spread (still purged, never written).
 const SESSIONS_PK: &str = "SESSIONS";
+/// Sessions are spread over this many partitions (`SESSIONS#0` .. `SESSIONS#f`), by the first
+/// hex digit of their hash, so no single partition key takes every login's reads and writes.
+const SESSION_SHARDS: u8 = 16;
+
+/// The partition of the session whose key (hash) is `session_key`.
+fn session_pk(session_key: &str) -> String {
+    format!("{SESSIONS_PK}#{}", &session_key[..1])
+}
+
+/// The key item of session `session_id`.
+fn session_item_key(session_id: &str) -> Item {
+    let sk = session_key(session_id);
+    key(session_pk(&sk), sk)
+}
 
 /// What the store needs to be opened.
 #[derive(Debug, Clone)]
@@ -1727,10 +1741,7 @@ impl Store for DynamoStore {
         let session_id = session_id.to_string();
         Box::pin(async move {
             let Some(item) = self
-                .get(
-                    key(SESSIONS_PK, session_key(&session_id)),
-                    "reading session",
-                )
+                .get(session_item_key(&session_id), "reading session")
                 .await?
             else {
                 return Ok(None);
@@ -1756,7 +1767,7 @@ impl Store for DynamoStore {
     fn save_session(&self, session: &Session) -> StoreFuture<'_, ()> {
         let session = session.clone();
         Box::pin(async move {
-            let mut item = key(SESSIONS_PK, session_key(&session.id));
+            let mut item = session_item_key(&session.id);
             item.insert("csrf_token".into(), s(&session.csrf_token));
             if let Some(user) = &session.user {
                 item.insert("user_id".into(), s(user.id.as_str()));
@@ -1780,12 +1791,12 @@ impl Store for DynamoStore {
     }
 
     fn delete_session(&self, session_id: &str) -> StoreFuture<'_, ()> {
-        let session_key = session_key(session_id);
+        let item_key = session_item_key(session_id);
         Box::pin(async move {
             self.dynamo
                 .delete_item()
                 .table_name(&self.table)
-                .set_key(Some(key(SESSIONS_PK, session_key)))
+                .set_key(Some(item_key))
                 .send()
                 .await
                 .map_err(|error| self.aws("deleting session", error))?;
@@ -1793,33 +1804,40 @@ impl Store for DynamoStore {
         })
     }
 
+    /// Every session partition (and the old single one) page by page: each page's expired keys
+    /// are deleted before the next page is read, so memory holds at most one page (1 MB of
+    /// keys), however many sessions expired.
     fn purge_sessions(&self) -> StoreFuture<'_, usize> {
         Box::pin(async move {
-            let mut expired = Vec::new();
-            let mut start: Option<Item> = None;
-            loop {
-                let out = self
-                    .dynamo
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .filter_expression("expires <= :now")
-                    .projection_expression("pk, #sk")
-                    .expression_attribute_names("#sk", "sk")
-                    .expression_attribute_values(":pk", s(SESSIONS_PK))
-                    .expression_attribute_values(":now", n(unix_now()))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|error| self.aws("purging sessions", error))?;
-                expired.extend(out.items.unwrap_or_default());
-                match out.last_evaluated_key {
-                    Some(key) => start = Some(key),
-                    None => break,
+            let partitions = std::iter::once(SESSIONS_PK.to_string())
+                .chain((0..SESSION_SHARDS).map(|shard| format!("{SESSIONS_PK}#{shard:x}")));
+            let mut count = 0;
+            for partition in partitions {
+                let mut start: Option<Item> = None;
+                loop {
+                    let out = self
+                        .dynamo
+                        .query()
+                        .table_name(&self.table)
+                        .key_condition_expression("pk = :pk")
+                        .filter_expression("expires <= :now")
+                        .projection_expression("pk, #sk")
+                        .expression_attribute_names("#sk", "sk")
+                        .expression_attribute_values(":pk", s(&partition))
+                        .expression_attribute_values(":now", n(unix_now()))
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await
+                        .map_err(|error| self.aws("purging sessions", error))?;
+                    let expired = out.items.unwrap_or_default();
+                    count += expired.len();
+                    self.batch_delete(expired, "purging sessions").await?;
+                    match out.last_evaluated_key {
+                        Some(key) => start = Some(key),
+                        None => break,
+                    }
                 }
             }
-            let count = expired.len();
-            self.batch_delete(expired, "purging sessions").await?;
             Ok(count)
         })
     }
@@ -1965,12 +1983,54 @@ mod tests {
     async fn dynamo_sessions_are_stored_by_hash_and_expire() {
         let (_moto, _dir, store) = moto_store().await;
         let session = suite::sessions_round_trip_and_expire(&store).await;
+        let partition = session_pk(&session_key(&session.id));
         let items = store
-            .query_partition(SESSIONS_PK, None, None, 100, "test")
+            .query_partition(&partition, None, None, 100, "test")
             .await
             .unwrap();
         assert!(!items.is_empty());
         assert!(!format!("{items:?}").contains(&session.id));
+    }
+
+    #[tokio::test]
+    async fn dynamo_sessions_spread_over_partitions_and_purge_page_by_page() {
+        let (_moto, _dir, store) = moto_store().await;
+        // Expired sessions in many partitions, and one in the old single partition.
+        let mut partitions = std::collections::HashSet::new();
+        for _ in 0..60 {
+            let session = Session {
+                id: crate::sqlite::random_hex(32),
+                csrf_token: crate::sqlite::random_hex(32),
+                user: None,
+                auth_data: None,
+                expires_unix: unix_now() - 10,
+            };
+            partitions.insert(session_pk(&session_key(&session.id)));
+            store.save_session(&session).await.unwrap();
+        }
+        assert!(partitions.len() > 8, "{partitions:?}");
+        let mut legacy = key(SESSIONS_PK, "old");
+        legacy.insert("expires".into(), n(unix_now() - 10));
+        legacy.insert("csrf_token".into(), s("x"));
+        store
+            .dynamo
+            .put_item()
+            .table_name(&store.table)
+            .set_item(Some(legacy))
+            .send()
+            .await
+            .unwrap();
+        let live = Session {
+            id: crate::sqlite::random_hex(32),
+            csrf_token: crate::sqlite::random_hex(32),
+            user: None,
+            auth_data: None,
+            expires_unix: unix_now() + 600,
+        };
+        store.save_session(&live).await.unwrap();
+        assert_eq!(store.purge_sessions().await.unwrap(), 61);
+        assert_eq!(store.purge_sessions().await.unwrap(), 0);
+        assert_eq!(store.session(&live.id).await.unwrap(), Some(live));
     }
 
     #[tokio::test]

@@ -780,7 +780,9 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     message
 }
 
-/// A new run id: UTC time plus a random suffix, e.g. `20260101T120000Z-3fa2`.
+/// A new run id: UTC time plus 64 random bits from the operating system, e.g.
+/// `20260101T120000Z-3fa2c09e5b7d1e44`; ids of runs started in the same second by any number of
+/// users or tasks do not collide (and cannot be guessed from one another).
 pub fn new_run_id() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -797,9 +799,9 @@ pub fn new_run_id() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    let suffix = (now.subsec_nanos() ^ std::process::id().rotate_left(16)) & 0xffff;
+    let suffix = sqlite::random_hex(8);
     format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z-{suffix:04x}",
+        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z-{suffix}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60

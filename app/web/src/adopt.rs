@@ -4,6 +4,11 @@
 //!
 //! Invariant: a run is resumed only by the task whose conditional lease write succeeded, so two
 //! tasks never execute one run; what was stored stays, and only missing rows are evaluated.
+//!
+//! Poison runs: each adoption of a run whose task died (not one handed back at SIGTERM) is
+//! counted in the run's stored summary (`restarts`); the adoption that would be the
+//! [`crate::WebConfig::max_run_restarts`]-th marks the run failed with the reason instead, so a
+//! run that takes its task down cannot take every task down one after another.
 
 use std::sync::Arc;
 
@@ -60,6 +65,24 @@ pub async fn adopt_orphans(state: &AppState) -> Vec<String> {
     adopted
 }
 
+/// How many times tasks died running a run, counting the death that orphaned it now: the
+/// stored count, plus one unless the last task handed the run back.
+fn task_deaths(summary: Option<&serde_json::Value>) -> u32 {
+    let stored = summary
+        .and_then(|summary| summary.get("restarts"))
+        .and_then(serde_json::Value::as_u64)
+        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX));
+    let handed_back = summary
+        .and_then(|summary| summary.get("handed_back"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    if handed_back {
+        stored
+    } else {
+        stored.saturating_add(1)
+    }
+}
+
 async fn adopt(state: &AppState, owner: &UserId, run_id: &str) -> Result<(), String> {
     let run = state
         .store
@@ -67,6 +90,23 @@ async fn adopt(state: &AppState, owner: &UserId, run_id: &str) -> Result<(), Str
         .await
         .map_err(|error| error.to_string())?
         .ok_or_else(|| "the run is gone".to_string())?;
+    let deaths = task_deaths(run.summary.as_ref());
+    if deaths >= state.config.max_run_restarts {
+        return Err(format!(
+            "the server task running it stopped {deaths} times while it ran, so it is not resumed again (something in the run, such as its template or a record, may bring the task down; the limit is LLM_EVAL_MAX_RUN_RESTARTS = {})",
+            state.config.max_run_restarts
+        ));
+    }
+    state
+        .store
+        .finish_run(
+            owner,
+            run_id,
+            RunStatus::Running,
+            &serde_json::json!({"restarts": deaths}),
+        )
+        .await
+        .map_err(|error| error.to_string())?;
     let mut request = EvalRequest::from_config(&run.config)
         .map_err(|error| format!("its configuration cannot be read: {error}"))?;
     // An uploaded dataset lives under the task that received it: fetch this task's copy.
@@ -80,6 +120,7 @@ async fn adopt(state: &AppState, owner: &UserId, run_id: &str) -> Result<(), Str
     {
         request.dataset = dataset.path;
     }
+    let request = crate::safety::within_server_limits(state, request);
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| format!("{}: {error}", error.field.as_str()))?;

@@ -40,7 +40,9 @@
 //! server-side, over [`auth`]); tests also plug in a small one of their own.
 //!
 //! # Layout
-//! [`state`] (what handlers share), [`error`] (one [`AppError`]), [`session`] (sessions, CSRF,
+//! [`state`] (what handlers share), [`error`] (one [`AppError`]), [`safety`] (server ceilings,
+//! quotas, local mode's `Host` and `Origin` checks), [`fair`] (the task's model-call ceiling
+//! shared by the runs), [`session`] (sessions, CSRF,
 //! [`CurrentUser`]), [`registry`] (the runs this process executes), [`page`] (the askama
 //! layout), [`routes`] (one module per feature), [`chart`] (server-rendered SVG), [`serve`]
 //! (listener, operations: request ids, logs, limits, timeouts, graceful shutdown), [`login`] (the
@@ -49,10 +51,12 @@
 pub mod adopt;
 pub mod chart;
 pub mod error;
+pub mod fair;
 pub mod login;
 pub mod page;
 pub mod registry;
 pub mod routes;
+pub mod safety;
 pub mod serve;
 pub mod session;
 pub mod state;
@@ -102,6 +106,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             session::load_session,
         ))
-        .merge(routes::public());
+        .merge(routes::public())
+        // Outside everything else: a rebound host name gets no session and no page.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            safety::local_mode_guard,
+        ));
     serve::operations(app, &state.config).with_state(state)
 }

@@ -478,16 +478,16 @@ async fn step_outcome(
             Err(error) => error.into_response(),
         },
         Ok(SignIn::Challenge(challenge)) => {
-            let mut pending = ctx.session.clone();
-            pending.user = None;
-            pending.auth_data = Some(
-                login
-                    .auth
-                    .seal(&SessionAuth::Pending(challenge), &ctx.session.id),
-            );
-            if let Err(error) = state.store.save_session(&pending).await {
-                return AppError::from(error).into_response();
-            }
+            // A password passed: a privilege change, so the pending login lives under a fresh
+            // session id and CSRF token (the anonymous id the page was served under, which
+            // another site may have planted, gets nothing).
+            let pending = SessionAuth::Pending(challenge);
+            let rotated =
+                session::rotate(state, &ctx.session, |id| login.auth.seal(&pending, id)).await;
+            let cookie = match rotated {
+                Ok((_, cookie)) => cookie,
+                Err(error) => return AppError::from(error).into_response(),
+            };
             let location = if next == "/" {
                 "/login/challenge".to_string()
             } else {
@@ -498,12 +498,13 @@ async fn step_outcome(
                         .finish()
                 )
             };
-            Redirect::to(&location).into_response()
+            let mut response = Redirect::to(&location).into_response();
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+            response
         }
         Err(LoginError::ChallengeExpired) => {
-            let mut cleared = ctx.session.clone();
-            cleared.auth_data = None;
-            if let Err(error) = state.store.save_session(&cleared).await {
+            // Back to an anonymous session: its row goes (the cookie's id stays anonymous).
+            if let Err(error) = state.store.delete_session(&ctx.session.id).await {
                 return AppError::from(error).into_response();
             }
             Redirect::to(&login_url(&next, Some("challenge_expired"))).into_response()

@@ -37,12 +37,22 @@ struct ActiveRun {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// A run of this process: its owner and id.
+type RunKey = (UserId, String);
+
+fn run_key(owner: &UserId, run_id: &str) -> RunKey {
+    (owner.clone(), run_id.to_string())
+}
+
 /// The runs of this process (cheap to clone).
 #[derive(Clone, Default)]
 pub struct RunRegistry {
-    runs: Arc<Mutex<HashMap<String, ActiveRun>>>,
+    /// Keyed by owner and run id: two users' runs never share an entry, whatever their ids.
+    runs: Arc<Mutex<HashMap<RunKey, ActiveRun>>>,
     shutting_down: CancellationToken,
     leases: Option<Arc<Leases>>,
+    /// The ceiling on model calls in flight, shared fairly by the runs (`None`: no ceiling).
+    fair: Option<Arc<crate::fair::FairShare>>,
 }
 
 /// How this process holds run leases.
@@ -93,7 +103,19 @@ impl RunRegistry {
         self.leases.as_deref()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ActiveRun>> {
+    /// The same registry with a ceiling of `calls` model calls in flight over all its runs,
+    /// each running run entitled to an equal share ([`crate::fair`]).
+    pub fn with_call_ceiling(mut self, calls: usize) -> RunRegistry {
+        self.fair = Some(crate::fair::FairShare::new(calls));
+        self
+    }
+
+    /// The model-call ceiling, if any.
+    pub fn call_ceiling(&self) -> Option<&Arc<crate::fair::FairShare>> {
+        self.fair.as_ref()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, ActiveRun>> {
         self.runs
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -142,20 +164,26 @@ impl RunRegistry {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
+        // The run's calls share the task's ceiling with the other runs for as long as it runs.
+        let plan = match &self.fair {
+            Some(pool) => Arc::new(crate::fair::shared_plan(&plan, pool)),
+            None => plan,
+        };
         let (events, mut started) = broadcast::channel(1024);
         let renewal_events = events.subscribe();
         let cancel = CancellationToken::new();
         let context = RunContext {
             store: store.clone(),
             owner: owner.clone(),
-            cache,
+            // Each user's answers are cached apart: one user never gets another's reply.
+            cache: cache.map(|cache| cache.for_owner(owner.as_str())),
             events: events.clone(),
             cancel: cancel.clone(),
         };
         let (result_tx, result_rx) =
             tokio::sync::oneshot::channel::<Result<(), runner::RunError>>();
         self.lock().insert(
-            run_id.clone(),
+            run_key(&owner, &run_id),
             ActiveRun {
                 owner: owner.clone(),
                 cancel: cancel.clone(),
@@ -165,6 +193,8 @@ impl RunRegistry {
         );
         let registry = self.clone();
         let task_run_id = run_id.clone();
+        let task_key = run_key(&owner, &run_id);
+        let entry_key = task_key.clone();
         let lease_lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let renewal = self.leases.clone().map(|leases| {
             tokio::spawn(renew_lease(
@@ -191,7 +221,7 @@ impl RunRegistry {
                 Err(error) => {
                     tracing::warn!(run_id = %task_run_id, error = %store::error_chain(&error), "run failed");
                     let _ = result_tx.send(Err(error));
-                    registry.lock().remove(&task_run_id);
+                    registry.lock().remove(&task_key);
                     return;
                 }
             };
@@ -241,9 +271,9 @@ impl RunRegistry {
                     }
                 }
             }
-            registry.lock().remove(&task_run_id);
+            registry.lock().remove(&task_key);
         });
-        if let Some(active) = self.lock().get_mut(&run_id) {
+        if let Some(active) = self.lock().get_mut(&entry_key) {
             active.task = Some(task);
         }
         // The first event is `Started`, sent right after the run is stored; an error before
@@ -263,7 +293,7 @@ impl RunRegistry {
 
     /// Cancels a running run of `owner`; false when this process does not run it.
     pub fn cancel(&self, owner: &UserId, run_id: &str) -> bool {
-        match self.lock().get(run_id) {
+        match self.lock().get(&run_key(owner, run_id)) {
             Some(active) if active.owner == *owner => {
                 active.cancel.cancel();
                 true
@@ -272,10 +302,15 @@ impl RunRegistry {
         }
     }
 
+    /// How many runs of `owner` this process runs now.
+    pub fn active_runs_of(&self, owner: &UserId) -> usize {
+        self.lock().keys().filter(|(who, _)| who == owner).count()
+    }
+
     /// Whether this process runs `run_id` of `owner`.
     pub fn is_active(&self, owner: &UserId, run_id: &str) -> bool {
         self.lock()
-            .get(run_id)
+            .get(&run_key(owner, run_id))
             .is_some_and(|active| active.owner == *owner)
     }
 
@@ -286,7 +321,7 @@ impl RunRegistry {
         run_id: &str,
     ) -> Option<broadcast::Receiver<ProgressEvent>> {
         self.lock()
-            .get(run_id)
+            .get(&run_key(owner, run_id))
             .filter(|active| active.owner == *owner)
             .map(|active| active.events.subscribe())
     }

@@ -2,6 +2,10 @@
 //! cause of every 500, body limit, timeout, security headers) and `llm-eval serve` itself
 //! (state from the data directory, interrupted runs, listener, graceful shutdown on SIGTERM).
 //!
+//! Connections are served by [`serve_http`] (hyper's HTTP/1 with a header-read timeout, so a
+//! client that sends its headers a byte at a time holds a connection for at most
+//! [`WebConfig::header_read_timeout`]).
+//!
 //! Invariants: every response carries `x-request-id` (the client's, if it sent a sane one, or
 //! ours), and every log line of a request is in a span with that id; no request body is read
 //! past its limit; a request other than an event stream is answered within the timeout; on
@@ -206,6 +210,16 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         ),
         StoreSpec::Sqlite(_) => super::registry::RunRegistry::default(),
     };
+    // Uploads a killed process left half-written: nothing else writes there yet.
+    if let Some(staging) = store.staging_path().parent() {
+        match super::routes::datasets::clean_staging(staging) {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed staged uploads left by the last stop"),
+            Err(error) => {
+                tracing::warn!(error = %error, "cleaning the upload staging directory failed")
+            }
+        }
+    }
     let interrupted = store
         .mark_interrupted()
         .await
@@ -243,6 +257,8 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
     // cookie must never travel in clear (browsers accept Secure cookies from
     // http://127.0.0.1 and http://localhost, so a local login test works too).
     config.secure_cookies = options.login.is_some() || !options.addr.ip().is_loopback();
+    shared_settings_from_env(&mut config, |name| std::env::var(name).ok())?;
+    let runs = runs.with_call_ceiling(config.quotas.task_model_calls);
     let authenticator: Option<Arc<dyn super::Authenticator>> = match &options.login {
         Some(login) => Some(Arc::new(super::login::CognitoLogin::new(
             auth::Authenticator::new(login.clone()).await,
@@ -258,6 +274,149 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         authenticator,
     })
+}
+
+/// Serves `app` on `listener` until `drain` completes (then stops accepting, lets each
+/// connection finish its request and waits for them all), one task per connection, HTTP/1
+/// with keep-alive. A connection that does not deliver a request's headers within
+/// `header_read_timeout` is closed. Handlers find the peer address as axum's
+/// `ConnectInfo<SocketAddr>` (what the login limiter counts attempts against; behind trusted
+/// proxies, the address they report).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    drain: impl std::future::Future<Output = ()>,
+    header_read_timeout: Duration,
+) -> anyhow::Result<()> {
+    use tower::ServiceExt;
+    let (close_tx, close_rx) = tokio::sync::watch::channel(());
+    let mut connections = tokio::task::JoinSet::new();
+    let mut drain = std::pin::pin!(drain);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!(error = %error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut drain => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = app.clone().map_request(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request.map(axum::body::Body::new)
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let mut close = close_rx.clone();
+        connections.spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
+            let connection =
+                builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(error = %error, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = close.changed() => connection.as_mut().graceful_shutdown(),
+            }
+            let _ = connection.await;
+        });
+        // Finished connections are reaped as we go, so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let _ = close_tx.send(());
+    while connections.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// The settings of a shared server read from the environment (see `docs/security.md`):
+/// `LLM_EVAL_MAX_PROMPT_SIZE` (the rendered-prompt ceiling), `LLM_EVAL_MAX_RUN_RESTARTS` (task
+/// deaths before a run is failed instead of resumed), the quotas (`LLM_EVAL_MAX_RUNS_PER_USER`,
+/// `LLM_EVAL_MAX_MODELS_PER_RUN`, `LLM_EVAL_MAX_RUN_CONCURRENCY`,
+/// `LLM_EVAL_MAX_DATASETS_PER_USER`, `LLM_EVAL_MAX_DATASET_BYTES_PER_USER`,
+/// `LLM_EVAL_MAX_TASK_MODEL_CALLS`) and
+/// `LLM_EVAL_ALLOWED_HOSTS` (comma-separated host names local mode answers besides loopback
+/// ones).
+pub fn shared_settings_from_env(
+    config: &mut WebConfig,
+    var: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
+    if let Some(text) = var("LLM_EVAL_MAX_PROMPT_SIZE").filter(|text| !text.trim().is_empty()) {
+        let limit = engine::limits::parse_size(&text)
+            .map_err(|why| anyhow::anyhow!("LLM_EVAL_MAX_PROMPT_SIZE: {why}"))?;
+        config.max_prompt_size = limit;
+    }
+    if let Some(text) = var("LLM_EVAL_MAX_RUN_RESTARTS").filter(|text| !text.trim().is_empty()) {
+        config.max_run_restarts = text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "LLM_EVAL_MAX_RUN_RESTARTS: `{text}` is not a whole number of at least 1"
+                )
+            })?;
+    }
+    let whole = |name: &str, value: &mut usize| -> anyhow::Result<()> {
+        if let Some(text) = var(name).filter(|text| !text.trim().is_empty()) {
+            *value = text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{name}: `{text}` is not a whole number of at least 1")
+                })?;
+        }
+        Ok(())
+    };
+    let quotas = &mut config.quotas;
+    whole("LLM_EVAL_MAX_RUNS_PER_USER", &mut quotas.runs_per_user)?;
+    whole(
+        "LLM_EVAL_MAX_TASK_MODEL_CALLS",
+        &mut quotas.task_model_calls,
+    )?;
+    whole("LLM_EVAL_MAX_MODELS_PER_RUN", &mut quotas.models_per_run)?;
+    whole(
+        "LLM_EVAL_MAX_RUN_CONCURRENCY",
+        &mut quotas.concurrency_per_run,
+    )?;
+    whole(
+        "LLM_EVAL_MAX_DATASETS_PER_USER",
+        &mut quotas.datasets_per_user,
+    )?;
+    if let Some(text) =
+        var("LLM_EVAL_MAX_DATASET_BYTES_PER_USER").filter(|text| !text.trim().is_empty())
+    {
+        quotas.dataset_bytes_per_user = engine::limits::parse_size(&text)
+            .map_err(|why| anyhow::anyhow!("LLM_EVAL_MAX_DATASET_BYTES_PER_USER: {why}"))?
+            .0;
+    }
+    if let Some(text) = var("LLM_EVAL_ALLOWED_HOSTS") {
+        config.allowed_hosts = text
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(str::to_string)
+            .collect();
+    }
+    Ok(())
 }
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then stops runs (marked
@@ -301,6 +460,7 @@ pub async fn serve_until(
             }
         });
     }
+    let header_read_timeout = state.config.header_read_timeout;
     let app = super::router(state);
     let drain = {
         let shutdown = shutdown.clone();
@@ -312,13 +472,7 @@ pub async fn serve_until(
             registry.shutdown(SHUTDOWN_GRACE).await;
         }
     };
-    // The peer address is what the login limiter counts attempts against (behind trusted
-    // proxies, the address they report).
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(drain);
+    let server = serve_http(listener, app, drain, header_read_timeout);
     tokio::select! {
         res = server => res.context("serving")?,
         () = async {

@@ -1,8 +1,15 @@
 //! Server-side sessions, CSRF protection and the current user.
 //!
-//! - [`load_session`] finds the session of the `llm_eval_session` cookie in the store, or
-//!   starts one (a random 256-bit id, a random CSRF token), extends it while it is used, and
-//!   puts a [`SessionContext`] in the request extensions.
+//! - [`load_session`] finds the session of the session cookie in the store, or starts an
+//!   anonymous one (a random 256-bit id whose CSRF token is derived from it), extends a stored
+//!   one while it is used, and puts a [`SessionContext`] in the request extensions.
+//! - Nothing is stored before a login: an anonymous session lives in the browser's cookie only
+//!   (its CSRF token is the SHA-256 of a domain tag and the id, so only the holder of the
+//!   HttpOnly cookie can know it: a double-submit token), and a store row is written only by
+//!   [`sign_in`] or [`rotate`] (a pending login challenge), each under a fresh id. A loop of
+//!   cookieless requests therefore stores nothing.
+//! - The cookie is `__Host-llm_eval_session` whenever it is `Secure` (no subdomain or plain-HTTP
+//!   page can set or shadow it), `llm_eval_session` in local mode on loopback.
 //! - [`csrf_guard`] refuses every unsafe request (POST, PUT, PATCH, DELETE) whose CSRF token
 //!   (the `X-CSRF-Token` header, or the `csrf_token` field of a URL-encoded form or of the first
 //!   part of a multipart form) is not the session's, with 403, before any handler runs.
@@ -29,8 +36,20 @@ use super::state::AppState;
 use store::sqlite::random_hex;
 use store::{Session, SessionUser, StoreError, UserId};
 
-/// The session cookie's name.
+/// The session cookie's name in local mode on loopback (plain HTTP, not `Secure`).
 pub const COOKIE: &str = "llm_eval_session";
+/// The session cookie's name whenever it is `Secure`: the `__Host-` prefix makes browsers
+/// refuse it unless it is Secure, has `Path=/` and no `Domain`, so no sibling site can plant one.
+pub const SECURE_COOKIE: &str = "__Host-llm_eval_session";
+
+/// The session cookie's name under `state`'s settings.
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.config.secure_cookies {
+        SECURE_COOKIE
+    } else {
+        COOKIE
+    }
+}
 
 /// The form field and header that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf_token";
@@ -99,7 +118,7 @@ fn unix_now() -> i64 {
         .map_or(0, |now| now.as_secs() as i64)
 }
 
-/// A new, anonymous session.
+/// A new session with a random id and a random CSRF token (to be stored).
 fn new_session(ttl: Duration) -> Session {
     Session {
         id: random_hex(32),
@@ -110,6 +129,34 @@ fn new_session(ttl: Duration) -> Session {
     }
 }
 
+/// The anonymous (never stored) session of cookie id `id`: its CSRF token is derived from the
+/// id, so it needs no row.
+fn anonymous_session(id: String, ttl: Duration) -> Session {
+    Session {
+        csrf_token: anonymous_csrf_token(&id),
+        id,
+        user: None,
+        auth_data: None,
+        expires_unix: unix_now() + ttl.as_secs() as i64,
+    }
+}
+
+/// The CSRF token of an anonymous session: SHA-256 of a domain tag and the id, in hex.
+fn anonymous_csrf_token(session_id: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"llm-eval anonymous csrf v1\0")
+        .chain_update(session_id.as_bytes())
+        .finalize();
+    digest
+        .iter()
+        .fold(String::with_capacity(64), |mut text, byte| {
+            use std::fmt::Write;
+            let _ = write!(text, "{byte:02x}");
+            text
+        })
+}
+
 /// The `Set-Cookie` value that gives the browser session `session_id`.
 pub fn session_cookie(state: &AppState, session_id: &str) -> HeaderValue {
     let secure = if state.config.secure_cookies {
@@ -118,7 +165,8 @@ pub fn session_cookie(state: &AppState, session_id: &str) -> HeaderValue {
         ""
     };
     let value = format!(
-        "{COOKIE}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        "{}={session_id}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        cookie_name(state),
         state.config.session_ttl.as_secs()
     );
     HeaderValue::from_str(&value).expect("a session id is hex, a valid header value")
@@ -132,20 +180,21 @@ pub fn clear_cookie(state: &AppState) -> HeaderValue {
         ""
     };
     HeaderValue::from_str(&format!(
-        "{COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}"
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
+        cookie_name(state)
     ))
     .expect("a constant cookie is a valid header value")
 }
 
-/// The session id of the request's cookie, if any.
-fn cookie_session_id(headers: &HeaderMap) -> Option<String> {
+/// The session id of the request's cookie named `cookie`, if any.
+fn cookie_session_id(headers: &HeaderMap, cookie: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value.to_string())
         // Our ids are 64 hex digits; anything else is not worth a store lookup.
         .filter(|value| value.len() == 64 && value.bytes().all(|byte| byte.is_ascii_hexdigit()))
@@ -160,23 +209,26 @@ fn has_bearer_token(headers: &HeaderMap) -> bool {
         .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer "))
 }
 
-/// Middleware: the request's session (found or started) as a [`SessionContext`]. Requests
-/// with a bearer token and no session cookie get a session of their own that is not stored.
+/// Middleware: the request's session (found or started) as a [`SessionContext`]. Sessions
+/// are stored only once signed in or with a pending login (see the module docs): any other
+/// request gets an anonymous session that lives in its cookie only, and requests with a
+/// bearer token and no session cookie get one that is not even sent back.
 pub async fn load_session(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
     let ttl = state.config.session_ttl;
-    let found = match cookie_session_id(request.headers()) {
-        Some(id) => match state.store.session(&id).await {
+    let cookie_id = cookie_session_id(request.headers(), cookie_name(&state));
+    let found = match &cookie_id {
+        Some(id) => match state.store.session(id).await {
             Ok(found) => found,
             Err(error) => return AppError::from(error).into_response(),
         },
         None => None,
     };
-    let (session, send_cookie) = match found {
-        Some(mut session) => {
+    let (session, send_cookie) = match (found, cookie_id) {
+        (Some(mut session), _) => {
             let used = ttl.as_secs() as i64 - (session.expires_unix - unix_now());
             if used > EXTEND_AFTER.as_secs() as i64 {
                 session.expires_unix = unix_now() + ttl.as_secs() as i64;
@@ -188,16 +240,14 @@ pub async fn load_session(
                 (session, false)
             }
         }
+        // A cookie the store does not know (anonymous, or its row expired or was signed
+        // out): an anonymous session under the same id, stored nowhere.
+        (None, Some(id)) => (anonymous_session(id, ttl), false),
         // A client that authenticates each request with a bearer token keeps no cookie: its
-        // session lives for this request only, so API calls leave no rows behind.
-        None if has_bearer_token(request.headers()) => (new_session(ttl), false),
-        None => {
-            let session = new_session(ttl);
-            if let Err(error) = state.store.save_session(&session).await {
-                return AppError::from(error).into_response();
-            }
-            (session, true)
-        }
+        // session lives for this request only.
+        (None, None) if has_bearer_token(request.headers()) => (new_session(ttl), false),
+        // A new browser: an anonymous session in its cookie only.
+        (None, None) => (anonymous_session(random_hex(32), ttl), true),
     };
     let session_id = session.id.clone();
     request.extensions_mut().insert(SessionContext { session });
@@ -210,7 +260,7 @@ pub async fn load_session(
         .any(|value| {
             value
                 .as_bytes()
-                .starts_with(format!("{COOKIE}=").as_bytes())
+                .starts_with(format!("{}=", cookie_name(&state)).as_bytes())
         });
     if send_cookie && !handler_set_cookie {
         response
@@ -235,6 +285,22 @@ pub async fn sign_in(
         auth_data,
         ..new_session(state.config.session_ttl)
     };
+    state.store.save_session(&session).await?;
+    let cookie = session_cookie(state, &session.id);
+    Ok((session, cookie))
+}
+
+/// Moves the request's session to a fresh id and CSRF token (a privilege change short of a
+/// sign-in: a pending login challenge), holding `auth_data` sealed for the new id by
+/// `seal(new_id)`; the old row, if any, is deleted. Returns the new session and its cookie.
+pub async fn rotate(
+    state: &AppState,
+    old: &Session,
+    seal: impl FnOnce(&str) -> String,
+) -> Result<(Session, HeaderValue), StoreError> {
+    state.store.delete_session(&old.id).await?;
+    let mut session = new_session(state.config.session_ttl);
+    session.auth_data = Some(seal(&session.id));
     state.store.save_session(&session).await?;
     let cookie = session_cookie(state, &session.id);
     Ok((session, cookie))
@@ -483,12 +549,22 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("x=1; {COOKIE}={id}")).unwrap(),
         );
-        assert_eq!(cookie_session_id(&headers), Some(id));
+        assert_eq!(cookie_session_id(&headers, COOKIE), Some(id.clone()));
+        assert_eq!(cookie_session_id(&headers, SECURE_COOKIE), None);
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{SECURE_COOKIE}={id}")).unwrap(),
+        );
+        assert_eq!(cookie_session_id(&headers, SECURE_COOKIE), Some(id));
         headers.insert(
             header::COOKIE,
             HeaderValue::from_static("llm_eval_session=../../etc"),
         );
-        assert_eq!(cookie_session_id(&headers), None);
+        assert_eq!(cookie_session_id(&headers, COOKIE), None);
+        // Anonymous tokens: derived, 64 hex digits, different per id.
+        let token = anonymous_csrf_token(&"a".repeat(64));
+        assert_eq!(token.len(), 64);
+        assert_ne!(token, anonymous_csrf_token(&"b".repeat(64)));
         assert!(tokens_match("abc", "abc"));
         assert!(!tokens_match("abd", "abc"));
         assert!(!tokens_match("", ""));

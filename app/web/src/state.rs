@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use engine::cache::ResponseCache;
 use engine::catalog::Catalog;
+use engine::limits::ByteSize;
 use engine::providers::Providers;
 use store::SharedStore;
 
@@ -36,6 +37,19 @@ pub struct WebConfig {
     pub max_run_records: usize,
     /// Where the data lives (shown on the pages in local mode).
     pub data_dir: PathBuf,
+    /// The largest rendered prompt or judge prompt of a preview or a run
+    /// (`LLM_EVAL_MAX_PROMPT_SIZE`); no form or stored run can raise it.
+    pub max_prompt_size: ByteSize,
+    /// Host names local mode answers besides loopback ones (`LLM_EVAL_ALLOWED_HOSTS`).
+    pub allowed_hosts: Vec<String>,
+    /// How long a connection may take to send a request's headers (slowloris): past it, the
+    /// connection is closed.
+    pub header_read_timeout: Duration,
+    /// How many times tasks may die running one run before it is marked failed instead of
+    /// resumed again (`LLM_EVAL_MAX_RUN_RESTARTS`, shared stores only).
+    pub max_run_restarts: u32,
+    /// Per-user quotas.
+    pub quotas: super::safety::Quotas,
 }
 
 impl WebConfig {
@@ -49,6 +63,11 @@ impl WebConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             max_run_records: 100_000,
             data_dir,
+            max_prompt_size: engine::limits::DEFAULT_MAX_PROMPT,
+            allowed_hosts: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            max_run_restarts: 3,
+            quotas: super::safety::Quotas::default(),
         }
     }
 }

@@ -132,6 +132,10 @@ pub enum CallError {
         #[source]
         source: ProviderError,
     },
+    /// The prompt could not be built: a judge prompt over the rendered-prompt limit (no call
+    /// is made).
+    #[error("prompt: {0}")]
+    Prompt(#[from] crate::template::TemplateError),
 }
 
 /// Why a call made no further attempt.

@@ -1,6 +1,7 @@
 //! The `llm-eval` binary's integration tests: each runs the real binary. One test binary,
 //! one module per file.
 
+mod amplification;
 mod cli;
 mod field;
 mod helpers;

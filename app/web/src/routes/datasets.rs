@@ -5,7 +5,10 @@
 //! Invariants: an upload is streamed to the store's upload area (never a temp directory, never
 //! whole in memory) and counted as it arrives, so a body over the limit stops at the limit;
 //! the stored file is named by a random id, so no uploaded name reaches a path; problems are
-//! reported with the uploaded file's name, as the CLI would name the file.
+//! reported with the uploaded file's name, as the CLI would name the file; a staged upload is
+//! removed on every path that does not keep it (refused, failed, or the request dropped when
+//! the client went away or the timeout struck), through [`Staged`]'s `Drop`, and whatever a
+//! killed process left is removed at start-up ([`clean_staging`]).
 
 use askama::Template;
 use axum::Router;
@@ -112,11 +115,50 @@ fn upload_format(name: &str) -> Result<&'static str, String> {
 }
 
 /// An upload being received, and why it was refused if it was.
+/// A staged upload's file, removed when this is dropped unless the store moved it in place
+/// (then the removal finds nothing).
+struct Staged(std::path::PathBuf);
+
+impl Staged {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        match std::fs::remove_file(&self.0) {
+            Ok(()) => tracing::debug!("removed a staged upload that was not kept"),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => tracing::warn!(error = %error, "removing a staged upload failed"),
+        }
+    }
+}
+
+/// Removes what uploads left in the staging directory `dir` (a process killed mid-upload);
+/// called once at start-up, before any request. Returns how many files were removed.
+pub fn clean_staging(dir: &std::path::Path) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 enum Received {
     File {
         name: String,
         format: &'static str,
-        staged: std::path::PathBuf,
+        staged: Staged,
     },
     Refused(AppError),
 }
@@ -156,12 +198,12 @@ async fn receive_upload(state: &AppState, multipart: &mut Multipart) -> Result<R
             Ok(format) => format,
             Err(message) => return Ok(Received::Refused(AppError::BadRequest(message))),
         };
-        let staged = state.store.staging_path().with_extension(format);
+        let staged = Staged(state.store.staging_path().with_extension(format));
         let io_error = |error: std::io::Error| {
             AppError::Internal(anyhow::Error::new(error).context("writing the upload"))
         };
         // Private, like the store: a dataset holds the user's prompts and references.
-        let mut file = store::private_fs::create_async(&staged)
+        let mut file = store::private_fs::create_async(staged.path())
             .await
             .map_err(io_error)?;
         let mut size = 0usize;
@@ -182,7 +224,7 @@ async fn receive_upload(state: &AppState, multipart: &mut Multipart) -> Result<R
         };
         drop(file);
         if let Err(error) = outcome {
-            let _ = tokio::fs::remove_file(&staged).await;
+            drop(staged);
             return Ok(Received::Refused(error));
         }
         received = Some(Received::File {
@@ -212,21 +254,25 @@ async fn keep_upload(
     user: &CurrentUser,
     name: String,
     format: &'static str,
-    staged: std::path::PathBuf,
+    staged: &Staged,
 ) -> Result<Result<DatasetRow, String>, AppError> {
     let checked = {
-        let (staged, name) = (staged.clone(), name.clone());
+        let (staged, name) = (staged.path().to_path_buf(), name.clone());
         tokio::task::spawn_blocking(move || check_upload(&staged, &name))
             .await
             .map_err(|error| AppError::Internal(anyhow::Error::new(error)))?
     };
     let (n_records, fields) = match checked {
         Ok(checked) => checked,
-        Err(message) => {
-            let _ = tokio::fs::remove_file(&staged).await;
-            return Ok(Err(message));
-        }
+        Err(message) => return Ok(Err(message)),
     };
+    let size = tokio::fs::metadata(staged.path())
+        .await
+        .map_err(|error| AppError::Internal(anyhow::Error::new(error)))?
+        .len();
+    if let Err(message) = crate::safety::check_dataset_quota(state, &user.id, size).await? {
+        return Ok(Err(message));
+    }
     let row = state
         .store
         .add_dataset(
@@ -236,7 +282,7 @@ async fn keep_upload(
                 format: format.to_string(),
                 n_records,
                 fields,
-                staged,
+                staged: staged.path().to_path_buf(),
             },
         )
         .await?;
@@ -267,7 +313,7 @@ async fn datasets_create(
             name,
             format,
             staged,
-        } => match keep_upload(&state, &user, name, format, staged).await? {
+        } => match keep_upload(&state, &user, name, format, &staged).await? {
             Ok(row) => Ok(Redirect::to(&format!("/datasets/{}", row.id)).into_response()),
             Err(message) => refused(AppError::BadRequest(message), state, user, layout).await,
         },
@@ -278,9 +324,9 @@ async fn datasets_add_sample(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Response, AppError> {
-    let staged = state.store.staging_path().with_extension("jsonl");
+    let staged = Staged(state.store.staging_path().with_extension("jsonl"));
     let write_sample = async {
-        let mut file = store::private_fs::create_async(&staged).await?;
+        let mut file = store::private_fs::create_async(staged.path()).await?;
         tokio::io::AsyncWriteExt::write_all(&mut file, engine::sample_data::QA_JSONL).await?;
         tokio::io::AsyncWriteExt::flush(&mut file).await
     };
@@ -292,14 +338,13 @@ async fn datasets_add_sample(
         &user,
         "squad-qa.jsonl (sample)".to_string(),
         "jsonl",
-        staged,
+        &staged,
     )
     .await?
     {
         Ok(row) => Ok(Redirect::to(&format!("/datasets/{}", row.id)).into_response()),
-        Err(message) => Err(AppError::Internal(anyhow::anyhow!(
-            "the embedded sample: {message}"
-        ))),
+        // The sample always passes its checks: what is left is a quota the user can act on.
+        Err(message) => Err(AppError::BadRequest(message)),
     }
 }
 

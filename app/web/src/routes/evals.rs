@@ -25,6 +25,7 @@ use crate::session::CurrentUser;
 use crate::state::AppState;
 use engine::dataset::Dataset;
 use engine::judge::Rubric;
+use engine::limits::ByteSize;
 use engine::plan::{EvalRequest, Field, TemplateRequest, build_plan};
 use engine::providers::InferenceParams;
 use fmeval_scoring::metrics::MetricName;
@@ -419,6 +420,7 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         max_retry_wait: max_retry_wait.unwrap_or(defaults.max_retry_wait),
         record_timeout: record_timeout.unwrap_or(defaults.record_timeout),
         max_record_size,
+        max_prompt_size: defaults.max_prompt_size,
     })
 }
 
@@ -453,6 +455,8 @@ struct EvalPage {
     variant_previews: Vec<Result<Vec<PreviewRecord>, String>>,
     /// The cost estimate, when asked for (or why there is none).
     estimate: Option<Result<engine::estimate::Estimate, String>>,
+    /// What this server allows each user (its quotas), shown under the Runner settings.
+    quotas: String,
 }
 
 impl EvalPage {
@@ -533,7 +537,11 @@ async fn sagemaker_endpoints(state: &AppState) -> Result<Vec<String>, String> {
             .filter(|endpoint| endpoint.status == "InService")
             .map(|endpoint| format!("sagemaker:{}", endpoint.name))
             .collect()),
-        Ok(Err(error)) => Err(store::error_chain(&error)),
+        Ok(Err(error)) => {
+            let detail = store::error_chain(&error);
+            tracing::warn!(error = %detail, "listing SageMaker endpoints failed");
+            Err(crate::safety::redact_aws_details(&detail))
+        }
         Err(_) => Err(format!(
             "listing them took more than {} s",
             ENDPOINTS_TIMEOUT.as_secs()
@@ -546,10 +554,18 @@ async fn sagemaker_endpoints(state: &AppState) -> Result<Vec<String>, String> {
 }
 
 /// The first records of `dataset` rendered with `template`.
-fn render_preview(dataset: &DatasetRow, template: &str) -> Result<Vec<PreviewRecord>, String> {
+fn render_preview(
+    dataset: &DatasetRow,
+    template: &str,
+    limit: ByteSize,
+) -> Result<Vec<PreviewRecord>, String> {
     let rename =
         |message: String| message.replace(&dataset.path.display().to_string(), &dataset.name);
-    let template = engine::plan::parse_template(template).map_err(|error| error.message)?;
+    // Rendered within the server's limit: a template of thousands of placeholders fails
+    // while it is filled, never after.
+    let template = engine::plan::parse_template(template)
+        .map_err(|error| error.message)?
+        .with_max_rendered(limit);
     let file = Dataset::open(&dataset.path).map_err(|error| rename(error.to_string()))?;
     template
         .check_fields(&dataset.fields)
@@ -575,12 +591,13 @@ fn render_preview(dataset: &DatasetRow, template: &str) -> Result<Vec<PreviewRec
 async fn preview_of(
     dataset: Option<&DatasetRow>,
     template: &str,
+    limit: ByteSize,
 ) -> Result<Vec<PreviewRecord>, String> {
     let Some(dataset) = dataset.cloned() else {
         return Err("Choose a dataset to see the preview.".to_string());
     };
     let template = template.to_string();
-    tokio::task::spawn_blocking(move || render_preview(&dataset, &template))
+    tokio::task::spawn_blocking(move || render_preview(&dataset, &template, limit))
         .await
         .unwrap_or_else(|error| Err(error.to_string()))
 }
@@ -597,14 +614,16 @@ async fn eval_page(
     let fields = selected
         .map(|dataset| dataset.fields.clone())
         .unwrap_or_default();
-    let preview = preview_of(selected, &form.template).await;
+    let preview = preview_of(selected, &form.template, state.config.max_prompt_size).await;
     let mut variant_previews = Vec::with_capacity(form.variants.len());
     for variant in &form.variants {
-        variant_previews.push(preview_of(selected, &variant.template).await);
+        variant_previews
+            .push(preview_of(selected, &variant.template, state.config.max_prompt_size).await);
     }
     Ok(EvalPage {
         variant_previews,
         estimate: None,
+        quotas: state.config.quotas.summary(),
         layout,
         fields,
         models: model_options(state),
@@ -748,6 +767,12 @@ async fn evals_create(
             return refused(error, state, user, layout, form).await;
         }
     }
+    let request = crate::safety::within_server_limits(&state, request);
+    if let Err((field, message)) =
+        crate::safety::check_run_quota(&state, &user.id, &request).await?
+    {
+        return refused(form_error(field, message), state, user, layout, form).await;
+    }
     let plan = match build_plan(&request, &state.catalog, &state.providers).await {
         Ok(plan) => plan,
         Err(error) => {
@@ -821,7 +846,12 @@ async fn evals_preview(
     axum::Json(request): axum::Json<PreviewRequest>,
 ) -> Result<axum::Json<serde_json::Value>, JsonError> {
     let dataset = state.store.dataset(&user.id, &request.dataset).await?;
-    let preview = preview_of(dataset.as_ref(), &request.template).await;
+    let preview = preview_of(
+        dataset.as_ref(),
+        &request.template,
+        state.config.max_prompt_size,
+    )
+    .await;
     Ok(axum::Json(match preview {
         Ok(records) => serde_json::json!({"records": records}),
         Err(error) => serde_json::json!({"error": error}),

@@ -302,6 +302,12 @@ async fn runs_retry(
         .map_err(|error| AppError::BadRequest(format!("This run cannot be repeated: {error}")))?;
     // The retry continues the run as it is named now.
     request.name = run.name.clone();
+    let request = crate::safety::within_server_limits(&state, request);
+    if let Err((_, message)) = crate::safety::check_run_quota(&state, &user.id, &request).await? {
+        return Err(AppError::Conflict(format!(
+            "This run cannot be repeated now: {message}."
+        )));
+    }
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| {
@@ -589,9 +595,16 @@ async fn runs_show(
     let records = page
         .rows
         .into_iter()
-        .map(|row| RecordView {
-            scores: names.iter().map(|name| format_score(&row, name)).collect(),
-            row,
+        .map(|mut row| {
+            // What AWS said, without the account id and role names (the stored row and the
+            // downloads keep the whole text).
+            row.error = row
+                .error
+                .map(|error| crate::safety::redact_aws_details(&error));
+            RecordView {
+                scores: names.iter().map(|name| format_score(&row, name)).collect(),
+                row,
+            }
         })
         .collect();
     let summary = stored_summary(&run);
@@ -613,7 +626,7 @@ async fn runs_show(
         .as_ref()
         .and_then(|summary| summary.get("error"))
         .and_then(serde_json::Value::as_str)
-        .map(str::to_string);
+        .map(crate::safety::redact_aws_details);
     let active = state.runs.is_active(&user.id, &id);
     let cancel_requested = run.status == RunStatus::Running
         && state.runs.leases().is_some()

@@ -128,6 +128,7 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
+    assert!(cookie.starts_with("__Host-llm_eval_session="), "{cookie}");
 
     // The login form needs its CSRF token like every form.
     let no_token = app
@@ -168,6 +169,18 @@ async fn pages_need_a_cognito_login_with_the_new_password_challenge_and_logout_e
     assert_eq!(
         (temporary.status, temporary.location()),
         (StatusCode::SEE_OTHER, "/login/challenge?next=%2Fruns")
+    );
+    // Reaching the challenge is a privilege change: a fresh session id, the old one dead.
+    let pending = app.session_id();
+    assert_ne!(pending, before, "a fresh session id at the challenge");
+    assert!(
+        temporary
+            .headers
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("__Host-llm_eval_session="),
     );
     assert_eq!(
         app.get("/runs").await.status,
@@ -407,17 +420,13 @@ async fn tampered_sessions_and_forged_or_expired_bearer_tokens_are_refused() {
         .unwrap();
 
     // Alice's sealed login data copied into another browser's session does not open there.
+    // (An anonymous browser has no stored session: the row is written here.)
     app.new_browser();
     app.get("/login").await;
-    let mut other = app
-        .state
-        .store
-        .session(&app.session_id().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    other.user = alice.user.clone();
-    other.auth_data = alice.auth_data.clone();
+    let other = store::Session {
+        id: app.session_id().unwrap(),
+        ..alice.clone()
+    };
     app.state.store.save_session(&other).await.unwrap();
     assert_eq!(app.get("/runs").await.status, StatusCode::SEE_OTHER);
     // A flipped character in alice's own row does not open either.

@@ -3,5 +3,7 @@
 
 mod browser;
 mod helpers;
+mod load;
 mod login;
 mod pages;
+mod shared;

@@ -116,10 +116,19 @@ impl Page {
 }
 
 impl TestApp {
+    /// The session cookie's name under this app's settings (`__Host-` when Secure).
+    pub fn cookie_name(&self) -> &'static str {
+        if self.state.config.secure_cookies {
+            web::session::SECURE_COOKIE
+        } else {
+            web::session::COOKIE
+        }
+    }
+
     fn remember_cookie(&self, headers: &HeaderMap) {
         for value in headers.get_all("set-cookie") {
             let text = value.to_str().unwrap();
-            if let Some(rest) = text.strip_prefix("llm_eval_session=") {
+            if let Some(rest) = text.strip_prefix(&format!("{}=", self.cookie_name())) {
                 let id = rest.split(';').next().unwrap().to_string();
                 *self.cookie.lock().unwrap() = (!id.is_empty()).then_some(id);
             }
@@ -130,7 +139,7 @@ impl TestApp {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Page {
         let cookie = self.cookie.lock().unwrap().clone();
         let request = match cookie {
-            Some(id) => request.header("cookie", format!("llm_eval_session={id}")),
+            Some(id) => request.header("cookie", format!("{}={id}", self.cookie_name())),
             None => request,
         };
         let response = request.send().await.unwrap();
@@ -819,7 +828,7 @@ async fn a_stopped_server_marks_its_runs_interrupted_and_resume_finishes_them() 
 
 /// A login layer for tests: `POST /login` with a user name signs that user in.
 #[derive(Debug)]
-struct TestLogin;
+pub struct TestLogin;
 
 #[derive(serde::Deserialize)]
 struct LoginForm {
