@@ -22,8 +22,10 @@ use crate::judge::Rubric;
 use crate::limits::ByteSize;
 use crate::providers::{InferenceParams, Providers};
 use crate::runner::{self, EvalPlan, ModelClient, RunnerConfig};
+use crate::task::{self, TaskPlan, TaskRequest};
 use crate::template::PromptTemplate;
 use fmeval_scoring::metrics::MetricName;
+use fmeval_scoring::perturbation::Perturbation;
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
 
 /// The most concurrent requests per model.
@@ -66,6 +68,8 @@ pub struct EvalRequest {
     pub record_timeout: Duration,
     /// The largest dataset record (a JSON Lines line or a CSV row) read; a larger one fails.
     pub max_record_size: ByteSize,
+    /// The task type, classification labels and category field.
+    pub task: TaskRequest,
 }
 
 impl EvalRequest {
@@ -94,6 +98,7 @@ impl EvalRequest {
             max_retry_wait: defaults.max_retry_wait,
             record_timeout: defaults.record_timeout,
             max_record_size: crate::limits::DEFAULT_MAX_RECORD,
+            task: TaskRequest::default(),
         }
     }
 }
@@ -121,6 +126,8 @@ pub enum Field {
     Params,
     /// Concurrency, attempts, timeouts, retry waits.
     Runner,
+    /// The task type, classification labels and category field.
+    Task,
 }
 
 impl Field {
@@ -137,6 +144,7 @@ impl Field {
             Field::Selection => "selection",
             Field::Params => "params",
             Field::Runner => "runner",
+            Field::Task => "task",
         }
     }
 }
@@ -213,6 +221,35 @@ pub async fn build_plan(
             "judge models are only used by the metric `qa_accuracy_by_llm`",
         ));
     }
+    let task_type = request
+        .task
+        .task
+        .unwrap_or_else(|| task::infer_task(&metrics));
+    task::check_metrics(task_type, &metrics)
+        .map_err(|message| PlanError::new(Field::Metrics, message))?;
+    let robust = metrics.iter().any(|metric| metric.is_robustness());
+    if !robust && request.task.perturbation.is_some() {
+        return Err(PlanError::new(
+            Field::Task,
+            "a perturbation is only used by the semantic robustness metrics",
+        ));
+    }
+    let classifies = metrics.iter().any(|metric| metric.is_classification());
+    if !classifies && !request.task.labels.is_empty() {
+        return Err(PlanError::new(
+            Field::Task,
+            "labels are only used by classification metrics",
+        ));
+    }
+    if classifies {
+        task::check_labels(&request.task.labels)
+            .map_err(|message| PlanError::new(Field::Task, message))?;
+    }
+    if let Some(field) = &request.task.category_field
+        && field.trim().is_empty()
+    {
+        return Err(PlanError::new(Field::Task, "the category field is empty"));
+    }
     let rubric = match &request.rubric {
         Some(source) if !source.trim().is_empty() => Rubric::parse(&normalize_text(source))
             .map_err(|error| PlanError::from_error(Field::Rubric, &error))?,
@@ -222,18 +259,53 @@ pub async fn build_plan(
     let config = runner_config(request)?;
     check_params(&request.params)?;
     let template = parse_template(&request.template)?;
-    let dataset = {
+    let (dataset, raw_labels) = {
         let path = request.dataset.clone();
         let reference_field = request.reference_field.clone();
         let template = template.clone();
         let max_record = request.max_record_size;
+        let selection = request.selection;
+        let task_request = request.task.clone();
         tokio::task::spawn_blocking(move || {
-            open_dataset(&path, max_record, &template, &reference_field)
+            let dataset = open_dataset(&path, max_record, &template, &reference_field)?;
+            check_category_field(&dataset, task_request.category_field.as_deref())?;
+            let labels = if !classifies {
+                Vec::new()
+            } else if task_request.labels.is_empty() {
+                task::default_labels(&dataset, selection, &reference_field)
+                    .map_err(|error| PlanError::from_error(Field::Task, &error))?
+            } else {
+                task_request.labels.clone()
+            };
+            Ok::<_, PlanError>((dataset, labels))
         })
         .await
         .map_err(|error| {
             PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
         })??
+    };
+    let task = TaskPlan {
+        task: task_type,
+        labels_given: request.task.labels.clone(),
+        labels: classifies
+            .then(|| fmeval_scoring::metrics::classification::ValidLabels::new(&raw_labels)),
+        raw_labels,
+        category_field: request.task.category_field.clone(),
+        average: request.task.average,
+        // fmeval perturbs the record's input (`model_input`) and fills the template with it:
+        // here the template's first field.
+        robustness: robust.then(|| {
+            (
+                request
+                    .task
+                    .perturbation
+                    .unwrap_or(Perturbation::ButterFinger),
+                template
+                    .fields()
+                    .first()
+                    .map_or_else(String::new, |field| (*field).to_owned()),
+            )
+        }),
     };
     let mut plan = EvalPlan {
         dataset,
@@ -246,6 +318,7 @@ pub async fn build_plan(
         rubric,
         config,
         params: request.params.clone(),
+        task,
     };
     for (specs, field) in [(&models, Field::Models), (&judges, Field::Judges)] {
         for spec in specs {
@@ -442,6 +515,27 @@ fn open_dataset(
         ));
     }
     Ok(dataset)
+}
+
+/// A chosen category field must be a field of the dataset.
+fn check_category_field(dataset: &Dataset, field: Option<&str>) -> Result<(), PlanError> {
+    let Some(field) = field else {
+        return Ok(());
+    };
+    let available = dataset
+        .field_names()
+        .map_err(|error| PlanError::from_error(Field::Dataset, &error))?;
+    if available.iter().any(|name| name == field) {
+        Ok(())
+    } else {
+        Err(PlanError::new(
+            Field::Task,
+            format!(
+                "category field `{field}` is not in the dataset; available fields: {}",
+                available.join(", ")
+            ),
+        ))
+    }
 }
 
 fn display_name(path: &Path) -> String {
@@ -652,6 +746,7 @@ impl EvalRequest {
                 .and_then(Value::as_u64)
                 .filter(|bytes| *bytes > 0)
                 .map_or(defaults.max_record_size, ByteSize),
+            task: TaskRequest::from_config(config),
         })
     }
 }
@@ -694,6 +789,95 @@ mod tests {
                 assert!(error.message.contains(needle), "{error}");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn task_checks_name_their_field() {
+        use fmeval_scoring::metrics::Task;
+        check(
+            |r| r.metrics = vec![MetricName::ClassificationAccuracy],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.metrics = vec![MetricName::SummarizationAccuracy],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.task.task = Some(Task::Summarization),
+            Err((Field::Metrics, "not one of the summarization task's")),
+        )
+        .await;
+        check(
+            |r| r.task.labels = vec!["a".into()],
+            Err((Field::Task, "only used by classification")),
+        )
+        .await;
+        check(
+            |r| {
+                r.metrics = vec![MetricName::ClassificationAccuracy];
+                r.task.labels = vec![" ".into()];
+            },
+            Err((Field::Task, "a label is empty")),
+        )
+        .await;
+        check(
+            |r| r.task.category_field = Some("topic".into()),
+            Err((Field::Task, "category field `topic` is not in the dataset")),
+        )
+        .await;
+        check(|r| r.task.category_field = Some("question".into()), Ok(())).await;
+        check(
+            |r| r.metrics = vec![MetricName::QaAccuracySemanticRobustness],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.task.perturbation = Some(Perturbation::RandomUpperCase),
+            Err((Field::Task, "only used by the semantic robustness metrics")),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn default_labels_are_the_selected_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dir.path().join("labels.jsonl");
+        std::fs::write(
+            &dataset,
+            "{\"t\": \"x\", \"label\": \"b\"}\n{\"t\": \"y\", \"label\": \"a\"}\n{\"t\": \"z\", \"label\": \"b\"}\n{\"t\": \"w\", \"label\": \"c\"}\n",
+        )
+        .unwrap();
+        let mut request = EvalRequest::new(
+            dataset,
+            "{t}".into(),
+            vec!["openai:m".into()],
+            vec![MetricName::ClassificationAccuracy],
+        );
+        request.reference_field = "label".into();
+        request.selection = Selection::First(3);
+        let providers = Providers::from_env(crate::providers::ProviderSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".into()),
+            openai_api_key: Some(secrecy::SecretString::from("k".to_string())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let plan = build_plan(&request, &Catalog::embedded(), &providers)
+            .await
+            .unwrap();
+        assert_eq!(plan.task.raw_labels, ["b", "a"]);
+        let config = plan.config_json();
+        assert_eq!(config["labels"], serde_json::json!(["b", "a"]));
+        assert_eq!(config["task"], "classification");
+        // Read back, the request asks for the same task (the labels were not given).
+        let back = EvalRequest::from_config(&config).unwrap();
+        assert_eq!(
+            back.task.task,
+            Some(fmeval_scoring::metrics::Task::Classification)
+        );
+        assert!(back.task.labels.is_empty());
     }
 
     #[tokio::test]

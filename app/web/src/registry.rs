@@ -399,7 +399,7 @@ async fn store_summary(
         .iter()
         .map(|model| model.label.clone())
         .collect();
-    let mut builder = SummaryBuilder::new(&labels);
+    let mut builder = SummaryBuilder::new(&labels).with_config(&plan.config_json());
     for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
         builder.add(&row);
         Ok::<(), StoreError>(())

@@ -7,3 +7,4 @@ mod helpers;
 mod hostile;
 mod repository;
 mod shared_store;
+mod tasks;

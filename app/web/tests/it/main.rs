@@ -5,3 +5,4 @@ mod browser;
 mod helpers;
 mod login;
 mod pages;
+mod tasks;
