@@ -714,6 +714,11 @@ impl EvalRequest {
                 .map(Duration::from_secs_f64)
         };
         let defaults = EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new());
+        // A task that the metrics imply reads back as not given, as it was asked.
+        let mut task = TaskRequest::from_config(config);
+        if task.task == Some(task::infer_task(&metrics)) {
+            task.task = None;
+        }
         Ok(EvalRequest {
             dataset: PathBuf::from(text("dataset", Field::Dataset)?),
             template: text("template", Field::Template)?,
@@ -746,7 +751,7 @@ impl EvalRequest {
                 .and_then(Value::as_u64)
                 .filter(|bytes| *bytes > 0)
                 .map_or(defaults.max_record_size, ByteSize),
-            task: TaskRequest::from_config(config),
+            task,
         })
     }
 }
@@ -871,13 +876,10 @@ mod tests {
         let config = plan.config_json();
         assert_eq!(config["labels"], serde_json::json!(["b", "a"]));
         assert_eq!(config["task"], "classification");
-        // Read back, the request asks for the same task (the labels were not given).
+        // Read back, the request is the same (the task followed from the metrics and the
+        // labels were not given).
         let back = EvalRequest::from_config(&config).unwrap();
-        assert_eq!(
-            back.task.task,
-            Some(fmeval_scoring::metrics::Task::Classification)
-        );
-        assert!(back.task.labels.is_empty());
+        assert_eq!(back.task, request.task);
     }
 
     #[tokio::test]

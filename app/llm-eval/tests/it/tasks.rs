@@ -46,8 +46,6 @@ async fn classification_run_with_labels_categories_and_fail_under() {
             "classification",
             "--reference-field",
             "label",
-            "--category-field",
-            "category",
             "--out",
             out,
             "--quiet",
@@ -61,6 +59,8 @@ async fn classification_run_with_labels_categories_and_fail_under() {
     let argv = args(
         "out",
         &[
+            "--category-field",
+            "category",
             "--labels",
             "positive,negative,neutral",
             "--average",
