@@ -164,6 +164,22 @@ fn butter_finger(text: &str, generator: &mut Pcg64) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut lowered = String::new();
     for letter in text.chars() {
+        if letter.is_ascii() {
+            // ASCII: Python's `lower()` and `upper()` stay in ASCII, one character each.
+            let key = letter.to_ascii_lowercase();
+            let new_letter = match neighbours(key) {
+                Some(row) if generator.random() <= BUTTER_FINGER_PROBABILITY => {
+                    row.as_bytes()[generator.bounded(row.len() as u64 - 1) as usize] as char
+                }
+                _ => key,
+            };
+            out.push(if key == letter {
+                new_letter
+            } else {
+                new_letter.to_ascii_uppercase()
+            });
+            continue;
+        }
         lowered.clear();
         lowered.extend(letter.to_lowercase());
         let mut chars = lowered.chars();
