@@ -522,7 +522,12 @@ async fn run_or_resume(
                 && let Ok(record) = &work.record
                 && let Some(value) = record.fields.get(field.as_str())
             {
-                work.perturbed = perturber.perturb(&fmeval_scoring::python::python_str(value));
+                let text = fmeval_scoring::python::python_str(value);
+                // Five copies of a longer input per record in flight would cost gigabytes;
+                // such a record fails alone (and draws nothing from the stream).
+                if text.chars().count() <= crate::task::MAX_PERTURBED_CHARS {
+                    work.perturbed = perturber.perturb(&text);
+                }
             }
             // A resumed run skips the records stored for every model.
             let complete = work.as_ref().is_ok_and(|work| {
@@ -899,6 +904,12 @@ async fn perturbed_answers(
     let Some((_, field)) = &plan.task.robustness else {
         return Ok(Vec::new());
     };
+    if perturbed.is_empty() {
+        return Err(Some(format!(
+            "field `{field}` is missing or longer than {} characters, the most a semantic robustness metric perturbs",
+            crate::task::MAX_PERTURBED_CHARS
+        )));
+    }
     let mut answers = Vec::with_capacity(perturbed.len());
     for value in perturbed {
         let rendered = plan

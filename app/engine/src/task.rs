@@ -28,6 +28,10 @@ pub const MAX_LABELS: usize = 1_000;
 /// The longest label, in characters.
 pub const MAX_LABEL_CHARS: usize = 200;
 
+/// The longest input a semantic robustness metric perturbs, in characters (each record in
+/// flight keeps five perturbed copies); a longer one fails its record.
+pub const MAX_PERTURBED_CHARS: usize = 100_000;
+
 /// Records of a chosen category field that lack it are grouped under this name.
 pub const NO_CATEGORY: &str = "(none)";
 

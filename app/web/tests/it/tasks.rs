@@ -183,3 +183,47 @@ async fn summarization_from_the_form_scores_rouge() {
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn robustness_from_the_form_shows_the_perturbed_prompts() {
+    let server = crate::helpers::start(
+        model_doubles::Answer::Fixed("positive".into()),
+        model_doubles::FaultPlan::none(),
+    )
+    .await;
+    let app = spawn_app(&server).await;
+    let dataset = add_named_sample(&app, "reviews-classification").await;
+    let started = start(
+        &app,
+        &[
+            ("dataset", &dataset),
+            ("reference_field", "label"),
+            ("template", "Sentiment: {text}"),
+            ("task", "classification"),
+            ("metrics", "classification_accuracy_semantic_robustness"),
+            ("perturbation", "random_upper_case"),
+            ("selection", "first"),
+            ("count", "2"),
+        ],
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().trim_start_matches("/runs/").to_string();
+    assert_eq!(wait_for_run(&app, &run_id).await["status"], "finished");
+    // 2 records × (1 + 5) calls.
+    assert_eq!(server.stats().requests, 12);
+    let page = app.get(&format!("/runs/{run_id}")).await;
+    for needle in ["5 perturbed prompts", "delta_classification_accuracy_score"] {
+        assert!(page.body.contains(needle), "{needle}: {}", page.body);
+    }
+    let mut perturber = fmeval_scoring::perturbation::Perturber::new(
+        fmeval_scoring::perturbation::Perturbation::RandomUpperCase,
+    );
+    let first = perturber
+        .perturb("The battery lasts two full days and the screen is bright even outdoors.");
+    assert!(
+        page.body.contains(&format!("Sentiment: {}", first[0])),
+        "{}",
+        page.body
+    );
+}
