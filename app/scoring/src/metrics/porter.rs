@@ -74,9 +74,15 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// `word.ends_with(suffix)` without a `memcmp` call.
+/// `word.ends_with(suffix)` without a `memcmp` call, compared from the last byte (where most
+/// of a rule list's suffixes already differ).
 fn ends(word: &[u8], suffix: &[u8]) -> bool {
-    word.len() >= suffix.len() && same(&word[word.len() - suffix.len()..], suffix)
+    word.len() >= suffix.len()
+        && word
+            .iter()
+            .rev()
+            .zip(suffix.iter().rev())
+            .all(|(x, y)| x == y)
 }
 
 fn is_vowel(byte: u8) -> bool {
