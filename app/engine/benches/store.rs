@@ -113,6 +113,7 @@ async fn bench() {
                 ..RunnerConfig::default()
             },
             params: Default::default(),
+            task: Default::default(),
         };
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let context = RunContext {
@@ -166,6 +167,7 @@ async fn bench() {
             cost_usd: None,
             error: None,
             judge_replies: Vec::new(),
+            perturbations: Vec::new(),
             cached: false,
         })
         .collect();

@@ -90,6 +90,7 @@ async fn bench() {
                 ..RunnerConfig::default()
             },
             params: Default::default(),
+            task: Default::default(),
         };
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let context = RunContext {

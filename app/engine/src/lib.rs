@@ -25,4 +25,5 @@ pub mod progress;
 pub mod providers;
 pub mod runner;
 pub mod sample_data;
+pub mod task;
 pub mod template;

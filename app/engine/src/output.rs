@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::runner::RunOutcome;
+use crate::task::{ClassificationStats, ClassificationSummary};
 use fmeval_scoring::metrics::{CategoryMeans, MeanAccumulator, MeanScore, Score};
-use store::{JudgeReply, RecordRow, RunStatus, Store, StoreError, UserId};
+use store::{JudgeReply, PerturbedAnswer, RecordRow, RunStatus, Store, StoreError, UserId};
 
 /// Writing or reading result files failed.
 #[derive(Debug, thiserror::Error)]
@@ -191,6 +192,9 @@ pub struct ModelSummary {
     /// Means per `category`, when the dataset has one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<CategoryMeans>,
+    /// The confusion matrix of a classification run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<ClassificationSummary>,
     /// Median latency of the successful calls (ms; cache hits, which made no call, are left
     /// out; `None` when every answer came from the cache).
     pub latency_p50_ms: Option<f64>,
@@ -330,6 +334,12 @@ pub fn record_json(row: &RecordRow) -> Value {
             serde_json::to_value(&row.judge_replies).unwrap_or(Value::Null),
         );
     }
+    if !row.perturbations.is_empty() {
+        line.insert(
+            "perturbations".into(),
+            serde_json::to_value(&row.perturbations).unwrap_or(Value::Null),
+        );
+    }
     Value::Object(line)
 }
 
@@ -355,6 +365,8 @@ struct RecordLine {
     error: Option<String>,
     #[serde(default)]
     judge_replies: Vec<JudgeReply>,
+    #[serde(default)]
+    perturbations: Vec<PerturbedAnswer>,
 }
 
 /// Reads the records of a previous run's `records.jsonl` (positions and model order are
@@ -427,6 +439,7 @@ pub fn for_each_record_jsonl(
             cost_usd: parsed.cost_usd,
             error: parsed.error,
             judge_replies: parsed.judge_replies,
+            perturbations: parsed.perturbations,
             cached: false,
         });
         n_rows += 1;
@@ -447,6 +460,7 @@ struct ModelStats {
     saved_input_tokens: u64,
     saved_output_tokens: u64,
     saved_cost_usd: Option<f64>,
+    classification: Option<ClassificationStats>,
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -463,6 +477,7 @@ fn percentile(sorted: &[f64], pct: f64) -> Option<f64> {
 #[derive(Default)]
 pub struct SummaryBuilder {
     stats: Vec<(Column, ModelStats)>,
+    classification: Option<ClassificationStats>,
 }
 
 impl SummaryBuilder {
@@ -473,7 +488,18 @@ impl SummaryBuilder {
                 .iter()
                 .map(|column| (column.clone(), ModelStats::default()))
                 .collect(),
+            classification: None,
         }
+    }
+
+    /// Adds what the run's stored configuration asks for beyond means: a classification run's
+    /// dataset scores and confusion matrices (answers converted with the run's labels).
+    pub fn with_config(mut self, config: &Value) -> SummaryBuilder {
+        self.classification = ClassificationStats::for_config(config);
+        for (_, stats) in &mut self.stats {
+            stats.classification = self.classification.clone();
+        }
+        self
     }
 
     /// Counts one row.
@@ -489,7 +515,11 @@ impl SummaryBuilder {
                     variant: row.variant.clone(),
                     model: row.model.clone(),
                 };
-                self.stats.push((column, ModelStats::default()));
+                let stats = ModelStats {
+                    classification: self.classification.clone(),
+                    ..ModelStats::default()
+                };
+                self.stats.push((column, stats));
                 self.stats.len() - 1
             }
         };
@@ -500,6 +530,13 @@ impl SummaryBuilder {
             return;
         }
         model_stats.means.add(&row.scores, row.category.as_deref());
+        if let (Some(classification), Some(output), Some(target)) = (
+            &mut model_stats.classification,
+            &row.model_output,
+            &row.target_output,
+        ) {
+            classification.add(output, target, row.category.as_deref());
+        }
         if row.cached {
             // No call was made: what it would have cost is what the reuse saved, and its
             // latency says nothing about the model's speed.
@@ -528,13 +565,20 @@ impl SummaryBuilder {
             .into_iter()
             .map(|(column, mut stats)| {
                 stats.latencies.sort_by(f64::total_cmp);
+                let mut scores = stats.means.means();
+                let mut categories = stats.means.category_means();
+                let classification = stats
+                    .classification
+                    .as_ref()
+                    .map(|classification| classification.finish(&mut scores, &mut categories));
                 ModelSummary {
                     model: column.model,
                     variant: column.variant,
                     n_records: stats.n_records,
                     n_failed: stats.n_failed,
-                    scores: stats.means.means(),
-                    categories: stats.means.category_means(),
+                    scores,
+                    categories,
+                    classification,
                     latency_p50_ms: percentile(&stats.latencies, 50.0),
                     latency_p95_ms: percentile(&stats.latencies, 95.0),
                     input_tokens: stats.input_tokens,
@@ -680,7 +724,7 @@ pub async fn export(
     csv.write_record(csv_header(score_names))
         .map_err(csv_error)?;
 
-    let mut builder = SummaryBuilder::new(columns);
+    let mut builder = SummaryBuilder::new(columns).with_config(&config);
     store::for_each_record(store, owner, &outcome.run_id, |row| {
         serde_json::to_writer(&mut jsonl, &record_json(&row))
             .map_err(|error| io_jsonl(error.into()))?;
@@ -1151,6 +1195,7 @@ mod tests {
             cost_usd: None,
             error: None,
             judge_replies: vec![],
+            perturbations: Vec::new(),
             cached: false,
         }
     }

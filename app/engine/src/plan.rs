@@ -22,8 +22,10 @@ use crate::judge::Rubric;
 use crate::limits::ByteSize;
 use crate::providers::{InferenceParams, Providers};
 use crate::runner::{self, EvalPlan, ModelClient, RunnerConfig, Variant};
+use crate::task::{self, TaskPlan, TaskRequest};
 use crate::template::PromptTemplate;
 use fmeval_scoring::metrics::MetricName;
+use fmeval_scoring::perturbation::Perturbation;
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
 
 /// The most concurrent requests per model.
@@ -71,6 +73,8 @@ pub struct EvalRequest {
     /// The largest rendered prompt or judge prompt; one that would be larger fails while it is
     /// filled (see [`crate::template`]).
     pub max_prompt_size: ByteSize,
+    /// The task type, classification labels and category field.
+    pub task: TaskRequest,
 }
 
 impl EvalRequest {
@@ -101,6 +105,7 @@ impl EvalRequest {
             record_timeout: defaults.record_timeout,
             max_record_size: crate::limits::DEFAULT_MAX_RECORD,
             max_prompt_size: crate::limits::DEFAULT_MAX_PROMPT,
+            task: TaskRequest::default(),
         }
     }
 }
@@ -163,6 +168,8 @@ pub enum Field {
     Params,
     /// Concurrency, attempts, timeouts, retry waits.
     Runner,
+    /// The task type, classification labels and category field.
+    Task,
 }
 
 impl Field {
@@ -180,6 +187,7 @@ impl Field {
             Field::Selection => "selection",
             Field::Params => "params",
             Field::Runner => "runner",
+            Field::Task => "task",
         }
     }
 }
@@ -257,6 +265,35 @@ pub async fn build_plan(
             "judge models are only used by the metric `qa_accuracy_by_llm`",
         ));
     }
+    let task_type = request
+        .task
+        .task
+        .unwrap_or_else(|| task::infer_task(&metrics));
+    task::check_metrics(task_type, &metrics)
+        .map_err(|message| PlanError::new(Field::Metrics, message))?;
+    let robust = metrics.iter().any(|metric| metric.is_robustness());
+    if !robust && request.task.perturbation.is_some() {
+        return Err(PlanError::new(
+            Field::Task,
+            "a perturbation is only used by the semantic robustness metrics",
+        ));
+    }
+    let classifies = metrics.iter().any(|metric| metric.is_classification());
+    if !classifies && !request.task.labels.is_empty() {
+        return Err(PlanError::new(
+            Field::Task,
+            "labels are only used by classification metrics",
+        ));
+    }
+    if classifies {
+        task::check_labels(&request.task.labels)
+            .map_err(|message| PlanError::new(Field::Task, message))?;
+    }
+    if let Some(field) = &request.task.category_field
+        && field.trim().is_empty()
+    {
+        return Err(PlanError::new(Field::Task, "the category field is empty"));
+    }
     let rubric = match &request.rubric {
         Some(source) if !source.trim().is_empty() => Rubric::parse(&normalize_text(source))
             .map_err(|error| PlanError::from_error(Field::Rubric, &error))?,
@@ -279,18 +316,54 @@ pub async fn build_plan(
             ..variant
         })
         .collect();
-    let dataset = {
+    let (dataset, raw_labels) = {
         let path = request.dataset.clone();
         let reference_field = request.reference_field.clone();
         let variants = variants.clone();
         let max_record = request.max_record_size;
+        let selection = request.selection;
+        let task_request = request.task.clone();
         tokio::task::spawn_blocking(move || {
-            open_dataset(&path, max_record, &variants, &reference_field)
+            let dataset = open_dataset(&path, max_record, &variants, &reference_field)?;
+            check_category_field(&dataset, task_request.category_field.as_deref())?;
+            let labels = if !classifies {
+                Vec::new()
+            } else if task_request.labels.is_empty() {
+                task::default_labels(&dataset, selection, &reference_field)
+                    .map_err(|error| PlanError::from_error(Field::Task, &error))?
+            } else {
+                task_request.labels.clone()
+            };
+            Ok::<_, PlanError>((dataset, labels))
         })
         .await
         .map_err(|error| {
             PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
         })??
+    };
+    let task = TaskPlan {
+        task: task_type,
+        labels_given: request.task.labels.clone(),
+        labels: classifies
+            .then(|| fmeval_scoring::metrics::classification::ValidLabels::new(&raw_labels)),
+        raw_labels,
+        category_field: request.task.category_field.clone(),
+        average: request.task.average,
+        // fmeval perturbs the record's input (`model_input`) and fills the template with it:
+        // here the template's first field.
+        robustness: robust.then(|| {
+            (
+                request
+                    .task
+                    .perturbation
+                    .unwrap_or(Perturbation::ButterFinger),
+                variants[0]
+                    .template
+                    .fields()
+                    .first()
+                    .map_or_else(String::new, |field| (*field).to_owned()),
+            )
+        }),
     };
     let mut plan = EvalPlan {
         name: request.name.trim().to_string(),
@@ -305,6 +378,7 @@ pub async fn build_plan(
         rubric,
         config,
         params: request.params.clone(),
+        task,
     };
     for (specs, field) in [(&models, Field::Models), (&judges, Field::Judges)] {
         for spec in specs {
@@ -563,6 +637,27 @@ fn open_dataset(
     Ok(dataset)
 }
 
+/// A chosen category field must be a field of the dataset.
+fn check_category_field(dataset: &Dataset, field: Option<&str>) -> Result<(), PlanError> {
+    let Some(field) = field else {
+        return Ok(());
+    };
+    let available = dataset
+        .field_names()
+        .map_err(|error| PlanError::from_error(Field::Dataset, &error))?;
+    if available.iter().any(|name| name == field) {
+        Ok(())
+    } else {
+        Err(PlanError::new(
+            Field::Task,
+            format!(
+                "category field `{field}` is not in the dataset; available fields: {}",
+                available.join(", ")
+            ),
+        ))
+    }
+}
+
 fn display_name(path: &Path) -> String {
     path.display().to_string()
 }
@@ -739,6 +834,11 @@ impl EvalRequest {
                 .map(Duration::from_secs_f64)
         };
         let defaults = EvalRequest::new(PathBuf::new(), String::new(), Vec::new(), Vec::new());
+        // A task that the metrics imply reads back as not given, as it was asked.
+        let mut task = TaskRequest::from_config(config);
+        if task.task == Some(task::infer_task(&metrics)) {
+            task.task = None;
+        }
         Ok(EvalRequest {
             name: config
                 .get("name")
@@ -807,6 +907,7 @@ impl EvalRequest {
                 .and_then(Value::as_u64)
                 .filter(|bytes| *bytes > 0)
                 .map_or(defaults.max_prompt_size, ByteSize),
+            task,
         })
     }
 }
@@ -872,6 +973,92 @@ mod tests {
         assert_eq!(labels, ["B", "A", "C", "short"]);
         assert_eq!(default_label(25), "Z");
         assert_eq!(default_label(26), "V27");
+    }
+
+    #[tokio::test]
+    async fn task_checks_name_their_field() {
+        use fmeval_scoring::metrics::Task;
+        check(
+            |r| r.metrics = vec![MetricName::ClassificationAccuracy],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.metrics = vec![MetricName::SummarizationAccuracy],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.task.task = Some(Task::Summarization),
+            Err((Field::Metrics, "not one of the summarization task's")),
+        )
+        .await;
+        check(
+            |r| r.task.labels = vec!["a".into()],
+            Err((Field::Task, "only used by classification")),
+        )
+        .await;
+        check(
+            |r| {
+                r.metrics = vec![MetricName::ClassificationAccuracy];
+                r.task.labels = vec![" ".into()];
+            },
+            Err((Field::Task, "a label is empty")),
+        )
+        .await;
+        check(
+            |r| r.task.category_field = Some("topic".into()),
+            Err((Field::Task, "category field `topic` is not in the dataset")),
+        )
+        .await;
+        check(|r| r.task.category_field = Some("question".into()), Ok(())).await;
+        check(
+            |r| r.metrics = vec![MetricName::QaAccuracySemanticRobustness],
+            Ok(()),
+        )
+        .await;
+        check(
+            |r| r.task.perturbation = Some(Perturbation::RandomUpperCase),
+            Err((Field::Task, "only used by the semantic robustness metrics")),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn default_labels_are_the_selected_targets() {
+        let dir = tempfile::tempdir().unwrap();
+        let dataset = dir.path().join("labels.jsonl");
+        std::fs::write(
+            &dataset,
+            "{\"t\": \"x\", \"label\": \"b\"}\n{\"t\": \"y\", \"label\": \"a\"}\n{\"t\": \"z\", \"label\": \"b\"}\n{\"t\": \"w\", \"label\": \"c\"}\n",
+        )
+        .unwrap();
+        let mut request = EvalRequest::new(
+            dataset,
+            "{t}".into(),
+            vec!["openai:m".into()],
+            vec![MetricName::ClassificationAccuracy],
+        );
+        request.reference_field = "label".into();
+        request.selection = Selection::First(3);
+        let providers = Providers::from_env(crate::providers::ProviderSettings {
+            openai_base_url: Some("http://127.0.0.1:9/v1".into()),
+            openai_api_key: Some(secrecy::SecretString::from("k".to_string())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let plan = build_plan(&request, &Catalog::embedded(), &providers)
+            .await
+            .unwrap();
+        assert_eq!(plan.task.raw_labels, ["b", "a"]);
+        let config = plan.config_json();
+        assert_eq!(config["labels"], serde_json::json!(["b", "a"]));
+        assert_eq!(config["task"], "classification");
+        // Read back, the request is the same (the task followed from the metrics and the
+        // labels were not given).
+        let back = EvalRequest::from_config(&config).unwrap();
+        assert_eq!(back.task, request.task);
     }
 
     #[tokio::test]

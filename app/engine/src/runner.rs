@@ -42,9 +42,12 @@ use crate::judge::{Rubric, judge_score, parse_verdict};
 use crate::output::Column;
 use crate::progress::ProgressEvent;
 use crate::template::{PromptTemplate, TemplateError};
-use fmeval_scoring::metrics::{MetricName, Score, ScoreValue, score_record};
+use fmeval_scoring::metrics::classification::ValidLabels;
+use fmeval_scoring::metrics::robustness::delta_scores;
+use fmeval_scoring::metrics::{MetricName, Score, ScoreValue, score_classification, score_record};
+use fmeval_scoring::perturbation::Perturber;
 use fmeval_scoring::sample::{Selection, selected_indices};
-use store::{JudgeReply, RecordRow, RunStatus, SharedStore, StoreError, UserId};
+use store::{JudgeReply, PerturbedAnswer, RecordRow, RunStatus, SharedStore, StoreError, UserId};
 
 /// Rows stored per transaction at most.
 const WRITE_BATCH: usize = 512;
@@ -131,6 +134,8 @@ pub struct EvalPlan {
     /// The inference parameters asked for over every model's catalog defaults (already
     /// merged into each client's; kept to store and clone the request).
     pub params: crate::providers::InferenceParams,
+    /// The task type, its classification labels and the category field.
+    pub task: crate::task::TaskPlan,
 }
 
 impl EvalPlan {
@@ -180,6 +185,11 @@ impl EvalPlan {
                     })
                     .collect(),
             );
+        }
+        if let Some(object) = config.as_object_mut() {
+            for (key, value) in self.task.config_entries() {
+                object.insert(key.to_owned(), value);
+            }
         }
         config
     }
@@ -368,6 +378,9 @@ pub(crate) struct Work {
     pub(crate) position: usize,
     pub(crate) index: usize,
     pub(crate) record: Result<Record, String>,
+    /// The perturbed values of the perturbed field (semantic robustness), drawn in selection
+    /// order by the reader.
+    pub(crate) perturbed: Vec<String>,
 }
 
 /// The selected records, lazily, in evaluation order.
@@ -386,12 +399,14 @@ pub(crate) fn selected_work(
                     position,
                     index: record.index,
                     record: Ok(record),
+                    perturbed: Vec::new(),
                 }),
                 Err(error) => match error.record_index() {
                     Some(index) => Ok(Work {
                         position,
                         index,
                         record: Err(store::error_chain(&error)),
+                        perturbed: Vec::new(),
                     }),
                     None => Err(error),
                 },
@@ -460,6 +475,7 @@ pub(crate) fn selected_work(
                             position,
                             index,
                             record: Err(format!("record {index} is missing from the dataset")),
+                            perturbed: Vec::new(),
                         }))
                     });
             Ok((n, Box::new(works.collect::<Vec<_>>().into_iter())))
@@ -586,8 +602,27 @@ async fn run_or_resume(
     let (work_tx, mut work_rx) = mpsc::channel::<Result<Work, DatasetError>>(in_flight);
     let reader_cancel = context.cancel.clone();
     let reader_stored = stored.clone();
+    // One perturbation stream per run, drawn in selection order here (not where answers come
+    // back), so the same run perturbs alike whatever the concurrency; a resumed run draws for
+    // the records it skips too.
+    let mut perturber = plan
+        .task
+        .robustness
+        .clone()
+        .map(|(kind, field)| (Perturber::new(kind), field));
     let reader = tokio::task::spawn_blocking(move || {
-        for work in works {
+        for mut work in works {
+            if let (Some((perturber, field)), Ok(work)) = (&mut perturber, &mut work)
+                && let Ok(record) = &work.record
+                && let Some(value) = record.fields.get(field.as_str())
+            {
+                let text = fmeval_scoring::python::python_str(value);
+                // Five copies of a longer input per record in flight would cost gigabytes;
+                // such a record fails alone (and draws nothing from the stream).
+                if text.chars().count() <= crate::task::MAX_PERTURBED_CHARS {
+                    work.perturbed = perturber.perturb(&text);
+                }
+            }
             // A resumed run skips the records stored for every column.
             let complete = work.as_ref().is_ok_and(|work| {
                 !reader_stored.is_empty()
@@ -782,6 +817,7 @@ async fn evaluate(
         cost_usd: None,
         error: None,
         judge_replies: Vec::new(),
+        perturbations: Vec::new(),
         cached: false,
     };
     let record = match &work.record {
@@ -798,17 +834,14 @@ async fn evaluate(
     };
     // As fmeval groups it: the value as Python's `str()` prints it (`True`, `3`), and a null
     // category is no category (pandas' groupby drops missing keys).
-    let category = record
-        .fields
-        .get("category")
-        .filter(|value| !value.is_null())
-        .map(|value| fmeval_scoring::python::python_str(value).into_owned());
+    let category = plan.task.category_of(&record.fields);
     let rendered: Vec<_> = plan
         .variants
         .iter()
         .map(|variant| variant.template.render(record))
         .collect();
     let target = reference_text(record, &plan.reference_field, plan.dataset.path());
+    let perturbed = work.perturbed.as_slice();
     let per_column = columns.map(|(variant_idx, variant, model_order, caller)| {
         let mut row = base(model_order, variant, &caller.client().label);
         row.category = category.clone();
@@ -879,6 +912,42 @@ async fn evaluate(
             };
             for metric in &plan.metrics {
                 match metric {
+                    metric if metric.is_robustness() => {
+                        let base = metric.base();
+                        let original = base_scores(plan, base, &output, target);
+                        let answers = perturbed_answers(
+                            plan,
+                            &variant.template,
+                            caller,
+                            record,
+                            perturbed,
+                            cancel,
+                        );
+                        match answers.await {
+                            Ok(answers) => {
+                                let mut perturbed_scores = Vec::with_capacity(answers.len());
+                                for (prompt, answer) in answers {
+                                    let scores = base_scores(plan, base, &answer.text, target);
+                                    // The extra calls are the run's cost too.
+                                    add_usage(&mut row, &answer);
+                                    perturbed_scores.push(scores.clone());
+                                    row.perturbations.push(PerturbedAnswer {
+                                        prompt,
+                                        model_output: answer.text,
+                                        scores,
+                                    });
+                                }
+                                let deltas = delta_scores(&original, &perturbed_scores);
+                                for score in original.into_iter().chain(deltas) {
+                                    if !row.scores.iter().any(|seen| seen.name == score.name) {
+                                        row.scores.push(score);
+                                    }
+                                }
+                            }
+                            Err(None) => return None,
+                            Err(Some(error)) => row.error = Some(error),
+                        }
+                    }
                     MetricName::QaAccuracyByLlm => {
                         match judge(plan, judges, &rendered.text, &output, target, cancel).await {
                             Ok((replies, score)) => {
@@ -889,7 +958,13 @@ async fn evaluate(
                             Err(error) => row.error = Some(format!("judge {error}")),
                         }
                     }
-                    metric => row.scores.extend(score_record(*metric, &output, target)),
+                    metric => {
+                        for score in base_scores(plan, *metric, &output, target) {
+                            if !row.scores.iter().any(|seen| seen.name == score.name) {
+                                row.scores.push(score);
+                            }
+                        }
+                    }
                 }
             }
             row.model_output = Some(output);
@@ -901,6 +976,107 @@ async fn evaluate(
         .into_iter()
         .flatten()
         .collect()
+}
+
+/// One answer's scores with a metric that needs no model call (classification with the
+/// plan's labels).
+fn base_scores(plan: &EvalPlan, metric: MetricName, output: &str, target: &str) -> Vec<Score> {
+    if metric.is_classification() {
+        let no_labels = ValidLabels::default();
+        let labels = plan.task.labels.as_ref().unwrap_or(&no_labels);
+        vec![score_classification(labels, output, target).1]
+    } else {
+        score_record(metric, output, target)
+    }
+}
+
+/// An answer to a perturbed prompt.
+struct PerturbedCall {
+    text: String,
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cost_usd: Option<f64>,
+}
+
+/// Adds a perturbed call's tokens and cost to the row's.
+fn add_usage(row: &mut RecordRow, answer: &PerturbedCall) {
+    if let Some(tokens) = answer.input_tokens {
+        *row.input_tokens.get_or_insert(0) += tokens;
+    }
+    if let Some(tokens) = answer.output_tokens {
+        *row.output_tokens.get_or_insert(0) += tokens;
+    }
+    if let Some(cost) = answer.cost_usd {
+        *row.cost_usd.get_or_insert(0.0) += cost;
+    }
+}
+
+/// Fills the template with each perturbed value of the perturbed field and asks the model, one
+/// prompt after the other (fmeval's order); returns (prompt, answer) per perturbation, or why
+/// the record fails (`None`: cancelled).
+async fn perturbed_answers(
+    plan: &EvalPlan,
+    template: &PromptTemplate,
+    caller: &Caller,
+    record: &Record,
+    perturbed: &[String],
+    cancel: &CancellationToken,
+) -> Result<Vec<(String, PerturbedCall)>, Option<String>> {
+    let Some((_, field)) = &plan.task.robustness else {
+        return Ok(Vec::new());
+    };
+    if perturbed.is_empty() {
+        return Err(Some(format!(
+            "field `{field}` is missing or longer than {} characters, the most a semantic robustness metric perturbs",
+            crate::task::MAX_PERTURBED_CHARS
+        )));
+    }
+    let mut answers = Vec::with_capacity(perturbed.len());
+    for value in perturbed {
+        let rendered = template
+            .render_with(|name| {
+                if name == field {
+                    Some(std::borrow::Cow::Borrowed(value.as_str()))
+                } else {
+                    record
+                        .fields
+                        .get(name)
+                        .map(fmeval_scoring::python::python_str)
+                }
+            })
+            .map_err(|stop| {
+                Some(match stop {
+                    crate::template::RenderStop::Missing(missing) => format!(
+                        "perturbed prompt: field `{missing}` used by the template is missing"
+                    ),
+                    crate::template::RenderStop::TooLarge => {
+                        format!("perturbed prompt: {}", template.too_large(String::new()))
+                    }
+                })
+            })?;
+        let request = caller.request(rendered.messages, rendered.text.clone());
+        let outcome = match caller.call(&request, cancel).await {
+            Ok(outcome) => outcome,
+            Err(CallError::Cancelled) => return Err(None),
+            Err(error) => {
+                return Err(Some(format!(
+                    "perturbed prompt {}: {error}",
+                    answers.len() + 1
+                )));
+            }
+        };
+        let cost_usd = caller.client().cost(&outcome.generation);
+        answers.push((
+            rendered.text,
+            PerturbedCall {
+                text: outcome.generation.text,
+                input_tokens: outcome.generation.input_tokens,
+                output_tokens: outcome.generation.output_tokens,
+                cost_usd,
+            },
+        ));
+    }
+    Ok(answers)
 }
 
 /// Asks every judge; returns the raw replies and the record's `qa_accuracy_by_llm` score.
@@ -957,6 +1133,7 @@ mod tests {
             cost_usd: None,
             error: error.map(str::to_owned),
             judge_replies: Vec::new(),
+            perturbations: Vec::new(),
             cached: false,
         }
     }

@@ -28,7 +28,9 @@ use engine::progress::{Progress, ProgressEvent};
 use engine::providers::{ProviderSettings, Providers};
 use engine::runner::{self, PriorAnswer, PriorResults, RunContext};
 use engine::template::PromptTemplate;
-use fmeval_scoring::metrics::MetricName;
+use fmeval_scoring::metrics::classification::Average;
+use fmeval_scoring::metrics::{MetricName, Task};
+use fmeval_scoring::perturbation::Perturbation;
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
 use store::{RunStatus, SharedStore, StoreSpec, UserId, default_store_path};
 
@@ -80,9 +82,32 @@ pub struct EvalArgs {
     /// A model (`provider:model-id` or a catalog alias); repeat to compare models.
     #[arg(long = "model", required_unless_present = "retry_failed")]
     pub models: Vec<String>,
-    /// A metric: qa_accuracy, factual_knowledge, qa_accuracy_by_llm; repeatable.
-    #[arg(long = "metric", required_unless_present = "retry_failed", num_args = 1..)]
+    /// A metric: qa_accuracy, factual_knowledge, qa_accuracy_by_llm, classification_accuracy,
+    /// summarization_accuracy, qa_accuracy_semantic_robustness,
+    /// classification_accuracy_semantic_robustness; repeatable [default with --task: the
+    /// task's first metric].
+    #[arg(long = "metric", required_unless_present_any = ["retry_failed", "task"], num_args = 1..)]
     pub metrics: Vec<MetricName>,
+    /// The task type: qa, classification, summarization or generation [default: the one the
+    /// metrics belong to].
+    #[arg(long)]
+    pub task: Option<Task>,
+    /// Classification labels, comma-separated [default: the distinct targets of the selected
+    /// records, as fmeval takes them].
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub labels: Vec<String>,
+    /// The field whose values group the scores (per-category means; a record without it
+    /// counts as `(none)`) [default: `category` when the dataset has it].
+    #[arg(long)]
+    pub category_field: Option<String>,
+    /// The average of classification's precision_score and recall_score: micro, macro or
+    /// weighted [default: micro].
+    #[arg(long)]
+    pub average: Option<Average>,
+    /// The perturbation of the semantic robustness metrics: butter_finger, random_upper_case or
+    /// whitespace_add_remove [default: butter_finger]; five perturbed prompts per record.
+    #[arg(long)]
+    pub perturbation: Option<Perturbation>,
     /// The field holding the reference answer(s) [default: answers].
     #[arg(long)]
     pub reference_field: Option<String>,
@@ -650,6 +675,7 @@ fn flag_of(field: plan::Field) -> &'static str {
         plan::Field::Runner => {
             "--concurrency/--max-attempts/--timeout/--max-retry-wait/--record-timeout"
         }
+        plan::Field::Task => "--task/--labels/--category-field/--average/--perturbation",
     }
 }
 
@@ -710,6 +736,24 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
     }
     if !args.metrics.is_empty() {
         request.metrics = args.metrics.clone();
+    }
+    if let Some(task) = args.task {
+        request.task.task = Some(task);
+        if args.metrics.is_empty() && args.retry_failed.is_none() {
+            request.metrics = task.metrics()[..1].to_vec();
+        }
+    }
+    if !args.labels.is_empty() {
+        request.task.labels = args.labels.clone();
+    }
+    if let Some(field) = &args.category_field {
+        request.task.category_field = Some(field.clone());
+    }
+    if let Some(average) = args.average {
+        request.task.average = average;
+    }
+    if args.perturbation.is_some() {
+        request.task.perturbation = args.perturbation;
     }
     if !args.judges.is_empty() {
         request.judges = args.judges.clone();
@@ -777,13 +821,18 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         .iter()
         .flat_map(|metric| metric.score_names().iter().copied())
         .collect();
+    let summary_names: Vec<&str> = request
+        .metrics
+        .iter()
+        .flat_map(|metric| metric.summary_score_names().iter().copied())
+        .collect();
     for threshold in &args.fail_under {
         let score = output::threshold_score_name(&threshold.metric);
-        if !score_names.contains(&score.as_str()) {
+        if !summary_names.contains(&score.as_str()) {
             bail!(
                 "--fail-under {}: the run computes no score `{score}` (it computes: {})",
                 threshold.metric,
-                score_names.join(", ")
+                summary_names.join(", ")
             );
         }
     }

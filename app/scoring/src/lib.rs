@@ -4,6 +4,12 @@
 //! - [`metrics`]: `qa_accuracy` (exact match, quasi-exact match, precision, recall and F1 over
 //!   words) and `factual_knowledge`, the text normalisation they share, dataset-level means
 //!   (overall and per category);
+//! - [`metrics::classification`], [`metrics::rouge`], [`metrics::robustness`]:
+//!   `classification_accuracy` (labels, confusion matrix, scikit-learn's dataset scores),
+//!   `summarization_accuracy` (ROUGE-1/2/L with NLTK's Porter stemmer) and the `delta_*` scores
+//!   of semantic robustness;
+//! - [`perturbation`] over [`pcg64`]: fmeval's three perturbations, drawn from numpy's PCG64
+//!   exactly; [`numpy`]: numpy's pairwise float sums;
 //! - [`sample`]: fmeval's record sampling (numpy's `RandomState(seed).permutation`, exactly);
 //! - [`python`]: Python's `str()` of JSON values and `repr(float)`, which fmeval's outputs use.
 //!
@@ -28,5 +34,8 @@
 //! built on it, never the reverse.
 
 pub mod metrics;
+pub mod numpy;
+pub mod pcg64;
+pub mod perturbation;
 pub mod python;
 pub mod sample;

@@ -299,6 +299,17 @@ pub struct JudgeReply {
     pub verdict: f64,
 }
 
+/// One perturbed prompt of a semantic-robustness metric and the model's answer to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PerturbedAnswer {
+    /// The perturbed prompt, as sent.
+    pub prompt: String,
+    /// The answer, exactly as returned.
+    pub model_output: String,
+    /// The answer's scores with the base metric.
+    pub scores: Vec<Score>,
+}
+
 /// The result of evaluating one record with one model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordRow {
@@ -339,6 +350,9 @@ pub struct RecordRow {
     pub error: Option<String>,
     /// Raw judge replies (`qa_accuracy_by_llm`).
     pub judge_replies: Vec<JudgeReply>,
+    /// The perturbed prompts of a semantic-robustness metric, their answers and scores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub perturbations: Vec<PerturbedAnswer>,
     /// Whether the answer came from the response cache (tokens and cost were then not spent
     /// again: they are what the cache saved).
     #[serde(default)]

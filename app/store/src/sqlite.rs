@@ -29,13 +29,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_cancel_requests.sql"),
     include_str!("migrations/0005_run_names.sql"),
     include_str!("migrations/0006_prompt_variants.sql"),
+    include_str!("migrations/0007_record_perturbations.sql"),
 ];
 
 /// Read connections kept open for reuse.
 const MAX_IDLE_READERS: usize = 4;
 
 const RECORD_COLUMNS: &str = "model, model_order, position, idx, model_input, prompt, model_output, \
-     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies, cached, variant";
+     target_output, category, scores, latency_ms, input_tokens, output_tokens, cost_usd, error, judge_replies, cached, \
+     variant, perturbations";
 
 const RUN_COLUMNS: &str = "id, owner, created, config, status, total, summary, name, notes";
 
@@ -317,6 +319,7 @@ impl Inner {
             judge_replies: self.json(run_id, "judge_replies", &text(15)?)?,
             cached: row.get::<_, i64>(16).map_err(&sqlite)? != 0,
             variant: text(17)?,
+            perturbations: self.json(run_id, "perturbations", &text(18)?)?,
         })
     }
 
@@ -640,13 +643,15 @@ impl Store for SqliteStore {
                 {
                     let mut statement = tx
                         .prepare_cached(&format!(
-                            "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+                            "INSERT INTO records (run_id, {RECORD_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
                         ))
                         .map_err(inner.sqlite("inserting records"))?;
                     for record in &rows {
                         let scores = serde_json::to_string(&record.scores).unwrap_or_default();
                         let judge_replies =
                             serde_json::to_string(&record.judge_replies).unwrap_or_default();
+                        let perturbations =
+                            serde_json::to_string(&record.perturbations).unwrap_or_default();
                         statement
                             .execute(params![
                                 run_id,
@@ -668,6 +673,7 @@ impl Store for SqliteStore {
                                 judge_replies,
                                 i64::from(record.cached),
                                 record.variant,
+                                perturbations,
                             ])
                             .map_err(inner.sqlite("inserting records"))?;
                     }

@@ -37,6 +37,18 @@ pub fn record(model: &str, position: usize, f1: f64, error: Option<&str>) -> Rec
             verdict: 1.0,
         }],
         cached: position == 1,
+        perturbations: if position == 2 {
+            vec![crate::PerturbedAnswer {
+                prompt: "pRompt 2".to_string(),
+                model_output: "out".to_string(),
+                scores: vec![Score {
+                    name: "f1_score".to_string(),
+                    value: ScoreValue::Float(0.25),
+                }],
+            }]
+        } else {
+            Vec::new()
+        },
     }
 }
 

@@ -120,6 +120,7 @@ pub fn plan(
         rubric: Rubric::default_rubric(),
         config: fast_config(4),
         params: Default::default(),
+        task: Default::default(),
     }
 }
 

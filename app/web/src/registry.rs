@@ -429,7 +429,7 @@ async fn store_summary(
     outcome: &RunOutcome,
     interrupted: bool,
 ) -> Result<(), StoreError> {
-    let mut builder = SummaryBuilder::new(&plan.columns());
+    let mut builder = SummaryBuilder::new(&plan.columns()).with_config(&plan.config_json());
     for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
         builder.add(&row);
         Ok::<(), StoreError>(())

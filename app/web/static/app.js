@@ -84,9 +84,33 @@ function watchTemplate(form, template) {
   dataset.addEventListener("change", schedule);
 }
 
+// The task selector: show the metrics and fields of the chosen task type only; a metric of
+// another type is unticked, so what is sent is what is shown.
+function watchTask(form) {
+  const task = form.querySelector("#task");
+  const apply = () => {
+    form.querySelectorAll("[data-tasks]").forEach((label) => {
+      const offered = label.dataset.tasks.split(" ").includes(task.value);
+      label.hidden = !offered;
+      if (!offered) label.querySelector("input").checked = false;
+    });
+    const ticked = form.querySelectorAll('[data-tasks] input:checked');
+    if (ticked.length === 0) {
+      const first = form.querySelector('[data-tasks]:not([hidden]) input');
+      if (first) first.checked = true;
+    }
+    form.querySelectorAll("[data-task-only]").forEach((part) => {
+      part.hidden = part.dataset.taskOnly !== task.value;
+    });
+  };
+  task.addEventListener("change", apply);
+  apply();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const progress = document.querySelector("[data-events]");
   if (progress) watchProgress(progress);
   const form = document.getElementById("eval-form");
   if (form) form.querySelectorAll("textarea[data-preview]").forEach((template) => watchTemplate(form, template));
+  if (form && form.querySelector("#task")) watchTask(form);
 });

@@ -5,4 +5,5 @@ mod helpers;
 mod metrics;
 mod providers;
 mod runs;
+mod tasks;
 mod template;

@@ -8,4 +8,5 @@ mod helpers;
 mod hostile;
 mod repository;
 mod shared_store;
+mod tasks;
 mod variants;

@@ -1,13 +1,20 @@
-//! Evaluation metrics: fmeval 1.0.3's `qa_accuracy` and `factual_knowledge` reproduced bit for
-//! bit (see `METRICS.md`), the names and score lists of every metric a run can ask for (the
-//! LLM judge's included; the engine computes that one), and dataset-level means.
+//! Evaluation metrics: fmeval 1.0.3's `qa_accuracy`, `factual_knowledge`,
+//! `classification_accuracy`, `summarization_accuracy` (ROUGE) and the semantic-robustness
+//! deltas reproduced bit for bit (see `METRICS.md`), the task types and the metrics each
+//! offers, the names and score lists of every metric a run can ask for (the LLM judge's
+//! included; the engine computes that one), and dataset-level means.
 //!
 //! Invariants: metrics are pure and deterministic (no IO, no randomness); score names and their
-//! order are fmeval's; `factual_knowledge` is an integer, every other score a float.
+//! order are fmeval's; `factual_knowledge` and `classification_accuracy_score` are integers
+//! per record, every other score a float.
 
+pub mod classification;
 pub mod factual_knowledge;
 pub mod normalize;
+pub mod porter;
 pub mod qa_accuracy;
+pub mod robustness;
+pub mod rouge;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,15 +34,46 @@ pub enum MetricName {
     FactualKnowledge,
     /// The app's LLM judge: do judge models say the answer matches the reference.
     QaAccuracyByLlm,
+    /// fmeval `classification_accuracy`: the answer's label against the target.
+    ClassificationAccuracy,
+    /// fmeval `summarization_accuracy`: ROUGE-1, ROUGE-2 and ROUGE-L.
+    SummarizationAccuracy,
+    /// fmeval `qa_accuracy_semantic_robustness`: qa_accuracy and how much perturbed prompts
+    /// move it.
+    QaAccuracySemanticRobustness,
+    /// fmeval `classification_accuracy_semantic_robustness`.
+    ClassificationAccuracySemanticRobustness,
 }
 
 impl MetricName {
     /// Every metric, in a stable order.
-    pub const ALL: [MetricName; 3] = [
+    pub const ALL: [MetricName; 7] = [
         MetricName::QaAccuracy,
         MetricName::FactualKnowledge,
         MetricName::QaAccuracyByLlm,
+        MetricName::ClassificationAccuracy,
+        MetricName::SummarizationAccuracy,
+        MetricName::QaAccuracySemanticRobustness,
+        MetricName::ClassificationAccuracySemanticRobustness,
     ];
+
+    /// Whether the metric perturbs each prompt and calls the model on every perturbed one.
+    pub fn is_robustness(self) -> bool {
+        matches!(
+            self,
+            MetricName::QaAccuracySemanticRobustness
+                | MetricName::ClassificationAccuracySemanticRobustness
+        )
+    }
+
+    /// Whether the metric turns answers into labels (and so needs the label set).
+    pub fn is_classification(self) -> bool {
+        matches!(
+            self,
+            MetricName::ClassificationAccuracy
+                | MetricName::ClassificationAccuracySemanticRobustness
+        )
+    }
 
     /// The metric's name as written on the command line and in results.
     pub fn as_str(self) -> &'static str {
@@ -43,6 +81,12 @@ impl MetricName {
             MetricName::QaAccuracy => "qa_accuracy",
             MetricName::FactualKnowledge => "factual_knowledge",
             MetricName::QaAccuracyByLlm => "qa_accuracy_by_llm",
+            MetricName::ClassificationAccuracy => "classification_accuracy",
+            MetricName::SummarizationAccuracy => "summarization_accuracy",
+            MetricName::QaAccuracySemanticRobustness => "qa_accuracy_semantic_robustness",
+            MetricName::ClassificationAccuracySemanticRobustness => {
+                "classification_accuracy_semantic_robustness"
+            }
         }
     }
 
@@ -58,7 +102,132 @@ impl MetricName {
             ],
             MetricName::FactualKnowledge => &["factual_knowledge"],
             MetricName::QaAccuracyByLlm => &["qa_accuracy_by_llm"],
+            MetricName::ClassificationAccuracy => &["classification_accuracy_score"],
+            MetricName::SummarizationAccuracy => &["rouge1", "rouge2", "rougeL"],
+            MetricName::QaAccuracySemanticRobustness => &[
+                "f1_score",
+                "exact_match_score",
+                "quasi_exact_match_score",
+                "precision_over_words",
+                "recall_over_words",
+                "delta_f1_score",
+                "delta_exact_match_score",
+                "delta_quasi_exact_match_score",
+                "delta_precision_over_words",
+                "delta_recall_over_words",
+            ],
+            MetricName::ClassificationAccuracySemanticRobustness => &[
+                "classification_accuracy_score",
+                "delta_classification_accuracy_score",
+            ],
         }
+    }
+
+    /// The names of the scores a run summary gives for this metric: the per-record scores'
+    /// means, and for classification the dataset scores scikit-learn computes.
+    pub fn summary_score_names(self) -> &'static [&'static str] {
+        match self {
+            MetricName::ClassificationAccuracy => &[
+                "classification_accuracy_score",
+                "balanced_accuracy_score",
+                "precision_score",
+                "recall_score",
+            ],
+            MetricName::ClassificationAccuracySemanticRobustness => &[
+                "classification_accuracy_score",
+                "balanced_accuracy_score",
+                "precision_score",
+                "recall_score",
+                "delta_classification_accuracy_score",
+            ],
+            other => other.score_names(),
+        }
+    }
+
+    /// The base metric a robustness metric perturbs; the metric itself otherwise.
+    pub fn base(self) -> MetricName {
+        match self {
+            MetricName::QaAccuracySemanticRobustness => MetricName::QaAccuracy,
+            MetricName::ClassificationAccuracySemanticRobustness => {
+                MetricName::ClassificationAccuracy
+            }
+            other => other,
+        }
+    }
+}
+
+/// What a run evaluates: fmeval's task types, each with the metrics it offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Question answering (the reference holds `<OR>`-joined answers).
+    #[default]
+    Qa,
+    /// Classification: the answer is turned into one of a set of labels.
+    Classification,
+    /// Summarization: the answer is compared with a reference summary.
+    Summarization,
+    /// Open generation: judged by judge models only.
+    Generation,
+}
+
+impl Task {
+    /// Every task type, in a stable order.
+    pub const ALL: [Task; 4] = [
+        Task::Qa,
+        Task::Classification,
+        Task::Summarization,
+        Task::Generation,
+    ];
+
+    /// The name as the command line and forms spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Task::Qa => "qa",
+            Task::Classification => "classification",
+            Task::Summarization => "summarization",
+            Task::Generation => "generation",
+        }
+    }
+
+    /// The metrics this task type offers, the default first.
+    pub fn metrics(self) -> &'static [MetricName] {
+        match self {
+            Task::Qa => &[
+                MetricName::QaAccuracy,
+                MetricName::FactualKnowledge,
+                MetricName::QaAccuracyByLlm,
+                MetricName::QaAccuracySemanticRobustness,
+            ],
+            Task::Classification => &[
+                MetricName::ClassificationAccuracy,
+                MetricName::ClassificationAccuracySemanticRobustness,
+            ],
+            Task::Summarization => &[MetricName::SummarizationAccuracy],
+            Task::Generation => &[MetricName::QaAccuracyByLlm],
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// An unknown task type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown task `{0}` (expected qa, classification, summarization or generation)")]
+pub struct UnknownTask(pub String);
+
+impl FromStr for Task {
+    type Err = UnknownTask;
+
+    fn from_str(name: &str) -> Result<Task, UnknownTask> {
+        Task::ALL
+            .into_iter()
+            .find(|task| task.as_str() == name)
+            .ok_or_else(|| UnknownTask(name.to_owned()))
     }
 }
 
@@ -70,7 +239,9 @@ impl fmt::Display for MetricName {
 
 /// An unknown metric name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown metric `{name}` (expected qa_accuracy, factual_knowledge or qa_accuracy_by_llm)")]
+#[error(
+    "unknown metric `{name}` (expected qa_accuracy, factual_knowledge, qa_accuracy_by_llm, classification_accuracy, summarization_accuracy, qa_accuracy_semantic_robustness or classification_accuracy_semantic_robustness)"
+)]
 pub struct UnknownMetric {
     /// What was given.
     pub name: String,
@@ -130,7 +301,9 @@ pub struct Score {
 
 /// Scores one record with an fmeval metric, names and order as fmeval writes them.
 /// `QaAccuracyByLlm` needs judge models and gives no scores here (the engine's `judge` module
-/// scores it).
+/// scores it); classification needs the label set ([`score_classification`]); the robustness
+/// metrics need the perturbed prompts' answers ([`robustness::delta_scores`]): they give their
+/// base metric's scores here.
 pub fn score_record(metric: MetricName, model_output: &str, target: &str) -> Vec<Score> {
     match metric {
         MetricName::QaAccuracy => qa_accuracy::score(model_output, target)
@@ -145,8 +318,36 @@ pub fn score_record(metric: MetricName, model_output: &str, target: &str) -> Vec
             name: "factual_knowledge".to_owned(),
             value: ScoreValue::Int(factual_knowledge::score(model_output, target)),
         }],
-        MetricName::QaAccuracyByLlm => Vec::new(),
+        MetricName::SummarizationAccuracy => rouge::score(model_output, target)
+            .named()
+            .into_iter()
+            .map(|(name, value)| Score {
+                name: name.to_owned(),
+                value: ScoreValue::Float(value),
+            })
+            .collect(),
+        MetricName::QaAccuracySemanticRobustness => {
+            score_record(MetricName::QaAccuracy, model_output, target)
+        }
+        MetricName::QaAccuracyByLlm
+        | MetricName::ClassificationAccuracy
+        | MetricName::ClassificationAccuracySemanticRobustness => Vec::new(),
     }
+}
+
+/// Scores one classification record: the predicted label and the record's
+/// `classification_accuracy_score` (an integer, as fmeval writes it).
+pub fn score_classification(
+    labels: &classification::ValidLabels,
+    model_output: &str,
+    target: &str,
+) -> (String, Score) {
+    let predicted = labels.predict(model_output);
+    let score = Score {
+        name: "classification_accuracy_score".to_owned(),
+        value: ScoreValue::Int(classification::score(&predicted, target)),
+    };
+    (predicted, score)
 }
 
 /// The mean of one score over the records that have it.
@@ -302,8 +503,42 @@ mod tests {
     }
 
     #[test]
+    fn tasks_offer_their_metrics() {
+        for task in Task::ALL {
+            assert_eq!(task.as_str().parse(), Ok(task));
+            assert!(!task.metrics().is_empty());
+        }
+        assert_eq!(
+            Task::Summarization.metrics(),
+            [MetricName::SummarizationAccuracy]
+        );
+        assert!("translation".parse::<Task>().is_err());
+        assert_eq!(
+            MetricName::ClassificationAccuracySemanticRobustness.base(),
+            MetricName::ClassificationAccuracy
+        );
+    }
+
+    #[test]
+    fn classification_records_score_integers() {
+        let labels = classification::ValidLabels::new(["positive", "negative"]);
+        let (predicted, score) = score_classification(&labels, "Negative, I think", "negative");
+        assert_eq!(predicted, "unknown");
+        assert_eq!(
+            serde_json::to_string(&score).expect("serializes"),
+            r#"{"name":"classification_accuracy_score","value":0}"#
+        );
+        let (_, score) = score_classification(&labels, "negative ", "negative");
+        assert_eq!(score.value, ScoreValue::Int(1));
+    }
+
+    #[test]
     fn score_names_match_score_record() {
-        for metric in [MetricName::QaAccuracy, MetricName::FactualKnowledge] {
+        for metric in [
+            MetricName::QaAccuracy,
+            MetricName::FactualKnowledge,
+            MetricName::SummarizationAccuracy,
+        ] {
             let names: Vec<String> = score_record(metric, "a", "a")
                 .into_iter()
                 .map(|score| score.name)
@@ -321,7 +556,7 @@ mod tests {
         }
         assert_eq!(
             "bleu".parse::<MetricName>().map_err(|error| error.to_string()),
-            Err("unknown metric `bleu` (expected qa_accuracy, factual_knowledge or qa_accuracy_by_llm)".to_owned())
+            Err("unknown metric `bleu` (expected qa_accuracy, factual_knowledge, qa_accuracy_by_llm, classification_accuracy, summarization_accuracy, qa_accuracy_semantic_robustness or classification_accuracy_semantic_robustness)".to_owned())
         );
     }
 

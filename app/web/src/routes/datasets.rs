@@ -55,6 +55,7 @@ struct DatasetsPage {
     upload_error: Option<String>,
     max_upload_mib: usize,
     attribution: &'static str,
+    samples: &'static [engine::sample_data::Sample],
 }
 
 async fn datasets_page(
@@ -69,6 +70,7 @@ async fn datasets_page(
         upload_error,
         max_upload_mib: state.config.max_upload_bytes.div_ceil(1024 * 1024),
         attribution: engine::sample_data::ATTRIBUTION,
+        samples: &engine::sample_data::SAMPLES[1..],
     })
 }
 
@@ -320,14 +322,26 @@ async fn datasets_create(
     }
 }
 
+/// Which sample `/datasets/sample` adds (default: the SQuAD one).
+#[derive(Debug, serde::Deserialize)]
+struct SampleQuery {
+    name: Option<String>,
+}
+
 async fn datasets_add_sample(
     State(state): State<AppState>,
     user: CurrentUser,
+    axum::extract::Query(query): axum::extract::Query<SampleQuery>,
 ) -> Result<Response, AppError> {
+    let sample = match query.name.as_deref() {
+        None => &engine::sample_data::SAMPLES[0],
+        Some(name) => engine::sample_data::sample(name)
+            .ok_or_else(|| AppError::BadRequest(format!("there is no sample dataset `{name}`")))?,
+    };
     let staged = Staged(state.store.staging_path().with_extension("jsonl"));
     let write_sample = async {
         let mut file = store::private_fs::create_async(staged.path()).await?;
-        tokio::io::AsyncWriteExt::write_all(&mut file, engine::sample_data::QA_JSONL).await?;
+        tokio::io::AsyncWriteExt::write_all(&mut file, sample.jsonl).await?;
         tokio::io::AsyncWriteExt::flush(&mut file).await
     };
     write_sample.await.map_err(|error| {
@@ -336,7 +350,7 @@ async fn datasets_add_sample(
     match keep_upload(
         &state,
         &user,
-        "squad-qa.jsonl (sample)".to_string(),
+        sample.file_name.to_string(),
         "jsonl",
         &staged,
     )

@@ -28,7 +28,9 @@ use engine::judge::Rubric;
 use engine::limits::ByteSize;
 use engine::plan::{EvalRequest, Field, TemplateRequest, build_plan};
 use engine::providers::InferenceParams;
-use fmeval_scoring::metrics::MetricName;
+use engine::task::TaskRequest;
+use fmeval_scoring::metrics::classification::Average;
+use fmeval_scoring::metrics::{MetricName, Task};
 use fmeval_scoring::sample::{DEFAULT_SEED, Selection};
 use store::{DatasetRow, UserId};
 
@@ -76,6 +78,16 @@ pub struct EvalForm {
     pub max_retry_wait: String,
     pub record_timeout: String,
     pub max_record_size: String,
+    /// The task type (`qa`, `classification`, `summarization`, `generation`).
+    pub task: String,
+    /// Classification labels, comma-separated (blank: the distinct targets).
+    pub labels: String,
+    /// The field to group scores by (blank: `category` when present).
+    pub category_field: String,
+    /// Classification's precision/recall average.
+    pub average: String,
+    /// The perturbation of the robustness metrics (blank: butter_finger).
+    pub perturbation: String,
 }
 
 /// A prompt variant of the form beyond the first: its label and template as typed.
@@ -111,6 +123,8 @@ impl EvalForm {
             max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
             record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
             max_record_size: request.max_record_size.to_string(),
+            task: Task::Qa.as_str().to_string(),
+            average: Average::Micro.as_str().to_string(),
             ..EvalForm::default()
         }
     }
@@ -181,6 +195,20 @@ impl EvalForm {
             max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
             record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
             max_record_size: request.max_record_size.to_string(),
+            task: request
+                .task
+                .task
+                .unwrap_or_else(|| engine::task::infer_task(&request.metrics))
+                .as_str()
+                .to_string(),
+            labels: request.task.labels.join(", "),
+            category_field: request.task.category_field.clone().unwrap_or_default(),
+            average: request.task.average.as_str().to_string(),
+            perturbation: request
+                .task
+                .perturbation
+                .map(|perturbation| perturbation.as_str().to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -221,6 +249,11 @@ impl EvalForm {
                 "max_retry_wait" => form.max_retry_wait = value,
                 "record_timeout" => form.record_timeout = value,
                 "max_record_size" => form.max_record_size = value,
+                "task" => form.task = value,
+                "labels" => form.labels = value,
+                "category_field" => form.category_field = value,
+                "average" => form.average = value,
+                "perturbation" => form.perturbation = value,
                 _ => {}
             }
         }
@@ -286,6 +319,21 @@ impl EvalForm {
     /// Whether a metric checkbox is ticked.
     pub fn has_metric(&self, metric: &str) -> bool {
         self.metrics.iter().any(|name| name == metric)
+    }
+
+    /// The task types that offer `metric`, space-separated (the form's script shows a metric
+    /// only under its task types).
+    pub fn tasks_of(&self, metric: &str) -> String {
+        Task::ALL
+            .iter()
+            .filter(|task| {
+                task.metrics()
+                    .iter()
+                    .any(|offered| offered.as_str() == metric)
+            })
+            .map(|task| task.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The ticked and typed model specs.
@@ -398,6 +446,41 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         text => engine::limits::parse_size(text)
             .map_err(|why| form_error(Field::Runner, format!("largest record: {why}")))?,
     };
+    let task = TaskRequest {
+        task: match form.task.trim() {
+            "" => None,
+            text => Some(
+                text.parse::<Task>()
+                    .map_err(|error| form_error(Field::Task, error.to_string()))?,
+            ),
+        },
+        labels: form
+            .labels
+            .split(',')
+            .map(str::trim)
+            .filter(|label| !label.is_empty())
+            .map(str::to_string)
+            .collect(),
+        category_field: Some(form.category_field.trim())
+            .filter(|field| !field.is_empty())
+            .map(str::to_string),
+        average: match form.average.trim() {
+            "" => Average::default(),
+            text => text.parse().map_err(
+                |error: fmeval_scoring::metrics::classification::UnknownAverage| {
+                    form_error(Field::Task, error.to_string())
+                },
+            )?,
+        },
+        perturbation: match form.perturbation.trim() {
+            "" => None,
+            text => Some(text.parse().map_err(
+                |error: fmeval_scoring::perturbation::UnknownPerturbation| {
+                    form_error(Field::Task, error.to_string())
+                },
+            )?),
+        },
+    };
     let rubric = (form.rubric.trim() != Rubric::default_rubric().source().trim()
         && !form.rubric.trim().is_empty())
     .then(|| form.rubric.clone());
@@ -421,6 +504,7 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
         record_timeout: record_timeout.unwrap_or(defaults.record_timeout),
         max_record_size,
         max_prompt_size: defaults.max_prompt_size,
+        task,
     })
 }
 
@@ -491,6 +575,22 @@ fn metric_options() -> Vec<(&'static str, &'static str)> {
         (
             "qa_accuracy_by_llm",
             "QA accuracy judged by LLM (needs judge models)",
+        ),
+        (
+            "classification_accuracy",
+            "Classification accuracy (label of the answer; accuracy, balanced accuracy, precision, recall, confusion matrix)",
+        ),
+        (
+            "summarization_accuracy",
+            "Summarization accuracy (ROUGE-1, ROUGE-2, ROUGE-L)",
+        ),
+        (
+            "qa_accuracy_semantic_robustness",
+            "QA accuracy semantic robustness (5 perturbed prompts per record, delta scores)",
+        ),
+        (
+            "classification_accuracy_semantic_robustness",
+            "Classification accuracy semantic robustness (5 perturbed prompts per record, delta score)",
         ),
     ]
 }

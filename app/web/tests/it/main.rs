@@ -7,3 +7,4 @@ mod load;
 mod login;
 mod pages;
 mod shared;
+mod tasks;
