@@ -4,8 +4,9 @@
 //!
 //! The figures are estimates and say so: token counts are characters ÷ 4 rounded up (the
 //! usual rule of thumb for English text with the common tokenizers; no tokenizer is shipped),
-//! the output is at most the model's maximum tokens per answer, and judge calls are not
-//! included. Reads the dataset once, record by record (memory does not grow with it); no IO
+//! the output is at most the model's maximum tokens per answer, a semantic-robustness metric's
+//! perturbed prompts count as that many more calls of the record's prompt size, and judge
+//! calls are not included. Reads the dataset once, record by record (memory does not grow with it); no IO
 //! besides the dataset, no network.
 
 use crate::dataset::DatasetError;
@@ -36,7 +37,8 @@ pub struct ColumnEstimate {
 pub struct Estimate {
     /// Selected records.
     pub n_records: usize,
-    /// Model calls the run makes (records × variants × models), judges not included.
+    /// Model calls the run makes (records × variants × models, times 1 + the perturbations of
+    /// a semantic-robustness metric), judges not included.
     pub n_calls: usize,
     /// Per column, in column order.
     pub columns: Vec<ColumnEstimate>,
@@ -55,13 +57,20 @@ pub fn estimate_tokens(text: &str) -> u64 {
 /// cannot be read or rendered counts as an empty prompt (the run will fail it without a call).
 pub fn estimate(plan: &EvalPlan) -> Result<Estimate, DatasetError> {
     let (n_records, works) = selected_work(&plan.dataset, plan.selection)?;
+    // Each record's prompt once, and once more per perturbed prompt of a robustness metric
+    // (the perturbed prompt is the same size give or take a few characters).
+    let calls_per_record: u64 = if plan.task.robustness.is_some() {
+        1 + fmeval_scoring::perturbation::NUM_PERTURBATIONS as u64
+    } else {
+        1
+    };
     let mut input_tokens = vec![0u64; plan.variants.len()];
     for work in works {
         let work = work?;
         let Ok(record) = &work.record else { continue };
         for (variant_idx, variant) in plan.variants.iter().enumerate() {
             if let Ok(rendered) = variant.template.render(record) {
-                input_tokens[variant_idx] += estimate_tokens(&rendered.text);
+                input_tokens[variant_idx] += calls_per_record * estimate_tokens(&rendered.text);
             }
         }
     }
@@ -72,7 +81,7 @@ pub fn estimate(plan: &EvalPlan) -> Result<Estimate, DatasetError> {
                 .params
                 .max_tokens
                 .map_or(DEFAULT_OUTPUT_TOKENS, u64::from);
-            let max_output_tokens = per_answer * n_records as u64;
+            let max_output_tokens = per_answer * n_records as u64 * calls_per_record;
             let usd = match (model.price_per_1k_input, model.price_per_1k_output) {
                 (Some(input), Some(output)) => Some(
                     input * input_tokens[variant_idx] as f64 / 1000.0
@@ -92,7 +101,7 @@ pub fn estimate(plan: &EvalPlan) -> Result<Estimate, DatasetError> {
     let priced: Vec<f64> = columns.iter().filter_map(|column| column.usd).collect();
     Ok(Estimate {
         n_records,
-        n_calls: n_records * columns.len(),
+        n_calls: n_records * columns.len() * calls_per_record as usize,
         total_usd: (!priced.is_empty()).then(|| priced.iter().sum()),
         n_unpriced: columns.len() - priced.len(),
         columns,

@@ -1,6 +1,7 @@
 //! The engine's integration tests: one binary, one module per file.
 
 mod dataset;
+mod estimate;
 mod helpers;
 mod metrics;
 mod providers;

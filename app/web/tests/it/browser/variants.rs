@@ -110,6 +110,30 @@ async fn a_user_compares_prompt_variants_side_by_side_in_the_browser() {
         .clear_and_type("#extra_models", "openai:m1\nopenai:m2")
         .await;
     browser.clear_and_type("#concurrency", "4").await;
+    // The cost before anything is called: 20 records × 2 variants × 2 models.
+    browser.click("button[value='estimate']").await;
+    let estimate = browser.wait_for_text("#estimate", "80", PAGE_WAIT).await;
+    assert!(estimate.contains("model calls"), "{estimate}");
+    assert_eq!(
+        browser
+            .client
+            .find_all(fantoccini::Locator::Css("#estimate-table tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    // Everything typed is still there.
+    assert_eq!(
+        browser
+            .find("#template-1")
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Q: {question}\nCountry:")
+    );
     browser.screenshot("31-variants-form").await;
     browser.click("button[value='run']").await;
     browser
