@@ -1,6 +1,8 @@
 //! The `llm-eval` binary's integration tests: each runs the real binary. One test binary,
 //! one module per file.
 
+mod batch;
+mod batch_web;
 mod cli;
 mod field;
 mod helpers;

@@ -70,6 +70,9 @@ pub struct EvalForm {
     pub max_retry_wait: String,
     pub record_timeout: String,
     pub max_record_size: String,
+    /// `online` or `batch` (Bedrock batch inference).
+    #[serde(default)]
+    pub mode: String,
 }
 
 impl EvalForm {
@@ -144,6 +147,8 @@ impl EvalForm {
             max_retry_wait: format!("{}", request.max_retry_wait.as_secs_f64()),
             record_timeout: format!("{}", request.record_timeout.as_secs_f64()),
             max_record_size: request.max_record_size.to_string(),
+            // A clone starts online; batch mode is chosen again on the form.
+            mode: String::new(),
         }
     }
 
@@ -174,6 +179,7 @@ impl EvalForm {
                 "max_retry_wait" => form.max_retry_wait = value,
                 "record_timeout" => form.record_timeout = value,
                 "max_record_size" => form.max_record_size = value,
+                "mode" => form.mode = value,
                 _ => {}
             }
         }
@@ -356,6 +362,7 @@ struct EvalPage {
     metrics: Vec<(&'static str, &'static str)>,
     error: Option<FormError>,
     preview: Result<Vec<PreviewRecord>, String>,
+    mode: super::mode::ModeChoice,
 }
 
 impl EvalPage {
@@ -501,7 +508,24 @@ async fn eval_page(
         .map(|dataset| dataset.fields.clone())
         .unwrap_or_default();
     let preview = preview_of(selected, &form.template).await;
+    let n_selected = selected.map_or(0, |dataset| match form.selection.as_str() {
+        "first" | "sample" => form
+            .count
+            .trim()
+            .parse::<usize>()
+            .map_or(dataset.n_records, |n| n.min(dataset.n_records)),
+        _ => dataset.n_records,
+    });
+    let mode = super::mode::mode_choice(
+        &state.catalog,
+        selected,
+        n_selected,
+        form.template.len(),
+        &form.models,
+        state.runs.batch_enabled(),
+    );
     Ok(EvalPage {
+        mode,
         layout,
         fields,
         models: model_options(state),
@@ -633,17 +657,29 @@ async fn evals_create(
         }
     };
     let run_id = store::new_run_id();
-    let started = state
-        .runs
-        .start(
-            state.store.clone(),
-            state.cache.clone(),
-            user.id.clone(),
-            run_id.clone(),
-            std::sync::Arc::new(plan),
-            None,
-        )
-        .await;
+    let started = if form.mode == "batch" {
+        state
+            .runs
+            .start_batch(
+                state.store.clone(),
+                user.id.clone(),
+                run_id.clone(),
+                std::sync::Arc::new(plan),
+            )
+            .await
+    } else {
+        state
+            .runs
+            .start(
+                state.store.clone(),
+                state.cache.clone(),
+                user.id.clone(),
+                run_id.clone(),
+                std::sync::Arc::new(plan),
+                None,
+            )
+            .await
+    };
     if let Err(error) = started {
         return refused(
             form_error(Field::Dataset, error.to_string()),

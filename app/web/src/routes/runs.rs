@@ -392,6 +392,8 @@ struct RunPage {
     table: TableState,
     charts: Vec<chart::Chart>,
     error: Option<String>,
+    /// A batch run's jobs, from their last `GetModelInvocationJob` counters.
+    batch: Option<String>,
 }
 
 fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQuery, TableState) {
@@ -509,6 +511,16 @@ async fn runs_show(
         .and_then(|summary| summary.get("error"))
         .and_then(serde_json::Value::as_str)
         .map(str::to_string);
+    let batch = (run.status == RunStatus::Running)
+        .then(|| engine::batch::BatchState::of_summary(run.summary.as_ref()))
+        .flatten()
+        .map(|state| {
+            let (processed, records) = state.counts();
+            format!(
+                "Bedrock batch inference: {}; {processed} of {records} records processed. Batch results take hours; AWS gives no completion time.",
+                state.status_line()
+            )
+        });
     let active = state.runs.is_active(&user.id, &id);
     let cancel_requested = run.status == RunStatus::Running
         && state.runs.leases().is_some()
@@ -527,6 +539,7 @@ async fn runs_show(
         table,
         charts,
         error,
+        batch,
     }))
 }
 
