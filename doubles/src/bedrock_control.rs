@@ -6,7 +6,10 @@
 //! - `GET /foundation-model-availability/{modelId}` (`GetFoundationModelAvailability`):
 //!   `authorizationStatus`, `entitlementAvailability`, `regionAvailability` and
 //!   `agreementAvailability.status`, or a `ResourceNotFoundException` (404) for a model the
-//!   region does not have.
+//!   region does not have;
+//! - with [`BedrockControl::start_with_batch`], batch inference (`CreateModelInvocationJob`,
+//!   `GetModelInvocationJob`, `ListModelInvocationJobs`, `StopModelInvocationJob`) over moto's
+//!   S3: see [`crate::bedrock_batch`].
 //!
 //! Field names and enum values are those of the Bedrock API reference (and of the SDK's
 //! deserializers). Signatures are not checked. One server per test on `127.0.0.1:0`.
@@ -23,6 +26,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+
+use crate::bedrock_batch::{BatchBehavior, BatchShared};
 
 /// A foundation model as the double describes it.
 #[derive(Debug, Clone)]
@@ -69,6 +74,7 @@ struct Shared {
 pub struct BedrockControl {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    batch: Option<Arc<BatchShared>>,
     task: JoinHandle<()>,
 }
 
@@ -78,6 +84,24 @@ impl BedrockControl {
         region: &str,
         models: Vec<FoundationModel>,
     ) -> std::io::Result<BedrockControl> {
+        BedrockControl::start_inner(region, models, None).await
+    }
+
+    /// Starts a double offering `models` in `region` that also runs batch inference jobs
+    /// as `batch` says.
+    pub async fn start_with_batch(
+        region: &str,
+        models: Vec<FoundationModel>,
+        batch: BatchBehavior,
+    ) -> std::io::Result<BedrockControl> {
+        BedrockControl::start_inner(region, models, Some(batch)).await
+    }
+
+    async fn start_inner(
+        region: &str,
+        models: Vec<FoundationModel>,
+        batch: Option<BatchBehavior>,
+    ) -> std::io::Result<BedrockControl> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -85,17 +109,26 @@ impl BedrockControl {
             region: region.to_owned(),
             requests: AtomicUsize::new(0),
         });
-        let app = Router::new()
+        let batch = batch.map(|batch| Arc::new(BatchShared::new(region, batch)));
+        let mut app = Router::new()
             .route("/foundation-models", get(list_foundation_models))
             .route(
                 "/foundation-model-availability/{model_id}",
                 get(model_availability),
             )
             .with_state(shared.clone());
+        if let Some(batch) = &batch {
+            app = app.merge(crate::bedrock_batch::routes(Router::new()).with_state(batch.clone()));
+        }
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(BedrockControl { addr, shared, task })
+        Ok(BedrockControl {
+            addr,
+            shared,
+            batch,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL_BEDROCK`.
@@ -103,9 +136,17 @@ impl BedrockControl {
         format!("http://{}", self.addr)
     }
 
-    /// Requests served so far.
+    /// Requests served so far (the batch operations not included).
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// The batch jobs created so far, in creation order: (job name, model id, status).
+    pub fn batch_jobs(&self) -> Vec<(String, String, String)> {
+        self.batch
+            .as_ref()
+            .map(|batch| batch.summary())
+            .unwrap_or_default()
     }
 }
 

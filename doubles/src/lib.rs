@@ -10,7 +10,8 @@
 //!
 //! Beside it, two AWS control-plane doubles moto lacks, for `deployer doctor`'s tests:
 //! [`bedrock_control`] (Bedrock `ListFoundationModels`, `GetFoundationModelAvailability`) and
-//! [`service_quotas`] (`ListServiceQuotas`).
+//! [`service_quotas`] (`ListServiceQuotas`); the Bedrock double also runs batch inference jobs
+//! over moto's S3 ([`BatchBehavior`], [`bedrock_control::BedrockControl::start_with_batch`]).
 //!
 //! The real clients (the AWS SDK through `endpoint_url` / `AWS_ENDPOINT_URL`, reqwest) talk to
 //! it; SigV4 signatures are accepted without checking. A [`Behavior`] sets latency (with seeded
@@ -34,6 +35,7 @@
 //! # }
 //! ```
 
+mod bedrock_batch;
 pub mod bedrock_control;
 mod behavior;
 pub mod moto;
@@ -59,6 +61,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+pub use bedrock_batch::BatchBehavior;
 pub use behavior::{Answer, Behavior, Fault, FaultPlan, Prompt, When};
 pub use moto::Moto;
 pub use stats::{PromptCount, Protocol, RECEIVED_LOG_CAPACITY, ReceivedRequest, Stats};

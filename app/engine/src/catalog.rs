@@ -89,6 +89,9 @@ pub struct ModelSpec {
     pub price_per_1k_input: Option<f64>,
     /// USD per 1,000 output tokens, when known.
     pub price_per_1k_output: Option<f64>,
+    /// Bedrock batch inference prices (USD per 1,000 input and output tokens); `None`: the
+    /// model does not run in batch mode.
+    pub batch_price: Option<BatchPrice>,
     /// The container format of a SageMaker endpoint (`None`: text generation).
     pub sagemaker_format: Option<SageMakerFormat>,
 }
@@ -99,6 +102,23 @@ impl ModelSpec {
         let input = generation.input_tokens? as f64 / 1000.0 * self.price_per_1k_input?;
         let output = generation.output_tokens? as f64 / 1000.0 * self.price_per_1k_output?;
         Some(input + output)
+    }
+}
+
+/// The Bedrock batch inference prices of a model (`batch_price_per_1k_input` and
+/// `batch_price_per_1k_output` in the catalog).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchPrice {
+    /// USD per 1,000 input tokens.
+    pub per_1k_input: f64,
+    /// USD per 1,000 output tokens.
+    pub per_1k_output: f64,
+}
+
+impl BatchPrice {
+    /// The cost of `input` and `output` tokens.
+    pub fn cost(&self, input: u64, output: u64) -> f64 {
+        input as f64 / 1000.0 * self.per_1k_input + output as f64 / 1000.0 * self.per_1k_output
     }
 }
 
@@ -121,6 +141,8 @@ pub struct CatalogEntry {
     pub price_per_1k_input: Option<f64>,
     /// USD per 1,000 output tokens.
     pub price_per_1k_output: Option<f64>,
+    /// Bedrock batch inference prices; `None`: no batch mode.
+    pub batch_price: Option<BatchPrice>,
     /// SageMaker container format.
     pub sagemaker_format: Option<SageMakerFormat>,
 }
@@ -251,6 +273,8 @@ struct ModelFile {
     context_tokens: Option<u32>,
     price_per_1k_input: Option<f64>,
     price_per_1k_output: Option<f64>,
+    batch_price_per_1k_input: Option<f64>,
+    batch_price_per_1k_output: Option<f64>,
     #[serde(default)]
     params: ParamsFile,
     sagemaker: Option<SageMakerFormat>,
@@ -351,6 +375,8 @@ impl Catalog {
             for (field, price) in [
                 ("price_per_1k_input", model.price_per_1k_input),
                 ("price_per_1k_output", model.price_per_1k_output),
+                ("batch_price_per_1k_input", model.batch_price_per_1k_input),
+                ("batch_price_per_1k_output", model.batch_price_per_1k_output),
             ] {
                 if price.is_some_and(|price| !price.is_finite() || price < 0.0) {
                     return Err(invalid(
@@ -359,6 +385,31 @@ impl Catalog {
                     ));
                 }
             }
+            let batch_price = match (
+                model.batch_price_per_1k_input,
+                model.batch_price_per_1k_output,
+            ) {
+                (None, None) => None,
+                (Some(per_1k_input), Some(per_1k_output)) => {
+                    if model.provider != ProviderKind::Bedrock {
+                        return Err(invalid(
+                            &alias,
+                            "batch prices on a model whose provider is not bedrock (batch inference is Bedrock's)".into(),
+                        ));
+                    }
+                    Some(BatchPrice {
+                        per_1k_input,
+                        per_1k_output,
+                    })
+                }
+                _ => {
+                    return Err(invalid(
+                        &alias,
+                        "`batch_price_per_1k_input` and `batch_price_per_1k_output` go together"
+                            .into(),
+                    ));
+                }
+            };
             if let Some(format) = &model.sagemaker {
                 if model.provider != ProviderKind::SageMaker {
                     return Err(invalid(
@@ -379,6 +430,7 @@ impl Catalog {
                 context_tokens: model.context_tokens,
                 price_per_1k_input: model.price_per_1k_input,
                 price_per_1k_output: model.price_per_1k_output,
+                batch_price,
                 sagemaker_format: model.sagemaker,
             });
         }
@@ -396,13 +448,13 @@ impl Catalog {
     /// The entries as a Markdown table (the model list in `docs/models.md` is generated from it).
     pub fn markdown_table(&self) -> String {
         let mut table = String::from(
-            "| alias | provider | model id | name | context | $ / 1k input | $ / 1k output |\n\
-             |---|---|---|---|---:|---:|---:|\n",
+            "| alias | provider | model id | name | context | $ / 1k input | $ / 1k output | batch $ / 1k in / out |\n\
+             |---|---|---|---|---:|---:|---:|---:|\n",
         );
         let or_dash = |value: Option<String>| value.unwrap_or_else(|| "–".to_owned());
         for entry in &self.entries {
             table.push_str(&format!(
-                "| `{}` | {} | `{}` | {} | {} | {} | {} |\n",
+                "| `{}` | {} | `{}` | {} | {} | {} | {} | {} |\n",
                 entry.alias,
                 entry.provider,
                 entry.model_id,
@@ -410,6 +462,11 @@ impl Catalog {
                 or_dash(entry.context_tokens.map(|tokens| tokens.to_string())),
                 or_dash(entry.price_per_1k_input.map(|price| price.to_string())),
                 or_dash(entry.price_per_1k_output.map(|price| price.to_string())),
+                or_dash(
+                    entry
+                        .batch_price
+                        .map(|price| format!("{} / {}", price.per_1k_input, price.per_1k_output))
+                ),
             ));
         }
         table
@@ -469,6 +526,7 @@ impl Catalog {
             context_tokens: None,
             price_per_1k_input: None,
             price_per_1k_output: None,
+            batch_price: None,
             sagemaker_format: None,
         })
     }
@@ -483,6 +541,7 @@ impl Catalog {
             context_tokens: entry.context_tokens,
             price_per_1k_input: entry.price_per_1k_input,
             price_per_1k_output: entry.price_per_1k_output,
+            batch_price: entry.batch_price,
             sagemaker_format: entry.sagemaker_format.clone(),
         }
     }

@@ -12,6 +12,7 @@
 //! Start with [`plan::build_plan`] (an [`plan::EvalRequest`] checked into a
 //! [`runner::EvalPlan`]) and [`runner::run`].
 
+pub mod batch;
 pub mod cache;
 pub mod catalog;
 pub mod chat;

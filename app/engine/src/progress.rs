@@ -36,6 +36,15 @@ pub enum ProgressEvent {
         /// The new window size.
         window: usize,
     },
+    /// Bedrock batch jobs' progress (from `GetModelInvocationJob`'s counters).
+    BatchJobs {
+        /// The jobs' statuses, e.g. `2 jobs: 1 InProgress, 1 Completed`.
+        status: String,
+        /// Records the jobs processed so far.
+        processed: usize,
+        /// Records in the jobs.
+        records: usize,
+    },
     /// The run finished (all planned evaluations are recorded).
     Finished {
         /// Evaluations that succeeded.
@@ -88,7 +97,7 @@ impl Progress {
                 self.done = *done;
                 self.failed = *failed;
             }
-            ProgressEvent::Throttled { .. } => {}
+            ProgressEvent::Throttled { .. } | ProgressEvent::BatchJobs { .. } => {}
         }
     }
 

@@ -491,7 +491,7 @@ pub async fn run(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, prior, false).await
+    run_or_resume(plan, run_id, context, prior, false, None).await
 }
 
 /// Resumes run `run_id`, already stored and still `running` (its process died or handed it
@@ -502,7 +502,19 @@ pub async fn resume(
     run_id: &str,
     context: RunContext,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, None, true).await
+    run_or_resume(plan, run_id, context, None, true, None).await
+}
+
+/// Like [`resume`] (only the pairs without a stored row), with the models' answers taken from
+/// `answers` where it has them (Bedrock batch jobs' outputs, see [`crate::batch`]); the other
+/// models are called as usual. The run must be stored already.
+pub async fn resume_with_answers(
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+    answers: Arc<dyn AnswerSource>,
+) -> Result<RunOutcome, RunError> {
+    run_or_resume(plan, run_id, context, None, true, Some(answers)).await
 }
 
 async fn run_or_resume(
@@ -511,6 +523,7 @@ async fn run_or_resume(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
     resume: bool,
+    answers: Option<Arc<dyn AnswerSource>>,
 ) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
@@ -655,14 +668,16 @@ async fn run_or_resume(
                 let callers = callers.clone();
                 let judges = judges.clone();
                 let prior = prior.clone();
+                let answers = answers.clone();
                 let cancel = context.cancel.clone();
                 async move {
                     match work {
                         Ok(work) => {
-                            Ok(
-                                evaluate(&plan, &callers, &judges, prior.as_deref(), work, &cancel)
-                                    .await,
-                            )
+                            let sources = Sources {
+                                prior: prior.as_deref(),
+                                answers: answers.as_deref(),
+                            };
+                            Ok(evaluate(&plan, &callers, &judges, sources, work, &cancel).await)
                         }
                         Err(error) => Err(error),
                     }
@@ -780,10 +795,11 @@ async fn evaluate(
     plan: &EvalPlan,
     callers: &[Caller],
     judges: &[Caller],
-    prior: Option<&PriorResults>,
+    sources: Sources<'_>,
     work: Work,
     cancel: &CancellationToken,
 ) -> Vec<(RecordRow, bool)> {
+    let prior = sources.prior;
     let n_models = callers.len();
     let columns = plan
         .variants
@@ -882,8 +898,12 @@ async fn evaluate(
                         && previous.target_output == *target
                 });
             let copied = reused.is_some();
-            let output = match reused {
-                Some(previous) => {
+            let external = match (reused, sources.answers) {
+                (None, Some(answers)) => answers.answer(model_order, row.position),
+                _ => None,
+            };
+            let output = match (reused, external) {
+                (Some(previous), _) => {
                     row.latency_ms = previous.latency_ms;
                     row.input_tokens = previous.input_tokens;
                     row.output_tokens = previous.output_tokens;
@@ -892,7 +912,17 @@ async fn evaluate(
                     row.cached = true;
                     previous.model_output.clone()
                 }
-                None => {
+                (None, Some(Ok(answer))) => {
+                    row.input_tokens = answer.input_tokens;
+                    row.output_tokens = answer.output_tokens;
+                    row.cost_usd = answer.cost_usd;
+                    answer.text
+                }
+                (None, Some(Err(message))) => {
+                    row.error = Some(message);
+                    return Some((row, false));
+                }
+                (None, None) => {
                     let request = caller.request(rendered.messages.clone(), rendered.text.clone());
                     let outcome = match caller.call(&request, cancel).await {
                         Ok(outcome) => outcome,
@@ -1077,6 +1107,35 @@ async fn perturbed_answers(
         ));
     }
     Ok(answers)
+}
+
+/// Where answers come from besides the model calls.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    prior: Option<&'a PriorResults>,
+    answers: Option<&'a dyn AnswerSource>,
+}
+
+/// A model's answer obtained outside the runner (a Bedrock batch job's output record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalAnswer {
+    /// The answer text exactly as returned.
+    pub text: String,
+    /// Input tokens reported.
+    pub input_tokens: Option<u64>,
+    /// Output tokens reported.
+    pub output_tokens: Option<u64>,
+    /// Cost at the price of the way it was obtained (the batch price).
+    pub cost_usd: Option<f64>,
+}
+
+/// Answers obtained outside the runner, by (column order, selection position): `None` means
+/// "call the model as usual", `Some(Err(message))` stores the pair as failed with `message`.
+pub trait AnswerSource: Send + Sync {
+    /// The answer of model `model_order` for the record at `position`, taken out of the
+    /// source (each pair is asked for once).
+    fn answer(&self, model_order: usize, position: usize)
+    -> Option<Result<ExternalAnswer, String>>;
 }
 
 /// Asks every judge; returns the raw replies and the record's `qa_accuracy_by_llm` score.

@@ -19,6 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use engine::batch::RunMode;
 use engine::cache::{ResponseCache, default_cache_dir};
 use engine::catalog::Catalog;
 use engine::dataset::Dataset;
@@ -56,6 +57,8 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// List the model catalog, or the SageMaker endpoints of the account and region.
     Models(ModelsArgs),
+    /// Follow a run: `runs watch RUN` finishes a batch run.
+    Runs(crate::batch_cli::RunsArgs),
 }
 
 /// Flags of `llm-eval eval`.
@@ -194,6 +197,9 @@ pub struct EvalArgs {
     /// Do not draw a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Batch mode (Amazon Bedrock batch inference).
+    #[command(flatten)]
+    pub batch: crate::batch_cli::BatchArgs,
 }
 
 /// Flags of `llm-eval preview`.
@@ -312,6 +318,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve(&args).await.map(|()| Exit::Success),
         Command::Healthcheck(args) => healthcheck(&args).await,
         Command::Models(args) => models(&args).await.map(|()| Exit::Success),
+        Command::Runs(args) => match &args.command {
+            crate::batch_cli::RunsCommand::Watch(args) => crate::batch_cli::watch(args).await,
+        },
     }
 }
 
@@ -584,7 +593,7 @@ async fn healthcheck(args: &HealthcheckArgs) -> anyhow::Result<Exit> {
 }
 
 /// Cancels `cancel` on Ctrl-C or SIGTERM.
-fn spawn_signal_handler(cancel: CancellationToken) {
+pub(crate) fn spawn_signal_handler(cancel: CancellationToken) {
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -909,7 +918,32 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     };
     let columns = plan.columns();
     let plan = Arc::new(plan);
-    let outcome = runner::run(plan.clone(), &run_id, context, prior).await?;
+    let outcome = match args.batch.mode {
+        RunMode::Online => runner::run(plan.clone(), &run_id, context, prior).await?,
+        RunMode::Batch => {
+            if args.retry_failed.is_some() {
+                bail!(
+                    "--retry-failed runs online: drop --mode batch (the earlier answers are reused, the failed records are asked again)"
+                );
+            }
+            let batch =
+                crate::batch_cli::prepare(&args.batch, plan.clone(), &catalog, &run_id, context)
+                    .await?;
+            let lines = (bar.is_none() && !args.quiet)
+                .then(|| crate::batch_cli::spawn_status_lines(events.subscribe()));
+            if args.batch.detach {
+                let state = batch.submit().await?;
+                crate::batch_cli::print_detached(&run_id, &state);
+                return Ok(Exit::Success);
+            }
+            let outcome = batch.run().await?;
+            drop(lines);
+            if !args.quiet {
+                eprintln!("batch: {} S3 requests", batch.s3_requests());
+            }
+            outcome
+        }
+    };
     drop(events);
     if let Some(bar) = bar {
         let _ = bar.await;
@@ -934,6 +968,12 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
             outcome.total
         );
         return Ok(Exit::Cancelled);
+    }
+    if args.batch.mode == RunMode::Batch
+        && let Some(error) = crate::batch_cli::report(&store, &run_id).await?
+    {
+        eprintln!("error: {error}");
+        return Ok(Exit::BelowThreshold);
     }
     let violations = output::check_thresholds(&summary, &args.fail_under);
     for violation in &violations {
@@ -986,6 +1026,11 @@ fn spawn_progress_bar(
                 ProgressEvent::Throttled { model, window } => {
                     format!(" throttled {model}: window {window}")
                 }
+                ProgressEvent::BatchJobs {
+                    status,
+                    processed,
+                    records,
+                } => format!(" · {status}, {processed}/{records} processed"),
                 _ => String::new(),
             };
             bar.set_message(format!(

@@ -5,6 +5,7 @@
 //! for), run
 //! [`crate::cli::run`] and turn its result into an exit code in one place.
 
+mod batch_cli;
 mod cli;
 
 use clap::Parser;

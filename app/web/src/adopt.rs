@@ -124,6 +124,19 @@ async fn adopt(state: &AppState, owner: &UserId, run_id: &str) -> Result<(), Str
     let plan = build_plan(&request, &state.catalog, &state.providers)
         .await
         .map_err(|error| format!("{}: {error}", error.field.as_str()))?;
+    // A batch run polls its jobs again (never calls its models a second time).
+    if run.config.get("mode").and_then(|mode| mode.as_str()) == Some("batch") {
+        return state
+            .runs
+            .adopt_batch(
+                state.store.clone(),
+                owner.clone(),
+                run_id.to_string(),
+                Arc::new(plan),
+            )
+            .await
+            .map_err(|error| error.to_string());
+    }
     state
         .runs
         .adopt(

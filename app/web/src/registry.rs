@@ -13,6 +13,11 @@
 //! are handed back instead (status left `running`, lease released) and [`RunRegistry::adopt`]
 //! in another task resumes them from their stored rows. A cancel asked through another task
 //! is recorded in the store and seen here at the next renewal.
+//!
+//! Batch runs ([`RunRegistry::start_batch`], Bedrock batch inference through
+//! [`engine::batch`]) are tasks like the others, polling their jobs; a shutdown or a lost lease
+//! leaves their jobs running in AWS (only a user's cancel stops them), and the task that adopts
+//! the run polls the same jobs.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +26,9 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use engine::batch::{BatchClients, BatchError, BatchRun, BatchSettings};
 use engine::cache::ResponseCache;
+use engine::catalog::Catalog;
 use engine::output::{Summary, SummaryBuilder};
 use engine::progress::ProgressEvent;
 use engine::runner::{self, EvalPlan, PriorResults, RunContext, RunOutcome};
@@ -53,6 +60,30 @@ pub struct RunRegistry {
     leases: Option<Arc<Leases>>,
     /// The ceiling on model calls in flight, shared fairly by the runs (`None`: no ceiling).
     fair: Option<Arc<crate::fair::FairShare>>,
+    batch: Option<Arc<BatchEnv>>,
+}
+
+/// What batch runs need: the AWS clients, where their objects go and which role Bedrock
+/// assumes (`LLM_EVAL_BATCH_*`), and the catalog's batch prices.
+#[derive(Debug, Clone)]
+pub struct BatchEnv {
+    /// Bedrock control plane and S3.
+    pub clients: BatchClients,
+    /// Bucket, role, prefix, poll interval.
+    pub settings: BatchSettings,
+    /// The catalog (batch prices).
+    pub catalog: Arc<Catalog>,
+}
+
+/// How a launched run executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Resume,
+    /// A batch run: submit its jobs first, or (adopted) poll the ones it has.
+    Batch {
+        submit: bool,
+    },
 }
 
 /// How this process holds run leases.
@@ -84,6 +115,14 @@ pub enum StartError {
     /// The run was not recorded in time.
     #[error("the run did not start within {} s", START_TIMEOUT.as_secs())]
     Timeout,
+    /// A batch run could not start (no batch settings, an unsupported model, AWS refused).
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// Batch mode is not set up on this server.
+    #[error(
+        "batch mode is not set up on this server (LLM_EVAL_BATCH_BUCKET and LLM_EVAL_BATCH_ROLE_ARN)"
+    )]
+    NoBatch,
 }
 
 impl RunRegistry {
@@ -115,6 +154,65 @@ impl RunRegistry {
         self.fair.as_ref()
     }
 
+    /// The same registry, able to run batch runs with `env`.
+    pub fn with_batch(mut self, env: BatchEnv) -> RunRegistry {
+        self.batch = Some(Arc::new(env));
+        self
+    }
+
+    /// Whether batch runs can be started here.
+    pub fn batch_enabled(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// Starts `plan` as a batch run `run_id` of `owner` (its jobs submitted by the run's
+    /// task); returns once the run is stored, or with the reason it cannot run in batch mode.
+    pub async fn start_batch(
+        &self,
+        store: SharedStore,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+    ) -> Result<(), StartError> {
+        if self.batch.is_none() {
+            return Err(StartError::NoBatch);
+        }
+        self.launch(
+            store,
+            None,
+            owner,
+            run_id,
+            plan,
+            None,
+            Kind::Batch { submit: true },
+        )
+        .await
+    }
+
+    /// Picks up a stored batch run of `owner` whose lease this process has just taken: polls
+    /// its jobs (submitting those its earlier task did not), then scores and stores.
+    pub async fn adopt_batch(
+        &self,
+        store: SharedStore,
+        owner: UserId,
+        run_id: String,
+        plan: Arc<EvalPlan>,
+    ) -> Result<(), StartError> {
+        if self.batch.is_none() {
+            return Err(StartError::NoBatch);
+        }
+        self.launch(
+            store,
+            None,
+            owner,
+            run_id,
+            plan,
+            None,
+            Kind::Batch { submit: false },
+        )
+        .await
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunKey, ActiveRun>> {
         self.runs
             .lock()
@@ -132,7 +230,7 @@ impl RunRegistry {
         plan: Arc<EvalPlan>,
         prior: Option<Arc<PriorResults>>,
     ) -> Result<(), StartError> {
-        self.launch(store, cache, owner, run_id, plan, prior, false)
+        self.launch(store, cache, owner, run_id, plan, prior, Kind::Run)
             .await
     }
 
@@ -146,7 +244,7 @@ impl RunRegistry {
         run_id: String,
         plan: Arc<EvalPlan>,
     ) -> Result<(), StartError> {
-        self.launch(store, cache, owner, run_id, plan, None, true)
+        self.launch(store, cache, owner, run_id, plan, None, Kind::Resume)
             .await
     }
 
@@ -159,7 +257,7 @@ impl RunRegistry {
         run_id: String,
         plan: Arc<EvalPlan>,
         prior: Option<Arc<PriorResults>>,
-        resume: bool,
+        kind: Kind,
     ) -> Result<(), StartError> {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
@@ -180,8 +278,7 @@ impl RunRegistry {
             events: events.clone(),
             cancel: cancel.clone(),
         };
-        let (result_tx, result_rx) =
-            tokio::sync::oneshot::channel::<Result<(), runner::RunError>>();
+        let (result_tx, result_rx) = tokio::sync::oneshot::channel::<Result<(), StartError>>();
         self.lock().insert(
             run_key(&owner, &run_id),
             ActiveRun {
@@ -207,11 +304,31 @@ impl RunRegistry {
                 lease_lost.clone(),
             ))
         });
+        let batch_env = registry.batch.clone();
+        let batch_lost = lease_lost.clone();
         let task = tokio::spawn(async move {
-            let outcome = if resume {
-                runner::resume(plan.clone(), &task_run_id, context).await
-            } else {
-                runner::run(plan.clone(), &task_run_id, context, prior).await
+            let outcome: Result<RunOutcome, StartError> = match kind {
+                Kind::Resume => runner::resume(plan.clone(), &task_run_id, context)
+                    .await
+                    .map_err(StartError::from),
+                Kind::Run => runner::run(plan.clone(), &task_run_id, context, prior)
+                    .await
+                    .map_err(StartError::from),
+                Kind::Batch { submit } => {
+                    let shutting_down = registry.shutting_down.clone();
+                    run_batch(
+                        batch_env,
+                        plan.clone(),
+                        &task_run_id,
+                        context,
+                        submit,
+                        move || {
+                            shutting_down.is_cancelled()
+                                || batch_lost.load(std::sync::atomic::Ordering::SeqCst)
+                        },
+                    )
+                    .await
+                }
             };
             if let Some(renewal) = renewal {
                 renewal.abort();
@@ -264,8 +381,24 @@ impl RunRegistry {
                     }
                 }
                 _ => {
+                    // A batch run's reason (a failed or expired job) stays with its summary.
+                    let reason = match kind {
+                        Kind::Batch { .. } => store
+                            .run(&owner, &task_run_id)
+                            .await
+                            .ok()
+                            .flatten()
+                            .and_then(|run| run.summary)
+                            .and_then(|summary| {
+                                summary
+                                    .get("error")
+                                    .and_then(|e| e.as_str())
+                                    .map(str::to_owned)
+                            }),
+                        _ => None,
+                    };
                     if let Err(error) =
-                        store_summary(&store, &owner, &plan, &outcome, interrupted).await
+                        store_summary(&store, &owner, &plan, &outcome, interrupted, reason).await
                     {
                         tracing::error!(run_id = %task_run_id, error = %store::error_chain(&error), "storing the run's summary failed");
                     }
@@ -283,7 +416,7 @@ impl RunRegistry {
         tokio::select! {
             biased;
             result = result_rx => match result {
-                Ok(Err(error)) => Err(error.into()),
+                Ok(Err(error)) => Err(error),
                 _ => Ok(()),
             },
             _ = started.recv() => Ok(()),
@@ -428,6 +561,7 @@ async fn store_summary(
     plan: &EvalPlan,
     outcome: &RunOutcome,
     interrupted: bool,
+    reason: Option<String>,
 ) -> Result<(), StoreError> {
     let mut builder = SummaryBuilder::new(&plan.columns()).with_config(&plan.config_json());
     for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
@@ -450,12 +584,56 @@ async fn store_summary(
         config: plan.config_json(),
         models: builder.finish(),
     };
+    let mut value = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
+    if let (Some(reason), Some(object)) = (reason, value.as_object_mut()) {
+        object.insert("error".into(), reason.into());
+    }
     store
-        .finish_run(
-            owner,
-            &outcome.run_id,
-            status,
-            &serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null),
-        )
+        .finish_run(owner, &outcome.run_id, status, &value)
         .await
+}
+
+/// A batch run's task: submits (or picks up) its jobs, waits, scores and stores. `leave` says
+/// when a cancel means "leave the jobs to another task" rather than "stop them".
+async fn run_batch(
+    env: Option<Arc<BatchEnv>>,
+    plan: Arc<EvalPlan>,
+    run_id: &str,
+    context: RunContext,
+    submit: bool,
+    leave: impl Fn() -> bool + Send + Sync + 'static,
+) -> Result<RunOutcome, StartError> {
+    let env = env.ok_or(StartError::NoBatch)?;
+    let (store, owner) = (context.store.clone(), context.owner.clone());
+    let batch = BatchRun::new(
+        plan,
+        &env.catalog,
+        run_id,
+        context,
+        env.clients.clone(),
+        env.settings.clone(),
+    )?
+    .leave_when(leave);
+    let outcome = if submit {
+        batch.run().await
+    } else {
+        batch.finish().await
+    };
+    match outcome {
+        Ok(outcome) => Ok(outcome),
+        Err(error) => {
+            // Not adopted again and again: the run stops as interrupted with the reason (its
+            // jobs and state kept), and `llm-eval runs watch` or a new run picks it up.
+            if let Ok(Some(run)) = store.run(&owner, run_id).await {
+                let mut summary = run.summary.unwrap_or_else(|| serde_json::json!({}));
+                if let Some(object) = summary.as_object_mut() {
+                    object.insert("error".into(), store::error_chain(&error).into());
+                }
+                let _ = store
+                    .finish_run(&owner, run_id, RunStatus::Interrupted, &summary)
+                    .await;
+            }
+            Err(error.into())
+        }
+    }
 }

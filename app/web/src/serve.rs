@@ -236,6 +236,11 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
         }
         None => Catalog::embedded(),
     };
+    let catalog = Arc::new(catalog);
+    let runs = match batch_env(&catalog).await? {
+        Some(env) => runs.with_batch(env),
+        None => runs,
+    };
     let providers = Providers::from_env(ProviderSettings {
         openai_secret_name: options.openai_secret_name.clone(),
         ..ProviderSettings::default()
@@ -268,7 +273,7 @@ pub async fn build_state(options: &ServeOptions) -> anyhow::Result<AppState> {
     Ok(AppState {
         store,
         cache,
-        catalog: Arc::new(catalog),
+        catalog,
         providers: Arc::new(providers),
         runs,
         config: Arc::new(config),
@@ -417,6 +422,36 @@ pub fn shared_settings_from_env(
             .collect();
     }
     Ok(())
+}
+
+/// Batch mode's settings from `LLM_EVAL_BATCH_BUCKET`, `LLM_EVAL_BATCH_ROLE_ARN` (both, or
+/// no batch mode), `LLM_EVAL_BATCH_PREFIX` and `LLM_EVAL_BATCH_POLL_SECS`; the deployed task
+/// gets them from the app stack.
+async fn batch_env(catalog: &Arc<Catalog>) -> anyhow::Result<Option<super::registry::BatchEnv>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let (Some(bucket), Some(role)) = (var("LLM_EVAL_BATCH_BUCKET"), var("LLM_EVAL_BATCH_ROLE_ARN"))
+    else {
+        return Ok(None);
+    };
+    let mut settings = engine::batch::BatchSettings::new(bucket, role);
+    if let Some(prefix) = var("LLM_EVAL_BATCH_PREFIX") {
+        settings.prefix = prefix;
+    }
+    if let Some(secs) = var("LLM_EVAL_BATCH_POLL_SECS") {
+        let secs: f64 = secs
+            .parse()
+            .ok()
+            .filter(|secs| (0.01..=3600.0).contains(secs))
+            .with_context(|| {
+                format!("LLM_EVAL_BATCH_POLL_SECS: `{secs}` is not 0.01 to 3600 seconds")
+            })?;
+        settings.poll_interval = Duration::from_secs_f64(secs);
+    }
+    Ok(Some(super::registry::BatchEnv {
+        clients: engine::batch::BatchClients::from_env().await,
+        settings,
+        catalog: catalog.clone(),
+    }))
 }
 
 /// Serves `state` on `listener` until `shutdown` is cancelled, then stops runs (marked

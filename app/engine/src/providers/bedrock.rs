@@ -152,6 +152,50 @@ impl ModelProvider for BedrockProvider {
     }
 }
 
+/// The Converse request body (REST-JSON, as the Converse API and a batch job's `modelInput`
+/// with `modelInvocationType: Converse` take it) of `request`: the same conversation and
+/// inference configuration [`BedrockProvider`] sends online.
+pub(crate) fn converse_body(request: &GenerateRequest) -> serde_json::Value {
+    let conversation = conversation(
+        &request.messages,
+        &request.prompt_text,
+        capabilities(&request.model_id),
+    );
+    let messages: Vec<serde_json::Value> = conversation
+        .messages
+        .into_iter()
+        .map(|(role, text)| serde_json::json!({"role": role.as_str(), "content": [{"text": text}]}))
+        .collect();
+    let params = &request.params;
+    let mut inference = serde_json::Map::new();
+    if let Some(max_tokens) = params.max_tokens {
+        inference.insert("maxTokens".into(), max_tokens.into());
+    }
+    if let Some(temperature) = params.temperature {
+        inference.insert("temperature".into(), shortest_f64(temperature).into());
+    }
+    if let Some(top_p) = params.top_p {
+        inference.insert("topP".into(), shortest_f64(top_p).into());
+    }
+    if !params.stop_sequences.is_empty() {
+        inference.insert("stopSequences".into(), params.stop_sequences.clone().into());
+    }
+    let mut body = serde_json::Map::new();
+    body.insert("messages".into(), messages.into());
+    if let Some(system) = conversation.system {
+        body.insert("system".into(), serde_json::json!([{"text": system}]));
+    }
+    if !inference.is_empty() {
+        body.insert("inferenceConfig".into(), inference.into());
+    }
+    body.into()
+}
+
+/// An `f32` as the `f64` its shortest decimal form names (0.7, not 0.699999988079071).
+fn shortest_f64(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
+}
+
 /// What a model accepts in Converse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Capabilities {

@@ -1,5 +1,6 @@
 //! The engine's integration tests: one binary, one module per file.
 
+mod batch;
 mod dataset;
 mod estimate;
 mod helpers;

@@ -2,6 +2,8 @@
 //! one module per file.
 
 mod amplification;
+mod batch;
+mod batch_web;
 mod cli;
 mod field;
 mod helpers;

@@ -19,13 +19,13 @@ const BUCKET: &str = "shared-data";
 
 /// A browser talking to one of the servers with a session cookie shared by both (sessions
 /// live in the shared table).
-struct Browser {
-    client: reqwest::Client,
-    cookie: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) client: reqwest::Client,
+    pub(crate) cookie: Option<String>,
 }
 
 impl Browser {
-    async fn get(&mut self, url: &str) -> (reqwest::StatusCode, String) {
+    pub(crate) async fn get(&mut self, url: &str) -> (reqwest::StatusCode, String) {
         let mut request = self.client.get(url);
         if let Some(cookie) = &self.cookie {
             request = request.header("cookie", cookie);
@@ -36,7 +36,11 @@ impl Browser {
         (status, response.text().await.unwrap())
     }
 
-    async fn post(&mut self, url: &str, fields: &[(&str, &str)]) -> (reqwest::StatusCode, String) {
+    pub(crate) async fn post(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+    ) -> (reqwest::StatusCode, String) {
         let mut form = form_urlencoded::Serializer::new(String::new());
         for (name, value) in fields {
             form.append_pair(name, value);
@@ -60,7 +64,7 @@ impl Browser {
         (status, location)
     }
 
-    fn remember(&mut self, headers: &reqwest::header::HeaderMap) {
+    pub(crate) fn remember(&mut self, headers: &reqwest::header::HeaderMap) {
         for value in headers.get_all("set-cookie") {
             let text = value.to_str().unwrap();
             if text.starts_with("llm_eval_session=") {
@@ -69,14 +73,14 @@ impl Browser {
         }
     }
 
-    async fn csrf_token(&mut self, base: &str) -> String {
+    pub(crate) async fn csrf_token(&mut self, base: &str) -> String {
         let (_, page) = self.get(&format!("{base}/datasets")).await;
         let marker = "name=\"csrf_token\" value=\"";
         let start = page.find(marker).expect("the page has a form") + marker.len();
         page[start..start + 64].to_string()
     }
 
-    async fn progress(&mut self, base: &str, run_id: &str) -> serde_json::Value {
+    pub(crate) async fn progress(&mut self, base: &str, run_id: &str) -> serde_json::Value {
         let (status, body) = self.get(&format!("{base}/runs/{run_id}/progress")).await;
         assert_eq!(status, reqwest::StatusCode::OK, "{body}");
         serde_json::from_str(&body).unwrap()

@@ -88,6 +88,9 @@ pub struct EvalForm {
     pub average: String,
     /// The perturbation of the robustness metrics (blank: butter_finger).
     pub perturbation: String,
+    /// `online` or `batch` (Bedrock batch inference).
+    #[serde(default)]
+    pub mode: String,
 }
 
 /// A prompt variant of the form beyond the first: its label and template as typed.
@@ -209,6 +212,8 @@ impl EvalForm {
                 .perturbation
                 .map(|perturbation| perturbation.as_str().to_string())
                 .unwrap_or_default(),
+            // A clone starts online; batch mode is chosen again on the form.
+            mode: String::new(),
         }
     }
 
@@ -254,6 +259,7 @@ impl EvalForm {
                 "category_field" => form.category_field = value,
                 "average" => form.average = value,
                 "perturbation" => form.perturbation = value,
+                "mode" => form.mode = value,
                 _ => {}
             }
         }
@@ -541,6 +547,7 @@ struct EvalPage {
     estimate: Option<Result<engine::estimate::Estimate, String>>,
     /// What this server allows each user (its quotas), shown under the Runner settings.
     quotas: String,
+    mode: super::mode::ModeChoice,
 }
 
 impl EvalPage {
@@ -720,7 +727,24 @@ async fn eval_page(
         variant_previews
             .push(preview_of(selected, &variant.template, state.config.max_prompt_size).await);
     }
+    let n_selected = selected.map_or(0, |dataset| match form.selection.as_str() {
+        "first" | "sample" => form
+            .count
+            .trim()
+            .parse::<usize>()
+            .map_or(dataset.n_records, |n| n.min(dataset.n_records)),
+        _ => dataset.n_records,
+    });
+    let mode = super::mode::mode_choice(
+        &state.catalog,
+        selected,
+        n_selected,
+        form.template.len(),
+        &form.models,
+        state.runs.batch_enabled(),
+    );
     Ok(EvalPage {
+        mode,
         variant_previews,
         estimate: None,
         quotas: state.config.quotas.summary(),
@@ -909,17 +933,29 @@ async fn evals_create(
     let mut plan = std::sync::Arc::unwrap_or_clone(plan);
     plan.estimated_cost_usd = estimate.ok().and_then(|estimate| estimate.total_usd);
     let run_id = store::new_run_id();
-    let started = state
-        .runs
-        .start(
-            state.store.clone(),
-            state.cache.clone(),
-            user.id.clone(),
-            run_id.clone(),
-            std::sync::Arc::new(plan),
-            None,
-        )
-        .await;
+    let started = if form.mode == "batch" {
+        state
+            .runs
+            .start_batch(
+                state.store.clone(),
+                user.id.clone(),
+                run_id.clone(),
+                std::sync::Arc::new(plan),
+            )
+            .await
+    } else {
+        state
+            .runs
+            .start(
+                state.store.clone(),
+                state.cache.clone(),
+                user.id.clone(),
+                run_id.clone(),
+                std::sync::Arc::new(plan),
+                None,
+            )
+            .await
+    };
     if let Err(error) = started {
         return refused(
             form_error(Field::Dataset, error.to_string()),

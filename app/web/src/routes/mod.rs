@@ -7,6 +7,7 @@ pub mod compare;
 pub mod datasets;
 pub mod evals;
 mod home;
+mod mode;
 pub mod runs;
 pub mod side;
 

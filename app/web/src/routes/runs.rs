@@ -493,6 +493,8 @@ struct RunPage {
     table: TableState,
     charts: Vec<chart::Chart>,
     error: Option<String>,
+    /// A batch run's jobs, from their last `GetModelInvocationJob` counters.
+    batch: Option<String>,
 }
 
 fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQuery, TableState) {
@@ -627,6 +629,16 @@ async fn runs_show(
         .and_then(|summary| summary.get("error"))
         .and_then(serde_json::Value::as_str)
         .map(crate::safety::redact_aws_details);
+    let batch = (run.status == RunStatus::Running)
+        .then(|| engine::batch::BatchState::of_summary(run.summary.as_ref()))
+        .flatten()
+        .map(|state| {
+            let (processed, records) = state.counts();
+            format!(
+                "Bedrock batch inference: {}; {processed} of {records} records processed. Batch results take hours; AWS gives no completion time.",
+                state.status_line()
+            )
+        });
     let active = state.runs.is_active(&user.id, &id);
     let cancel_requested = run.status == RunStatus::Running
         && state.runs.leases().is_some()
@@ -647,6 +659,7 @@ async fn runs_show(
         table,
         charts,
         error,
+        batch,
     }))
 }
 

@@ -1,0 +1,243 @@
+//! A batch run through the web app, as a team would run one: two `llm-eval serve` tasks on one
+//! DynamoDB table (moto), Bedrock batch inference through the control-plane double
+//! (`AWS_ENDPOINT_URL_BEDROCK`) and moto's S3. A 1,000-record dataset is uploaded, a two-model
+//! batch run started from the form; the task polling the jobs is killed mid-poll, and the other
+//! task takes the run's expired lease, polls the same jobs (no second job) and finishes it with
+//! every (record, model) stored exactly once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use model_doubles::bedrock_control::BedrockControl;
+use model_doubles::{Answer, BatchBehavior, Moto};
+use store::dynamo::{DynamoConfig, sdk_loader};
+use store::{DynamoStore, Store, UserId, all_records};
+use tokio::io::AsyncBufReadExt;
+
+use crate::helpers::{llm_eval, start};
+use crate::shared_store::Browser;
+
+const TABLE: &str = "batch-web";
+const BUCKET: &str = "batch-web-data";
+const N: usize = 1_000;
+
+fn answer() -> Answer {
+    Answer::from_fn(|prompt| {
+        let number: String = prompt.text.chars().filter(char::is_ascii_digit).collect();
+        format!("answer {number}")
+    })
+}
+
+async fn serve(
+    models: &model_doubles::ModelServer,
+    moto: &Moto,
+    bedrock: &BedrockControl,
+    dir: &std::path::Path,
+) -> (tokio::process::Child, String) {
+    let mut command = llm_eval(models, dir);
+    command
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .env("LLM_EVAL_STORE", format!("dynamodb:{TABLE}"))
+        .env("DATA_BUCKET", BUCKET)
+        .env("LLM_EVAL_LEASE_SECS", "2")
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ENDPOINT_URL_BEDROCK", bedrock.url())
+        .env("LLM_EVAL_BATCH_BUCKET", BUCKET)
+        .env(
+            "LLM_EVAL_BATCH_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/llm-eval-batch",
+        )
+        .env("LLM_EVAL_BATCH_POLL_SECS", "0.1");
+    let mut child = tokio::process::Command::from(command)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+async fn upload(browser: &mut Browser, base: &str, token: &str, bytes: Vec<u8>) -> String {
+    let boundary = "----llm-eval-batch-web-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{token}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"items.jsonl\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend(bytes);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let response = browser
+        .client
+        .post(format!("{base}/datasets"))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .header("cookie", browser.cookie.clone().unwrap_or_default())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    browser.remember(response.headers());
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    location.trim_start_matches("/datasets/").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
+    let moto = Moto::start().await;
+    let config = sdk_loader()
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let check_dir = tempfile::tempdir().unwrap();
+    let store = DynamoStore::new(
+        &config,
+        DynamoConfig {
+            table: TABLE.into(),
+            bucket: BUCKET.into(),
+            local_dir: check_dir.path().to_path_buf(),
+        },
+    )
+    .unwrap();
+    store.create_table().await.unwrap();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    )
+    .create_bucket()
+    .bucket(BUCKET)
+    .send()
+    .await
+    .unwrap();
+    // Slow jobs: each status lasts 1.5 s, long enough to kill the polling task mid-job.
+    let mut batch = BatchBehavior::new(moto.url(), answer());
+    batch.step = Duration::from_millis(1500);
+    batch.record_error_every = Some(250);
+    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
+        .await
+        .unwrap();
+    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut first, url_a) = serve(&models, &moto, &bedrock, dir_a.path()).await;
+    let (_second, url_b) = serve(&models, &moto, &bedrock, dir_b.path()).await;
+
+    let mut browser = Browser {
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        cookie: None,
+    };
+    let token = browser.csrf_token(&url_a).await;
+    let lines: Vec<String> = (0..N)
+        .map(|i| {
+            serde_json::json!({"question": format!("What is item {i}?"), "answers": format!("answer {i}")})
+                .to_string()
+        })
+        .collect();
+    let dataset = upload(&mut browser, &url_a, &token, lines.join("\n").into_bytes()).await;
+    // The form offers batch mode (this server has the batch settings).
+    let (_, form) = browser
+        .get(&format!("{url_a}/evals/new?dataset={dataset}"))
+        .await;
+    assert!(
+        form.contains("name=\"mode\" value=\"batch\""),
+        "batch mode offered"
+    );
+    let (status, location) = browser
+        .post(
+            &format!("{url_a}/evals"),
+            &[
+                ("csrf_token", &token),
+                ("dataset", &dataset),
+                ("reference_field", "answers"),
+                ("template", "{question}"),
+                ("models", "claude-3-haiku"),
+                ("models", "nova-lite"),
+                ("metrics", "qa_accuracy"),
+                ("selection", "all"),
+                ("mode", "batch"),
+                ("action", "run"),
+            ],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
+    let run_id = location.trim_start_matches("/runs/").to_string();
+
+    // The run page shows the jobs' progress (from the second task, which does not run it).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = browser.get(&format!("{url_b}/runs/{run_id}")).await;
+        if page.contains("2 jobs: 2 InProgress") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch progress: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The polling task dies mid-poll; the other takes the expired lease and the same jobs.
+    first.start_kill().unwrap();
+    let _ = first.wait().await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let ended = loop {
+        let progress = browser.progress(&url_b, &run_id).await;
+        if progress["status"] != "running" {
+            break progress;
+        }
+        assert!(Instant::now() < deadline, "not finished: {progress}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(ended["status"], "finished", "{ended}");
+    assert_eq!(bedrock.batch_jobs().len(), 2, "no job was created twice");
+    let rows = all_records(&store, &UserId::local(), &run_id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2 * N);
+    let mut pairs: Vec<(String, usize)> = rows
+        .iter()
+        .map(|row| (row.model.clone(), row.position))
+        .collect();
+    pairs.sort();
+    pairs.dedup();
+    assert_eq!(pairs.len(), 2 * N, "each (model, record) once");
+    let failed: Vec<&store::RecordRow> = rows.iter().filter(|row| !row.is_ok()).collect();
+    assert_eq!(failed.len(), 8, "every 250th record of each job failed");
+    assert!(
+        failed[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("Bedrock batch:")
+    );
+    assert!(
+        rows.iter().filter(|row| row.is_ok()).all(
+            |row| row.model_output.as_deref() == Some(format!("answer {}", row.index).as_str())
+        )
+    );
+    let counts = store
+        .record_counts(&UserId::local(), &run_id)
+        .await
+        .unwrap();
+    assert_eq!((counts.ok, counts.failed), (2 * N - 8, 8));
+}
