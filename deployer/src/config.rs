@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use stacks::config::{
-    ConfigError, StackConfig, TaskSize, check_budget_email, check_git_repo, check_kms_key,
-    check_prefix, check_region, check_secret_name, check_task_count, parse_bool, parse_kms_key,
-    parse_u32,
+    ConfigError, StackConfig, TaskSize, check_batch_expiry_days, check_budget_email,
+    check_git_repo, check_kms_key, check_prefix, check_region, check_secret_name, check_task_count,
+    parse_bool, parse_kms_key, parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which
@@ -162,6 +162,19 @@ pub const SETTINGS: &[Setting] = &[
             let count = parse_u32(value)?;
             check_task_count(count)?;
             draft.cfg.task_count = count;
+            Ok(())
+        },
+    },
+    Setting {
+        key: "batch_expiry_days",
+        env: "DEPLOY_BATCH_EXPIRY_DAYS",
+        value_name: "DAYS",
+        help: "days after which Bedrock batch inference inputs and outputs (the data bucket's llm-eval-batch/ prefix) expire (1-3650)",
+        default: |cfg| cfg.batch_expiry_days.to_string(),
+        apply: |draft, value| {
+            let days = parse_u32(value)?;
+            check_batch_expiry_days(days)?;
+            draft.cfg.batch_expiry_days = days;
             Ok(())
         },
     },
@@ -621,6 +634,20 @@ mod tests {
         );
     }
     #[test]
+    fn batch_expiry_days() {
+        check(|_| {}, &[], |c| c.batch_expiry_days == 30);
+        check(
+            |_| {},
+            &[("DEPLOY_BATCH_EXPIRY_DAYS", "7")],
+            |c| c.batch_expiry_days == 7,
+        );
+        check_err(
+            |_| {},
+            &[("DEPLOY_BATCH_EXPIRY_DAYS", "0")],
+            "DEPLOY_BATCH_EXPIRY_DAYS: batch expiry of 0 days is out of range; use 1 to 3650 days",
+        );
+    }
+    #[test]
     fn kms_key() {
         use stacks::config::KmsKey;
         const ARN: &str =
@@ -727,7 +754,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }
@@ -750,7 +777,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, budget_usd, budget_email",
             ),
         )
     }

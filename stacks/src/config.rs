@@ -33,6 +33,9 @@ pub enum ConfigError {
     /// A number of app tasks outside the supported range.
     #[error("task count {0} is out of range; run 1 to {max} tasks", max = MAX_TASK_COUNT)]
     InvalidTaskCount(u32),
+    /// A batch objects' expiry outside the supported range.
+    #[error("batch expiry of {0} days is out of range; use 1 to 3650 days")]
+    InvalidBatchExpiryDays(u32),
     /// A stack name prefix CloudFormation or S3 would reject.
     #[error(
         "stack prefix `{0}` is invalid; use 1-20 lowercase letters, digits and `-`, starting with a letter"
@@ -392,6 +395,18 @@ pub fn check_budget(limit_usd: u32, email: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// How long batch objects stay by default (days).
+pub const DEFAULT_BATCH_EXPIRY_DAYS: u32 = 30;
+
+/// Checks the batch objects' expiry: 1 to 3650 days.
+pub fn check_batch_expiry_days(days: u32) -> Result<(), ConfigError> {
+    if (1..=3650).contains(&days) {
+        Ok(())
+    } else {
+        Err(ConfigError::InvalidBatchExpiryDays(days))
+    }
+}
+
 /// Everything the stacks depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackConfig {
@@ -430,6 +445,9 @@ pub struct StackConfig {
     pub budget_usd: u32,
     /// `DEPLOY_BUDGET_EMAIL`: who the budget alerts (80% actual, 100% forecast) go to.
     pub budget_email: String,
+    /// `DEPLOY_BATCH_EXPIRY_DAYS`: days after which Bedrock batch inputs and outputs expire
+    /// from the data bucket.
+    pub batch_expiry_days: u32,
 }
 
 impl Default for StackConfig {
@@ -450,6 +468,7 @@ impl Default for StackConfig {
             fargate_spot: false,
             budget_usd: 0,
             budget_email: String::new(),
+            batch_expiry_days: DEFAULT_BATCH_EXPIRY_DAYS,
         }
     }
 }
@@ -463,6 +482,7 @@ impl StackConfig {
         check_task_count(self.task_count)?;
         check_kms_key(&self.kms_key, &self.region)?;
         check_budget(self.budget_usd, &self.budget_email)?;
+        check_batch_expiry_days(self.batch_expiry_days)?;
         check_secret_name(&self.openai_secret_name)
     }
 

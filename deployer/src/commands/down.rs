@@ -87,13 +87,20 @@ pub async fn run(
         }
     }
     // Names of what the stacks retain, read before the stacks (and their outputs) are gone.
+    // The app's data and logs, and the toolkit's templates bucket (retained too, and holding
+    // the oversized templates `up` uploaded).
     let retained_buckets: Vec<String> = deployed
         .iter()
-        .filter(|(stack, _)| stack.kind.short_name() == "app")
-        .flat_map(|(_, state)| {
-            ["DataBucketName", "LogsBucketName"].map(|key| state.output(key).map(str::to_owned))
+        .flat_map(|(stack, state)| {
+            let keys: &[&str] = match stack.kind.short_name() {
+                "app" => &["DataBucketName", "LogsBucketName"],
+                "toolkit" => &[stacks::stacks::toolkit::TEMPLATES_BUCKET_OUTPUT],
+                _ => &[],
+            };
+            keys.iter()
+                .filter_map(|key| state.output(key).map(str::to_owned))
+                .collect::<Vec<_>>()
         })
-        .flatten()
         .collect();
     let retained_table: Option<String> = deployed
         .iter()

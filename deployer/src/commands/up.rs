@@ -460,7 +460,10 @@ async fn deploy_stack(
     let creates_stack = state
         .as_ref()
         .is_none_or(|current| current.status == "REVIEW_IN_PROGRESS");
-    if let (Some(current), TemplateSource::Body(body)) = (&state, &source)
+    // Compared with the template itself, inline or uploaded (a template over the body limit
+    // is unchanged just the same, and needs no change set to find out).
+    let body = String::from_utf8(stack.template.to_json_bytes())?;
+    if let Some(current) = &state
         && !creates_stack
         && current.status.ends_with("_COMPLETE")
         && !current.status.contains("ROLLBACK")
@@ -468,7 +471,7 @@ async fn deploy_stack(
         && cfn
             .deployed_template(name)
             .await?
-            .is_some_and(|deployed| same_template(&deployed, body))
+            .is_some_and(|deployed| same_template(&deployed, &body))
     {
         return Ok(Deployed::Unchanged(current.clone()));
     }

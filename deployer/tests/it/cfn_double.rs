@@ -300,6 +300,9 @@ struct StacksState {
     outputs: HashMap<String, Vec<(String, String)>>,
     /// `(Action, StackName)` of every request, in order.
     calls: Vec<(String, String)>,
+    /// Where a `TemplateURL` is read from (moto's S3, path style), as CloudFormation reads it
+    /// from S3 itself.
+    s3_endpoint: Option<String>,
 }
 
 /// A CloudFormation double where every change set succeeds; see the module docs.
@@ -330,6 +333,13 @@ impl Stacks {
             .with_state(shared.clone());
         let url = crate::servers::serve(app);
         Stacks { url, shared }
+    }
+
+    /// Reads templates given by `TemplateURL` (`https://BUCKET.s3.REGION.amazonaws.com/KEY`)
+    /// from the S3 at `endpoint` (moto), as CloudFormation reads them from S3.
+    pub fn with_s3(self, endpoint: &str) -> Stacks {
+        self.shared.lock().unwrap().s3_endpoint = Some(endpoint.trim_end_matches('/').to_owned());
+        self
     }
 
     /// Base URL, for `AWS_ENDPOINT_URL_CLOUDFORMATION`.
@@ -394,7 +404,19 @@ fn form_parameters(form: &HashMap<String, String>) -> Vec<(String, String)> {
 }
 
 async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: String) -> Response {
-    let form = url_decode_form(&body);
+    let mut form = url_decode_form(&body);
+    // A template too large to send inline comes as a URL into S3: read it from there first.
+    if let Some(url) = form.get("TemplateURL").cloned() {
+        let endpoint = shared.lock().unwrap().s3_endpoint.clone();
+        match template_from_s3(endpoint.as_deref(), &url).await {
+            Ok(template) => {
+                form.insert("TemplateBody".to_owned(), template);
+            }
+            Err(message) => {
+                return (StatusCode::BAD_REQUEST, format!("<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{}</Message></Error></ErrorResponse>", escape(&message))).into_response();
+            }
+        }
+    }
     let action = form.get("Action").cloned().unwrap_or_default();
     let name = form.get("StackName").cloned().unwrap_or_default();
     let mut guard = shared.lock().unwrap();
@@ -562,4 +584,51 @@ async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: Stri
         )
             .into_response(),
     }
+}
+
+/// The object a `TemplateURL` names, read through the S3 API at `endpoint` (moto), signed as
+/// CloudFormation's own read is.
+async fn template_from_s3(endpoint: Option<&str>, url: &str) -> Result<String, String> {
+    let endpoint = endpoint.ok_or("TemplateURL given, but the double has no S3 endpoint")?;
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("TemplateURL {url} is not https"))?;
+    let (host, key) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("TemplateURL {url} has no key"))?;
+    let bucket = host
+        .split_once(".s3.")
+        .map(|(bucket, _)| bucket)
+        .ok_or_else(|| format!("TemplateURL {url} is not an S3 URL"))?;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cognitoidentityprovider::config::Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "cfn-double",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|error| format!("reading {url}: {}", aws_sdk_s3::Error::from(error)))?;
+    let bytes = object
+        .body
+        .collect()
+        .await
+        .map_err(|error| format!("reading {url}: {error}"))?
+        .into_bytes();
+    String::from_utf8(bytes.to_vec()).map_err(|_| format!("{url} is not UTF-8"))
 }

@@ -37,7 +37,22 @@ fn change_sets(stacks: &Stacks) -> Vec<String> {
 #[test]
 fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
     let moto = Moto::start_blocking();
-    let stacks = Stacks::start(&[]);
+    // The app template is over CloudFormation's inline limit: `up` uploads it to the toolkit's
+    // templates bucket, which the double reads it from.
+    let templates_bucket = "llm-eval-templates-test";
+    helpers::with_sdk(&moto, async |config| {
+        aws_sdk_s3::Client::new(&config)
+            .create_bucket()
+            .bucket(templates_bucket)
+            .send()
+            .await
+            .unwrap();
+    });
+    let stacks = Stacks::start(&[(
+        "llm-eval-toolkit",
+        &[("TemplatesBucketName", templates_bucket)],
+    )])
+    .with_s3(moto.url());
     let dir = tempfile::tempdir().unwrap();
     let mut env = helpers::aws_env(&moto);
     env.push(("DEPLOY_SAGEMAKER_DOMAIN", "no".to_owned()));

@@ -21,6 +21,9 @@ const REPOSITORY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/llm-eval-
 const ECR_PASSWORD: &str = "123456789012-auth-token";
 const DATA_BUCKET: &str = "llm-eval-data-test";
 const LOGS_BUCKET: &str = "llm-eval-logs-test";
+/// The toolkit's templates bucket: the app template is over CloudFormation's 51,200-byte
+/// inline limit, so `up` uploads it there and passes its URL.
+const TEMPLATES_BUCKET: &str = "llm-eval-templates-test";
 
 /// What CloudFormation would have created before `up` reads it: the toolkit's repository, the
 /// app's user pool and buckets (one object with two versions and a delete marker).
@@ -34,7 +37,7 @@ fn prepare(moto: &Moto) -> String {
             .await
             .unwrap();
         let s3 = aws_sdk_s3::Client::new(&config);
-        for bucket in [DATA_BUCKET, LOGS_BUCKET] {
+        for bucket in [DATA_BUCKET, LOGS_BUCKET, TEMPLATES_BUCKET] {
             s3.create_bucket().bucket(bucket).send().await.unwrap();
         }
         s3.put_bucket_versioning()
@@ -123,11 +126,13 @@ fn up_builds_pushes_deploys_reports_and_purges() {
     let toolkit_outputs = [
         ("RepositoryUri", REPOSITORY),
         ("RepositoryName", "llm-eval-app"),
+        ("TemplatesBucketName", TEMPLATES_BUCKET),
     ];
     let cfn = Stacks::start(&[
         ("llm-eval-app", &app_outputs),
         ("llm-eval-toolkit", &toolkit_outputs),
-    ]);
+    ])
+    .with_s3(moto.url());
     let mut env = aws_env(&moto);
     env.push(("AWS_ENDPOINT_URL_CLOUDFORMATION", cfn.url().to_owned()));
     env.push(("DEPLOY_PROMPT_APP", "yes".to_owned()));

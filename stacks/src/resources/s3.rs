@@ -149,6 +149,9 @@ pub struct Rule {
     /// Rule id.
     #[serde(rename = "Id", skip_serializing_if = "Option::is_none")]
     pub id: Option<Value<String>>,
+    /// Only objects whose keys start with this prefix.
+    #[serde(rename = "Prefix", skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<Value<String>>,
     /// Expire current objects after this many days.
     #[serde(rename = "ExpirationInDays", skip_serializing_if = "Option::is_none")]
     pub expiration_in_days: Option<Value<i64>>,

@@ -55,6 +55,70 @@ fn load_balancer_is_internal() {
 }
 
 #[test]
+fn the_batch_role_is_bedrocks_alone_and_reaches_only_the_batch_prefix() {
+    let app = default_stack("app").template.to_json_value();
+    let role = &app["Resources"]["BatchServiceRole"]["Properties"];
+    let trust = &role["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Principal"],
+        serde_json::json!({"Service": ["bedrock.amazonaws.com"]})
+    );
+    assert_eq!(
+        trust["Condition"],
+        serde_json::json!({
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+            "ArnLike": {"aws:SourceArn": {"Fn::Sub": "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*"}},
+        })
+    );
+    let statements = role["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let objects = statements
+        .iter()
+        .find(|s| s["Sid"] == "BatchObjects")
+        .unwrap();
+    assert_eq!(
+        objects["Resource"],
+        serde_json::json!([{"Fn::Sub": "${DataBucket.Arn}/llm-eval-batch/*"}])
+    );
+    let list = statements
+        .iter()
+        .find(|s| s["Sid"] == "ListBatchPrefix")
+        .unwrap();
+    assert_eq!(
+        list["Condition"],
+        serde_json::json!({"StringLike": {"s3:prefix": ["llm-eval-batch/*"]}})
+    );
+    // The task role passes it to Bedrock only.
+    let task =
+        &app["Resources"]["TaskRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+    let pass = task
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"] == "PassBatchRole")
+        .unwrap();
+    assert_eq!(
+        pass["Resource"],
+        serde_json::json!([{"Fn::GetAtt": ["BatchServiceRole", "Arn"]}])
+    );
+    assert_eq!(
+        pass["Condition"],
+        serde_json::json!({"StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}})
+    );
+    // Its objects expire (30 days by default).
+    let rules = &app["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"];
+    let expiry = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["Id"] == "expire-batch-objects")
+        .unwrap();
+    assert_eq!(expiry["Prefix"], "llm-eval-batch/");
+    assert_eq!(expiry["ExpirationInDays"], 30);
+}
+
+#[test]
 fn task_role_has_exactly_the_listed_actions() {
     let app = default_stack("app").template.to_json_value();
     let statements =
@@ -71,13 +135,20 @@ fn task_role_has_exactly_the_listed_actions() {
                 .map(|a| a.as_str().unwrap())
         })
         .collect();
+    // An action may appear in two statements (CreateModelInvocationJob is authorized on the job
+    // and on the model it names): the set of actions is what is checked.
     actions.sort_unstable();
+    actions.dedup();
     assert_eq!(
         actions,
         [
+            "bedrock:CreateModelInvocationJob",
+            "bedrock:GetModelInvocationJob",
             "bedrock:InvokeModel",
             "bedrock:InvokeModelWithResponseStream",
             "bedrock:ListFoundationModels",
+            "bedrock:ListModelInvocationJobs",
+            "bedrock:StopModelInvocationJob",
             "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
             "dynamodb:DeleteItem",
@@ -85,8 +156,10 @@ fn task_role_has_exactly_the_listed_actions() {
             "dynamodb:PutItem",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
+            "iam:PassRole",
             "s3:DeleteObject",
             "s3:GetObject",
+            "s3:ListBucket",
             "s3:PutObject",
             "sagemaker:InvokeEndpoint",
             "sagemaker:ListEndpoints",

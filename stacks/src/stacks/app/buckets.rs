@@ -10,7 +10,7 @@ use crate::resources::s3::{
     LifecycleConfiguration, LoggingConfiguration, NoncurrentVersionExpiration, OwnershipControls,
     OwnershipControlsRule, PublicAccessBlockConfiguration, Rule, VersioningConfiguration,
 };
-use crate::stacks::app::{ALB_LOG_PREFIX, ELB_LOG_DELIVERY, app_tags};
+use crate::stacks::app::{ALB_LOG_PREFIX, BATCH_PREFIX, ELB_LOG_DELIVERY, app_tags};
 use crate::stacks::{checkov, tls_only};
 
 /// Handles of the buckets.
@@ -51,6 +51,7 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
                 rules: vec![Rule {
                     status: s("Enabled"),
                     id: Some(s("expire-logs")),
+                    prefix: None,
                     expiration_in_days: Some(90.into()),
                     abort_incomplete_multipart_upload: None,
                     noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
@@ -132,17 +133,29 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig) -> Buckets {
                 }],
             }),
             lifecycle_configuration: Some(LifecycleConfiguration {
-                rules: vec![Rule {
-                    status: s("Enabled"),
-                    id: Some(s("tidy-versions-and-uploads")),
-                    expiration_in_days: None,
-                    abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
-                        days_after_initiation: 7.into(),
-                    }),
-                    noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
-                        noncurrent_days: 90.into(),
-                    }),
-                }],
+                rules: vec![
+                    Rule {
+                        status: s("Enabled"),
+                        id: Some(s("tidy-versions-and-uploads")),
+                        prefix: None,
+                        expiration_in_days: None,
+                        abort_incomplete_multipart_upload: Some(AbortIncompleteMultipartUpload {
+                            days_after_initiation: 7.into(),
+                        }),
+                        noncurrent_version_expiration: Some(NoncurrentVersionExpiration {
+                            noncurrent_days: 90.into(),
+                        }),
+                    },
+                    // Bedrock batch inputs and outputs are only read once a job ends.
+                    Rule {
+                        status: s("Enabled"),
+                        id: Some(s("expire-batch-objects")),
+                        prefix: Some(s(format!("{BATCH_PREFIX}/"))),
+                        expiration_in_days: Some(i64::from(cfg.batch_expiry_days).into()),
+                        abort_incomplete_multipart_upload: None,
+                        noncurrent_version_expiration: None,
+                    },
+                ],
             }),
             tags: app_tags(cfg),
         },

@@ -19,8 +19,8 @@ use crate::stacks::app::buckets::Buckets;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::networking::Networking;
 use crate::stacks::app::{
-    APP_PORT, APP_USER, BUCKET_ACTIONS, Imports, KEY_ACTIONS, Parameters, TABLE_ACTIONS,
-    TABLE_INDEXES, TASK_ACTIONS, app_tags, arn,
+    APP_PORT, APP_USER, BATCH_PREFIX, BUCKET_ACTIONS, Imports, KEY_ACTIONS, Parameters,
+    TABLE_ACTIONS, TABLE_INDEXES, TASK_ACTIONS, app_tags, arn,
 };
 use crate::stacks::toolkit::repository_name;
 use crate::stacks::{checkov, kms};
@@ -46,6 +46,7 @@ pub(super) fn add(
     table: &Handle<Table>,
     auth: &Auth,
     net: &Networking,
+    batch_role: &Handle<Role>,
 ) -> Compute {
     let prefix = cfg.prefix.as_str();
     let private_subnets = imports.private_subnets.clone();
@@ -157,8 +158,9 @@ pub(super) fn add(
                 policy_document: PolicyDocument::new(vec![
                     // Any region: cross-region inference profiles route to foundation models
                     // in other regions of the same geography.
+                    // CreateModelInvocationJob is also authorized on the model a job names.
                     Statement::allow(
-                        &TASK_ACTIONS[0..2],
+                        &[TASK_ACTIONS[0], TASK_ACTIONS[1], TASK_ACTIONS[6]],
                         vec![
                             arn("bedrock:*::foundation-model/*"),
                             arn("bedrock:*:${AWS::AccountId}:inference-profile/*"),
@@ -166,8 +168,11 @@ pub(super) fn add(
                     )
                     .with_sid("InvokeBedrock"),
                     // These list actions do not support resource-level permissions.
-                    Statement::allow(&[TASK_ACTIONS[2], TASK_ACTIONS[4]], strs(&["*"]))
-                        .with_sid("ListModelsAndEndpoints"),
+                    Statement::allow(
+                        &[TASK_ACTIONS[2], TASK_ACTIONS[4], TASK_ACTIONS[8]],
+                        strs(&["*"]),
+                    )
+                    .with_sid("ListModelsAndEndpoints"),
                     Statement::allow(
                         &[TASK_ACTIONS[3]],
                         vec![arn("sagemaker:${AWS::Region}:${AWS::AccountId}:endpoint/*")],
@@ -204,6 +209,36 @@ pub(super) fn add(
                         ],
                     )
                     .with_sid("DataObjects"),
+                    // Batch inference: jobs of this account and region, on the models the
+                    // jobs name (CreateModelInvocationJob is authorized on both).
+                    Statement::allow(
+                        &[TASK_ACTIONS[6], TASK_ACTIONS[7], TASK_ACTIONS[9]],
+                        vec![arn(
+                            "bedrock:${AWS::Region}:${AWS::AccountId}:model-invocation-job/*",
+                        )],
+                    )
+                    .with_sid("BatchJobs"),
+                    Statement {
+                        condition: Some(serde_json::json!({
+                            "StringEquals": {"iam:PassedToService": "bedrock.amazonaws.com"}
+                        })),
+                        ..Statement::allow(
+                            &[TASK_ACTIONS[10]],
+                            vec![batch_role.get_att(RoleAttr::Arn).into()],
+                        )
+                        .with_sid("PassBatchRole")
+                    },
+                    // Reading a job's outputs lists its output prefix.
+                    Statement {
+                        condition: Some(serde_json::json!({
+                            "StringLike": {"s3:prefix": [format!("{BATCH_PREFIX}/*")]}
+                        })),
+                        ..Statement::allow(
+                            &["s3:ListBucket"],
+                            vec![data_bucket.get_att(crate::resources::s3::BucketAttr::Arn).into()],
+                        )
+                        .with_sid("ListBatchPrefix")
+                    },
                 ]
                 .into_iter()
                 .chain(
@@ -241,6 +276,12 @@ pub(super) fn add(
                 )),
             ),
             KeyValuePair::new("OPENAI_SECRET_NAME", cfg.openai_secret_name.as_str()),
+            // Batch runs: the bucket and prefix of the jobs' objects, the role Bedrock assumes.
+            KeyValuePair::new("LLM_EVAL_BATCH_BUCKET", Value::from(data_bucket.r#ref())),
+            KeyValuePair::new(
+                "LLM_EVAL_BATCH_ROLE_ARN",
+                Value::from(batch_role.get_att(RoleAttr::Arn)),
+            ),
             // CloudFront appends the viewer's address to X-Forwarded-For and the ALB appends
             // CloudFront's: the login's attempt limits count the viewer, two hops out.
             KeyValuePair::new("LLM_EVAL_TRUSTED_PROXIES", "2"),

@@ -22,6 +22,7 @@
 //! `buckets`, `table`, `cognito`, `networking` (security groups and the internal ALB), `ecs`,
 //! `cloudfront`, then the outputs (here) and `suppressions` (accepted nag findings).
 
+mod batch;
 mod buckets;
 mod cloudfront;
 mod cognito;
@@ -62,7 +63,8 @@ pub const ALB_LOG_PREFIX: &str = "alb";
 pub const ELB_LOG_DELIVERY: &str = "logdelivery.elasticloadbalancing.amazonaws.com";
 
 /// The task role's actions: model invocation (these also authorize the Converse APIs),
-/// model and endpoint listing, and reading the OpenAI key.
+/// model and endpoint listing, reading the OpenAI key, and Bedrock batch inference jobs with
+/// the batch service role passed to Bedrock.
 pub const TASK_ACTIONS: &[&str] = &[
     "bedrock:InvokeModel",
     "bedrock:InvokeModelWithResponseStream",
@@ -70,7 +72,17 @@ pub const TASK_ACTIONS: &[&str] = &[
     "sagemaker:InvokeEndpoint",
     "sagemaker:ListEndpoints",
     "secretsmanager:GetSecretValue",
+    "bedrock:CreateModelInvocationJob",
+    "bedrock:GetModelInvocationJob",
+    "bedrock:ListModelInvocationJobs",
+    "bedrock:StopModelInvocationJob",
+    "iam:PassRole",
 ];
+
+/// Key prefix of Bedrock batch inference objects in the data bucket (the app's default
+/// `--batch-prefix`); the batch service role reaches only this prefix, and a lifecycle rule
+/// expires it after `DEPLOY_BATCH_EXPIRY_DAYS`.
+pub const BATCH_PREFIX: &str = "llm-eval-batch";
 
 /// The task role's store actions on the table and its indexes (`DynamoStore`; transactions
 /// are authorized by the `PutItem` and `UpdateItem` they contain).
@@ -191,12 +203,21 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
     let table = table::add(&mut t, cfg, &imports);
     let auth = cognito::add(&mut t, cfg, &imports);
     let net = networking::add(&mut t, cfg, &imports, &params, &buckets);
+    let batch_role = batch::add(&mut t, cfg, &imports, &buckets);
     let compute = ecs::add(
-        &mut t, cfg, &imports, &params, &buckets, &table, &auth, &net,
+        &mut t,
+        cfg,
+        &imports,
+        &params,
+        &buckets,
+        &table,
+        &auth,
+        &net,
+        &batch_role,
     );
     let edge = cloudfront::add(&mut t, cfg, &params, &buckets, &net);
     outputs(&mut t, &buckets, &table, &auth, &compute, &edge);
-    suppressions::add(&mut t, cfg, &auth, &compute, &edge);
+    suppressions::add(&mut t, cfg, &auth, &compute, &edge, &batch_role);
     t
 }
 

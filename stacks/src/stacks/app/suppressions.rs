@@ -3,8 +3,9 @@
 //! a finding, so this list cannot go stale.
 
 use crate::config::StackConfig;
-use crate::model::Template;
+use crate::model::{Handle, Template};
 use crate::nag::{NagSuppress, NagSuppression};
+use crate::resources::iam::Role;
 use crate::stacks::app::cloudfront::Edge;
 use crate::stacks::app::cognito::Auth;
 use crate::stacks::app::ecs::Compute;
@@ -15,6 +16,7 @@ pub(super) fn add(
     auth: &Auth,
     compute: &Compute,
     edge: &Edge,
+    batch_role: &Handle<Role>,
 ) {
     let Auth {
         user_pool,
@@ -69,7 +71,7 @@ pub(super) fn add(
             .applies_to(["Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:endpoint/*"]),
             accept(
                 "AwsSolutions-IAM5",
-                "bedrock:ListFoundationModels and sagemaker:ListEndpoints have no resource-level permissions",
+                "the List actions have no resource-level permissions",
             )
             .applies_to(["Resource::*"]),
             accept(
@@ -77,6 +79,31 @@ pub(super) fn add(
                 "the store reads, writes and deletes objects of the app's own data bucket only (uploaded datasets, records too large for one DynamoDB item), and object ARNs are only known at run time",
             )
             .applies_to(["Resource::<DataBucket.Arn>/*"]),
+            accept(
+                "AwsSolutions-IAM5",
+                "batch jobs get run-derived names",
+            )
+            .applies_to([
+                "Resource::arn:<AWS::Partition>:bedrock:<AWS::Region>:<AWS::AccountId>:model-invocation-job/*",
+            ]),
+        ],
+    );
+    t.nag_suppress(
+        batch_role,
+        &[
+            accept(
+                "AwsSolutions-IAM5",
+                "batch objects: per-run names, batch prefix only",
+            )
+            .applies_to([format!(
+                "Resource::<DataBucket.Arn>/{}/*",
+                crate::stacks::app::BATCH_PREFIX
+            )
+            .as_str()]),
+            accept("AwsSolutions-IAM5", "jobs invoke the model the user picks").applies_to([
+                "Resource::arn:<AWS::Partition>:bedrock:*::foundation-model/*",
+                "Resource::arn:<AWS::Partition>:bedrock:*:<AWS::AccountId>:inference-profile/*",
+            ]),
         ],
     );
     t.nag_suppress(
