@@ -396,6 +396,32 @@ impl DynamoStore {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Whether a conditional update was applied: `false` when its condition did not hold
+    /// (the item is not there, or not in the state the update needs), an error otherwise.
+    fn conditional_update<R: std::fmt::Debug + Send + Sync + 'static>(
+        &self,
+        what: &'static str,
+        result: Result<
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput,
+            aws_sdk_dynamodb::error::SdkError<
+                aws_sdk_dynamodb::operation::update_item::UpdateItemError,
+                R,
+            >,
+        >,
+    ) -> Result<bool, StoreError> {
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(self.aws(what, error)),
+        }
+    }
+
     fn aws(&self, what: &'static str, error: impl std::error::Error + 'static) -> StoreError {
         // The chain of causes ("service error: ThrottlingException: ..."), not the SDK's debug
         // dump of the raw response.
@@ -1117,17 +1143,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(error) => Err(self.aws("taking a run lease", error)),
-            }
+            self.conditional_update("taking a run lease", result)
         })
     }
 
@@ -1175,17 +1191,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":running", s(RunStatus::Running.as_str()))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(error) => Err(self.aws("requesting a run's cancellation", error)),
-            }
+            self.conditional_update("requesting a run's cancellation", result)
         })
     }
 
@@ -1271,17 +1277,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":notes", s(notes))
                 .send()
                 .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(error) => Err(self.aws("naming a run", error)),
-            }
+            self.conditional_update("naming a run", result)
         })
     }
 
