@@ -442,6 +442,20 @@ fn check_selection(selection: Selection) -> Result<(), PlanError> {
     }
 }
 
+/// A timeout or wait of the runner: more than zero, at most [`MAX_TIMEOUT`].
+fn check_duration(value: Duration, what: &str) -> Result<(), PlanError> {
+    if value.is_zero() || value > MAX_TIMEOUT {
+        return Err(PlanError::new(
+            Field::Runner,
+            format!(
+                "{what} must be more than 0 and at most {} seconds",
+                MAX_TIMEOUT.as_secs()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn runner_config(request: &EvalRequest) -> Result<RunnerConfig, PlanError> {
     if !(1..=MAX_CONCURRENCY).contains(&request.concurrency) {
         return Err(PlanError::new(
@@ -455,33 +469,9 @@ fn runner_config(request: &EvalRequest) -> Result<RunnerConfig, PlanError> {
             format!("attempts must be between 1 and {MAX_ATTEMPTS}"),
         ));
     }
-    if request.timeout.is_zero() || request.timeout > MAX_TIMEOUT {
-        return Err(PlanError::new(
-            Field::Runner,
-            format!(
-                "the timeout must be more than 0 and at most {} seconds",
-                MAX_TIMEOUT.as_secs()
-            ),
-        ));
-    }
-    if request.max_retry_wait.is_zero() || request.max_retry_wait > MAX_TIMEOUT {
-        return Err(PlanError::new(
-            Field::Runner,
-            format!(
-                "the longest retry wait must be more than 0 and at most {} seconds",
-                MAX_TIMEOUT.as_secs()
-            ),
-        ));
-    }
-    if request.record_timeout.is_zero() || request.record_timeout > MAX_TIMEOUT {
-        return Err(PlanError::new(
-            Field::Runner,
-            format!(
-                "the record timeout must be more than 0 and at most {} seconds",
-                MAX_TIMEOUT.as_secs()
-            ),
-        ));
-    }
+    check_duration(request.timeout, "the timeout")?;
+    check_duration(request.max_retry_wait, "the longest retry wait")?;
+    check_duration(request.record_timeout, "the record timeout")?;
     Ok(RunnerConfig {
         concurrency: request.concurrency,
         max_attempts: request.max_attempts,
