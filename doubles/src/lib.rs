@@ -65,6 +65,7 @@ pub use bedrock_batch::BatchBehavior;
 pub use behavior::{Answer, Behavior, Fault, FaultPlan, Prompt, When};
 pub use moto::Moto;
 pub use stats::{PromptCount, Protocol, RECEIVED_LOG_CAPACITY, ReceivedRequest, Stats};
+pub use wire::ACCESS_DENIED_BEDROCK;
 
 use stats::Counters;
 
@@ -305,7 +306,14 @@ async fn handle(
         }
         Some(Fault::Status(status)) => {
             counters.fault();
-            return wire::error(protocol, status, "injected fault from the model double");
+            let message = match (protocol, status) {
+                // AWS words a refused call with the caller's role and the account id, as here.
+                (Protocol::BedrockConverse | Protocol::BedrockInvoke, 403) => {
+                    wire::ACCESS_DENIED_BEDROCK.to_string()
+                }
+                _ => "injected fault from the model double".to_string(),
+            };
+            return wire::error(protocol, status, &message);
         }
         Some(Fault::Drop) => {
             counters.fault();

@@ -312,6 +312,10 @@ pub(crate) fn list_endpoints(endpoints: &[String], request: &Value) -> Response 
     json_response(StatusCode::OK, &body)
 }
 
+/// Bedrock's message for a call the caller's role may not make: it names the role's session
+/// and the account (a test account id here), which a shared app must not show its users.
+pub const ACCESS_DENIED_BEDROCK: &str = "User: arn:aws:sts::123456789012:assumed-role/llm-eval-task-role/8f1e2d3c4b5a is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0 because no identity-based policy allows the bedrock:InvokeModel action";
+
 /// The error code a status maps to, per protocol.
 fn aws_error_code(protocol: Protocol, status: u16) -> &'static str {
     match (protocol, status) {

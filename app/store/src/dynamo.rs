@@ -132,6 +132,8 @@ pub struct DynamoStore {
     bucket: String,
     uploads_dir: PathBuf,
     datasets_dir: PathBuf,
+    /// The bound on the dataset copies in `datasets_dir` (see [`crate::disk_cache`]).
+    dataset_cache_bytes: u64,
 }
 
 impl std::fmt::Debug for DynamoStore {
@@ -302,7 +304,39 @@ impl DynamoStore {
             bucket: config.bucket,
             uploads_dir,
             datasets_dir,
+            dataset_cache_bytes: crate::disk_cache::DEFAULT_DATASET_CACHE_BYTES,
         })
+    }
+
+    /// The same store keeping at most `bytes` of dataset copies on the local disk (least
+    /// recently used removed first; the data bucket keeps every dataset).
+    pub fn with_dataset_cache_limit(mut self, bytes: u64) -> DynamoStore {
+        self.dataset_cache_bytes = bytes;
+        self
+    }
+
+    /// Removes the least recently used local dataset copies over the bound, never `keep` (the
+    /// copy just added, about to be read).
+    async fn bound_dataset_copies(&self, keep: &Path) -> Result<(), StoreError> {
+        let (dir, limit, keep) = (
+            self.datasets_dir.clone(),
+            self.dataset_cache_bytes,
+            keep.to_path_buf(),
+        );
+        let evicting = dir.clone();
+        tokio::task::spawn_blocking(move || crate::disk_cache::evict(&evicting, limit, &keep))
+            .await
+            .map_err(|error| StoreError::Io {
+                path: dir.clone(),
+                what: "keeping the local dataset copies within their bound",
+                source: std::io::Error::other(error.to_string()),
+            })?
+            .map_err(|source| StoreError::Io {
+                path: dir,
+                what: "keeping the local dataset copies within their bound",
+                source,
+            })?;
+        Ok(())
     }
 
     /// Creates the table as the app stack defines it (on demand, the `by_created` and
@@ -1566,6 +1600,7 @@ impl Store for DynamoStore {
             tokio::fs::rename(&dataset.staged, &file)
                 .await
                 .map_err(io(&file, "keeping the upload"))?;
+            self.bound_dataset_copies(&file).await?;
             let created = now_rfc3339();
             let mut item = key(user_pk(&owner), format!("DS#{id}"));
             item.insert("ckey".into(), s(format!("DS#{created}#{id}")));
@@ -1635,6 +1670,11 @@ impl Store for DynamoStore {
             };
             let row = self.dataset_row(&owner, &item)?;
             if tokio::fs::try_exists(&row.path).await.unwrap_or(false) {
+                // Used now: the bound on the local copies removes it last. A copy removed
+                // between the check and this mark is fetched again by the next read.
+                let path = row.path.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::disk_cache::mark_used(&path)).await;
                 return Ok(Some(row));
             }
             // Uploaded through another task: fetch it once into the local copy, staged first
@@ -1665,6 +1705,7 @@ impl Store for DynamoStore {
             tokio::fs::rename(&staged, &row.path)
                 .await
                 .map_err(io(&row.path, "keeping the downloaded dataset"))?;
+            self.bound_dataset_copies(&row.path).await?;
             Ok(Some(row))
         })
     }
@@ -2132,6 +2173,84 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&seen.path).unwrap(), "{\"q\": 1}\n");
         assert_eq!(other.datasets(&suite::alice()).await.unwrap().len(), 1);
         assert!(dataset.path.starts_with(dir.path()));
+    }
+
+    #[tokio::test]
+    async fn a_task_keeps_its_dataset_copies_within_the_bound() {
+        let (moto, _dir, store) = moto_store().await;
+        // Four datasets of 1,000 bytes each, uploaded through the first task.
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let staged = store.staging_path();
+            let line = format!("{{\"q\": \"{n}{}\"}}\n", "x".repeat(989));
+            std::fs::write(&staged, &line).unwrap();
+            assert_eq!(line.len(), 1_000);
+            let dataset = store
+                .add_dataset(
+                    &suite::alice(),
+                    NewDataset {
+                        name: format!("d{n}.jsonl"),
+                        format: "jsonl".into(),
+                        n_records: 1,
+                        fields: vec!["q".into()],
+                        staged,
+                    },
+                )
+                .await
+                .unwrap();
+            ids.push(dataset.id);
+        }
+        // A second task that may keep 2,500 bytes: reading all four keeps the two read last.
+        let other_dir = tempfile::tempdir().unwrap();
+        let other = DynamoStore::new(
+            &config_for(moto.url()).await,
+            DynamoConfig {
+                table: "llm-eval".into(),
+                bucket: "data".into(),
+                local_dir: other_dir.path().to_path_buf(),
+            },
+        )
+        .unwrap()
+        .with_dataset_cache_limit(2_500);
+        let local = |id: &str| {
+            other_dir
+                .path()
+                .join("datasets")
+                .join(format!("{id}.jsonl"))
+        };
+        let copies = || {
+            std::fs::read_dir(other_dir.path().join("datasets"))
+                .unwrap()
+                .map(|entry| entry.unwrap().metadata().unwrap().len())
+                .collect::<Vec<_>>()
+        };
+        for id in &ids {
+            let seen = other.dataset(&suite::alice(), id).await.unwrap().unwrap();
+            assert!(
+                std::fs::read_to_string(&seen.path)
+                    .unwrap()
+                    .ends_with("x\"}\n")
+            );
+            assert!(copies().iter().sum::<u64>() <= 2_500, "{:?}", copies());
+        }
+        assert_eq!(copies().len(), 2);
+        assert!(!local(&ids[0]).exists() && !local(&ids[1]).exists());
+        // Reading the third again marks it used, so fetching the first back removes the fourth.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        other.dataset(&suite::alice(), &ids[2]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let again = other
+            .dataset(&suite::alice(), &ids[0])
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            std::fs::read_to_string(&again.path)
+                .unwrap()
+                .starts_with("{\"q\": \"0")
+        );
+        assert!(local(&ids[2]).exists() && local(&ids[0]).exists());
+        assert!(!local(&ids[3]).exists());
     }
 
     /// Scripted (status, body) answers per operation, in order.

@@ -21,6 +21,7 @@
 //! providers, the runner, HTTP or the login, because it must keep what any of them hands it and
 //! a new backend must be writable from the trait and the shared test suite alone.
 
+pub mod disk_cache;
 pub mod dynamo;
 pub mod private_fs;
 pub mod sqlite;
@@ -703,15 +704,20 @@ impl StoreSpec {
                         ),
                     });
                 };
+                let cache_limit = disk_cache::limit_from_env()
+                    .map_err(|message| StoreError::Config { message })?;
                 let config = dynamo::sdk_config().await;
-                Ok(Arc::new(DynamoStore::new(
-                    &config,
-                    dynamo::DynamoConfig {
-                        table: table.clone(),
-                        bucket: bucket.to_string(),
-                        local_dir: local_dir.to_path_buf(),
-                    },
-                )?))
+                Ok(Arc::new(
+                    DynamoStore::new(
+                        &config,
+                        dynamo::DynamoConfig {
+                            table: table.clone(),
+                            bucket: bucket.to_string(),
+                            local_dir: local_dir.to_path_buf(),
+                        },
+                    )?
+                    .with_dataset_cache_limit(cache_limit),
+                ))
             }
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! Invariant: turning an error into a response has no side effects; the cause of a 500 travels
 //! in a response extension ([`InternalCause`]) and [`super::serve`]'s logging layer writes it,
-//! inside the request span that carries the request id.
+//! inside the request span that carries the request id. The user sees the error's category
+//! ([`ErrorCategory`]) and that request id (added by the same layer, through [`Shown`]), never
+//! the cause: AWS's texts name the account and its roles.
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +48,51 @@ impl From<StoreError> for AppError {
 #[derive(Debug, Clone)]
 pub struct InternalCause(pub std::sync::Arc<String>);
 
+/// What kind of server-side failure a 500 was, as the user is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCategory {
+    /// The store (SQLite, or DynamoDB and S3) failed or did not answer.
+    Store,
+    /// Anything else: a bug, or a service the server needs.
+    Server,
+}
+
+impl ErrorCategory {
+    /// The category of `error`, from its source chain.
+    pub fn of(error: &anyhow::Error) -> ErrorCategory {
+        if error
+            .chain()
+            .any(|cause| cause.downcast_ref::<StoreError>().is_some())
+        {
+            ErrorCategory::Store
+        } else {
+            ErrorCategory::Server
+        }
+    }
+
+    /// The sentence the user reads (without the request id).
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCategory::Store => {
+                "The server could not read or write its data store. Try again in a moment; if it keeps failing, report it with the request id."
+            }
+            ErrorCategory::Server => {
+                "Something went wrong on the server. Try again, or report it with the request id."
+            }
+        }
+    }
+}
+
+/// A server error's public message, kept for the logging layer, which answers it with the
+/// request id (an HTML page, or JSON for the endpoints scripts call).
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// The category's sentence.
+    pub message: &'static str,
+    /// Answer as JSON (`{"error", "request_id"}`) instead of a page.
+    pub json: bool,
+}
+
 impl AppError {
     /// The status code of the error.
     pub fn status(&self) -> StatusCode {
@@ -63,10 +110,18 @@ impl AppError {
     /// What the user is told.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Internal(_) => {
-                "Something went wrong on the server. The error is in the server log; try again, or report it.".to_string()
-            }
+            AppError::Internal(error) => ErrorCategory::of(error).message().to_string(),
             other => other.to_string(),
+        }
+    }
+
+    fn shown(&self, json: bool) -> Option<Shown> {
+        match self {
+            AppError::Internal(error) => Some(Shown {
+                message: ErrorCategory::of(error).message(),
+                json,
+            }),
+            _ => None,
         }
     }
 
@@ -88,6 +143,9 @@ impl IntoResponse for AppError {
         let status = self.status();
         let body = super::page::error_page(status, &self.public_message());
         let mut response = (status, body).into_response();
+        if let Some(shown) = self.shown(false) {
+            response.extensions_mut().insert(shown);
+        }
         if let Some(cause) = self.cause() {
             response.extensions_mut().insert(cause);
         }
@@ -116,6 +174,9 @@ impl IntoResponse for JsonError {
         let status = self.0.status();
         let body = axum::Json(serde_json::json!({"error": self.0.public_message()}));
         let mut response = (status, body).into_response();
+        if let Some(shown) = self.0.shown(true) {
+            response.extensions_mut().insert(shown);
+        }
         if let Some(cause) = self.0.cause() {
             response.extensions_mut().insert(cause);
         }

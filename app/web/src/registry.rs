@@ -262,9 +262,10 @@ impl RunRegistry {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
-        // The run's calls share the task's ceiling with the other runs for as long as it runs.
+        // The run's calls share the task's ceiling with the other users' runs (an equal share
+        // per user, split between the user's runs) for as long as it runs.
         let plan = match &self.fair {
-            Some(pool) => Arc::new(crate::fair::shared_plan(&plan, pool)),
+            Some(pool) => Arc::new(crate::fair::shared_plan(&plan, pool, owner.as_str())),
             None => plan,
         };
         let (events, mut started) = broadcast::channel(1024);

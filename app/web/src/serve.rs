@@ -29,7 +29,7 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 
-use super::error::InternalCause;
+use super::error::{InternalCause, Shown};
 use super::state::{AppState, WebConfig};
 use engine::cache::ResponseCache;
 use engine::catalog::Catalog;
@@ -94,7 +94,30 @@ async fn log_request(request: Request, next: Next) -> Response {
     } else {
         tracing::info!(status, elapsed_ms, "request");
     }
-    response
+    match response.extensions().get::<Shown>().cloned() {
+        Some(shown) => with_request_id(response, &shown, &request_id),
+        None => response,
+    }
+}
+
+/// A server error's answer with the request id the user can report (the cause is in the log
+/// line of that id only).
+fn with_request_id(response: Response, shown: &Shown, request_id: &str) -> Response {
+    let (mut parts, _) = response.into_parts();
+    let body = if shown.json {
+        parts.headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        axum::body::Body::from(
+            serde_json::json!({"error": shown.message, "request_id": request_id}).to_string(),
+        )
+    } else {
+        let message = format!("{} Request id: {request_id}", shown.message);
+        axum::body::Body::from(super::page::error_page(parts.status, &message).0)
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, body)
 }
 
 /// Security headers of every response.

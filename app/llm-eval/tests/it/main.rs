@@ -2,6 +2,7 @@
 //! one module per file.
 
 mod amplification;
+mod aws_errors;
 mod batch;
 mod batch_web;
 mod cli;

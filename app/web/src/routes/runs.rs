@@ -780,12 +780,30 @@ async fn runs_summary_json(
             "This run has no summary yet: it is still going.".to_string(),
         ));
     };
-    let text = serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n";
+    // The summary's AWS texts (a failed run's reason, batch job messages) without the account
+    // id and role names, as on the pages.
+    let text = serde_json::to_string_pretty(&redact_strings(summary)).unwrap_or_default() + "\n";
     Ok(download(
         &format!("{id}-summary.json"),
         "application/json",
         Body::from(text),
     ))
+}
+
+/// `value` with every string's AWS details redacted (numbers untouched).
+fn redact_strings(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(crate::safety::redact_aws_details(&text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(redact_strings).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, redact_strings(value)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn download(file_name: &str, content_type: &'static str, body: Body) -> Response {
@@ -850,15 +868,20 @@ fn record_stream(
                     }
                 };
                 cursor.done = rows.len() < store::READ_PAGE;
-                let mut bytes = Vec::new();
-                for row in &rows {
-                    bytes.extend(encode(row));
-                }
                 if let Some(last) = rows.last() {
                     cursor.after = Some(RecordKey {
                         position: last.position,
                         model_order: last.model_order,
                     });
+                }
+                let mut bytes = Vec::new();
+                for mut row in rows {
+                    // As on the pages: what AWS said without the account id and role names
+                    // (the whole text is in the store and the server log).
+                    row.error = row
+                        .error
+                        .map(|error| crate::safety::redact_aws_details(&error));
+                    bytes.extend(encode(&row));
                 }
                 Some((Ok(Bytes::from(bytes)), cursor))
             }

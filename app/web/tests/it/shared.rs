@@ -121,6 +121,67 @@ async fn the_server_limit_is_a_ceiling_a_form_cannot_raise() {
 }
 
 #[tokio::test]
+async fn a_server_error_shows_its_category_and_request_id_never_its_cause() {
+    let server = model_server().await;
+    let app = spawn_app(&server).await;
+    let dataset = add_sample(&app).await;
+    let token = app.csrf_token().await;
+    // The store breaks under the running server (as a full disk or a lost table would).
+    let conn = rusqlite::Connection::open(app.dir.path().join("store.sqlite")).unwrap();
+    conn.execute_batch("ALTER TABLE datasets RENAME TO datasets_gone")
+        .unwrap();
+
+    let page = app.get("/datasets").await;
+    assert_eq!(
+        page.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        page.body
+    );
+    let request_id = page.headers["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        page.body.contains("could not read or write its data store")
+            && page.body.contains(&format!("Request id: {request_id}")),
+        "{}",
+        page.body
+    );
+    for cause in ["no such table", "datasets", "sqlite", "store.sqlite"] {
+        assert!(
+            !page.body.to_lowercase().contains(cause),
+            "the page shows {cause:?}: {}",
+            page.body
+        );
+    }
+
+    // A script's JSON endpoint: the same category and the id as fields.
+    let reply = app
+        .send(
+            reqwest::Client::new()
+                .post(format!("{}/evals/preview", app.base_url))
+                .header("x-csrf-token", &token)
+                .json(&serde_json::json!({"dataset": dataset, "template": "{question}"})),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    let json: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(
+        json["request_id"].as_str(),
+        reply.headers["x-request-id"].to_str().ok()
+    );
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("data store") && !error.contains("table")),
+        "{json}"
+    );
+}
+
+#[tokio::test]
 async fn cookieless_requests_store_no_session() {
     let server = model_server().await;
     let app = spawn_app(&server).await;
