@@ -42,7 +42,7 @@ pub enum FleetCommand {
     /// Create each target's participant (its `email` column) as an app user in their own
     /// account, and append their temporary passwords to one CSV (mode 0600).
     Users(UsersArgs),
-    /// Pause every target (`deployer pause`): no app task, no NAT gateway; data kept.
+    /// Pause every target (`deployer pause`): no app task, load balancer or NAT gateway; data kept.
     Pause(RunArgs),
     /// Resume every paused target (`deployer resume`).
     Resume(RunArgs),
