@@ -39,10 +39,12 @@ pub enum Command {
     Diff(crate::commands::diff::DiffArgs),
     /// Show each stack's state and outputs, and the app service's tasks and image.
     Status(crate::commands::status::StatusArgs),
-    /// Stop paying by the hour: scale the app service to zero and remove the NAT gateways and
-    /// their addresses (data, users and stacks are kept).
+    /// Stop paying by the hour: scale the app service to zero, remove the load balancer, the
+    /// CloudFront VPC origin, the NAT gateways and their addresses; the URL shows a paused page
+    /// (data, users and stacks are kept).
     Pause(crate::commands::pause::PauseArgs),
-    /// Bring a paused deployment back (NAT gateways, then app tasks).
+    /// Bring a paused deployment back (NAT gateways, then load balancer, VPC origin and app
+    /// tasks).
     Resume(crate::commands::pause::PauseArgs),
     /// Delete the stacks, in reverse dependency order.
     Down(crate::commands::down::DownArgs),

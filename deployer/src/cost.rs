@@ -179,6 +179,29 @@ fn count(stacks: &[SynthStack], resource_type: &str) -> (u32, u32) {
     (all, paused_away)
 }
 
+/// How many running tasks get a public IPv4 address: the desired tasks of every ECS service
+/// whose network configuration assigns one (`DEPLOY_TASK_EGRESS=public-ip`), read from the
+/// templates. Tasks run only while not paused.
+fn public_ip_tasks(cfg: &StackConfig, stacks: &[SynthStack]) -> u32 {
+    let services = stacks
+        .iter()
+        .flat_map(|stack| stack.template.resources())
+        .filter(|(_, entry)| entry.resource_type == "AWS::ECS::Service")
+        .filter(|(_, entry)| {
+            entry
+                .properties
+                .get("NetworkConfiguration")
+                .and_then(|config| config.get("AwsvpcConfiguration"))
+                .and_then(|config| config.get("AssignPublicIp"))
+                .and_then(serde_json::Value::as_str)
+                == Some("ENABLED")
+        })
+        .count();
+    u32::try_from(services)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(cfg.task_count)
+}
+
 /// Rounds to cents (what is printed and compared).
 pub fn cents(usd: f64) -> f64 {
     (usd * 100.0).round() / 100.0
@@ -228,13 +251,33 @@ pub fn estimate(
             f64::from(endpoints) * p.gateway_endpoint_month,
         );
     }
-    let (albs, _) = count(stacks, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    let (albs, albs_paused) = count(stacks, "AWS::ElasticLoadBalancingV2::LoadBalancer");
     if albs > 0 {
         add(
             "application load balancer",
-            format!("{albs} × {hours} h × {} USD (idle: no LCUs)", p.alb_hour),
+            format!(
+                "{albs} × {hours} h × {} USD (idle: no LCUs); {} while paused",
+                p.alb_hour,
+                if albs_paused == albs {
+                    "deleted"
+                } else {
+                    "kept"
+                }
+            ),
             f64::from(albs) * hours * p.alb_hour,
-            f64::from(albs) * hours * p.alb_hour,
+            f64::from(albs - albs_paused) * hours * p.alb_hour,
+        );
+    }
+    let public_tasks = public_ip_tasks(cfg, stacks);
+    if public_tasks > 0 {
+        add(
+            "public IPv4 addresses of the tasks",
+            format!(
+                "{public_tasks} task(s) × {hours} h × {} USD; none while paused",
+                p.public_ipv4_hour
+            ),
+            f64::from(public_tasks) * hours * p.public_ipv4_hour,
+            0.0,
         );
     }
     let (services, _) = count(stacks, "AWS::ECS::Service");
@@ -411,11 +454,21 @@ fn usage(
             ),
             usd: cents(f64::from(albs) * a.alb_lcu_hours_per_1000_records * p.alb_lcu_hour),
         });
+        let (nat, _) = count(stacks, "AWS::EC2::NatGateway");
         let nat_gb = calls * a.record_nat_bytes / 1e9;
-        lines.push(UsageLine {
-            item: "NAT data processing".into(),
-            detail: format!("{nat_gb} GB × {} USD", p.nat_gateway_gb),
-            usd: cents(nat_gb * p.nat_gateway_gb),
+        lines.push(if nat > 0 {
+            UsageLine {
+                item: "NAT data processing".into(),
+                detail: format!("{nat_gb} GB × {} USD", p.nat_gateway_gb),
+                usd: cents(nat_gb * p.nat_gateway_gb),
+            }
+        } else {
+            UsageLine {
+                item: "NAT data processing".into(),
+                detail: "no NAT gateway: the tasks go out through their own public addresses"
+                    .into(),
+                usd: 0.0,
+            }
         });
         let log_gb = calls * a.record_log_bytes / 1e9;
         lines.push(UsageLine {
@@ -513,14 +566,14 @@ mod tests {
     // The default configuration, by hand (730 h a month; cents rounded half away from zero):
     //   NAT gateways      2 × 730 × 0.045                       = 65.70   paused 0
     //   public IPv4       2 × 730 × 0.005                       =  7.30   paused 0
-    //   load balancer     730 × 0.0225 = 16.425                 → 16.43
+    //   load balancer     730 × 0.0225 = 16.425                 → 16.43   paused 0 (deleted)
     //   Fargate           730 × (0.5 × 0.04048 + 1 × 0.004445)  = 18.02005 → 18.02, paused 0
     //   DynamoDB          0.5 GB × 0.25 = 0.125                 →  0.13
     //   Secrets Manager   1 × 0.40                              =  0.40
     //   CloudWatch Logs   2 groups × 0.25 GB × (0.50 + 0.03) = 0.265 → 0.27; paused a tenth → 0.03
     //   Studio            1 GB EFS × 0.30                       =  0.30
     //   running total     65.70 + 7.30 + 16.43 + 18.02 + 0.13 + 0.40 + 0.27 + 0.30 = 108.55
-    //   paused total      16.43 + 0.13 + 0.40 + 0.03 + 0.30 = 17.29
+    //   paused total      0.13 + 0.40 + 0.03 + 0.30 = 0.86
     #[test]
     fn default_configuration_by_hand() {
         let estimate = estimate_of(&StackConfig::default());
@@ -529,7 +582,7 @@ mod tests {
             vec![
                 ("NAT gateways", 65.70, 0.0),
                 ("public IPv4 addresses", 7.30, 0.0),
-                ("application load balancer", 16.43, 16.43),
+                ("application load balancer", 16.43, 0.0),
                 ("Fargate", 18.02, 0.0),
                 ("DynamoDB on demand", 0.13, 0.13),
                 ("Secrets Manager", 0.40, 0.40),
@@ -538,7 +591,7 @@ mod tests {
             ]
         );
         assert_usd(estimate.running_usd, 108.55);
-        assert_usd(estimate.paused_usd, 17.29);
+        assert_usd(estimate.paused_usd, 0.86);
         // Per 1,000 records of Claude 3 Haiku at 500 in / 150 out tokens:
         //   1000 × (0.5 × 0.00025 + 0.15 × 0.00125) = 0.3125 → 0.31; DynamoDB
         //   1000 × (4 × 0.625 + 2 × 0.125) / 1e6 = 0.00275 → 0.00; LCUs 0.05 × 0.008 → 0.00;
@@ -548,7 +601,7 @@ mod tests {
     }
 
     // The lean network: one NAT gateway and its address, free gateway endpoints:
-    //   32.85 + 3.65 + 0 + 16.43 + 18.02 + 0.13 + 0.40 + 0.27 + 0.30 = 72.05; paused 17.29.
+    //   32.85 + 3.65 + 0 + 16.43 + 18.02 + 0.13 + 0.40 + 0.27 + 0.30 = 72.05; paused 0.86.
     // With Fargate Spot too: 730 × (0.5 × 0.012144 + 1 × 0.0013335) = 5.406 → 5.41, so
     //   72.05 − 18.02 + 5.41 = 59.44.
     #[test]
@@ -567,13 +620,70 @@ mod tests {
             ]
         );
         assert_usd(estimate.running_usd, 72.05);
-        assert_usd(estimate.paused_usd, 17.29);
+        assert_usd(estimate.paused_usd, 0.86);
         let spot = estimate_of(&StackConfig {
             fargate_spot: true,
             ..lean
         });
         assert_eq!(lines(&spot)[4], ("Fargate Spot", 5.41, 0.0));
         assert_usd(spot.running_usd, 59.44);
+    }
+
+    // Public task egress (Studio off, which it needs), the goal's configuration:
+    //   NAT gateways 0, their addresses 0, gateway endpoints 0 (free)
+    //   load balancer     16.43, paused 0
+    //   task's address    1 × 730 × 0.005 = 3.65, paused 0
+    //   Fargate           18.02, paused 0
+    //   DynamoDB 0.13, Secrets Manager 0.40, CloudWatch Logs 0.27 (paused 0.03)
+    //   running total     16.43 + 3.65 + 18.02 + 0.13 + 0.40 + 0.27 = 38.90 (≤ 40)
+    //   paused total      0.13 + 0.40 + 0.03 = 0.56 (≤ 5)
+    // With Fargate Spot: 38.90 − 18.02 + 5.41 = 26.29. Two tasks: 38.90 + 3.65 + 18.02 = 60.57.
+    #[test]
+    fn public_ip_egress_meets_the_goals_by_hand() {
+        let public = StackConfig {
+            lean_network: true,
+            task_egress: stacks::config::TaskEgress::PublicIp,
+            deploy_sagemaker_domain: false,
+            ..StackConfig::default()
+        };
+        let estimate = estimate_of(&public);
+        assert_eq!(
+            lines(&estimate),
+            vec![
+                ("NAT gateways", 0.0, 0.0),
+                ("public IPv4 addresses", 0.0, 0.0),
+                ("gateway VPC endpoints (S3, DynamoDB)", 0.0, 0.0),
+                ("application load balancer", 16.43, 0.0),
+                ("public IPv4 addresses of the tasks", 3.65, 0.0),
+                ("Fargate", 18.02, 0.0),
+                ("DynamoDB on demand", 0.13, 0.13),
+                ("Secrets Manager", 0.40, 0.40),
+                ("CloudWatch Logs", 0.27, 0.03),
+            ]
+        );
+        assert_usd(estimate.running_usd, 38.90);
+        assert_usd(estimate.paused_usd, 0.56);
+        let nat = estimate
+            .per_1000_records
+            .iter()
+            .find(|line| line.item == "NAT data processing")
+            .unwrap();
+        assert_usd(nat.usd, 0.0);
+        assert!(nat.detail.contains("no NAT gateway"), "{}", nat.detail);
+        let spot = estimate_of(&StackConfig {
+            fargate_spot: true,
+            ..public.clone()
+        });
+        assert_usd(spot.running_usd, 26.29);
+        let two = estimate_of(&StackConfig {
+            task_count: 2,
+            ..public
+        });
+        assert_eq!(
+            lines(&two)[4],
+            ("public IPv4 addresses of the tasks", 7.30, 0.0)
+        );
+        assert_usd(two.running_usd, 60.57);
     }
 
     #[test]
@@ -619,6 +729,34 @@ mod tests {
                 cfg.has_budget(),
                 "{label}"
             );
+            // Pausing deletes the load balancer; only public egress gives tasks addresses.
+            for line in &estimate.lines {
+                if line.item == "application load balancer" {
+                    assert_eq!(line.paused_usd, 0.0, "{label}");
+                }
+            }
+            assert_eq!(
+                estimate
+                    .lines
+                    .iter()
+                    .any(|line| line.item == "public IPv4 addresses of the tasks"),
+                cfg.deploy_prompt_app && cfg.task_egress == stacks::config::TaskEgress::PublicIp,
+                "{label}"
+            );
+            // The goals: every paused account ≤ 5 USD, every lean one with public egress
+            // ≤ 40 USD running.
+            assert!(
+                estimate.paused_usd <= 5.0,
+                "{label}: {}",
+                estimate.paused_usd
+            );
+            if cfg.task_egress == stacks::config::TaskEgress::PublicIp {
+                assert!(
+                    estimate.running_usd <= 40.0,
+                    "{label}: {}",
+                    estimate.running_usd
+                );
+            }
         }
     }
 

@@ -84,6 +84,15 @@ pub enum ConfigError {
     /// A budget email address that AWS Budgets would reject (no `@`, spaces or line breaks).
     #[error("budget email `{0}` is invalid; expected one address like ops@example.com")]
     InvalidBudgetEmail(String),
+    /// A `DEPLOY_TASK_EGRESS` value that is not `nat` or `public-ip`.
+    #[error("task egress `{0}` is invalid; use nat (default) or public-ip")]
+    InvalidTaskEgress(String),
+    /// Studio with `DEPLOY_TASK_EGRESS=public-ip`: the domain's apps live in the private subnets,
+    /// which have no way out without a NAT gateway.
+    #[error(
+        "DEPLOY_TASK_EGRESS=public-ip removes the NAT gateways, and SageMaker Studio's apps in the private subnets need them; set DEPLOY_SAGEMAKER_DOMAIN=no or DEPLOY_TASK_EGRESS=nat"
+    )]
+    StudioNeedsNat,
     /// A budget amount without an address, or an address without an amount.
     #[error(
         "a budget needs both a monthly amount (DEPLOY_BUDGET_USD, more than 0) and an email address (DEPLOY_BUDGET_EMAIL)"
@@ -131,6 +140,37 @@ impl fmt::Display for KmsKey {
             KmsKey::Create => f.write_str("yes"),
             KmsKey::Existing(arn) => f.write_str(arn),
         }
+    }
+}
+
+/// `DEPLOY_TASK_EGRESS`: how the app's tasks reach Bedrock, ECR, Secrets Manager and the
+/// OpenAI API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskEgress {
+    /// Tasks in the private subnets, out through NAT gateways (one per zone, or one with
+    /// `DEPLOY_LEAN_NETWORK`).
+    #[default]
+    Nat,
+    /// Tasks in the public subnets with a public IPv4 address each and no NAT gateway; their
+    /// security group admits only the load balancer, as in the private subnets.
+    PublicIp,
+}
+
+impl fmt::Display for TaskEgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskEgress::Nat => "nat",
+            TaskEgress::PublicIp => "public-ip",
+        })
+    }
+}
+
+/// Parses `DEPLOY_TASK_EGRESS`: `nat` or `public-ip` (case-insensitive, trimmed).
+pub fn parse_task_egress(value: &str) -> Result<TaskEgress, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "nat" => Ok(TaskEgress::Nat),
+        "public-ip" => Ok(TaskEgress::PublicIp),
+        _ => Err(ConfigError::InvalidTaskEgress(value.to_owned())),
     }
 }
 
@@ -441,6 +481,9 @@ pub struct StackConfig {
     /// `DEPLOY_FARGATE_SPOT`: run the app tasks on Fargate Spot (interruptible, about 70%
     /// cheaper); an interrupted task's runs resume on the next task through the store's lease.
     pub fargate_spot: bool,
+    /// `DEPLOY_TASK_EGRESS`: tasks behind NAT gateways (default) or in the public subnets with
+    /// a public address and no NAT gateway at all (Studio off).
+    pub task_egress: TaskEgress,
     /// `DEPLOY_BUDGET_USD`: a monthly AWS Budgets cost budget of the account in USD (0: none).
     pub budget_usd: u32,
     /// `DEPLOY_BUDGET_EMAIL`: who the budget alerts (80% actual, 100% forecast) go to.
@@ -466,6 +509,7 @@ impl Default for StackConfig {
             kms_key: KmsKey::AwsManaged,
             lean_network: false,
             fargate_spot: false,
+            task_egress: TaskEgress::Nat,
             budget_usd: 0,
             budget_email: String::new(),
             batch_expiry_days: DEFAULT_BATCH_EXPIRY_DAYS,
@@ -483,6 +527,9 @@ impl StackConfig {
         check_kms_key(&self.kms_key, &self.region)?;
         check_budget(self.budget_usd, &self.budget_email)?;
         check_batch_expiry_days(self.batch_expiry_days)?;
+        if self.deploy_sagemaker_domain && self.task_egress == TaskEgress::PublicIp {
+            return Err(ConfigError::StudioNeedsNat);
+        }
         check_secret_name(&self.openai_secret_name)
     }
 
@@ -493,32 +540,50 @@ impl StackConfig {
 
     /// How many NAT gateways (each with an Elastic IP) the network stack runs when not paused.
     pub fn nat_gateways(&self) -> u32 {
-        if self.lean_network { 1 } else { 2 }
+        match (self.task_egress, self.lean_network) {
+            (TaskEgress::PublicIp, _) => 0,
+            (TaskEgress::Nat, true) => 1,
+            (TaskEgress::Nat, false) => 2,
+        }
     }
 
     /// This config with every combination of the boolean toggles, of a created customer
-    /// managed key or none, and of the economy options (a lean network, Fargate Spot and a
-    /// budget, on or off together: they touch different resources) (64 configs).
+    /// managed key or none, and of the economy options: none, a lean network with Fargate Spot
+    /// and a budget (on or off together: they touch different resources), or those with
+    /// `DEPLOY_TASK_EGRESS=public-ip` too (which excludes Studio) (64 + 16 = 80 configs).
     pub fn toggle_combinations(&self) -> impl Iterator<Item = StackConfig> + '_ {
-        (0u8..64).map(move |bits| StackConfig {
-            lean_network: bits & 32 != 0,
-            fargate_spot: bits & 32 != 0,
-            budget_usd: if bits & 32 != 0 { 50 } else { 0 },
-            budget_email: if bits & 32 != 0 {
-                "workshop-owner@example.com".to_owned()
-            } else {
-                String::new()
-            },
-            deploy_sagemaker_domain: bits & 1 != 0,
-            deploy_prompt_app: bits & 2 != 0,
-            cdk_nag: bits & 4 != 0,
-            cloudfront_access_logs: bits & 8 != 0,
-            kms_key: if bits & 16 != 0 {
-                KmsKey::Create
-            } else {
-                KmsKey::AwsManaged
-            },
-            ..self.clone()
+        (0u8..96).filter_map(move |bits| {
+            let economy = bits >> 5;
+            let public_ip = economy == 2;
+            let studio = bits & 1 != 0;
+            if public_ip && studio {
+                return None;
+            }
+            Some(StackConfig {
+                lean_network: economy != 0,
+                fargate_spot: economy != 0,
+                task_egress: if public_ip {
+                    TaskEgress::PublicIp
+                } else {
+                    TaskEgress::Nat
+                },
+                budget_usd: if economy != 0 { 50 } else { 0 },
+                budget_email: if economy != 0 {
+                    "workshop-owner@example.com".to_owned()
+                } else {
+                    String::new()
+                },
+                deploy_sagemaker_domain: studio,
+                deploy_prompt_app: bits & 2 != 0,
+                cdk_nag: bits & 4 != 0,
+                cloudfront_access_logs: bits & 8 != 0,
+                kms_key: if bits & 16 != 0 {
+                    KmsKey::Create
+                } else {
+                    KmsKey::AwsManaged
+                },
+                ..self.clone()
+            })
         })
     }
 
@@ -533,6 +598,7 @@ impl StackConfig {
             (matches!(self.kms_key, KmsKey::Existing(_)), "own-kms"),
             (self.lean_network, "lean"),
             (self.fargate_spot, "spot"),
+            (self.task_egress == TaskEgress::PublicIp, "public-ip"),
             (self.has_budget(), "budget"),
         ]
         .iter()
@@ -815,14 +881,56 @@ mod tests {
             .toggle_combinations()
             .map(|c| c.toggle_label())
             .collect();
-        assert_eq!(labels.len(), 64);
+        assert_eq!(labels.len(), 80);
         assert_eq!(labels[0], "none");
         assert_eq!(labels[15], "studio-app-nag-logs");
         assert_eq!(labels[31], "studio-app-nag-logs-kms");
         assert_eq!(labels[32], "lean-spot-budget");
         assert_eq!(labels[63], "studio-app-nag-logs-kms-lean-spot-budget");
+        // Public egress only without Studio.
+        assert_eq!(labels[64], "lean-spot-public-ip-budget");
+        assert_eq!(labels[65], "app-lean-spot-public-ip-budget");
+        assert_eq!(labels[79], "app-nag-logs-kms-lean-spot-public-ip-budget");
         let unique: std::collections::BTreeSet<_> = labels.iter().collect();
-        assert_eq!(unique.len(), 64);
+        assert_eq!(unique.len(), 80);
+        for cfg in StackConfig::default().toggle_combinations() {
+            assert_eq!(cfg.validate(), Ok(()), "{}", cfg.toggle_label());
+        }
+    }
+
+    #[test]
+    fn task_egress_values() {
+        assert_eq!(parse_task_egress("nat"), Ok(TaskEgress::Nat));
+        assert_eq!(parse_task_egress(" Public-IP "), Ok(TaskEgress::PublicIp));
+        assert_eq!(
+            parse_task_egress("public"),
+            Err(ConfigError::InvalidTaskEgress("public".into()))
+        );
+        assert_eq!(TaskEgress::PublicIp.to_string(), "public-ip");
+    }
+    #[test]
+    fn public_ip_egress_without_studio() {
+        check_config(
+            |c| {
+                c.task_egress = TaskEgress::PublicIp;
+                c.deploy_sagemaker_domain = false
+            },
+            true,
+        )
+    }
+    #[test]
+    fn public_ip_egress_with_studio_refused() {
+        check_config(|c| c.task_egress = TaskEgress::PublicIp, false)
+    }
+    #[test]
+    fn nat_gateways_per_egress() {
+        let public = StackConfig {
+            task_egress: TaskEgress::PublicIp,
+            lean_network: true,
+            ..StackConfig::default()
+        };
+        assert_eq!(public.nat_gateways(), 0);
+        assert_eq!(StackConfig::default().nat_gateways(), 2);
     }
 
     const KEY_ARN: &str =

@@ -8,7 +8,10 @@
 //! `ListServiceQuotas` for `bedrock`) with the time `--records` records take at them; an
 //! existing SageMaker domain in the region (Studio on); the service-linked roles ECS and ELB need
 //! (IAM `GetRole`; app on); VPC and Elastic IP headroom for the network stack (EC2 counts
-//! against the `vpc` / `ec2` quotas).
+//! against the `vpc` / `ec2` quotas); whether Bedrock batch inference is offered for each model
+//! (its per-model batch quotas in Service Quotas); and whether CloudFront VPC origins work in the
+//! region and the two zones the network stack will use (EC2 `DescribeAvailabilityZones`, zone
+//! ids against [`VPC_ORIGIN_REGIONS`]; app on).
 //!
 //! Nothing is created or changed. Exit 0 when nothing failed (warnings allowed), 1 when a check
 //! failed (the table says which and how to fix it), 2 for usage errors. Without credentials the
@@ -83,6 +86,47 @@ const EIP_QUOTA: (&str, &str, f64) = ("ec2", "L-0263D0A3", 5.0);
 const SLOW_RUN_MINUTES: f64 = 30.0;
 /// Cross-region inference profile prefixes (`us.anthropic...`).
 const PROFILE_PREFIXES: [&str; 7] = ["us", "eu", "apac", "global", "ca", "jp", "au"];
+
+/// The regions where CloudFront VPC origins are supported, with the zone ids they are not
+/// supported in, from the CloudFront Developer Guide, "Restrict access with VPC origins",
+/// section "Supported AWS Regions for VPC origins" (read 2026-12-07). The app stack's VPC
+/// origin has an interface in each private subnet, so both of the network stack's zones must
+/// be supported.
+pub const VPC_ORIGIN_REGIONS: &[(&str, &[&str])] = &[
+    ("us-east-2", &[]),
+    ("us-east-1", &["use1-az3"]),
+    ("us-west-1", &["usw1-az2"]),
+    ("us-west-2", &[]),
+    ("af-south-1", &[]),
+    ("ap-east-1", &[]),
+    ("ap-south-1", &[]),
+    ("ap-south-2", &[]),
+    ("ap-southeast-3", &[]),
+    ("ap-southeast-4", &[]),
+    ("ap-northeast-3", &[]),
+    ("ap-southeast-1", &[]),
+    ("ap-southeast-2", &[]),
+    ("ap-northeast-1", &["apne1-az3"]),
+    ("ap-northeast-2", &[]),
+    ("ap-southeast-7", &[]),
+    ("ap-southeast-5", &[]),
+    ("ap-east-2", &[]),
+    ("ca-central-1", &["cac1-az3"]),
+    ("ca-west-1", &[]),
+    ("eu-central-1", &[]),
+    ("eu-west-1", &[]),
+    ("eu-west-2", &[]),
+    ("eu-south-1", &[]),
+    ("eu-west-3", &[]),
+    ("eu-south-2", &[]),
+    ("eu-north-1", &[]),
+    ("eu-central-2", &[]),
+    ("il-central-1", &[]),
+    ("me-south-1", &[]),
+    ("me-central-1", &[]),
+    ("sa-east-1", &[]),
+    ("mx-central-1", &[]),
+];
 
 /// A model the workshop uses, resolved from the price table or taken as a Bedrock id.
 struct WorkshopModel {
@@ -231,6 +275,9 @@ async fn diagnose(deployment: &Deployment, models: &[WorkshopModel], args: &Doct
         }
     }
     checks.extend(headroom_checks(deployment).await);
+    if cfg.deploy_prompt_app {
+        checks.push(vpc_origin_check(sdk, cfg).await);
+    }
     Report {
         account: Some(account),
         region: cfg.region.clone(),
@@ -385,8 +432,191 @@ async fn model_checks(
             }
         }
         checks.push(quota_check(model, &display, quotas, args));
+        checks.push(batch_check(
+            model,
+            summary.model_name().unwrap_or_default(),
+            &display,
+            quotas,
+        ));
     }
     checks
+}
+
+/// Whether Bedrock batch inference (`eval --mode batch`) is offered for the model here: AWS
+/// lists per-model batch quotas in Service Quotas ("Records per batch inference job for
+/// <model>", "Sum of in-progress and submitted batch inference jobs using a base model for
+/// <model>") only for the models and regions that offer it.
+fn batch_check(
+    model: &WorkshopModel,
+    model_name: &str,
+    display: &str,
+    quotas: &Result<Vec<(String, String, f64)>, String>,
+) -> Check {
+    let name = format!("batch {}", model.label);
+    let quotas = match quotas {
+        Ok(quotas) => quotas,
+        Err(err) => {
+            return check(
+                &name,
+                Status::Warn,
+                format!(
+                    "cannot read the Bedrock quotas, so not whether batch inference is offered: {err}"
+                ),
+                Some("allow servicequotas:ListServiceQuotas".into()),
+            );
+        }
+    };
+    // Batch quotas name the model without its provider ("... for Claude 3 Haiku"); accept
+    // the provider's prefix too.
+    let suffixes = [
+        format!(" for {}", model_name.to_ascii_lowercase()),
+        format!(" for {}", display.to_ascii_lowercase()),
+    ];
+    let find = |start: &str| {
+        quotas.iter().find(|(_, quota_name, _)| {
+            let lower = quota_name.to_ascii_lowercase();
+            lower.starts_with(start) && suffixes.iter().any(|suffix| lower.ends_with(suffix))
+        })
+    };
+    let Some(records) = find("records per batch inference job for") else {
+        return check(
+            &name,
+            Status::Warn,
+            format!(
+                "no batch inference quota listed for {display}: batch inference is probably not offered for it here, so `eval --mode batch` cannot use it"
+            ),
+            Some("evaluate it on demand (the default mode), or pick a model and region that offer batch inference (Bedrock user guide, \"Supported Regions and models for batch inference\")".into()),
+        );
+    };
+    let jobs = find("sum of in-progress and submitted batch inference jobs");
+    if let Some((code, _, _)) = jobs.filter(|(_, _, value)| *value <= 0.0) {
+        return check(
+            &name,
+            Status::Fail,
+            format!(
+                "{display}: batch inference is offered, but no job may be in progress (quota {code} is 0)"
+            ),
+            Some(format!(
+                "request an increase of {code} in Service Quotas, or evaluate on demand"
+            )),
+        );
+    }
+    let jobs_text = jobs.map_or_else(String::new, |(code, _, value)| {
+        format!("; {value} job(s) in progress at once ({code})")
+    });
+    check(
+        &name,
+        Status::Pass,
+        format!(
+            "{display}: batch inference offered, up to {} records per job ({}){jobs_text}; a job takes at least 100 records (fewer run on demand)",
+            records.2, records.0
+        ),
+        None,
+    )
+}
+
+/// Whether CloudFront VPC origins work in the region and in the network stack's zones.
+async fn vpc_origin_check(sdk: &SdkConfig, cfg: &StackConfig) -> Check {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let zones = ec2
+        .describe_availability_zones()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("zone-type")
+                .values("availability-zone")
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("state")
+                .values("available")
+                .build(),
+        )
+        .send()
+        .await;
+    match zones {
+        Ok(answer) => {
+            let zones: Vec<(String, String)> = answer
+                .availability_zones()
+                .iter()
+                .map(|zone| {
+                    (
+                        zone.zone_name().unwrap_or_default().to_owned(),
+                        zone.zone_id().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            vpc_origin_verdict(&cfg.region, zones)
+        }
+        Err(err) => check(
+            "vpc origin zones",
+            Status::Warn,
+            format!(
+                "cannot list the availability zones: {:#}",
+                anyhow::Error::new(aws_sdk_ec2::Error::from(err))
+            ),
+            Some("allow ec2:DescribeAvailabilityZones".into()),
+        ),
+    }
+}
+
+/// The verdict on `zones` (name, zone id) of `region`: the network stack puts its subnets in
+/// the first two zones `Fn::GetAZs` lists (the available zones by name).
+pub fn vpc_origin_verdict(region: &str, mut zones: Vec<(String, String)>) -> Check {
+    let name = "vpc origin zones";
+    let Some((_, excluded)) = VPC_ORIGIN_REGIONS
+        .iter()
+        .find(|(supported, _)| *supported == region)
+    else {
+        return check(
+            name,
+            Status::Fail,
+            format!("CloudFront VPC origins are not supported in {region}, and the app stack reaches its load balancer through one"),
+            Some("deploy to a region that supports VPC origins (CloudFront developer guide, \"Supported AWS Regions for VPC origins\")".into()),
+        );
+    };
+    zones.sort();
+    let used: Vec<&(String, String)> = zones.iter().take(2).collect();
+    if used.len() < 2 {
+        return check(
+            name,
+            Status::Fail,
+            format!(
+                "{region} lists {} available zone(s); the network stack needs two",
+                used.len()
+            ),
+            Some("deploy to a region with at least two available zones".into()),
+        );
+    }
+    let listed = used
+        .iter()
+        .map(|(zone, id)| format!("{zone} ({id})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let bad: Vec<&str> = used
+        .iter()
+        .filter(|(_, id)| excluded.contains(&id.as_str()))
+        .map(|(zone, _)| zone.as_str())
+        .collect();
+    if bad.is_empty() {
+        check(
+            name,
+            Status::Pass,
+            format!("the network stack's zones {listed} support CloudFront VPC origins"),
+            None,
+        )
+    } else {
+        check(
+            name,
+            Status::Fail,
+            format!(
+                "the network stack's zones are {listed}, and CloudFront VPC origins are not supported in {} (zone ids {})",
+                bad.join(", "),
+                excluded.join(", ")
+            ),
+            Some("deploy to another region: zone names map to zone ids per account, so the first two zones of this account include an excluded one".into()),
+        )
+    }
 }
 
 /// The model's requests- and tokens-per-minute quotas and the time a run takes at them.
@@ -686,4 +916,86 @@ pub fn render(report: &Report) -> String {
         count(Status::Fail)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn zones(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(name, id)| ((*name).to_owned(), (*id).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn supported_zones_pass() {
+        let verdict = vpc_origin_verdict(
+            "us-east-1",
+            zones(&[
+                ("us-east-1b", "use1-az1"),
+                ("us-east-1a", "use1-az6"),
+                ("us-east-1e", "use1-az3"),
+            ]),
+        );
+        assert_eq!(verdict.status, Status::Pass, "{verdict:?}");
+        assert!(
+            verdict
+                .reason
+                .contains("us-east-1a (use1-az6), us-east-1b (use1-az1)"),
+            "{}",
+            verdict.reason
+        );
+    }
+
+    #[test]
+    fn an_excluded_zone_among_the_first_two_fails() {
+        // Zone names map to ids per account: here us-east-1a is the excluded use1-az3.
+        let verdict = vpc_origin_verdict(
+            "us-east-1",
+            zones(&[("us-east-1a", "use1-az3"), ("us-east-1b", "use1-az1")]),
+        );
+        assert_eq!(verdict.status, Status::Fail, "{verdict:?}");
+        assert!(
+            verdict.reason.contains("not supported in us-east-1a"),
+            "{}",
+            verdict.reason
+        );
+    }
+
+    #[test]
+    fn an_excluded_zone_after_the_first_two_passes() {
+        let verdict = vpc_origin_verdict(
+            "ap-northeast-1",
+            zones(&[
+                ("ap-northeast-1a", "apne1-az4"),
+                ("ap-northeast-1c", "apne1-az1"),
+                ("ap-northeast-1d", "apne1-az3"),
+            ]),
+        );
+        assert_eq!(verdict.status, Status::Pass, "{verdict:?}");
+    }
+
+    #[test]
+    fn an_unsupported_region_fails() {
+        let verdict = vpc_origin_verdict(
+            "ap-southeast-6",
+            zones(&[
+                ("ap-southeast-6a", "apse6-az1"),
+                ("ap-southeast-6b", "apse6-az2"),
+            ]),
+        );
+        assert_eq!(verdict.status, Status::Fail, "{verdict:?}");
+        assert!(
+            verdict.reason.contains("not supported in ap-southeast-6"),
+            "{}",
+            verdict.reason
+        );
+    }
+
+    #[test]
+    fn one_zone_fails() {
+        let verdict = vpc_origin_verdict("us-west-2", zones(&[("us-west-2a", "usw2-az1")]));
+        assert_eq!(verdict.status, Status::Fail, "{verdict:?}");
+    }
 }

@@ -42,7 +42,7 @@ pub enum FleetCommand {
     /// Create each target's participant (its `email` column) as an app user in their own
     /// account, and append their temporary passwords to one CSV (mode 0600).
     Users(UsersArgs),
-    /// Pause every target (`deployer pause`): no app task, no NAT gateway; data kept.
+    /// Pause every target (`deployer pause`): no app task, load balancer or NAT gateway; data kept.
     Pause(RunArgs),
     /// Resume every paused target (`deployer resume`).
     Resume(RunArgs),
@@ -310,10 +310,12 @@ async fn run_target(shared: &Shared, base: &aws_config::SdkConfig, target: &Targ
     let key = target.key();
     let line = shared.progress.add(&key);
     let outcome = run_one(shared, base, target, &line).await;
-    let (ok, app_url, root_cause) = match outcome {
-        Ok((true, url, _)) => (true, url, None),
-        Ok((false, url, cause)) => (false, url, cause),
-        Err(err) => (false, None, Some(format!("{err:#}"))),
+    // A succeeded target's third value is a note for the table (doctor's warnings), kept out
+    // of the state file, which records root causes only.
+    let (ok, app_url, root_cause, note) = match outcome {
+        Ok((true, url, note)) => (true, url, None, note),
+        Ok((false, url, cause)) => (false, url, cause, None),
+        Err(err) => (false, None, Some(format!("{err:#}")), None),
     };
     // The URL an earlier run showed, unless the app was just deleted.
     let deleted = ok && shared.command == "down";
@@ -344,8 +346,21 @@ async fn run_target(shared: &Shared, base: &aws_config::SdkConfig, target: &Targ
         target: key,
         result: if ok { "ok" } else { "failed" },
         app_url,
-        root_cause,
+        root_cause: root_cause.or(note),
     }
+}
+
+/// The names of the checks a `doctor --json` report on `stdout` warns about, as a note for
+/// the table (`warnings: batch claude-3-haiku, ...`); `None` without warnings or a report.
+fn doctor_warnings(stdout: &str) -> Option<String> {
+    let report: serde_json::Value = serde_json::from_str(stdout).ok()?;
+    let names: Vec<&str> = report["checks"]
+        .as_array()?
+        .iter()
+        .filter(|check| check["status"] == "warn")
+        .filter_map(|check| check["check"].as_str())
+        .collect();
+    (!names.is_empty()).then(|| format!("warnings: {}", names.join(", ")))
 }
 
 /// Assumes the role and runs the child; `(ok, app URL, root cause)`.
@@ -379,7 +394,13 @@ async fn run_one(
             .and_then(|state| known_app_url(&state, &target.key()));
         append_credentials(out, target, app_url.as_deref(), &passwords)?;
     }
-    let cause = (!ok).then(|| finished.end.root_cause());
+    let cause = if ok {
+        (shared.command == "doctor")
+            .then(|| doctor_warnings(&finished.stdout))
+            .flatten()
+    } else {
+        Some(finished.end.root_cause())
+    };
     Ok((ok, runner::app_url(&finished.stdout), cause))
 }
 
@@ -401,6 +422,8 @@ fn child_args(shared: &Shared, target: &Target, passwords: &Path) -> Vec<OsStrin
     match shared.command {
         "up" if !bootstrap => args.extend(["--require-approval".into(), "never".into()]),
         "down" => args.push("--force".into()),
+        // The report as JSON, for the table's warnings (once: clap refuses a repeated flag).
+        "doctor" if !shared.extra.iter().any(|arg| arg == "--json") => args.push("--json".into()),
         "users" => {
             args.push("add".into());
             args.push(target.email.clone().unwrap_or_default().into());
@@ -621,6 +644,22 @@ impl ProgressLine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn doctor_warnings_name_the_checks() {
+        let report = r#"{"account": "1", "region": "us-east-1", "checks": [
+            {"check": "credentials", "status": "pass", "reason": "account 1"},
+            {"check": "batch claude-3-haiku", "status": "warn", "reason": "r", "fix": "f"},
+            {"check": "role AWSServiceRoleForECS", "status": "warn", "reason": "r", "fix": "f"}
+        ]}"#;
+        assert_eq!(
+            doctor_warnings(report).as_deref(),
+            Some("warnings: batch claude-3-haiku, role AWSServiceRoleForECS")
+        );
+        let clean = r#"{"checks": [{"check": "credentials", "status": "pass", "reason": "r"}]}"#;
+        assert_eq!(doctor_warnings(clean), None);
+        assert_eq!(doctor_warnings("doctor: account 1\n"), None);
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -1,9 +1,11 @@
 //! `deployer pause` / `deployer resume`: stop paying by the hour for an idle account, and start
 //! again.
 //!
-//! Pause sets the `Paused` parameter of the app stack (the service's desired count becomes 0)
-//! and then of the network stack (CloudFormation deletes the NAT gateways, their Elastic IPs
-//! and the private default routes, which carry the condition `Running`). Both are
+//! Pause sets the `Paused` parameter of the app stack (the service's desired count becomes 0;
+//! CloudFormation deletes the load balancer, its listener and target group and the CloudFront
+//! VPC origin, and the distribution, whose URL stays, answers with the paused page) and then of
+//! the network stack (CloudFormation deletes the NAT gateways, their Elastic IPs and the private
+//! default routes). Everything deleted carries the condition `Running`. Both are
 //! parameter-only updates of the deployed templates through `cfn.rs`; the data (table, buckets),
 //! the users (Cognito) and every stack stay. Resume does the same in the other order: the
 //! network first, so the tasks find their way out when they start.
@@ -120,9 +122,9 @@ pub async fn run(
         ));
     }
     text.push_str(if pause {
-        "paused: no app task, no NAT gateway or its address; data, users and stacks kept. `deployer resume` brings it back\n"
+        "paused: no app task, load balancer, NAT gateway or address; the app's URL shows a paused page; data, users and stacks kept. `deployer resume` brings it back\n"
     } else {
-        "resumed: NAT gateways and app tasks are back; unfinished runs continue on the new task through their lease\n"
+        "resumed: NAT gateways, load balancer and app tasks are back at the same URL; unfinished runs continue on the new task through their lease\n"
     });
     stdout.print(text)?;
     Ok(Outcome::Done)

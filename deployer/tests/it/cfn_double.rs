@@ -8,7 +8,10 @@
 //! [`Stacks`] is the happy path for every stack at once, which moto cannot run for the app
 //! stack (it skips CloudFront, Cognito and Secrets Manager and rejects `GetAtt` to them): each
 //! change set succeeds, the stack keeps the template and parameters it was given and answers
-//! with the outputs the test scripts, as CloudFormation would once its resources exist.
+//! with the outputs the test scripts, as CloudFormation would once its resources exist. For a
+//! parameter-only update of `Paused` (`deployer pause` / `resume`) its change set lists what
+//! CloudFormation would: `Remove` (pause) or `Add` (resume) for every resource under the
+//! condition `Running`, `Modify` for every resource with an `Fn::If` on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -292,6 +295,53 @@ struct Deployed {
     /// An operation started elsewhere: the status it ends in, after this many more
     /// `DescribeStacks`.
     settles: Option<(String, usize)>,
+    /// `(Action, LogicalResourceId)` of every change set described, in order.
+    described: Vec<Vec<(String, String)>>,
+}
+
+/// Whether `parameters` hold `Paused=true`.
+fn paused(parameters: &[(String, String)]) -> bool {
+    parameters
+        .iter()
+        .any(|(key, value)| key == "Paused" && value == "true")
+}
+
+/// `(Action, LogicalResourceId, ResourceType)` of the pending change set of `stack`: one `Add`
+/// for a new stack; for a `Paused` flip of the same template, what CloudFormation derives from
+/// the condition `Running`; otherwise one `Modify` standing for the rest.
+fn resource_changes(stack: &Deployed) -> Vec<(String, String, String)> {
+    let everything = |action: &str| {
+        vec![(
+            action.to_owned(),
+            "Everything".to_owned(),
+            "AWS::CloudFormation::WaitConditionHandle".to_owned(),
+        )]
+    };
+    let Some((template, parameters)) = &stack.pending else {
+        return Vec::new();
+    };
+    if stack.status == "REVIEW_IN_PROGRESS" {
+        return everything("Add");
+    }
+    let pausing = paused(parameters);
+    let parsed = serde_json::from_str::<serde_json::Value>(template).unwrap_or_default();
+    if *template != stack.template
+        || pausing == paused(&stack.parameters)
+        || parsed["Resources"].as_object().is_none()
+    {
+        return everything("Modify");
+    }
+    let mut changes = Vec::new();
+    for (id, resource) in parsed["Resources"].as_object().into_iter().flatten() {
+        let kind = resource["Type"].as_str().unwrap_or_default().to_owned();
+        if resource["Condition"] == "Running" {
+            let action = if pausing { "Remove" } else { "Add" };
+            changes.push((action.to_owned(), id.clone(), kind));
+        } else if resource.to_string().contains(r#"{"Fn::If":["Running","#) {
+            changes.push(("Modify".to_owned(), id.clone(), kind));
+        }
+    }
+    changes
 }
 
 #[derive(Debug, Default)]
@@ -355,6 +405,17 @@ impl Stacks {
             .stacks
             .get(stack)
             .map(|deployed| deployed.parameters.clone())
+            .unwrap_or_default()
+    }
+
+    /// `(Action, LogicalResourceId)` of every change set of `stack` described so far, in order.
+    pub fn described_changes(&self, stack: &str) -> Vec<Vec<(String, String)>> {
+        self.shared
+            .lock()
+            .unwrap()
+            .stacks
+            .get(stack)
+            .map(|deployed| deployed.described.clone())
             .unwrap_or_default()
     }
 
@@ -524,15 +585,25 @@ async fn handle_stacks(State(shared): State<Arc<Mutex<StacksState>>>, body: Stri
             &format!("<TemplateBody>{}</TemplateBody>", escape(&stack.template)),
         ),
         ("DescribeChangeSet", Some(stack)) => {
-            let action = if stack.status == "REVIEW_IN_PROGRESS" {
-                "Add"
-            } else {
-                "Modify"
-            };
+            let changes = resource_changes(stack);
+            stack.described.push(
+                changes
+                    .iter()
+                    .map(|(action, id, _)| (action.clone(), id.clone()))
+                    .collect(),
+            );
+            let members: String = changes
+                .iter()
+                .map(|(action, id, kind)| {
+                    format!(
+                        "<member><Type>Resource</Type><ResourceChange><Action>{action}</Action><LogicalResourceId>{id}</LogicalResourceId><ResourceType>{kind}</ResourceType></ResourceChange></member>"
+                    )
+                })
+                .collect();
             xml(
                 "DescribeChangeSet",
                 &format!(
-                    "<ChangeSetName>deployer</ChangeSetName><ChangeSetId>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</ChangeSetId><StackId>{}</StackId><StackName>{name}</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>{action}</Action><LogicalResourceId>Everything</LogicalResourceId><ResourceType>AWS::CloudFormation::WaitConditionHandle</ResourceType></ResourceChange></member></Changes>",
+                    "<ChangeSetName>deployer</ChangeSetName><ChangeSetId>arn:aws:cloudformation:us-east-1:123456789012:changeSet/{name}/1</ChangeSetId><StackId>{}</StackId><StackName>{name}</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes>{members}</Changes>",
                     stack_id(&name)
                 ),
             )

@@ -13,10 +13,10 @@ fn cost_prints_lines_and_totals_for_many_accounts() {
         "NAT gateways",
         "65.70",
         "108.55",
-        "17.29",
+        "0.86",
         "× 20 accounts",
         "2171.00",
-        "345.80",
+        "17.20",
         "per 1,000 evaluated records",
         "model claude-3-haiku",
     ] {
@@ -45,9 +45,63 @@ fn cost_json_of_the_lean_configuration() {
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(value["accounts"], 3);
     assert_eq!(value["account"]["running_usd"], 59.44);
-    assert_eq!(value["account"]["paused_usd"], 17.29);
+    assert_eq!(value["account"]["paused_usd"], 0.86);
     assert_eq!(value["all_accounts"]["running_usd"], 178.32);
     assert_eq!(value["account"]["prices_read_on"], "2025-10-01");
+}
+
+/// The goals' configuration: public task egress (no NAT gateway) with Studio off runs idle for
+/// 38.90 USD a month and pauses for 0.56 (hand-checked in `cost.rs`); Studio needs the NAT.
+#[test]
+fn cost_of_public_ip_egress_meets_the_goals() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = deployer(
+        dir.path(),
+        &[
+            "cost",
+            "--json",
+            "--task-egress",
+            "public-ip",
+            "--deploy-sagemaker-domain",
+            "no",
+        ],
+        &[],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["account"]["running_usd"], 38.90);
+    assert_eq!(value["account"]["paused_usd"], 0.56);
+    let items: Vec<&str> = value["account"]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["item"].as_str().unwrap())
+        .collect();
+    assert!(
+        items.contains(&"public IPv4 addresses of the tasks"),
+        "{items:?}"
+    );
+    let text = deployer(
+        dir.path(),
+        &[
+            "cost",
+            "--task-egress",
+            "public-ip",
+            "--deploy-sagemaker-domain",
+            "no",
+        ],
+        &[],
+    );
+    assert!(text.stdout.contains("38.90"), "{}", text.stdout);
+    let studio = deployer(dir.path(), &["cost", "--task-egress", "public-ip"], &[]);
+    assert_eq!(studio.code, Some(2), "{}", studio.stderr);
+    assert!(
+        studio
+            .stderr
+            .contains("DEPLOY_TASK_EGRESS=public-ip removes the NAT gateways"),
+        "{}",
+        studio.stderr
+    );
 }
 
 #[test]
@@ -85,7 +139,7 @@ fn fleet_cost_multiplies_by_the_targets() {
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(value["accounts"], 3);
-    // 3 × 108.55 and 3 × 17.29.
+    // 3 × 108.55 and 3 × 0.86.
     assert_eq!(value["all_accounts"]["running_usd"], 325.65);
-    assert_eq!(value["all_accounts"]["paused_usd"], 51.87);
+    assert_eq!(value["all_accounts"]["paused_usd"], 2.58);
 }

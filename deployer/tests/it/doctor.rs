@@ -2,7 +2,10 @@
 //! doubles of what moto lacks, which speak the real protocols: the Bedrock control plane
 //! (`model_doubles::bedrock_control`, REST-JSON) and Service Quotas
 //! (`model_doubles::service_quotas`, AWS JSON 1.1). Cases: a healthy account, a model without
-//! access, a low quota, an existing SageMaker domain.
+//! access, a low quota, an existing SageMaker domain, a model without batch inference or with no
+//! batch job allowed. The CloudFront VPC-origin zones pass on moto's us-east-1 zones; the
+//! excluded zone ids and unsupported regions are unit tests of `doctor::vpc_origin_verdict`
+//! (moto's first two zones of every region are supported ones).
 
 use model_doubles::bedrock_control::{BedrockControl, FoundationModel};
 use model_doubles::moto::Moto;
@@ -43,6 +46,20 @@ fn quotas(requests_per_minute: f64) -> Vec<Quota> {
             "L-8CE99163",
             "On-demand model inference tokens per minute for Anthropic Claude 3 Haiku",
             2_000_000.0,
+        ),
+        // Batch inference: Claude 3 Haiku's records per job, and another model's job quota
+        // (batch quotas name the model without its provider).
+        Quota::new(
+            "bedrock",
+            "L-1F644C2A",
+            "Records per batch inference job for Claude 3 Haiku",
+            50_000.0,
+        ),
+        Quota::new(
+            "bedrock",
+            "L-4E7EE0B5",
+            "Sum of in-progress and submitted batch inference jobs using a base model for Claude 3.5 Sonnet",
+            20.0,
         ),
         Quota::new("vpc", "L-F678F1CE", "VPCs per Region", 5.0),
         Quota::new("ec2", "L-0263D0A3", "EC2-VPC Elastic IPs", 5.0),
@@ -136,11 +153,13 @@ fn a_healthy_account_passes_every_check() {
             ("region", "pass"),
             ("model claude-3-haiku", "pass"),
             ("quota claude-3-haiku", "pass"),
+            ("batch claude-3-haiku", "pass"),
             ("sagemaker domain", "pass"),
             ("role AWSServiceRoleForECS", "pass"),
             ("role AWSServiceRoleForElasticLoadBalancing", "pass"),
             ("vpc headroom", "pass"),
             ("elastic ip headroom", "pass"),
+            ("vpc origin zones", "pass"),
         ]
         .map(|(check, status)| (check.to_owned(), status.to_owned()))
     );
@@ -149,6 +168,56 @@ fn a_healthy_account_passes_every_check() {
     // 1,000 records at 1,000 requests a minute (and 650 tokens each at 2,000,000 a minute).
     let quota = report["checks"][3]["reason"].as_str().unwrap();
     assert!(quota.contains("take at least 1.0 min"), "{quota}");
+    let batch = report["checks"][4]["reason"].as_str().unwrap();
+    assert!(
+        batch.contains("up to 50000 records per job (L-1F644C2A)"),
+        "{batch}"
+    );
+    // moto's us-east-1: us-east-1a is use1-az6 and us-east-1b use1-az1 (use1-az3 is excluded).
+    let zones = report["checks"][10]["reason"].as_str().unwrap();
+    assert!(
+        zones.contains("us-east-1a (use1-az6), us-east-1b (use1-az1)"),
+        "{zones}"
+    );
+}
+
+#[test]
+fn batch_inference_not_offered_warns_and_no_batch_job_allowed_fails() {
+    let moto = Moto::start_blocking();
+    create_roles(&moto);
+    let without_batch: Vec<Quota> = quotas(1000.0)
+        .into_iter()
+        .filter(|quota| {
+            !quota.quota_name.contains("Claude 3 Haiku") || !quota.quota_name.contains("batch")
+        })
+        .collect();
+    let run = doctor(&moto, vec![haiku()], without_batch, &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("WARN  batch claude-3-haiku")
+            && run
+                .stdout
+                .contains("batch inference is probably not offered for it here"),
+        "{}",
+        run.stdout
+    );
+    // A job quota of 0 (the code is illustrative): batch mode cannot start a job.
+    let mut no_jobs = quotas(1000.0);
+    no_jobs.push(Quota::new(
+        "bedrock",
+        "L-0C0FFEE0",
+        "Sum of in-progress and submitted batch inference jobs using a base model for Claude 3 Haiku",
+        0.0,
+    ));
+    let run = doctor(&moto, vec![haiku()], no_jobs, &["--json"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(status_of(&statuses(&run), "batch claude-3-haiku"), "fail");
+    assert!(
+        run.stderr
+            .contains("error: 1 check(s) failed: batch claude-3-haiku"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -579,8 +579,8 @@ fn fleet_up_via_bootstrap_deploys_the_bootstrap_stack_in_the_target() {
 }
 
 /// `fleet doctor` runs `doctor` in every target account (Bedrock and Service Quotas served by
-/// the local doubles, everything else by moto) and names a target's failed checks as its root
-/// cause; `fleet pause` runs `pause` in each (nothing deployed: each says so and succeeds).
+/// the local doubles, everything else by moto), names a target's failed checks as its root
+/// cause and a healthy target's warnings in its row; `fleet pause` runs `pause` in each (nothing deployed: each says so and succeeds).
 #[test]
 fn fleet_doctor_and_pause_run_in_every_target() {
     use model_doubles::bedrock_control::{BedrockControl, FoundationModel};
@@ -622,8 +622,12 @@ fn fleet_doctor_and_pause_run_in_every_target() {
         healthy.stderr
     );
     for target in ["111111111111/us-east-1", "222222222222/us-east-1"] {
+        let line = row(&healthy.stdout, target);
+        assert!(line.contains("ok"), "{}", healthy.stdout);
+        // The warnings of each account's report are named in its row: no quotas are listed,
+        // so neither the on-demand nor the batch quotas of the model are known.
         assert!(
-            row(&healthy.stdout, target).contains("ok"),
+            line.contains("warnings: quota claude-3-haiku, batch claude-3-haiku"),
             "{}",
             healthy.stdout
         );

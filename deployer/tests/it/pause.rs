@@ -6,8 +6,9 @@
 //! Not on moto's CloudFormation: moto 5.2.1 does not re-evaluate conditions when only a parameter
 //! changes (a change set comes back empty, `UpdateStack` keeps every resource), so it cannot show
 //! the NAT gateways going away. That the NAT gateways, their addresses and the private default
-//! routes carry the `Running` condition of the `Paused` parameter is checked on the templates
-//! (`stacks/tests/it/security.rs`) and by cfn-lint.
+//! routes, and the app's load balancer, listener, target group and VPC origin, carry the
+//! `Running` condition of the `Paused` parameter, and that the distribution and its paused page
+//! stay, is checked on the templates (`stacks/tests/it/security.rs`) and by cfn-lint.
 
 use model_doubles::moto::Moto;
 
@@ -22,6 +23,11 @@ fn parameter(stacks: &Stacks, stack: &str, key: &str) -> Option<String> {
         .into_iter()
         .find(|(name, _)| name == key)
         .map(|(_, value)| value)
+}
+
+/// `(Action, LogicalResourceId)` of the change set of `stack` described last.
+fn last_changes(stacks: &Stacks, stack: &str) -> Vec<(String, String)> {
+    stacks.described_changes(stack).pop().unwrap_or_default()
 }
 
 /// The `CreateChangeSet` calls, by stack, in order.
@@ -63,8 +69,8 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
         &["up", "--require-approval", "never", "--image", IMAGE],
     );
     assert_eq!(up.code, Some(0), "{}", up.stderr);
-    // The idle figure comes before any change set (no Studio: 108.55 − 0.30, 17.29 − 0.30).
-    let idle = "estimated cost while idle: 108.25 USD a month running, 16.99 USD paused";
+    // The idle figure comes before any change set (no Studio: 108.55 − 0.30, 0.86 − 0.30).
+    let idle = "estimated cost while idle: 108.25 USD a month running, 0.56 USD paused";
     let idle_at = up
         .stderr
         .find(idle)
@@ -82,6 +88,13 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
 
     let pause = run_with(dir.path(), &env, &["pause"]);
     assert_eq!(pause.code, Some(0), "{}", pause.stderr);
+    assert!(
+        pause
+            .stdout
+            .contains("paused: no app task, load balancer, NAT gateway or address; the app's URL shows a paused page"),
+        "{}",
+        pause.stdout
+    );
     // The app first (no task left), then the network.
     assert_eq!(
         change_sets(&stacks)[before..],
@@ -94,6 +107,44 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
             "{stack}"
         );
     }
+    // What CloudFormation does with the flip (the double derives it from the condition
+    // `Running`): the app loses its load balancer and VPC origin but keeps the distribution,
+    // whose origin and paused page switch; the network loses its NAT gateways and addresses.
+    let app_changes = last_changes(&stacks, "llm-eval-app");
+    for removed in [
+        "LoadBalancer",
+        "TargetGroup",
+        "HttpListener",
+        "AlbVpcOrigin",
+    ] {
+        assert!(
+            app_changes.contains(&("Remove".to_owned(), removed.to_owned())),
+            "{removed}: {app_changes:?}"
+        );
+    }
+    for modified in ["Distribution", "Service"] {
+        assert!(
+            app_changes.contains(&("Modify".to_owned(), modified.to_owned())),
+            "{modified}: {app_changes:?}"
+        );
+    }
+    assert!(
+        !app_changes.contains(&("Remove".to_owned(), "Distribution".to_owned())),
+        "{app_changes:?}"
+    );
+    let network_changes = last_changes(&stacks, "llm-eval-network");
+    assert_eq!(
+        network_changes,
+        [
+            "NatEip1",
+            "NatGateway1",
+            "PrivateDefaultRoute1",
+            "NatEip2",
+            "NatGateway2",
+            "PrivateDefaultRoute2"
+        ]
+        .map(|id| ("Remove".to_owned(), id.to_owned()))
+    );
     // Every other parameter kept its value.
     assert_eq!(
         parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
@@ -140,6 +191,23 @@ fn pause_and_resume_with_the_app_stack_keep_the_image_and_order_the_stacks() {
             "{stack}"
         );
     }
+    // Resume creates them again.
+    let app_changes = last_changes(&stacks, "llm-eval-app");
+    for added in [
+        "LoadBalancer",
+        "TargetGroup",
+        "HttpListener",
+        "AlbVpcOrigin",
+    ] {
+        assert!(
+            app_changes.contains(&("Add".to_owned(), added.to_owned())),
+            "{added}: {app_changes:?}"
+        );
+    }
+    assert!(
+        last_changes(&stacks, "llm-eval-network")
+            .contains(&("Add".to_owned(), "NatGateway1".to_owned()))
+    );
     assert_eq!(
         parameter(&stacks, "llm-eval-app", "ImageUri").as_deref(),
         Some(IMAGE)

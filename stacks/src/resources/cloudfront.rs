@@ -1,4 +1,4 @@
-//! `AWS::CloudFront::*`: distribution and VPC origin.
+//! `AWS::CloudFront::*`: distribution, VPC origin and function.
 
 use serde::Serialize;
 
@@ -38,6 +38,40 @@ pub struct DefaultCacheBehavior {
     /// Compress responses.
     #[serde(rename = "Compress", skip_serializing_if = "Option::is_none")]
     pub compress: Option<Value<bool>>,
+    /// CloudFront Functions run on this behaviour's requests or responses.
+    #[serde(
+        rename = "FunctionAssociations",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub function_associations: Option<Value<Vec<FunctionAssociation>>>,
+}
+
+/// A CloudFront Function on a cache behaviour.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionAssociation {
+    /// `viewer-request` or `viewer-response`.
+    #[serde(rename = "EventType")]
+    pub event_type: Value<String>,
+    /// The function's ARN (`Fn::GetAtt Function.FunctionARN`).
+    #[serde(rename = "FunctionARN")]
+    pub function_arn: Value<String>,
+}
+
+/// Settings of a custom (non-S3, non-VPC) origin.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomOriginConfig {
+    /// HTTP port.
+    #[serde(rename = "HTTPPort", skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<Value<i64>>,
+    /// HTTPS port.
+    #[serde(rename = "HTTPSPort", skip_serializing_if = "Option::is_none")]
+    pub https_port: Option<Value<i64>>,
+    /// `http-only`, `https-only` or `match-viewer`.
+    #[serde(rename = "OriginProtocolPolicy")]
+    pub origin_protocol_policy: Value<String>,
+    /// TLS versions CloudFront may use with the origin.
+    #[serde(rename = "OriginSSLProtocols", skip_serializing_if = "Vec::is_empty")]
+    pub origin_ssl_protocols: Vec<Value<String>>,
 }
 
 /// Settings of an origin reached through a VPC origin.
@@ -68,7 +102,10 @@ pub struct Origin {
     pub id: Value<String>,
     /// VPC origin settings.
     #[serde(rename = "VpcOriginConfig", skip_serializing_if = "Option::is_none")]
-    pub vpc_origin_config: Option<VpcOriginConfig>,
+    pub vpc_origin_config: Option<Value<VpcOriginConfig>>,
+    /// Custom origin settings.
+    #[serde(rename = "CustomOriginConfig", skip_serializing_if = "Option::is_none")]
+    pub custom_origin_config: Option<Value<CustomOriginConfig>>,
 }
 
 /// Viewer TLS settings.
@@ -197,4 +234,37 @@ pub struct VpcOrigin {
 resource!(VpcOrigin, "AWS::CloudFront::VpcOrigin", VpcOriginAttr {
     Arn => "Arn",
     Id => "Id",
+});
+
+/// The configuration of a CloudFront Function.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionConfig {
+    /// Comment.
+    #[serde(rename = "Comment")]
+    pub comment: Value<String>,
+    /// `cloudfront-js-1.0` or `cloudfront-js-2.0`.
+    #[serde(rename = "Runtime")]
+    pub runtime: Value<String>,
+}
+
+/// `AWS::CloudFront::Function`: JavaScript run at CloudFront's edge on viewer requests or
+/// responses.
+#[derive(Debug, Clone, Serialize)]
+pub struct Function {
+    /// Name (letters, digits, `-` and `_`, at most 64).
+    #[serde(rename = "Name")]
+    pub name: Value<String>,
+    /// Publish to the LIVE stage on create and update (only a live function can be associated).
+    #[serde(rename = "AutoPublish", skip_serializing_if = "Option::is_none")]
+    pub auto_publish: Option<Value<bool>>,
+    /// The code (at most 10 KB).
+    #[serde(rename = "FunctionCode")]
+    pub function_code: Value<String>,
+    /// Comment and runtime.
+    #[serde(rename = "FunctionConfig")]
+    pub function_config: FunctionConfig,
+}
+resource!(Function, "AWS::CloudFront::Function", FunctionAttr {
+    FunctionArn => "FunctionARN",
+    Stage => "Stage",
 });

@@ -347,8 +347,8 @@ pub struct Service {
     )]
     pub health_check_grace_period_seconds: Option<Value<i64>>,
     /// Target group registrations.
-    #[serde(rename = "LoadBalancers", skip_serializing_if = "Vec::is_empty")]
-    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(rename = "LoadBalancers", skip_serializing_if = "Option::is_none")]
+    pub load_balancers: Option<Value<Vec<LoadBalancer>>>,
     /// Networking.
     #[serde(
         rename = "NetworkConfiguration",

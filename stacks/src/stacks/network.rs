@@ -1,6 +1,7 @@
 //! The network stack: a VPC over two availability zones with public and private subnets, one
 //! NAT gateway per zone (or one for both with `DEPLOY_LEAN_NETWORK`, plus free gateway endpoints
-//! for S3 and DynamoDB), VPC flow logs to CloudWatch, the opt-in customer managed key
+//! for S3 and DynamoDB; or none with `DEPLOY_TASK_EGRESS=public-ip`, where the app's tasks sit
+//! in the public subnets and the gateway endpoints serve the public route table), VPC flow logs to CloudWatch, the opt-in customer managed key
 //! (`DEPLOY_KMS_KEY=yes`, see [`crate::stacks::kms`]) and the opt-in cost budget
 //! (`DEPLOY_BUDGET_USD`).
 //!
@@ -11,7 +12,7 @@
 //! Everything other stacks need leaves through exports named in [`NetworkExports`]; nothing
 //! else about this stack is visible to them.
 
-use crate::config::{KmsKey, StackConfig};
+use crate::config::{KmsKey, StackConfig, TaskEgress};
 use crate::model::{Expr, Output, Pseudo, Template, s};
 use crate::resources::Tag;
 use crate::resources::budgets::{
@@ -190,10 +191,9 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             t.set_condition(&nat, &running);
             nat_gateways.push(nat);
         }
-        let nat = nat_gateways
-            .last()
-            .expect("the first zone always has a NAT gateway")
-            .clone();
+        // Without a NAT gateway (public task egress) the private subnets keep only the VPC's
+        // local route: the internal load balancer lives there and needs no other.
+        let nat = nat_gateways.last().cloned();
         let private = t.add(
             &format!("PrivateSubnet{n}"),
             Subnet {
@@ -211,16 +211,18 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                 tags: named(cfg, &format!("private-{n}")),
             },
         );
-        let route = t.add(
-            &format!("PrivateDefaultRoute{n}"),
-            Route {
-                route_table_id: private_table.r#ref().into(),
-                destination_cidr_block: Some(s("0.0.0.0/0")),
-                gateway_id: None,
-                nat_gateway_id: Some(nat.r#ref().into()),
-            },
-        );
-        t.set_condition(&route, &running);
+        if let Some(nat) = nat {
+            let route = t.add(
+                &format!("PrivateDefaultRoute{n}"),
+                Route {
+                    route_table_id: private_table.r#ref().into(),
+                    destination_cidr_block: Some(s("0.0.0.0/0")),
+                    gateway_id: None,
+                    nat_gateway_id: Some(nat.r#ref().into()),
+                },
+            );
+            t.set_condition(&route, &running);
+        }
         private_tables.push(private_table.clone());
         t.add(
             &format!("PrivateSubnet{n}RouteTableAssociation"),
@@ -250,9 +252,16 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
         );
     }
 
-    if cfg.lean_network {
+    let public_egress = cfg.task_egress == TaskEgress::PublicIp;
+    if cfg.lean_network || public_egress {
         // Gateway endpoints cost nothing and keep S3 (image layers from ECR, the data bucket)
-        // and DynamoDB (the store) traffic off the single NAT gateway.
+        // and DynamoDB (the store) traffic off the single NAT gateway, or with public task
+        // egress on AWS's network rather than the tasks' public addresses.
+        let tables = if public_egress {
+            vec![public_table.clone()]
+        } else {
+            private_tables.clone()
+        };
         for (id, service) in [("S3Endpoint", "s3"), ("DynamoDbEndpoint", "dynamodb")] {
             t.add(
                 id,
@@ -261,10 +270,7 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
                         .into(),
                     vpc_id: vpc.r#ref().into(),
                     vpc_endpoint_type: Some(s("Gateway")),
-                    route_table_ids: private_tables
-                        .iter()
-                        .map(|table| table.r#ref().into())
-                        .collect(),
+                    route_table_ids: tables.iter().map(|table| table.r#ref().into()).collect(),
                 },
             );
         }
@@ -339,6 +345,17 @@ pub fn build(cfg: &StackConfig) -> (Template, NetworkExports) {
             description: "the VPC address range".into(),
             value: vpc.get_att(VpcAttr::CidrBlock),
             export: Some(Expr::str(&exports.vpc_cidr)),
+            condition: None,
+        },
+    );
+    // Whether `deployer pause` holds the stack; it also keeps `Paused` and `Running` in use when
+    // no resource carries the condition (no NAT gateway with public task egress).
+    t.add_output(
+        "PauseState",
+        Output {
+            description: "running, or paused by deployer pause".into(),
+            value: running.if_(Expr::str("running"), Expr::str("paused")),
+            export: None,
             condition: None,
         },
     );

@@ -1,9 +1,10 @@
 //! checkov, a second opinion on our templates: one checkov process over every template of the
-//! default configuration, of `DEPLOY_KMS_KEY=yes`, and of CloudFront access logs with a key,
-//! must report no failed check. Each accepted check is skipped with checkov's own metadata
-//! (`Metadata.checkov.skip`, see `stacks/src/stacks/checkov.rs`) next to its resource; the
-//! test also requires that checkov applied every skip we wrote (a skip of a check id that does
-//! not exist or does not apply to the resource type fails), and parsed every template.
+//! default configuration, of `DEPLOY_KMS_KEY=yes`, of CloudFront access logs with a key, and of
+//! the economy options with public task egress, must report no failed check. Each accepted
+//! check is skipped with checkov's own metadata (`Metadata.checkov.skip`, see
+//! `stacks/src/stacks/checkov.rs`) next to its resource; the test also requires that checkov
+//! applied every skip we wrote (a skip of a check id that does not exist or does not apply to
+//! the resource type fails), and parsed every template.
 //!
 //! checkov comes from `$CHECKOV`, else `checkov` on `PATH`; `scripts/test.sh` installs the
 //! pinned version into its own cached venv and sets `CHECKOV`. Without it this test fails.
@@ -72,6 +73,17 @@ fn checkov_passes_every_template_with_reasoned_skips() {
             StackConfig {
                 kms_key: KmsKey::Create,
                 cloudfront_access_logs: true,
+                ..StackConfig::default()
+            },
+        ),
+        // The economy options with public task egress: no NAT gateway, tasks with addresses.
+        (
+            "lean-spot-public-ip",
+            StackConfig {
+                lean_network: true,
+                fargate_spot: true,
+                task_egress: stacks::config::TaskEgress::PublicIp,
+                deploy_sagemaker_domain: false,
                 ..StackConfig::default()
             },
         ),

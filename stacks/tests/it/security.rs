@@ -407,7 +407,12 @@ fn cloudfront_is_https_uncached_and_reaches_the_alb_privately() {
         "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
     );
     assert_eq!(config["HttpVersion"], "http2and3");
-    assert!(config["Origins"][0]["VpcOriginConfig"]["VpcOriginId"].is_object());
+    // Running: the load balancer through the VPC origin; paused: the placeholder (see below).
+    assert_eq!(
+        config["Origins"][0]["VpcOriginConfig"]["Fn::If"][0],
+        "Running"
+    );
+    assert!(config["Origins"][0]["VpcOriginConfig"]["Fn::If"][1]["VpcOriginId"].is_object());
     assert!(config.get("Logging").is_none());
     let logged = synth(&StackConfig {
         cloudfront_access_logs: true,
@@ -724,6 +729,180 @@ fn budget_alerts_the_address_at_80_percent_and_at_the_forecast() {
     assert!(
         network_of(&stacks::config::StackConfig::default())["Resources"]
             .get("MonthlyBudget")
+            .is_none()
+    );
+}
+
+/// What pause deletes from the app stack: the load balancer, its listener and target group and
+/// the VPC origin carry `Running`; the distribution stays (its URL too) and answers with the
+/// paused page's function; the service drops its load balancer while paused.
+#[test]
+fn pause_removes_the_load_balancer_and_vpc_origin_but_keeps_the_distribution() {
+    for cfg in StackConfig::default().toggle_combinations() {
+        if !cfg.deploy_prompt_app {
+            continue;
+        }
+        let label = cfg.toggle_label();
+        let stacks = synth(&cfg);
+        let app = of_kind(&stacks, "app").template.to_json_value();
+        let resources = &app["Resources"];
+        for id in [
+            "LoadBalancer",
+            "TargetGroup",
+            "HttpListener",
+            "AlbVpcOrigin",
+        ] {
+            assert_eq!(resources[id]["Condition"], "Running", "{label} {id}");
+        }
+        for id in [
+            "Distribution",
+            "PausedPageFunction",
+            "Service",
+            "AlbSecurityGroup",
+        ] {
+            assert!(resources[id].get("Condition").is_none(), "{label} {id}");
+        }
+        // Nothing unconditional names a conditional resource by `DependsOn`.
+        for (id, resource) in resources.as_object().unwrap() {
+            if resource.get("Condition").is_some() {
+                continue;
+            }
+            for dependency in resource["DependsOn"].as_array().into_iter().flatten() {
+                let target = dependency.as_str().unwrap();
+                assert!(
+                    resources[target].get("Condition").is_none(),
+                    "{label}: {id} depends on conditional {target}"
+                );
+            }
+        }
+        let service = &resources["Service"];
+        assert_eq!(
+            service["Properties"]["LoadBalancers"]["Fn::If"][0], "Running",
+            "{label}"
+        );
+        assert_eq!(
+            service["Properties"]["LoadBalancers"]["Fn::If"][2],
+            serde_json::json!({"Ref": "AWS::NoValue"})
+        );
+        assert_eq!(
+            service["Properties"]["HealthCheckGracePeriodSeconds"],
+            serde_json::json!({"Fn::If": ["Running", 60, {"Ref": "AWS::NoValue"}]})
+        );
+        // The service waits for the listener while running, through a reference.
+        assert_eq!(
+            service["Metadata"]["ListenerWhenRunning"],
+            serde_json::json!({"Fn::If": ["Running", {"Ref": "HttpListener"}, ""]})
+        );
+        let config = &resources["Distribution"]["Properties"]["DistributionConfig"];
+        let origin = &config["Origins"][0];
+        assert_eq!(
+            origin["DomainName"],
+            serde_json::json!({"Fn::If": ["Running", {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}, {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}]})
+        );
+        assert_eq!(
+            origin["CustomOriginConfig"]["Fn::If"][2]["OriginProtocolPolicy"],
+            "https-only"
+        );
+        assert_eq!(
+            origin["CustomOriginConfig"]["Fn::If"][2]["OriginSSLProtocols"],
+            serde_json::json!(["TLSv1.2"])
+        );
+        assert_eq!(
+            config["DefaultCacheBehavior"]["FunctionAssociations"],
+            serde_json::json!({"Fn::If": ["Running", {"Ref": "AWS::NoValue"}, [{
+                "EventType": "viewer-request",
+                "FunctionARN": {"Fn::GetAtt": ["PausedPageFunction", "FunctionARN"]}
+            }]]})
+        );
+        let function = &resources["PausedPageFunction"]["Properties"];
+        assert_eq!(function["AutoPublish"], true);
+        assert_eq!(function["FunctionConfig"]["Runtime"], "cloudfront-js-2.0");
+        let code = function["FunctionCode"].as_str().unwrap();
+        assert!(code.contains("statusCode: 503"), "{code}");
+        assert!(code.contains("deployer resume"), "{code}");
+        assert!(
+            code.len() < 10 * 1024,
+            "CloudFront Functions take at most 10 KB"
+        );
+        // The URL output stays: it names the distribution, which is never removed.
+        assert!(app["Outputs"]["Url"].get("Condition").is_none(), "{label}");
+    }
+}
+
+/// `DEPLOY_TASK_EGRESS=public-ip`: no NAT gateway, no private default route; the tasks sit in
+/// the public subnets with a public address and still admit only the load balancer; the free
+/// gateway endpoints serve the public route table.
+#[test]
+fn public_ip_egress_has_no_nat_and_tasks_admit_only_the_load_balancer() {
+    let cfg = StackConfig {
+        task_egress: stacks::config::TaskEgress::PublicIp,
+        deploy_sagemaker_domain: false,
+        ..StackConfig::default()
+    };
+    let network = network_of(&cfg);
+    let resources = network["Resources"].as_object().unwrap();
+    for (id, resource) in resources {
+        assert_ne!(resource["Type"], "AWS::EC2::NatGateway", "{id}");
+        assert_ne!(resource["Type"], "AWS::EC2::EIP", "{id}");
+        assert!(!id.starts_with("PrivateDefaultRoute"), "{id}");
+    }
+    for id in ["S3Endpoint", "DynamoDbEndpoint"] {
+        assert_eq!(
+            resources[id]["Properties"]["RouteTableIds"],
+            serde_json::json!([{"Ref": "PublicRouteTable"}]),
+            "{id}"
+        );
+    }
+    // The subnets still give no address by default: only the tasks ask for one.
+    for n in [1, 2] {
+        assert_eq!(
+            resources[&format!("PublicSubnet{n}")]["Properties"]["MapPublicIpOnLaunch"],
+            false
+        );
+    }
+    let stacks = synth(&cfg);
+    let app = of_kind(&stacks, "app").template.to_json_value();
+    let vpc =
+        &app["Resources"]["Service"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"];
+    assert_eq!(vpc["AssignPublicIp"], "ENABLED");
+    assert_eq!(
+        vpc["Subnets"],
+        serde_json::json!([
+            {"Fn::ImportValue": "llm-eval-network-PublicSubnet1Id"},
+            {"Fn::ImportValue": "llm-eval-network-PublicSubnet2Id"}
+        ])
+    );
+    let task_sg = &app["Resources"]["TaskSecurityGroup"]["Properties"];
+    assert!(task_sg.get("SecurityGroupIngress").is_none());
+    let ingress = &app["Resources"]["TaskIngressFromAlb"]["Properties"];
+    assert_eq!(
+        ingress["SourceSecurityGroupId"],
+        serde_json::json!({"Fn::GetAtt": ["AlbSecurityGroup", "GroupId"]})
+    );
+    assert!(ingress.get("CidrIp").is_none());
+    // The only ingress rule of the tasks' group is that one.
+    let rules: Vec<&str> = app["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, resource)| {
+            resource["Type"] == "AWS::EC2::SecurityGroupIngress"
+                && resource["Properties"]["GroupId"]
+                    == serde_json::json!({"Fn::GetAtt": ["TaskSecurityGroup", "GroupId"]})
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(rules, ["TaskIngressFromAlb"]);
+    // The default stays private.
+    let default = default_stack("app").template.to_json_value();
+    assert_eq!(
+        default["Resources"]["Service"]["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+            ["AssignPublicIp"],
+        "DISABLED"
+    );
+    assert!(
+        default["Resources"]["Service"]["Metadata"]
+            .get("checkov")
             .is_none()
     );
 }

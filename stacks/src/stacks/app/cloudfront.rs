@@ -1,11 +1,20 @@
 //! CloudFront in front of the app: a VPC origin for the internal ALB and the distribution
 //! (HTTPS only, managed no-cache, all-viewer and security-headers policies, optional custom
-//! domain and access logs).
+//! domain and access logs), and the paused page.
+//!
+//! While `deployer pause` holds the stack (`Paused=true`) the load balancer and the VPC origin
+//! are deleted (condition `Running`), but the distribution, and so the app's URL, stays: its
+//! origin becomes a placeholder that is never contacted, and the CloudFront Function
+//! [`PAUSED_PAGE_CODE`] answers every viewer request with a 503 page that says the app is
+//! paused and who can resume it. Resume restores the VPC origin and removes the function from
+//! the behaviour.
 
 use crate::config::StackConfig;
+use crate::model::Expr;
 use crate::model::{Handle, Template, Value, s, strs};
 use crate::resources::cloudfront::{
-    DefaultCacheBehavior, Distribution, DistributionConfig, Logging, Origin, ViewerCertificate,
+    CustomOriginConfig, DefaultCacheBehavior, Distribution, DistributionConfig, Function,
+    FunctionAssociation, FunctionAttr, FunctionConfig, Logging, Origin, ViewerCertificate,
     VpcOrigin, VpcOriginAttr, VpcOriginConfig, VpcOriginEndpointConfig,
 };
 use crate::resources::elbv2::LoadBalancerAttr;
@@ -27,6 +36,32 @@ pub const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2
 /// options, XSS protection, referrer policy).
 pub const SECURITY_HEADERS: &str = "67f7725c-6f97-4210-82d7-5512b31e9d03";
 
+/// The CloudFront Function (runtime `cloudfront-js-2.0`) that answers every request while the
+/// app is paused: 503, not cached, with a page naming the way back. It reads nothing from the
+/// request and holds no secret.
+pub const PAUSED_PAGE_CODE: &str = r#"function handler(event) {
+  return {
+    statusCode: 503,
+    statusDescription: 'Service Unavailable',
+    headers: {
+      'content-type': { value: 'text/html; charset=utf-8' },
+      'cache-control': { value: 'no-store' },
+      'retry-after': { value: '3600' }
+    },
+    body: {
+      encoding: 'text',
+      data: '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Paused</title></head><body><h1>This evaluation app is paused</h1><p>Its data and users are kept. Ask your workshop facilitator to run <code>deployer resume</code>; the app is back at this address a few minutes later.</p></body></html>'
+    }
+  };
+}
+"#;
+
+/// Host of the distribution's origin while paused. Never contacted: the paused page's function
+/// answers every viewer request before CloudFront picks an origin. A distribution needs an
+/// origin, and this one is AWS's own regional S3 endpoint, which would refuse an anonymous
+/// request anyway.
+pub const PAUSED_ORIGIN_HOST: &str = "s3.${AWS::Region}.amazonaws.com";
+
 /// Handles of the CloudFront resources.
 pub(super) struct Edge {
     pub distribution: Handle<Distribution>,
@@ -44,6 +79,7 @@ pub(super) fn add(
         certificate,
         alias,
         custom_domain,
+        running,
         ..
     } = params;
     let logs_bucket = &buckets.logs_bucket;
@@ -60,6 +96,21 @@ pub(super) fn add(
                 origin_protocol_policy: Some(s("http-only")),
             },
             tags: app_tags(cfg),
+        },
+    );
+    t.set_condition(&vpc_origin, running);
+    let paused_page = t.add(
+        "PausedPageFunction",
+        Function {
+            // CloudFront Function names are unique per account, across regions: at most
+            // 20 + 1 + 14 + 7 = 42 of the 64 characters allowed.
+            name: Expr::sub(format!("{prefix}-${{AWS::Region}}-paused")).into(),
+            auto_publish: Some(true.into()),
+            function_code: s(PAUSED_PAGE_CODE),
+            function_config: FunctionConfig {
+                comment: s("answers every request while deployer pause holds the app"),
+                runtime: s("cloudfront-js-2.0"),
+            },
         },
     );
     let viewer_certificate = Value::if_(
@@ -97,16 +148,37 @@ pub(super) fn add(
                     prefix: Some(s("cloudfront/")),
                     include_cookies: Some(false.into()),
                 }),
+                // One origin whose settings follow `Running`: the load balancer through the
+                // VPC origin, or while paused the placeholder (never contacted).
                 origins: vec![Origin {
-                    domain_name: alb.get_att(LoadBalancerAttr::DnsName).into(),
+                    domain_name: running
+                        .if_(
+                            alb.get_att(LoadBalancerAttr::DnsName),
+                            Expr::sub(PAUSED_ORIGIN_HOST),
+                        )
+                        .into(),
                     id: s("alb"),
-                    vpc_origin_config: Some(VpcOriginConfig {
-                        vpc_origin_id: vpc_origin.get_att(VpcOriginAttr::Id).into(),
-                        origin_keepalive_timeout: Some(60.into()),
-                        // Maximum without a quota increase; streaming responses reset it with
-                        // every chunk.
-                        origin_read_timeout: Some(60.into()),
-                    }),
+                    vpc_origin_config: Some(Value::if_(
+                        running,
+                        Value::Lit(VpcOriginConfig {
+                            vpc_origin_id: vpc_origin.get_att(VpcOriginAttr::Id).into(),
+                            origin_keepalive_timeout: Some(60.into()),
+                            // Maximum without a quota increase; streaming responses reset it
+                            // with every chunk.
+                            origin_read_timeout: Some(60.into()),
+                        }),
+                        Value::no_value(),
+                    )),
+                    custom_origin_config: Some(Value::if_(
+                        running,
+                        Value::no_value(),
+                        Value::Lit(CustomOriginConfig {
+                            http_port: Some(80.into()),
+                            https_port: Some(443.into()),
+                            origin_protocol_policy: s("https-only"),
+                            origin_ssl_protocols: strs(&["TLSv1.2"]),
+                        }),
+                    )),
                 }],
                 price_class: Some(s("PriceClass_100")),
                 viewer_certificate: Some(viewer_certificate),
@@ -123,6 +195,14 @@ pub(super) fn add(
                     response_headers_policy_id: Some(s(SECURITY_HEADERS)),
                     // Compression would buffer server-sent events.
                     compress: Some(false.into()),
+                    function_associations: Some(Value::if_(
+                        running,
+                        Value::no_value(),
+                        Value::Lit(vec![FunctionAssociation {
+                            event_type: s("viewer-request"),
+                            function_arn: paused_page.get_att(FunctionAttr::FunctionArn).into(),
+                        }]),
+                    )),
                 },
             },
             tags: app_tags(cfg),

@@ -25,6 +25,9 @@ use crate::stacks::app::{
 use crate::stacks::toolkit::repository_name;
 use crate::stacks::{checkov, kms};
 
+/// Key of the service's metadata entry that makes it wait for the listener while running.
+pub const LISTENER_DEPENDENCY: &str = "ListenerWhenRunning";
+
 /// Handles of the ECS resources and their roles.
 pub(super) struct Compute {
     pub log_group: Handle<LogGroup>,
@@ -50,6 +53,7 @@ pub(super) fn add(
 ) -> Compute {
     let prefix = cfg.prefix.as_str();
     let private_subnets = imports.private_subnets.clone();
+    let public_egress = cfg.task_egress == crate::config::TaskEgress::PublicIp;
     let image = &params.image;
     let data_bucket = &buckets.data_bucket;
     let Auth {
@@ -364,17 +368,34 @@ pub(super) fn add(
             // The subnets are in two Availability Zones; Fargate spreads the tasks over them
             // and rebalancing keeps them spread after a zone recovers.
             availability_zone_rebalancing: Some(s("ENABLED")),
-            health_check_grace_period_seconds: Some(60.into()),
-            load_balancers: vec![ServiceLoadBalancer {
-                container_name: Some(s("app")),
-                container_port: Some(APP_PORT.into()),
-                target_group_arn: Some(target_group.r#ref().into()),
-            }],
+            // The load balancer exists only while running (pause deletes it): ECS adds and
+            // removes a rolling-update service's load balancers in place, and the grace period
+            // is valid only with one.
+            health_check_grace_period_seconds: Some(Value::if_(
+                &params.running,
+                Value::Lit(60),
+                Value::no_value(),
+            )),
+            load_balancers: Some(Value::if_(
+                &params.running,
+                Value::Lit(vec![ServiceLoadBalancer {
+                    container_name: Some(s("app")),
+                    container_port: Some(APP_PORT.into()),
+                    target_group_arn: Some(target_group.r#ref().into()),
+                }]),
+                Value::no_value(),
+            )),
             network_configuration: Some(NetworkConfiguration {
                 awsvpc_configuration: Some(AwsVpcConfiguration {
-                    assign_public_ip: Some(s("DISABLED")),
+                    // With public egress the task's own public address is its way out; its
+                    // security group still admits only the load balancer.
+                    assign_public_ip: Some(s(if public_egress { "ENABLED" } else { "DISABLED" })),
                     security_groups: vec![task_sg.get_att(SecurityGroupAttr::GroupId).into()],
-                    subnets: private_subnets,
+                    subnets: if public_egress {
+                        imports.public_subnets.clone()
+                    } else {
+                        private_subnets
+                    },
                 }),
             }),
             deployment_configuration: Some(DeploymentConfiguration {
@@ -391,7 +412,18 @@ pub(super) fn add(
         },
     );
     // The target group must be attached to the load balancer before a service registers in it.
-    t.depends_on(&service, listener);
+    // The listener exists only while running, and a `DependsOn` on a resource whose condition
+    // is false fails the template, so the dependency is a reference in the service's metadata
+    // under the same condition (CloudFormation orders resources by every reference).
+    if let Some(metadata) = t.metadata_mut(&service) {
+        metadata.insert(
+            LISTENER_DEPENDENCY.to_owned(),
+            params
+                .running
+                .if_(listener.r#ref(), Expr::str(""))
+                .to_json(),
+        );
+    }
     Compute {
         log_group,
         cluster,

@@ -5,7 +5,10 @@
 //!
 //! Security invariants, each checked by the tests and the cfn-lint run:
 //! - nothing accepts traffic from `0.0.0.0/0`: the ALB is `internal` and its security group only
-//!   admits CloudFront's origin-facing prefix list; tasks only admit the ALB;
+//!   admits CloudFront's origin-facing prefix list; tasks only admit the ALB (also with
+//!   `DEPLOY_TASK_EGRESS=public-ip`, where they have a public address for their way out);
+//! - while paused (`Paused=true`) nothing costs by the hour: no task, no load balancer, no VPC
+//!   origin; the distribution (and so the URL) stays and a CloudFront Function answers;
 //! - the Cognito client secret never appears in the template or its outputs: CloudFormation
 //!   copies it at deploy time (`Fn::GetAtt Client.ClientSecret`) into a Secrets Manager secret
 //!   that ECS injects into the container (`Secrets`), so it only lives in Cognito, Secrets
@@ -121,6 +124,8 @@ fn app_tags(cfg: &StackConfig) -> Vec<Tag> {
 struct Imports {
     vpc_id: Value<String>,
     private_subnets: Vec<Value<String>>,
+    /// Where the tasks run with `DEPLOY_TASK_EGRESS=public-ip`.
+    public_subnets: Vec<Value<String>>,
     /// The customer managed key (`DEPLOY_KMS_KEY`), if any.
     kms_key: Option<Value<String>>,
 }
@@ -135,6 +140,11 @@ impl Imports {
                 .iter()
                 .map(|name| NetworkExports::import(name).into())
                 .collect(),
+            public_subnets: network
+                .public_subnets
+                .iter()
+                .map(|name| NetworkExports::import(name).into())
+                .collect(),
         }
     }
 }
@@ -146,7 +156,9 @@ struct Parameters {
     certificate: ParamHandle,
     alias: ParamHandle,
     custom_domain: CondHandle,
-    /// False while `deployer pause` holds the app: the service runs no task.
+    /// False while `deployer pause` holds the app: the service runs no task, the load balancer,
+    /// its listener and target group and the CloudFront VPC origin are deleted, and the
+    /// distribution answers every request with the paused page.
     running: CondHandle,
 }
 

@@ -3,6 +3,10 @@
 //!
 //! Invariant: no rule admits `0.0.0.0/0`; the ALB is `internal` and only admits CloudFront's
 //! origin-facing prefix list, the tasks only admit the ALB.
+//!
+//! The load balancer, its target group and its listener carry the condition `Running`: they
+//! cost by the hour (the load balancer) or need it (the others), so `deployer pause` deletes
+//! them and `deployer resume` creates them again. The security groups are free and stay.
 
 use crate::config::StackConfig;
 use crate::model::{Handle, Template, s};
@@ -124,6 +128,7 @@ pub(super) fn add(
     // ELB writes a test object when access logs are switched on, so the bucket policy that
     // allows it must exist first.
     t.depends_on(&alb, logs_bucket_policy);
+    t.set_condition(&alb, &params.running);
     let target_group = t.add(
         "TargetGroup",
         TargetGroup {
@@ -149,6 +154,7 @@ pub(super) fn add(
             tags: app_tags(cfg),
         },
     );
+    t.set_condition(&target_group, &params.running);
     // Plain HTTP between CloudFront's VPC origin and the internal ALB: the hop stays inside
     // AWS's network and the VPC; HTTPS here would need a certificate for a private name.
     let listener = t.add(
@@ -164,6 +170,7 @@ pub(super) fn add(
             protocol: Some(s("HTTP")),
         },
     );
+    t.set_condition(&listener, &params.running);
     let plain_http = "the internal ALB is reachable only from CloudFront's VPC origin inside the VPC, which terminates TLS for viewers; HTTPS on this hop would need a certificate for a private name";
     checkov::skip(
         t,
