@@ -53,9 +53,7 @@ async fn start_run(browser: &Browser, name: &str, template: &str, first: Option<
             browser.clear_and_type("#count", &n.to_string()).await;
         }
         None => {
-            browser
-                .click("input[name='selection'][value='all']")
-                .await;
+            browser.click("input[name='selection'][value='all']").await;
         }
     }
     browser.click("button[value='run']").await;
