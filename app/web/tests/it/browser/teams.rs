@@ -374,6 +374,13 @@ async fn a_workshop_shares_runs_facilitates_and_ranks_a_challenge_in_the_browser
     participant
         .wait_for_text("#run-status", "finished", RUN_WAIT)
         .await;
+    let clone_id = participant
+        .url()
+        .await
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
     assert!(
         participant
             .client
@@ -388,6 +395,37 @@ async fn a_workshop_shares_runs_facilitates_and_ranks_a_challenge_in_the_browser
         !datasets.contains("squad-qa.jsonl"),
         "no copy of the dataset: {datasets}"
     );
+    // Compared with his own run: alice's shared run is one of the columns.
+    participant
+        .goto(&url(&format!(
+            "/compare?run={alice_id}/{shared_id}&run={clone_id}"
+        )))
+        .await;
+    let compared = participant
+        .wait_for_text("main", "Alice shared", PAGE_WAIT)
+        .await;
+    assert!(compared.contains("Compare"), "{compared}");
+    participant.screenshot("47-compare-shared-with-own").await;
+
+    // The facilitator sets alice's quotas: stored, shown as hers.
+    facilitator.goto(&url("/team")).await;
+    facilitator
+        .clear_and_type("tr[data-user='alice'] input[name='runs_per_user']", "5")
+        .await;
+    facilitator
+        .click("tr[data-user='alice'] form.quotas button[type=submit]")
+        .await;
+    facilitator
+        .wait_for_text("tr[data-user='alice']", "set for this user", PAGE_WAIT)
+        .await;
+    let stored = app
+        .state
+        .store
+        .user_quotas(&store::UserId::new(&alice_id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored["runs_per_user"], 5, "{stored}");
 
     // The facilitator publishes a challenge on a dataset of theirs, and watches it.
     facilitator.goto(&url("/datasets")).await;
