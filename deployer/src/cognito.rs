@@ -317,6 +317,71 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// Puts `email` in `group` (AdminAddUserToGroup; again: no change). The group must exist:
+    /// the app stack creates the facilitators' group with the pool.
+    pub async fn add_to_group(&self, email: &Email, group: &str) -> anyhow::Result<()> {
+        match self
+            .client
+            .admin_add_user_to_group()
+            .user_pool_id(&self.id)
+            .username(email.as_str())
+            .group_name(group)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|service| service.is_resource_not_found_exception()) =>
+            {
+                Err(anyhow::anyhow!(
+                    "user pool {} has no group `{group}`: deploy the app stack with this facilitator group (`deployer up`), or set DEPLOY_FACILITATOR_GROUP to the group it has",
+                    self.id
+                ))
+            }
+            Err(err) => Err(service_error(err))
+                .with_context(|| format!("adding {email} to the group {group}")),
+        }
+    }
+
+    /// The usernames in `group` (at most [`MAX_LISTED`]); empty when the pool has no such group.
+    pub async fn group_members(&self, group: &str) -> anyhow::Result<Vec<String>> {
+        let mut members = Vec::new();
+        let mut pages = self
+            .client
+            .list_users_in_group()
+            .user_pool_id(&self.id)
+            .group_name(group)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(page) => page,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|service| service.is_resource_not_found_exception()) =>
+                {
+                    return Ok(Vec::new());
+                }
+                Err(err) => {
+                    return Err(service_error(err))
+                        .with_context(|| format!("listing the group {group} of {}", self.id));
+                }
+            };
+            for user in page.users() {
+                if members.len() >= MAX_LISTED {
+                    return Ok(members);
+                }
+                members.push(user.username().unwrap_or_default().to_owned());
+            }
+        }
+        Ok(members)
+    }
+}
+
 fn attribute(name: &str, value: &str) -> anyhow::Result<AttributeType> {
     AttributeType::builder()
         .name(name)

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use stacks::config::{
     ConfigError, StackConfig, TaskSize, check_batch_expiry_days, check_budget_email,
-    check_git_repo, check_kms_key, check_prefix, check_region, check_secret_name, check_task_count,
-    parse_bool, parse_kms_key, parse_u32,
+    check_git_repo, check_group_name, check_kms_key, check_prefix, check_region, check_secret_name,
+    check_task_count, parse_bool, parse_kms_key, parse_u32,
 };
 
 /// A configuration being resolved: the stack config, plus the task size's two halves, which
@@ -199,6 +199,18 @@ pub const SETTINGS: &[Setting] = &[
         apply: |draft, value| {
             check_secret_name(value)?;
             draft.cfg.openai_secret_name = value.to_owned();
+            Ok(())
+        },
+    },
+    Setting {
+        key: "facilitator_group",
+        env: "DEPLOY_FACILITATOR_GROUP",
+        value_name: "NAME",
+        help: "the user pool group whose members are the web app's facilitators (users add --facilitator puts a user in it)",
+        default: |cfg| cfg.facilitator_group.clone(),
+        apply: |draft, value| {
+            check_group_name(value)?;
+            draft.cfg.facilitator_group = value.to_owned();
             Ok(())
         },
     },
@@ -765,7 +777,7 @@ mod tests {
         check_file(
             "prefix = \"demo\"\n\nprefx = \"demo\"",
             Err(
-                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, task_egress, budget_usd, budget_email",
+                "line 3: unknown key `prefx`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, facilitator_group, kms_key, lean_network, fargate_spot, task_egress, budget_usd, budget_email",
             ),
         )
     }
@@ -788,7 +800,7 @@ mod tests {
         check_file(
             "prefix = \"a\"\n[sec]\nx = 1\n",
             Err(
-                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, kms_key, lean_network, fargate_spot, task_egress, budget_usd, budget_email",
+                "line 2: unknown key `sec`; known keys: prefix, region, deploy_sagemaker_domain, deploy_prompt_app, cdk_nag, cloudfront_access_logs, task_cpu, task_memory, task_count, batch_expiry_days, studio_git_repo, openai_secret_name, facilitator_group, kms_key, lean_network, fargate_spot, task_egress, budget_usd, budget_email",
             ),
         )
     }

@@ -73,6 +73,11 @@ pub enum ConfigError {
         "studio git repo must not contain credentials (`user:password@`): they would be stored in plain text in the template; use a public repository URL"
     )]
     GitRepoCredentials,
+    /// A Cognito group name Cognito would refuse.
+    #[error(
+        "facilitator group `{0}` is invalid; use 1-128 letters, digits and punctuation, without spaces"
+    )]
+    InvalidGroupName(String),
     /// A Secrets Manager name with characters it does not allow.
     #[error("secret name `{0}` is invalid; use 1-512 of letters, digits and `/_+=.@-`")]
     InvalidSecretName(String),
@@ -342,6 +347,19 @@ pub fn check_secret_name(name: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Checks a Cognito group name (the facilitators' group): 1 to 128 characters, none of them
+/// white space or control characters (Cognito's pattern is `[\p{L}\p{M}\p{S}\p{N}\p{P}]+`).
+pub fn check_group_name(name: &str) -> Result<(), ConfigError> {
+    let name_ok = (1..=128).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|ch| !ch.is_whitespace() && !ch.is_control());
+    if !name_ok {
+        return Err(ConfigError::InvalidGroupName(name.to_owned()));
+    }
+    Ok(())
+}
+
 /// Fargate task size: CPU units (1024 = 1 vCPU) and memory MiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskSize {
@@ -491,6 +509,9 @@ pub struct StackConfig {
     /// `DEPLOY_BATCH_EXPIRY_DAYS`: days after which Bedrock batch inputs and outputs expire
     /// from the data bucket.
     pub batch_expiry_days: u32,
+    /// `DEPLOY_FACILITATOR_GROUP`: the user pool's group whose members are facilitators of the
+    /// web app (the `cognito:groups` claim of their tokens).
+    pub facilitator_group: String,
 }
 
 impl Default for StackConfig {
@@ -513,6 +534,7 @@ impl Default for StackConfig {
             budget_usd: 0,
             budget_email: String::new(),
             batch_expiry_days: DEFAULT_BATCH_EXPIRY_DAYS,
+            facilitator_group: "facilitators".to_owned(),
         }
     }
 }
@@ -530,6 +552,7 @@ impl StackConfig {
         if self.deploy_sagemaker_domain && self.task_egress == TaskEgress::PublicIp {
             return Err(ConfigError::StudioNeedsNat);
         }
+        check_group_name(&self.facilitator_group)?;
         check_secret_name(&self.openai_secret_name)
     }
 
@@ -873,6 +896,14 @@ mod tests {
     #[test]
     fn secret_name_space() {
         check_config(|c| c.openai_secret_name = "a b".into(), false)
+    }
+    #[test]
+    fn facilitator_group_names_cognito_takes() {
+        check_config(|c| c.facilitator_group = "a b".into(), false);
+        check_config(|c| c.facilitator_group = String::new(), false);
+        check_config(|c| c.facilitator_group = "x".repeat(129), false);
+        check_config(|c| c.facilitator_group = "x".repeat(128), true);
+        check_config(|c| c.facilitator_group = "workshop-hosts".into(), true);
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct User {
     pub username: String,
     /// The email address, if the pool has one for the user.
     pub email: Option<String>,
+    /// The Cognito groups the verified access token names (`cognito:groups`): what roles are
+    /// read from, never from anything the browser sends.
+    pub groups: Vec<String>,
 }
 
 /// The verified tokens of one signed-in browser session.
@@ -522,6 +525,7 @@ impl Authenticator {
                 // The access token's `username` is what REFRESH_TOKEN_AUTH's SECRET_HASH needs.
                 username: access.username,
                 email: id.email,
+                groups: access.groups,
             },
             id_token: SecretString::from(issued.id_token),
             access_token: SecretString::from(issued.access_token),
@@ -789,6 +793,7 @@ mod tests {
                 sub: "s".into(),
                 username: "u".into(),
                 email: None,
+                groups: Vec::new(),
             },
             id_token: SecretString::from("i".to_owned()),
             access_token: SecretString::from("a".to_owned()),

@@ -110,6 +110,8 @@ pub struct VerifiedClaims {
     pub username: String,
     /// The email address, when the ID token carries one.
     pub email: Option<String>,
+    /// The user's Cognito groups (`cognito:groups`; empty when the token has none).
+    pub groups: Vec<String>,
     /// When the token stops being valid.
     pub expires_at: SystemTime,
     /// When the token was issued.
@@ -131,6 +133,8 @@ struct RawClaims {
     cognito_username: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default, rename = "cognito:groups")]
+    groups: Vec<String>,
 }
 
 /// Verifies the tokens of one user pool and app client.
@@ -222,6 +226,7 @@ impl TokenVerifier {
             sub: claims.sub,
             username,
             email: claims.email,
+            groups: claims.groups,
             expires_at,
             issued_at,
         })

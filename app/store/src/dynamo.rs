@@ -12,6 +12,19 @@
 //! | settings | `U#<owner>` | `SETTINGS` |
 //! | record | `U#<owner>#R#<run id>` | `<position, 10 digits>#<model order, 5 digits>` |
 //! | session | `SESSIONS#<first hex digit of the hash>` | SHA-256 of the session id |
+//! | known user | `USERS` | `<user id>` |
+//! | item shared with a user (pointer) | `SHARED#<grantee id, or *>` | `<run or dataset>#<item id>` |
+//! | quota override | `U#<user>` | `QUOTAS` |
+//! | audit entry | `U#<owner>#A#<run or dataset>#<item id>` | `<time>#<random>` |
+//! | challenge | `CHALLENGES` | `C#<challenge id>` |
+//! | submitted run | `CHALLENGE#<challenge id>` | `RUN#<run id>` |
+//!
+//! Grants live on the item they share (a string set `grants` of grantee ids, `*` for
+//! everyone, at most [`crate::teams::MAX_GRANTS_PER_ITEM`], added and removed by conditional
+//! updates keyed by the owner): reading another user's item checks that set, never the pointer.
+//! The pointer items only list what is shared with someone; one whose item no longer grants it
+//! is skipped. Challenges are listed newest first through `by_created` (`ckey` =
+//! `CH#<created>#<id>`).
 //!
 //! Indexes: the local secondary index `by_created` (sort key `ckey` = `RUN#<created>#<id>` or
 //! `DS#<created>#<id>`) lists a user's runs and datasets newest first; the sparse global
@@ -51,6 +64,14 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use sha2::Digest;
 
 use super::sqlite::random_hex;
+use super::teams::{
+    EVERYONE, MAX_AUDIT_SHOWN, MAX_CHALLENGES, MAX_GRANTS_PER_ITEM, MAX_OPEN_CHALLENGES,
+    MAX_SHARED_LISTED, MAX_SUBMISSIONS, MAX_USERS_LISTED,
+};
+use super::{
+    AuditEntry, ChallengeRow, ChallengeSpec, Grantee, ItemKind, KnownUser, Refusal, SharedItem,
+    Submission,
+};
 use super::{
     DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
     RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
@@ -181,6 +202,55 @@ type Item = HashMap<String, AttributeValue>;
 
 fn user_pk(owner: &UserId) -> String {
     format!("U#{}", owner.as_str())
+}
+
+/// The key of a run or dataset item.
+fn item_key(owner: &UserId, kind: ItemKind, item_id: &str) -> Item {
+    let prefix = match kind {
+        ItemKind::Run => "RUN#",
+        ItemKind::Dataset => "DS#",
+    };
+    key(user_pk(owner), format!("{prefix}{item_id}"))
+}
+
+/// The keys without repeats (a batch read refuses a key twice), in their first order.
+fn dedup_keys(keys: Vec<Item>) -> Vec<Item> {
+    let mut seen = std::collections::HashSet::new();
+    keys.into_iter()
+        .filter(|key| {
+            let pk = match key.get("pk") {
+                Some(AttributeValue::S(text)) => text.clone(),
+                _ => String::new(),
+            };
+            let sk = match key.get("sk") {
+                Some(AttributeValue::S(text)) => text.clone(),
+                _ => String::new(),
+            };
+            seen.insert((pk, sk))
+        })
+        .collect()
+}
+
+/// The key of the pointer listing an item as shared with `grantee`.
+fn shared_key(grantee: &str, kind: ItemKind, item_id: &str) -> Item {
+    key(
+        format!("SHARED#{grantee}"),
+        format!("{}#{item_id}", kind.as_str()),
+    )
+}
+
+fn audit_pk(owner: &UserId, kind: ItemKind, item_id: &str) -> String {
+    format!("U#{}#A#{}#{item_id}", owner.as_str(), kind.as_str())
+}
+
+const CHALLENGES_PK: &str = "CHALLENGES";
+
+fn challenge_key(challenge_id: &str) -> Item {
+    key(CHALLENGES_PK, format!("C#{challenge_id}"))
+}
+
+fn submissions_pk(challenge_id: &str) -> String {
+    format!("CHALLENGE#{challenge_id}")
 }
 
 fn records_pk(owner: &UserId, run_id: &str) -> String {
@@ -423,6 +493,70 @@ impl DynamoStore {
                 None => return Ok(keys),
             }
         }
+    }
+
+    /// The grants set of an item (`None`: no such item).
+    async fn item_grants(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        what: &'static str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(owner, kind, item_id)))
+            .projection_expression("pk, grants")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| self.aws(what, error))?;
+        Ok(out.item.map(|item| match item.get("grants") {
+            Some(AttributeValue::Ss(grants)) => grants.clone(),
+            _ => Vec::new(),
+        }))
+    }
+
+    /// Deletes the sharing pointers and audit entries of an item being deleted.
+    async fn delete_item_extras(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grants: Vec<String>,
+    ) -> Result<(), StoreError> {
+        let mut keys: Vec<Item> = grants
+            .iter()
+            .map(|grantee| shared_key(grantee, kind, item_id))
+            .collect();
+        keys.extend(
+            self.query_partition(
+                &audit_pk(owner, kind, item_id),
+                None,
+                Some("pk, #sk"),
+                usize::MAX,
+                "deleting the audit",
+            )
+            .await?,
+        );
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.batch_delete(keys, "deleting grants and audit").await
+    }
+
+    fn challenge_row(&self, item: &Item) -> Result<ChallengeRow, StoreError> {
+        let sk = self.text(item, "sk", "challenge")?;
+        let id = sk.trim_start_matches("C#").to_string();
+        Ok(ChallengeRow {
+            owner: UserId::new(self.text(item, "owner", &id)?),
+            created: self.text(item, "created", &id)?.to_string(),
+            open: matches!(item.get("open"), Some(AttributeValue::Bool(true))),
+            spec: self.json(self.text(item, "spec", &id)?, &id, "spec")?,
+            id,
+        })
     }
 
     /// DynamoDB requests sent so far (every attempt, retries included).
@@ -1070,9 +1204,15 @@ impl Store for DynamoStore {
         let (owner, run_id) = (owner.clone(), run_id.to_string());
         Box::pin(async move {
             let run_key = key(user_pk(&owner), format!("RUN#{run_id}"));
-            if self.get(run_key.clone(), "deleting run").await?.is_none() {
+            let Some(run_item) = self.get(run_key.clone(), "deleting run").await? else {
                 return Ok(false);
-            }
+            };
+            let grants = match run_item.get("grants") {
+                Some(AttributeValue::Ss(grants)) => grants.clone(),
+                _ => Vec::new(),
+            };
+            self.delete_item_extras(&owner, ItemKind::Run, &run_id, grants)
+                .await?;
             // Records first (a page at a time), then the run: a failure halfway leaves a run
             // with fewer records, never records without a run.
             let pk = records_pk(&owner, &run_id);
@@ -1726,6 +1866,12 @@ impl Store for DynamoStore {
                 return Ok(false);
             };
             let row = self.dataset_row(&owner, &item)?;
+            let grants = match item.get("grants") {
+                Some(AttributeValue::Ss(grants)) => grants.clone(),
+                _ => Vec::new(),
+            };
+            self.delete_item_extras(&owner, ItemKind::Dataset, &row.id, grants)
+                .await?;
             self.delete_objects(
                 vec![Self::dataset_object(&owner, &row.id, &row.format)],
                 "deleting the dataset file",
@@ -1878,6 +2024,564 @@ impl Store for DynamoStore {
             Ok(count)
         })
     }
+
+    fn remember_user(&self, user: &KnownUser) -> StoreFuture<'_, ()> {
+        let user = user.clone();
+        Box::pin(async move {
+            let mut item = key("USERS", user.id.as_str());
+            item.insert("name".into(), s(&user.name));
+            item.insert("seen".into(), s(now_rfc3339()));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("remembering a user", error))?;
+            Ok(())
+        })
+    }
+
+    fn known_users(&self, limit: usize) -> StoreFuture<'_, Vec<KnownUser>> {
+        let limit = limit.min(MAX_USERS_LISTED);
+        Box::pin(async move {
+            let items = self
+                .query_partition("USERS", None, None, limit, "listing users")
+                .await?;
+            let mut users = items
+                .iter()
+                .map(|item| {
+                    let id = self.text(item, "sk", "user")?;
+                    Ok(KnownUser {
+                        id: UserId::new(id),
+                        name: self.text(item, "name", id)?.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            users.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+            Ok(users)
+        })
+    }
+
+    fn share(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, Result<(), Refusal>> {
+        let (owner, item_id, grantee) = (
+            owner.clone(),
+            item_id.to_string(),
+            grantee.as_stored().to_string(),
+        );
+        Box::pin(async move {
+            // The key holds the owner: only the owner's own item takes a grant.
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key(&owner, kind, &item_id)))
+                .update_expression("ADD grants :grant")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(grants) OR size(grants) < :max OR contains(grants, :grantee))",
+                )
+                .expression_attribute_values(":grant", AttributeValue::Ss(vec![grantee.clone()]))
+                .expression_attribute_values(":grantee", s(&grantee))
+                .expression_attribute_values(":max", n(MAX_GRANTS_PER_ITEM))
+                .send()
+                .await;
+            if !self.conditional_update("sharing", result)? {
+                return Ok(
+                    match self.item_grants(&owner, kind, &item_id, "sharing").await? {
+                        None => Err(Refusal::NotFound),
+                        Some(_) => Err(Refusal::Full),
+                    },
+                );
+            }
+            let mut pointer = shared_key(&grantee, kind, &item_id);
+            pointer.insert("owner".into(), s(owner.as_str()));
+            pointer.insert("created".into(), s(now_rfc3339()));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(pointer))
+                .send()
+                .await
+                .map_err(|error| self.aws("sharing", error))?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn unshare(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, item_id, grantee) = (
+            owner.clone(),
+            item_id.to_string(),
+            grantee.as_stored().to_string(),
+        );
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(item_key(&owner, kind, &item_id)))
+                .update_expression("DELETE grants :grant")
+                .condition_expression("attribute_exists(pk) AND contains(grants, :grantee)")
+                .expression_attribute_values(":grant", AttributeValue::Ss(vec![grantee.clone()]))
+                .expression_attribute_values(":grantee", s(&grantee))
+                .send()
+                .await;
+            let removed = self.conditional_update("unsharing", result)?;
+            if removed {
+                self.dynamo
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(shared_key(&grantee, kind, &item_id)))
+                    .send()
+                    .await
+                    .map_err(|error| self.aws("unsharing", error))?;
+            }
+            Ok(removed)
+        })
+    }
+
+    fn grants(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<Grantee>> {
+        let (owner, item_id) = (owner.clone(), item_id.to_string());
+        Box::pin(async move {
+            let mut grants = self
+                .item_grants(&owner, kind, &item_id, "reading grants")
+                .await?
+                .unwrap_or_default();
+            grants.sort();
+            Ok(grants
+                .iter()
+                .map(|text| Grantee::from_stored(text))
+                .collect())
+        })
+    }
+
+    fn can_read(
+        &self,
+        viewer: &UserId,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (viewer, owner, item_id) = (viewer.clone(), owner.clone(), item_id.to_string());
+        Box::pin(async move {
+            let Some(grants) = self
+                .item_grants(&owner, kind, &item_id, "checking a grant")
+                .await?
+            else {
+                return Ok(false);
+            };
+            Ok(viewer == owner
+                || grants
+                    .iter()
+                    .any(|grantee| grantee == EVERYONE || grantee == viewer.as_str()))
+        })
+    }
+
+    fn shared_with(&self, viewer: &UserId, limit: usize) -> StoreFuture<'_, Vec<SharedItem>> {
+        let viewer = viewer.clone();
+        let limit = limit.min(MAX_SHARED_LISTED);
+        Box::pin(async move {
+            let mut pointers = Vec::new();
+            for grantee in [viewer.as_str(), EVERYONE] {
+                for item in self
+                    .query_partition(
+                        &format!("SHARED#{grantee}"),
+                        None,
+                        None,
+                        MAX_SHARED_LISTED,
+                        "listing shared items",
+                    )
+                    .await?
+                {
+                    let sk = self.text(&item, "sk", "shared item")?;
+                    let Some((kind, id)) = sk.split_once('#') else {
+                        continue;
+                    };
+                    let Some(kind) = ItemKind::parse(kind) else {
+                        continue;
+                    };
+                    let owner = UserId::new(self.text(&item, "owner", sk)?);
+                    let created = self.text(&item, "created", sk)?.to_string();
+                    if owner == viewer {
+                        continue;
+                    }
+                    pointers.push((
+                        created,
+                        SharedItem {
+                            kind,
+                            owner,
+                            id: id.to_string(),
+                            grantee: Grantee::from_stored(grantee),
+                        },
+                    ));
+                }
+            }
+            pointers.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+            // The item's own grants decide: a pointer left behind by a deleted item or a
+            // half-done unshare lists nothing.
+            let keys: Vec<Item> = pointers
+                .iter()
+                .map(|(_, shared)| item_key(&shared.owner, shared.kind, &shared.id))
+                .collect::<Vec<_>>();
+            let mut live: HashMap<(String, String), Vec<String>> = HashMap::new();
+            for mut item in self
+                .batch_get(dedup_keys(keys.clone()), "listing shared items")
+                .await?
+            {
+                let grants = match item.remove("grants") {
+                    Some(AttributeValue::Ss(grants)) => grants,
+                    _ => Vec::new(),
+                };
+                live.insert(
+                    (
+                        self.text(&item, "pk", "shared item")?.to_string(),
+                        self.text(&item, "sk", "shared item")?.to_string(),
+                    ),
+                    grants,
+                );
+            }
+            let mut items: Vec<SharedItem> = Vec::new();
+            for ((_, shared), key) in pointers.into_iter().zip(keys) {
+                let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                    (key.get("pk"), key.get("sk"))
+                else {
+                    continue;
+                };
+                let granted = live
+                    .get(&(pk.clone(), sk.clone()))
+                    .is_some_and(|grants| grants.iter().any(|g| g == shared.grantee.as_stored()));
+                if !granted
+                    || items
+                        .iter()
+                        .any(|item| item.kind == shared.kind && item.id == shared.id)
+                {
+                    continue;
+                }
+                items.push(shared);
+                if items.len() == limit {
+                    break;
+                }
+            }
+            Ok(items)
+        })
+    }
+
+    fn user_quotas(&self, user: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
+        let user = user.clone();
+        Box::pin(async move {
+            let Some(item) = self
+                .get(key(user_pk(&user), "QUOTAS"), "reading quotas")
+                .await?
+            else {
+                return Ok(None);
+            };
+            let text = self.text(&item, "value", user.as_str())?;
+            self.json(text, user.as_str(), "value").map(Some)
+        })
+    }
+
+    fn set_user_quotas(&self, user: &UserId, quotas: &serde_json::Value) -> StoreFuture<'_, ()> {
+        let (user, quotas) = (user.clone(), quotas.to_string());
+        Box::pin(async move {
+            let mut item = key(user_pk(&user), "QUOTAS");
+            item.insert("value".into(), s(quotas));
+            item.insert("updated".into(), s(now_rfc3339()));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("saving quotas", error))?;
+            Ok(())
+        })
+    }
+
+    fn add_audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        actor: &KnownUser,
+        action: &str,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, item_id, actor, action) = (
+            owner.clone(),
+            item_id.to_string(),
+            actor.clone(),
+            action.to_string(),
+        );
+        Box::pin(async move {
+            let at = now_rfc3339();
+            // Time to the nanosecond, then randomness: entries of one millisecond keep their
+            // order, and two tasks never write the same key.
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            let mut item = key(
+                audit_pk(&owner, kind, &item_id),
+                format!("{at}#{nanos:020}#{}", random_hex(4)),
+            );
+            item.insert("at".into(), s(at));
+            item.insert("actor".into(), s(actor.id.as_str()));
+            item.insert("actor_name".into(), s(&actor.name));
+            item.insert("action".into(), s(action));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("recording an audit entry", error))?;
+            Ok(())
+        })
+    }
+
+    fn audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<AuditEntry>> {
+        let (owner, item_id) = (owner.clone(), item_id.to_string());
+        Box::pin(async move {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(audit_pk(&owner, kind, &item_id)))
+                .scan_index_forward(false)
+                .limit(MAX_AUDIT_SHOWN as i32)
+                .send()
+                .await
+                .map_err(|error| self.aws("reading the audit", error))?;
+            out.items
+                .unwrap_or_default()
+                .iter()
+                .map(|item| {
+                    Ok(AuditEntry {
+                        actor: UserId::new(self.text(item, "actor", &item_id)?),
+                        actor_name: self.text(item, "actor_name", &item_id)?.to_string(),
+                        action: self.text(item, "action", &item_id)?.to_string(),
+                        at: self.text(item, "at", &item_id)?.to_string(),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn create_challenge(
+        &self,
+        owner: &UserId,
+        spec: &ChallengeSpec,
+    ) -> StoreFuture<'_, Result<ChallengeRow, Refusal>> {
+        let (owner, spec) = (owner.clone(), spec.clone());
+        Box::pin(async move {
+            if let Err(message) = spec.check() {
+                return Err(StoreError::Config { message });
+            }
+            let n_open = self
+                .challenges()
+                .await?
+                .iter()
+                .filter(|challenge| challenge.open)
+                .count();
+            if n_open >= MAX_OPEN_CHALLENGES {
+                return Ok(Err(Refusal::Full));
+            }
+            let id = random_hex(8);
+            let created = now_rfc3339();
+            let mut item = challenge_key(&id);
+            item.insert("ckey".into(), s(format!("CH#{created}#{id}")));
+            item.insert("owner".into(), s(owner.as_str()));
+            item.insert("created".into(), s(&created));
+            item.insert("open".into(), AttributeValue::Bool(true));
+            item.insert(
+                "spec".into(),
+                s(serde_json::to_string(&spec).unwrap_or_default()),
+            );
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(|error| self.aws("publishing a challenge", error))?;
+            Ok(Ok(ChallengeRow {
+                id,
+                owner,
+                created,
+                open: true,
+                spec,
+            }))
+        })
+    }
+
+    fn challenges(&self) -> StoreFuture<'_, Vec<ChallengeRow>> {
+        Box::pin(async move {
+            let out = self
+                .dynamo
+                .query()
+                .table_name(&self.table)
+                .index_name("by_created")
+                .consistent_read(true)
+                .key_condition_expression("pk = :pk AND begins_with(ckey, :ch)")
+                .expression_attribute_values(":pk", s(CHALLENGES_PK))
+                .expression_attribute_values(":ch", s("CH#"))
+                .scan_index_forward(false)
+                .limit(MAX_CHALLENGES as i32)
+                .send()
+                .await
+                .map_err(|error| self.aws("listing challenges", error))?;
+            out.items
+                .unwrap_or_default()
+                .iter()
+                .map(|item| self.challenge_row(item))
+                .collect()
+        })
+    }
+
+    fn challenge(&self, challenge_id: &str) -> StoreFuture<'_, Option<ChallengeRow>> {
+        let challenge_id = challenge_id.to_string();
+        Box::pin(async move {
+            self.get(challenge_key(&challenge_id), "reading challenge")
+                .await?
+                .map(|item| self.challenge_row(&item))
+                .transpose()
+        })
+    }
+
+    fn close_challenge(&self, owner: &UserId, challenge_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, challenge_id) = (owner.clone(), challenge_id.to_string());
+        Box::pin(async move {
+            let result = self
+                .dynamo
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(challenge_key(&challenge_id)))
+                .update_expression("SET #open = :closed")
+                .condition_expression("attribute_exists(pk) AND #owner = :owner AND #open = :open")
+                .expression_attribute_names("#open", "open")
+                .expression_attribute_names("#owner", "owner")
+                .expression_attribute_values(":closed", AttributeValue::Bool(false))
+                .expression_attribute_values(":open", AttributeValue::Bool(true))
+                .expression_attribute_values(":owner", s(owner.as_str()))
+                .send()
+                .await;
+            self.conditional_update("closing a challenge", result)
+        })
+    }
+
+    fn submit_run(
+        &self,
+        challenge_id: &str,
+        participant: &UserId,
+        run_id: &str,
+    ) -> StoreFuture<'_, Result<(), Refusal>> {
+        let (challenge_id, participant, run_id) = (
+            challenge_id.to_string(),
+            participant.clone(),
+            run_id.to_string(),
+        );
+        Box::pin(async move {
+            let Some(challenge) = self.challenge(&challenge_id).await? else {
+                return Ok(Err(Refusal::NotFound));
+            };
+            if !challenge.open {
+                return Ok(Err(Refusal::Closed));
+            }
+            if self
+                .item_grants(&participant, ItemKind::Run, &run_id, "submitting a run")
+                .await?
+                .is_none()
+            {
+                return Ok(Err(Refusal::NotFound));
+            }
+            let pk = submissions_pk(&challenge_id);
+            let submitted = self
+                .query_partition(
+                    &pk,
+                    None,
+                    Some("pk, #sk"),
+                    MAX_SUBMISSIONS,
+                    "submitting a run",
+                )
+                .await?;
+            let sk = format!("RUN#{run_id}");
+            if submitted
+                .iter()
+                .any(|item| matches!(item.get("sk"), Some(AttributeValue::S(text)) if *text == sk))
+            {
+                return Ok(Ok(()));
+            }
+            if submitted.len() >= MAX_SUBMISSIONS {
+                return Ok(Err(Refusal::Full));
+            }
+            let mut item = key(pk, sk);
+            item.insert("participant".into(), s(participant.as_str()));
+            item.insert("submitted".into(), s(now_rfc3339()));
+            self.dynamo
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(|error| self.aws("submitting a run", error))?;
+            Ok(Ok(()))
+        })
+    }
+
+    fn submissions(&self, challenge_id: &str) -> StoreFuture<'_, Vec<Submission>> {
+        let challenge_id = challenge_id.to_string();
+        Box::pin(async move {
+            let items = self
+                .query_partition(
+                    &submissions_pk(&challenge_id),
+                    None,
+                    None,
+                    MAX_SUBMISSIONS,
+                    "listing submissions",
+                )
+                .await?;
+            let mut submissions = items
+                .iter()
+                .map(|item| {
+                    let sk = self.text(item, "sk", "submission")?;
+                    Ok(Submission {
+                        participant: UserId::new(self.text(item, "participant", sk)?),
+                        run_id: sk.trim_start_matches("RUN#").to_string(),
+                        submitted: self.text(item, "submitted", sk)?.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            submissions.sort_by(|a, b| {
+                a.submitted
+                    .cmp(&b.submitted)
+                    .then_with(|| a.run_id.cmp(&b.run_id))
+            });
+            Ok(submissions)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1978,6 +2682,24 @@ mod tests {
         let (_moto, dir, store) = moto_store().await;
         let path = suite::one_owner_never_sees_or_changes_another_owners_rows(&store).await;
         assert!(path.starts_with(dir.path().join("datasets")), "{path:?}");
+    }
+
+    #[tokio::test]
+    async fn dynamo_grants_let_their_grantees_read_and_only_the_owner_change() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::grants_let_their_grantees_read_and_only_the_owner_change(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_users_quotas_and_audit_are_stored() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::users_quotas_and_audit_are_stored(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_challenges_take_participants_runs_until_closed() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::challenges_take_participants_runs_until_closed(&store).await;
     }
 
     #[tokio::test]

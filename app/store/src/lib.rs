@@ -27,6 +27,7 @@ pub mod private_fs;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
+pub mod teams;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -40,6 +41,10 @@ use fmeval_scoring::metrics::Score;
 
 pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
+pub use teams::{
+    AuditEntry, ChallengeRow, ChallengeSpec, Grantee, ItemKind, KnownUser, Refusal, SharedItem,
+    Submission,
+};
 
 /// A failed store operation.
 #[derive(Debug, thiserror::Error)]
@@ -645,6 +650,130 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn delete_session(&self, session_id: &str) -> StoreFuture<'_, ()>;
     /// Removes expired sessions; returns how many.
     fn purge_sessions(&self) -> StoreFuture<'_, usize>;
+
+    /// Adds or refreshes a user in the directory (at sign-in): sharing names users, and a
+    /// facilitator's view lists them.
+    fn remember_user(&self, user: &KnownUser) -> StoreFuture<'_, ()>;
+    /// The users of the directory, by name, at most `limit` (capped at
+    /// [`teams::MAX_USERS_LISTED`]).
+    fn known_users(&self, limit: usize) -> StoreFuture<'_, Vec<KnownUser>>;
+
+    /// Lets `grantee` read an item of `owner` (read only; a second identical grant changes
+    /// nothing). Refused when `owner` has no such item, or it carries
+    /// [`teams::MAX_GRANTS_PER_ITEM`] grants.
+    fn share(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, Result<(), Refusal>>;
+    /// Takes a grant of an item of `owner` back; false when there was none.
+    fn unshare(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, bool>;
+    /// The grants of an item of `owner` (empty for an unknown item).
+    fn grants(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<Grantee>>;
+    /// Whether `viewer` may read an item of `owner`: it exists and `viewer` owns it or a grant
+    /// covers `viewer`.
+    fn can_read(
+        &self,
+        viewer: &UserId,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, bool>;
+    /// The items of other users shared with `viewer` (by name or with everyone), newest grant
+    /// first, at most `limit` (capped at [`teams::MAX_SHARED_LISTED`]).
+    fn shared_with(&self, viewer: &UserId, limit: usize) -> StoreFuture<'_, Vec<SharedItem>>;
+
+    /// The quotas a facilitator set for `user`, if any (the web layer's JSON).
+    fn user_quotas(&self, user: &UserId) -> StoreFuture<'_, Option<serde_json::Value>>;
+    /// Sets the quotas of `user`, replacing earlier ones.
+    fn set_user_quotas(&self, user: &UserId, quotas: &serde_json::Value) -> StoreFuture<'_, ()>;
+
+    /// Records that `actor` did `action` to an item of `owner` (the store sets the time).
+    fn add_audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        actor: &KnownUser,
+        action: &str,
+    ) -> StoreFuture<'_, ()>;
+    /// What was done to an item of `owner` by others, newest first, at most
+    /// [`teams::MAX_AUDIT_SHOWN`] entries.
+    fn audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<AuditEntry>>;
+
+    /// Publishes a challenge of `owner` (checked by [`ChallengeSpec::check`] first); refused
+    /// ([`Refusal::Full`]) when [`teams::MAX_OPEN_CHALLENGES`] are open.
+    fn create_challenge(
+        &self,
+        owner: &UserId,
+        spec: &ChallengeSpec,
+    ) -> StoreFuture<'_, Result<ChallengeRow, Refusal>>;
+    /// The challenges, newest first, at most [`teams::MAX_CHALLENGES`].
+    fn challenges(&self) -> StoreFuture<'_, Vec<ChallengeRow>>;
+    /// One challenge.
+    fn challenge(&self, challenge_id: &str) -> StoreFuture<'_, Option<ChallengeRow>>;
+    /// Closes a challenge of `owner`; false when `owner` has no such open challenge.
+    fn close_challenge(&self, owner: &UserId, challenge_id: &str) -> StoreFuture<'_, bool>;
+    /// Submits a run of `participant` to an open challenge (again: no change). Refused when the
+    /// challenge or the participant's run does not exist, the challenge is closed, or holds
+    /// [`teams::MAX_SUBMISSIONS`] runs.
+    fn submit_run(
+        &self,
+        challenge_id: &str,
+        participant: &UserId,
+        run_id: &str,
+    ) -> StoreFuture<'_, Result<(), Refusal>>;
+    /// The runs submitted to a challenge, in submission order, at most
+    /// [`teams::MAX_SUBMISSIONS`].
+    fn submissions(&self, challenge_id: &str) -> StoreFuture<'_, Vec<Submission>>;
+}
+
+/// A run `viewer` may read: their own, or another user's shared with them (checked by
+/// [`Store::can_read`]); `None` otherwise, exactly as for a run that does not exist.
+pub async fn readable_run(
+    store: &dyn Store,
+    viewer: &UserId,
+    owner: &UserId,
+    run_id: &str,
+) -> Result<Option<RunRow>, StoreError> {
+    if !store.can_read(viewer, owner, ItemKind::Run, run_id).await? {
+        return Ok(None);
+    }
+    store.run(owner, run_id).await
+}
+
+/// A dataset `viewer` may read: their own, or another user's shared with them.
+pub async fn readable_dataset(
+    store: &dyn Store,
+    viewer: &UserId,
+    owner: &UserId,
+    dataset_id: &str,
+) -> Result<Option<DatasetRow>, StoreError> {
+    if !store
+        .can_read(viewer, owner, ItemKind::Dataset, dataset_id)
+        .await?
+    {
+        return Ok(None);
+    }
+    store.dataset(owner, dataset_id).await
 }
 
 /// A shared store handle.

@@ -15,6 +15,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use sha2::Digest;
 
+use super::teams::{
+    MAX_AUDIT_SHOWN, MAX_CHALLENGES, MAX_GRANTS_PER_ITEM, MAX_OPEN_CHALLENGES, MAX_SHARED_LISTED,
+    MAX_SUBMISSIONS, MAX_USERS_LISTED,
+};
+use super::{
+    AuditEntry, ChallengeRow, ChallengeSpec, Grantee, ItemKind, KnownUser, Refusal, SharedItem,
+    Submission,
+};
 use super::{
     DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
     RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
@@ -30,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_run_names.sql"),
     include_str!("migrations/0006_prompt_variants.sql"),
     include_str!("migrations/0007_record_perturbations.sql"),
+    include_str!("migrations/0009_teams.sql"),
 ];
 
 /// Read connections kept open for reuse.
@@ -369,6 +378,52 @@ impl Inner {
     }
 }
 
+/// Deletes the grants and audit entries of an item (with the item, in its transaction).
+fn delete_item_rows(conn: &Connection, kind: ItemKind, item_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM grants WHERE kind = ?1 AND item_id = ?2",
+        params![kind.as_str(), item_id],
+    )?;
+    conn.execute(
+        "DELETE FROM audit WHERE kind = ?1 AND item_id = ?2",
+        params![kind.as_str(), item_id],
+    )?;
+    Ok(())
+}
+
+/// Whether `owner` has the item.
+fn owns_item(
+    conn: &Connection,
+    owner: &UserId,
+    kind: ItemKind,
+    item_id: &str,
+) -> rusqlite::Result<bool> {
+    let sql = match kind {
+        ItemKind::Run => "SELECT 1 FROM runs WHERE id = ?1 AND owner = ?2",
+        ItemKind::Dataset => "SELECT 1 FROM datasets WHERE id = ?1 AND owner = ?2",
+    };
+    conn.query_row(sql, params![item_id, owner.as_str()], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+impl Inner {
+    fn challenge_row(&self, row: &rusqlite::Row<'_>) -> Result<ChallengeRow, StoreError> {
+        let sqlite = self.sqlite("reading challenge");
+        let id: String = row.get(0).map_err(&sqlite)?;
+        let spec: String = row.get(4).map_err(&sqlite)?;
+        Ok(ChallengeRow {
+            owner: UserId::new(row.get::<_, String>(1).map_err(&sqlite)?),
+            created: row.get(2).map_err(&sqlite)?,
+            open: row.get::<_, i64>(3).map_err(&sqlite)? != 0,
+            spec: self.json(&id, "spec", &spec)?,
+            id,
+        })
+    }
+}
+
+const CHALLENGE_COLUMNS: &str = "id, owner, created, open, spec";
+
 /// The SQL of a score's value in a record row (NULL when the row has no such score).
 const SCORE_VALUE: &str = "(SELECT json_extract(j.value, '$.value') FROM json_each(records.scores) AS j \
      WHERE json_extract(j.value, '$.name') = ?)";
@@ -474,6 +529,8 @@ impl Store for SqliteStore {
                 let tx = conn.transaction().map_err(inner.sqlite("deleting run"))?;
                 tx.execute("DELETE FROM records WHERE run_id = ?1", [&run_id])
                     .map_err(inner.sqlite("deleting records"))?;
+                delete_item_rows(&tx, ItemKind::Run, &run_id)
+                    .map_err(inner.sqlite("deleting run"))?;
                 tx.execute(
                     "DELETE FROM runs WHERE id = ?1 AND owner = ?2",
                     params![run_id, owner.as_str()],
@@ -899,13 +956,23 @@ impl Store for SqliteStore {
         let (owner, dataset_id) = (owner.clone(), dataset_id.to_string());
         self.blocking(move |inner| {
             let format: Option<String> = inner.write(|conn| {
-                conn.query_row(
-                    "DELETE FROM datasets WHERE id = ?1 AND owner = ?2 RETURNING format",
-                    params![dataset_id, owner.as_str()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(inner.sqlite("deleting dataset"))
+                let tx = conn
+                    .transaction()
+                    .map_err(inner.sqlite("deleting dataset"))?;
+                let format = tx
+                    .query_row(
+                        "DELETE FROM datasets WHERE id = ?1 AND owner = ?2 RETURNING format",
+                        params![dataset_id, owner.as_str()],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(inner.sqlite("deleting dataset"))?;
+                if format.is_some() {
+                    delete_item_rows(&tx, ItemKind::Dataset, &dataset_id)
+                        .map_err(inner.sqlite("deleting dataset"))?;
+                }
+                tx.commit().map_err(inner.sqlite("deleting dataset"))?;
+                Ok(format)
             })?;
             let Some(format) = format else {
                 return Ok(false);
@@ -1025,6 +1092,489 @@ impl Store for SqliteStore {
             })
         })
     }
+
+    fn remember_user(&self, user: &KnownUser) -> StoreFuture<'_, ()> {
+        let user = user.clone();
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!(
+                        "INSERT INTO users (id, name, seen) VALUES (?1, ?2, {NOW}) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, seen = excluded.seen"
+                    ),
+                    params![user.id.as_str(), user.name],
+                )
+                .map_err(inner.sqlite("remembering a user"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn known_users(&self, limit: usize) -> StoreFuture<'_, Vec<KnownUser>> {
+        let limit = limit.min(MAX_USERS_LISTED) as i64;
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("listing users");
+                let mut statement = conn
+                    .prepare_cached("SELECT id, name FROM users ORDER BY name, id LIMIT ?1")
+                    .map_err(&sqlite)?;
+                let rows = statement
+                    .query_map([limit], |row| {
+                        Ok(KnownUser {
+                            id: UserId::new(row.get::<_, String>(0)?),
+                            name: row.get(1)?,
+                        })
+                    })
+                    .map_err(&sqlite)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(&sqlite)
+            })
+        })
+    }
+
+    fn share(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, Result<(), Refusal>> {
+        let (owner, item_id, grantee) = (
+            owner.clone(),
+            item_id.to_string(),
+            grantee.as_stored().to_string(),
+        );
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let sqlite = inner.sqlite("sharing");
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(&sqlite)?;
+                if !owns_item(&tx, &owner, kind, &item_id).map_err(&sqlite)? {
+                    return Ok(Err(Refusal::NotFound));
+                }
+                let (n_grants, exists): (i64, i64) = tx
+                    .query_row(
+                        "SELECT count(*), coalesce(sum(grantee = ?3), 0) FROM grants WHERE kind = ?1 AND item_id = ?2",
+                        params![kind.as_str(), item_id, grantee],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .map_err(&sqlite)?;
+                if exists > 0 {
+                    return Ok(Ok(()));
+                }
+                if n_grants as usize >= MAX_GRANTS_PER_ITEM {
+                    return Ok(Err(Refusal::Full));
+                }
+                tx.execute(
+                    &format!("INSERT INTO grants (kind, item_id, owner, grantee, created) VALUES (?1, ?2, ?3, ?4, {NOW})"),
+                    params![kind.as_str(), item_id, owner.as_str(), grantee],
+                )
+                .map_err(&sqlite)?;
+                tx.commit().map_err(&sqlite)?;
+                Ok(Ok(()))
+            })
+        })
+    }
+
+    fn unshare(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        grantee: &Grantee,
+    ) -> StoreFuture<'_, bool> {
+        let (owner, item_id, grantee) = (
+            owner.clone(),
+            item_id.to_string(),
+            grantee.as_stored().to_string(),
+        );
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let n_rows = conn
+                    .execute(
+                        "DELETE FROM grants WHERE kind = ?1 AND item_id = ?2 AND owner = ?3 AND grantee = ?4",
+                        params![kind.as_str(), item_id, owner.as_str(), grantee],
+                    )
+                    .map_err(inner.sqlite("unsharing"))?;
+                Ok(n_rows > 0)
+            })
+        })
+    }
+
+    fn grants(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<Grantee>> {
+        let (owner, item_id) = (owner.clone(), item_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("reading grants");
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT grantee FROM grants WHERE kind = ?1 AND item_id = ?2 AND owner = ?3 ORDER BY created, grantee LIMIT ?4",
+                    )
+                    .map_err(&sqlite)?;
+                let rows = statement
+                    .query_map(
+                        params![kind.as_str(), item_id, owner.as_str(), MAX_GRANTS_PER_ITEM as i64],
+                        |row| row.get::<_, String>(0),
+                    )
+                    .map_err(&sqlite)?;
+                rows.map(|row| row.map(|text| Grantee::from_stored(&text)))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(&sqlite)
+            })
+        })
+    }
+
+    fn can_read(
+        &self,
+        viewer: &UserId,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, bool> {
+        let (viewer, owner, item_id) = (viewer.clone(), owner.clone(), item_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("checking a grant");
+                if !owns_item(conn, &owner, kind, &item_id).map_err(&sqlite)? {
+                    return Ok(false);
+                }
+                if viewer == owner {
+                    return Ok(true);
+                }
+                conn.query_row(
+                    "SELECT 1 FROM grants WHERE kind = ?1 AND item_id = ?2 AND owner = ?3 AND grantee IN (?4, ?5)",
+                    params![kind.as_str(), item_id, owner.as_str(), viewer.as_str(), crate::teams::EVERYONE],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map(|found| found.is_some())
+                .map_err(&sqlite)
+            })
+        })
+    }
+
+    fn shared_with(&self, viewer: &UserId, limit: usize) -> StoreFuture<'_, Vec<SharedItem>> {
+        let viewer = viewer.clone();
+        let limit = limit.min(MAX_SHARED_LISTED) as i64;
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("listing shared items");
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT kind, owner, item_id, grantee FROM grants WHERE grantee IN (?1, ?2) AND owner != ?1 \
+                         ORDER BY created DESC, item_id LIMIT ?3",
+                    )
+                    .map_err(&sqlite)?;
+                let rows = statement
+                    .query_map(params![viewer.as_str(), crate::teams::EVERYONE, limit], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, String>(2)?,
+                            row.get::<_, String>(3)?,
+                        ))
+                    })
+                    .map_err(&sqlite)?;
+                let mut items: Vec<SharedItem> = Vec::new();
+                for row in rows {
+                    let (kind, owner, id, grantee) = row.map_err(&sqlite)?;
+                    let Some(kind) = ItemKind::parse(&kind) else {
+                        continue;
+                    };
+                    // Shared by name and with everyone: listed once.
+                    if items.iter().any(|item| item.kind == kind && item.id == id) {
+                        continue;
+                    }
+                    items.push(SharedItem {
+                        kind,
+                        owner: UserId::new(owner),
+                        id,
+                        grantee: Grantee::from_stored(&grantee),
+                    });
+                }
+                Ok(items)
+            })
+        })
+    }
+
+    fn user_quotas(&self, user: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
+        let user = user.clone();
+        self.blocking(move |inner| {
+            let text: Option<String> = inner.read(|conn| {
+                conn.query_row(
+                    "SELECT value FROM user_quotas WHERE user_id = ?1",
+                    [user.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(inner.sqlite("reading quotas"))
+            })?;
+            text.map(|text| inner.json(user.as_str(), "value", &text))
+                .transpose()
+        })
+    }
+
+    fn set_user_quotas(&self, user: &UserId, quotas: &serde_json::Value) -> StoreFuture<'_, ()> {
+        let (user, quotas) = (user.clone(), quotas.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!("INSERT INTO user_quotas (user_id, value, updated) VALUES (?1, ?2, {NOW}) \
+                     ON CONFLICT (user_id) DO UPDATE SET value = excluded.value, updated = excluded.updated"),
+                    params![user.as_str(), quotas],
+                )
+                .map_err(inner.sqlite("saving quotas"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn add_audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+        actor: &KnownUser,
+        action: &str,
+    ) -> StoreFuture<'_, ()> {
+        let (owner, item_id, actor, action) = (
+            owner.clone(),
+            item_id.to_string(),
+            actor.clone(),
+            action.to_string(),
+        );
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!("INSERT INTO audit (owner, kind, item_id, at, actor, actor_name, action) VALUES (?1, ?2, ?3, {NOW}, ?4, ?5, ?6)"),
+                    params![owner.as_str(), kind.as_str(), item_id, actor.id.as_str(), actor.name, action],
+                )
+                .map_err(inner.sqlite("recording an audit entry"))?;
+                Ok(())
+            })
+        })
+    }
+
+    fn audit(
+        &self,
+        owner: &UserId,
+        kind: ItemKind,
+        item_id: &str,
+    ) -> StoreFuture<'_, Vec<AuditEntry>> {
+        let (owner, item_id) = (owner.clone(), item_id.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("reading the audit");
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT actor, actor_name, action, at FROM audit WHERE kind = ?1 AND item_id = ?2 AND owner = ?3 \
+                         ORDER BY at DESC, rowid DESC LIMIT ?4",
+                    )
+                    .map_err(&sqlite)?;
+                let rows = statement
+                    .query_map(
+                        params![kind.as_str(), item_id, owner.as_str(), MAX_AUDIT_SHOWN as i64],
+                        |row| {
+                            Ok(AuditEntry {
+                                actor: UserId::new(row.get::<_, String>(0)?),
+                                actor_name: row.get(1)?,
+                                action: row.get(2)?,
+                                at: row.get(3)?,
+                            })
+                        },
+                    )
+                    .map_err(&sqlite)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(&sqlite)
+            })
+        })
+    }
+
+    fn create_challenge(
+        &self,
+        owner: &UserId,
+        spec: &ChallengeSpec,
+    ) -> StoreFuture<'_, Result<ChallengeRow, Refusal>> {
+        let (owner, spec) = (owner.clone(), spec.clone());
+        self.blocking(move |inner| {
+            if let Err(message) = spec.check() {
+                return Err(StoreError::Config { message });
+            }
+            let id = random_hex(8);
+            let spec_text = serde_json::to_string(&spec).unwrap_or_default();
+            let created = inner.write(|conn| {
+                let sqlite = inner.sqlite("publishing a challenge");
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(&sqlite)?;
+                let n_open: i64 = tx
+                    .query_row("SELECT count(*) FROM challenges WHERE open = 1", [], |row| {
+                        row.get(0)
+                    })
+                    .map_err(&sqlite)?;
+                if n_open as usize >= MAX_OPEN_CHALLENGES {
+                    return Ok(None);
+                }
+                let created: String = tx
+                    .query_row(
+                        &format!("INSERT INTO challenges (id, owner, created, open, spec) VALUES (?1, ?2, {NOW}, 1, ?3) RETURNING created"),
+                        params![id, owner.as_str(), spec_text],
+                        |row| row.get(0),
+                    )
+                    .map_err(&sqlite)?;
+                tx.commit().map_err(&sqlite)?;
+                Ok(Some(created))
+            })?;
+            Ok(match created {
+                Some(created) => Ok(ChallengeRow {
+                    id,
+                    owner,
+                    created,
+                    open: true,
+                    spec,
+                }),
+                None => Err(Refusal::Full),
+            })
+        })
+    }
+
+    fn challenges(&self) -> StoreFuture<'_, Vec<ChallengeRow>> {
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("listing challenges");
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {CHALLENGE_COLUMNS} FROM challenges ORDER BY created DESC, id LIMIT ?1"
+                    ))
+                    .map_err(&sqlite)?;
+                let mut rows = statement
+                    .query([MAX_CHALLENGES as i64])
+                    .map_err(&sqlite)?;
+                let mut challenges = Vec::new();
+                while let Some(row) = rows.next().map_err(&sqlite)? {
+                    challenges.push(inner.challenge_row(row)?);
+                }
+                Ok(challenges)
+            })
+        })
+    }
+
+    fn challenge(&self, challenge_id: &str) -> StoreFuture<'_, Option<ChallengeRow>> {
+        let challenge_id = challenge_id.to_string();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                conn.query_row(
+                    &format!("SELECT {CHALLENGE_COLUMNS} FROM challenges WHERE id = ?1"),
+                    [&challenge_id],
+                    |row| Ok(inner.challenge_row(row)),
+                )
+                .optional()
+                .map_err(inner.sqlite("reading challenge"))?
+                .transpose()
+            })
+        })
+    }
+
+    fn close_challenge(&self, owner: &UserId, challenge_id: &str) -> StoreFuture<'_, bool> {
+        let (owner, challenge_id) = (owner.clone(), challenge_id.to_string());
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let n_rows = conn
+                    .execute(
+                        "UPDATE challenges SET open = 0 WHERE id = ?1 AND owner = ?2 AND open = 1",
+                        params![challenge_id, owner.as_str()],
+                    )
+                    .map_err(inner.sqlite("closing a challenge"))?;
+                Ok(n_rows == 1)
+            })
+        })
+    }
+
+    fn submit_run(
+        &self,
+        challenge_id: &str,
+        participant: &UserId,
+        run_id: &str,
+    ) -> StoreFuture<'_, Result<(), Refusal>> {
+        let (challenge_id, participant, run_id) = (
+            challenge_id.to_string(),
+            participant.clone(),
+            run_id.to_string(),
+        );
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                let sqlite = inner.sqlite("submitting a run");
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(&sqlite)?;
+                let open: Option<i64> = tx
+                    .query_row(
+                        "SELECT open FROM challenges WHERE id = ?1",
+                        [&challenge_id],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(&sqlite)?;
+                match open {
+                    None => return Ok(Err(Refusal::NotFound)),
+                    Some(0) => return Ok(Err(Refusal::Closed)),
+                    Some(_) => {}
+                }
+                if !owns_item(&tx, &participant, ItemKind::Run, &run_id).map_err(&sqlite)? {
+                    return Ok(Err(Refusal::NotFound));
+                }
+                let (n_runs, exists): (i64, i64) = tx
+                    .query_row(
+                        "SELECT count(*), coalesce(sum(run_id = ?2), 0) FROM challenge_runs WHERE challenge_id = ?1",
+                        params![challenge_id, run_id],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .map_err(&sqlite)?;
+                if exists > 0 {
+                    return Ok(Ok(()));
+                }
+                if n_runs as usize >= MAX_SUBMISSIONS {
+                    return Ok(Err(Refusal::Full));
+                }
+                tx.execute(
+                    &format!("INSERT INTO challenge_runs (challenge_id, run_id, participant, submitted) VALUES (?1, ?2, ?3, {NOW})"),
+                    params![challenge_id, run_id, participant.as_str()],
+                )
+                .map_err(&sqlite)?;
+                tx.commit().map_err(&sqlite)?;
+                Ok(Ok(()))
+            })
+        })
+    }
+
+    fn submissions(&self, challenge_id: &str) -> StoreFuture<'_, Vec<Submission>> {
+        let challenge_id = challenge_id.to_string();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                let sqlite = inner.sqlite("listing submissions");
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT participant, run_id, submitted FROM challenge_runs WHERE challenge_id = ?1 \
+                         ORDER BY submitted, rowid LIMIT ?2",
+                    )
+                    .map_err(&sqlite)?;
+                let rows = statement
+                    .query_map(params![challenge_id, MAX_SUBMISSIONS as i64], |row| {
+                        Ok(Submission {
+                            participant: UserId::new(row.get::<_, String>(0)?),
+                            run_id: row.get(1)?,
+                            submitted: row.get(2)?,
+                        })
+                    })
+                    .map_err(&sqlite)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(&sqlite)
+            })
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1087,6 +1637,41 @@ mod tests {
     #[tokio::test]
     async fn runs_are_named_and_annotated_by_their_owner() {
         suite::runs_are_named_and_annotated_by_their_owner(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn grants_let_their_grantees_read_and_only_the_owner_change() {
+        suite::grants_let_their_grantees_read_and_only_the_owner_change(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn users_quotas_and_audit_are_stored() {
+        suite::users_quotas_and_audit_are_stored(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn challenges_take_participants_runs_until_closed() {
+        suite::challenges_take_participants_runs_until_closed(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn quotas_survive_reopening_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite");
+        let user = UserId::new("u");
+        SqliteStore::open(&path)
+            .unwrap()
+            .set_user_quotas(&user, &serde_json::json!({"max_runs": 2}))
+            .await
+            .unwrap();
+        assert_eq!(
+            SqliteStore::open(&path)
+                .unwrap()
+                .user_quotas(&user)
+                .await
+                .unwrap(),
+            Some(serde_json::json!({"max_runs": 2}))
+        );
     }
 
     #[tokio::test]

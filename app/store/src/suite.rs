@@ -581,3 +581,433 @@ pub async fn runs_are_named_and_annotated_by_their_owner(store: &dyn Store) {
         "the request is kept as it was"
     );
 }
+
+fn dataset_upload(store: &dyn Store) -> NewDataset {
+    let staged = store.staging_path();
+    std::fs::write(&staged, "{\"q\": 1}\n").unwrap();
+    NewDataset {
+        name: "d.jsonl".into(),
+        format: "jsonl".into(),
+        n_records: 1,
+        fields: vec!["q".into()],
+        staged,
+    }
+}
+
+/// Grants (issue 22): only the owner shares, unshares or changes; a grant lets its grantee
+/// read and nothing else; sharing with everyone reaches every user; deleting the item ends it.
+pub async fn grants_let_their_grantees_read_and_only_the_owner_change(store: &dyn Store) {
+    let (bob, carol) = (UserId::new("bob"), UserId::new("carol"));
+    store
+        .create_run(&alice(), "r", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .insert_records(&alice(), "r", vec![record("m", 0, 1.0, None)])
+        .await
+        .unwrap();
+    let dataset = store
+        .add_dataset(&alice(), dataset_upload(store))
+        .await
+        .unwrap();
+
+    // Nothing is shared yet.
+    assert!(
+        !store
+            .can_read(&bob, &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+    assert!(
+        crate::readable_run(store, &bob, &alice(), "r")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        crate::readable_run(store, &alice(), &alice(), "r")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.shared_with(&bob, 10).await.unwrap().is_empty());
+
+    // Only the owner can share: bob cannot share alice's run (his key names no such run).
+    assert_eq!(
+        store
+            .share(&bob, ItemKind::Run, "r", &Grantee::User(bob.clone()))
+            .await
+            .unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert!(
+        !store
+            .can_read(&bob, &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+
+    // Alice shares the run with bob, twice (no change).
+    for _ in 0..2 {
+        store
+            .share(&alice(), ItemKind::Run, "r", &Grantee::User(bob.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        store.grants(&alice(), ItemKind::Run, "r").await.unwrap(),
+        vec![Grantee::User(bob.clone())]
+    );
+    assert!(
+        store
+            .can_read(&bob, &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .can_read(&carol, &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+    let shared = crate::readable_run(store, &bob, &alice(), "r")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(shared.owner, alice());
+    assert_eq!(
+        store.shared_with(&bob, 10).await.unwrap(),
+        vec![SharedItem {
+            kind: ItemKind::Run,
+            owner: alice(),
+            id: "r".into(),
+            grantee: Grantee::User(bob.clone()),
+        }]
+    );
+    assert!(store.shared_with(&carol, 10).await.unwrap().is_empty());
+    // The grant is read only: bob's calls name his own (missing) run and change nothing.
+    assert!(!store.annotate_run(&bob, "r", "mine", "").await.unwrap());
+    assert!(!store.delete_run(&bob, "r").await.unwrap());
+    assert!(!store.request_cancel(&bob, "r").await.unwrap());
+    assert!(
+        !store
+            .unshare(&bob, ItemKind::Run, "r", &Grantee::User(bob.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .run(&alice(), "r")
+            .await
+            .unwrap()
+            .unwrap()
+            .name
+            .is_empty()
+    );
+    // Sharing a run shares nothing else: the dataset is still alice's alone.
+    assert!(
+        crate::readable_dataset(store, &bob, &alice(), &dataset.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // With everyone: carol reads the dataset too, listed once for bob although shared twice.
+    store
+        .share(&alice(), ItemKind::Dataset, &dataset.id, &Grantee::Everyone)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .share(
+            &alice(),
+            ItemKind::Dataset,
+            &dataset.id,
+            &Grantee::User(bob.clone()),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let read = crate::readable_dataset(store, &carol, &alice(), &dataset.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.id, dataset.id);
+    assert_eq!(
+        store
+            .shared_with(&carol, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|item| (item.kind, item.id.clone()))
+            .collect::<Vec<_>>(),
+        vec![(ItemKind::Dataset, dataset.id.clone())]
+    );
+    assert_eq!(store.shared_with(&bob, 10).await.unwrap().len(), 2);
+    // The owner's own items are not "shared with" her.
+    assert!(store.shared_with(&alice(), 10).await.unwrap().is_empty());
+
+    // Unsharing ends the grant.
+    assert!(
+        store
+            .unshare(&alice(), ItemKind::Run, "r", &Grantee::User(bob.clone()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .can_read(&bob, &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .unshare(&alice(), ItemKind::Run, "r", &Grantee::User(bob.clone()))
+            .await
+            .unwrap()
+    );
+
+    // Grants per item are bounded.
+    for i in 0..crate::teams::MAX_GRANTS_PER_ITEM {
+        store
+            .share(
+                &alice(),
+                ItemKind::Run,
+                "r",
+                &Grantee::User(UserId::new(format!("u{i}"))),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        store
+            .share(&alice(), ItemKind::Run, "r", &Grantee::User(carol.clone()))
+            .await
+            .unwrap(),
+        Err(Refusal::Full)
+    );
+    assert_eq!(
+        store
+            .grants(&alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+            .len(),
+        crate::teams::MAX_GRANTS_PER_ITEM
+    );
+
+    // Deleting the item ends its grants: nothing is listed or readable any more.
+    assert!(store.delete_dataset(&alice(), &dataset.id).await.unwrap());
+    assert!(store.shared_with(&carol, 10).await.unwrap().is_empty());
+    assert!(
+        !store
+            .can_read(&carol, &alice(), ItemKind::Dataset, &dataset.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_run(&alice(), "r").await.unwrap());
+    assert!(
+        !store
+            .can_read(&UserId::new("u0"), &alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+    );
+}
+
+/// The facilitator's records (issue 22): the user directory, quota overrides that survive a
+/// reopen (they are stored), and the audit of another user's item, newest first and bounded.
+pub async fn users_quotas_and_audit_are_stored(store: &dyn Store) {
+    let fac = KnownUser {
+        id: UserId::new("f"),
+        name: "fran".into(),
+    };
+    for user in [
+        KnownUser {
+            id: alice(),
+            name: "alice".into(),
+        },
+        fac.clone(),
+        KnownUser {
+            id: alice(),
+            name: "alice2".into(),
+        },
+    ] {
+        store.remember_user(&user).await.unwrap();
+    }
+    assert_eq!(
+        store.known_users(10).await.unwrap(),
+        vec![
+            KnownUser {
+                id: alice(),
+                name: "alice2".into()
+            },
+            fac.clone()
+        ]
+    );
+    assert_eq!(store.known_users(1).await.unwrap().len(), 1);
+
+    assert!(store.user_quotas(&alice()).await.unwrap().is_none());
+    store
+        .set_user_quotas(&alice(), &serde_json::json!({"max_runs": 3}))
+        .await
+        .unwrap();
+    store
+        .set_user_quotas(&alice(), &serde_json::json!({"max_runs": 4}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_quotas(&alice()).await.unwrap(),
+        Some(serde_json::json!({"max_runs": 4}))
+    );
+    assert!(store.user_quotas(&fac.id).await.unwrap().is_none());
+
+    store
+        .create_run(&alice(), "r", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .audit(&alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let n_entries = crate::teams::MAX_AUDIT_SHOWN + 2;
+    for i in 0..n_entries {
+        store
+            .add_audit(&alice(), ItemKind::Run, "r", &fac, &format!("action {i}"))
+            .await
+            .unwrap();
+    }
+    let audit = store.audit(&alice(), ItemKind::Run, "r").await.unwrap();
+    assert_eq!(audit.len(), crate::teams::MAX_AUDIT_SHOWN);
+    assert_eq!(audit[0].action, format!("action {}", n_entries - 1));
+    assert_eq!(audit[0].actor, fac.id);
+    assert_eq!(audit[0].actor_name, "fran");
+    assert!(audit[0].at >= audit[1].at);
+    // Another owner's item of the same id has no audit; deleting the run deletes it.
+    assert!(
+        store
+            .audit(&UserId::new("bob"), ItemKind::Run, "r")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.delete_run(&alice(), "r").await.unwrap());
+    store
+        .create_run(&alice(), "r", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .audit(&alice(), ItemKind::Run, "r")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Challenges (issue 22): published by one user, closed only by them, taking the runs of
+/// their participants once each, bounded in number.
+pub async fn challenges_take_participants_runs_until_closed(store: &dyn Store) {
+    let (fac, bob) = (UserId::new("f"), UserId::new("bob"));
+    let spec = ChallengeSpec {
+        title: "Best QA prompt".into(),
+        dataset_owner: fac.clone(),
+        dataset_id: "d".into(),
+        task: "qa".into(),
+        metric: "f1_score".into(),
+        models: vec!["m".into()],
+    };
+    assert!(matches!(
+        store
+            .create_challenge(
+                &fac,
+                &ChallengeSpec {
+                    title: " ".into(),
+                    ..spec.clone()
+                }
+            )
+            .await,
+        Err(StoreError::Config { .. })
+    ));
+    let challenge = store.create_challenge(&fac, &spec).await.unwrap().unwrap();
+    assert!(challenge.open);
+    assert_eq!(
+        store.challenge(&challenge.id).await.unwrap().as_ref(),
+        Some(&challenge)
+    );
+    assert!(store.challenge("nope").await.unwrap().is_none());
+
+    store
+        .create_run(&alice(), "ra", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    store
+        .create_run(&bob, "rb", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    // A participant submits only their own runs.
+    assert_eq!(
+        store.submit_run(&challenge.id, &bob, "ra").await.unwrap(),
+        Err(Refusal::NotFound)
+    );
+    assert_eq!(
+        store.submit_run("nope", &bob, "rb").await.unwrap(),
+        Err(Refusal::NotFound)
+    );
+    for _ in 0..2 {
+        store
+            .submit_run(&challenge.id, &alice(), "ra")
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .submit_run(&challenge.id, &bob, "rb")
+        .await
+        .unwrap()
+        .unwrap();
+    let submissions = store.submissions(&challenge.id).await.unwrap();
+    assert_eq!(
+        submissions
+            .iter()
+            .map(|s| (s.participant.clone(), s.run_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(alice(), "ra"), (bob.clone(), "rb")]
+    );
+
+    // Only its publisher closes it; a closed challenge takes no run.
+    assert!(!store.close_challenge(&bob, &challenge.id).await.unwrap());
+    assert!(store.close_challenge(&fac, &challenge.id).await.unwrap());
+    assert!(!store.close_challenge(&fac, &challenge.id).await.unwrap());
+    assert!(!store.challenge(&challenge.id).await.unwrap().unwrap().open);
+    store
+        .create_run(&bob, "rb2", &serde_json::json!({}), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.submit_run(&challenge.id, &bob, "rb2").await.unwrap(),
+        Err(Refusal::Closed)
+    );
+
+    // Open challenges are bounded; the list is newest first.
+    let mut last = challenge.id.clone();
+    for _ in 0..crate::teams::MAX_OPEN_CHALLENGES {
+        last = store
+            .create_challenge(&fac, &spec)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+    }
+    assert_eq!(
+        store.create_challenge(&fac, &spec).await.unwrap(),
+        Err(Refusal::Full)
+    );
+    let listed = store.challenges().await.unwrap();
+    assert_eq!(listed.len(), crate::teams::MAX_OPEN_CHALLENGES + 1);
+    assert_eq!(listed.last().unwrap().id, challenge.id);
+    assert!(listed.iter().any(|c| c.id == last));
+}

@@ -104,8 +104,9 @@ impl CognitoLogin {
             return Err(Refusal::NotSignedIn);
         };
         let now = (self.clock)();
+        let group = state.config.facilitator_group.as_str();
         if !tokens.needs_refresh(now) {
-            return Ok(user_of(&tokens));
+            return Ok(user_of(&tokens, group));
         }
         match self.auth.refresh(&tokens).await {
             Ok(fresh) => {
@@ -120,12 +121,12 @@ impl CognitoLogin {
                     .save_session(&updated)
                     .await
                     .map_err(|error| Refusal::Error(error.into()))?;
-                Ok(user_of(&fresh))
+                Ok(user_of(&fresh, group))
             }
             // Cognito is unreachable but the tokens still hold: carry on, try again next time.
             Err(error) if error.is_server_fault() && !tokens.expired(now) => {
                 tracing::warn!(error = %error, "token refresh failed; the tokens are still valid");
-                Ok(user_of(&tokens))
+                Ok(user_of(&tokens, group))
             }
             Err(error) => {
                 if error.is_server_fault() {
@@ -142,9 +143,17 @@ impl CognitoLogin {
         }
     }
 
-    async fn authenticate_bearer(&self, token: &str) -> Result<CurrentUser, Response> {
+    async fn authenticate_bearer(
+        &self,
+        state: &AppState,
+        token: &str,
+    ) -> Result<CurrentUser, Response> {
         match self.auth.verify_access_token(token).await {
             Ok(claims) => Ok(CurrentUser {
+                facilitator: claims
+                    .groups
+                    .iter()
+                    .any(|group| *group == state.config.facilitator_group),
                 id: UserId::new(claims.sub),
                 name: claims.username,
             }),
@@ -189,8 +198,17 @@ enum Refusal {
     Error(AppError),
 }
 
-fn user_of(tokens: &Tokens) -> CurrentUser {
-    session_user(tokens).into()
+/// The user of verified tokens; a facilitator when the access token's `cognito:groups` claim
+/// names `facilitator_group`.
+fn user_of(tokens: &Tokens, facilitator_group: &str) -> CurrentUser {
+    CurrentUser {
+        facilitator: tokens
+            .user
+            .groups
+            .iter()
+            .any(|group| group == facilitator_group),
+        ..CurrentUser::from(session_user(tokens))
+    }
 }
 
 fn session_user(tokens: &Tokens) -> SessionUser {
@@ -286,7 +304,7 @@ impl super::Authenticator for CognitoLogin {
     ) -> BoxFuture<'a, Result<CurrentUser, Response>> {
         Box::pin(async move {
             if let Some(token) = bearer(&request.headers) {
-                return self.authenticate_bearer(token).await;
+                return self.authenticate_bearer(state, token).await;
             }
             // Only a page can be returned to; after a form post the user starts at home.
             let next = if request.method == Method::GET {
@@ -523,7 +541,16 @@ async fn signed_in(
     old: &Session,
     tokens: &Tokens,
 ) -> Result<HeaderValue, AppError> {
-    let (mut session, cookie) = session::sign_in(state, old, session_user(tokens), None).await?;
+    let user = session_user(tokens);
+    // The directory that sharing and the facilitator's view name users by.
+    state
+        .store
+        .remember_user(&store::KnownUser {
+            id: user.id.clone(),
+            name: user.name.clone(),
+        })
+        .await?;
+    let (mut session, cookie) = session::sign_in(state, old, user, None).await?;
     // The seal is bound to the session id, which `sign_in` has just chosen.
     session.auth_data = Some(
         login

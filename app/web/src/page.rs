@@ -26,6 +26,8 @@ pub struct Layout {
     pub csrf_token: String,
     /// The request path, for the navigation's current-page mark.
     pub path: String,
+    /// Whether the user is a facilitator (the Team link); from the verified token only.
+    pub facilitator: bool,
 }
 
 impl Layout {
@@ -50,6 +52,7 @@ impl FromRequestParts<AppState> for Layout {
             .map(|context| context.session.csrf_token.clone())
             .unwrap_or_default();
         Ok(Layout {
+            facilitator: user.facilitator,
             user_name: user.name,
             local_mode: state.is_local_mode(),
             csrf_token,

@@ -71,6 +71,162 @@ impl Quotas {
 /// runs other tasks execute count too).
 const RUNNING_LOOKBACK: usize = 50;
 
+/// The quotas a facilitator may set for one user (issue 22), stored as JSON with
+/// [`store::Store::set_user_quotas`]; each is bounded by [`QUOTA_CEILINGS`], so no form can
+/// ask the server for more than it was built to give.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserQuotas {
+    /// Runs the user may have running at once.
+    pub runs_per_user: usize,
+    /// Models (and judges) per run.
+    pub models_per_run: usize,
+    /// Concurrency per model of one run.
+    pub concurrency_per_run: usize,
+    /// Datasets the user may keep.
+    pub datasets_per_user: usize,
+    /// Bytes of datasets the user may keep.
+    pub dataset_bytes_per_user: u64,
+}
+
+/// The highest value a facilitator may set for each of [`UserQuotas`].
+pub const QUOTA_CEILINGS: UserQuotas = UserQuotas {
+    runs_per_user: 100,
+    models_per_run: 64,
+    concurrency_per_run: 512,
+    datasets_per_user: 10_000,
+    dataset_bytes_per_user: 100 << 30,
+};
+
+impl UserQuotas {
+    /// The per-user part of the server's quotas.
+    pub fn of(quotas: &Quotas) -> UserQuotas {
+        UserQuotas {
+            runs_per_user: quotas.runs_per_user,
+            models_per_run: quotas.models_per_run,
+            concurrency_per_run: quotas.concurrency_per_run,
+            datasets_per_user: quotas.datasets_per_user,
+            dataset_bytes_per_user: quotas.dataset_bytes_per_user,
+        }
+    }
+
+    /// Why these quotas cannot be set: a value is 0 or above its ceiling.
+    pub fn check(&self) -> Result<(), String> {
+        let checks: [(&str, u64, u64); 5] = [
+            (
+                "runs at a time",
+                self.runs_per_user as u64,
+                QUOTA_CEILINGS.runs_per_user as u64,
+            ),
+            (
+                "models per run",
+                self.models_per_run as u64,
+                QUOTA_CEILINGS.models_per_run as u64,
+            ),
+            (
+                "concurrency per model",
+                self.concurrency_per_run as u64,
+                QUOTA_CEILINGS.concurrency_per_run as u64,
+            ),
+            (
+                "datasets",
+                self.datasets_per_user as u64,
+                QUOTA_CEILINGS.datasets_per_user as u64,
+            ),
+            (
+                "dataset bytes",
+                self.dataset_bytes_per_user,
+                QUOTA_CEILINGS.dataset_bytes_per_user,
+            ),
+        ];
+        for (name, value, ceiling) in checks {
+            if value == 0 || value > ceiling {
+                return Err(format!("{name} must be 1 to {ceiling}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The quotas of `user`: the server's, with the per-user ones a facilitator set (a stored
+/// value that no longer parses or passes [`UserQuotas::check`] is ignored).
+pub async fn quotas_for(state: &AppState, user: &UserId) -> Result<Quotas, store::StoreError> {
+    let mut quotas = state.config.quotas.clone();
+    if let Some(set) = state
+        .store
+        .user_quotas(user)
+        .await?
+        .and_then(|value| serde_json::from_value::<UserQuotas>(value).ok())
+        .filter(|set| set.check().is_ok())
+    {
+        quotas.runs_per_user = set.runs_per_user;
+        quotas.models_per_run = set.models_per_run;
+        quotas.concurrency_per_run = set.concurrency_per_run;
+        quotas.datasets_per_user = set.datasets_per_user;
+        quotas.dataset_bytes_per_user = set.dataset_bytes_per_user;
+    }
+    Ok(quotas)
+}
+
+/// Runs of one user looked at for their usage (newest first).
+pub const USAGE_LOOKBACK: usize = 200;
+
+/// What one user has used, over their newest [`USAGE_LOOKBACK`] runs (the facilitator's view).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Usage {
+    /// Runs stored.
+    pub runs: usize,
+    /// Of which running.
+    pub running: usize,
+    /// Records evaluated (succeeded or failed, every model).
+    pub records: usize,
+    /// Model calls paid for (records evaluated less answers reused from a cache).
+    pub model_calls: usize,
+    /// What the calls of ended runs cost, in USD, where the catalog has prices.
+    pub cost_usd: f64,
+    /// Datasets kept.
+    pub datasets: usize,
+    /// Their bytes.
+    pub dataset_bytes: u64,
+}
+
+/// The usage of `user` ([`Usage`]).
+pub async fn usage_of(state: &AppState, user: &UserId) -> Result<Usage, store::StoreError> {
+    let mut usage = Usage::default();
+    for run in state.store.runs(user, USAGE_LOOKBACK).await? {
+        usage.runs += 1;
+        let summary = run
+            .summary
+            .as_ref()
+            .filter(|_| run.status != store::RunStatus::Running)
+            .and_then(|value| {
+                serde_json::from_value::<engine::output::Summary>(value.clone()).ok()
+            });
+        match summary {
+            Some(summary) => {
+                usage.records += summary.done + summary.failed;
+                usage.model_calls += summary
+                    .models
+                    .iter()
+                    .map(|line| line.n_records.saturating_sub(line.n_cached))
+                    .sum::<usize>();
+                usage.cost_usd += summary.total_cost_usd().unwrap_or(0.0);
+            }
+            None => {
+                if run.status == store::RunStatus::Running {
+                    usage.running += 1;
+                }
+                let counts = state.store.record_counts(user, &run.id).await?;
+                usage.records += counts.ok + counts.failed;
+                usage.model_calls += counts.ok + counts.failed;
+            }
+        }
+    }
+    let datasets = state.store.datasets(user).await?;
+    usage.datasets = datasets.len();
+    usage.dataset_bytes = datasets.iter().map(|dataset| dataset.size_bytes).sum();
+    Ok(usage)
+}
+
 /// Whether `owner` may start `request` now: the part of the form at fault and why not. Checked
 /// before anything is planned or stored, so a refused run leaves nothing behind. Runs in flight
 /// are those this task runs, or the store's running runs among the user's newest
@@ -80,7 +236,8 @@ pub async fn check_run_quota(
     owner: &UserId,
     request: &EvalRequest,
 ) -> Result<Result<(), (Field, String)>, store::StoreError> {
-    Ok(match check_run_shape(&state.config.quotas, request) {
+    let quotas = quotas_for(state, owner).await?;
+    Ok(match check_run_shape(&quotas, request) {
         Err(refused) => Err(refused),
         Ok(()) => {
             let stored = state
@@ -91,7 +248,7 @@ pub async fn check_run_quota(
                 .filter(|run| run.status == store::RunStatus::Running)
                 .count();
             let running = stored.max(state.runs.active_runs_of(owner));
-            if running >= state.config.quotas.runs_per_user {
+            if running >= quotas.runs_per_user {
                 Err((
                     Field::Runner,
                     format!(
@@ -144,7 +301,7 @@ pub async fn check_dataset_quota(
     owner: &UserId,
     size: u64,
 ) -> Result<Result<(), String>, store::StoreError> {
-    let quotas = &state.config.quotas;
+    let quotas = &quotas_for(state, owner).await?;
     let datasets = state.store.datasets(owner).await?;
     if datasets.len() >= quotas.datasets_per_user {
         return Ok(Err(format!(

@@ -379,7 +379,7 @@ pub async fn serve_http(
 /// `LLM_EVAL_MAX_DATASETS_PER_USER`, `LLM_EVAL_MAX_DATASET_BYTES_PER_USER`,
 /// `LLM_EVAL_MAX_TASK_MODEL_CALLS`) and
 /// `LLM_EVAL_ALLOWED_HOSTS` (comma-separated host names local mode answers besides loopback
-/// ones).
+/// ones) and `LLM_EVAL_FACILITATOR_GROUP` (the Cognito group of facilitators).
 pub fn shared_settings_from_env(
     config: &mut WebConfig,
     var: impl Fn(&str) -> Option<String>,
@@ -435,6 +435,16 @@ pub fn shared_settings_from_env(
         quotas.dataset_bytes_per_user = engine::limits::parse_size(&text)
             .map_err(|why| anyhow::anyhow!("LLM_EVAL_MAX_DATASET_BYTES_PER_USER: {why}"))?
             .0;
+    }
+    if let Some(text) = var("LLM_EVAL_FACILITATOR_GROUP").filter(|text| !text.trim().is_empty()) {
+        let group = text.trim();
+        // Cognito's rule for group names: 1 to 128 characters of \p{L}\p{M}\p{S}\p{N}\p{P}.
+        if group.chars().count() > 128 || group.chars().any(char::is_whitespace) {
+            anyhow::bail!(
+                "LLM_EVAL_FACILITATOR_GROUP: `{group}` is not a Cognito group name (1 to 128 characters, no spaces)"
+            );
+        }
+        config.facilitator_group = group.to_string();
     }
     if let Some(text) = var("LLM_EVAL_ALLOWED_HOSTS") {
         config.allowed_hosts = text

@@ -77,6 +77,10 @@ pub struct CurrentUser {
     pub id: UserId,
     /// What the pages show.
     pub name: String,
+    /// Whether the user is a facilitator: a member of the configured Cognito group
+    /// ([`super::state::WebConfig::facilitator_group`]) as the verified token's
+    /// `cognito:groups` claim says; never set from anything the browser sends.
+    pub facilitator: bool,
 }
 
 impl CurrentUser {
@@ -85,15 +89,26 @@ impl CurrentUser {
         CurrentUser {
             id: UserId::local(),
             name: "local user".to_string(),
+            facilitator: false,
+        }
+    }
+
+    /// The user as the store's directory and audit name them.
+    pub fn known(&self) -> store::KnownUser {
+        store::KnownUser {
+            id: self.id.clone(),
+            name: self.name.clone(),
         }
     }
 }
 
 impl From<SessionUser> for CurrentUser {
+    /// A session's user, without any role (a role comes only from a verified token).
     fn from(user: SessionUser) -> CurrentUser {
         CurrentUser {
             id: user.id,
             name: user.name,
+            facilitator: false,
         }
     }
 }

@@ -18,6 +18,9 @@ use store::SharedStore;
 use super::Authenticator;
 use super::registry::RunRegistry;
 
+/// The facilitators' Cognito group unless `LLM_EVAL_FACILITATOR_GROUP` names another.
+pub const DEFAULT_FACILITATOR_GROUP: &str = "facilitators";
+
 /// Settings of the web app.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -48,8 +51,11 @@ pub struct WebConfig {
     /// How many times tasks may die running one run before it is marked failed instead of
     /// resumed again (`LLM_EVAL_MAX_RUN_RESTARTS`, shared stores only).
     pub max_run_restarts: u32,
-    /// Per-user quotas.
+    /// Per-user quotas (the defaults; a facilitator may set a user's own, kept in the store).
     pub quotas: super::safety::Quotas,
+    /// The Cognito group whose members are facilitators (`LLM_EVAL_FACILITATOR_GROUP`,
+    /// default `facilitators`), read from the verified token's `cognito:groups` claim.
+    pub facilitator_group: String,
 }
 
 impl WebConfig {
@@ -68,6 +74,7 @@ impl WebConfig {
             header_read_timeout: Duration::from_secs(10),
             max_run_restarts: 3,
             quotas: super::safety::Quotas::default(),
+            facilitator_group: DEFAULT_FACILITATOR_GROUP.to_string(),
         }
     }
 }

@@ -107,9 +107,61 @@ function watchTask(form) {
   apply();
 }
 
+// A challenge's leaderboard, live: the server sends the whole board (rows as JSON) on a
+// `board` event whenever it changes, as a run's page gets its progress.
+function watchBoard(section) {
+  const source = new EventSource(section.dataset.board);
+  const body = section.querySelector("#leaderboard tbody");
+  const cell = (row, text, className) => {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    td.textContent = text;
+    row.appendChild(td);
+    return td;
+  };
+  source.addEventListener("board", (event) => {
+    const rows = JSON.parse(event.data);
+    body.replaceChildren();
+    for (const line of rows) {
+      const tr = document.createElement("tr");
+      cell(tr, line.rank == null ? "-" : String(line.rank), "num rank");
+      cell(tr, line.participant, "participant");
+      const run = cell(tr, "", null);
+      if (line.link) {
+        const a = document.createElement("a");
+        a.href = line.link;
+        a.textContent = line.run_name;
+        run.appendChild(a);
+      } else {
+        run.textContent = line.run_name;
+      }
+      const status = document.createElement("span");
+      status.className = "status " + line.status;
+      status.textContent = line.status;
+      run.append(" ", status);
+      cell(tr, line.score == null ? "-" : line.score.toFixed(4), "num score");
+      cell(tr, line.cost_usd == null ? "-" : "$" + line.cost_usd.toFixed(4), "num");
+      cell(tr, line.elapsed_secs == null ? "-" : line.elapsed_secs.toFixed(1) + " s", "num");
+      const variant = cell(tr, "", null);
+      const label = document.createElement("strong");
+      label.textContent = line.variant;
+      variant.append(label, " " + line.model);
+      if (line.template) {
+        const template = document.createElement("div");
+        template.className = "cell mono";
+        template.textContent = line.template;
+        variant.appendChild(template);
+      }
+      body.appendChild(tr);
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const progress = document.querySelector("[data-events]");
   if (progress) watchProgress(progress);
+  const board = document.querySelector("[data-board]");
+  if (board) watchBoard(board);
   const form = document.getElementById("eval-form");
   if (form) form.querySelectorAll("textarea[data-preview]").forEach((template) => watchTemplate(form, template));
   if (form && form.querySelector("#task")) watchTask(form);

@@ -9,6 +9,8 @@
 //! is lost. Temporary passwords go only where asked: `--credentials-out FILE` (a CSV of
 //! `email,temporary_password`, created with mode 0600 and appended to on re-runs) or stdout with
 //! `--show-passwords`; without either, `add` lets Cognito email each user their invitation.
+//! `add --facilitator` also puts each user (new or existing) in the pool's facilitators group
+//! (`DEPLOY_FACILITATOR_GROUP`), and `list` marks its members.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -80,6 +82,10 @@ pub struct AddArgs {
     /// Where passwords go.
     #[command(flatten)]
     pub out: PasswordsOut,
+    /// Make them facilitators: members of the pool's facilitators group
+    /// (DEPLOY_FACILITATOR_GROUP), who see every user's runs and datasets in the web app.
+    #[arg(long)]
+    pub facilitator: bool,
 }
 
 /// Email addresses.
@@ -153,9 +159,13 @@ pub async fn run(
         None => app_user_pool(&deployment).await?,
     };
     let pool = Pool::new(&deployment.sdk, &pool_id);
+    let group = deployment.cfg.facilitator_group.as_str();
     match &args.command {
-        UsersCommand::List => list(&pool, stdout).await,
-        UsersCommand::Add(add) => add_users(&pool, rows, &add.out, stdout).await,
+        UsersCommand::List => list(&pool, group, stdout).await,
+        UsersCommand::Add(add) => {
+            let facilitators = add.facilitator.then_some(group);
+            add_users(&pool, rows, &add.out, facilitators, stdout).await
+        }
         UsersCommand::Remove(_) => remove_users(&pool, rows, stdout).await,
         UsersCommand::ResetPassword(reset) => reset_users(&pool, rows, &reset.out, stdout).await,
     }
@@ -346,6 +356,7 @@ async fn add_users(
     pool: &Pool,
     rows: Vec<Row>,
     out: &PasswordsOut,
+    facilitators: Option<&str>,
     stdout: &mut Stdout,
 ) -> anyhow::Result<Outcome> {
     let mut failed = 0;
@@ -360,7 +371,7 @@ async fn add_users(
     let bar = progress_bar(emails.len());
     let (mut n_created, mut n_existing) = (0, 0);
     for email in &emails {
-        match pool.create(email, policy, send_invitation).await {
+        let created = match pool.create(email, policy, send_invitation).await {
             Ok(Created::New(password)) => {
                 n_created += 1;
                 let how = if send_invitation {
@@ -370,14 +381,27 @@ async fn add_users(
                 };
                 stdout.print(format!("created    {email}{how}\n"))?;
                 deliver(email, &password, out, &mut file, stdout)?;
+                true
             }
             Ok(Created::Exists) => {
                 n_existing += 1;
                 stdout.print(format!("exists     {email} (unchanged)\n"))?;
+                true
             }
             Err(err) => {
                 failed += 1;
                 stdout.print(format!("failed     {email}: {err:#}\n"))?;
+                false
+            }
+        };
+        // A facilitator, new or existing, joins the group (again: no change).
+        if let Some(group) = facilitators.filter(|_| created) {
+            match pool.add_to_group(email, group).await {
+                Ok(()) => stdout.print(format!("facilitator {email} (group {group})\n"))?,
+                Err(err) => {
+                    failed += 1;
+                    stdout.print(format!("failed     {email}: {err:#}\n"))?;
+                }
             }
         }
         if let Some(bar) = &bar {
@@ -448,12 +472,18 @@ async fn reset_users(
     finish(failed)
 }
 
-async fn list(pool: &Pool, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
+async fn list(pool: &Pool, group: &str, stdout: &mut Stdout) -> anyhow::Result<Outcome> {
     let users = pool.list().await?;
+    let facilitators = pool.group_members(group).await?;
     let mut text = String::new();
     for user in &users {
+        let role = if facilitators.contains(&user.username) {
+            " facilitator"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "{:<40} {:<22} {}\n",
+            "{:<40} {:<22} {}{role}\n",
             user.email.as_deref().unwrap_or(&user.username),
             user.status,
             if user.enabled { "enabled" } else { "disabled" }

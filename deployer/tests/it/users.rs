@@ -249,3 +249,106 @@ fn add_needs_addresses() {
         add.stderr
     );
 }
+
+/// `add --facilitator` puts new and existing users in the facilitators group (the app stack's
+/// `FacilitatorsGroup`, named by DEPLOY_FACILITATOR_GROUP), `list` marks them, and a pool
+/// without the group is a failed row, not a silent success.
+#[test]
+fn facilitators_join_the_group_and_list_marks_them() {
+    let moto = Moto::start_blocking();
+    let pool = user_pool(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let args = |emails: &[&'static str]| {
+        let mut args = vec!["users", "--user-pool-id", pool.as_str(), "add"];
+        args.extend_from_slice(emails);
+        args.extend_from_slice(&["--facilitator", "--credentials-out", "creds.csv"]);
+        args
+    };
+    // No group in the pool yet: the user is created, joining the group fails on its row.
+    let missing = run(dir.path(), &moto, &args(&["fay@example.com"]));
+    assert_eq!(
+        missing.code,
+        Some(1),
+        "{}\n{}",
+        missing.stdout,
+        missing.stderr
+    );
+    assert!(
+        missing.stdout.contains("created    fay@example.com")
+            && missing.stdout.contains("has no group `facilitators`"),
+        "{}",
+        missing.stdout
+    );
+
+    with_sdk(&moto, async |config| {
+        aws_sdk_cognitoidentityprovider::Client::new(&config)
+            .create_group()
+            .user_pool_id(&pool)
+            .group_name("workshop-hosts")
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut env = aws_env(&moto);
+    env.push(("DEPLOY_FACILITATOR_GROUP", "workshop-hosts".to_owned()));
+    let added = run_with(
+        dir.path(),
+        &env,
+        &args(&["fay@example.com", "gus@example.com"]),
+    );
+    assert_eq!(added.code, Some(0), "{}\n{}", added.stdout, added.stderr);
+    assert!(
+        added
+            .stdout
+            .contains("exists     fay@example.com (unchanged)")
+            && added
+                .stdout
+                .contains("facilitator fay@example.com (group workshop-hosts)")
+            && added
+                .stdout
+                .contains("facilitator gus@example.com (group workshop-hosts)"),
+        "{}",
+        added.stdout
+    );
+    let plain = run_with(
+        dir.path(),
+        &env,
+        &[
+            "users",
+            "--user-pool-id",
+            &pool,
+            "add",
+            "pat@example.com",
+            "--show-passwords",
+        ],
+    );
+    assert_eq!(plain.code, Some(0), "{}", plain.stderr);
+    let list = run_with(
+        dir.path(),
+        &env,
+        &["users", "--user-pool-id", &pool, "list"],
+    );
+    assert_eq!(list.code, Some(0), "{}", list.stderr);
+    let line = |email: &str| {
+        list.stdout
+            .lines()
+            .find(|line| line.starts_with(email))
+            .unwrap_or_else(|| panic!("{email} not listed: {}", list.stdout))
+            .to_string()
+    };
+    assert!(
+        line("fay@example.com").ends_with(" facilitator"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        line("gus@example.com").ends_with(" facilitator"),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        !line("pat@example.com").contains("facilitator"),
+        "{}",
+        list.stdout
+    );
+}

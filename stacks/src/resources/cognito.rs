@@ -205,6 +205,24 @@ resource!(UserPoolClient, "AWS::Cognito::UserPoolClient", UserPoolClientAttr {
     Name => "Name",
 });
 
+/// `AWS::Cognito::UserPoolGroup`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserPoolGroup {
+    /// The pool.
+    #[serde(rename = "UserPoolId")]
+    pub user_pool_id: Value<String>,
+    /// The group's name (what the `cognito:groups` claim carries).
+    #[serde(rename = "GroupName", skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<Value<String>>,
+    /// What the group is for.
+    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<Value<String>>,
+    /// Lower is stronger when a user's groups name IAM roles (unused here).
+    #[serde(rename = "Precedence", skip_serializing_if = "Option::is_none")]
+    pub precedence: Option<Value<i64>>,
+}
+resource!(UserPoolGroup, "AWS::Cognito::UserPoolGroup");
+
 /// Units of token validities.
 #[derive(Debug, Clone, Serialize)]
 pub struct TokenValidityUnits {

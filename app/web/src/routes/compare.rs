@@ -241,6 +241,10 @@ pub struct CellView {
 struct ComparePage {
     layout: Layout,
     runs: Vec<RunRow>,
+    /// Each run's value in the form (`<id>`, or `<owner>/<id>` for a run shared with the user)
+    /// and its page.
+    run_values: Vec<String>,
+    run_links: Vec<String>,
     config: Vec<ConfigRow>,
     metrics: Vec<MetricRow>,
     score_names: Vec<String>,
@@ -292,9 +296,20 @@ async fn compare_show(
             "At most {MAX_RUNS} runs can be compared at once."
         )));
     }
+    // A run of the user's (`<id>`), or another user's they may read (`<owner>/<id>`: shared
+    // with them, or any for a facilitator): compared with their own, never changed.
     let mut runs = Vec::with_capacity(ids.len());
-    for id in &ids {
-        runs.push(super::runs::find_run(&state, &user.id, id).await?);
+    let mut run_values = Vec::with_capacity(ids.len());
+    let mut run_links = Vec::with_capacity(ids.len());
+    for value in &ids {
+        let (owner, id) = match value.rsplit_once('/') {
+            Some((owner, id)) => (super::runs::owner_of(&user, Some(owner))?, id),
+            None => (user.id.clone(), value.as_str()),
+        };
+        let (run, _) = super::runs::read_run(&state, &user, &owner, id).await?;
+        run_links.push(super::runs::run_link(&user.id, &owner, &run.id));
+        run_values.push(value.clone());
+        runs.push(run);
     }
 
     // Configuration: every key of any run, those that differ first; datasets by the names they
@@ -375,7 +390,7 @@ async fn compare_show(
     let mut truncated = false;
     for (run_idx, run) in runs.iter().enumerate() {
         let mut n_rows = 0;
-        let res = store::for_each_record(state.store.as_ref(), &user.id, &run.id, |row| {
+        let res = store::for_each_record(state.store.as_ref(), &run.owner, &run.id, |row| {
             n_rows += 1;
             if n_rows > MAX_COMPARED_ROWS {
                 truncated = true;
@@ -478,6 +493,8 @@ async fn compare_show(
     Ok(Html(ComparePage {
         layout,
         runs,
+        run_values,
+        run_links,
         config,
         metrics,
         score_names,

@@ -370,6 +370,8 @@ struct DatasetPage {
     rows: Vec<Vec<String>>,
     problems: Vec<String>,
     n_problems: usize,
+    /// Who the dataset is shared with.
+    grants: Vec<super::teams::GrantView>,
 }
 
 /// A dataset's first rows (one text per field), its first problems and how many it has.
@@ -450,8 +452,11 @@ async fn datasets_show(
             .map_err(|error| AppError::Internal(anyhow::Error::new(error)))?
             .map_err(|message| AppError::Internal(anyhow::anyhow!(message)))?
     };
+    let grants =
+        super::teams::grant_views(&state, &user.id, store::ItemKind::Dataset, &dataset.id).await?;
     Ok(Html(DatasetPage {
         layout,
+        grants,
         dataset,
         rows,
         problems,

@@ -716,7 +716,15 @@ async fn eval_page(
     form: EvalForm,
     error: Option<FormError>,
 ) -> Result<EvalPage, AppError> {
-    let datasets = state.store.datasets(owner).await?;
+    let mut datasets = state.store.datasets(owner).await?;
+    // Datasets shared with the user, used in place (`<owner>/<id>` in the form).
+    for shared in super::teams::shared_datasets(state, owner).await? {
+        datasets.push(store::DatasetRow {
+            id: shared.form_value,
+            name: format!("{} (shared by {})", shared.dataset.name, shared.owner_name),
+            ..shared.dataset
+        });
+    }
     let selected = datasets.iter().find(|dataset| dataset.id == form.dataset);
     let fields = selected
         .map(|dataset| dataset.fields.clone())
@@ -766,6 +774,10 @@ struct NewParams {
     dataset: Option<String>,
     #[serde(default)]
     from: Option<String>,
+    /// The owner of the run in `from`, when it is another user's (shared, or a facilitator's
+    /// view): the clone is the user's own evaluation.
+    #[serde(default)]
+    owner: Option<String>,
 }
 
 async fn evals_new(
@@ -783,15 +795,26 @@ async fn evals_new(
         .collect();
     let mut form = match &params.from {
         Some(run_id) => {
-            let run = super::runs::find_run(&state, &user.id, run_id).await?;
+            let owner = super::runs::owner_of(&user, params.owner.as_deref())?;
+            let (run, _) = super::runs::read_run(&state, &user, &owner, run_id).await?;
             let request = EvalRequest::from_config(&run.config).map_err(|error| {
                 AppError::BadRequest(format!("This run cannot be cloned: {error}"))
             })?;
-            let dataset_id = datasets
+            let mut dataset_id = datasets
                 .iter()
                 .find(|dataset| dataset.path == request.dataset)
                 .map(|dataset| dataset.id.clone())
                 .unwrap_or_default();
+            // Another user's run: its dataset, when that is shared with the user too.
+            if dataset_id.is_empty()
+                && owner != user.id
+                && let Some(stem) = request.dataset.file_stem().and_then(|stem| stem.to_str())
+                && store::readable_dataset(state.store.as_ref(), &user.id, &owner, stem)
+                    .await?
+                    .is_some()
+            {
+                dataset_id = super::teams::shared_dataset_value(&owner, stem);
+            }
             let mut form = EvalForm::from_request(&request, dataset_id, &aliases);
             // The clone is a new run: named after the one it came from (as renamed since).
             form.name = match run.name.trim() {
@@ -867,10 +890,7 @@ async fn evals_create(
         return Ok(Html(page).into_response());
     }
     let wants_estimate = action == "estimate";
-    let dataset = match form.dataset.as_str() {
-        "" => None,
-        id => state.store.dataset(&user.id, id).await?,
-    };
+    let dataset = super::teams::form_dataset(&state, &user, &form.dataset).await?;
     let request = match request_of(&form, dataset.as_ref()) {
         Ok(request) => request,
         Err(error) => return refused(error, state, user, layout, form).await,
@@ -981,7 +1001,7 @@ async fn evals_preview(
     user: CurrentUser,
     axum::Json(request): axum::Json<PreviewRequest>,
 ) -> Result<axum::Json<serde_json::Value>, JsonError> {
-    let dataset = state.store.dataset(&user.id, &request.dataset).await?;
+    let dataset = super::teams::form_dataset(&state, &user, &request.dataset).await?;
     let preview = preview_of(
         dataset.as_ref(),
         &request.template,

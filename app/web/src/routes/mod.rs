@@ -10,6 +10,7 @@ mod home;
 mod mode;
 pub mod runs;
 pub mod side;
+pub mod teams;
 
 use axum::Router;
 use axum::http::header;
@@ -35,6 +36,7 @@ pub fn protected(config: &WebConfig) -> Router<AppState> {
         .merge(runs::routes())
         .merge(side::routes())
         .merge(compare::routes())
+        .merge(teams::routes())
 }
 
 /// The health check (ECS, the ALB and `llm-eval healthcheck`): the process answers.

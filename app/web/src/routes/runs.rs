@@ -58,6 +58,71 @@ pub fn routes() -> Router<AppState> {
         .route("/runs/{id}/records.csv", get(runs_records_csv))
 }
 
+/// The `owner` query parameter of a page of another user's run (the facilitator's view, a
+/// shared run); absent for the user's own.
+#[derive(Debug, Default, Deserialize)]
+pub struct OwnerParam {
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// The longest owner id looked up (Cognito's `sub` is 36 characters).
+const MAX_OWNER_CHARS: usize = 128;
+
+/// How the user reads a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The user's own run: every action.
+    Own,
+    /// Another user's run shared with the user (a grant the store checked): read only.
+    Shared,
+    /// Another user's run, read by a facilitator: read only, and cancel.
+    Facilitator,
+}
+
+/// The owner a request names: `owner` when given, else the user.
+pub fn owner_of(user: &CurrentUser, owner: Option<&str>) -> Result<UserId, AppError> {
+    match owner.map(str::trim).filter(|owner| !owner.is_empty()) {
+        None => Ok(user.id.clone()),
+        Some(owner) if owner.chars().count() <= MAX_OWNER_CHARS => Ok(UserId::new(owner)),
+        Some(_) => Err(AppError::NotFound("There is no such run.".to_string())),
+    }
+}
+
+/// A run of `owner` the user may read, and how: their own, one shared with them (checked by
+/// the store's grants), or any run when the user is a facilitator (from the verified token's
+/// group claim). Anything else is 404, exactly like a run that does not exist.
+pub async fn read_run(
+    state: &AppState,
+    user: &CurrentUser,
+    owner: &UserId,
+    run_id: &str,
+) -> Result<(RunRow, Access), AppError> {
+    if *owner == user.id {
+        return Ok((find_run(state, owner, run_id).await?, Access::Own));
+    }
+    if let Some(run) = store::readable_run(state.store.as_ref(), &user.id, owner, run_id).await? {
+        return Ok((run, Access::Shared));
+    }
+    if user.facilitator
+        && let Some(run) = state.store.run(owner, run_id).await?
+    {
+        return Ok((run, Access::Facilitator));
+    }
+    Err(AppError::NotFound(format!("There is no run `{run_id}`.")))
+}
+
+/// The link to a run's page: with `?owner=` when it is not the user's own.
+pub fn run_link(user: &UserId, owner: &UserId, run_id: &str) -> String {
+    if owner == user {
+        format!("/runs/{run_id}")
+    } else {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("owner", owner.as_str());
+        format!("/runs/{run_id}?{}", query.finish())
+    }
+}
+
 /// A run of the user, or 404.
 pub async fn find_run(state: &AppState, owner: &UserId, run_id: &str) -> Result<RunRow, AppError> {
     state
@@ -265,12 +330,53 @@ async fn runs_delete(
     Ok(Redirect::to("/runs"))
 }
 
+#[derive(Deserialize)]
+struct CancelForm {
+    #[serde(default)]
+    owner: Option<String>,
+}
+
+/// Cancels a run: the user's own, or (a facilitator only, from the verified token's group)
+/// any user's, recorded in that run's audit. A form naming another owner from anyone else
+/// gets 404, as for a run that does not exist.
 async fn runs_cancel(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
 ) -> Result<Redirect, AppError> {
-    let run = find_run(&state, &user.id, &id).await?;
+    let owner = owner_of(&user, form.owner.as_deref())?;
+    let run = if owner == user.id {
+        find_run(&state, &owner, &id).await?
+    } else {
+        match read_run(&state, &user, &owner, &id).await? {
+            (run, Access::Facilitator) => run,
+            _ => return Err(AppError::NotFound(format!("There is no run `{id}`."))),
+        }
+    };
+    let link = run_link(&user.id, &owner, &id);
+    if run.status == RunStatus::Running && owner != user.id {
+        if !state.runs.cancel(&owner, &id) {
+            if state.runs.leases().is_none() {
+                return Err(AppError::Conflict(
+                    "This run is not executed by this server process, so it cannot be cancelled here."
+                        .to_string(),
+                ));
+            }
+            state.store.request_cancel(&owner, &id).await?;
+        }
+        state
+            .store
+            .add_audit(
+                &owner,
+                store::ItemKind::Run,
+                &id,
+                &user.known(),
+                "cancelled the run",
+            )
+            .await?;
+        return Ok(Redirect::to(&link));
+    }
     if run.status == RunStatus::Running && !state.runs.cancel(&user.id, &id) {
         if state.runs.leases().is_none() {
             return Err(AppError::Conflict(
@@ -282,7 +388,7 @@ async fn runs_cancel(
         // at its next renewal and cancels the run (the page says so meanwhile).
         state.store.request_cancel(&user.id, &id).await?;
     }
-    Ok(Redirect::to(&format!("/runs/{id}")))
+    Ok(Redirect::to(&link))
 }
 
 /// "Retry failed records" and "resume": the CLI's `--retry-failed` operation. A new run with
@@ -418,6 +524,8 @@ pub struct TableState {
     pub below: String,
     pub model: String,
     pub variant: String,
+    /// The run's owner when it is not the user's own (kept in every link).
+    pub owner: String,
 }
 
 impl TableState {
@@ -431,6 +539,7 @@ impl TableState {
             ("below", self.below.clone()),
             ("model", self.model.clone()),
             ("variant", self.variant.clone()),
+            ("owner", self.owner.clone()),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
@@ -495,6 +604,19 @@ struct RunPage {
     error: Option<String>,
     /// A batch run's jobs, from their last `GetModelInvocationJob` counters.
     batch: Option<String>,
+    /// Another user's run (shared, or the facilitator's view): no edit, delete or retry.
+    read_only: bool,
+    /// Read by a facilitator: marked so, with the owner.
+    facilitator_view: bool,
+    /// The owner's id and name (when not the user's own run).
+    owner_id: String,
+    owner_name: String,
+    /// `?owner=...` for the run's links when it is another user's, else empty.
+    owner_query: String,
+    /// What facilitators did to the run, newest first.
+    audit: Vec<store::AuditEntry>,
+    /// Who the run is shared with (the owner's page only).
+    grants: Vec<super::teams::GrantView>,
 }
 
 fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQuery, TableState) {
@@ -563,6 +685,7 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
         below: below_text,
         model,
         variant,
+        owner: String::new(),
     };
     (query, table)
 }
@@ -586,13 +709,18 @@ async fn runs_show(
     layout: Layout,
     Path(id): Path<String>,
     Query(params): Query<RecordParams>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<Html<RunPage>, AppError> {
-    let run = find_run(&state, &user.id, &id).await?;
-    let counts = state.store.record_counts(&user.id, &id).await?;
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    let (run, access) = read_run(&state, &user, &owner, &id).await?;
+    let counts = state.store.record_counts(&owner, &id).await?;
     let progress = ProgressView::new(&run, counts, None);
     let names = score_names(&run);
     let (query, mut table) = parse_query(&params, &names);
-    let page = state.store.query_records(&user.id, &id, &query).await?;
+    if access != Access::Own {
+        table.owner = owner.as_str().to_string();
+    }
+    let page = state.store.query_records(&owner, &id, &query).await?;
     table.n_pages = page.total.div_ceil(PAGE_SIZE).max(1);
     let records = page
         .rows
@@ -619,7 +747,7 @@ async fn runs_show(
     };
     let charts = match &summary {
         Some(summary) if run.status != RunStatus::Running => {
-            chart::run_charts(state.store.as_ref(), &user.id, &id, summary, &names).await?
+            chart::run_charts(state.store.as_ref(), &owner, &id, summary, &names).await?
         }
         _ => Vec::new(),
     };
@@ -639,15 +767,45 @@ async fn runs_show(
                 state.status_line()
             )
         });
-    let active = state.runs.is_active(&user.id, &id);
+    let active = state.runs.is_active(&owner, &id);
     let cancel_requested = run.status == RunStatus::Running
         && state.runs.leases().is_some()
-        && state.store.cancel_requested(&user.id, &id).await?;
+        && state.store.cancel_requested(&owner, &id).await?;
+    // What facilitators did to this run: shown to its owner (and to facilitators).
+    let audit = if access == Access::Shared {
+        Vec::new()
+    } else {
+        state.store.audit(&owner, store::ItemKind::Run, &id).await?
+    };
+    let grants = if access == Access::Own {
+        super::teams::grant_views(&state, &owner, store::ItemKind::Run, &id).await?
+    } else {
+        Vec::new()
+    };
+    let owner_name = if access == Access::Own {
+        String::new()
+    } else {
+        super::teams::user_name(&state, &owner).await?
+    };
+    let owner_query = if access == Access::Own {
+        String::new()
+    } else {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("owner", owner.as_str());
+        format!("?{}", query.finish())
+    };
     Ok(Html(RunPage {
         layout,
-        can_cancel: active || state.runs.leases().is_some(),
+        can_cancel: (active || state.runs.leases().is_some()) && access != Access::Shared,
         cancel_requested,
-        history: history_row(run.clone(), &dataset_names(&state, &user.id).await?),
+        history: history_row(run.clone(), &dataset_names(&state, &owner).await?),
+        read_only: access != Access::Own,
+        facilitator_view: access == Access::Facilitator,
+        owner_id: owner.as_str().to_string(),
+        owner_name,
+        owner_query,
+        audit,
+        grants,
         run,
         progress,
         summary,
@@ -668,9 +826,11 @@ async fn runs_progress(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<axum::Json<ProgressView>, crate::error::JsonError> {
-    let run = find_run(&state, &user.id, &id).await?;
-    let counts = state.store.record_counts(&user.id, &id).await?;
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    let (run, _) = read_run(&state, &user, &owner, &id).await?;
+    let counts = state.store.record_counts(&owner, &id).await?;
     Ok(axum::Json(ProgressView::new(&run, counts, None)))
 }
 
@@ -680,9 +840,11 @@ async fn runs_events(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<Response, AppError> {
-    find_run(&state, &user.id, &id).await?;
-    let live = state.runs.subscribe(&user.id, &id);
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    read_run(&state, &user, &owner, &id).await?;
+    let live = state.runs.subscribe(&owner, &id);
     let shutdown = state.runs.shutdown_token();
     struct Stream {
         state: AppState,
@@ -697,7 +859,7 @@ async fn runs_events(
     }
     let stream = Stream {
         state,
-        owner: user.id,
+        owner,
         run_id: id,
         live,
         started: Instant::now(),
@@ -773,8 +935,10 @@ async fn runs_summary_json(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<Response, AppError> {
-    let run = find_run(&state, &user.id, &id).await?;
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    let (run, _) = read_run(&state, &user, &owner, &id).await?;
     let Some(summary) = run.summary.filter(|_| run.status != RunStatus::Running) else {
         return Err(AppError::Conflict(
             "This run has no summary yet: it is still going.".to_string(),
@@ -894,9 +1058,11 @@ async fn runs_records_jsonl(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<Response, AppError> {
-    find_run(&state, &user.id, &id).await?;
-    let body = record_stream(state, user.id, id.clone(), None, |row| {
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    read_run(&state, &user, &owner, &id).await?;
+    let body = record_stream(state, owner, id.clone(), None, |row| {
         let mut line = serde_json::to_vec(&output::record_json(row)).unwrap_or_default();
         line.push(b'\n');
         line
@@ -918,11 +1084,13 @@ async fn runs_records_csv(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(owner): Query<OwnerParam>,
 ) -> Result<Response, AppError> {
-    let run = find_run(&state, &user.id, &id).await?;
+    let owner = owner_of(&user, owner.owner.as_deref())?;
+    let (run, _) = read_run(&state, &user, &owner, &id).await?;
     let names = score_names(&run);
     let header = csv_line(&output::csv_header(&names));
-    let body = record_stream(state, user.id, id.clone(), Some(header), move |row| {
+    let body = record_stream(state, owner, id.clone(), Some(header), move |row| {
         csv_line(&output::csv_fields(row, &names))
     });
     Ok(download(

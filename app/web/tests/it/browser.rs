@@ -9,6 +9,7 @@
 
 mod journey;
 mod manage;
+mod teams;
 mod upload;
 mod variants;
 

@@ -653,3 +653,89 @@ async fn a_user_with_an_authenticator_app_enters_its_code_on_the_challenge_page(
     let runs = app.get("/runs").await;
     assert!(runs.body.contains("Signed in as <strong>alice</strong>"));
 }
+
+/// The facilitator role (issue 22) comes from the verified token's `cognito:groups` claim and
+/// the configured group name only: a signed token naming the group opens the Team page, one
+/// without it (or naming another group) gets 403 whatever headers or query it adds, and a
+/// token signed by anyone but the pool is refused before any role is read.
+#[tokio::test]
+async fn the_facilitator_role_is_the_verified_tokens_group_claim_only() {
+    let server = model_server().await;
+    let moto = Moto::start().await;
+    let pool = Pool::create(&moto).await;
+    let key = TestKey::generate("k1");
+    let jwks = JwksServer::start(key_set(&[&key])).await;
+    let mut config = pool.config();
+    config.jwks_url = jwks.url.clone();
+    let app = spawn_login_app(&server, login_of(config).await).await;
+    let header = json!({"alg": "RS256", "kid": "k1"});
+    let token = |groups: Option<&[&str]>, signer: &TestKey| {
+        let mut claims = access_claims(&pool, 3600);
+        if let Some(groups) = groups {
+            claims["cognito:groups"] = json!(groups);
+        }
+        signer.sign(&header, &claims)
+    };
+    let get = |path: &'static str, token: String| {
+        let app = &app;
+        async move {
+            app.new_browser();
+            app.send(
+                app.get_request(path)
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("x-facilitator", "true")
+                    .header("x-cognito-groups", "facilitators"),
+            )
+            .await
+        }
+    };
+    let facilitator = get("/team", token(Some(&["facilitators"]), &key)).await;
+    assert_eq!(facilitator.status, StatusCode::OK, "{}", facilitator.body);
+    assert!(facilitator.body.contains("id=\"team-link\""));
+    for groups in [
+        None,
+        Some(&["participants"][..]),
+        Some(&["Facilitators"][..]),
+    ] {
+        let refused = get(
+            "/team?facilitator=true&role=facilitator",
+            token(groups, &key),
+        )
+        .await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{groups:?}");
+        let home = get("/", token(groups, &key)).await;
+        assert!(!home.body.contains("team-link"), "{groups:?}");
+    }
+    let forged = get(
+        "/team",
+        token(Some(&["facilitators"]), &TestKey::generate("k1")),
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
+
+    // Another group name configured: only its members are facilitators.
+    let mut config = pool.config();
+    config.jwks_url = jwks.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = crate::pages::test_state(&server, dir.path()).await;
+    state.config = Arc::new(WebConfig {
+        secure_cookies: true,
+        facilitator_group: "workshop-hosts".into(),
+        ..(*state.config).clone()
+    });
+    state.authenticator = Some(Arc::new(login_of(config).await));
+    let hosts = crate::pages::spawn_app_with(state, dir).await;
+    for (groups, status) in [
+        (&["facilitators"][..], StatusCode::FORBIDDEN),
+        (&["workshop-hosts"][..], StatusCode::OK),
+    ] {
+        hosts.new_browser();
+        let page = hosts
+            .send(hosts.get_request("/team").header(
+                "authorization",
+                format!("Bearer {}", token(Some(groups), &key)),
+            ))
+            .await;
+        assert_eq!(page.status, status, "{groups:?}");
+    }
+}

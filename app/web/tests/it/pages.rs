@@ -980,3 +980,64 @@ async fn with_a_login_layer_each_user_sees_only_their_own_runs_and_datasets() {
         StatusCode::OK
     );
 }
+
+/// Quotas a facilitator sets for one user (issue 22) replace the server's for that user only,
+/// are read from the store (so they survive a restart: a new state over the same store reads
+/// them), and a stored value out of bounds is ignored.
+#[tokio::test]
+async fn a_users_own_quotas_replace_the_servers_for_them_alone() {
+    let server = model_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = test_state(&server, dir.path()).await;
+    let (user, other) = (store::UserId::new("u"), store::UserId::new("o"));
+    let defaults = state.config.quotas.clone();
+    assert_eq!(
+        web::safety::quotas_for(&state, &user).await.unwrap(),
+        defaults
+    );
+    let set = web::safety::UserQuotas {
+        runs_per_user: 1,
+        models_per_run: 2,
+        concurrency_per_run: 3,
+        datasets_per_user: 4,
+        dataset_bytes_per_user: 5 << 20,
+    };
+    state
+        .store
+        .set_user_quotas(&user, &serde_json::to_value(set).unwrap())
+        .await
+        .unwrap();
+    let restarted = test_state(&server, dir.path()).await;
+    let quotas = web::safety::quotas_for(&restarted, &user).await.unwrap();
+    assert_eq!(web::safety::UserQuotas::of(&quotas), set);
+    assert_eq!(quotas.task_model_calls, defaults.task_model_calls);
+    assert_eq!(
+        web::safety::quotas_for(&restarted, &other).await.unwrap(),
+        defaults
+    );
+    // Over a ceiling (stored by hand): ignored, the server's apply.
+    restarted
+        .store
+        .set_user_quotas(
+            &other,
+            &serde_json::json!({"runs_per_user": 1_000_000, "models_per_run": 2,
+                "concurrency_per_run": 3, "datasets_per_user": 4, "dataset_bytes_per_user": 5}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        web::safety::quotas_for(&restarted, &other).await.unwrap(),
+        defaults
+    );
+    // The dataset quota is the user's own now.
+    let refused = web::safety::check_dataset_quota(&restarted, &user, 6 << 20)
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(
+        web::safety::check_dataset_quota(&restarted, &other, 6 << 20)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}

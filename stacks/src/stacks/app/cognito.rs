@@ -1,13 +1,15 @@
 //! Cognito: the user pool (administrators create users, Plus tier with threat protection
-//! enforced), its confidential app client, and the Secrets Manager secret CloudFormation copies
-//! the client secret into, so the secret never appears in the template or an output.
+//! enforced), its confidential app client, the facilitators' group (`DEPLOY_FACILITATOR_GROUP`:
+//! members get the web app's facilitator view through their tokens' `cognito:groups` claim),
+//! and the Secrets Manager secret CloudFormation copies the client secret into, so the secret
+//! never appears in the template or an output.
 
 use crate::config::StackConfig;
 use crate::model::{Expr, Handle, Policy as Retention, Template, s, strs};
 use crate::resources::cognito::{
     AccountRecoverySetting, AdminCreateUserConfig, PasswordPolicy, Policies, RecoveryOption,
     TokenValidityUnits, UserPool, UserPoolAddOns, UserPoolClient, UserPoolClientAttr,
-    UsernameConfiguration,
+    UserPoolGroup, UsernameConfiguration,
 };
 use crate::resources::secretsmanager::Secret;
 use crate::stacks::app::{Imports, app_tags};
@@ -86,6 +88,19 @@ pub(super) fn add(t: &mut Template, cfg: &StackConfig, imports: &Imports) -> Aut
                 id_token: Some(s("minutes")),
                 refresh_token: Some(s("hours")),
             }),
+        },
+    );
+    // Facilitators: `deployer users add --facilitator` puts a user in this group; the app reads
+    // it from the verified token, never from the browser.
+    t.add(
+        "FacilitatorsGroup",
+        UserPoolGroup {
+            user_pool_id: user_pool.r#ref().into(),
+            group_name: Some(s(cfg.facilitator_group.as_str())),
+            description: Some(s(
+                "Facilitators of the llm-eval web app: see every user's runs and datasets, cancel runs, set quotas, publish challenges",
+            )),
+            precedence: None,
         },
     );
     // The client secret is copied by CloudFormation at deploy time; it never appears in the

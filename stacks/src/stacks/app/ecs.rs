@@ -289,6 +289,8 @@ pub(super) fn add(
             // CloudFront appends the viewer's address to X-Forwarded-For and the ALB appends
             // CloudFront's: the login's attempt limits count the viewer, two hops out.
             KeyValuePair::new("LLM_EVAL_TRUSTED_PROXIES", "2"),
+            // The Cognito group of facilitators (the user pool's `FacilitatorsGroup`).
+            KeyValuePair::new("LLM_EVAL_FACILITATOR_GROUP", cfg.facilitator_group.as_str()),
         ],
         secrets: vec![EcsSecret {
             name: s("COGNITO_CLIENT_SECRET"),
