@@ -970,7 +970,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Cancelled);
     }
     if args.batch.mode == RunMode::Batch
-        && let Some(error) = crate::batch_cli::report(&store, &run_id).await?
+        && let Some(error) = crate::batch_cli::report(&store, &UserId::local(), &run_id).await?
     {
         eprintln!("error: {error}");
         return Ok(Exit::BelowThreshold);
