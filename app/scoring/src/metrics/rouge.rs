@@ -244,9 +244,12 @@ impl WordTable {
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut bytes = [0u8; 8];
-            bytes[..rest.len()].copy_from_slice(rest);
-            hash = (hash.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
+            // Byte by byte: a copy of a variable length would be a `memcpy` call per word.
+            let tail = rest
+                .iter()
+                .enumerate()
+                .fold(0u64, |tail, (i, byte)| tail | u64::from(*byte) << (8 * i));
+            hash = (hash.rotate_left(5) ^ tail).wrapping_mul(K);
         }
         hash
     }
@@ -336,14 +339,8 @@ pub fn score(model_output: &str, target: &str) -> RougeScores {
             Err(_) => Vocabulary::default().pair(model_output, target),
         });
 
-    let bigrams = |tokens: &[u32]| -> Vec<u64> {
-        tokens
-            .windows(2)
-            .map(|pair| (u64::from(pair[0]) << 32) | u64::from(pair[1]))
-            .collect()
-    };
     let rouge1 = unigram_f(&reference, &prediction, n_symbols);
-    let rouge2 = ngram_f(bigrams(&reference), bigrams(&prediction));
+    let rouge2 = bigram_f(&reference, &prediction, n_symbols);
     let rouge_l = if reference.is_empty() || prediction.is_empty() {
         0.0
     } else {
@@ -392,23 +389,41 @@ fn overlap_f(overlap: usize, n_target: usize, n_prediction: usize) -> f64 {
     fmeasure(precision, recall)
 }
 
-/// `_score_ngrams`: multiset overlap over max(count, 1).
-fn ngram_f(mut target: Vec<u64>, mut prediction: Vec<u64>) -> f64 {
-    target.sort_unstable();
-    prediction.sort_unstable();
-    let (mut i, mut j, mut overlap) = (0, 0, 0usize);
-    while i < target.len() && j < prediction.len() {
-        match target[i].cmp(&prediction[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                overlap += 1;
-                i += 1;
-                j += 1;
-            }
+/// `_score_ngrams` of bigrams: the multiset overlap of the two lists' bigrams (ids below
+/// `n_symbols`), over max(count, 1). The target's bigrams are bucketed by their first token
+/// (a counting sort); each prediction bigram takes an unused equal one from its bucket.
+fn bigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
+    let n_target = target.len().saturating_sub(1);
+    let n_prediction = prediction.len().saturating_sub(1);
+    if n_target == 0 || n_prediction == 0 {
+        return overlap_f(0, n_target, n_prediction);
+    }
+    // starts[s]..starts[s + 1]: the second tokens of the target bigrams starting with s.
+    let mut starts = vec![0u32; n_symbols + 1];
+    for pair in target.windows(2) {
+        starts[pair[0] as usize + 1] += 1;
+    }
+    for symbol in 0..n_symbols {
+        starts[symbol + 1] += starts[symbol];
+    }
+    let mut filled = starts.clone();
+    let mut seconds = vec![0u32; n_target];
+    for pair in target.windows(2) {
+        let slot = &mut filled[pair[0] as usize];
+        seconds[*slot as usize] = pair[1];
+        *slot += 1;
+    }
+    // A matched second token is replaced by `u32::MAX` (no token id is that large).
+    let mut overlap = 0usize;
+    for pair in prediction.windows(2) {
+        let first = pair[0] as usize;
+        let bucket = &mut seconds[starts[first] as usize..starts[first + 1] as usize];
+        if let Some(second) = bucket.iter_mut().find(|second| **second == pair[1]) {
+            *second = u32::MAX;
+            overlap += 1;
         }
     }
-    overlap_f(overlap, target.len(), prediction.len())
+    overlap_f(overlap, n_target, n_prediction)
 }
 
 /// The length of the longest common subsequence of `a` and `b` (symbols below `n_symbols`),
@@ -566,7 +581,36 @@ mod tests {
         table[a.len()][b.len()]
     }
 
+    /// `_score_ngrams` of bigrams as `rouge_score` counts them (`Counter` intersection).
+    fn bigram_f_by_counting(target: &[u32], prediction: &[u32]) -> f64 {
+        let count = |tokens: &[u32]| {
+            let mut counts = std::collections::BTreeMap::new();
+            for pair in tokens.windows(2) {
+                *counts.entry((pair[0], pair[1])).or_insert(0usize) += 1;
+            }
+            counts
+        };
+        let (target_counts, prediction_counts) = (count(target), count(prediction));
+        let overlap = target_counts
+            .iter()
+            .map(|(bigram, n)| (*n).min(prediction_counts.get(bigram).copied().unwrap_or(0)))
+            .sum();
+        overlap_f(
+            overlap,
+            target.len().saturating_sub(1),
+            prediction.len().saturating_sub(1),
+        )
+    }
+
     proptest::proptest! {
+        #[test]
+        fn bucketed_bigrams_count_like_rouge_score(
+            a in proptest::collection::vec(0u32..6, 0..120),
+            b in proptest::collection::vec(0u32..6, 0..120),
+        ) {
+            proptest::prop_assert_eq!(bigram_f(&a, &b, 6), bigram_f_by_counting(&a, &b));
+        }
+
         #[test]
         fn bit_parallel_lcs_is_the_table_lcs(
             a in proptest::collection::vec(0u32..5, 0..200),
