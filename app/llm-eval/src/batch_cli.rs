@@ -239,11 +239,14 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
         .map_err(|error| anyhow::anyhow!("run `{}`: {error}", args.run))?;
     // A run started in the web app names the dataset it uploaded: where the app keeps it on
     // this machine, or (a deployed app's shared store) the store's copy, fetched here.
+    let uploaded = match request.dataset.file_stem().and_then(|stem| stem.to_str()) {
+        Some(id) => store.dataset(&owner, id).await?,
+        None => None,
+    };
     if !request.dataset.exists()
-        && let Some(id) = request.dataset.file_stem().and_then(|stem| stem.to_str())
-        && let Some(dataset) = store.dataset(&owner, id).await?
+        && let Some(dataset) = &uploaded
     {
-        request.dataset = dataset.path;
+        request.dataset = dataset.path.clone();
     }
     let providers = Providers::from_env(ProviderSettings::default())
         .await
@@ -262,13 +265,15 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
     crate::cli::spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
     let lines = (!args.quiet).then(|| spawn_status_lines(events.subscribe()));
-    // A shared store's web tasks adopt runs whose lease expired: this process holds the run's
-    // lease while it watches, and a lease another task holds means a task polls the run now.
-    let lease = match &spec {
-        StoreSpec::Dynamo { .. } => Some(
+    // A shared store's web tasks adopt runs whose lease expired: this process holds the lease
+    // of a run the web app can adopt (its dataset is in the store) while it watches, and a
+    // lease another task holds means a task polls the run now. A run of the CLI's own dataset
+    // takes none: no task could adopt it if this watch died.
+    let lease = match (&spec, &uploaded) {
+        (StoreSpec::Dynamo { .. }, Some(_)) => Some(
             WatchLease::take(&store, &owner, &args.run, run.status, run.summary.as_ref()).await?,
         ),
-        StoreSpec::Sqlite(_) => None,
+        _ => None,
     };
     let context = RunContext {
         store: store.clone(),
