@@ -14,7 +14,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::sagemaker::SageMakerFormat;
-use crate::providers::{Generation, InferenceParams};
+use crate::providers::{Generation, InferenceParams, Latency, ServiceTier};
 
 /// The embedded catalog source.
 const EMBEDDED: &str = include_str!("../../models.toml");
@@ -92,11 +92,31 @@ pub struct ModelSpec {
     /// Bedrock batch inference prices (USD per 1,000 input and output tokens); `None`: the
     /// model does not run in batch mode.
     pub batch_price: Option<BatchPrice>,
+    /// Bedrock's Flex and Priority tier prices, when the catalog has them.
+    pub tier_prices: TierPrices,
     /// The container format of a SageMaker endpoint (`None`: text generation).
     pub sagemaker_format: Option<SageMakerFormat>,
 }
 
 impl ModelSpec {
+    /// USD per 1,000 input and output tokens of a call in `tier` (`None`: the standard
+    /// on-demand price): each `None` when the catalog does not know it, never a guess.
+    pub fn prices(&self, tier: Option<ServiceTier>) -> (Option<f64>, Option<f64>) {
+        let tiered = |price: Option<BatchPrice>| {
+            (
+                price.map(|price| price.per_1k_input),
+                price.map(|price| price.per_1k_output),
+            )
+        };
+        match tier {
+            None | Some(ServiceTier::Default) => {
+                (self.price_per_1k_input, self.price_per_1k_output)
+            }
+            Some(ServiceTier::Flex) => tiered(self.tier_prices.flex),
+            Some(ServiceTier::Priority) => tiered(self.tier_prices.priority),
+        }
+    }
+
     /// The cost of one call: needs both prices and both token counts.
     pub fn cost(&self, generation: &Generation) -> Option<f64> {
         let input = generation.input_tokens? as f64 / 1000.0 * self.price_per_1k_input?;
@@ -122,6 +142,17 @@ impl BatchPrice {
     }
 }
 
+/// A Bedrock model's prices in the Flex and Priority service tiers (catalog columns
+/// `flex_price_per_1k_input`/`_output` and `priority_price_per_1k_input`/`_output`; the same
+/// two figures as a batch price).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TierPrices {
+    /// The Flex tier's prices.
+    pub flex: Option<BatchPrice>,
+    /// The Priority tier's prices.
+    pub priority: Option<BatchPrice>,
+}
+
 /// One catalog entry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogEntry {
@@ -143,6 +174,8 @@ pub struct CatalogEntry {
     pub price_per_1k_output: Option<f64>,
     /// Bedrock batch inference prices; `None`: no batch mode.
     pub batch_price: Option<BatchPrice>,
+    /// Bedrock's Flex and Priority tier prices.
+    pub tier_prices: TierPrices,
     /// SageMaker container format.
     pub sagemaker_format: Option<SageMakerFormat>,
 }
@@ -250,6 +283,8 @@ struct ParamsFile {
     top_p: Option<f32>,
     #[serde(default)]
     stop_sequences: Vec<String>,
+    service_tier: Option<ServiceTier>,
+    latency: Option<Latency>,
 }
 
 impl From<ParamsFile> for InferenceParams {
@@ -259,6 +294,8 @@ impl From<ParamsFile> for InferenceParams {
             max_tokens: params.max_tokens,
             top_p: params.top_p,
             stop_sequences: params.stop_sequences,
+            service_tier: params.service_tier,
+            latency: params.latency,
         }
     }
 }
@@ -275,6 +312,10 @@ struct ModelFile {
     price_per_1k_output: Option<f64>,
     batch_price_per_1k_input: Option<f64>,
     batch_price_per_1k_output: Option<f64>,
+    flex_price_per_1k_input: Option<f64>,
+    flex_price_per_1k_output: Option<f64>,
+    priority_price_per_1k_input: Option<f64>,
+    priority_price_per_1k_output: Option<f64>,
     #[serde(default)]
     params: ParamsFile,
     sagemaker: Option<SageMakerFormat>,
@@ -377,6 +418,16 @@ impl Catalog {
                 ("price_per_1k_output", model.price_per_1k_output),
                 ("batch_price_per_1k_input", model.batch_price_per_1k_input),
                 ("batch_price_per_1k_output", model.batch_price_per_1k_output),
+                ("flex_price_per_1k_input", model.flex_price_per_1k_input),
+                ("flex_price_per_1k_output", model.flex_price_per_1k_output),
+                (
+                    "priority_price_per_1k_input",
+                    model.priority_price_per_1k_input,
+                ),
+                (
+                    "priority_price_per_1k_output",
+                    model.priority_price_per_1k_output,
+                ),
             ] {
                 if price.is_some_and(|price| !price.is_finite() || price < 0.0) {
                     return Err(invalid(
@@ -410,6 +461,53 @@ impl Catalog {
                     ));
                 }
             };
+            let bedrock_only = |prices: (Option<f64>, Option<f64>), name: &str| match prices {
+                (None, None) => Ok(None),
+                (Some(per_1k_input), Some(per_1k_output))
+                    if model.provider == ProviderKind::Bedrock =>
+                {
+                    Ok(Some(BatchPrice {
+                        per_1k_input,
+                        per_1k_output,
+                    }))
+                }
+                (Some(_), Some(_)) => Err(invalid(
+                    &alias,
+                    format!(
+                        "{name} tier prices on a model whose provider is not bedrock (service tiers are Bedrock's)"
+                    ),
+                )),
+                _ => Err(invalid(
+                    &alias,
+                    format!(
+                        "`{name}_price_per_1k_input` and `{name}_price_per_1k_output` go together"
+                    ),
+                )),
+            };
+            let tier_prices = TierPrices {
+                flex: bedrock_only(
+                    (
+                        model.flex_price_per_1k_input,
+                        model.flex_price_per_1k_output,
+                    ),
+                    "flex",
+                )?,
+                priority: bedrock_only(
+                    (
+                        model.priority_price_per_1k_input,
+                        model.priority_price_per_1k_output,
+                    ),
+                    "priority",
+                )?,
+            };
+            if model.provider != ProviderKind::Bedrock
+                && (model.params.service_tier.is_some() || model.params.latency.is_some())
+            {
+                return Err(invalid(
+                    &alias,
+                    "`service_tier` and `latency` are Amazon Bedrock options; this model's provider is not bedrock".into(),
+                ));
+            }
             if let Some(format) = &model.sagemaker {
                 if model.provider != ProviderKind::SageMaker {
                     return Err(invalid(
@@ -431,6 +529,7 @@ impl Catalog {
                 price_per_1k_input: model.price_per_1k_input,
                 price_per_1k_output: model.price_per_1k_output,
                 batch_price,
+                tier_prices,
                 sagemaker_format: model.sagemaker,
             });
         }
@@ -522,11 +621,12 @@ impl Catalog {
             provider,
             model_id: model_id.to_owned(),
             display_name: model_id.to_owned(),
-            params: self.defaults.clone(),
+            params: for_provider(self.defaults.clone(), provider),
             context_tokens: None,
             price_per_1k_input: None,
             price_per_1k_output: None,
             batch_price: None,
+            tier_prices: TierPrices::default(),
             sagemaker_format: None,
         })
     }
@@ -537,11 +637,12 @@ impl Catalog {
             provider: entry.provider,
             model_id: entry.model_id.clone(),
             display_name: entry.display_name.clone(),
-            params: merge_params(&self.defaults, &entry.params),
+            params: for_provider(merge_params(&self.defaults, &entry.params), entry.provider),
             context_tokens: entry.context_tokens,
             price_per_1k_input: entry.price_per_1k_input,
             price_per_1k_output: entry.price_per_1k_output,
             batch_price: entry.batch_price,
+            tier_prices: entry.tier_prices,
             sagemaker_format: entry.sagemaker_format.clone(),
         }
     }
@@ -573,6 +674,16 @@ impl Catalog {
     }
 }
 
+/// `params` without the Bedrock-only options (service tier, latency) unless `provider` is
+/// Bedrock: the catalog's defaults apply them to its Bedrock models only.
+fn for_provider(mut params: InferenceParams, provider: ProviderKind) -> InferenceParams {
+    if provider != ProviderKind::Bedrock {
+        params.service_tier = None;
+        params.latency = None;
+    }
+    params
+}
+
 /// The entry's parameters over the defaults, field by field.
 fn merge_params(defaults: &InferenceParams, entry: &InferenceParams) -> InferenceParams {
     InferenceParams {
@@ -584,6 +695,8 @@ fn merge_params(defaults: &InferenceParams, entry: &InferenceParams) -> Inferenc
         } else {
             entry.stop_sequences.clone()
         },
+        service_tier: entry.service_tier.or(defaults.service_tier),
+        latency: entry.latency.or(defaults.latency),
     }
 }
 
@@ -770,6 +883,62 @@ mod tests {
             missing.to_string().starts_with("cannot read catalog "),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn service_tiers_are_bedrocks_and_priced_per_tier() {
+        let catalog = Catalog::parse(
+            "[defaults.params]\nservice_tier = \"flex\"\nlatency = \"optimized\"\n\n\
+             [[model]]\nalias = \"pro\"\nprovider = \"bedrock\"\nmodel_id = \"amazon.nova-pro-v1:0\"\n\
+             price_per_1k_input = 0.8\nprice_per_1k_output = 3.2\n\
+             flex_price_per_1k_input = 0.4\nflex_price_per_1k_output = 1.6\n",
+            Path::new("tiers.toml"),
+        )
+        .expect("parses");
+        let pro = catalog.resolve("pro").expect("resolves");
+        assert_eq!(pro.params.service_tier, Some(ServiceTier::Flex));
+        assert_eq!(pro.params.latency, Some(Latency::Optimized));
+        assert_eq!(pro.prices(None), (Some(0.8), Some(3.2)));
+        assert_eq!(
+            pro.prices(Some(ServiceTier::Default)),
+            (Some(0.8), Some(3.2))
+        );
+        assert_eq!(pro.prices(Some(ServiceTier::Flex)), (Some(0.4), Some(1.6)));
+        assert_eq!(pro.prices(Some(ServiceTier::Priority)), (None, None));
+        // The defaults' Bedrock options stay off the other providers' models.
+        let openai = catalog.resolve("openai:gpt-4o-mini").expect("resolves");
+        assert_eq!(
+            (openai.params.service_tier, openai.params.latency),
+            (None, None)
+        );
+        for (entry, problem) in [
+            (
+                "provider = \"openai\"\nmodel_id = \"m\"\nflex_price_per_1k_input = 1.0\nflex_price_per_1k_output = 1.0\n",
+                "flex tier prices on a model whose provider is not bedrock",
+            ),
+            (
+                "provider = \"bedrock\"\nmodel_id = \"m\"\npriority_price_per_1k_input = 1.0\n",
+                "`priority_price_per_1k_input` and `priority_price_per_1k_output` go together",
+            ),
+            (
+                "provider = \"bedrock\"\nmodel_id = \"m\"\nflex_price_per_1k_input = -1.0\nflex_price_per_1k_output = 1.0\n",
+                "`flex_price_per_1k_input` must be a finite number ≥ 0",
+            ),
+            (
+                "provider = \"openai\"\nmodel_id = \"m\"\n[model.params]\nservice_tier = \"flex\"\n",
+                "`service_tier` and `latency` are Amazon Bedrock options",
+            ),
+            (
+                "provider = \"bedrock\"\nmodel_id = \"m\"\n[model.params]\nservice_tier = \"reserved\"\n",
+                "unknown variant `reserved`",
+            ),
+        ] {
+            let source = format!("[[model]]\nalias = \"x\"\n{entry}");
+            let error = store::error_chain(
+                &Catalog::parse(&source, Path::new("bad.toml")).expect_err(problem),
+            );
+            assert!(error.contains(problem), "{problem}: {error}");
+        }
     }
 
     proptest::proptest! {

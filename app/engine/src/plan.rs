@@ -245,6 +245,17 @@ pub async fn build_plan(
     store::check_run_label(&request.name, "").map_err(|why| PlanError::new(Field::Name, why))?;
     let models = resolve_models(catalog, &request.models, Field::Models)?;
     let judges = resolve_models(catalog, &request.judges, Field::Judges)?;
+    if request.params.has_bedrock_options()
+        && !models
+            .iter()
+            .chain(&judges)
+            .any(|spec| spec.provider == crate::catalog::ProviderKind::Bedrock)
+    {
+        return Err(PlanError::new(
+            Field::Params,
+            "the service tier and latency are Amazon Bedrock options, and no model of this run is a Bedrock model",
+        ));
+    }
     if models.is_empty() {
         return Err(PlanError::new(Field::Models, "no model to evaluate"));
     }
@@ -276,6 +287,12 @@ pub async fn build_plan(
         return Err(PlanError::new(
             Field::Task,
             "a perturbation is only used by the semantic robustness metrics",
+        ));
+    }
+    if !robust && request.task.perturb_field.is_some() {
+        return Err(PlanError::new(
+            Field::Task,
+            "a perturbed field is only used by the semantic robustness metrics",
         ));
     }
     let classifies = metrics.iter().any(|metric| metric.is_classification());
@@ -341,6 +358,33 @@ pub async fn build_plan(
             PlanError::new(Field::Dataset, format!("reading the dataset: {error}"))
         })??
     };
+    let perturbed_field = match &request.task.perturb_field {
+        Some(field) => {
+            let field = field.trim().to_owned();
+            if let Some(variant) = variants
+                .iter()
+                .find(|variant| !variant.template.fields().contains(&field.as_str()))
+            {
+                return Err(PlanError::new(
+                    Field::Task,
+                    format!(
+                        "the perturbed field `{field}` is not a field of the template{}",
+                        if variants.len() > 1 {
+                            format!(" `{}`", variant.label)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ));
+            }
+            field
+        }
+        None => variants[0]
+            .template
+            .fields()
+            .first()
+            .map_or_else(String::new, |field| (*field).to_owned()),
+    };
     let task = TaskPlan {
         task: task_type,
         labels_given: request.task.labels.clone(),
@@ -350,18 +394,14 @@ pub async fn build_plan(
         category_field: request.task.category_field.clone(),
         average: request.task.average,
         // fmeval perturbs the record's input (`model_input`) and fills the template with it:
-        // here the template's first field.
+        // here the field asked for, or the template's first.
         robustness: robust.then(|| {
             (
                 request
                     .task
                     .perturbation
                     .unwrap_or(Perturbation::ButterFinger),
-                variants[0]
-                    .template
-                    .fields()
-                    .first()
-                    .map_or_else(String::new, |field| (*field).to_owned()),
+                perturbed_field.clone(),
             )
         }),
     };
@@ -726,6 +766,17 @@ fn model_client(
     overrides: &InferenceParams,
 ) -> ModelClient {
     let mut params = spec.params.clone();
+    // The service tier and latency are Bedrock's: other models of the run go without.
+    if spec.provider == crate::catalog::ProviderKind::Bedrock {
+        if overrides.service_tier.is_some() {
+            params.service_tier = overrides.service_tier;
+        }
+        if overrides.latency.is_some() {
+            params.latency = overrides.latency;
+        }
+    }
+    // A tier's own price where the catalog has it; none (never the standard one) where not.
+    let (price_per_1k_input, price_per_1k_output) = spec.prices(params.service_tier);
     if overrides.temperature.is_some() {
         params.temperature = overrides.temperature;
     }
@@ -743,8 +794,8 @@ fn model_client(
         provider,
         model_id: spec.model_id.clone(),
         params,
-        price_per_1k_input: spec.price_per_1k_input,
-        price_per_1k_output: spec.price_per_1k_output,
+        price_per_1k_input,
+        price_per_1k_output,
     }
 }
 
@@ -1010,6 +1061,27 @@ mod tests {
         check(
             |r| r.task.perturbation = Some(Perturbation::RandomUpperCase),
             Err((Field::Task, "only used by the semantic robustness metrics")),
+        )
+        .await;
+        check(
+            |r| r.task.perturb_field = Some("question".into()),
+            Err((Field::Task, "only used by the semantic robustness metrics")),
+        )
+        .await;
+        check(
+            |r| {
+                r.metrics = vec![MetricName::QaAccuracySemanticRobustness];
+                r.task.perturb_field = Some("context".into());
+            },
+            Err((
+                Field::Task,
+                "the perturbed field `context` is not a field of the template",
+            )),
+        )
+        .await;
+        check(
+            |r| r.params.latency = Some(crate::providers::Latency::Optimized),
+            Err((Field::Params, "no model of this run is a Bedrock model")),
         )
         .await;
     }

@@ -53,6 +53,9 @@ pub struct TaskRequest {
     /// The perturbation of a semantic-robustness metric; `None`: fmeval's default,
     /// `butter_finger`.
     pub perturbation: Option<Perturbation>,
+    /// The template field a semantic-robustness metric perturbs; `None`: the template's first
+    /// field (what fmeval's `model_input` is in a one-field template).
+    pub perturb_field: Option<String>,
 }
 
 impl TaskRequest {
@@ -87,6 +90,11 @@ impl TaskRequest {
                 .get("perturbation")
                 .and_then(Value::as_str)
                 .and_then(|perturbation| perturbation.parse().ok()),
+            perturb_field: config
+                .get("perturbed_field")
+                .and_then(Value::as_str)
+                .filter(|field| !field.is_empty())
+                .map(str::to_owned),
         }
     }
 }

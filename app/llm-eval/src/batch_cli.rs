@@ -87,7 +87,23 @@ pub struct WatchArgs {
     /// Do not print progress.
     #[arg(long)]
     pub quiet: bool,
+    /// Whose run it is: `local` (the CLI's runs and a local web app's), or the id of the web
+    /// app's user who started it (their Cognito `sub`) for a deployed app's shared store.
+    #[arg(long, default_value = "local", value_parser = owner_id)]
+    pub owner: String,
 }
+
+fn owner_id(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() || text.len() > 128 || text.chars().any(char::is_control) {
+        return Err("an owner is 1 to 128 printable characters".to_owned());
+    }
+    Ok(text.to_owned())
+}
+
+/// How long `runs watch` holds a shared store's run lease between two renewals (a third of
+/// it): a watch that dies leaves the run to a web task within this time.
+const WATCH_LEASE_SECS: u64 = 30;
 
 fn poll_seconds(text: &str) -> Result<f64, String> {
     let seconds: f64 = text
@@ -173,8 +189,12 @@ pub fn print_detached(run_id: &str, state: &BatchState) {
 }
 
 /// The run's stored end, for the CLI: the reason of failed jobs, and what ran online.
-pub async fn report(store: &SharedStore, run_id: &str) -> anyhow::Result<Option<String>> {
-    let run = store.run(&UserId::local(), run_id).await?;
+pub async fn report(
+    store: &SharedStore,
+    owner: &UserId,
+    run_id: &str,
+) -> anyhow::Result<Option<String>> {
+    let run = store.run(owner, run_id).await?;
     let summary = run.as_ref().and_then(|run| run.summary.as_ref());
     if let Some(state) = BatchState::of_summary(summary) {
         for part in &state.online {
@@ -201,8 +221,9 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
     let store = spec
         .open(&store::default_data_dir(), bucket.as_deref())
         .await?;
-    let Some(run) = store.run(&UserId::local(), &args.run).await? else {
-        bail!("no run `{}` in {}", args.run, store.location());
+    let owner = UserId::new(args.owner.clone());
+    let Some(run) = store.run(&owner, &args.run).await? else {
+        bail!("no run `{}` of `{owner}` in {}", args.run, store.location());
     };
     if !matches!(run.status, RunStatus::Running | RunStatus::Interrupted) {
         bail!(
@@ -214,8 +235,19 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
     let Some(state) = BatchState::of_summary(run.summary.as_ref()) else {
         bail!("run `{}` is not a batch run", args.run);
     };
-    let request = EvalRequest::from_config(&run.config)
+    let mut request = EvalRequest::from_config(&run.config)
         .map_err(|error| anyhow::anyhow!("run `{}`: {error}", args.run))?;
+    // A run started in the web app names the dataset it uploaded: where the app keeps it on
+    // this machine, or (a deployed app's shared store) the store's copy, fetched here.
+    let uploaded = match request.dataset.file_stem().and_then(|stem| stem.to_str()) {
+        Some(id) => store.dataset(&owner, id).await?,
+        None => None,
+    };
+    if !request.dataset.exists()
+        && let Some(dataset) = &uploaded
+    {
+        request.dataset = dataset.path.clone();
+    }
     let providers = Providers::from_env(ProviderSettings::default())
         .await
         .context("setting up model providers")?;
@@ -233,16 +265,26 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
     crate::cli::spawn_signal_handler(cancel.clone());
     let (events, _) = broadcast::channel(1024);
     let lines = (!args.quiet).then(|| spawn_status_lines(events.subscribe()));
+    // A shared store's web tasks adopt runs whose lease expired: this process holds the lease
+    // of a run the web app can adopt (its dataset is in the store) while it watches, and a
+    // lease another task holds means a task polls the run now. A run of the CLI's own dataset
+    // takes none: no task could adopt it if this watch died.
+    let lease = match (&spec, &uploaded) {
+        (StoreSpec::Dynamo { .. }, Some(_)) => Some(
+            WatchLease::take(&store, &owner, &args.run, run.status, run.summary.as_ref()).await?,
+        ),
+        _ => None,
+    };
     let context = RunContext {
         store: store.clone(),
-        owner: UserId::local(),
+        owner: owner.clone(),
         cache: None,
         events: events.clone(),
-        cancel,
+        cancel: cancel.clone(),
     };
     let mut settings = BatchSettings::new(state.bucket.clone(), state.role_arn.clone());
     settings.poll_interval = Duration::from_secs_f64(args.batch_poll_secs);
-    let batch = BatchRun::new(
+    let mut batch = BatchRun::new(
         plan.clone(),
         &catalog,
         &args.run,
@@ -250,19 +292,129 @@ pub async fn watch(args: &WatchArgs) -> anyhow::Result<Exit> {
         BatchClients::from_env().await,
         settings,
     )?;
-    let outcome = batch.finish().await?;
+    let renewal = lease.as_ref().map(|lease| lease.keep(&store, cancel));
+    if let Some(lease) = &lease {
+        // A lost lease leaves the jobs to the task that took it (no StopModelInvocationJob).
+        let lost = lease.lost.clone();
+        batch = batch.leave_when(move || lost.load(std::sync::atomic::Ordering::SeqCst));
+    }
+    let outcome = batch.finish().await;
+    if let Some(renewal) = renewal {
+        renewal.abort();
+    }
+    if let Some(lease) = &lease {
+        lease.release(&store).await;
+        if lease.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            bail!(
+                "run `{}`: a web app task took the run's lease while this watch could not renew it; that task finishes the run",
+                args.run
+            );
+        }
+    }
+    let outcome = outcome?;
     // The run holds a sender of the events: the status lines end once both are gone.
     drop(batch);
     drop(events);
     if let Some(lines) = lines {
         let _ = lines.await;
     }
-    finish_cli(&store, &plan, &outcome, &out_dir).await
+    finish_cli(&store, &owner, &plan, &outcome, &out_dir).await
+}
+
+/// The run lease `runs watch` holds in a shared store.
+struct WatchLease {
+    owner: UserId,
+    run_id: String,
+    holder: String,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WatchLease {
+    /// Takes the lease of `run_id` (an interrupted run is made running again first, so it can
+    /// hold one); fails when a web task holds it.
+    async fn take(
+        store: &SharedStore,
+        owner: &UserId,
+        run_id: &str,
+        status: RunStatus,
+        summary: Option<&serde_json::Value>,
+    ) -> anyhow::Result<WatchLease> {
+        let holder = format!("cli-{}", store::sqlite::random_hex(8));
+        if status == RunStatus::Interrupted {
+            let summary = summary.cloned().unwrap_or_else(|| serde_json::json!({}));
+            store
+                .finish_run(owner, run_id, RunStatus::Running, &summary)
+                .await?;
+        }
+        if !store
+            .acquire_lease(owner, run_id, &holder, WATCH_LEASE_SECS)
+            .await?
+        {
+            bail!(
+                "run `{run_id}` is being polled by a web app task (it holds the run's lease); its page shows the progress"
+            );
+        }
+        Ok(WatchLease {
+            owner: owner.clone(),
+            run_id: run_id.to_owned(),
+            holder,
+            lost: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        })
+    }
+
+    /// Renews the lease every third of its time to live until aborted; a lease that cannot
+    /// be renewed (another task took it) marks it lost and fires `cancel`.
+    fn keep(&self, store: &SharedStore, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let (store, owner, run_id, holder, lost) = (
+            store.clone(),
+            self.owner.clone(),
+            self.run_id.clone(),
+            self.holder.clone(),
+            self.lost.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(WATCH_LEASE_SECS / 3)).await;
+                match store
+                    .acquire_lease(&owner, &run_id, &holder, WATCH_LEASE_SECS)
+                    .await
+                {
+                    Ok(true) => {}
+                    // Ended meanwhile (the lease is only held while the run is running).
+                    Ok(false) if cancel.is_cancelled() => return,
+                    Ok(false) => {
+                        if let Ok(Some(run)) = store.run(&owner, &run_id).await
+                            && run.status != RunStatus::Running
+                        {
+                            return;
+                        }
+                        lost.store(true, std::sync::atomic::Ordering::SeqCst);
+                        cancel.cancel();
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(run_id = %run_id, error = %store::error_chain(&error), "renewing the run's lease failed; trying again");
+                    }
+                }
+            }
+        })
+    }
+
+    /// Releases the lease (nothing when another holder has it).
+    async fn release(&self, store: &SharedStore) {
+        if let Err(error) = store
+            .release_lease(&self.owner, &self.run_id, &self.holder)
+            .await
+        {
+            tracing::warn!(run_id = %self.run_id, error = %store::error_chain(&error), "releasing the run's lease failed; it expires");
+        }
+    }
 }
 
 /// Exports a finished batch run and picks the exit code.
 pub async fn finish_cli(
     store: &SharedStore,
+    owner: &UserId,
     plan: &EvalPlan,
     outcome: &RunOutcome,
     out_dir: &std::path::Path,
@@ -275,7 +427,7 @@ pub async fn finish_cli(
         .collect();
     let summary = output::export(
         store.as_ref(),
-        &UserId::local(),
+        owner,
         outcome,
         plan.config_json(),
         &columns,
@@ -286,7 +438,7 @@ pub async fn finish_cli(
     .with_context(|| format!("writing results to {}", out_dir.display()))?;
     print!("{}", output::render_table(&summary));
     eprintln!("results: {}", out_dir.display());
-    let error = report(store, &outcome.run_id).await?;
+    let error = report(store, owner, &outcome.run_id).await?;
     match outcome.status {
         RunStatus::Cancelled => {
             eprintln!("cancelled: the batch jobs were stopped; what they processed was written");

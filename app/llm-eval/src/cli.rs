@@ -111,6 +111,10 @@ pub struct EvalArgs {
     /// whitespace_add_remove [default: butter_finger]; five perturbed prompts per record.
     #[arg(long)]
     pub perturbation: Option<Perturbation>,
+    /// The template field the semantic robustness metrics perturb [default: the template's
+    /// first field].
+    #[arg(long, value_name = "FIELD")]
+    pub perturb_field: Option<String>,
     /// The field holding the reference answer(s) [default: answers].
     #[arg(long)]
     pub reference_field: Option<String>,
@@ -138,6 +142,15 @@ pub struct EvalArgs {
     /// Nucleus sampling mass for every model (default: the catalog's).
     #[arg(long)]
     pub top_p: Option<f32>,
+    /// Amazon Bedrock's processing tier for the run's Bedrock models (online calls):
+    /// `default`, `flex` (cheaper, slower when Bedrock is busy: made for evaluations) or
+    /// `priority` (default: the catalog's, else Bedrock's standard tier).
+    #[arg(long, value_name = "default|flex|priority")]
+    pub service_tier: Option<engine::providers::ServiceTier>,
+    /// Amazon Bedrock's `performanceConfig.latency` for the run's Bedrock models: `standard` or
+    /// `optimized` (the latency-optimized version of a model, where Bedrock has one).
+    #[arg(long, value_name = "standard|optimized")]
+    pub latency: Option<engine::providers::Latency>,
     /// Concurrent requests per model [default: 8].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: Option<u32>,
@@ -764,6 +777,9 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
     if args.perturbation.is_some() {
         request.task.perturbation = args.perturbation;
     }
+    if let Some(field) = &args.perturb_field {
+        request.task.perturb_field = Some(field.clone());
+    }
     if !args.judges.is_empty() {
         request.judges = args.judges.clone();
     }
@@ -791,6 +807,12 @@ async fn eval_request(args: &EvalArgs, store: &SharedStore) -> anyhow::Result<Ev
     }
     if args.top_p.is_some() {
         request.params.top_p = args.top_p;
+    }
+    if args.service_tier.is_some() {
+        request.params.service_tier = args.service_tier;
+    }
+    if args.latency.is_some() {
+        request.params.latency = args.latency;
     }
     if let Some(concurrency) = args.concurrency {
         request.concurrency = concurrency as usize;
@@ -970,7 +992,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Cancelled);
     }
     if args.batch.mode == RunMode::Batch
-        && let Some(error) = crate::batch_cli::report(&store, &run_id).await?
+        && let Some(error) = crate::batch_cli::report(&store, &UserId::local(), &run_id).await?
     {
         eprintln!("error: {error}");
         return Ok(Exit::BelowThreshold);

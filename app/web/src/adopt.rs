@@ -97,14 +97,14 @@ async fn adopt(state: &AppState, owner: &UserId, run_id: &str) -> Result<(), Str
             state.config.max_run_restarts
         ));
     }
+    // A batch run keeps its jobs: this task polls them, never looks for them again.
+    let summary = crate::registry::with_batch_state(
+        run.summary.as_ref(),
+        serde_json::json!({"restarts": deaths}),
+    );
     state
         .store
-        .finish_run(
-            owner,
-            run_id,
-            RunStatus::Running,
-            &serde_json::json!({"restarts": deaths}),
-        )
+        .finish_run(owner, run_id, RunStatus::Running, &summary)
         .await
         .map_err(|error| error.to_string())?;
     let mut request = EvalRequest::from_config(&run.config)

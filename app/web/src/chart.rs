@@ -1,5 +1,7 @@
 //! Server-rendered SVG charts of a run: the score distribution of each score (ten bins over
-//! 0..1, one series per model) and the model comparison (mean per score, one bar per model).
+//! 0..1, one series per model), the model comparison (mean per score, one bar per model) and,
+//! when the run groups its records by a category, each score's mean per category (one bar per
+//! model, at most [`MAX_CATEGORY_BARS`] categories; the tables and exports have them all).
 //!
 //! Invariants: charts are plain SVG markup built here (no script, no inline style: the CSP
 //! forbids both), every text in them is escaped, each has a `<title>` and a text alternative
@@ -14,6 +16,10 @@ use store::{Store, StoreError, UserId};
 /// Runs with more rows than this get no distribution chart (it would read every row on each
 /// view).
 pub const MAX_DISTRIBUTION_ROWS: usize = 20_000;
+
+/// The most categories a per-category chart shows (in first-seen order); the others are named
+/// in its text alternative and are in the tables and exports.
+pub const MAX_CATEGORY_BARS: usize = 12;
 
 const WIDTH: f64 = 460.0;
 const HEIGHT: f64 = 220.0;
@@ -50,6 +56,90 @@ fn escape(text: &str) -> String {
         }
     }
     escaped
+}
+
+/// Each score's mean per category, one series per column (`models`), when the summary has
+/// categories: the categories in first-seen order over the columns, at most
+/// [`MAX_CATEGORY_BARS`] drawn.
+fn category_charts(
+    summary: &Summary,
+    score_names: &[&'static str],
+    models: &[String],
+) -> Vec<Chart> {
+    let mut categories: Vec<&str> = Vec::new();
+    for line in &summary.models {
+        for category in &line.categories {
+            if !categories.contains(&category.category.as_str()) {
+                categories.push(&category.category);
+            }
+        }
+    }
+    if categories.is_empty() {
+        return Vec::new();
+    }
+    let drawn = &categories[..categories.len().min(MAX_CATEGORY_BARS)];
+    let mut charts = Vec::new();
+    for name in score_names {
+        // mean[category][column]; `None` where a column has no score of that category.
+        let means: Vec<Vec<Option<f64>>> = categories
+            .iter()
+            .map(|category| {
+                summary
+                    .models
+                    .iter()
+                    .map(|line| {
+                        line.categories
+                            .iter()
+                            .find(|means| means.category == *category)
+                            .and_then(|means| means.scores.iter().find(|score| score.name == *name))
+                            .map(|score| score.value)
+                    })
+                    .collect()
+            })
+            .collect();
+        if means.iter().flatten().all(Option::is_none) {
+            continue;
+        }
+        let title = format!("Mean {name} per category");
+        let groups: Vec<String> = drawn
+            .iter()
+            .map(|category| (*category).to_owned())
+            .collect();
+        let values: Vec<Vec<f64>> = means[..drawn.len()]
+            .iter()
+            .map(|row| row.iter().map(|mean| mean.unwrap_or(0.0)).collect())
+            .collect();
+        let mut text = categories
+            .iter()
+            .zip(&means)
+            .take(MAX_CATEGORY_BARS)
+            .map(|(category, row)| {
+                let parts: Vec<String> = models
+                    .iter()
+                    .zip(row)
+                    .map(|(model, mean)| match mean {
+                        Some(mean) => format!("{model} {mean:.3}"),
+                        None => format!("{model} none"),
+                    })
+                    .collect();
+                format!("{category}: {}", parts.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        if categories.len() > MAX_CATEGORY_BARS {
+            let _ = write!(
+                text,
+                "; {} more categories in the table",
+                categories.len() - MAX_CATEGORY_BARS
+            );
+        }
+        charts.push(Chart {
+            svg: bar_chart(&title, 1.0, &groups, models, &values, "mean"),
+            title,
+            summary: text,
+        });
+    }
+    charts
 }
 
 /// A bar chart of `groups` (x labels) × `series` (legend), values in `values[group][series]`.
@@ -255,6 +345,8 @@ pub async fn run_charts(
         svg: bar_chart(title, 1.0, &groups, &models, &values, "mean"),
         summary: summary_text,
     });
+
+    charts.extend(category_charts(summary, score_names, &models));
 
     let n_rows: usize = summary.models.iter().map(|model| model.n_records).sum();
     if n_rows > MAX_DISTRIBUTION_ROWS {

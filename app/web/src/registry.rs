@@ -348,25 +348,31 @@ impl RunRegistry {
             match &registry.leases {
                 // Another task holds the run now: put back the status this task's stop wrote.
                 Some(_) if lease_lost.load(std::sync::atomic::Ordering::SeqCst) => {
+                    let summary = keeping_batch_state(
+                        &store,
+                        &owner,
+                        &task_run_id,
+                        kind,
+                        serde_json::json!({"lease_lost": true}),
+                    )
+                    .await;
                     let _ = store
-                        .finish_run(
-                            &owner,
-                            &task_run_id,
-                            RunStatus::Running,
-                            &serde_json::json!({"lease_lost": true}),
-                        )
+                        .finish_run(&owner, &task_run_id, RunStatus::Running, &summary)
                         .await;
                 }
                 // Handed back: still running, its lease released, for another task to resume.
                 Some(leases) if interrupted && stopped_early => {
                     let handed_back = async {
+                        let summary = keeping_batch_state(
+                            &store,
+                            &owner,
+                            &task_run_id,
+                            kind,
+                            serde_json::json!({"handed_back": true}),
+                        )
+                        .await;
                         store
-                            .finish_run(
-                                &owner,
-                                &task_run_id,
-                                RunStatus::Running,
-                                &serde_json::json!({"handed_back": true}),
-                            )
+                            .finish_run(&owner, &task_run_id, RunStatus::Running, &summary)
                             .await?;
                         store
                             .release_lease(&owner, &task_run_id, &leases.holder)
@@ -382,24 +388,21 @@ impl RunRegistry {
                     }
                 }
                 _ => {
-                    // A batch run's reason (a failed or expired job) stays with its summary.
-                    let reason = match kind {
+                    // A batch run's reason (a failed or expired job) and its jobs stay with its
+                    // summary: an interrupted one is picked up by `runs watch` from them.
+                    let kept = match kind {
                         Kind::Batch { .. } => store
                             .run(&owner, &task_run_id)
                             .await
                             .ok()
                             .flatten()
                             .and_then(|run| run.summary)
-                            .and_then(|summary| {
-                                summary
-                                    .get("error")
-                                    .and_then(|e| e.as_str())
-                                    .map(str::to_owned)
-                            }),
-                        _ => None,
+                            .map(|stored| batch_fields(&stored, &["error", "batch"]))
+                            .unwrap_or_default(),
+                        _ => serde_json::Map::new(),
                     };
                     if let Err(error) =
-                        store_summary(&store, &owner, &plan, &outcome, interrupted, reason).await
+                        store_summary(&store, &owner, &plan, &outcome, interrupted, kept).await
                     {
                         tracing::error!(run_id = %task_run_id, error = %store::error_chain(&error), "storing the run's summary failed");
                     }
@@ -562,7 +565,7 @@ async fn store_summary(
     plan: &EvalPlan,
     outcome: &RunOutcome,
     interrupted: bool,
-    reason: Option<String>,
+    kept: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), StoreError> {
     let mut builder = SummaryBuilder::new(&plan.columns()).with_config(&plan.config_json());
     for_each_record(store.as_ref(), owner, &outcome.run_id, |row| {
@@ -586,12 +589,58 @@ async fn store_summary(
         models: builder.finish(),
     };
     let mut value = serde_json::to_value(&summary).unwrap_or(serde_json::Value::Null);
-    if let (Some(reason), Some(object)) = (reason, value.as_object_mut()) {
-        object.insert("error".into(), reason.into());
+    if let Some(object) = value.as_object_mut() {
+        object.extend(kept);
     }
     store
         .finish_run(owner, &outcome.run_id, status, &value)
         .await
+}
+
+/// The fields of a stored summary named in `names` that it has.
+fn batch_fields(
+    stored: &serde_json::Value,
+    names: &[&str],
+) -> serde_json::Map<String, serde_json::Value> {
+    names
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), stored.get(*name)?.clone())))
+        .collect()
+}
+
+/// What a batch run hands on when its summary is written over while it still runs (handed
+/// back, lease lost, adopted): its jobs (`batch`) and their progress (`batch_progress`).
+pub(crate) const BATCH_STATE_FIELDS: [&str; 2] = ["batch", "batch_progress"];
+
+/// `summary` with the batch state of `stored` (the run's summary as stored), so whoever picks
+/// the run up next (a task adopting it, `llm-eval runs watch`) polls the same jobs instead of
+/// looking for them by name. `summary` unchanged when `stored` has none.
+pub(crate) fn with_batch_state(
+    stored: Option<&serde_json::Value>,
+    mut summary: serde_json::Value,
+) -> serde_json::Value {
+    if let (Some(stored), Some(object)) = (stored, summary.as_object_mut()) {
+        object.extend(batch_fields(stored, &BATCH_STATE_FIELDS));
+    }
+    summary
+}
+
+/// [`with_batch_state`] of the run's stored summary, for a batch run (`summary` unchanged for
+/// the others, or when the run cannot be read: the next task then finds its jobs by name).
+async fn keeping_batch_state(
+    store: &SharedStore,
+    owner: &UserId,
+    run_id: &str,
+    kind: Kind,
+    summary: serde_json::Value,
+) -> serde_json::Value {
+    if !matches!(kind, Kind::Batch { .. }) {
+        return summary;
+    }
+    match store.run(owner, run_id).await {
+        Ok(Some(run)) => with_batch_state(run.summary.as_ref(), summary),
+        _ => summary,
+    }
 }
 
 /// A batch run's task: submits (or picks up) its jobs, waits, scores and stores. `leave` says

@@ -382,6 +382,12 @@ impl BatchRun {
                         model.provider.name()
                     )));
                 }
+                if model.params.has_bedrock_options() {
+                    return Err(unsupported(
+                        "a service tier or latency is set: they are options of online calls (a batch job has its own price and queue); drop them for batch mode"
+                            .to_owned(),
+                    ));
+                }
                 let spec = catalog
                     .resolve(&model.label)
                     .map_err(|error| unsupported(error.to_string()))?;

@@ -11,13 +11,14 @@ use aws_config::SdkConfig;
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseOutput, InferenceConfiguration, Message,
-    SystemContentBlock,
+    PerformanceConfigLatency, PerformanceConfiguration, ServiceTierType, SystemContentBlock,
 };
 
 use super::aws::{ResponseSizeLimit, Timeouts, no_retries, sdk_error, timeout_config};
 use super::redact::Redactor;
 use super::{
-    BoxFuture, ChatMessage, GenerateRequest, Generation, ModelProvider, ProviderError, Role,
+    BoxFuture, ChatMessage, GenerateRequest, Generation, Latency, ModelProvider, ProviderError,
+    Role, ServiceTier,
 };
 use crate::limits::ByteSize;
 
@@ -98,10 +99,36 @@ impl BedrockProvider {
                 (!params.stop_sequences.is_empty()).then(|| params.stop_sequences.clone()),
             )
             .build();
+        let service_tier = params
+            .service_tier
+            .map(|tier| {
+                aws_sdk_bedrockruntime::types::ServiceTier::builder()
+                    .r#type(match tier {
+                        ServiceTier::Default => ServiceTierType::Default,
+                        ServiceTier::Flex => ServiceTierType::Flex,
+                        ServiceTier::Priority => ServiceTierType::Priority,
+                    })
+                    .build()
+                    .map_err(|err| ProviderError::Permanent {
+                        provider: PROVIDER,
+                        message: format!("cannot build the service tier: {err}"),
+                    })
+            })
+            .transpose()?;
+        let performance = params.latency.map(|latency| {
+            PerformanceConfiguration::builder()
+                .latency(match latency {
+                    Latency::Standard => PerformanceConfigLatency::Standard,
+                    Latency::Optimized => PerformanceConfigLatency::Optimized,
+                })
+                .build()
+        });
         let output = self
             .client
             .converse()
             .model_id(&request.model_id)
+            .set_service_tier(service_tier)
+            .set_performance_config(performance)
             .set_messages(Some(messages))
             .set_system(
                 conversation
@@ -187,6 +214,18 @@ pub(crate) fn converse_body(request: &GenerateRequest) -> serde_json::Value {
     }
     if !inference.is_empty() {
         body.insert("inferenceConfig".into(), inference.into());
+    }
+    if let Some(tier) = params.service_tier {
+        body.insert(
+            "serviceTier".into(),
+            serde_json::json!({"type": tier.as_str()}),
+        );
+    }
+    if let Some(latency) = params.latency {
+        body.insert(
+            "performanceConfig".into(),
+            serde_json::json!({"latency": latency.as_str()}),
+        );
     }
     body.into()
 }

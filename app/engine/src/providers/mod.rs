@@ -34,6 +34,114 @@ pub struct InferenceParams {
     /// Sequences that stop generation.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop_sequences: Vec<String>,
+    /// Bedrock Converse's processing tier (`serviceTier.type`); other providers have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<ServiceTier>,
+    /// Bedrock Converse's `performanceConfig.latency`; other providers have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+}
+
+impl InferenceParams {
+    /// Whether a Bedrock-only option (service tier, latency) is set.
+    pub fn has_bedrock_options(&self) -> bool {
+        self.service_tier.is_some() || self.latency.is_some()
+    }
+}
+
+/// Amazon Bedrock's processing tier of an online call (Converse `serviceTier.type`): the price
+/// and the queue a request gets. Bedrock also has `reserved` (provisioned capacity bought
+/// ahead), which an evaluation does not choose per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceTier {
+    /// Standard on-demand processing (what a call without a tier gets).
+    Default,
+    /// Cheaper, served after the other tiers when demand is high: made for evaluations.
+    Flex,
+    /// Served first, at a premium.
+    Priority,
+}
+
+impl ServiceTier {
+    /// Every tier, in the order forms list them.
+    pub const ALL: [ServiceTier; 3] = [
+        ServiceTier::Default,
+        ServiceTier::Flex,
+        ServiceTier::Priority,
+    ];
+
+    /// The wire value: `default`, `flex` or `priority`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceTier::Default => "default",
+            ServiceTier::Flex => "flex",
+            ServiceTier::Priority => "priority",
+        }
+    }
+}
+
+impl std::str::FromStr for ServiceTier {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ServiceTier, String> {
+        ServiceTier::ALL
+            .into_iter()
+            .find(|tier| tier.as_str() == text.trim())
+            .ok_or_else(|| {
+                format!(
+                    "unknown service tier `{}` (default, flex, priority)",
+                    text.trim()
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ServiceTier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Converse's `performanceConfig.latency`: `optimized` asks for the latency-optimized version
+/// of a model (where Bedrock has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Latency {
+    /// The model as usual.
+    Standard,
+    /// The latency-optimized version of the model.
+    Optimized,
+}
+
+impl Latency {
+    /// Both values, in the order forms list them.
+    pub const ALL: [Latency; 2] = [Latency::Standard, Latency::Optimized];
+
+    /// The wire value: `standard` or `optimized`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Latency::Standard => "standard",
+            Latency::Optimized => "optimized",
+        }
+    }
+}
+
+impl std::str::FromStr for Latency {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Latency, String> {
+        Latency::ALL
+            .into_iter()
+            .find(|latency| latency.as_str() == text.trim())
+            .ok_or_else(|| format!("unknown latency `{}` (standard, optimized)", text.trim()))
+    }
+}
+
+impl std::fmt::Display for Latency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One request to a model.

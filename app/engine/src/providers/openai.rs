@@ -572,7 +572,7 @@ mod tests {
                 temperature: Some(0.0),
                 max_tokens: Some(100),
                 top_p: Some(0.9),
-                stop_sequences: Vec::new(),
+                ..Default::default()
             },
         };
         let body = serde_json::to_value(ChatRequest::new(&request)).expect("serializes");

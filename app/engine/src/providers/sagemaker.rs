@@ -440,6 +440,7 @@ mod tests {
             max_tokens: Some(32),
             top_p: None,
             stop_sequences: vec!["\n".into()],
+            ..InferenceParams::default()
         }
     }
 

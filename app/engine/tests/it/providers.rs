@@ -48,6 +48,7 @@ fn all_params() -> InferenceParams {
         max_tokens: Some(64),
         top_p: Some(0.5),
         stop_sequences: vec!["\n\n".into(), "END".into()],
+        ..InferenceParams::default()
     }
 }
 

@@ -377,3 +377,53 @@ async fn classification_robustness_scores_the_delta() {
         ]
     );
 }
+
+/// `perturb_field` picks the field the robustness metric perturbs (by default the template's
+/// first): the other fields are filled unperturbed, and the stream is the same one the
+/// default field would draw, applied to the chosen field's values.
+#[tokio::test]
+async fn robustness_perturbs_the_field_asked_for() {
+    let questions = squad_questions(2);
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let docs: Vec<String> = std::fs::read_to_string(crate::helpers::squad_jsonl())
+        .unwrap()
+        .lines()
+        .take(2)
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            record["doc"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut request = EvalRequest::new(
+        crate::helpers::squad_jsonl(),
+        "{doc}\nQ: {question}".into(),
+        vec!["openai:m".into()],
+        vec![MetricName::QaAccuracySemanticRobustness],
+    );
+    request.selection = fmeval_scoring::sample::Selection::First(2);
+    request.task.perturbation = Some(fmeval_scoring::perturbation::Perturbation::RandomUpperCase);
+    request.task.perturb_field = Some("question".into());
+    let (summary, records) = run_and_export(&request, &server, dir.path()).await;
+    let mut perturber = fmeval_scoring::perturbation::Perturber::new(
+        fmeval_scoring::perturbation::Perturbation::RandomUpperCase,
+    );
+    for ((record, question), doc) in records.iter().zip(&questions).zip(&docs) {
+        let expected: Vec<String> = perturber
+            .perturb(question)
+            .into_iter()
+            .map(|perturbed| format!("{doc}\nQ: {perturbed}"))
+            .collect();
+        let got: Vec<&str> = record["perturbations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|perturbed| perturbed["prompt"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, expected);
+    }
+    assert_eq!(summary.config["perturbed_field"], "question");
+    // Stored with the run: a clone or a resume perturbs the same field.
+    let again = EvalRequest::from_config(&summary.config).unwrap();
+    assert_eq!(again.task.perturb_field.as_deref(), Some("question"));
+}

@@ -3,7 +3,8 @@
 //! (`AWS_ENDPOINT_URL_BEDROCK`) and moto's S3. A 1,000-record dataset is uploaded, a two-model
 //! batch run started from the form; the task polling the jobs is killed mid-poll, and the other
 //! task takes the run's expired lease, polls the same jobs (no second job) and finishes it with
-//! every (record, model) stored exactly once.
+//! every (record, model) stored exactly once. And a batch run the web app hands back at SIGTERM
+//! keeps its jobs with it, so `llm-eval runs watch` on another machine finishes it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -95,9 +96,8 @@ async fn upload(browser: &mut Browser, base: &str, token: &str, bytes: Vec<u8>) 
     location.trim_start_matches("/datasets/").to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
-    let moto = Moto::start().await;
+/// The shared store (its table) and the data bucket on `moto`.
+async fn shared_store(moto: &Moto, check_dir: &std::path::Path) -> DynamoStore {
     let config = sdk_loader()
         .endpoint_url(moto.url())
         .region(aws_config::Region::new("us-east-1"))
@@ -110,13 +110,12 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
         ))
         .load()
         .await;
-    let check_dir = tempfile::tempdir().unwrap();
     let store = DynamoStore::new(
         &config,
         DynamoConfig {
             table: TABLE.into(),
             bucket: BUCKET.into(),
-            local_dir: check_dir.path().to_path_buf(),
+            local_dir: check_dir.to_path_buf(),
         },
     )
     .unwrap();
@@ -131,47 +130,37 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
     .send()
     .await
     .unwrap();
-    // Slow jobs: each status lasts 1.5 s, long enough to kill the polling task mid-job.
-    let mut batch = BatchBehavior::new(moto.url(), answer());
-    batch.step = Duration::from_millis(1500);
-    batch.record_error_every = Some(250);
-    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
-        .await
-        .unwrap();
-    let models = start(answer(), model_doubles::FaultPlan::none()).await;
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut first, url_a) = serve(&models, &moto, &bedrock, dir_a.path()).await;
-    let (_second, url_b) = serve(&models, &moto, &bedrock, dir_b.path()).await;
+    store
+}
 
-    let mut browser = Browser {
+fn browser() -> Browser {
+    Browser {
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
         cookie: None,
-    };
-    let token = browser.csrf_token(&url_a).await;
-    let lines: Vec<String> = (0..N)
+    }
+}
+
+fn dataset_lines(n: usize) -> Vec<u8> {
+    let lines: Vec<String> = (0..n)
         .map(|i| {
             serde_json::json!({"question": format!("What is item {i}?"), "answers": format!("answer {i}")})
                 .to_string()
         })
         .collect();
-    let dataset = upload(&mut browser, &url_a, &token, lines.join("\n").into_bytes()).await;
-    // The form offers batch mode (this server has the batch settings).
-    let (_, form) = browser
-        .get(&format!("{url_a}/evals/new?dataset={dataset}"))
-        .await;
-    assert!(
-        form.contains("name=\"mode\" value=\"batch\""),
-        "batch mode offered"
-    );
+    lines.join("\n").into_bytes()
+}
+
+/// Starts a two-model batch run of `dataset` from the form of `base`; returns its id.
+async fn start_batch_run(browser: &mut Browser, base: &str, token: &str, dataset: &str) -> String {
     let (status, location) = browser
         .post(
-            &format!("{url_a}/evals"),
+            &format!("{base}/evals"),
             &[
-                ("csrf_token", &token),
-                ("dataset", &dataset),
+                ("csrf_token", token),
+                ("dataset", dataset),
                 ("reference_field", "answers"),
                 ("template", "{question}"),
                 ("models", "claude-3-haiku"),
@@ -184,7 +173,38 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
-    let run_id = location.trim_start_matches("/runs/").to_string();
+    location.trim_start_matches("/runs/").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
+    let moto = Moto::start().await;
+    let check_dir = tempfile::tempdir().unwrap();
+    let store = shared_store(&moto, check_dir.path()).await;
+    // Slow jobs: each status lasts 1.5 s, long enough to kill the polling task mid-job.
+    let mut batch = BatchBehavior::new(moto.url(), answer());
+    batch.step = Duration::from_millis(1500);
+    batch.record_error_every = Some(250);
+    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
+        .await
+        .unwrap();
+    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut first, url_a) = serve(&models, &moto, &bedrock, dir_a.path()).await;
+    let (_second, url_b) = serve(&models, &moto, &bedrock, dir_b.path()).await;
+
+    let mut browser = browser();
+    let token = browser.csrf_token(&url_a).await;
+    let dataset = upload(&mut browser, &url_a, &token, dataset_lines(N)).await;
+    // The form offers batch mode (this server has the batch settings).
+    let (_, form) = browser
+        .get(&format!("{url_a}/evals/new?dataset={dataset}"))
+        .await;
+    assert!(
+        form.contains("name=\"mode\" value=\"batch\""),
+        "batch mode offered"
+    );
+    let run_id = start_batch_run(&mut browser, &url_a, &token, &dataset).await;
 
     // The run page shows the jobs' progress (from the second task, which does not run it).
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -240,4 +260,102 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
         .await
         .unwrap();
     assert_eq!((counts.ok, counts.failed), (2 * N - 8, 8));
+}
+
+/// A batch run started in the web app, handed back at SIGTERM while its jobs run, keeps its
+/// jobs in the store; `llm-eval runs watch` (another machine: the app's copy of the dataset is
+/// gone, the store's is fetched) polls those jobs, creates none, and finishes the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_watch_finishes_a_batch_run_the_web_app_handed_back() {
+    const RECORDS: usize = 300;
+    let moto = Moto::start().await;
+    let check_dir = tempfile::tempdir().unwrap();
+    let store = shared_store(&moto, check_dir.path()).await;
+    let mut batch = BatchBehavior::new(moto.url(), answer());
+    batch.step = Duration::from_millis(1000);
+    batch.record_error_every = Some(100);
+    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
+        .await
+        .unwrap();
+    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    let (server_dir, cli_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut server, url) = serve(&models, &moto, &bedrock, server_dir.path()).await;
+    let mut browser = browser();
+    let token = browser.csrf_token(&url).await;
+    let dataset = upload(&mut browser, &url, &token, dataset_lines(RECORDS)).await;
+    let run_id = start_batch_run(&mut browser, &url, &token, &dataset).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, page) = browser.get(&format!("{url}/runs/{run_id}")).await;
+        if page.contains("2 jobs: 2 InProgress") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch progress: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = server.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(30), server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "a graceful stop");
+    // Handed back with its jobs: the run's summary names both (one per column).
+    let run = store.run(&UserId::local(), &run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, store::RunStatus::Running);
+    let summary = run.summary.unwrap();
+    assert_eq!(summary["handed_back"], true, "{summary}");
+    let state = engine::batch::BatchState::of_summary(Some(&summary))
+        .unwrap_or_else(|| panic!("no batch state kept: {summary}"));
+    assert!(state.submitted);
+    let mut columns: Vec<(usize, usize)> = state
+        .jobs
+        .iter()
+        .map(|job| (job.model_order, job.chunk))
+        .collect();
+    columns.sort();
+    assert_eq!(columns, [(0, 0), (1, 0)], "{summary}");
+    assert!(
+        state
+            .jobs
+            .iter()
+            .all(|job| job.job_arn.starts_with("arn:aws:bedrock:")),
+        "{summary}"
+    );
+    std::fs::remove_dir_all(server_dir.path().join("data")).unwrap();
+
+    let out = cli_dir.path().join("results");
+    let mut watch = llm_eval(&models, cli_dir.path());
+    watch
+        .args(["runs", "watch", &run_id, "--store"])
+        .arg(format!("dynamodb:{TABLE}"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--batch-poll-secs", "0.1"])
+        .env("DATA_BUCKET", BUCKET)
+        .env("AWS_ENDPOINT_URL", moto.url())
+        .env("AWS_ENDPOINT_URL_BEDROCK", bedrock.url());
+    let done = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::from(watch).output(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert_eq!(bedrock.batch_jobs().len(), 2, "no job was created again");
+    let run = store.run(&UserId::local(), &run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, store::RunStatus::Finished);
+    let rows = all_records(&store, &UserId::local(), &run_id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2 * RECORDS);
+    let failed = rows.iter().filter(|row| !row.is_ok()).count();
+    assert_eq!(failed, 6, "every 100th record of each job failed");
+    let exported = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
+    assert_eq!(exported.lines().count(), 2 * RECORDS);
 }

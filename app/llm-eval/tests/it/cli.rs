@@ -766,3 +766,95 @@ async fn serve_with_cognito_settings_requires_login_and_signs_in_against_the_poo
         .unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+/// `--service-tier` and `--latency` reach Bedrock's Converse body as `serviceTier.type` and
+/// `performanceConfig.latency`; a tier the catalog prices is costed at its price, a tier it
+/// does not price gets no cost (never the standard one); a run without a Bedrock model refuses
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_service_tier_and_latency_are_sent_and_priced() {
+    let server = start(Answer::Fixed("France".into()), FaultPlan::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("catalog.toml"),
+        "[[model]]\nalias = \"tiered\"\nprovider = \"bedrock\"\nmodel_id = \"amazon.nova-pro-v1:0\"\n\
+         price_per_1k_input = 1.0\nprice_per_1k_output = 2.0\n\
+         flex_price_per_1k_input = 0.5\nflex_price_per_1k_output = 1.0\n",
+    )
+    .unwrap();
+    let dataset = squad_jsonl().display().to_string();
+    let tiered = |tier: &'static str, out: &'static str| {
+        eval_args_with(
+            &dataset,
+            SQUAD_TEMPLATE,
+            "tiered",
+            "factual_knowledge",
+            &[
+                "--catalog",
+                "catalog.toml",
+                "--records",
+                "2",
+                "--service-tier",
+                tier,
+                "--latency",
+                "optimized",
+                "--out",
+                out,
+                "--quiet",
+                "--no-cache",
+            ],
+        )
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<String>>()
+    };
+    let args = tiered("flex", "flex");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 0);
+    let received = server.received();
+    assert_eq!(received.len(), 2);
+    for request in &received {
+        assert_eq!(
+            request.body["serviceTier"],
+            serde_json::json!({"type": "flex"})
+        );
+        assert_eq!(
+            request.body["performanceConfig"],
+            serde_json::json!({"latency": "optimized"})
+        );
+    }
+    let records = read_jsonl(&dir.path().join("flex/records.jsonl"));
+    for record in &records {
+        let (input, output) = (
+            record["input_tokens"].as_f64().unwrap(),
+            record["output_tokens"].as_f64().unwrap(),
+        );
+        let expected = input / 1000.0 * 0.5 + output / 1000.0 * 1.0;
+        let cost = record["cost_usd"].as_f64().unwrap();
+        assert!((cost - expected).abs() < 1e-12, "{cost} vs {expected}");
+    }
+
+    // Priority: sent, but the catalog has no priority price, so no cost.
+    let args = tiered("priority", "priority");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&server, dir.path(), &args).await;
+    assert_exit(&output, 0);
+    let received = server.received();
+    assert_eq!(
+        received.last().unwrap().body["serviceTier"],
+        serde_json::json!({"type": "priority"})
+    );
+    let records = read_jsonl(&dir.path().join("priority/records.jsonl"));
+    assert!(
+        records.iter().all(|record| record["cost_usd"].is_null()),
+        "{records:?}"
+    );
+
+    // No Bedrock model: refused before any call.
+    let calls = server.received().len();
+    let args = eval_args(&dataset, "none", &["--service-tier", "flex"]);
+    let output = run(&server, dir.path(), &args).await;
+    assert_usage_error(&output, "no model of this run is a Bedrock model");
+    assert_eq!(server.received().len(), calls);
+}

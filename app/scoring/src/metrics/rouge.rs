@@ -9,10 +9,13 @@
 //! table). The target is used whole (no `<OR>` split). METEOR and BERTScore are not computed
 //! (they need NLTK's WordNet and a 1.5 GB model).
 //!
-//! Invariants: pure; bit-for-bit `rouge_score`'s F (`2·p·r / (p + r)`, 0 when both are 0);
-//! every score in [0, 1]. Depends only on [`super::porter`].
-
-use std::collections::HashMap;
+//! Cost: words become token ids through a bounded per-thread vocabulary of the words seen so
+//! far with their stems' ids (the Porter stemmer was most of the time, and a record's words are
+//! mostly its predecessors'), so a known word costs one hash lookup and no allocation.
+//!
+//! Invariants: pure (the vocabulary memoizes a pure function: a score never depends on what it
+//! holds); bit-for-bit `rouge_score`'s F (`2·p·r / (p + r)`, 0 when both are 0); every score
+//! in [0, 1]. Depends only on [`super::porter`].
 
 use super::porter;
 
@@ -66,101 +69,278 @@ pub fn tokenize(text: &str) -> Vec<String> {
     .collect()
 }
 
-/// `text`'s tokens, each as an id in `ids` (new tokens get the next id); `lowered` and `stem`
-/// are reusable buffers.
-fn token_ids(
-    text: &str,
-    ids: &mut HashMap<Vec<u8>, u32, FxBuild>,
-    lowered: &mut String,
-    stem: &mut Vec<u8>,
-) -> Vec<u32> {
-    let bytes = if text.is_ascii() {
-        text.as_bytes()
+/// `text` as the tokenizer reads it, into `out` (cleared first): Python's `lower()` (the
+/// Kelvin sign becomes `k`, `İ` becomes `i` + U+0307), then ASCII-lowercased; tokens are its
+/// runs of `[a-z0-9]` bytes.
+fn lower_into(text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    if text.is_ascii() {
+        out.extend(text.bytes().map(|byte| byte.to_ascii_lowercase()));
     } else {
-        // Python's `lower()`: the Kelvin sign becomes `k`, `İ` becomes `i` + U+0307.
-        lowered.clear();
-        lowered.push_str(&text.to_lowercase());
-        lowered.as_bytes()
-    };
-    let mut out = Vec::with_capacity(bytes.len() / 5 + 1);
-    let mut piece: Vec<u8> = Vec::with_capacity(32);
-    let mut flush = |piece: &mut Vec<u8>, out: &mut Vec<u32>| {
-        if piece.is_empty() {
-            return;
+        out.extend_from_slice(text.to_lowercase().as_bytes());
+        out.make_ascii_lowercase();
+    }
+}
+
+/// The largest lowered-text buffer a thread keeps between pairs.
+const KEPT_TEXT_BYTES: usize = 1 << 20;
+
+/// When the vocabulary holds this many words, or [`VOCABULARY_BYTES`] of them, it starts again
+/// empty at the next pair: a run's vocabulary is mostly a few thousand words, so it stays warm,
+/// and its memory stays bounded (beyond the bound by at most one pair's words).
+const VOCABULARY_WORDS: usize = 16_384;
+
+/// See [`VOCABULARY_WORDS`].
+const VOCABULARY_BYTES: usize = 2 << 20;
+
+/// The words of the pairs scored on a thread, each with its Porter stem's id: the stemmer
+/// was most of ROUGE's cost, and a record's words are mostly the words of the records before
+/// it. It memoizes a pure function: a score never depends on what it holds.
+#[derive(Default)]
+struct Vocabulary {
+    /// Lowercased word → stem id.
+    words: WordTable,
+    /// Stem → stem id (two words with one stem share it).
+    stems: WordTable,
+    /// Per stem id: the pair that last used it, and its token id in that pair.
+    local: Vec<(u64, u32)>,
+    /// The number of the pair being scored.
+    pair: u64,
+    /// Token ids given out in this pair (they are dense: 0, 1, 2, ...).
+    n_tokens: u32,
+    /// Reused stem buffer.
+    stem: Vec<u8>,
+    /// Reused lowered-text buffer.
+    text: Vec<u8>,
+}
+
+std::thread_local! {
+    static VOCABULARY: std::cell::RefCell<Vocabulary> = std::cell::RefCell::default();
+}
+
+impl Vocabulary {
+    /// Starts a pair: token ids from 0 again, and the maps emptied when over their bounds.
+    fn begin_pair(&mut self) {
+        if self.words.len() >= VOCABULARY_WORDS
+            || self.words.bytes() + self.stems.bytes() >= VOCABULARY_BYTES
+        {
+            self.words.clear();
+            self.stems.clear();
+            self.local.clear();
         }
-        let token: &[u8] = if piece.len() > 3 {
-            porter::stem_into(piece, stem);
-            stem
+        self.pair += 1;
+        self.n_tokens = 0;
+    }
+
+    /// Distinct tokens of this pair so far.
+    fn n_symbols(&self) -> usize {
+        self.n_tokens as usize
+    }
+
+    /// The stem id of `word` (a lowercased run of `[a-z0-9]`), stemmed the first time.
+    fn stem_id(&mut self, word: &[u8]) -> u32 {
+        if let Some(id) = self.words.get(word) {
+            return id;
+        }
+        let token: &[u8] = if word.len() > 3 {
+            porter::stem_into(word, &mut self.stem);
+            &self.stem
         } else {
-            piece
+            word
         };
-        let next = ids.len() as u32;
-        let id = match ids.get(token) {
-            Some(id) => *id,
+        let id = match self.stems.get(token) {
+            Some(id) => id,
             None => {
-                ids.insert(token.to_vec(), next);
-                next
+                let id = self.local.len() as u32;
+                self.stems.insert(token, id);
+                self.local.push((0, 0));
+                id
             }
         };
-        out.push(id);
-        piece.clear();
+        self.words.insert(word, id);
+        id
+    }
+
+    /// The token ids of `lowered`'s tokens ([`lower_into`]'s text), in order: equal ids for equal
+    /// stems, numbered in order of first appearance in the pair.
+    fn ids(&mut self, lowered: &[u8]) -> Vec<u32> {
+        let mut out = Vec::with_capacity(lowered.len() / 5 + 1);
+        for word in lowered
+            .split(|byte| !byte.is_ascii_alphanumeric())
+            .filter(|word| !word.is_empty())
+        {
+            let stem = self.stem_id(word) as usize;
+            let slot = &mut self.local[stem];
+            if slot.0 != self.pair {
+                *slot = (self.pair, self.n_tokens);
+                self.n_tokens += 1;
+            }
+            out.push(slot.1);
+        }
+        out
+    }
+
+    /// The pair's token ids: (prediction, reference, distinct tokens).
+    fn pair(&mut self, model_output: &str, target: &str) -> (Vec<u32>, Vec<u32>, usize) {
+        self.begin_pair();
+        let mut text = std::mem::take(&mut self.text);
+        lower_into(model_output, &mut text);
+        let prediction = self.ids(&text);
+        lower_into(target, &mut text);
+        let reference = self.ids(&text);
+        if text.capacity() <= KEPT_TEXT_BYTES {
+            self.text = text;
+        }
+        (prediction, reference, self.n_symbols())
+    }
+}
+
+/// A map from words (byte strings) to `u32`, built for the tokenizer's hot loop: open
+/// addressing with linear probing over a power-of-two slot array, keys in one byte arena, an
+/// FxHash of the word's 8-byte chunks and the full hash compared before the bytes. No
+/// allocation per word, no `memcmp` call for a few bytes. Bounded by its user
+/// ([`Vocabulary::begin_pair`]).
+#[derive(Default)]
+struct WordTable {
+    /// Every key's bytes, one after the other.
+    arena: Vec<u8>,
+    /// Power-of-two many slots (or none), at most half full.
+    slots: Vec<Slot>,
+    /// Occupied slots.
+    len: usize,
+}
+
+/// A slot of [`WordTable`]: empty when `value` is [`Slot::EMPTY`].
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    start: usize,
+    len: usize,
+    value: u32,
+}
+
+impl Slot {
+    const EMPTY: u32 = u32::MAX;
+    const VACANT: Slot = Slot {
+        hash: 0,
+        start: 0,
+        len: 0,
+        value: Slot::EMPTY,
     };
-    for byte in bytes {
-        if byte.is_ascii_alphanumeric() {
-            piece.push(byte.to_ascii_lowercase());
-        } else {
-            flush(&mut piece, &mut out);
-        }
-    }
-    flush(&mut piece, &mut out);
-    out
 }
 
-/// FxHash (rustc's hasher): token ids need no protection against collisions chosen by an
-/// attacker (a bad text costs its own record a little time), and SipHash was a fifth of
-/// ROUGE's cost.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+impl WordTable {
+    /// FxHash (rustc's) of the word's little-endian 8-byte chunks: token ids need no
+    /// protection against collisions an attacker chooses (a bad text costs its own record a
+    /// little time).
+    fn hash(word: &[u8]) -> u64 {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut hash = word.len() as u64;
+        let mut chunks = word.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(chunk);
+            hash = (hash.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Byte by byte: a copy of a variable length would be a `memcpy` call per word.
+            let tail = rest
+                .iter()
+                .enumerate()
+                .fold(0u64, |tail, (i, byte)| tail | u64::from(*byte) << (8 * i));
+            hash = (hash.rotate_left(5) ^ tail).wrapping_mul(K);
+        }
+        hash
+    }
 
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    /// The slot of `word` (its hash `hash`): where it is, or the vacant slot it would go in.
+    fn find(&self, word: &[u8], hash: u64) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut index = (hash >> 32) as usize & mask;
+        loop {
+            let slot = &self.slots[index];
+            if slot.value == Slot::EMPTY
+                || (slot.hash == hash
+                    && slot.len == word.len()
+                    && same(&self.arena[slot.start..slot.start + slot.len], word))
+            {
+                return index;
+            }
+            index = (index + 1) & mask;
         }
     }
 
-    fn finish(&self) -> u64 {
-        self.0
+    fn get(&self, word: &[u8]) -> Option<u32> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let slot = self.slots[self.find(word, Self::hash(word))];
+        (slot.value != Slot::EMPTY).then_some(slot.value)
+    }
+
+    /// Adds `word` (not in the table) with `value`.
+    fn insert(&mut self, word: &[u8], value: u32) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let hash = Self::hash(word);
+        let index = self.find(word, hash);
+        self.slots[index] = Slot {
+            hash,
+            start: self.arena.len(),
+            len: word.len(),
+            value,
+        };
+        self.arena.extend_from_slice(word);
+        self.len += 1;
+    }
+
+    fn grow(&mut self) {
+        let capacity = (self.slots.len() * 2).max(256);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::VACANT; capacity]);
+        let mask = capacity - 1;
+        for slot in old.into_iter().filter(|slot| slot.value != Slot::EMPTY) {
+            let mut index = (slot.hash >> 32) as usize & mask;
+            while self.slots[index].value != Slot::EMPTY {
+                index = (index + 1) & mask;
+            }
+            self.slots[index] = slot;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes of the keys.
+    fn bytes(&self) -> usize {
+        self.arena.len()
+    }
+
+    fn clear(&mut self) {
+        self.arena.clear();
+        self.slots.fill(Slot::VACANT);
+        self.len = 0;
     }
 }
 
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
+/// Byte equality without a `memcmp` call (words are a few bytes long).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
 
 /// Scores one pair.
 pub fn score(model_output: &str, target: &str) -> RougeScores {
     // Tokens as small integers, shared by both texts.
-    let mut ids: HashMap<Vec<u8>, u32, FxBuild> = HashMap::with_capacity_and_hasher(
-        (model_output.len() + target.len()) / 4,
-        FxBuild::default(),
-    );
-    let (mut lowered, mut stem) = (String::new(), Vec::with_capacity(32));
-    let prediction = token_ids(model_output, &mut ids, &mut lowered, &mut stem);
-    let reference = token_ids(target, &mut ids, &mut lowered, &mut stem);
-    let n_symbols = ids.len();
+    let (prediction, reference, n_symbols) =
+        VOCABULARY.with(|vocabulary| match vocabulary.try_borrow_mut() {
+            Ok(mut vocabulary) => vocabulary.pair(model_output, target),
+            Err(_) => Vocabulary::default().pair(model_output, target),
+        });
 
-    let unigrams =
-        |tokens: &[u32]| -> Vec<u64> { tokens.iter().map(|id| u64::from(*id)).collect() };
-    let bigrams = |tokens: &[u32]| -> Vec<u64> {
-        tokens
-            .windows(2)
-            .map(|pair| (u64::from(pair[0]) << 32) | u64::from(pair[1]))
-            .collect()
-    };
-    let rouge1 = ngram_f(unigrams(&reference), unigrams(&prediction));
-    let rouge2 = ngram_f(bigrams(&reference), bigrams(&prediction));
+    let rouge1 = unigram_f(&reference, &prediction, n_symbols);
+    let rouge2 = bigram_f(&reference, &prediction, n_symbols);
     let rouge_l = if reference.is_empty() || prediction.is_empty() {
         0.0
     } else {
@@ -183,26 +363,67 @@ fn fmeasure(precision: f64, recall: f64) -> f64 {
     }
 }
 
-/// `_score_ngrams`: multiset overlap over max(count, 1).
-fn ngram_f(mut target: Vec<u64>, mut prediction: Vec<u64>) -> f64 {
-    target.sort_unstable();
-    prediction.sort_unstable();
-    let (mut i, mut j, mut overlap) = (0, 0, 0usize);
-    while i < target.len() && j < prediction.len() {
-        match target[i].cmp(&prediction[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                overlap += 1;
-                i += 1;
-                j += 1;
-            }
+/// `_score_ngrams` of unigrams: the multiset overlap of two lists of ids below `n_symbols`
+/// (counted, not sorted), over max(count, 1).
+fn unigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
+    let mut counts = vec![0u32; n_symbols];
+    for id in target {
+        counts[*id as usize] += 1;
+    }
+    let mut overlap = 0usize;
+    for id in prediction {
+        let count = &mut counts[*id as usize];
+        if *count > 0 {
+            *count -= 1;
+            overlap += 1;
         }
     }
+    overlap_f(overlap, target.len(), prediction.len())
+}
+
+/// `_score_ngrams`' F of an overlap.
+fn overlap_f(overlap: usize, n_target: usize, n_prediction: usize) -> f64 {
     let overlap = overlap as f64;
-    let precision = overlap / prediction.len().max(1) as f64;
-    let recall = overlap / target.len().max(1) as f64;
+    let precision = overlap / n_prediction.max(1) as f64;
+    let recall = overlap / n_target.max(1) as f64;
     fmeasure(precision, recall)
+}
+
+/// `_score_ngrams` of bigrams: the multiset overlap of the two lists' bigrams (ids below
+/// `n_symbols`), over max(count, 1). The target's bigrams are bucketed by their first token
+/// (a counting sort); each prediction bigram takes an unused equal one from its bucket.
+fn bigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
+    let n_target = target.len().saturating_sub(1);
+    let n_prediction = prediction.len().saturating_sub(1);
+    if n_target == 0 || n_prediction == 0 {
+        return overlap_f(0, n_target, n_prediction);
+    }
+    // starts[s]..starts[s + 1]: the second tokens of the target bigrams starting with s.
+    let mut starts = vec![0u32; n_symbols + 1];
+    for pair in target.windows(2) {
+        starts[pair[0] as usize + 1] += 1;
+    }
+    for symbol in 0..n_symbols {
+        starts[symbol + 1] += starts[symbol];
+    }
+    let mut filled = starts.clone();
+    let mut seconds = vec![0u32; n_target];
+    for pair in target.windows(2) {
+        let slot = &mut filled[pair[0] as usize];
+        seconds[*slot as usize] = pair[1];
+        *slot += 1;
+    }
+    // A matched second token is replaced by `u32::MAX` (no token id is that large).
+    let mut overlap = 0usize;
+    for pair in prediction.windows(2) {
+        let first = pair[0] as usize;
+        let bucket = &mut seconds[starts[first] as usize..starts[first + 1] as usize];
+        if let Some(second) = bucket.iter_mut().find(|second| **second == pair[1]) {
+            *second = u32::MAX;
+            overlap += 1;
+        }
+    }
+    overlap_f(overlap, n_target, n_prediction)
 }
 
 /// The length of the longest common subsequence of `a` and `b` (symbols below `n_symbols`),
@@ -268,21 +489,69 @@ mod tests {
     }
 
     #[test]
-    fn token_ids_follow_tokenize() {
-        for text in [
+    fn token_ids_follow_tokenize_with_a_full_vocabulary_or_not() {
+        let texts = [
             "Café, naïve CATS! cats",
             "\u{212a}elvin İs running, RUNS",
             "",
             "a-b_c",
-        ] {
-            let mut ids = HashMap::default();
-            let got = token_ids(text, &mut ids, &mut String::new(), &mut Vec::new());
-            let tokens = tokenize(text);
-            assert_eq!(got.len(), tokens.len(), "{text:?}");
-            for (id, token) in got.iter().zip(&tokens) {
-                assert_eq!(ids.get(token.as_bytes()), Some(id), "{text:?}");
+            "generalization generalizations relational relate",
+        ];
+        let distinct = |tokens: &[String]| {
+            let mut seen: Vec<&String> = tokens.iter().collect();
+            seen.sort();
+            seen.dedup();
+            seen.len()
+        };
+        let mut vocabulary = Vocabulary::default();
+        // The second round starts over a vocabulary filled past its bound with other words.
+        for round in 0..2 {
+            for text in texts {
+                vocabulary.begin_pair();
+                let mut lowered = Vec::new();
+                lower_into(text, &mut lowered);
+                let got = vocabulary.ids(&lowered);
+                let tokens = tokenize(text);
+                assert_eq!(got.len(), tokens.len(), "{text:?}");
+                // Ids are dense in order of first appearance, equal exactly for equal tokens.
+                for (id, token) in got.iter().zip(&tokens) {
+                    let first = tokens.iter().position(|other| other == token).unwrap_or(0);
+                    assert_eq!(*id, got[first], "{text:?}");
+                    assert_eq!(*id as usize, distinct(&tokens[..first]), "{text:?} {round}");
+                }
+                assert_eq!(vocabulary.n_symbols(), distinct(&tokens), "{text:?}");
+            }
+            for n in 0..VOCABULARY_WORDS {
+                vocabulary.stem_id(format!("filler{n}words").as_bytes());
             }
         }
+        vocabulary.begin_pair();
+        assert_eq!(vocabulary.words.len(), 0, "emptied once over its bound");
+    }
+
+    #[test]
+    fn the_word_table_finds_what_it_holds() {
+        let mut table = WordTable::default();
+        assert_eq!(table.get(b"none"), None);
+        let words: Vec<String> = (0..5_000)
+            .map(|n| format!("w{n}x{}", "y".repeat(n % 19)))
+            .collect();
+        for (value, word) in words.iter().enumerate() {
+            assert_eq!(table.get(word.as_bytes()), None, "{word}");
+            table.insert(word.as_bytes(), value as u32);
+        }
+        for (value, word) in words.iter().enumerate() {
+            assert_eq!(table.get(word.as_bytes()), Some(value as u32), "{word}");
+        }
+        assert_eq!(table.get(b"w1"), None);
+        assert_eq!(table.get(b""), None);
+        assert_eq!(table.len(), words.len());
+        assert_eq!(table.bytes(), words.iter().map(String::len).sum::<usize>());
+        table.clear();
+        assert_eq!(
+            (table.len(), table.bytes(), table.get(b"w0x")),
+            (0, 0, None)
+        );
     }
 
     #[test]
@@ -312,7 +581,36 @@ mod tests {
         table[a.len()][b.len()]
     }
 
+    /// `_score_ngrams` of bigrams as `rouge_score` counts them (`Counter` intersection).
+    fn bigram_f_by_counting(target: &[u32], prediction: &[u32]) -> f64 {
+        let count = |tokens: &[u32]| {
+            let mut counts = std::collections::BTreeMap::new();
+            for pair in tokens.windows(2) {
+                *counts.entry((pair[0], pair[1])).or_insert(0usize) += 1;
+            }
+            counts
+        };
+        let (target_counts, prediction_counts) = (count(target), count(prediction));
+        let overlap = target_counts
+            .iter()
+            .map(|(bigram, n)| (*n).min(prediction_counts.get(bigram).copied().unwrap_or(0)))
+            .sum();
+        overlap_f(
+            overlap,
+            target.len().saturating_sub(1),
+            prediction.len().saturating_sub(1),
+        )
+    }
+
     proptest::proptest! {
+        #[test]
+        fn bucketed_bigrams_count_like_rouge_score(
+            a in proptest::collection::vec(0u32..6, 0..120),
+            b in proptest::collection::vec(0u32..6, 0..120),
+        ) {
+            proptest::prop_assert_eq!(bigram_f(&a, &b, 6), bigram_f_by_counting(&a, &b));
+        }
+
         #[test]
         fn bit_parallel_lcs_is_the_table_lcs(
             a in proptest::collection::vec(0u32..5, 0..200),

@@ -72,6 +72,10 @@ pub struct EvalForm {
     pub temperature: String,
     pub max_tokens: String,
     pub top_p: String,
+    /// Bedrock's service tier (`default`, `flex`, `priority`; blank: each model's default).
+    pub service_tier: String,
+    /// Bedrock's latency (`standard`, `optimized`; blank: each model's default).
+    pub latency: String,
     pub concurrency: String,
     pub max_attempts: String,
     pub timeout: String,
@@ -88,6 +92,8 @@ pub struct EvalForm {
     pub average: String,
     /// The perturbation of the robustness metrics (blank: butter_finger).
     pub perturbation: String,
+    /// The field the robustness metrics perturb (blank: the template's first).
+    pub perturb_field: String,
     /// `online` or `batch` (Bedrock batch inference).
     #[serde(default)]
     pub mode: String,
@@ -192,6 +198,16 @@ impl EvalForm {
             temperature: number(request.params.temperature.map(|v| v.to_string())),
             max_tokens: number(request.params.max_tokens.map(|v| v.to_string())),
             top_p: number(request.params.top_p.map(|v| v.to_string())),
+            service_tier: request
+                .params
+                .service_tier
+                .map(|tier| tier.as_str().to_string())
+                .unwrap_or_default(),
+            latency: request
+                .params
+                .latency
+                .map(|latency| latency.as_str().to_string())
+                .unwrap_or_default(),
             concurrency: request.concurrency.to_string(),
             max_attempts: request.max_attempts.to_string(),
             timeout: format!("{}", request.timeout.as_secs_f64()),
@@ -212,6 +228,7 @@ impl EvalForm {
                 .perturbation
                 .map(|perturbation| perturbation.as_str().to_string())
                 .unwrap_or_default(),
+            perturb_field: request.task.perturb_field.clone().unwrap_or_default(),
             // A clone starts online; batch mode is chosen again on the form.
             mode: String::new(),
         }
@@ -248,6 +265,8 @@ impl EvalForm {
                 "temperature" => form.temperature = value,
                 "max_tokens" => form.max_tokens = value,
                 "top_p" => form.top_p = value,
+                "service_tier" => form.service_tier = value,
+                "latency" => form.latency = value,
                 "concurrency" => form.concurrency = value,
                 "max_attempts" => form.max_attempts = value,
                 "timeout" => form.timeout = value,
@@ -259,6 +278,7 @@ impl EvalForm {
                 "category_field" => form.category_field = value,
                 "average" => form.average = value,
                 "perturbation" => form.perturbation = value,
+                "perturb_field" => form.perturb_field = value,
                 "mode" => form.mode = value,
                 _ => {}
             }
@@ -373,6 +393,20 @@ fn form_error(field: Field, message: impl Into<String>) -> FormError {
     }
 }
 
+/// A select's value: blank is `None`, anything else must parse.
+fn choice<T: std::str::FromStr<Err = String>>(
+    value: &str,
+    field: Field,
+) -> Result<Option<T>, FormError> {
+    match value.trim() {
+        "" => Ok(None),
+        text => text
+            .parse()
+            .map(Some)
+            .map_err(|error| form_error(field, error)),
+    }
+}
+
 /// The request of a form; number fields that do not parse are errors of their field.
 fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalRequest, FormError> {
     let dataset = dataset.ok_or_else(|| form_error(Field::Dataset, "choose a dataset"))?;
@@ -429,6 +463,8 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         top_p: optional(&form.top_p, Field::Params, "top-p")?.map(|v| v as f32),
         stop_sequences: Vec::new(),
+        service_tier: choice(&form.service_tier, Field::Params)?,
+        latency: choice(&form.latency, Field::Params)?,
     };
     let defaults = EvalRequest::new(Default::default(), String::new(), Vec::new(), Vec::new());
     let seconds = |value: &str, what: &str| -> Result<Option<Duration>, FormError> {
@@ -486,6 +522,9 @@ fn request_of(form: &EvalForm, dataset: Option<&DatasetRow>) -> Result<EvalReque
                 },
             )?),
         },
+        perturb_field: Some(form.perturb_field.trim())
+            .filter(|field| !field.is_empty())
+            .map(str::to_string),
     };
     let rubric = (form.rubric.trim() != Rubric::default_rubric().source().trim()
         && !form.rubric.trim().is_empty())

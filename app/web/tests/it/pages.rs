@@ -1040,4 +1040,52 @@ async fn a_users_own_quotas_replace_the_servers_for_them_alone() {
             .unwrap()
             .is_ok()
     );
+
+/// The form's Bedrock service tier and latency go into the request: an unknown tier is an
+/// error of the parameters, and a run without a Bedrock model refuses them, with the choices
+/// kept selected.
+#[tokio::test]
+async fn the_form_takes_bedrocks_service_tier_and_latency() {
+    let server = model_server().await;
+    let app = spawn_app(&server).await;
+    let dataset = add_sample(&app).await;
+    let form = app.get(&format!("/evals/new?dataset={dataset}")).await;
+    assert!(
+        form.body.contains("<option value=\"flex\" ")
+            && form.body.contains("<option value=\"optimized\" "),
+        "{}",
+        form.body
+    );
+    let unknown = start_eval(&app, &dataset, "{question}", &[("service_tier", "cheap")]).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.body.contains("unknown service tier `cheap`")
+            && unknown.body.contains("id=\"params-error\""),
+        "{}",
+        unknown.body
+    );
+    let no_bedrock = start_eval(
+        &app,
+        &dataset,
+        "{question}",
+        &[("service_tier", "flex"), ("latency", "optimized")],
+    )
+    .await;
+    assert_eq!(no_bedrock.status, StatusCode::BAD_REQUEST);
+    assert!(
+        no_bedrock
+            .body
+            .contains("no model of this run is a Bedrock model"),
+        "{}",
+        no_bedrock.body
+    );
+    assert!(
+        no_bedrock.body.contains("<option value=\"flex\" selected>")
+            && no_bedrock
+                .body
+                .contains("<option value=\"optimized\" selected>"),
+        "what was chosen is kept: {}",
+        no_bedrock.body
+    );
+    assert!(server.received().is_empty(), "no model was called");
 }

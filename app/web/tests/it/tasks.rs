@@ -172,6 +172,9 @@ async fn summarization_from_the_form_scores_rouge() {
         "rougeL",
         "Scores per category",
         "weather",
+        // A chart per score of its mean per category, with its text alternative.
+        "<title>Mean rouge1 per category</title>",
+        "<title>Mean rougeL per category</title>",
     ] {
         assert!(page.body.contains(needle), "{needle}: {}", page.body);
     }
@@ -202,6 +205,7 @@ async fn robustness_from_the_form_shows_the_perturbed_prompts() {
             ("task", "classification"),
             ("metrics", "classification_accuracy_semantic_robustness"),
             ("perturbation", "random_upper_case"),
+            ("perturb_field", "text"),
             ("selection", "first"),
             ("count", "2"),
         ],
@@ -225,5 +229,30 @@ async fn robustness_from_the_form_shows_the_perturbed_prompts() {
         page.body.contains(&format!("Sentiment: {}", first[0])),
         "{}",
         page.body
+    );
+    // A perturbed field the template does not have is refused next to the task settings.
+    let refused = start(
+        &app,
+        &[
+            ("dataset", &dataset),
+            ("reference_field", "label"),
+            ("template", "Sentiment: {text}"),
+            ("task", "classification"),
+            ("metrics", "classification_accuracy_semantic_robustness"),
+            ("perturb_field", "label"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("the perturbed field `label` is not a field of the template")
+            && refused.body.contains("id=\"task-error\"")
+            && refused
+                .body
+                .contains("name=\"perturb_field\" value=\"label\""),
+        "{}",
+        refused.body
     );
 }
