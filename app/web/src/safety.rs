@@ -183,6 +183,10 @@ pub struct Usage {
     pub model_calls: usize,
     /// What the calls of ended runs cost, in USD, where the catalog has prices.
     pub cost_usd: f64,
+    /// What the running runs have cost so far, estimated: each run's estimate before it started
+    /// (prompt characters ÷ 4, catalog prices) times the share of its records done. Measured
+    /// costs are summed when a run ends.
+    pub running_cost_estimate_usd: f64,
     /// Datasets kept.
     pub datasets: usize,
     /// Their bytes.
@@ -216,8 +220,17 @@ pub async fn usage_of(state: &AppState, user: &UserId) -> Result<Usage, store::S
                     usage.running += 1;
                 }
                 let counts = state.store.record_counts(user, &run.id).await?;
-                usage.records += counts.ok + counts.failed;
-                usage.model_calls += counts.ok + counts.failed;
+                let done = counts.ok + counts.failed;
+                usage.records += done;
+                usage.model_calls += done;
+                let estimate = run
+                    .config
+                    .get("estimated_cost_usd")
+                    .and_then(serde_json::Value::as_f64);
+                if let (Some(estimate), Some(total)) = (estimate, run.total.filter(|n| *n > 0)) {
+                    usage.running_cost_estimate_usd +=
+                        estimate * done.min(total) as f64 / total as f64;
+                }
             }
         }
     }

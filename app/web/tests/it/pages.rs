@@ -1040,6 +1040,7 @@ async fn a_users_own_quotas_replace_the_servers_for_them_alone() {
             .unwrap()
             .is_ok()
     );
+}
 
 /// The form's Bedrock service tier and latency go into the request: an unknown tier is an
 /// error of the parameters, and a run without a Bedrock model refuses them, with the choices
@@ -1088,4 +1089,55 @@ async fn the_form_takes_bedrocks_service_tier_and_latency() {
         no_bedrock.body
     );
     assert!(server.received().is_empty(), "no model was called");
+}
+
+/// The Team page's cost column (issue 22): a running run counts its estimate times the share of
+/// its records done, an ended one its measured cost.
+#[tokio::test]
+async fn a_running_runs_cost_so_far_is_its_estimate_times_its_progress() {
+    let server = ModelServer::start(model_doubles::Behavior {
+        latency: std::time::Duration::from_millis(150),
+        answer: model_doubles::Answer::Fixed("France".into()),
+        ..model_doubles::Behavior::default()
+    })
+    .await
+    .unwrap();
+    let app = spawn_app(&server).await;
+    let dataset = add_sample(&app).await;
+    let started = start_eval(
+        &app,
+        &dataset,
+        crate::helpers::SQUAD_TEMPLATE,
+        &[
+            ("models", "gpt-4.1-nano"),
+            ("extra_models", ""),
+            ("concurrency", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().trim_start_matches("/runs/").to_string();
+    let owner = store::UserId::local();
+    let run = app.state.store.run(&owner, &run_id).await.unwrap().unwrap();
+    let estimate = run.config["estimated_cost_usd"].as_f64().unwrap();
+    assert!(estimate > 0.0, "{}", run.config);
+    // Mid-run: part of the estimate.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let midway = loop {
+        let usage = web::safety::usage_of(&app.state, &owner).await.unwrap();
+        if usage.running == 1 && usage.records > 0 {
+            break usage;
+        }
+        assert!(std::time::Instant::now() < deadline, "{usage:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(
+        midway.running_cost_estimate_usd > 0.0 && midway.running_cost_estimate_usd < estimate,
+        "{midway:?} of {estimate}"
+    );
+    assert_eq!(midway.cost_usd, 0.0);
+    wait_for_run(&app, &run_id).await;
+    let ended = web::safety::usage_of(&app.state, &owner).await.unwrap();
+    assert_eq!(ended.running_cost_estimate_usd, 0.0);
+    assert!(ended.cost_usd > 0.0, "{ended:?}");
 }
