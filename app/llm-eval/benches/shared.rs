@@ -112,7 +112,12 @@ async fn bench() {
     let token = browser.csrf_token(&base).await;
     let added = browser
         .with_cookie(browser.client.post(format!("{base}/datasets/sample")))
-        .form(&[("csrf_token", token.as_str())])
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("csrf_token", &token)
+                .finish(),
+        )
         .send()
         .await
         .expect("sample added");
