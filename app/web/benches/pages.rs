@@ -208,6 +208,7 @@ fn next_link(body: &str) -> Option<String> {
     let start = body[..end].rfind("href=\"")? + "href=\"".len();
     Some(
         body[start..end]
+            .replace("&#38;", "&")
             .replace("&amp;", "&")
             .replace("&#x2F;", "/"),
     )

@@ -36,6 +36,10 @@ const OUTPUT_CHARS: usize = 120;
 /// variants existed belong to the default variant).
 type CellsByRecord = BTreeMap<(String, String, usize), Vec<Option<Cell>>>;
 
+/// A listed record before its rows are read: its column title, dataset index, cell in each
+/// run and change from the baseline in each run.
+type ListedCells = (String, usize, Vec<Option<Cell>>, Vec<Change>);
+
 /// One record of one run, as compared: the chosen score, and where its row is.
 #[derive(Clone)]
 struct Cell {
@@ -412,7 +416,7 @@ async fn compare_show(
     let mut listed: Vec<RecordDiff> = Vec::new();
     let mut n_matching = 0;
     // The listed records' cells, then their rows (prompt and outputs), read by key.
-    let mut listed_cells: Vec<(String, usize, Vec<Option<Cell>>, Vec<Change>)> = Vec::new();
+    let mut listed_cells: Vec<ListedCells> = Vec::new();
     for ((variant, model, index), cells) in per_record {
         let changes: Vec<Change> = cells
             .iter()
