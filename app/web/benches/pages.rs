@@ -62,7 +62,7 @@ fn write_dataset(dir: &std::path::Path) -> std::path::PathBuf {
         out.push_str(
             &serde_json::json!({
                 "question": format!("What is the capital of country number {i}?"),
-                "answer": format!("City {i}"),
+                "answers": format!("City {i}"),
             })
             .to_string(),
         );
@@ -79,7 +79,7 @@ fn rows(columns: &[Column], score_names: &[&str], seed: u64) -> Vec<RecordRow> {
     let mut rows = Vec::with_capacity(N_RECORDS * columns.len());
     for position in 0..N_RECORDS {
         for (model_order, column) in columns.iter().enumerate() {
-            let failed = random.next() % 50 == 0;
+            let failed = random.next().is_multiple_of(50);
             let prompt = format!(
                 "Variant {}: answer briefly. What is the capital of country number {position}?",
                 column.variant
@@ -92,8 +92,12 @@ fn rows(columns: &[Column], score_names: &[&str], seed: u64) -> Vec<RecordRow> {
                 index: position,
                 model_input: prompt.clone(),
                 prompt,
-                model_output: (!failed)
-                    .then(|| format!("The capital is city {}.", random.next() % 3 + position)),
+                model_output: (!failed).then(|| {
+                    format!(
+                        "The capital is city {}.",
+                        random.next() as usize % 3 + position
+                    )
+                }),
                 target_output: Some(format!("City {position}")),
                 category: None,
                 scores: if failed {
