@@ -33,6 +33,7 @@ const N_USERS: usize = 50;
 const LOAD_SECS: u64 = 20;
 const SINGLE_REQUESTS: usize = 60;
 const BATCH: usize = 500;
+const BATCHES_AT_ONCE: usize = 4;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -150,16 +151,30 @@ async fn store_run(
         }
     }
     let total = rows.len();
+    // A few batches at once, as several writer tasks would (each row is still one
+    // conditional put, each batch one index write).
+    let mut batches: Vec<Vec<RecordRow>> = Vec::new();
     let mut rows = rows.into_iter();
     loop {
         let batch: Vec<RecordRow> = rows.by_ref().take(BATCH).collect();
         if batch.is_empty() {
             break;
         }
-        store
-            .insert_records(&owner, run_id, batch)
-            .await
-            .expect("rows stored");
+        batches.push(batch);
+    }
+    {
+        use futures::StreamExt;
+        let owner = &owner;
+        futures::stream::iter(batches)
+            .map(|batch| async move {
+                store
+                    .insert_records(owner, run_id, batch)
+                    .await
+                    .expect("rows stored");
+            })
+            .buffer_unordered(BATCHES_AT_ONCE)
+            .collect::<Vec<()>>()
+            .await;
     }
     let summary = Summary {
         run_id: run_id.to_string(),
