@@ -11,6 +11,7 @@
 //! | dataset | `U#<owner>` | `DS#<dataset id>` |
 //! | settings | `U#<owner>` | `SETTINGS` |
 //! | record | `U#<owner>#R#<run id>` | `<position, 10 digits>#<model order, 5 digits>` |
+//! | score index chunk | `U#<owner>#X#<run id>` | `<write id>#<chunk>` |
 //! | session | `SESSIONS#<first hex digit of the hash>` | SHA-256 of the session id |
 //! | known user | `USERS` | `<user id>` |
 //! | item shared with a user (pointer) | `SHARED#<grantee id, or *>` | `<run or dataset>#<item id>` |
@@ -39,6 +40,14 @@
 //!   a process killed between the two leaves them short, and a resumed run recounts them from
 //!   the stored rows. (Not transactions: they cost two write units per item, and moto copies
 //!   the whole table for every item of one, which made the store the bottleneck.)
+//! - Each `insert_records` call also writes the score index of the rows it stored (model,
+//!   variant, failure, latency and scores of each, a few dozen bytes a row, packed into
+//!   chunk items under the run's index partition) before it counts them, so a sorted page or
+//!   the side-by-side view reads the run's index (a few items) instead of every record item,
+//!   then fetches its own rows by key. A run whose index holds fewer rows than its counters
+//!   (stored before the index existed, or a process killed between the two writes) is read
+//!   from its record items instead. The index of a run that is not running is kept in memory
+//!   (a few runs, keyed by its row count).
 //! - A record whose item would pass [`SPILL_BYTES`] keeps its body in S3 under
 //!   `records/<owner hash>/<run>/...` and the item points at it.
 //! - Batch requests (deletes, reads) retry their unprocessed items with capped exponential
@@ -63,6 +72,7 @@ use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use sha2::Digest;
 
+use super::scores::MatrixEntry;
 use super::sqlite::random_hex;
 use super::teams::{
     EVERYONE, MAX_AUDIT_SHOWN, MAX_CHALLENGES, MAX_GRANTS_PER_ITEM, MAX_OPEN_CHALLENGES,
@@ -73,9 +83,9 @@ use super::{
     Submission,
 };
 use super::{
-    DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
-    RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
-    StoreFuture, UserId,
+    Cell, DatasetRow, MAX_PAGE, NewDataset, PageStart, RecordCounts, RecordCursor, RecordFilter,
+    RecordKey, RecordPage, RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, ScoreMatrix,
+    Session, SessionUser, Store, StoreError, StoreFuture, UserId,
 };
 
 /// Items larger than this (bytes of names and values) keep their body in S3: DynamoDB's item
@@ -94,6 +104,30 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Rows a filtered or sorted page may look through (their keys and sort values only).
 const MAX_QUERY_ROWS: usize = 1_000_000;
+
+/// Bytes of packed rows per score index chunk item (below the 400 KB item limit).
+const INDEX_CHUNK_BYTES: usize = 300 * 1024;
+
+/// Score indexes of runs that are not running kept in memory at most.
+const CACHED_INDEXES: usize = 4;
+
+/// One row in a score index chunk: position, column, dataset index, failed, latency, scores.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct PackedRow(
+    usize,
+    usize,
+    usize,
+    bool,
+    Option<f64>,
+    std::collections::BTreeMap<String, f64>,
+);
+
+/// A score index chunk: the columns' (model, variant) labels and the rows.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct PackedChunk {
+    c: std::collections::BTreeMap<usize, (String, String)>,
+    r: Vec<PackedRow>,
+}
 
 /// The partition of every session before they were spread (still purged, never written).
 const SESSIONS_PK: &str = "SESSIONS";
@@ -155,7 +189,12 @@ pub struct DynamoStore {
     datasets_dir: PathBuf,
     /// The bound on the dataset copies in `datasets_dir` (see [`crate::disk_cache`]).
     dataset_cache_bytes: u64,
+    /// Score indexes of runs that are not running: (owner, run, row count, entries).
+    indexes: Arc<std::sync::Mutex<std::collections::VecDeque<CachedIndex>>>,
+    matrices: Arc<crate::scores::MatrixCache>,
 }
+
+type CachedIndex = (UserId, String, usize, Arc<Vec<IndexEntry>>);
 
 impl std::fmt::Debug for DynamoStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -257,6 +296,10 @@ fn records_pk(owner: &UserId, run_id: &str) -> String {
     format!("U#{}#R#{run_id}", owner.as_str())
 }
 
+fn index_pk(owner: &UserId, run_id: &str) -> String {
+    format!("U#{}#X#{run_id}", owner.as_str())
+}
+
 fn record_sk(position: usize, model_order: usize) -> String {
     format!("{position:010}#{model_order:05}")
 }
@@ -329,8 +372,12 @@ async fn backoff(attempt: u32) {
 
 /// The sort and filter values of a record, kept beside its body so that pages are chosen from
 /// small projections.
+#[derive(Debug, Clone)]
 struct IndexEntry {
     sk: String,
+    /// The record's dataset index (from the item's `idx`, else its body; its position when
+    /// neither has it).
+    index: usize,
     position: usize,
     model_order: usize,
     model: String,
@@ -375,6 +422,8 @@ impl DynamoStore {
             uploads_dir,
             datasets_dir,
             dataset_cache_bytes: crate::disk_cache::DEFAULT_DATASET_CACHE_BYTES,
+            indexes: Arc::default(),
+            matrices: Arc::default(),
         })
     }
 
@@ -867,6 +916,7 @@ impl DynamoStore {
             item.insert("vlabel".into(), s(&row.variant));
         }
         item.insert("failed".into(), AttributeValue::Bool(row.error.is_some()));
+        item.insert("idx".into(), n(row.index));
         if let Some(latency) = row.latency_ms.filter(|latency| latency.is_finite()) {
             item.insert("latency".into(), n(latency));
         }
@@ -927,7 +977,17 @@ impl DynamoStore {
                 .collect(),
             _ => HashMap::new(),
         };
+        let index = match self.number::<usize>(item, "idx", &sk)? {
+            Some(index) => index,
+            // Stored before items had `idx`: the body has it.
+            None => self
+                .opt_text(item, "body")
+                .and_then(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+                .and_then(|body| body.get("index")?.as_u64())
+                .map_or(position, |index| index as usize),
+        };
         Ok(IndexEntry {
+            index,
             model: self.text(item, "model", &sk)?.to_string(),
             variant: self
                 .opt_text(item, "vlabel")
@@ -943,16 +1003,15 @@ impl DynamoStore {
     }
 
     /// Stores record items, each with a conditional put (`attribute_not_exists`), at most
-    /// [`PUTS_IN_FLIGHT`] at a time, then adds the stored ones to the run's counters in one
-    /// update. A put refused because the item exists is this call's own earlier attempt when the
+    /// [`PUTS_IN_FLIGHT`] at a time, and says which were stored (`Some(failed)`) and the first
+    /// error. A put refused because the item exists is this call's own earlier attempt when the
     /// stored item is the one being written (the SDK retried a put whose answer was lost), and a
     /// duplicate otherwise.
     async fn put_records(
         &self,
-        owner: &UserId,
         run_id: &str,
         items: Vec<(Item, usize, String)>,
-    ) -> Result<(), StoreError> {
+    ) -> (Vec<Option<bool>>, Option<StoreError>) {
         use futures::StreamExt;
         let what = "storing records";
         let puts = futures::stream::iter(items.into_iter().map(|(item, position, model)| async move {
@@ -986,23 +1045,174 @@ impl DynamoStore {
                 },
             }
         }))
-        .buffer_unordered(PUTS_IN_FLIGHT);
+        .buffered(PUTS_IN_FLIGHT);
         let results: Vec<Result<bool, StoreError>> = puts.collect().await;
-        // What was stored is counted, even when another row of the call was refused.
-        let (mut n_ok, mut n_failed, mut first_error) = (0i64, 0i64, None);
-        for result in results {
-            match result {
-                Ok(false) => n_ok += 1,
-                Ok(true) => n_failed += 1,
+        let mut first_error = None;
+        let stored = results
+            .into_iter()
+            .map(|result| match result {
+                Ok(failed) => Some(failed),
                 Err(error) => {
                     first_error.get_or_insert(error);
+                    None
                 }
+            })
+            .collect();
+        (stored, first_error)
+    }
+
+    /// Writes the score index chunks of stored rows (a fresh sort key per call and chunk).
+    async fn index_rows(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        write_id: &str,
+        rows: &[&RecordRow],
+    ) -> Result<(), StoreError> {
+        let what = "indexing scores";
+        let mut chunks: Vec<PackedChunk> = Vec::new();
+        let mut bytes = usize::MAX;
+        for row in rows {
+            let packed = PackedRow(
+                row.position,
+                row.model_order,
+                row.index,
+                row.error.is_some(),
+                row.latency_ms.filter(|latency| latency.is_finite()),
+                row.scores
+                    .iter()
+                    .map(|score| (score.name.clone(), score.value.as_f64()))
+                    .filter(|(_, value)| value.is_finite())
+                    .collect(),
+            );
+            let size = serde_json::to_string(&packed).map_or(0, |text| text.len())
+                + row.model.len()
+                + row.variant.len()
+                + 16;
+            if bytes.saturating_add(size) > INDEX_CHUNK_BYTES {
+                chunks.push(PackedChunk::default());
+                bytes = 0;
+            }
+            bytes += size;
+            if let Some(chunk) = chunks.last_mut() {
+                chunk
+                    .c
+                    .entry(row.model_order)
+                    .or_insert_with(|| (row.model.clone(), row.variant.clone()));
+                chunk.r.push(packed);
             }
         }
-        if n_ok + n_failed > 0 {
-            self.add_counts(owner, run_id, n_ok, n_failed).await?;
+        let pk = index_pk(owner, run_id);
+        let mut requests = Vec::with_capacity(chunks.len());
+        for (n_chunk, chunk) in chunks.iter().enumerate() {
+            let mut item = key(pk.clone(), format!("{write_id}#{n_chunk:05}"));
+            item.insert(
+                "cells".into(),
+                s(serde_json::to_string(chunk).unwrap_or_default()),
+            );
+            let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                .set_item(Some(item))
+                .build()
+                .map_err(|error| self.aws(what, error))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
         }
-        first_error.map_or(Ok(()), Err)
+        while !requests.is_empty() {
+            let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
+            self.batch_write(chunk, what).await?;
+        }
+        Ok(())
+    }
+
+    /// The score index of a run of `owner` (one entry per stored row, in export order): its
+    /// index chunks, or its record items when the chunks hold fewer rows than the run's
+    /// counters; kept in memory once the run is not running.
+    async fn run_index(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+    ) -> Result<Arc<Vec<IndexEntry>>, StoreError> {
+        let Some(run) = self
+            .get(
+                key(user_pk(owner), format!("RUN#{run_id}")),
+                "reading records",
+            )
+            .await?
+        else {
+            return Ok(Arc::default());
+        };
+        let n_rows = self.number::<usize>(&run, "n_ok", run_id)?.unwrap_or(0)
+            + self.number::<usize>(&run, "n_failed", run_id)?.unwrap_or(0);
+        let running = self.opt_text(&run, "status") == Some(RunStatus::Running.as_str());
+        {
+            let cached = self
+                .indexes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((.., entries)) = cached.iter().find(|(cached_owner, id, rows, _)| {
+                cached_owner == owner && id == run_id && *rows == n_rows
+            }) {
+                return Ok(entries.clone());
+            }
+        }
+        let chunks = self
+            .query_partition(
+                &index_pk(owner, run_id),
+                None,
+                None,
+                MAX_QUERY_ROWS,
+                "reading the score index",
+            )
+            .await?;
+        let mut entries: Vec<IndexEntry> = Vec::new();
+        for item in &chunks {
+            let sk = self.text(item, "sk", "score index")?;
+            let chunk: PackedChunk = self.json(self.text(item, "cells", sk)?, sk, "cells")?;
+            for PackedRow(position, model_order, index, failed, latency, scores) in chunk.r {
+                let (model, variant) = chunk.c.get(&model_order).cloned().unwrap_or_default();
+                entries.push(IndexEntry {
+                    sk: record_sk(position, model_order),
+                    index,
+                    position,
+                    model_order,
+                    model,
+                    variant,
+                    failed,
+                    latency,
+                    scores: scores.into_iter().collect(),
+                });
+            }
+        }
+        entries.sort_by_key(|entry| (entry.position, entry.model_order));
+        entries.dedup_by_key(|entry| (entry.position, entry.model_order));
+        if entries.len() < n_rows {
+            // Rows stored without their index: read the record items' sort values.
+            let items = self
+                .query_partition(
+                    &records_pk(owner, run_id),
+                    None,
+                    None,
+                    MAX_QUERY_ROWS,
+                    "reading records",
+                )
+                .await?;
+            entries = items
+                .iter()
+                .map(|item| self.index_entry(item))
+                .collect::<Result<_, _>>()?;
+        }
+        let entries = Arc::new(entries);
+        if !running {
+            let mut cached = self
+                .indexes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            cached.retain(|(cached_owner, id, ..)| !(cached_owner == owner && id == run_id));
+            cached.push_back((owner.clone(), run_id.to_string(), n_rows, entries.clone()));
+            while cached.len() > CACHED_INDEXES {
+                cached.pop_front();
+            }
+        }
+        Ok(entries)
     }
 
     /// Adds to a run's stored counters (the run must exist).
@@ -1238,6 +1448,22 @@ impl Store for DynamoStore {
                 self.delete_objects(spilled, "deleting spilled records")
                     .await?;
             }
+            let index = index_pk(&owner, &run_id);
+            loop {
+                let keys = self
+                    .query_partition(
+                        &index,
+                        None,
+                        Some("pk, #sk"),
+                        1000,
+                        "deleting the score index",
+                    )
+                    .await?;
+                if keys.is_empty() {
+                    break;
+                }
+                self.batch_delete(keys, "deleting the score index").await?;
+            }
             self.dynamo
                 .delete_item()
                 .table_name(&self.table)
@@ -1245,6 +1471,11 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(|error| self.aws("deleting run", error))?;
+            self.indexes
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .retain(|(cached_owner, id, ..)| !(*cached_owner == owner && *id == run_id));
+            self.matrices.forget(&owner, &run_id);
             Ok(true)
         })
     }
@@ -1506,7 +1737,29 @@ impl Store for DynamoStore {
                 item.insert("wid".into(), s(&write_id));
                 items.push((item, row.position, row.model.clone()));
             }
-            if let Err(error) = self.put_records(&owner, &run_id, items).await {
+            let (stored, error) = self.put_records(&run_id, items).await;
+            let stored_rows: Vec<&RecordRow> = rows
+                .iter()
+                .zip(&stored)
+                .filter(|(_, stored)| stored.is_some())
+                .map(|(row, _)| row)
+                .collect();
+            // The index before the counters: a reader that sees the counters finds the index
+            // holding at least as many rows.
+            let (mut n_ok, mut n_failed) = (0i64, 0i64);
+            for failed in stored.iter().flatten() {
+                if *failed {
+                    n_failed += 1;
+                } else {
+                    n_ok += 1;
+                }
+            }
+            if !stored_rows.is_empty() {
+                self.index_rows(&owner, &run_id, &write_id, &stored_rows)
+                    .await?;
+                self.add_counts(&owner, &run_id, n_ok, n_failed).await?;
+            }
+            if let Some(error) = error {
                 if matches!(error, StoreError::DuplicateRecord { .. }) {
                     // The refused rows' bodies were never referenced; rows stored with them
                     // (this call's other rows) keep theirs.
@@ -1547,6 +1800,38 @@ impl Store for DynamoStore {
         })
     }
 
+    fn records_at(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        keys: &[RecordKey],
+    ) -> StoreFuture<'_, Vec<RecordRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        let mut keys: Vec<RecordKey> = keys.iter().take(MAX_PAGE).copied().collect();
+        keys.sort_by_key(|key| (key.position, key.model_order));
+        keys.dedup();
+        Box::pin(async move {
+            if keys.is_empty() {
+                return Ok(Vec::new());
+            }
+            let pk = records_pk(&owner, &run_id);
+            let items = self
+                .batch_get(
+                    keys.iter()
+                        .map(|at| key(pk.clone(), record_sk(at.position, at.model_order)))
+                        .collect(),
+                    "reading records",
+                )
+                .await?;
+            let mut rows = Vec::with_capacity(items.len());
+            for item in &items {
+                rows.push(self.record_row(item).await?);
+            }
+            rows.sort_by_key(|row| (row.position, row.model_order));
+            Ok(rows)
+        })
+    }
+
     fn query_records(
         &self,
         owner: &UserId,
@@ -1556,76 +1841,62 @@ impl Store for DynamoStore {
         let (owner, run_id, query) = (owner.clone(), run_id.to_string(), query.clone());
         Box::pin(async move {
             let pk = records_pk(&owner, &run_id);
-            let items = self
-                .query_partition(
-                    &pk,
-                    None,
-                    Some("#sk, model, vlabel, failed, latency, scores"),
-                    MAX_QUERY_ROWS,
-                    "reading records",
-                )
-                .await?;
-            let mut entries = Vec::with_capacity(items.len());
-            for item in &items {
-                let entry = self.index_entry(item)?;
-                let keep = query
-                    .model
-                    .as_ref()
-                    .is_none_or(|model| *model == entry.model)
-                    && query
-                        .variant
+            let index = self.run_index(&owner, &run_id).await?;
+            let mut entries: Vec<&IndexEntry> = index
+                .iter()
+                .filter(|entry| {
+                    query
+                        .model
                         .as_ref()
-                        .is_none_or(|variant| *variant == entry.variant)
-                    && match &query.filter {
-                        RecordFilter::All => true,
-                        RecordFilter::Failed => entry.failed,
-                        RecordFilter::ScoreBelow { score, below } => {
-                            !entry.failed
-                                && entry.scores.get(score).is_some_and(|value| value < below)
+                        .is_none_or(|model| *model == entry.model)
+                        && query
+                            .variant
+                            .as_ref()
+                            .is_none_or(|variant| *variant == entry.variant)
+                        && match &query.filter {
+                            RecordFilter::All => true,
+                            RecordFilter::Failed => entry.failed,
+                            RecordFilter::ScoreBelow { score, below } => {
+                                !entry.failed
+                                    && entry.scores.get(score).is_some_and(|value| value < below)
+                            }
                         }
-                    };
-                if keep {
-                    entries.push(entry);
-                }
-            }
-            drop(items);
+                })
+                .collect();
             let total = entries.len();
-            let export = |a: &IndexEntry, b: &IndexEntry| {
-                (a.position, a.model_order).cmp(&(b.position, b.model_order))
-            };
-            // As SQLite orders: missing values last, ties in export order.
-            let by_value = |a: Option<f64>, b: Option<f64>| match (a, b) {
-                (Some(a), Some(b)) => {
-                    let order = a.total_cmp(&b);
-                    if query.descending {
-                        order.reverse()
-                    } else {
-                        order
-                    }
+            let cursor = |entry: &IndexEntry| RecordCursor {
+                value: match &query.sort {
+                    RecordSort::Position => None,
+                    RecordSort::Latency => entry.latency,
+                    RecordSort::Score(score) => entry.scores.get(score).copied(),
                 }
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
+                .filter(|value| value.is_finite()),
+                position: entry.position,
+                model_order: entry.model_order,
             };
-            match &query.sort {
-                RecordSort::Position => {
-                    entries.sort_by(export);
-                    if query.descending {
-                        entries.reverse();
-                    }
-                }
-                RecordSort::Latency => entries
-                    .sort_by(|a, b| by_value(a.latency, b.latency).then_with(|| export(a, b))),
-                RecordSort::Score(score) => entries.sort_by(|a, b| {
-                    by_value(a.scores.get(score).copied(), b.scores.get(score).copied())
-                        .then_with(|| export(a, b))
-                }),
+            let compare = |a: &RecordCursor, b: &RecordCursor| {
+                crate::scores::compare_rows(&query.sort, query.descending, a, b)
+            };
+            // The index is in export order; a stable sort keeps ties there.
+            if query.sort != RecordSort::Position || query.descending {
+                entries.sort_by(|a, b| compare(&cursor(a), &cursor(b)));
             }
-            let window: Vec<String> = entries
-                .into_iter()
-                .skip(query.offset)
-                .take(query.limit.min(MAX_PAGE))
-                .map(|entry| entry.sk)
+            let start = match (query.start, &query.sort) {
+                // By position a cursor's value plays no part.
+                (PageStart::After(at), RecordSort::Position) => {
+                    PageStart::After(RecordCursor { value: None, ..at })
+                }
+                (PageStart::Before(at), RecordSort::Position) => {
+                    PageStart::Before(RecordCursor { value: None, ..at })
+                }
+                (start, _) => start,
+            };
+            let window: Vec<String> =
+                crate::scores::window(&entries, start, query.limit.min(MAX_PAGE), |entry, at| {
+                    compare(&cursor(entry), at)
+                })
+                .iter()
+                .map(|entry| entry.sk.clone())
                 .collect();
             let keys = window
                 .iter()
@@ -1648,6 +1919,46 @@ impl Store for DynamoStore {
                 }
             }
             Ok(RecordPage { rows, total })
+        })
+    }
+
+    fn score_matrix(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        score: &str,
+    ) -> StoreFuture<'_, Arc<ScoreMatrix>> {
+        let (owner, run_id, score) = (owner.clone(), run_id.to_string(), score.to_string());
+        Box::pin(async move {
+            let index = self.run_index(&owner, &run_id).await?;
+            // Rows are only ever added to a run: as many rows means the same rows.
+            let n_rows = index.len();
+            if let Some(matrix) = self.matrices.get(&owner, &run_id, &score, n_rows) {
+                return Ok(matrix);
+            }
+            let matrix = Arc::new(ScoreMatrix::build(
+                index
+                    .iter()
+                    .map(|entry| MatrixEntry {
+                        position: entry.position,
+                        index: entry.index,
+                        model_order: entry.model_order,
+                        cell: if entry.failed {
+                            Cell::Failed
+                        } else {
+                            entry
+                                .scores
+                                .get(&score)
+                                .copied()
+                                .filter(|value| value.is_finite())
+                                .map_or(Cell::Unscored, Cell::Value)
+                        },
+                    })
+                    .collect(),
+            ));
+            self.matrices
+                .put(&owner, &run_id, &score, n_rows, matrix.clone());
+            Ok(matrix)
         })
     }
 
@@ -2709,6 +3020,76 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dynamo_sorted_pages_follow_their_keys_forwards_and_backwards() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::sorted_pages_follow_their_keys_forwards_and_backwards(&store).await;
+    }
+
+    #[tokio::test]
+    async fn dynamo_the_side_view_filters_and_sorts_records_by_a_score_difference() {
+        let (_moto, _dir, store) = moto_store().await;
+        suite::the_side_view_filters_and_sorts_records_by_a_score_difference(&store).await;
+    }
+
+    #[tokio::test]
+    async fn sorted_pages_read_the_score_index_not_every_record_item() {
+        let (_moto, _dir, store) = moto_store().await;
+        let owner = suite::alice();
+        store
+            .create_run(&owner, "big", &serde_json::json!({}), 600)
+            .await
+            .unwrap();
+        let rows: Vec<RecordRow> = (0..600)
+            .map(|position| suite::record("m", position, (position % 7) as f64 / 7.0, None))
+            .collect();
+        store.insert_records(&owner, "big", rows).await.unwrap();
+        let query = RecordQuery {
+            model: None,
+            variant: None,
+            filter: RecordFilter::All,
+            sort: RecordSort::Score("f1_score".into()),
+            descending: true,
+            start: PageStart::First,
+            limit: 50,
+        };
+        let before = store.dynamo_requests();
+        let page = store.query_records(&owner, "big", &query).await.unwrap();
+        let requests = store.dynamo_requests() - before;
+        assert_eq!(page.total, 600);
+        assert_eq!(
+            page.rows
+                .iter()
+                .map(|row| row.position)
+                .take(3)
+                .collect::<Vec<_>>(),
+            [6, 13, 20]
+        );
+        // The run, one query of its index, one batch read of the page's rows.
+        assert_eq!(requests, 3);
+        // Rows stored without their index (before it existed): the same page, read from the
+        // record items.
+        let index = store
+            .query_partition(
+                &index_pk(&owner, "big"),
+                None,
+                Some("pk, #sk"),
+                1000,
+                "test",
+            )
+            .await
+            .unwrap();
+        assert!(!index.is_empty());
+        store.batch_delete(index, "test").await.unwrap();
+        assert_eq!(
+            store.query_records(&owner, "big", &query).await.unwrap(),
+            page
+        );
+        let matrix = store.score_matrix(&owner, "big", "f1_score").await.unwrap();
+        assert_eq!(matrix.positions.len(), 600);
+        assert_eq!(matrix.indexes[7], 14);
+    }
+
+    #[tokio::test]
     async fn dynamo_running_runs_are_marked_interrupted() {
         let (_moto, _dir, store) = moto_store().await;
         suite::running_runs_are_marked_interrupted(&store).await;
@@ -2838,7 +3219,7 @@ mod tests {
                     filter: RecordFilter::All,
                     sort: RecordSort::Score("f1_score".into()),
                     descending: true,
-                    offset: 0,
+                    start: PageStart::First,
                     limit: 1,
                 },
             )
@@ -3100,6 +3481,7 @@ mod tests {
             serde_json::json!({"__type": "InternalServerError", "message": "lost"}),
         );
         script.answer("PutItem", 400, serde_json::json!(ECHO_ITEM));
+        script.answer("BatchWriteItem", 200, serde_json::json!({}));
         script.answer("UpdateItem", 200, serde_json::json!({}));
         let (_dir, store) = scripted_store(&script).await;
         store
@@ -3118,7 +3500,19 @@ mod tests {
             updates[0]["ExpressionAttributeValues"][":ok"],
             serde_json::json!({"N": "1"})
         );
-        assert_eq!(store.dynamo_requests(), 6, "every attempt is counted");
+        // Indexed once, before it is counted.
+        let index = script.calls("BatchWriteItem");
+        assert_eq!(index.len(), 1);
+        let put = &index[0]["RequestItems"]["t"][0]["PutRequest"]["Item"];
+        assert_eq!(put["pk"], serde_json::json!({"S": "U#alice#X#r"}));
+        assert!(
+            put["cells"]["S"]
+                .as_str()
+                .unwrap()
+                .contains("\"f1_score\":1.0"),
+            "{put}"
+        );
+        assert_eq!(store.dynamo_requests(), 7, "every attempt is counted");
     }
 
     #[tokio::test]
@@ -3200,6 +3594,8 @@ mod tests {
             200,
             serde_json::json!({"UnprocessedItems": {}}),
         );
+        // The run's score index: none left.
+        script.answer("Query", 200, serde_json::json!({"Items": [], "Count": 0}));
         script.answer("DeleteItem", 200, serde_json::json!({}));
         let (_dir, store) = scripted_store(&script).await;
         assert!(store.delete_run(&suite::alice(), "r").await.unwrap());

@@ -24,6 +24,7 @@
 pub mod disk_cache;
 pub mod dynamo;
 pub mod private_fs;
+pub mod scores;
 pub mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -40,6 +41,9 @@ use serde::{Deserialize, Serialize};
 use fmeval_scoring::metrics::Score;
 
 pub use dynamo::DynamoStore;
+pub use scores::{
+    Cell, PageStart, RecordCursor, ScoreMatrix, SidePage, SideQuery, SideRecord, SideShow,
+};
 pub use sqlite::SqliteStore;
 pub use teams::{
     AuditEntry, ChallengeRow, ChallengeSpec, Grantee, ItemKind, KnownUser, Refusal, SharedItem,
@@ -430,10 +434,37 @@ pub struct RecordQuery {
     pub sort: RecordSort,
     /// Highest first.
     pub descending: bool,
-    /// Rows skipped.
-    pub offset: usize,
+    /// Where the page starts in that order: a key, never a count of rows skipped.
+    pub start: PageStart,
     /// Rows returned at most (capped at [`MAX_PAGE`]).
     pub limit: usize,
+}
+
+impl RecordQuery {
+    /// The value a row is sorted by in this query's order (a finite score or latency; `None`
+    /// when it has none or the order is by position).
+    pub fn sort_value(&self, row: &RecordRow) -> Option<f64> {
+        match &self.sort {
+            RecordSort::Position => None,
+            RecordSort::Latency => row.latency_ms,
+            RecordSort::Score(name) => row
+                .scores
+                .iter()
+                .find(|score| score.name == *name)
+                .map(|score| score.value.as_f64()),
+        }
+        .filter(|value| value.is_finite())
+    }
+
+    /// The cursor of a row in this query's order: a page [`PageStart::After`] it starts just
+    /// after it.
+    pub fn cursor_of(&self, row: &RecordRow) -> RecordCursor {
+        RecordCursor {
+            value: self.sort_value(row),
+            position: row.position,
+            model_order: row.model_order,
+        }
+    }
 }
 
 /// The most rows one call returns.
@@ -605,6 +636,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after: Option<RecordKey>,
         limit: usize,
     ) -> StoreFuture<'_, Vec<RecordRow>>;
+    /// The stored rows of a run at these keys (at most [`MAX_PAGE`] keys are read), in
+    /// export order; keys without a row are left out.
+    fn records_at(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        keys: &[RecordKey],
+    ) -> StoreFuture<'_, Vec<RecordRow>>;
     /// A filtered, sorted page of a run's rows.
     fn query_records(
         &self,
@@ -612,6 +651,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         run_id: &str,
         query: &RecordQuery,
     ) -> StoreFuture<'_, RecordPage>;
+    /// The run's cells of score `score` (one line per stored record, one cell per column),
+    /// read from the score index the store keeps beside the rows, never from record bodies.
+    fn score_matrix(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        score: &str,
+    ) -> StoreFuture<'_, Arc<ScoreMatrix>>;
     /// How many rows of a run are stored, ok and failed.
     fn record_counts(&self, owner: &UserId, run_id: &str) -> StoreFuture<'_, RecordCounts>;
     /// Sets the counts [`Store::record_counts`] reports to `counts`, counted from the stored
@@ -894,6 +941,19 @@ pub async fn all_records(
     })
     .await?;
     Ok(rows)
+}
+
+/// A page of the side-by-side view of a run of `owner` ([`SideQuery`]): filtered and sorted
+/// over the run's [`Store::score_matrix`]; the page's rows are then read by key
+/// ([`Store::records_after`]).
+pub async fn side_page(
+    store: &dyn Store,
+    owner: &UserId,
+    run_id: &str,
+    query: &SideQuery,
+) -> Result<SidePage, StoreError> {
+    let matrix = store.score_matrix(owner, run_id, &query.score).await?;
+    Ok(scores::side_page(&matrix, query))
 }
 
 /// The default data directory: `$XDG_DATA_HOME/llm-eval` or `~/.local/share/llm-eval`.

@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use sha2::Digest;
 
+use super::scores::{MatrixCache, MatrixEntry};
 use super::teams::{
     MAX_AUDIT_SHOWN, MAX_CHALLENGES, MAX_GRANTS_PER_ITEM, MAX_OPEN_CHALLENGES, MAX_SHARED_LISTED,
     MAX_SUBMISSIONS, MAX_USERS_LISTED,
@@ -24,9 +25,9 @@ use super::{
     Submission,
 };
 use super::{
-    DatasetRow, MAX_PAGE, NewDataset, RecordCounts, RecordFilter, RecordKey, RecordPage,
-    RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, Session, SessionUser, Store, StoreError,
-    StoreFuture, UserId,
+    Cell, DatasetRow, MAX_PAGE, NewDataset, PageStart, RecordCounts, RecordCursor, RecordFilter,
+    RecordKey, RecordPage, RecordQuery, RecordRow, RecordSort, RunRow, RunStatus, ScoreMatrix,
+    Session, SessionUser, Store, StoreError, StoreFuture, UserId,
 };
 
 /// The schema, one migration per version (version = position + 1).
@@ -38,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_run_names.sql"),
     include_str!("migrations/0006_prompt_variants.sql"),
     include_str!("migrations/0007_record_perturbations.sql"),
+    include_str!("migrations/0008_record_scores.sql"),
     include_str!("migrations/0009_teams.sql"),
 ];
 
@@ -67,6 +69,8 @@ struct Inner {
     uploads_dir: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Score matrices of runs that are not running.
+    matrices: MatrixCache,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -188,6 +192,7 @@ impl SqliteStore {
                 uploads_dir,
                 writer: Mutex::new(conn),
                 readers: Mutex::new(Vec::new()),
+                matrices: MatrixCache::default(),
             }),
         })
     }
@@ -424,9 +429,109 @@ impl Inner {
 
 const CHALLENGE_COLUMNS: &str = "id, owner, created, open, spec";
 
-/// The SQL of a score's value in a record row (NULL when the row has no such score).
-const SCORE_VALUE: &str = "(SELECT json_extract(j.value, '$.value') FROM json_each(records.scores) AS j \
-     WHERE json_extract(j.value, '$.name') = ?)";
+/// One part of a records page's order: the rows with a sort value (ordered by it, then by
+/// key), or the rows without one (by key), or, sorted by position, every row.
+struct OrderPart {
+    /// The tables read (`r` is the records table).
+    from: &'static str,
+    /// Conditions added to the filter, with their values.
+    condition: String,
+    values: Vec<rusqlite::types::Value>,
+    /// The value ordered by (when the part is the valued one).
+    value: Option<&'static str>,
+    value_ascending: bool,
+    /// The key columns, ordered after the value.
+    key: &'static str,
+    key_ascending: bool,
+}
+
+/// The parts of a query's order, first to last. A score's valued rows are read through the
+/// `record_scores_by_value` index from the cursor's key on; the rows without that score after.
+fn order_parts(query: &RecordQuery, run_id: &str) -> Vec<OrderPart> {
+    use rusqlite::types::Value;
+    let ascending = !query.descending;
+    match &query.sort {
+        RecordSort::Position => vec![OrderPart {
+            from: "records r",
+            condition: String::new(),
+            values: Vec::new(),
+            value: None,
+            value_ascending: true,
+            key: "r.position, r.model_order",
+            key_ascending: ascending,
+        }],
+        RecordSort::Latency => vec![
+            OrderPart {
+                from: "records r",
+                condition: " AND r.latency_ms IS NOT NULL".to_string(),
+                values: Vec::new(),
+                value: Some("r.latency_ms"),
+                value_ascending: ascending,
+                key: "r.position, r.model_order",
+                key_ascending: true,
+            },
+            OrderPart {
+                from: "records r",
+                condition: " AND r.latency_ms IS NULL".to_string(),
+                values: Vec::new(),
+                value: None,
+                value_ascending: true,
+                key: "r.position, r.model_order",
+                key_ascending: true,
+            },
+        ],
+        RecordSort::Score(score) => vec![
+            OrderPart {
+                // CROSS JOIN: the index of values drives the join, so its order is the page's.
+                from: "record_scores s CROSS JOIN records r ON r.run_id = s.run_id \
+                       AND r.position = s.position AND r.model_order = s.model_order",
+                // The empty name holds failure flags, never a score.
+                condition: " AND s.run_id = ? AND s.score = ? AND s.score <> ''".to_string(),
+                values: vec![Value::Text(run_id.to_string()), Value::Text(score.clone())],
+                value: Some("s.value"),
+                value_ascending: ascending,
+                key: "s.position, s.model_order",
+                key_ascending: true,
+            },
+            OrderPart {
+                // Every row has a line under the empty name: the rows whose key has no line of
+                // the score are found in the index, and only they are read.
+                from: "record_scores z CROSS JOIN records r ON r.run_id = z.run_id \
+                       AND r.position = z.position AND r.model_order = z.model_order",
+                condition: " AND z.run_id = ? AND z.score = '' AND NOT EXISTS (SELECT 1 FROM record_scores s \
+                            WHERE s.run_id = z.run_id AND s.score = ? AND s.score <> '' \
+                            AND s.position = z.position AND s.model_order = z.model_order)"
+                    .to_string(),
+                values: vec![Value::Text(run_id.to_string()), Value::Text(score.clone())],
+                value: None,
+                value_ascending: true,
+                key: "z.position, z.model_order",
+                key_ascending: true,
+            },
+        ],
+    }
+}
+
+/// [`RECORD_COLUMNS`] of the records table named `r`.
+fn prefixed_record_columns() -> String {
+    RECORD_COLUMNS
+        .split(',')
+        .map(|column| format!("r.{}", column.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The score index's lines of a stored row: its failure flag under the empty name, and each
+/// finite score.
+fn score_lines(row: &RecordRow) -> impl Iterator<Item = (&str, f64)> {
+    std::iter::once(("", if row.error.is_some() { 1.0 } else { 0.0 })).chain(
+        row.scores
+            .iter()
+            .filter(|score| !score.name.is_empty())
+            .map(|score| (score.name.as_str(), score.value.as_f64()))
+            .filter(|(_, value)| value.is_finite()),
+    )
+}
 
 impl Store for SqliteStore {
     fn location(&self) -> String {
@@ -531,12 +636,15 @@ impl Store for SqliteStore {
                     .map_err(inner.sqlite("deleting records"))?;
                 delete_item_rows(&tx, ItemKind::Run, &run_id)
                     .map_err(inner.sqlite("deleting run"))?;
+                tx.execute("DELETE FROM record_scores WHERE run_id = ?1", [&run_id])
+                    .map_err(inner.sqlite("deleting the score index"))?;
                 tx.execute(
                     "DELETE FROM runs WHERE id = ?1 AND owner = ?2",
                     params![run_id, owner.as_str()],
                 )
                 .map_err(inner.sqlite("deleting run"))?;
                 tx.commit().map_err(inner.sqlite("deleting run"))?;
+                inner.matrices.forget(&owner, &run_id);
                 Ok(true)
             })
         })
@@ -734,6 +842,25 @@ impl Store for SqliteStore {
                             ])
                             .map_err(inner.sqlite("inserting records"))?;
                     }
+                    let mut index = tx
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO record_scores (run_id, score, position, model_order, idx, value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .map_err(inner.sqlite("indexing scores"))?;
+                    for record in &rows {
+                        for (score, value) in score_lines(record) {
+                            index
+                                .execute(params![
+                                    run_id,
+                                    score,
+                                    record.position as i64,
+                                    record.model_order as i64,
+                                    record.index as i64,
+                                    value
+                                ])
+                                .map_err(inner.sqlite("indexing scores"))?;
+                        }
+                    }
                 }
                 tx.commit().map_err(inner.sqlite("committing records"))
             })
@@ -773,6 +900,40 @@ impl Store for SqliteStore {
         })
     }
 
+    fn records_at(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        keys: &[RecordKey],
+    ) -> StoreFuture<'_, Vec<RecordRow>> {
+        let (owner, run_id) = (owner.clone(), run_id.to_string());
+        let mut keys: Vec<RecordKey> = keys.iter().take(MAX_PAGE).copied().collect();
+        keys.sort_by_key(|key| (key.position, key.model_order));
+        keys.dedup();
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(Vec::new());
+                }
+                let mut statement = conn
+                    .prepare_cached(&format!(
+                        "SELECT {RECORD_COLUMNS} FROM records WHERE run_id = ?1 AND position = ?2 AND model_order = ?3"
+                    ))
+                    .map_err(inner.sqlite("reading records"))?;
+                let mut records = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let mut rows = statement
+                        .query(params![run_id, key.position as i64, key.model_order as i64])
+                        .map_err(inner.sqlite("reading records"))?;
+                    if let Some(row) = rows.next().map_err(inner.sqlite("reading records"))? {
+                        records.push(inner.record_row(&run_id, row)?);
+                    }
+                }
+                Ok(records)
+            })
+        })
+    }
+
     fn query_records(
         &self,
         owner: &UserId,
@@ -786,60 +947,219 @@ impl Store for SqliteStore {
                 if !inner.owns_run(conn, &owner, &run_id)? {
                     return Ok(RecordPage { rows: Vec::new(), total: 0 });
                 }
-                let mut filter = String::from("run_id = ?");
+                let mut filter = String::from("r.run_id = ?");
                 let mut filter_values = vec![Value::Text(run_id.clone())];
                 if let Some(model) = &query.model {
-                    filter.push_str(" AND model = ?");
+                    filter.push_str(" AND r.model = ?");
                     filter_values.push(Value::Text(model.clone()));
                 }
                 if let Some(variant) = &query.variant {
-                    filter.push_str(" AND variant = ?");
+                    filter.push_str(" AND r.variant = ?");
                     filter_values.push(Value::Text(variant.clone()));
                 }
                 match &query.filter {
                     RecordFilter::All => {}
-                    RecordFilter::Failed => filter.push_str(" AND error IS NOT NULL"),
+                    RecordFilter::Failed => filter.push_str(" AND r.error IS NOT NULL"),
                     RecordFilter::ScoreBelow { score, below } => {
-                        filter.push_str(&format!(" AND error IS NULL AND {SCORE_VALUE} < ?"));
+                        filter.push_str(
+                            " AND r.error IS NULL AND EXISTS (SELECT 1 FROM record_scores f WHERE f.run_id = r.run_id \
+                             AND f.score = ? AND f.score <> '' AND f.position = r.position AND f.model_order = r.model_order AND f.value < ?)",
+                        );
                         filter_values.push(Value::Text(score.clone()));
                         filter_values.push(Value::Real(*below));
                     }
                 }
                 let total: i64 = conn
-                    .query_row(
-                        &format!("SELECT COUNT(*) FROM records WHERE {filter}"),
-                        params_from_iter(filter_values.iter()),
-                        |row| row.get(0),
-                    )
+                    .prepare_cached(&format!("SELECT COUNT(*) FROM records r WHERE {filter}"))
+                    .and_then(|mut statement| {
+                        statement.query_row(params_from_iter(filter_values.iter()), |row| row.get(0))
+                    })
                     .map_err(inner.sqlite("counting records"))?;
-                let direction = if query.descending { "DESC" } else { "ASC" };
-                let mut values = filter_values;
-                let order = match &query.sort {
-                    RecordSort::Position => format!("position {direction}, model_order {direction}"),
-                    RecordSort::Latency => format!(
-                        "latency_ms IS NULL, latency_ms {direction}, position, model_order"
-                    ),
-                    RecordSort::Score(score) => {
-                        values.push(Value::Text(score.clone()));
-                        values.push(Value::Text(score.clone()));
-                        format!("{SCORE_VALUE} IS NULL, {SCORE_VALUE} {direction}, position, model_order")
-                    }
+                let parts = order_parts(&query, &run_id);
+                let limit = query.limit.min(MAX_PAGE);
+                let (forward, cursor) = match query.start {
+                    PageStart::First => (true, None),
+                    PageStart::After(cursor) => (true, Some(cursor)),
+                    PageStart::Before(cursor) => (false, Some(cursor)),
                 };
-                values.push(Value::Integer(query.limit.min(MAX_PAGE) as i64));
-                values.push(Value::Integer(query.offset.min(i64::MAX as usize) as i64));
-                let mut statement = conn
-                    .prepare(&format!(
-                        "SELECT {RECORD_COLUMNS} FROM records WHERE {filter} ORDER BY {order} LIMIT ? OFFSET ?"
-                    ))
-                    .map_err(inner.sqlite("reading records"))?;
-                let mut rows = statement
-                    .query(params_from_iter(values.iter()))
-                    .map_err(inner.sqlite("reading records"))?;
+                let cursor = cursor.map(|cursor| match query.sort {
+                    // By position the whole order is one part: no value section.
+                    RecordSort::Position => RecordCursor { value: None, ..cursor },
+                    _ => cursor,
+                });
                 let mut records = Vec::new();
-                while let Some(row) = rows.next().map_err(inner.sqlite("reading records"))? {
-                    records.push(inner.record_row(&run_id, row)?);
+                let parts: Vec<&OrderPart> = if forward {
+                    parts.iter().collect()
+                } else {
+                    parts.iter().rev().collect()
+                };
+                for part in parts {
+                    if records.len() >= limit {
+                        break;
+                    }
+                    let mut sql = format!(
+                        "SELECT {} FROM {} WHERE {filter}{}",
+                        prefixed_record_columns(),
+                        part.from,
+                        part.condition
+                    );
+                    let mut values = filter_values.clone();
+                    values.extend(part.values.iter().cloned());
+                    let (after, before) = if part.key_ascending { (">", "<") } else { ("<", ">") };
+                    let key_op = if forward { after } else { before };
+                    let value_op = match (part.value_ascending, forward) {
+                        (true, true) | (false, false) => ">",
+                        _ => "<",
+                    };
+                    match (part.value, cursor) {
+                        (_, None) => {}
+                        // The cursor is in the value section: the part of rows without a
+                        // value lies wholly after it.
+                        (None, Some(RecordCursor { value: Some(_), .. })) => {
+                            if !forward {
+                                continue;
+                            }
+                        }
+                        (None, Some(cursor)) => {
+                            sql.push_str(&format!(" AND ({}) {key_op} (?, ?)", part.key));
+                            values.push(Value::Integer(cursor.position as i64));
+                            values.push(Value::Integer(cursor.model_order as i64));
+                        }
+                        // The cursor is among the rows without a value: every valued row is
+                        // before it.
+                        (Some(_), Some(RecordCursor { value: None, .. })) => {
+                            if forward {
+                                continue;
+                            }
+                        }
+                        (Some(expr), Some(cursor)) => {
+                            // The first term seeks the index to the cursor's value; the second
+                            // passes the cursor's ties.
+                            let value = cursor.value.unwrap_or_default();
+                            sql.push_str(&format!(
+                                " AND {expr} {value_op}= ? AND ({expr} {value_op} ? OR ({}) {key_op} (?, ?))",
+                                part.key
+                            ));
+                            values.push(Value::Real(value));
+                            values.push(Value::Real(value));
+                            values.push(Value::Integer(cursor.position as i64));
+                            values.push(Value::Integer(cursor.model_order as i64));
+                        }
+                    }
+                    let direction = |ascending: bool| {
+                        if ascending == forward { "ASC" } else { "DESC" }
+                    };
+                    let key_direction = direction(part.key_ascending);
+                    let key_order = part
+                        .key
+                        .split(", ")
+                        .map(|column| format!("{column} {key_direction}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    match part.value {
+                        Some(expr) => sql.push_str(&format!(
+                            " ORDER BY {expr} {}, {key_order}",
+                            direction(part.value_ascending)
+                        )),
+                        None => sql.push_str(&format!(" ORDER BY {key_order}")),
+                    }
+                    sql.push_str(" LIMIT ?");
+                    values.push(Value::Integer((limit - records.len()) as i64));
+                    let mut statement = conn
+                        .prepare_cached(&sql)
+                        .map_err(inner.sqlite("reading records"))?;
+                    let mut rows = statement
+                        .query(params_from_iter(values.iter()))
+                        .map_err(inner.sqlite("reading records"))?;
+                    while let Some(row) = rows.next().map_err(inner.sqlite("reading records"))? {
+                        records.push(inner.record_row(&run_id, row)?);
+                    }
+                }
+                if !forward {
+                    records.reverse();
                 }
                 Ok(RecordPage { rows: records, total: total as usize })
+            })
+        })
+    }
+
+    fn score_matrix(
+        &self,
+        owner: &UserId,
+        run_id: &str,
+        score: &str,
+    ) -> StoreFuture<'_, Arc<ScoreMatrix>> {
+        let (owner, run_id, score) = (owner.clone(), run_id.to_string(), score.to_string());
+        self.blocking(move |inner| {
+            inner.read(|conn| {
+                if !inner.owns_run(conn, &owner, &run_id)? {
+                    return Ok(Arc::new(ScoreMatrix::default()));
+                }
+                let (n_rows, running): (i64, bool) = conn
+                    .query_row(
+                        "SELECT (SELECT COUNT(*) FROM records WHERE run_id = ?1), \
+                         (SELECT status = 'running' FROM runs WHERE id = ?1)",
+                        [&run_id],
+                        |row| Ok((row.get(0)?, row.get::<_, Option<bool>>(1)?.unwrap_or(false))),
+                    )
+                    .map_err(inner.sqlite("reading the score index"))?;
+                let n_rows = n_rows as usize;
+                if let Some(matrix) = inner.matrices.get(&owner, &run_id, &score, n_rows) {
+                    return Ok(matrix);
+                }
+                // Two ranges of the primary key, both in position order: every row's failure
+                // flag, then the score's values.
+                let mut entries: Vec<MatrixEntry> = Vec::with_capacity(n_rows);
+                let mut statement = conn
+                    .prepare_cached(
+                        "SELECT position, model_order, value, idx FROM record_scores WHERE run_id = ?1 AND score = ?2 \
+                         ORDER BY position, model_order",
+                    )
+                    .map_err(inner.sqlite("reading the score index"))?;
+                let mut rows = statement
+                    .query(params![run_id, ""])
+                    .map_err(inner.sqlite("reading the score index"))?;
+                while let Some(row) = rows.next().map_err(inner.sqlite("reading the score index"))? {
+                    let failed: f64 = row.get(2).map_err(inner.sqlite("reading the score index"))?;
+                    entries.push(MatrixEntry {
+                        index: row.get::<_, i64>(3).map_err(inner.sqlite("reading the score index"))? as usize,
+                        position: row.get::<_, i64>(0).map_err(inner.sqlite("reading the score index"))? as usize,
+                        model_order: row.get::<_, i64>(1).map_err(inner.sqlite("reading the score index"))? as usize,
+                        cell: if failed != 0.0 { Cell::Failed } else { Cell::Unscored },
+                    });
+                }
+                drop(rows);
+                // The empty name holds the failure flags just read, never a score.
+                if !score.is_empty() {
+                    let mut rows = statement
+                        .query(params![run_id, score])
+                        .map_err(inner.sqlite("reading the score index"))?;
+                    let mut at = 0;
+                    while let Some(row) = rows.next().map_err(inner.sqlite("reading the score index"))? {
+                        let key = (
+                            row.get::<_, i64>(0).map_err(inner.sqlite("reading the score index"))? as usize,
+                            row.get::<_, i64>(1).map_err(inner.sqlite("reading the score index"))? as usize,
+                        );
+                        let value: f64 = row.get(2).map_err(inner.sqlite("reading the score index"))?;
+                        // Both ranges are in (position, column) order: walk them together.
+                        while at < entries.len()
+                            && (entries[at].position, entries[at].model_order) < key
+                        {
+                            at += 1;
+                        }
+                        if let Some(entry) = entries.get_mut(at)
+                            && (entry.position, entry.model_order) == key
+                            && entry.cell == Cell::Unscored
+                        {
+                            entry.cell = Cell::Value(value);
+                        }
+                    }
+                }
+                let matrix = Arc::new(ScoreMatrix::build(entries));
+                if !running {
+                    inner.matrices.put(&owner, &run_id, &score, n_rows, matrix.clone());
+                }
+                Ok(matrix)
             })
         })
     }
@@ -1612,6 +1932,16 @@ mod tests {
     #[tokio::test]
     async fn record_queries_filter_sort_and_page() {
         suite::record_queries_filter_sort_and_page(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn sorted_pages_follow_their_keys_forwards_and_backwards() {
+        suite::sorted_pages_follow_their_keys_forwards_and_backwards(&store().1).await;
+    }
+
+    #[tokio::test]
+    async fn the_side_view_filters_and_sorts_records_by_a_score_difference() {
+        suite::the_side_view_filters_and_sorts_records_by_a_score_difference(&store().1).await;
     }
 
     #[tokio::test]

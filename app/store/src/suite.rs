@@ -149,7 +149,7 @@ pub async fn one_owner_never_sees_or_changes_another_owners_rows(store: &dyn Sto
         filter: RecordFilter::All,
         sort: RecordSort::Position,
         descending: false,
-        offset: 0,
+        start: PageStart::First,
         limit: 10,
     };
     assert_eq!(
@@ -269,31 +269,43 @@ pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
         ];
         store.insert_records(&alice(), "q", rows).await.unwrap();
     }
-    let query = |filter, sort, descending, offset, limit| RecordQuery {
+    let query = |filter, sort, descending, start, limit| RecordQuery {
         model: Some("m".to_string()),
         variant: None,
         filter,
         sort,
         descending,
-        offset,
+        start,
         limit,
     };
+    let first = PageStart::First;
+    let after_first = PageStart::After(RecordCursor {
+        value: None,
+        position: 0,
+        model_order: 0,
+    });
     let f1 = || RecordSort::Score("f1_score".to_string());
     check_query(
         store,
-        query(RecordFilter::All, RecordSort::Position, false, 0, 10),
+        query(RecordFilter::All, RecordSort::Position, false, first, 10),
         (&[0, 1, 2, 3], 4),
     )
     .await;
     check_query(
         store,
-        query(RecordFilter::All, RecordSort::Position, false, 1, 2),
+        query(
+            RecordFilter::All,
+            RecordSort::Position,
+            false,
+            after_first,
+            2,
+        ),
         (&[1, 2], 4),
     )
     .await;
     check_query(
         store,
-        query(RecordFilter::Failed, RecordSort::Position, false, 0, 10),
+        query(RecordFilter::Failed, RecordSort::Position, false, first, 10),
         (&[2], 1),
     )
     .await;
@@ -306,7 +318,7 @@ pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
             },
             f1(),
             false,
-            0,
+            first,
             10,
         ),
         (&[0, 3], 2),
@@ -314,22 +326,385 @@ pub async fn record_queries_filter_sort_and_page(store: &dyn Store) {
     .await;
     check_query(
         store,
-        query(RecordFilter::All, f1(), true, 0, 10),
+        query(RecordFilter::All, f1(), true, first, 10),
         (&[1, 3, 0, 2], 4),
     )
     .await;
     check_query(
         store,
-        query(RecordFilter::All, RecordSort::Latency, true, 0, 2),
+        query(RecordFilter::All, RecordSort::Latency, true, first, 2),
         (&[3, 2], 4),
     )
     .await;
     let all_models = RecordQuery {
         model: None,
         variant: None,
-        ..query(RecordFilter::All, RecordSort::Position, false, 0, 10)
+        ..query(RecordFilter::All, RecordSort::Position, false, first, 10)
     };
     check_query(store, all_models, (&[0, 0, 1, 2, 3], 5)).await;
+}
+
+/// A run of 3 columns (variants A and B of model `m`, and model `n`) over 23 records, with
+/// tied, failed, unscored and missing cells.
+async fn store_grid(store: &dyn Store, run_id: &str) -> Vec<RecordRow> {
+    store
+        .create_run(&alice(), run_id, &serde_json::json!({}), 69)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for position in 0..23 {
+        for (model_order, (model, variant)) in
+            [("m", "A"), ("m", "B"), ("n", "A")].iter().enumerate()
+        {
+            // Column 2 has no row for every 5th record.
+            if model_order == 2 && position % 5 == 0 {
+                continue;
+            }
+            let failed = (position + model_order) % 7 == 3;
+            let mut row = record(
+                model,
+                position,
+                ((position * 3 + model_order * 5) % 4) as f64 / 4.0,
+                failed.then_some("boom"),
+            );
+            row.model_order = model_order;
+            row.variant = variant.to_string();
+            if failed {
+                row.scores.clear();
+            }
+            if position == 8 && model_order == 1 {
+                // Succeeded, but without the score.
+                row.scores.clear();
+            }
+            row.latency_ms = (position % 4 != 1).then(|| ((position * 7) % 5) as f64);
+            rows.push(row);
+        }
+    }
+    // Stored in two batches, out of order.
+    let (late, early): (Vec<RecordRow>, Vec<RecordRow>) =
+        rows.iter().cloned().partition(|row| row.position % 2 == 1);
+    store.insert_records(&alice(), run_id, early).await.unwrap();
+    store.insert_records(&alice(), run_id, late).await.unwrap();
+    rows
+}
+
+/// Sorted pages start after (or end before) a row's key, never at a count of rows, and
+/// walking them forwards or backwards gives every matching row once, in the query's order.
+pub async fn sorted_pages_follow_their_keys_forwards_and_backwards(store: &dyn Store) {
+    let rows = store_grid(store, "k").await;
+    let f1 = || RecordSort::Score("f1_score".to_string());
+    for finished in [false, true] {
+        if finished {
+            // A run that no longer changes is read through its cached index alike.
+            store
+                .finish_run(&alice(), "k", RunStatus::Finished, &serde_json::json!({}))
+                .await
+                .unwrap();
+        }
+        for sort in [f1(), RecordSort::Latency, RecordSort::Position] {
+            for descending in [false, true] {
+                for (model, variant, filter) in [
+                    (None, None, RecordFilter::All),
+                    (Some("m"), None, RecordFilter::All),
+                    (None, Some("A"), RecordFilter::Failed),
+                    (
+                        None,
+                        None,
+                        RecordFilter::ScoreBelow {
+                            score: "f1_score".into(),
+                            below: 0.5,
+                        },
+                    ),
+                ] {
+                    let query = RecordQuery {
+                        model: model.map(str::to_string),
+                        variant: variant.map(str::to_string),
+                        filter: filter.clone(),
+                        sort: sort.clone(),
+                        descending,
+                        start: PageStart::First,
+                        limit: 4,
+                    };
+                    let mut expected: Vec<&RecordRow> = rows
+                        .iter()
+                        .filter(|row| model.is_none_or(|model| row.model == model))
+                        .filter(|row| variant.is_none_or(|variant| row.variant == variant))
+                        .filter(|row| match &filter {
+                            RecordFilter::All => true,
+                            RecordFilter::Failed => !row.is_ok(),
+                            RecordFilter::ScoreBelow { below, .. } => {
+                                row.is_ok()
+                                    && row
+                                        .scores
+                                        .first()
+                                        .is_some_and(|score| score.value.as_f64() < *below)
+                            }
+                        })
+                        .collect();
+                    expected.sort_by(|a, b| {
+                        scores::compare_rows(
+                            &sort,
+                            descending,
+                            &query.cursor_of(a),
+                            &query.cursor_of(b),
+                        )
+                    });
+                    let expected: Vec<(usize, usize)> = expected
+                        .iter()
+                        .map(|row| (row.position, row.model_order))
+                        .collect();
+                    let mut seen = Vec::new();
+                    let mut page = store.query_records(&alice(), "k", &query).await.unwrap();
+                    assert_eq!(page.total, expected.len(), "{query:?}");
+                    let mut last_first = None;
+                    while !page.rows.is_empty() {
+                        assert!(page.rows.len() <= 4);
+                        seen.extend(page.rows.iter().map(|row| (row.position, row.model_order)));
+                        last_first = page.rows.first().map(|row| query.cursor_of(row));
+                        let after = query.cursor_of(page.rows.last().unwrap());
+                        page = store
+                            .query_records(
+                                &alice(),
+                                "k",
+                                &RecordQuery {
+                                    start: PageStart::After(after),
+                                    ..query.clone()
+                                },
+                            )
+                            .await
+                            .unwrap();
+                    }
+                    assert_eq!(seen, expected, "forwards: {query:?}");
+                    // Backwards from the last page's first row.
+                    let mut back = Vec::new();
+                    let mut before = last_first;
+                    while let Some(at) = before {
+                        let page = store
+                            .query_records(
+                                &alice(),
+                                "k",
+                                &RecordQuery {
+                                    start: PageStart::Before(at),
+                                    ..query.clone()
+                                },
+                            )
+                            .await
+                            .unwrap();
+                        assert!(page.rows.len() <= 4);
+                        back.splice(
+                            0..0,
+                            page.rows.iter().map(|row| (row.position, row.model_order)),
+                        );
+                        before = page.rows.first().map(|row| query.cursor_of(row));
+                    }
+                    let n_last = expected.len().checked_sub(1).map_or(0, |n| n % 4 + 1);
+                    assert_eq!(
+                        back,
+                        expected[..expected.len().saturating_sub(n_last)],
+                        "backwards: {query:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The side-by-side view reads a score's cells of a run as a matrix and lists its records
+/// filtered and ordered by the difference of two columns, page by page by key.
+pub async fn the_side_view_filters_and_sorts_records_by_a_score_difference(store: &dyn Store) {
+    let rows = store_grid(store, "s").await;
+    let matrix = store.score_matrix(&alice(), "s", "f1_score").await.unwrap();
+    assert_eq!(matrix.n_columns, 3);
+    assert_eq!(matrix.positions, (0..23).collect::<Vec<_>>());
+    let cell = |position: usize, column: usize| -> Cell {
+        match rows
+            .iter()
+            .find(|row| row.position == position && row.model_order == column)
+        {
+            None => Cell::Missing,
+            Some(row) if !row.is_ok() => Cell::Failed,
+            Some(row) => row
+                .scores
+                .first()
+                .map_or(Cell::Unscored, |score| Cell::Value(score.value.as_f64())),
+        }
+    };
+    for position in 0..23 {
+        assert_eq!(
+            matrix.line(position),
+            [cell(position, 0), cell(position, 1), cell(position, 2)],
+            "record {position}"
+        );
+    }
+    assert_eq!(matrix.line(8)[1], Cell::Unscored);
+    // Rows by key: in export order, keys without a row left out, only the owner's.
+    let keys = [
+        RecordKey {
+            position: 7,
+            model_order: 2,
+        },
+        RecordKey {
+            position: 0,
+            model_order: 2,
+        },
+        RecordKey {
+            position: 1,
+            model_order: 0,
+        },
+        RecordKey {
+            position: 7,
+            model_order: 2,
+        },
+    ];
+    let found = store.records_at(&alice(), "s", &keys).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|row| (row.position, row.model_order))
+            .collect::<Vec<_>>(),
+        [(1, 0), (7, 2)]
+    );
+    assert_eq!(
+        found[1],
+        rows.iter()
+            .find(|row| (row.position, row.model_order) == (7, 2))
+            .unwrap()
+            .clone()
+    );
+    assert!(
+        store
+            .records_at(&UserId::new("bob"), "s", &keys)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(matrix.line(0)[2], Cell::Missing);
+    // Another owner's run reads as empty.
+    assert!(
+        store
+            .score_matrix(&UserId::new("bob"), "s", "f1_score")
+            .await
+            .unwrap()
+            .positions
+            .is_empty()
+    );
+    for show in [
+        SideShow::All,
+        SideShow::Disagree,
+        SideShow::Worse,
+        SideShow::Failed,
+    ] {
+        for (a, b) in [(0, 1), (2, 0)] {
+            let query = SideQuery {
+                score: "f1_score".to_string(),
+                show,
+                a,
+                b,
+                by_difference: true,
+                start: PageStart::First,
+                limit: 3,
+            };
+            let difference = |position: usize| -> Option<f64> {
+                Some(cell(position, b).compared()? - cell(position, a).compared()?)
+            };
+            let mut expected: Vec<(usize, Option<f64>)> = (0..23)
+                .filter(|position| {
+                    let cells = [cell(*position, 0), cell(*position, 1), cell(*position, 2)];
+                    match show {
+                        SideShow::All => true,
+                        SideShow::Failed => cells.contains(&Cell::Failed),
+                        SideShow::Disagree => cells.iter().any(|cell| *cell != cells[0]),
+                        SideShow::Worse => difference(*position).is_some_and(|delta| delta < 0.0),
+                    }
+                })
+                .map(|position| (position, difference(position)))
+                .collect();
+            expected.sort_by(|x, y| {
+                x.1.unwrap_or(f64::INFINITY)
+                    .total_cmp(&y.1.unwrap_or(f64::INFINITY))
+                    .then(x.0.cmp(&y.0))
+            });
+            let mut seen = Vec::new();
+            let mut page = side_page(store, &alice(), "s", &query).await.unwrap();
+            assert_eq!(page.total, expected.len(), "{query:?}");
+            let mut pages = Vec::new();
+            while !page.records.is_empty() {
+                assert_eq!(page.n_before, seen.len());
+                seen.extend(
+                    page.records
+                        .iter()
+                        .map(|record| (record.position, record.difference)),
+                );
+                pages.push(page.records.first().unwrap().cursor());
+                let after = page.records.last().unwrap().cursor();
+                page = side_page(
+                    store,
+                    &alice(),
+                    "s",
+                    &SideQuery {
+                        start: PageStart::After(after),
+                        ..query.clone()
+                    },
+                )
+                .await
+                .unwrap();
+            }
+            assert_eq!(seen, expected, "{query:?}");
+            // The page before the last one, read backwards, is the one read forwards.
+            if pages.len() >= 2 {
+                let before = side_page(
+                    store,
+                    &alice(),
+                    "s",
+                    &SideQuery {
+                        start: PageStart::Before(pages[pages.len() - 1]),
+                        ..query.clone()
+                    },
+                )
+                .await
+                .unwrap();
+                assert_eq!(
+                    before.records.first().unwrap().cursor(),
+                    pages[pages.len() - 2]
+                );
+                assert_eq!(before.n_before, (pages.len() - 2) * 3);
+            }
+        }
+    }
+    // In position order, every record once.
+    let page = side_page(
+        store,
+        &alice(),
+        "s",
+        &SideQuery {
+            score: "f1_score".to_string(),
+            show: SideShow::All,
+            a: 0,
+            b: 1,
+            by_difference: false,
+            start: PageStart::First,
+            limit: 100,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        page.records
+            .iter()
+            .map(|record| record.position)
+            .collect::<Vec<_>>(),
+        (0..23).collect::<Vec<_>>()
+    );
+    // A deleted run's cells are gone with it.
+    assert!(store.delete_run(&alice(), "s").await.unwrap());
+    assert!(
+        store
+            .score_matrix(&alice(), "s", "f1_score")
+            .await
+            .unwrap()
+            .positions
+            .is_empty()
+    );
 }
 
 /// Sessions round-trip, expire and are purged; returns the saved session for the backend's

@@ -4,8 +4,9 @@
 //! per run, with the records that changed (or only those that regressed, or improved) listed.
 //!
 //! Invariants: only the user's own runs can be compared (the store scopes every read); the
-//! record comparison keeps one small entry (scores only) per (model, record) of each run and
-//! stops at [`MAX_COMPARED_ROWS`] rows a run, saying so.
+//! record comparison reads each run's score index of the chosen score (`Store::score_matrix`:
+//! one small cell per record and column, never a record body) and then the rows of the listed
+//! records alone, by key.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,12 +20,10 @@ use crate::error::AppError;
 use crate::page::{Html, Layout};
 use crate::session::CurrentUser;
 use crate::state::AppState;
-use store::{RunRow, StoreError};
+use store::{RecordKey, RecordRow, RunRow};
 
 /// The most runs one comparison shows.
 pub const MAX_RUNS: usize = 6;
-/// Rows of a run read for the record comparison at most.
-pub const MAX_COMPARED_ROWS: usize = 50_000;
 /// Differing records listed at most.
 const MAX_LISTED: usize = 200;
 
@@ -33,16 +32,20 @@ const PROMPT_CHARS: usize = 160;
 /// Characters of an output shown per record and run.
 const OUTPUT_CHARS: usize = 120;
 
-/// Per (variant, model, dataset index): the record's prompt (shortened) and its cell in each
-/// run (rows stored before variants existed belong to the default variant).
-type CellsByRecord = BTreeMap<(String, String, usize), (String, Vec<Option<Cell>>)>;
+/// Per (variant, model, dataset index): the record's cell in each run (rows stored before
+/// variants existed belong to the default variant).
+type CellsByRecord = BTreeMap<(String, String, usize), Vec<Option<Cell>>>;
 
-/// One record of one run, as compared: the chosen score, and the output (shortened).
+/// A listed record before its rows are read: its column title, dataset index, cell in each
+/// run and change from the baseline in each run.
+type ListedCells = (String, usize, Vec<Option<Cell>>, Vec<Change>);
+
+/// One record of one run, as compared: the chosen score, and where its row is.
 #[derive(Clone)]
 struct Cell {
     value: Option<f64>,
     failed: bool,
-    output: String,
+    key: RecordKey,
 }
 
 /// How a record of a run compares with the same record of the baseline run, on the chosen
@@ -252,7 +255,6 @@ struct ComparePage {
     counts: Vec<ChangeCounts>,
     records: Vec<RecordDiff>,
     n_matching: usize,
-    truncated: bool,
 }
 
 fn value_text(value: Option<&serde_json::Value>) -> String {
@@ -387,51 +389,39 @@ async fn compare_show(
     };
     let view = CompareView::of(&params, &runs, &score_names);
     let mut per_record: CellsByRecord = BTreeMap::new();
-    let mut truncated = false;
-    for (run_idx, run) in runs.iter().enumerate() {
-        let mut n_rows = 0;
-        let res = store::for_each_record(state.store.as_ref(), &run.owner, &run.id, |row| {
-            n_rows += 1;
-            if n_rows > MAX_COMPARED_ROWS {
-                truncated = true;
-                return Err(StoreError::UnknownRun {
-                    run_id: String::new(),
+    for (run_idx, (run, summary)) in runs.iter().zip(&summaries).enumerate() {
+        let columns = super::side::run_columns(run, summary.as_ref());
+        let matrix = state
+            .store
+            .score_matrix(&run.owner, &run.id, &view.metric)
+            .await?;
+        for (line, (&position, &index)) in matrix.positions.iter().zip(&matrix.indexes).enumerate()
+        {
+            for (column, cell) in matrix.line(line).iter().enumerate() {
+                let (value, failed) = match *cell {
+                    store::Cell::Missing => continue,
+                    store::Cell::Failed => (None, true),
+                    store::Cell::Unscored => (None, false),
+                    store::Cell::Value(value) => (Some(value), false),
+                };
+                let Some((variant, model)) = columns.get(column) else {
+                    continue;
+                };
+                let variant = match variant.as_str() {
+                    "" => engine::runner::DEFAULT_VARIANT.to_string(),
+                    variant => variant.to_string(),
+                };
+                per_record
+                    .entry((variant, model.clone(), index))
+                    .or_insert_with(|| vec![None; runs.len()])[run_idx] = Some(Cell {
+                    value,
+                    failed,
+                    key: RecordKey {
+                        position,
+                        model_order: column,
+                    },
                 });
             }
-            let cell = Cell {
-                value: if row.is_ok() {
-                    row.scores
-                        .iter()
-                        .find(|score| score.name == view.metric)
-                        .map(|score| score.value.as_f64())
-                } else {
-                    None
-                },
-                failed: !row.is_ok(),
-                output: shorten(
-                    row.model_output
-                        .as_deref()
-                        .or(row.error.as_deref())
-                        .unwrap_or(""),
-                    OUTPUT_CHARS,
-                ),
-            };
-            let entry = per_record
-                .entry(engine::runner::prior_key(&row))
-                .or_insert_with(|| {
-                    (
-                        shorten(&row.model_input, PROMPT_CHARS),
-                        vec![None; runs.len()],
-                    )
-                });
-            entry.1[run_idx] = Some(cell);
-            Ok(())
-        })
-        .await;
-        match res {
-            Ok(()) => {}
-            Err(StoreError::UnknownRun { .. }) if truncated => {}
-            Err(error) => return Err(error.into()),
         }
     }
     let several_variants = per_record
@@ -440,7 +430,9 @@ async fn compare_show(
     let mut counts = vec![ChangeCounts::default(); runs.len()];
     let mut listed: Vec<RecordDiff> = Vec::new();
     let mut n_matching = 0;
-    for ((variant, model, index), (prompt, cells)) in per_record {
+    // The listed records' cells, then their rows (prompt and outputs), read by key.
+    let mut listed_cells: Vec<ListedCells> = Vec::new();
+    for ((variant, model, index), cells) in per_record {
         let changes: Vec<Change> = cells
             .iter()
             .map(|cell| Change::of(cells[view.baseline].as_ref(), cell.as_ref()))
@@ -466,29 +458,72 @@ async fn compare_show(
             continue;
         }
         n_matching += 1;
-        if listed.len() < MAX_LISTED {
-            listed.push(RecordDiff {
-                model: engine::output::column_title(&variant, &model, several_variants),
+        if listed_cells.len() < MAX_LISTED {
+            listed_cells.push((
+                engine::output::column_title(&variant, &model, several_variants),
                 index,
-                prompt,
-                cells: cells
-                    .into_iter()
-                    .zip(changes)
-                    .map(|(cell, change)| CellView {
-                        value: match &cell {
-                            None => "not in this run".to_string(),
-                            Some(Cell { failed: true, .. }) => "failed".to_string(),
-                            Some(Cell {
-                                value: Some(value), ..
-                            }) => format!("{value:.4}"),
-                            Some(Cell { value: None, .. }) => "-".to_string(),
-                        },
-                        output: cell.map(|cell| cell.output).unwrap_or_default(),
-                        class: change.class(),
-                    })
-                    .collect(),
-            });
+                cells,
+                changes,
+            ));
         }
+    }
+    let mut stored: Vec<Vec<RecordRow>> = Vec::with_capacity(runs.len());
+    for (run_idx, run) in runs.iter().enumerate() {
+        let keys: Vec<RecordKey> = listed_cells
+            .iter()
+            .filter_map(|(_, _, cells, _)| cells[run_idx].as_ref().map(|cell| cell.key))
+            .collect();
+        stored.push(state.store.records_at(&run.owner, &run.id, &keys).await?);
+    }
+    let row_of = |run_idx: usize, key: RecordKey| -> Option<&RecordRow> {
+        let rows = &stored[run_idx];
+        rows.binary_search_by_key(&(key.position, key.model_order), |row| {
+            (row.position, row.model_order)
+        })
+        .ok()
+        .map(|found| &rows[found])
+    };
+    for (model, index, cells, changes) in listed_cells {
+        let prompt = cells
+            .iter()
+            .enumerate()
+            .find_map(|(run_idx, cell)| row_of(run_idx, cell.as_ref()?.key))
+            .map(|row| shorten(&row.model_input, PROMPT_CHARS))
+            .unwrap_or_default();
+        listed.push(RecordDiff {
+            model,
+            index,
+            prompt,
+            cells: cells
+                .into_iter()
+                .zip(changes)
+                .enumerate()
+                .map(|(run_idx, (cell, change))| CellView {
+                    value: match &cell {
+                        None => "not in this run".to_string(),
+                        Some(Cell { failed: true, .. }) => "failed".to_string(),
+                        Some(Cell {
+                            value: Some(value), ..
+                        }) => format!("{value:.4}"),
+                        Some(Cell { value: None, .. }) => "-".to_string(),
+                    },
+                    output: cell
+                        .as_ref()
+                        .and_then(|cell| row_of(run_idx, cell.key))
+                        .map(|row| {
+                            shorten(
+                                row.model_output
+                                    .as_deref()
+                                    .or(row.error.as_deref())
+                                    .unwrap_or(""),
+                                OUTPUT_CHARS,
+                            )
+                        })
+                        .unwrap_or_default(),
+                    class: change.class(),
+                })
+                .collect(),
+        });
     }
     Ok(Html(ComparePage {
         layout,
@@ -502,6 +537,5 @@ async fn compare_show(
         counts,
         records: listed,
         n_matching,
-        truncated,
     }))
 }

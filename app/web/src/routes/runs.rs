@@ -31,8 +31,8 @@ use engine::output::{self, ModelSummary, Summary};
 use engine::plan::{EvalRequest, build_plan};
 use engine::runner::{PriorAnswer, PriorResults};
 use store::{
-    RecordCounts, RecordFilter, RecordKey, RecordQuery, RecordRow, RecordSort, RunRow, RunStatus,
-    StoreError, UserId,
+    PageStart, RecordCounts, RecordCursor, RecordFilter, RecordKey, RecordQuery, RecordRow,
+    RecordSort, RunRow, RunStatus, StoreError, UserId,
 };
 
 /// Runs listed in the history.
@@ -510,6 +510,12 @@ pub struct RecordParams {
     pub model: Option<String>,
     #[serde(default)]
     pub variant: Option<String>,
+    /// The page starts after this row ([`RecordCursor::encode`]).
+    #[serde(default)]
+    pub after: Option<String>,
+    /// The page ends before this row.
+    #[serde(default)]
+    pub before: Option<String>,
 }
 
 /// A query string link of the records table.
@@ -526,12 +532,28 @@ pub struct TableState {
     pub variant: String,
     /// The run's owner when it is not the user's own (kept in every link).
     pub owner: String,
+    /// The cursors of the page's first and last rows (empty without rows).
+    pub first: String,
+    pub last: String,
 }
 
 impl TableState {
     fn query(&self, page: usize, sort: &str, descending: bool) -> String {
+        self.query_from(page, sort, descending, None)
+    }
+
+    /// A link to page `page` of the order, starting after (or ending before) a row.
+    fn query_from(
+        &self,
+        page: usize,
+        sort: &str,
+        descending: bool,
+        start: Option<(&str, &str)>,
+    ) -> String {
+        let (start_name, start_value) = start.unwrap_or_default();
         let pairs = [
             ("page", page.to_string()),
+            (start_name, start_value.to_string()),
             ("sort", sort.to_string()),
             ("dir", if descending { "desc" } else { "asc" }.to_string()),
             ("filter", self.filter.clone()),
@@ -542,15 +564,24 @@ impl TableState {
             ("owner", self.owner.clone()),
         ];
         let mut query = form_urlencoded::Serializer::new(String::new());
-        for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
+        for (name, value) in pairs
+            .iter()
+            .filter(|(name, value)| !name.is_empty() && !value.is_empty())
+        {
             query.append_pair(name, value);
         }
         format!("?{}#records", query.finish())
     }
 
-    /// The link to another page of the same view.
+    /// The link to the page before or after this one: it starts after this page's last row,
+    /// or ends before its first (keyset paging: the store never counts rows to skip).
     pub fn page_link(&self, page: usize) -> String {
-        self.query(page, &self.sort, self.descending)
+        let start = if page < self.page {
+            ("before", self.first.as_str())
+        } else {
+            ("after", self.last.as_str())
+        };
+        self.query_from(page, &self.sort, self.descending, Some(start))
     }
 
     /// The link that sorts by `column` (toggling the direction when it is the current one).
@@ -663,7 +694,17 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
         RecordFilter::All => "all",
     }
     .to_string();
-    let page = params.page.unwrap_or(1).max(1);
+    let cursor = |text: &Option<String>| text.as_deref().and_then(RecordCursor::decode);
+    let start = match (cursor(&params.after), cursor(&params.before)) {
+        (Some(after), _) => PageStart::After(after),
+        (None, Some(before)) => PageStart::Before(before),
+        (None, None) => PageStart::First,
+    };
+    // The page number is only shown; without a cursor the page is the first.
+    let page = match start {
+        PageStart::First => 1,
+        _ => params.page.unwrap_or(1).max(1),
+    };
     let model = params.model.clone().unwrap_or_default();
     let variant = params.variant.clone().unwrap_or_default();
     let query = RecordQuery {
@@ -672,7 +713,7 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
         filter,
         sort,
         descending,
-        offset: (page - 1).saturating_mul(PAGE_SIZE),
+        start,
         limit: PAGE_SIZE,
     };
     let table = TableState {
@@ -686,6 +727,8 @@ fn parse_query(params: &RecordParams, score_names: &[&'static str]) -> (RecordQu
         model,
         variant,
         owner: String::new(),
+        first: String::new(),
+        last: String::new(),
     };
     (query, table)
 }
@@ -722,6 +765,15 @@ async fn runs_show(
     }
     let page = state.store.query_records(&owner, &id, &query).await?;
     table.n_pages = page.total.div_ceil(PAGE_SIZE).max(1);
+    table.page = table.page.min(table.n_pages);
+    if matches!(query.start, PageStart::Before(_)) && page.rows.len() < PAGE_SIZE {
+        // Fewer rows before the cursor than a page: this is the first page.
+        table.page = 1;
+    }
+    if let (Some(first), Some(last)) = (page.rows.first(), page.rows.last()) {
+        table.first = query.cursor_of(first).encode();
+        table.last = query.cursor_of(last).encode();
+    }
     let records = page
         .rows
         .into_iter()

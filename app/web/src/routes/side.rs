@@ -4,10 +4,12 @@
 //! records where one column is worse than another, failures; a text search over prompts,
 //! outputs and references; sorted by position or by the difference between two columns.
 //!
-//! Invariants: only the owner's run is read (the store scopes every call). The filter scan
-//! keeps one small entry per record (the chosen score and a failure flag per column, whether
-//! the text matched) and stops at [`MAX_SCANNED_ROWS`] rows, saying so; a page reads only its
-//! own records' rows.
+//! Invariants: only the owner's run is read (the store scopes every call). Without a search,
+//! the filter and the order come from the store's score index (`store::side_page`: one small
+//! cell per record and column, no record body) and pages follow keys (the last record's
+//! difference and position), never a count of records skipped; a page then reads only its own
+//! records' rows. A text search must read the texts: it scans the run's rows, keeping one
+//! small entry per row, and stops at [`MAX_SCANNED_ROWS`] rows, saying so.
 
 use askama::Template;
 use axum::Router;
@@ -19,11 +21,15 @@ use crate::error::AppError;
 use crate::page::{Html, Layout};
 use crate::session::CurrentUser;
 use crate::state::AppState;
-use store::{RecordKey, RecordRow, RunRow, StoreError};
+use store::scores::MatrixEntry;
+use store::{
+    Cell, PageStart, RecordCursor, RecordKey, RecordRow, RunRow, ScoreMatrix, SideQuery, SideShow,
+    StoreError,
+};
 
 /// Records per page.
 pub const RECORDS_PER_PAGE: usize = 10;
-/// Rows of a run scanned for the filters at most.
+/// Rows of a run scanned for a text search at most.
 pub const MAX_SCANNED_ROWS: usize = 200_000;
 /// The longest search text.
 const MAX_SEARCH_CHARS: usize = 200;
@@ -36,8 +42,6 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Default, Deserialize)]
 pub struct SideParams {
     #[serde(default)]
-    page: Option<usize>,
-    #[serde(default)]
     score: Option<String>,
     #[serde(default)]
     show: Option<String>,
@@ -49,6 +53,12 @@ pub struct SideParams {
     sort: Option<String>,
     #[serde(default)]
     q: Option<String>,
+    /// The page starts after this record ([`RecordCursor::encode`]).
+    #[serde(default)]
+    after: Option<String>,
+    /// The page ends before this record.
+    #[serde(default)]
+    before: Option<String>,
 }
 
 /// Which records are listed.
@@ -76,6 +86,15 @@ impl Show {
             Show::Disagree => "disagree",
             Show::Worse => "worse",
             Show::Failed => "failed",
+        }
+    }
+
+    fn store(self) -> SideShow {
+        match self {
+            Show::All => SideShow::All,
+            Show::Disagree => SideShow::Disagree,
+            Show::Worse => SideShow::Worse,
+            Show::Failed => SideShow::Failed,
         }
     }
 }
@@ -117,14 +136,17 @@ struct SidePage {
     page: usize,
     n_pages: usize,
     truncated: bool,
+    /// The cursors of the page's first and last records.
+    first: String,
+    last: String,
 }
 
 impl SidePage {
-    /// The link to another page of the same view.
+    /// The link to the page before or after this one: it ends before this page's first
+    /// record or starts after its last.
     pub fn page_link(&self, page: usize) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         query
-            .append_pair("page", &page.to_string())
             .append_pair("score", &self.score)
             .append_pair("show", self.show.as_str())
             .append_pair("a", &self.a.to_string())
@@ -133,28 +155,66 @@ impl SidePage {
         if self.by_difference {
             query.append_pair("sort", "difference");
         }
+        if page < self.page {
+            query.append_pair("before", &self.first);
+        } else {
+            query.append_pair("after", &self.last);
+        }
         format!("/runs/{}/side?{}", self.run.id, query.finish())
     }
 }
 
-/// What the filter scan keeps of one record.
-struct Scanned {
-    position: usize,
-    /// Per column: the chosen score (`None`: failed or not scored), and whether it failed.
-    cells: Vec<Option<(Option<f64>, bool)>>,
-    matched: bool,
+/// A run's (variant, model) columns in column order (a row's `model_order` is its place
+/// here): from the summary, else (a run still going) as configured.
+pub fn run_columns(
+    run: &RunRow,
+    summary: Option<&engine::output::Summary>,
+) -> Vec<(String, String)> {
+    if let Some(summary) = summary {
+        return summary
+            .models
+            .iter()
+            .map(|line| (line.variant.clone(), line.model.clone()))
+            .collect();
+    }
+    let strings = |key: &str, field: Option<&str>| -> Vec<String> {
+        run.config
+            .get(key)
+            .and_then(serde_json::Value::as_array)
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(|value| match field {
+                        Some(field) => value.get(field)?.as_str(),
+                        None => value.as_str(),
+                    })
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut variants = strings("variants", Some("label"));
+    if variants.is_empty() {
+        variants.push(engine::runner::DEFAULT_VARIANT.to_string());
+    }
+    let models = strings("models", None);
+    variants
+        .iter()
+        .flat_map(|variant| models.iter().map(|model| (variant.clone(), model.clone())))
+        .collect()
 }
 
-fn cell_value(row: &RecordRow, score: &str) -> (Option<f64>, bool) {
+/// A row's cell of `score`.
+fn cell_of(row: &RecordRow, score: &str) -> Cell {
     if !row.is_ok() {
-        return (None, true);
+        return Cell::Failed;
     }
-    let value = row
-        .scores
+    row.scores
         .iter()
         .find(|found| found.name == score)
-        .map(|found| found.value.as_f64());
-    (value, false)
+        .map(|found| found.value.as_f64())
+        .filter(|value| value.is_finite())
+        .map_or(Cell::Unscored, Cell::Value)
 }
 
 /// Whether `text` contains `needle` (already lowercased), ignoring case.
@@ -162,16 +222,65 @@ fn contains(text: &str, needle: &str) -> bool {
     needle.is_empty() || text.to_lowercase().contains(needle)
 }
 
-/// How column `b` compares with column `a` of a record: positive when `b` is better. A failure
-/// counts as below any score.
-fn difference(cells: &[Option<(Option<f64>, bool)>], a: usize, b: usize) -> Option<f64> {
-    let value = |column: usize| -> Option<f64> {
-        match cells.get(column)?.as_ref()? {
-            (_, true) => Some(-1.0),
-            (value, false) => *value,
+/// The class of a cell beside the first column's: worse or better.
+fn delta_class(first: Cell, cell: Cell) -> &'static str {
+    match (first.compared(), cell.compared()) {
+        (Some(first), Some(value)) if value - first < -1e-12 => "delta-down",
+        (Some(first), Some(value)) if value - first > 1e-12 => "delta-up",
+        _ => "",
+    }
+}
+
+/// The score matrix of the records whose texts contain `needle`: a scan of the run's rows,
+/// one small entry per row, at most [`MAX_SCANNED_ROWS`] rows (then `true`).
+async fn searched_matrix(
+    state: &AppState,
+    user: &CurrentUser,
+    run_id: &str,
+    score: &str,
+    needle: &str,
+) -> Result<(ScoreMatrix, bool), AppError> {
+    let mut entries: Vec<MatrixEntry> = Vec::new();
+    let mut matched: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+    let mut n_rows = 0;
+    let mut truncated = false;
+    let scan = store::for_each_record(state.store.as_ref(), &user.id, run_id, |row| {
+        n_rows += 1;
+        if n_rows > MAX_SCANNED_ROWS {
+            truncated = true;
+            return Err(StoreError::UnknownRun {
+                run_id: String::new(),
+            });
         }
-    };
-    Some(value(b)? - value(a)?)
+        entries.push(MatrixEntry {
+            position: row.position,
+            index: row.index,
+            model_order: row.model_order,
+            cell: cell_of(&row, score),
+        });
+        if !matched.contains(&row.position)
+            && (contains(&row.model_input, needle)
+                || row
+                    .model_output
+                    .as_deref()
+                    .is_some_and(|output| contains(output, needle))
+                || row
+                    .target_output
+                    .as_deref()
+                    .is_some_and(|target| contains(target, needle)))
+        {
+            matched.insert(row.position);
+        }
+        Ok(())
+    })
+    .await;
+    match scan {
+        Ok(()) => {}
+        Err(StoreError::UnknownRun { .. }) if truncated => {}
+        Err(error) => return Err(error.into()),
+    }
+    entries.retain(|entry| matched.contains(&entry.position));
+    Ok((ScoreMatrix::build(entries), truncated))
 }
 
 async fn side_show(
@@ -190,42 +299,7 @@ async fn side_show(
         .filter(|name| score_names.contains(&name.as_str()))
         .or_else(|| score_names.first().map(|name| name.to_string()))
         .unwrap_or_default();
-    // Columns from the summary (in column order), else from the configuration.
-    let column_keys: Vec<(String, String)> = match &summary {
-        Some(summary) => summary
-            .models
-            .iter()
-            .map(|line| (line.variant.clone(), line.model.clone()))
-            .collect(),
-        // A run still going: its columns as configured.
-        None => {
-            let strings = |key: &str, field: Option<&str>| -> Vec<String> {
-                run.config
-                    .get(key)
-                    .and_then(serde_json::Value::as_array)
-                    .map(|values| {
-                        values
-                            .iter()
-                            .filter_map(|value| match field {
-                                Some(field) => value.get(field)?.as_str(),
-                                None => value.as_str(),
-                            })
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let mut variants = strings("variants", Some("label"));
-            if variants.is_empty() {
-                variants.push(engine::runner::DEFAULT_VARIANT.to_string());
-            }
-            let models = strings("models", None);
-            variants
-                .iter()
-                .flat_map(|variant| models.iter().map(|model| (variant.clone(), model.clone())))
-                .collect()
-        }
-    };
+    let column_keys = run_columns(&run, summary.as_ref());
     let several_variants = {
         let mut variants: Vec<&str> = column_keys.iter().map(|(v, _)| v.as_str()).collect();
         variants.dedup();
@@ -236,12 +310,6 @@ async fn side_show(
         .map(|(variant, model)| engine::output::column_title(variant, model, several_variants))
         .collect();
     let n_columns = columns.len();
-    let column_of = |row: &RecordRow| {
-        column_keys
-            .iter()
-            .position(|(variant, model)| *variant == row.variant && *model == row.model)
-            .unwrap_or(row.model_order)
-    };
     let show = Show::parse(params.show.as_deref());
     let a = params.a.unwrap_or(0).min(n_columns.saturating_sub(1));
     let b = params.b.unwrap_or(1).min(n_columns.saturating_sub(1));
@@ -255,109 +323,72 @@ async fn side_show(
         .collect();
     let needle = search.to_lowercase();
     let by_difference = params.sort.as_deref() == Some("difference");
+    let cursor = |text: &Option<String>| text.as_deref().and_then(RecordCursor::decode);
+    let start = match (cursor(&params.after), cursor(&params.before)) {
+        (Some(after), _) => PageStart::After(after),
+        (None, Some(before)) => PageStart::Before(before),
+        (None, None) => PageStart::First,
+    };
+    let query = SideQuery {
+        score: score.clone(),
+        show: show.store(),
+        a,
+        b,
+        by_difference,
+        start,
+        limit: RECORDS_PER_PAGE,
+    };
+    // The records of the page, from the score index (or, for a search, from a scan).
+    let (listed, truncated) = if needle.is_empty() {
+        (
+            store::side_page(state.store.as_ref(), &user.id, &id, &query).await?,
+            false,
+        )
+    } else {
+        let (matrix, truncated) = searched_matrix(&state, &user, &id, &score, &needle).await?;
+        (store::scores::side_page(&matrix, &query), truncated)
+    };
+    let n_matching = listed.total;
+    let n_pages = n_matching.div_ceil(RECORDS_PER_PAGE).max(1);
+    let page = (listed.n_before / RECORDS_PER_PAGE + 1).min(n_pages);
+    let first = listed
+        .records
+        .first()
+        .map(|record| record.cursor().encode())
+        .unwrap_or_default();
+    let last = listed
+        .records
+        .last()
+        .map(|record| record.cursor().encode())
+        .unwrap_or_default();
 
-    // The scan: one entry per record, in position order.
-    let mut scanned: Vec<Scanned> = Vec::new();
-    let mut n_rows = 0;
-    let mut truncated = false;
-    let scan = store::for_each_record(state.store.as_ref(), &user.id, &id, |row| {
-        n_rows += 1;
-        if n_rows > MAX_SCANNED_ROWS {
-            truncated = true;
-            return Err(StoreError::UnknownRun {
-                run_id: String::new(),
-            });
-        }
-        if scanned
-            .last()
-            .is_none_or(|last| last.position != row.position)
-        {
-            scanned.push(Scanned {
-                position: row.position,
-                cells: vec![None; n_columns.max(1)],
-                matched: needle.is_empty(),
-            });
-        }
-        let Some(entry) = scanned.last_mut() else {
-            return Ok(());
-        };
-        let column = column_of(&row);
-        if let Some(cell) = entry.cells.get_mut(column) {
-            *cell = Some(cell_value(&row, &score));
-        }
-        if !entry.matched {
-            entry.matched = contains(&row.model_input, &needle)
-                || row
-                    .model_output
-                    .as_deref()
-                    .is_some_and(|output| contains(output, &needle))
-                || row
-                    .target_output
-                    .as_deref()
-                    .is_some_and(|target| contains(target, &needle));
-        }
-        Ok(())
-    })
-    .await;
-    match scan {
-        Ok(()) => {}
-        Err(StoreError::UnknownRun { .. }) if truncated => {}
-        Err(error) => return Err(error.into()),
-    }
-    let mut matching: Vec<&Scanned> = scanned
+    // The page: its records' rows, read by key.
+    let keys: Vec<RecordKey> = listed
+        .records
         .iter()
-        .filter(|entry| entry.matched)
-        .filter(|entry| match show {
-            Show::All => true,
-            Show::Failed => entry
-                .cells
-                .iter()
-                .any(|cell| cell.is_some_and(|(_, failed)| failed)),
-            Show::Disagree => {
-                let values: Vec<Option<(Option<f64>, bool)>> = entry.cells.clone();
-                values.iter().any(|cell| *cell != values[0])
-            }
-            Show::Worse => difference(&entry.cells, a, b).is_some_and(|delta| delta < -1e-12),
+        .flat_map(|record| {
+            (0..n_columns.max(1)).map(|column| RecordKey {
+                position: record.position,
+                model_order: column,
+            })
         })
         .collect();
-    if by_difference {
-        // Most worse first (b − a ascending); records without both cells last.
-        matching.sort_by(|x, y| {
-            let key = |entry: &Scanned| difference(&entry.cells, a, b).unwrap_or(f64::INFINITY);
-            key(x).total_cmp(&key(y)).then(x.position.cmp(&y.position))
-        });
-    }
-    let n_matching = matching.len();
-    let n_pages = n_matching.div_ceil(RECORDS_PER_PAGE).max(1);
-    let page = params.page.unwrap_or(1).clamp(1, n_pages);
-    let positions: Vec<usize> = matching
-        .iter()
-        .skip((page - 1) * RECORDS_PER_PAGE)
-        .take(RECORDS_PER_PAGE)
-        .map(|entry| entry.position)
-        .collect();
-
-    // The page: each record's own rows.
-    let mut rows = Vec::with_capacity(positions.len());
-    for position in positions {
-        let after = position.checked_sub(1).map(|previous| RecordKey {
-            position: previous,
-            model_order: usize::MAX,
-        });
-        let stored = state
-            .store
-            .records_after(&user.id, &id, after, n_columns.max(1))
-            .await?;
+    let mut stored = state.store.records_at(&user.id, &id, &keys).await?;
+    let mut rows = Vec::with_capacity(listed.records.len());
+    for listed_record in &listed.records {
+        let position = listed_record.position;
         let mut row = SideRow {
             index: 0,
             reference: String::new(),
             prompts: Vec::new(),
             cells: (0..n_columns).map(|_| None).collect(),
         };
-        for record in stored
+        let first_cell = listed_record.cells.get(a).copied().unwrap_or(Cell::Missing);
+        let (own, rest): (Vec<RecordRow>, Vec<RecordRow>) = std::mem::take(&mut stored)
             .into_iter()
-            .filter(|record| record.position == position)
-        {
+            .partition(|record| record.position == position);
+        stored = rest;
+        for record in own {
             row.index = record.index;
             if let Some(target) = &record.target_output {
                 row.reference.clone_from(target);
@@ -366,39 +397,21 @@ async fn side_show(
             if !row.prompts.iter().any(|(label, _)| *label == variant) {
                 row.prompts.push((variant, record.model_input.clone()));
             }
-            let column = column_of(&record);
-            let (value, failed) = cell_value(&record, &score);
+            let column = record.model_order;
+            let cell = cell_of(&record, &score);
             let class = if column == a || n_columns < 2 {
                 ""
             } else {
-                let mut cells = vec![None; n_columns];
-                cells[column] = Some((value, failed));
-                cells[a] = Some(
-                    scanned
-                        .iter()
-                        .find(|entry| entry.position == position)
-                        .and_then(|entry| entry.cells.get(a).copied().flatten())
-                        .unwrap_or((None, false)),
-                );
-                match difference(&cells, a, column) {
-                    Some(delta) if delta < -1e-12 => "delta-down",
-                    Some(delta) if delta > 1e-12 => "delta-up",
-                    _ => "",
-                }
+                delta_class(first_cell, cell)
             };
-            if let Some(cell) = row.cells.get_mut(column) {
-                *cell = Some(SideCell {
+            if let Some(slot) = row.cells.get_mut(column) {
+                *slot = Some(SideCell {
                     output: record.model_output.clone().unwrap_or_default(),
-                    score: value.map_or_else(
-                        || {
-                            if failed {
-                                "failed".to_string()
-                            } else {
-                                "-".to_string()
-                            }
-                        },
-                        |value| format!("{value:.3}"),
-                    ),
+                    score: match cell {
+                        Cell::Value(value) => format!("{value:.3}"),
+                        Cell::Failed => "failed".to_string(),
+                        Cell::Unscored | Cell::Missing => "-".to_string(),
+                    },
                     error: record.error.clone(),
                     class,
                 });
@@ -422,6 +435,8 @@ async fn side_show(
         page,
         n_pages,
         truncated,
+        first,
+        last,
     }))
 }
 
@@ -431,12 +446,10 @@ mod tests {
 
     #[test]
     fn a_failure_is_worse_than_any_score() {
-        let cells = vec![Some((Some(0.0), false)), Some((None, true))];
-        assert_eq!(difference(&cells, 0, 1), Some(-1.0));
-        let cells = vec![Some((Some(0.5), false)), Some((Some(1.0), false))];
-        assert_eq!(difference(&cells, 0, 1), Some(0.5));
-        assert_eq!(difference(&cells, 0, 5), None);
-        let missing = vec![Some((Some(0.5), false)), None];
-        assert_eq!(difference(&missing, 0, 1), None);
+        assert_eq!(delta_class(Cell::Value(0.0), Cell::Failed), "delta-down");
+        assert_eq!(delta_class(Cell::Value(0.5), Cell::Value(1.0)), "delta-up");
+        assert_eq!(delta_class(Cell::Value(0.5), Cell::Value(0.5)), "");
+        assert_eq!(delta_class(Cell::Value(0.5), Cell::Unscored), "");
+        assert_eq!(delta_class(Cell::Missing, Cell::Value(0.5)), "");
     }
 }

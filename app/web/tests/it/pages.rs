@@ -1141,3 +1141,110 @@ async fn a_running_runs_cost_so_far_is_its_estimate_times_its_progress() {
     assert_eq!(ended.running_cost_estimate_usd, 0.0);
     assert!(ended.cost_usd > 0.0, "{ended:?}");
 }
+
+/// The `href` of a pager link of a page ("Next page", "Previous page").
+fn pager_link(body: &str, text: &str) -> Option<String> {
+    let end = body.find(&format!("\">{text}</a>"))?;
+    let start = body[..end].rfind("href=\"")? + "href=\"".len();
+    Some(
+        body[start..end]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+            .replace("&#x2F;", "/"),
+    )
+}
+
+/// The rows of a table of a page.
+fn table_rows(body: &str, table_id: &str) -> Vec<String> {
+    let start = body
+        .find(&format!("<table id=\"{table_id}\""))
+        .expect("the table");
+    let table = &body[start..start + body[start..].find("</table>").expect("its end")];
+    let tbody = &table[table.find("<tbody>").expect("a body")..];
+    tbody
+        .split("<tr>")
+        .skip(1)
+        .map(|row| row.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_records_table_and_the_side_view_page_by_key_forwards_and_back() {
+    let server = model_server().await;
+    let app = spawn_app(&server).await;
+    let dataset = add_sample(&app).await;
+    // 20 records × 3 variants: 60 rows, two pages of the records table.
+    let started = start_eval(
+        &app,
+        &dataset,
+        "{question}",
+        &[("template", "B: {question}"), ("template", "C: {question}")],
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+    let run_id = started.location().trim_start_matches("/runs/").to_string();
+    wait_for_run(&app, &run_id).await;
+
+    let first = app
+        .get(&format!("/runs/{run_id}?sort=f1_score&dir=desc"))
+        .await;
+    assert!(
+        first.body.contains("60 matching record(s) · page 1 of 2"),
+        "{}",
+        first.body
+    );
+    assert!(pager_link(&first.body, "Previous page").is_none());
+    // The table's links are relative to the run's page.
+    let run_page = format!("/runs/{run_id}");
+    let next = pager_link(&first.body, "Next page").expect("a next page");
+    assert!(next.contains("after="), "{next}");
+    let second = app.get(&format!("{run_page}{next}")).await;
+    assert!(second.body.contains("page 2 of 2"), "{}", second.body);
+    assert!(pager_link(&second.body, "Next page").is_none());
+    let (rows_1, rows_2) = (
+        table_rows(&first.body, "records-table"),
+        table_rows(&second.body, "records-table"),
+    );
+    assert_eq!((rows_1.len(), rows_2.len()), (50, 10));
+    assert!(rows_2.iter().all(|row| !rows_1.contains(row)));
+    let previous = pager_link(&second.body, "Previous page").expect("a previous page");
+    assert!(previous.contains("before="), "{previous}");
+    let back = app.get(&format!("{run_page}{previous}")).await;
+    assert!(back.body.contains("page 1 of 2"), "{}", back.body);
+    assert_eq!(table_rows(&back.body, "records-table"), rows_1);
+    // A cursor that is not one is the first page.
+    let forged = app
+        .get(&format!(
+            "/runs/{run_id}?sort=f1_score&dir=desc&page=2&after=x~1"
+        ))
+        .await;
+    assert_eq!(table_rows(&forged.body, "records-table"), rows_1);
+
+    // Side by side, sorted by the difference between variants B and A: 10 records a page.
+    let side = app
+        .get(&format!("/runs/{run_id}/side?sort=difference&a=0&b=1"))
+        .await;
+    assert!(
+        side.body.contains("20 matching record(s) · page 1 of 2"),
+        "{}",
+        side.body
+    );
+    let next = pager_link(&side.body, "Next page").expect("a next page");
+    assert!(
+        next.contains("after=") && next.contains("sort=difference"),
+        "{next}"
+    );
+    let side_2 = app.get(&next).await;
+    assert!(side_2.body.contains("page 2 of 2"), "{}", side_2.body);
+    let (records_1, records_2) = (
+        table_rows(&side.body, "side-table"),
+        table_rows(&side_2.body, "side-table"),
+    );
+    assert_eq!((records_1.len(), records_2.len()), (10, 10));
+    assert!(records_2.iter().all(|row| !records_1.contains(row)));
+    let back = app
+        .get(&pager_link(&side_2.body, "Previous page").expect("a previous page"))
+        .await;
+    assert!(back.body.contains("page 1 of 2"), "{}", back.body);
+    assert_eq!(table_rows(&back.body, "side-table"), records_1);
+}
