@@ -275,10 +275,22 @@ async fn runs_clear(
         ));
     }
     // Running runs stay: they are still writing (cancel them first).
+    let mut running = false;
     for run in state.store.runs(&user.id, usize::MAX).await? {
-        if run.status != RunStatus::Running {
+        if run.status == RunStatus::Running {
+            running = true;
+        } else {
             state.store.delete_run(&user.id, &run.id).await?;
         }
+    }
+    // The user's cached answers go with their results (a running run may still reuse them,
+    // so they stay while one runs).
+    if let (Some(cache), false) = (state.cache.clone(), running) {
+        let owner = user.id.as_str().to_string();
+        tokio::task::spawn_blocking(move || cache.purge_owner_blocking(&owner))
+            .await
+            .map_err(|error| AppError::Internal(anyhow::anyhow!("purging the cache: {error}")))?
+            .map_err(|error| AppError::Internal(anyhow::Error::new(error)))?;
     }
     Ok(Redirect::to("/runs"))
 }

@@ -367,6 +367,33 @@ async fn two_record_run(app: &TestApp, dataset: &str) -> String {
 }
 
 #[tokio::test]
+async fn clearing_the_history_purges_the_users_cached_answers_too() {
+    let server = model_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = test_state(&server, dir.path()).await;
+    state.cache = Some(ResponseCache::open_dir(&dir.path().join("cache")).unwrap());
+    let app = spawn_app_with(state, dir).await;
+    let dataset = add_sample(&app).await;
+    let first = two_record_run(&app, &dataset).await;
+    assert_eq!(reused_answers(&app, &first).await, 0);
+    let again = two_record_run(&app, &dataset).await;
+    assert_eq!(reused_answers(&app, &again).await, 2, "the cache answers");
+    let token = app.csrf_token().await;
+    let cleared = app
+        .post_form("/runs/clear", &[("csrf_token", &token), ("confirm", "yes")])
+        .await;
+    assert_eq!(cleared.status, StatusCode::SEE_OTHER, "{}", cleared.body);
+    let calls = server.received().len();
+    let after = two_record_run(&app, &dataset).await;
+    assert_eq!(
+        reused_answers(&app, &after).await,
+        0,
+        "answers outlived the history"
+    );
+    assert_eq!(server.received().len(), calls + 2);
+}
+
+#[tokio::test]
 async fn one_users_cached_answers_never_reach_another() {
     let server = model_server().await;
     let dir = tempfile::tempdir().unwrap();
