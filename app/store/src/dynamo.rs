@@ -445,17 +445,13 @@ impl DynamoStore {
         let evicting = dir.clone();
         tokio::task::spawn_blocking(move || crate::disk_cache::evict(&evicting, limit, &keep))
             .await
-            .map_err(|error| StoreError::Io {
-                path: dir.clone(),
-                what: "keeping the local dataset copies within their bound",
-                source: std::io::Error::other(error.to_string()),
-            })?
+            .unwrap_or_else(|error| Err(std::io::Error::other(error.to_string())))
+            .map(drop)
             .map_err(|source| StoreError::Io {
                 path: dir,
                 what: "keeping the local dataset copies within their bound",
                 source,
-            })?;
-        Ok(())
+            })
     }
 
     /// Creates the table as the app stack defines it (on demand, the `by_created` and

@@ -9,10 +9,9 @@
 use std::time::{Duration, Instant};
 
 use model_doubles::{Answer, Fault, FaultPlan, When};
-use tokio::io::AsyncBufReadExt;
 
 use crate::helpers::{llm_eval, start};
-use crate::shared_store::Browser;
+use crate::shared_store::{Browser, spawn_serve};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -32,27 +31,9 @@ async fn pages_and_downloads_show_aws_errors_without_the_account_or_roles() {
     command
         .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"));
-    let mut child = tokio::process::Command::from(command)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let base = first.strip_prefix("listening on ").unwrap().to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (_server, base) = spawn_serve(command).await;
 
-    let mut browser = Browser {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        cookie: None,
-    };
+    let mut browser = Browser::new();
     let token = browser.csrf_token(&base).await;
     let (status, location) = browser
         .post(

@@ -14,10 +14,9 @@ use model_doubles::bedrock_control::BedrockControl;
 use model_doubles::{Answer, BatchBehavior, Moto};
 use store::dynamo::{DynamoConfig, sdk_loader};
 use store::{DynamoStore, Store, UserId, all_records};
-use tokio::io::AsyncBufReadExt;
 
 use crate::helpers::{llm_eval, start};
-use crate::shared_store::Browser;
+use crate::shared_store::{Browser, spawn_serve};
 
 const TABLE: &str = "batch-web";
 const BUCKET: &str = "batch-web-data";
@@ -51,23 +50,7 @@ async fn serve(
             "arn:aws:iam::123456789012:role/llm-eval-batch",
         )
         .env("LLM_EVAL_BATCH_POLL_SECS", "0.1");
-    let mut child = tokio::process::Command::from(command)
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = first
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
-        .to_string();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, url)
+    spawn_serve(command).await
 }
 
 async fn upload(browser: &mut Browser, base: &str, token: &str, bytes: Vec<u8>) -> String {
@@ -133,16 +116,6 @@ async fn shared_store(moto: &Moto, check_dir: &std::path::Path) -> DynamoStore {
     store
 }
 
-fn browser() -> Browser {
-    Browser {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        cookie: None,
-    }
-}
-
 fn dataset_lines(n: usize) -> Vec<u8> {
     let lines: Vec<String> = (0..n)
         .map(|i| {
@@ -193,7 +166,7 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
     let (mut first, url_a) = serve(&models, &moto, &bedrock, dir_a.path()).await;
     let (_second, url_b) = serve(&models, &moto, &bedrock, dir_b.path()).await;
 
-    let mut browser = browser();
+    let mut browser = Browser::new();
     let token = browser.csrf_token(&url_a).await;
     let dataset = upload(&mut browser, &url_a, &token, dataset_lines(N)).await;
     // The form offers batch mode (this server has the batch settings).
@@ -280,7 +253,7 @@ async fn runs_watch_finishes_a_batch_run_the_web_app_handed_back() {
     let models = start(answer(), model_doubles::FaultPlan::none()).await;
     let (server_dir, cli_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut server, url) = serve(&models, &moto, &bedrock, server_dir.path()).await;
-    let mut browser = browser();
+    let mut browser = Browser::new();
     let token = browser.csrf_token(&url).await;
     let dataset = upload(&mut browser, &url, &token, dataset_lines(RECORDS)).await;
     let run_id = start_batch_run(&mut browser, &url, &token, &dataset).await;

@@ -25,6 +25,17 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
+    /// A browser with no cookie yet that does not follow redirects (tests read `Location`).
+    pub(crate) fn new() -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
     pub(crate) async fn get(&mut self, url: &str) -> (reqwest::StatusCode, String) {
         let mut request = self.client.get(url);
         if let Some(cookie) = &self.cookie {
@@ -101,6 +112,13 @@ async fn serve(
         .env("DATA_BUCKET", BUCKET)
         .env("LLM_EVAL_LEASE_SECS", "2")
         .env("AWS_ENDPOINT_URL", moto.url());
+    spawn_serve(command).await
+}
+
+/// Spawns `command` (an `llm-eval serve` command), waits for its "listening on URL" line and
+/// keeps draining its stderr so the server never blocks on a full pipe; the child is killed
+/// when dropped. Returns the child and its URL.
+pub(crate) async fn spawn_serve(command: std::process::Command) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::from(command)
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -116,7 +134,6 @@ async fn serve(
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .to_string();
-    // Keep draining stderr so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
 }
@@ -197,13 +214,7 @@ async fn start_shared_run() -> Shared {
     let (first, url_a) = serve(&models, &moto, dir_a.path()).await;
     let (second, url_b) = serve(&models, &moto, dir_b.path()).await;
 
-    let mut browser = Browser {
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        cookie: None,
-    };
+    let mut browser = Browser::new();
     let token = browser.csrf_token(&url_a).await;
     let (status, location) = browser
         .post(
