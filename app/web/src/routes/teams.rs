@@ -178,6 +178,25 @@ async fn share(
     }
 }
 
+/// Removes a grant of an item of the user's; only the owner's key names the item, so anyone
+/// else's unshare finds nothing (404).
+async fn unshare(
+    state: &AppState,
+    user: &CurrentUser,
+    kind: ItemKind,
+    id: &str,
+    form: &UnshareForm,
+) -> Result<(), AppError> {
+    let grantee = Grantee::from_stored(&form.grantee);
+    if state.store.unshare(&user.id, kind, id, &grantee).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound(format!(
+            "There is no such grant of `{id}`."
+        )))
+    }
+}
+
 /// Shares a run of the user's (only the owner's key can name it).
 async fn run_share(
     State(state): State<AppState>,
@@ -195,21 +214,7 @@ async fn run_unshare(
     Path(id): Path<String>,
     Form(form): Form<UnshareForm>,
 ) -> Result<Redirect, AppError> {
-    // Only the owner's key names the item: anyone else's unshare finds nothing.
-    if !state
-        .store
-        .unshare(
-            &user.id,
-            ItemKind::Run,
-            &id,
-            &Grantee::from_stored(&form.grantee),
-        )
-        .await?
-    {
-        return Err(AppError::NotFound(format!(
-            "There is no such grant of `{id}`."
-        )));
-    }
+    unshare(&state, &user, ItemKind::Run, &id, &form).await?;
     Ok(Redirect::to(&format!("/runs/{id}#sharing")))
 }
 
@@ -229,21 +234,7 @@ async fn dataset_unshare(
     Path(id): Path<String>,
     Form(form): Form<UnshareForm>,
 ) -> Result<Redirect, AppError> {
-    // Only the owner's key names the item: anyone else's unshare finds nothing.
-    if !state
-        .store
-        .unshare(
-            &user.id,
-            ItemKind::Dataset,
-            &id,
-            &Grantee::from_stored(&form.grantee),
-        )
-        .await?
-    {
-        return Err(AppError::NotFound(format!(
-            "There is no such grant of `{id}`."
-        )));
-    }
+    unshare(&state, &user, ItemKind::Dataset, &id, &form).await?;
     Ok(Redirect::to(&format!("/datasets/{id}#sharing")))
 }
 
