@@ -54,10 +54,20 @@ impl ValidLabels {
     pub fn predict(&self, model_output: &str) -> String {
         let mut lowered = String::new();
         for piece in model_output.split(' ') {
-            lower_into(piece, &mut lowered);
-            let candidate = py_strip(&lowered);
-            if self.normalized.iter().any(|label| label == candidate) {
-                return candidate.to_owned();
+            let found = if piece.is_ascii() {
+                // ASCII stays ASCII under `lower()`, and the labels are lowercase: compare
+                // without copying.
+                let candidate = py_strip(piece);
+                self.normalized
+                    .iter()
+                    .find(|label| label.eq_ignore_ascii_case(candidate))
+            } else {
+                lower_into(piece, &mut lowered);
+                let candidate = py_strip(&lowered);
+                self.normalized.iter().find(|label| *label == candidate)
+            };
+            if let Some(label) = found {
+                return label.clone();
             }
         }
         UNKNOWN_LABEL.to_owned()
@@ -403,6 +413,21 @@ mod tests {
                     proptest::prop_assert!((0.0..=1.0).contains(&value), "{value}");
                 }
             }
+        }
+
+        #[test]
+        fn prediction_is_the_first_piece_lowered_and_stripped_that_is_a_label(
+            output in "([pPnN][oOeE][sSgG]?|Pos|NEG|\u{212a}o|\\s|\u{130}|[a-z ]{0,3}|\t){0,12}",
+            labels in proptest::collection::vec("[pPnN][oOeE][sSgG]?|ko|i\u{307}|\\PC{0,3}", 1..4),
+        ) {
+            // fmeval's own steps: every piece `lower()`ed, then `strip()`ped, then looked up.
+            let valid = ValidLabels::new(&labels);
+            let expected = output
+                .split(' ')
+                .map(|piece| py_strip(&piece.to_lowercase()).to_owned())
+                .find(|candidate| valid.labels().contains(candidate))
+                .unwrap_or_else(|| UNKNOWN_LABEL.to_owned());
+            proptest::prop_assert_eq!(valid.predict(&output), expected);
         }
 
         #[test]

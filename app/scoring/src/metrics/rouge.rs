@@ -11,7 +11,8 @@
 //!
 //! Cost: words become token ids through a bounded per-thread vocabulary of the words seen so
 //! far with their stems' ids (the Porter stemmer was most of the time, and a record's words are
-//! mostly its predecessors'), so a known word costs one hash lookup and no allocation.
+//! mostly its predecessors'), so a known word costs one hash lookup and no allocation; a
+//! thread's token and counting buffers are reused from pair to pair (bounded).
 //!
 //! Invariants: pure (the vocabulary memoizes a pure function: a score never depends on what it
 //! holds); bit-for-bit `rouge_score`'s F (`2·p·r / (p + r)`, 0 when both are 0); every score
@@ -69,18 +70,53 @@ pub fn tokenize(text: &str) -> Vec<String> {
     .collect()
 }
 
-/// `text` as the tokenizer reads it, into `out` (cleared first): Python's `lower()` (the
-/// Kelvin sign becomes `k`, `İ` becomes `i` + U+0307), then ASCII-lowercased; tokens are its
-/// runs of `[a-z0-9]` bytes.
+/// Zero bytes after the lowered text: every token starts at least this far from the end, so its
+/// first 8 bytes are one unaligned load, and the last token ends at a separator.
+const PADDING: usize = 8;
+
+/// `text` as the tokenizer reads it, into `out` (cleared first), followed by [`PADDING`] zero
+/// bytes: Python's `lower()` (the Kelvin sign becomes `k`, `İ` becomes `i` + U+0307), then
+/// ASCII-lowercased; every byte of a non-ASCII character of the result becomes a zero byte (a
+/// separator, as it was). Tokens are its runs of `[a-z0-9]` bytes.
+///
+/// Characters are lowered one by one, the runs of ASCII between them in bulk: the same as
+/// lowering the whole string (`str::to_lowercase` differs from `char::to_lowercase` only for a
+/// final sigma, whose two forms are both non-ASCII), without its cost on ASCII text.
 fn lower_into(text: &str, out: &mut Vec<u8>) {
     out.clear();
-    if text.is_ascii() {
-        out.extend(text.bytes().map(|byte| byte.to_ascii_lowercase()));
-    } else {
-        out.extend_from_slice(text.to_lowercase().as_bytes());
-        out.make_ascii_lowercase();
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let run = bytes[at..]
+            .iter()
+            .position(|byte| !byte.is_ascii())
+            .unwrap_or(bytes.len() - at);
+        out.extend(bytes[at..at + run].iter().map(u8::to_ascii_lowercase));
+        at += run;
+        if let Some(character) = text.get(at..).and_then(|rest| rest.chars().next()) {
+            for lowered in character.to_lowercase() {
+                if lowered.is_ascii() {
+                    out.push((lowered as u8).to_ascii_lowercase());
+                } else {
+                    out.extend(std::iter::repeat_n(0, lowered.len_utf8()));
+                }
+            }
+            at += character.len_utf8();
+        }
     }
+    out.extend_from_slice(&[0; PADDING]);
 }
+
+/// Per byte of lowered text: whether it belongs to a token (`[a-z0-9]`).
+static TOKEN_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = (byte as u8).is_ascii_lowercase() || (byte as u8).is_ascii_digit();
+        byte += 1;
+    }
+    table
+};
 
 /// The largest lowered-text buffer a thread keeps between pairs.
 const KEPT_TEXT_BYTES: usize = 1 << 20;
@@ -114,10 +150,6 @@ struct Vocabulary {
     text: Vec<u8>,
 }
 
-std::thread_local! {
-    static VOCABULARY: std::cell::RefCell<Vocabulary> = std::cell::RefCell::default();
-}
-
 impl Vocabulary {
     /// Starts a pair: token ids from 0 again, and the maps emptied when over their bounds.
     fn begin_pair(&mut self) {
@@ -138,16 +170,17 @@ impl Vocabulary {
     }
 
     /// The stem id of `word` (a lowercased run of `[a-z0-9]`), stemmed the first time.
-    fn stem_id(&mut self, word: &[u8]) -> u32 {
+    fn stem_id(&mut self, word: Key<'_>) -> u32 {
         if let Some(id) = self.words.get(word) {
             return id;
         }
-        let token: &[u8] = if word.len() > 3 {
-            porter::stem_into(word, &mut self.stem);
+        let token: &[u8] = if word.bytes.len() > 3 {
+            porter::stem_into(word.bytes, &mut self.stem);
             &self.stem
         } else {
-            word
+            word.bytes
         };
+        let token = Key::new(token);
         let id = match self.stems.get(token) {
             Some(id) => id,
             None => {
@@ -161,14 +194,26 @@ impl Vocabulary {
         id
     }
 
-    /// The token ids of `lowered`'s tokens ([`lower_into`]'s text), in order: equal ids for equal
-    /// stems, numbered in order of first appearance in the pair.
-    fn ids(&mut self, lowered: &[u8]) -> Vec<u32> {
-        let mut out = Vec::with_capacity(lowered.len() / 5 + 1);
-        for word in lowered
-            .split(|byte| !byte.is_ascii_alphanumeric())
-            .filter(|word| !word.is_empty())
-        {
+    /// The token ids of `lowered`'s tokens ([`lower_into`]'s padded text) into `out` (cleared
+    /// first), in order: equal ids for equal stems, numbered in order of first appearance in the
+    /// pair.
+    fn ids(&mut self, lowered: &[u8], out: &mut Vec<u32>) {
+        out.clear();
+        let end = lowered.len().saturating_sub(PADDING);
+        let mut at = 0;
+        loop {
+            while at < end && !TOKEN_BYTE[usize::from(lowered[at])] {
+                at += 1;
+            }
+            if at >= end {
+                break;
+            }
+            let start = at;
+            // The padding's zero bytes end the last token.
+            while TOKEN_BYTE[usize::from(lowered[at])] {
+                at += 1;
+            }
+            let word = Key::padded(lowered, start, at);
             let stem = self.stem_id(word) as usize;
             let slot = &mut self.local[stem];
             if slot.0 != self.pair {
@@ -177,29 +222,64 @@ impl Vocabulary {
             }
             out.push(slot.1);
         }
-        out
+    }
+}
+
+/// A word as [`WordTable`] keys it: its bytes and their first 8 (little-endian, zero-filled).
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    bytes: &'a [u8],
+    head: u64,
+}
+
+impl<'a> Key<'a> {
+    /// The key of any byte string.
+    fn new(bytes: &'a [u8]) -> Self {
+        // Byte by byte: a copy of a variable length would be a `memcpy` call per word.
+        let head = bytes
+            .iter()
+            .take(8)
+            .enumerate()
+            .fold(0u64, |head, (i, byte)| head | u64::from(*byte) << (8 * i));
+        Key { bytes, head }
     }
 
-    /// The pair's token ids: (prediction, reference, distinct tokens).
-    fn pair(&mut self, model_output: &str, target: &str) -> (Vec<u32>, Vec<u32>, usize) {
-        self.begin_pair();
-        let mut text = std::mem::take(&mut self.text);
-        lower_into(model_output, &mut text);
-        let prediction = self.ids(&text);
-        lower_into(target, &mut text);
-        let reference = self.ids(&text);
-        if text.capacity() <= KEPT_TEXT_BYTES {
-            self.text = text;
+    /// The key of `text[start..end]`, where `text` has at least 8 bytes from `start` on.
+    fn padded(text: &'a [u8], start: usize, end: usize) -> Self {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&text[start..start + 8]);
+        let len = end - start;
+        let mask = if len >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * len)) - 1
+        };
+        Key {
+            bytes: &text[start..end],
+            head: u64::from_le_bytes(first) & mask,
         }
-        (prediction, reference, self.n_symbols())
+    }
+
+    /// FxHash (rustc's) of the length, the head and the rest's 8-byte chunks: token ids need
+    /// no protection against collisions an attacker chooses (a bad text costs its own record a
+    /// little time).
+    fn hash(&self) -> u64 {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut hash = ((self.bytes.len() as u64).rotate_left(5) ^ self.head).wrapping_mul(K);
+        if self.bytes.len() > 8 {
+            for chunk in self.bytes[8..].chunks(8) {
+                hash = (hash.rotate_left(5) ^ Key::new(chunk).head).wrapping_mul(K);
+            }
+        }
+        hash
     }
 }
 
 /// A map from words (byte strings) to `u32`, built for the tokenizer's hot loop: open
-/// addressing with linear probing over a power-of-two slot array, keys in one byte arena, an
-/// FxHash of the word's 8-byte chunks and the full hash compared before the bytes. No
-/// allocation per word, no `memcmp` call for a few bytes. Bounded by its user
-/// ([`Vocabulary::begin_pair`]).
+/// addressing with linear probing over a power-of-two slot array, each slot holding its word's
+/// length and first 8 bytes (a word of at most 8 bytes, most words, is compared without
+/// reading anything else), longer words' bytes in one arena. No allocation per word. Bounded by
+/// its user ([`Vocabulary::begin_pair`]).
 #[derive(Default)]
 struct WordTable {
     /// Every key's bytes, one after the other.
@@ -213,16 +293,21 @@ struct WordTable {
 /// A slot of [`WordTable`]: empty when `value` is [`Slot::EMPTY`].
 #[derive(Clone, Copy)]
 struct Slot {
-    hash: u64,
-    start: usize,
-    len: usize,
+    /// The key's first 8 bytes ([`Key::head`]).
+    head: u64,
+    /// The key's hash's high half (its home slot).
+    home: u32,
+    /// The key's bytes in the arena.
+    start: u32,
+    len: u32,
     value: u32,
 }
 
 impl Slot {
     const EMPTY: u32 = u32::MAX;
     const VACANT: Slot = Slot {
-        hash: 0,
+        head: 0,
+        home: 0,
         start: 0,
         len: 0,
         value: Slot::EMPTY,
@@ -230,40 +315,21 @@ impl Slot {
 }
 
 impl WordTable {
-    /// FxHash (rustc's) of the word's little-endian 8-byte chunks: token ids need no
-    /// protection against collisions an attacker chooses (a bad text costs its own record a
-    /// little time).
-    fn hash(word: &[u8]) -> u64 {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut hash = word.len() as u64;
-        let mut chunks = word.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut bytes = [0u8; 8];
-            bytes.copy_from_slice(chunk);
-            hash = (hash.rotate_left(5) ^ u64::from_le_bytes(bytes)).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            // Byte by byte: a copy of a variable length would be a `memcpy` call per word.
-            let tail = rest
-                .iter()
-                .enumerate()
-                .fold(0u64, |tail, (i, byte)| tail | u64::from(*byte) << (8 * i));
-            hash = (hash.rotate_left(5) ^ tail).wrapping_mul(K);
-        }
-        hash
-    }
-
-    /// The slot of `word` (its hash `hash`): where it is, or the vacant slot it would go in.
-    fn find(&self, word: &[u8], hash: u64) -> usize {
+    /// The slot of `key` (its home `home`): where it is, or the vacant slot it would go in.
+    fn find(&self, key: Key<'_>, home: u32) -> usize {
         let mask = self.slots.len() - 1;
-        let mut index = (hash >> 32) as usize & mask;
+        let mut index = home as usize & mask;
         loop {
             let slot = &self.slots[index];
             if slot.value == Slot::EMPTY
-                || (slot.hash == hash
-                    && slot.len == word.len()
-                    && same(&self.arena[slot.start..slot.start + slot.len], word))
+                || (slot.head == key.head
+                    && slot.len as usize == key.bytes.len()
+                    && (key.bytes.len() <= 8
+                        || same(
+                            &self.arena
+                                [slot.start as usize + 8..slot.start as usize + key.bytes.len()],
+                            &key.bytes[8..],
+                        )))
             {
                 return index;
             }
@@ -271,28 +337,29 @@ impl WordTable {
         }
     }
 
-    fn get(&self, word: &[u8]) -> Option<u32> {
+    fn get(&self, key: Key<'_>) -> Option<u32> {
         if self.slots.is_empty() {
             return None;
         }
-        let slot = self.slots[self.find(word, Self::hash(word))];
+        let slot = self.slots[self.find(key, (key.hash() >> 32) as u32)];
         (slot.value != Slot::EMPTY).then_some(slot.value)
     }
 
-    /// Adds `word` (not in the table) with `value`.
-    fn insert(&mut self, word: &[u8], value: u32) {
+    /// Adds `key` (not in the table) with `value`.
+    fn insert(&mut self, key: Key<'_>, value: u32) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.grow();
         }
-        let hash = Self::hash(word);
-        let index = self.find(word, hash);
+        let home = (key.hash() >> 32) as u32;
+        let index = self.find(key, home);
         self.slots[index] = Slot {
-            hash,
-            start: self.arena.len(),
-            len: word.len(),
+            head: key.head,
+            home,
+            start: self.arena.len() as u32,
+            len: key.bytes.len() as u32,
             value,
         };
-        self.arena.extend_from_slice(word);
+        self.arena.extend_from_slice(key.bytes);
         self.len += 1;
     }
 
@@ -301,7 +368,7 @@ impl WordTable {
         let old = std::mem::replace(&mut self.slots, vec![Slot::VACANT; capacity]);
         let mask = capacity - 1;
         for slot in old.into_iter().filter(|slot| slot.value != Slot::EMPTY) {
-            let mut index = (slot.hash >> 32) as usize & mask;
+            let mut index = slot.home as usize & mask;
             while self.slots[index].value != Slot::EMPTY {
                 index = (index + 1) & mask;
             }
@@ -330,28 +397,113 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
+/// A thread's reused buffers for one pair: token ids and the counting tables.
+#[derive(Default)]
+struct Scratch {
+    prediction: Vec<u32>,
+    reference: Vec<u32>,
+    counts: Vec<u32>,
+    starts: Vec<u32>,
+    filled: Vec<u32>,
+    seconds: Vec<u32>,
+    masks: Vec<u64>,
+    columns: Vec<u64>,
+}
+
+impl Scratch {
+    /// The most elements a buffer keeps between pairs (a longer pair's buffers are dropped).
+    const KEPT: usize = 1 << 18;
+
+    /// Drops buffers that one long pair made large.
+    fn trim(&mut self) {
+        for buffer in [
+            &mut self.prediction,
+            &mut self.reference,
+            &mut self.counts,
+            &mut self.starts,
+            &mut self.filled,
+            &mut self.seconds,
+        ] {
+            if buffer.capacity() > Self::KEPT {
+                *buffer = Vec::new();
+            }
+        }
+        for buffer in [&mut self.masks, &mut self.columns] {
+            if buffer.capacity() > Self::KEPT {
+                *buffer = Vec::new();
+            }
+        }
+    }
+}
+
+/// What a thread keeps between pairs: the vocabulary and the buffers.
+#[derive(Default)]
+struct State {
+    vocabulary: Vocabulary,
+    scratch: Scratch,
+}
+
+std::thread_local! {
+    static STATE: std::cell::RefCell<State> = std::cell::RefCell::default();
+}
+
+impl State {
+    fn score(&mut self, model_output: &str, target: &str) -> RougeScores {
+        let State {
+            vocabulary,
+            scratch,
+        } = self;
+        // Tokens as small integers, shared by both texts.
+        vocabulary.begin_pair();
+        let mut text = std::mem::take(&mut vocabulary.text);
+        lower_into(model_output, &mut text);
+        vocabulary.ids(&text, &mut scratch.prediction);
+        lower_into(target, &mut text);
+        vocabulary.ids(&text, &mut scratch.reference);
+        if text.capacity() <= KEPT_TEXT_BYTES {
+            vocabulary.text = text;
+        }
+        let n_symbols = vocabulary.n_symbols();
+        let (prediction, reference) = (&scratch.prediction, &scratch.reference);
+
+        let rouge1 = unigram_f(reference, prediction, n_symbols, &mut scratch.counts);
+        let rouge2 = bigram_f(
+            reference,
+            prediction,
+            n_symbols,
+            [
+                &mut scratch.starts,
+                &mut scratch.filled,
+                &mut scratch.seconds,
+            ],
+        );
+        let rouge_l = if reference.is_empty() || prediction.is_empty() {
+            0.0
+        } else {
+            let lcs = lcs_length_with(
+                reference,
+                prediction,
+                n_symbols,
+                &mut scratch.masks,
+                &mut scratch.columns,
+            ) as f64;
+            fmeasure(lcs / prediction.len() as f64, lcs / reference.len() as f64)
+        };
+        scratch.trim();
+        RougeScores {
+            rouge1,
+            rouge2,
+            rouge_l,
+        }
+    }
+}
+
 /// Scores one pair.
 pub fn score(model_output: &str, target: &str) -> RougeScores {
-    // Tokens as small integers, shared by both texts.
-    let (prediction, reference, n_symbols) =
-        VOCABULARY.with(|vocabulary| match vocabulary.try_borrow_mut() {
-            Ok(mut vocabulary) => vocabulary.pair(model_output, target),
-            Err(_) => Vocabulary::default().pair(model_output, target),
-        });
-
-    let rouge1 = unigram_f(&reference, &prediction, n_symbols);
-    let rouge2 = bigram_f(&reference, &prediction, n_symbols);
-    let rouge_l = if reference.is_empty() || prediction.is_empty() {
-        0.0
-    } else {
-        let lcs = lcs_length(&reference, &prediction, n_symbols) as f64;
-        fmeasure(lcs / prediction.len() as f64, lcs / reference.len() as f64)
-    };
-    RougeScores {
-        rouge1,
-        rouge2,
-        rouge_l,
-    }
+    STATE.with(|state| match state.try_borrow_mut() {
+        Ok(mut state) => state.score(model_output, target),
+        Err(_) => State::default().score(model_output, target),
+    })
 }
 
 /// `rouge_score.scoring.fmeasure`.
@@ -365,8 +517,9 @@ fn fmeasure(precision: f64, recall: f64) -> f64 {
 
 /// `_score_ngrams` of unigrams: the multiset overlap of two lists of ids below `n_symbols`
 /// (counted, not sorted), over max(count, 1).
-fn unigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
-    let mut counts = vec![0u32; n_symbols];
+fn unigram_f(target: &[u32], prediction: &[u32], n_symbols: usize, counts: &mut Vec<u32>) -> f64 {
+    counts.clear();
+    counts.resize(n_symbols, 0);
     for id in target {
         counts[*id as usize] += 1;
     }
@@ -392,22 +545,30 @@ fn overlap_f(overlap: usize, n_target: usize, n_prediction: usize) -> f64 {
 /// `_score_ngrams` of bigrams: the multiset overlap of the two lists' bigrams (ids below
 /// `n_symbols`), over max(count, 1). The target's bigrams are bucketed by their first token
 /// (a counting sort); each prediction bigram takes an unused equal one from its bucket.
-fn bigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
+fn bigram_f(
+    target: &[u32],
+    prediction: &[u32],
+    n_symbols: usize,
+    [starts, filled, seconds]: [&mut Vec<u32>; 3],
+) -> f64 {
     let n_target = target.len().saturating_sub(1);
     let n_prediction = prediction.len().saturating_sub(1);
     if n_target == 0 || n_prediction == 0 {
         return overlap_f(0, n_target, n_prediction);
     }
     // starts[s]..starts[s + 1]: the second tokens of the target bigrams starting with s.
-    let mut starts = vec![0u32; n_symbols + 1];
+    starts.clear();
+    starts.resize(n_symbols + 1, 0);
     for pair in target.windows(2) {
         starts[pair[0] as usize + 1] += 1;
     }
     for symbol in 0..n_symbols {
         starts[symbol + 1] += starts[symbol];
     }
-    let mut filled = starts.clone();
-    let mut seconds = vec![0u32; n_target];
+    filled.clear();
+    filled.extend_from_slice(starts);
+    seconds.clear();
+    seconds.resize(n_target, 0);
     for pair in target.windows(2) {
         let slot = &mut filled[pair[0] as usize];
         seconds[*slot as usize] = pair[1];
@@ -428,17 +589,31 @@ fn bigram_f(target: &[u32], prediction: &[u32], n_symbols: usize) -> f64 {
 
 /// The length of the longest common subsequence of `a` and `b` (symbols below `n_symbols`),
 /// with Hyyrö's bit-parallel recurrence `V ← (V + (V & M)) | (V & !M)` over `a`'s positions.
+#[cfg(test)]
 pub(crate) fn lcs_length(a: &[u32], b: &[u32], n_symbols: usize) -> usize {
+    lcs_length_with(a, b, n_symbols, &mut Vec::new(), &mut Vec::new())
+}
+
+/// [`lcs_length`] with reused buffers.
+fn lcs_length_with(
+    a: &[u32],
+    b: &[u32],
+    n_symbols: usize,
+    masks: &mut Vec<u64>,
+    v: &mut Vec<u64>,
+) -> usize {
     let n_words = a.len().div_ceil(64);
     if n_words == 0 || b.is_empty() {
         return 0;
     }
     // Position masks: bit i of symbol s's row is set when a[i] == s.
-    let mut masks = vec![0u64; n_symbols * n_words];
+    masks.clear();
+    masks.resize(n_symbols * n_words, 0);
     for (position, symbol) in a.iter().enumerate() {
         masks[*symbol as usize * n_words + position / 64] |= 1u64 << (position % 64);
     }
-    let mut v = vec![u64::MAX; n_words];
+    v.clear();
+    v.resize(n_words, u64::MAX);
     for symbol in b {
         let row = &masks[*symbol as usize * n_words..(*symbol as usize + 1) * n_words];
         let mut carry = 0u64;
@@ -510,7 +685,8 @@ mod tests {
                 vocabulary.begin_pair();
                 let mut lowered = Vec::new();
                 lower_into(text, &mut lowered);
-                let got = vocabulary.ids(&lowered);
+                let mut got = Vec::new();
+                vocabulary.ids(&lowered, &mut got);
                 let tokens = tokenize(text);
                 assert_eq!(got.len(), tokens.len(), "{text:?}");
                 // Ids are dense in order of first appearance, equal exactly for equal tokens.
@@ -522,7 +698,7 @@ mod tests {
                 assert_eq!(vocabulary.n_symbols(), distinct(&tokens), "{text:?}");
             }
             for n in 0..VOCABULARY_WORDS {
-                vocabulary.stem_id(format!("filler{n}words").as_bytes());
+                vocabulary.stem_id(Key::new(format!("filler{n}words").as_bytes()));
             }
         }
         vocabulary.begin_pair();
@@ -532,24 +708,28 @@ mod tests {
     #[test]
     fn the_word_table_finds_what_it_holds() {
         let mut table = WordTable::default();
-        assert_eq!(table.get(b"none"), None);
+        assert_eq!(table.get(Key::new(b"none")), None);
         let words: Vec<String> = (0..5_000)
             .map(|n| format!("w{n}x{}", "y".repeat(n % 19)))
             .collect();
         for (value, word) in words.iter().enumerate() {
-            assert_eq!(table.get(word.as_bytes()), None, "{word}");
-            table.insert(word.as_bytes(), value as u32);
+            assert_eq!(table.get(Key::new(word.as_bytes())), None, "{word}");
+            table.insert(Key::new(word.as_bytes()), value as u32);
         }
         for (value, word) in words.iter().enumerate() {
-            assert_eq!(table.get(word.as_bytes()), Some(value as u32), "{word}");
+            assert_eq!(
+                table.get(Key::new(word.as_bytes())),
+                Some(value as u32),
+                "{word}"
+            );
         }
-        assert_eq!(table.get(b"w1"), None);
-        assert_eq!(table.get(b""), None);
+        assert_eq!(table.get(Key::new(b"w1")), None);
+        assert_eq!(table.get(Key::new(b"")), None);
         assert_eq!(table.len(), words.len());
         assert_eq!(table.bytes(), words.iter().map(String::len).sum::<usize>());
         table.clear();
         assert_eq!(
-            (table.len(), table.bytes(), table.get(b"w0x")),
+            (table.len(), table.bytes(), table.get(Key::new(b"w0x"))),
             (0, 0, None)
         );
     }
@@ -602,13 +782,86 @@ mod tests {
         )
     }
 
+    /// The lowered text as the whole string's `to_lowercase` gives it, non-ASCII bytes as zeros.
+    fn lowered_whole(text: &str) -> Vec<u8> {
+        let mut lowered: Vec<u8> = text
+            .to_lowercase()
+            .bytes()
+            .map(|byte| {
+                if byte.is_ascii() {
+                    byte.to_ascii_lowercase()
+                } else {
+                    0
+                }
+            })
+            .collect();
+        lowered.extend_from_slice(&[0; PADDING]);
+        lowered
+    }
+
+    #[test]
+    fn lowering_character_by_character_is_lowering_the_whole_text() {
+        for text in [
+            "",
+            "ΣΑΣ ΟΔΟΣ. Σ",
+            "\u{212a}elvin İstanbul",
+            "ǅemal Straße ﬁne",
+            "ABC déf GHI",
+            "ends in é",
+        ] {
+            let mut lowered = Vec::new();
+            lower_into(text, &mut lowered);
+            assert_eq!(lowered, lowered_whole(text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn words_of_every_length_and_at_the_edges_are_keyed_by_their_bytes() {
+        // Words of 1 to 20 bytes, at the start, the middle and the very end of the text.
+        let words: Vec<String> = (1..=20)
+            .map(|n| {
+                (0..n)
+                    .map(|i| (b'a' + (i * 7 + n) as u8 % 26) as char)
+                    .collect()
+            })
+            .collect();
+        let text = words.join(" ");
+        let mut lowered = Vec::new();
+        lower_into(&text, &mut lowered);
+        let mut vocabulary = Vocabulary::default();
+        vocabulary.begin_pair();
+        let mut ids = Vec::new();
+        vocabulary.ids(&lowered, &mut ids);
+        assert_eq!(ids, (0..20).collect::<Vec<u32>>());
+        let mut at = 0;
+        for word in &words {
+            let key = Key::padded(&lowered, at, at + word.len());
+            let plain = Key::new(word.as_bytes());
+            assert_eq!((key.bytes, key.head), (plain.bytes, plain.head), "{word}");
+            assert_eq!(key.hash(), plain.hash(), "{word}");
+            at += word.len() + 1;
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn lowering_matches_the_whole_text_lowered(text in "\\PC{0,60}") {
+            let mut lowered = Vec::new();
+            lower_into(&text, &mut lowered);
+            proptest::prop_assert_eq!(lowered, lowered_whole(&text));
+        }
+
         #[test]
         fn bucketed_bigrams_count_like_rouge_score(
             a in proptest::collection::vec(0u32..6, 0..120),
             b in proptest::collection::vec(0u32..6, 0..120),
         ) {
-            proptest::prop_assert_eq!(bigram_f(&a, &b, 6), bigram_f_by_counting(&a, &b));
+            let mut buffers = [Vec::new(), Vec::new(), Vec::new()];
+            let [starts, filled, seconds] = &mut buffers;
+            proptest::prop_assert_eq!(
+                bigram_f(&a, &b, 6, [starts, filled, seconds]),
+                bigram_f_by_counting(&a, &b)
+            );
         }
 
         #[test]
