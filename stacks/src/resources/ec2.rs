@@ -297,60 +297,10 @@ pub struct SecurityGroupIngress {
     /// The group the rule belongs to.
     #[serde(rename = "GroupId", skip_serializing_if = "Option::is_none")]
     pub group_id: Option<Value<String>>,
-    /// `tcp`, `udp`, `icmp` or `-1`.
-    #[serde(rename = "IpProtocol")]
-    pub ip_protocol: Value<String>,
-    /// What the rule is for.
-    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
-    pub description: Option<Value<String>>,
-    /// First port.
-    #[serde(rename = "FromPort", skip_serializing_if = "Option::is_none")]
-    pub from_port: Option<Value<i64>>,
-    /// Last port.
-    #[serde(rename = "ToPort", skip_serializing_if = "Option::is_none")]
-    pub to_port: Option<Value<i64>>,
-    /// Source managed prefix list.
-    #[serde(rename = "SourcePrefixListId", skip_serializing_if = "Option::is_none")]
-    pub source_prefix_list_id: Option<Value<String>>,
-    /// Source security group.
-    #[serde(
-        rename = "SourceSecurityGroupId",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub source_security_group_id: Option<Value<String>>,
+    /// The rule, with the same properties as an inline one.
+    #[serde(flatten)]
+    pub rule: Ingress,
 }
 resource!(SecurityGroupIngress, "AWS::EC2::SecurityGroupIngress", SecurityGroupIngressAttr {
-    Id => "Id",
-});
-
-/// `AWS::EC2::SecurityGroupEgress`: a standalone rule (breaks reference cycles between groups).
-#[derive(Debug, Clone, Serialize)]
-pub struct SecurityGroupEgress {
-    /// The group the rule belongs to.
-    #[serde(rename = "GroupId")]
-    pub group_id: Value<String>,
-    /// `tcp`, `udp`, `icmp` or `-1`.
-    #[serde(rename = "IpProtocol")]
-    pub ip_protocol: Value<String>,
-    /// What the rule is for.
-    #[serde(rename = "Description", skip_serializing_if = "Option::is_none")]
-    pub description: Option<Value<String>>,
-    /// First port.
-    #[serde(rename = "FromPort", skip_serializing_if = "Option::is_none")]
-    pub from_port: Option<Value<i64>>,
-    /// Last port.
-    #[serde(rename = "ToPort", skip_serializing_if = "Option::is_none")]
-    pub to_port: Option<Value<i64>>,
-    /// Destination IPv4 range.
-    #[serde(rename = "CidrIp", skip_serializing_if = "Option::is_none")]
-    pub cidr_ip: Option<Value<String>>,
-    /// Destination security group.
-    #[serde(
-        rename = "DestinationSecurityGroupId",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub destination_security_group_id: Option<Value<String>>,
-}
-resource!(SecurityGroupEgress, "AWS::EC2::SecurityGroupEgress", SecurityGroupEgressAttr {
     Id => "Id",
 });

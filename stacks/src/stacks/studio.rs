@@ -16,7 +16,9 @@
 use crate::config::StackConfig;
 use crate::model::{Expr, Output, Template, Value, s};
 use crate::nag::{NagSuppress, NagSuppression};
-use crate::resources::ec2::{Egress, SecurityGroup, SecurityGroupAttr, SecurityGroupIngress};
+use crate::resources::ec2::{
+    Egress, Ingress, SecurityGroup, SecurityGroupAttr, SecurityGroupIngress,
+};
 use crate::resources::iam::{PolicyDocument, Role, RoleAttr};
 use crate::resources::sagemaker::{
     DefaultSpaceSettings, Domain, DomainAttr, JupyterLabAppSettings, OwnershipSettings,
@@ -110,14 +112,17 @@ pub fn build(cfg: &StackConfig, network: &NetworkExports) -> Template {
         "StudioSelfIngress",
         SecurityGroupIngress {
             group_id: Some(security_group.get_att(SecurityGroupAttr::GroupId).into()),
-            ip_protocol: s("tcp"),
-            description: Some(s("between Studio apps")),
-            from_port: Some(8192.into()),
-            to_port: Some(65535.into()),
-            source_prefix_list_id: None,
-            source_security_group_id: Some(
-                security_group.get_att(SecurityGroupAttr::GroupId).into(),
-            ),
+            rule: Ingress {
+                ip_protocol: s("tcp"),
+                description: Some(s("between Studio apps")),
+                from_port: Some(8192.into()),
+                to_port: Some(65535.into()),
+                source_prefix_list_id: None,
+                source_security_group_id: Some(
+                    security_group.get_att(SecurityGroupAttr::GroupId).into(),
+                ),
+                cidr_ip: None,
+            },
         },
     );
 

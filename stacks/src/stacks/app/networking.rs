@@ -95,12 +95,15 @@ pub(super) fn add(
         "TaskIngressFromAlb",
         SecurityGroupIngress {
             group_id: Some(task_sg.get_att(SecurityGroupAttr::GroupId).into()),
-            ip_protocol: s("tcp"),
-            description: Some(s("from the ALB")),
-            from_port: Some(APP_PORT.into()),
-            to_port: Some(APP_PORT.into()),
-            source_prefix_list_id: None,
-            source_security_group_id: Some(alb_sg.get_att(SecurityGroupAttr::GroupId).into()),
+            rule: Ingress {
+                ip_protocol: s("tcp"),
+                description: Some(s("from the ALB")),
+                from_port: Some(APP_PORT.into()),
+                to_port: Some(APP_PORT.into()),
+                source_prefix_list_id: None,
+                source_security_group_id: Some(alb_sg.get_att(SecurityGroupAttr::GroupId).into()),
+                cidr_ip: None,
+            },
         },
     );
 
