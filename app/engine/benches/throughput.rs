@@ -2,24 +2,10 @@
 //! 1,000 records at concurrency 16 and 64, records/s and the ratio to the bound
 //! (concurrency ÷ latency). Target: at least 90 % of the bound. Prints figures, asserts nothing.
 
-use std::io::Write;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-use engine::dataset::Dataset;
-use engine::judge::Rubric;
-use engine::providers::InferenceParams;
-use engine::providers::openai::{OpenAiConfig, OpenAiProvider};
-use engine::runner::{self, EvalPlan, ModelClient, RunContext, RunnerConfig};
-use engine::template::PromptTemplate;
-use fmeval_scoring::metrics::MetricName;
-use fmeval_scoring::sample::Selection;
-use model_doubles::{Behavior, ModelServer};
-use store::{SqliteStore, UserId};
-use tokio_util::sync::CancellationToken;
-
-const N_RECORDS: usize = 1_000;
-const LATENCY: Duration = Duration::from_millis(200);
+use common::{LATENCY, N_RECORDS, dataset, timed_run};
+use store::SqliteStore;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -27,18 +13,6 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(bench());
-}
-
-/// Writes `n` records with distinct questions (so the cache could not help even if enabled).
-fn dataset(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
-    let path = dir.join("bench.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&path).expect("create dataset"));
-    for i in 0..n {
-        let line = serde_json::json!({"question": format!("question {i}?"), "answers": ["answer"]});
-        writeln!(file, "{line}").expect("write dataset");
-    }
-    file.flush().expect("flush dataset");
-    path
 }
 
 async fn bench() {
@@ -49,74 +23,9 @@ async fn bench() {
         LATENCY.as_millis()
     );
     for concurrency in [16usize, 64] {
-        // A fresh double per run, so its counters (requests, max in flight) are this run's.
-        let server = ModelServer::start(Behavior::with_latency(LATENCY))
-            .await
-            .expect("double starts");
-        let provider = Arc::new(
-            OpenAiProvider::new(OpenAiConfig {
-                base_url: format!("{}/v1", server.url()),
-                api_key: None,
-                connect_timeout: Duration::from_secs(5),
-                request_timeout: Duration::from_secs(60),
-                max_response: engine::limits::DEFAULT_MAX_RESPONSE,
-            })
-            .expect("client builds"),
-        );
-        let plan = EvalPlan {
-            name: String::new(),
-            estimated_cost_usd: None,
-            dataset: Dataset::open(&path).expect("dataset"),
-            variants: vec![engine::runner::Variant {
-                label: engine::runner::DEFAULT_VARIANT.to_string(),
-                template: PromptTemplate::parse("Human: {question}\n\nAssistant:")
-                    .expect("template"),
-            }],
-            reference_field: "answers".into(),
-            selection: Selection::All,
-            metrics: vec![MetricName::QaAccuracy, MetricName::FactualKnowledge],
-            models: vec![ModelClient {
-                label: "openai:bench".into(),
-                provider,
-                model_id: "bench".into(),
-                params: InferenceParams::default(),
-                price_per_1k_input: None,
-                price_per_1k_output: None,
-            }],
-            judges: Vec::new(),
-            rubric: Rubric::default_rubric(),
-            config: RunnerConfig {
-                concurrency,
-                ..RunnerConfig::default()
-            },
-            params: Default::default(),
-            task: Default::default(),
-        };
-        let (events, _) = tokio::sync::broadcast::channel(1024);
-        let context = RunContext {
-            store: SqliteStore::open_shared(
-                &dir.path().join(format!("store-{concurrency}.sqlite")),
-            )
-            .expect("store"),
-            owner: UserId::local(),
-            cache: None,
-            events,
-            cancel: CancellationToken::new(),
-        };
-        let started = Instant::now();
-        let outcome = runner::run(Arc::new(plan), "bench", context, None)
-            .await
-            .expect("run");
-        let elapsed = started.elapsed().as_secs_f64();
-        let rate = outcome.done as f64 / elapsed;
-        let bound = concurrency as f64 / LATENCY.as_secs_f64();
-        println!(
-            "concurrency {concurrency:>3}: {rate:>6.1} records/s = {:>5.1} % of the bound {bound:.0}/s ({} ok, {} failed, {} requests, max {} in flight, {elapsed:.2} s)",
-            100.0 * rate / bound,
-            outcome.done,
-            outcome.failed,
-            server.stats().requests,
-            server.stats().max_in_flight,
-        );
+        let store =
+            SqliteStore::open_shared(&dir.path().join(format!("store-{concurrency}.sqlite")))
+                .expect("store");
+        timed_run(&path, concurrency, store).await;
     }
 }
