@@ -271,6 +271,9 @@ pub struct PriorAnswer {
     pub output_tokens: Option<u64>,
     /// Cost of the call.
     pub cost_usd: Option<f64>,
+    /// The judges' replies on the answer (reused only where the run says the judges and
+    /// rubric are the earlier run's, see [`External::reuse_verdicts`]).
+    pub judge_replies: Vec<JudgeReply>,
 }
 
 impl PriorAnswer {
@@ -287,6 +290,7 @@ impl PriorAnswer {
             input_tokens: row.input_tokens,
             output_tokens: row.output_tokens,
             cost_usd: row.cost_usd,
+            judge_replies: row.judge_replies.clone(),
         })
     }
 }
@@ -491,7 +495,7 @@ pub async fn run(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, prior, false, None, None).await
+    run_or_resume(plan, run_id, context, prior, false, RunSources::default()).await
 }
 
 /// Resumes run `run_id`, already stored and still `running` (its process died or handed it
@@ -502,7 +506,7 @@ pub async fn resume(
     run_id: &str,
     context: RunContext,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, None, true, None, None).await
+    run_or_resume(plan, run_id, context, None, true, RunSources::default()).await
 }
 
 /// Answers and judge replies obtained outside the runner, for [`resume_with_answers`].
@@ -514,6 +518,9 @@ pub struct External {
     pub verdicts: Option<Arc<dyn VerdictSource>>,
     /// Successes of an earlier run to reuse (a retried run).
     pub prior: Option<Arc<PriorResults>>,
+    /// Whether a reused answer keeps its judges' replies (the earlier run had the same judges
+    /// and rubric): nothing the earlier run computed is asked again.
+    pub reuse_verdicts: bool,
 }
 
 /// Like [`resume`] (only the pairs without a stored row), with the models' answers taken from
@@ -530,19 +537,35 @@ pub async fn resume_with_answers(
         answers,
         verdicts,
         prior,
+        reuse_verdicts,
     } = external;
-    run_or_resume(plan, run_id, context, prior, true, Some(answers), verdicts).await
+    let sources = RunSources {
+        answers: Some(answers),
+        verdicts,
+        reuse_verdicts,
+    };
+    run_or_resume(plan, run_id, context, prior, true, sources).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where a run's answers and verdicts come from besides its own calls.
+#[derive(Default)]
+struct RunSources {
+    answers: Option<Arc<dyn AnswerSource>>,
+    verdicts: Option<Arc<dyn VerdictSource>>,
+    reuse_verdicts: bool,
+}
+
 async fn run_or_resume(
     plan: Arc<EvalPlan>,
     run_id: &str,
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
     resume: bool,
-    answers: Option<Arc<dyn AnswerSource>>,
-    verdicts: Option<Arc<dyn VerdictSource>>,
+    RunSources {
+        answers,
+        verdicts,
+        reuse_verdicts,
+    }: RunSources,
 ) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
@@ -697,6 +720,7 @@ async fn run_or_resume(
                                 prior: prior.as_deref(),
                                 answers: answers.as_deref(),
                                 verdicts: verdicts.as_deref(),
+                                reuse_verdicts,
                             };
                             Ok(evaluate(&plan, &callers, &judges, sources, work, &cancel).await)
                         }
@@ -999,6 +1023,22 @@ async fn evaluate(
                             Err(Some(error)) => row.error = Some(error),
                         }
                     }
+                    MetricName::QaAccuracyByLlm
+                        if sources.reuse_verdicts
+                            && let Some(previous) = reused
+                            && same_judges(&previous.judge_replies, judges) =>
+                    {
+                        let verdicts: Vec<f64> = previous
+                            .judge_replies
+                            .iter()
+                            .map(|reply| reply.verdict)
+                            .collect();
+                        row.judge_replies = previous.judge_replies.clone();
+                        row.scores.push(Score {
+                            name: MetricName::QaAccuracyByLlm.as_str().to_string(),
+                            value: ScoreValue::Float(judge_score(&verdicts)),
+                        });
+                    }
                     MetricName::QaAccuracyByLlm => {
                         let pair = (model_order, row.position);
                         let asked = judge(
@@ -1147,6 +1187,7 @@ struct Sources<'a> {
     prior: Option<&'a PriorResults>,
     answers: Option<&'a dyn AnswerSource>,
     verdicts: Option<&'a dyn VerdictSource>,
+    reuse_verdicts: bool,
 }
 
 /// A model's answer obtained outside the runner (a Bedrock batch job's output record).
@@ -1169,6 +1210,15 @@ pub trait AnswerSource: Send + Sync {
     /// source (each pair is asked for once).
     fn answer(&self, model_order: usize, position: usize)
     -> Option<Result<ExternalAnswer, String>>;
+}
+
+/// Whether `replies` are one reply of each of `judges`, in order.
+fn same_judges(replies: &[JudgeReply], judges: &[Caller]) -> bool {
+    replies.len() == judges.len()
+        && replies
+            .iter()
+            .zip(judges)
+            .all(|(reply, judge)| reply.judge == judge.client().label)
 }
 
 /// Judges' replies obtained outside the runner (the judge phase of a Bedrock batch run), by

@@ -1,4 +1,5 @@
-//! The CLI of batch runs: `llm-eval eval --mode batch` (its flags, flattened into `eval`'s) and
+//! The CLI of batch runs: `llm-eval eval --mode batch` (its flags, flattened into `eval`'s,
+//! `--judge-mode` included), the numbering of `--retry-failed RUN` of a batch run, and
 //! `llm-eval runs watch RUN`, which picks up a batch run submitted with `--detach` (or whose
 //! process died) and finishes it. A thin layer over [`engine::batch`]; it owns no AWS call.
 

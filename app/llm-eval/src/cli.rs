@@ -197,7 +197,8 @@ pub struct EvalArgs {
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
     /// store or the --out directory of that run. The dataset, template, models, metrics and
     /// parameters are the earlier run's unless given again. Earlier answers to the same
-    /// prompt and reference are reused and scored with this run's metrics.
+    /// prompt and reference are reused and scored with this run's metrics. A batch run's
+    /// retry is a batch run (its failed records as new jobs; online below 100 a model).
     #[arg(long, value_name = "RUN")]
     pub retry_failed: Option<String>,
     /// A model catalog file (TOML) overriding or extending the built-in one.

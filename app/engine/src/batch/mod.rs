@@ -172,6 +172,9 @@ pub async fn start_retry(
         .ok_or_else(|| StoreError::UnknownRun {
             run_id: run_id.to_owned(),
         })?;
+    if run.status == RunStatus::Running {
+        return Err(BatchError::StillRunning(run_id.to_owned()));
+    }
     let retries = retries_of(run.summary.as_ref());
     if let Some((_, last)) = retries.last()
         && let Some(retry) = store.run(owner, last).await?
@@ -309,6 +312,9 @@ pub enum BatchError {
     /// The dataset changed since the jobs' inputs were written from it.
     #[error("{}: the dataset changed since the batch inputs were written from it; its answers cannot be joined to its records", .0.display())]
     DatasetChanged(PathBuf),
+    /// A retry was asked of a run that is still running.
+    #[error("run `{0}` is still going; retry its failed records once it ends")]
+    StillRunning(String),
     /// The run is not a batch run of this store.
     #[error("run `{0}` is not a batch run (no batch state is stored with it)")]
     NotBatch(String),
@@ -556,6 +562,9 @@ struct Setup {
     judge_mode: JudgeMode,
     /// The earlier run's reusable answers, for a retry.
     prior: Option<Arc<PriorResults>>,
+    /// Whether the earlier run had the same judges and rubric: its answers keep their
+    /// verdicts (not judged again).
+    reuse_verdicts: bool,
 }
 
 /// The requests of one input stream: a column's answers, or a judge's verdicts on a column.
@@ -581,6 +590,7 @@ enum Requests {
         streams: Vec<Vec<Option<usize>>>,
         answers: Arc<HashMap<(usize, usize), String>>,
         prior: Option<Arc<PriorResults>>,
+        reuse_verdicts: bool,
     },
 }
 
@@ -778,8 +788,20 @@ impl BatchRun {
             .and_then(Value::as_str)
             .and_then(|mode| mode.parse().ok())
             .unwrap_or(JudgeMode::Online);
+        let mut reuse_verdicts = false;
         let prior = match config.get("retry_of").and_then(Value::as_str) {
             Some(earlier) => {
+                if let Some(run) = self.context.store.run(&self.context.owner, earlier).await? {
+                    let judges: Vec<&str> = self
+                        .plan
+                        .judges
+                        .iter()
+                        .map(|judge| judge.label.as_str())
+                        .collect();
+                    reuse_verdicts = run.config.get("rubric").and_then(Value::as_str)
+                        == Some(self.plan.rubric.source())
+                        && run.config.get("judges") == Some(&json!(judges));
+                }
                 let mut prior = PriorResults::new();
                 store::for_each_record(
                     self.context.store.as_ref(),
@@ -801,6 +823,7 @@ impl BatchRun {
             scope,
             judge_mode,
             prior,
+            reuse_verdicts,
         })
     }
 
@@ -908,6 +931,7 @@ impl BatchRun {
             streams: all,
             answers: answers.clone(),
             prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
         };
         let counts = self.count(requests, n_judges * n_columns).await?;
         let mut streams = Vec::new();
@@ -946,6 +970,7 @@ impl BatchRun {
             streams: stream_of,
             answers,
             prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
         };
         let (chunks, _) = self.write_inputs(&state.prefix, streams, requests).await?;
         self.create_jobs(&mut state, chunks, &setup.scope).await?;
@@ -1276,6 +1301,7 @@ impl BatchRun {
             answers: Arc::new(answers),
             verdicts,
             prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
         };
         let mut outcome =
             runner::resume_with_answers(self.plan.clone(), &self.run_id, context, external).await?;
@@ -1440,6 +1466,9 @@ fn requests_of(
         .collect();
     let n_models = plan.models.len().max(1);
     let n_columns = plan.variants.len() * plan.models.len();
+    let prior = match requests {
+        Requests::Answers { prior, .. } | Requests::Judges { prior, .. } => prior.as_deref(),
+    };
     for column in 0..n_columns {
         let Some(Some(rendered)) = rendered.get(column / n_models) else {
             continue;
@@ -1447,24 +1476,18 @@ fn requests_of(
         let model = &plan.models[column % n_models];
         let variant = &plan.variants[column / n_models];
         // As the runner reuses an earlier answer: same prompt, same reference.
-        let reusable = |prior: &Option<Arc<PriorResults>>| {
-            prior
-                .as_ref()
-                .and_then(|prior| {
-                    prior.get(&(variant.label.clone(), model.label.clone(), work.index))
-                })
-                .filter(|previous| {
-                    previous.prompt_hash == runner::prompt_hash(&rendered.text)
-                        && previous.target_output == target
-                })
-                .map(|previous| previous.model_output.clone())
-        };
+        let reused = prior
+            .and_then(|prior| prior.get(&(variant.label.clone(), model.label.clone(), work.index)))
+            .filter(|previous| {
+                previous.prompt_hash == runner::prompt_hash(&rendered.text)
+                    && previous.target_output == target
+            });
         match requests {
-            Requests::Answers { streams, prior } => {
+            Requests::Answers { streams, .. } => {
                 let Some(stream) = streams[column] else {
                     continue;
                 };
-                if reusable(prior).is_some() {
+                if reused.is_some() {
                     continue;
                 }
                 let request = crate::providers::GenerateRequest {
@@ -1478,11 +1501,26 @@ fn requests_of(
             Requests::Judges {
                 streams,
                 answers,
-                prior,
+                reuse_verdicts,
+                ..
             } => {
-                let Some(answer) =
-                    reusable(prior).or_else(|| answers.get(&(column, work.position)).cloned())
-                else {
+                let answer = match reused {
+                    // Judged already, by the same judges with the same rubric: kept as it is.
+                    Some(previous)
+                        if *reuse_verdicts
+                            && previous.judge_replies.len() == plan.judges.len()
+                            && previous
+                                .judge_replies
+                                .iter()
+                                .zip(&plan.judges)
+                                .all(|(reply, judge)| reply.judge == judge.label) =>
+                    {
+                        continue;
+                    }
+                    Some(previous) => Some(previous.model_output.clone()),
+                    None => answers.get(&(column, work.position)).cloned(),
+                };
+                let Some(answer) = answer else {
                     continue;
                 };
                 let Ok((text, messages)) =

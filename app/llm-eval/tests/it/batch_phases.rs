@@ -236,6 +236,17 @@ async fn retry_failed_of_a_batch_run_sends_only_the_failed_records_as_a_new_job(
     // Asked again while it runs: the retry in flight, not a new one.
     let again = output(retry("rc")).await;
     assert_usage_error(&again, "is still running");
+    // A run still going has no failed records to retry yet.
+    let early = output(command(
+        &doubles,
+        dir.path(),
+        &["eval", "--retry-failed", &started[0], "--out", "early"],
+    ))
+    .await;
+    assert_usage_error(
+        &early,
+        "is still going; retry its failed records once it ends",
+    );
     for run_id in &started {
         let watched = output(command(
             &doubles,
