@@ -157,6 +157,9 @@ pub enum RetryStart {
 
 /// The field of a run's summary that lists its batch retries (`[{"attempt", "run_id"}]`).
 const RETRIES_FIELD: &str = "batch_retries";
+/// The most retries a run's summary lists (the latest; the attempt numbers go on from the
+/// highest kept).
+const MAX_LISTED_RETRIES: usize = 100;
 
 /// Numbers a batch retry of run `run_id`: the retry still running, if one is (a second click,
 /// a command run twice), or the next attempt. Two retries numbered at the same moment get the
@@ -767,6 +770,8 @@ impl BatchRun {
         {
             retries.push(json!({"attempt": retry.attempt, "run_id": self.run_id}));
         }
+        let excess = retries.len().saturating_sub(MAX_LISTED_RETRIES);
+        retries.drain(..excess);
         if let Some(object) = summary.as_object_mut() {
             object.insert(RETRIES_FIELD.into(), retries.into());
         }
