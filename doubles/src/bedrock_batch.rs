@@ -222,6 +222,15 @@ impl BatchShared {
             .collect()
     }
 
+    /// The jobs created so far (for tests): (name, input URI, token).
+    pub(crate) fn inputs(&self) -> Vec<(String, String, Option<String>)> {
+        self.lock()
+            .jobs
+            .iter()
+            .map(|job| (job.name.clone(), job.input_uri.clone(), job.token.clone()))
+            .collect()
+    }
+
     fn update(&self, job_id: &str, change: impl FnOnce(&mut Job)) -> Option<Job> {
         let mut jobs = self.lock();
         let job = jobs.jobs.iter_mut().find(|job| job.id == job_id)?;

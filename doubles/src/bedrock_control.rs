@@ -148,6 +148,15 @@ impl BedrockControl {
             .map(|batch| batch.summary())
             .unwrap_or_default()
     }
+
+    /// The batch jobs created so far, in creation order: (job name, input S3 URI, the
+    /// `clientRequestToken` it was created with).
+    pub fn batch_job_inputs(&self) -> Vec<(String, String, Option<String>)> {
+        self.batch
+            .as_ref()
+            .map(|batch| batch.inputs())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for BedrockControl {

@@ -751,13 +751,22 @@ pub async fn export(
         config,
         models: builder.finish(),
     };
+    // What the run keeps beside the scores: a batch run's jobs and reason, and its retries.
+    let mut stored = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    if let Some(kept) = store
+        .run(owner, &outcome.run_id)
+        .await?
+        .and_then(|run| run.summary)
+        && let Some(object) = stored.as_object_mut()
+    {
+        for field in KEPT_SUMMARY_FIELDS {
+            if let Some(value) = kept.get(field) {
+                object.insert(field.to_owned(), value.clone());
+            }
+        }
+    }
     store
-        .finish_run(
-            owner,
-            &outcome.run_id,
-            outcome.status,
-            &serde_json::to_value(&summary).unwrap_or(Value::Null),
-        )
+        .finish_run(owner, &outcome.run_id, outcome.status, &stored)
         .await?;
     let summary_path = dir.join("summary.json");
     let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
@@ -769,6 +778,10 @@ pub async fn export(
         })?;
     Ok(summary)
 }
+
+/// The fields of a run's stored summary that [`export`] keeps when it stores the scores: a
+/// batch run's jobs (`batch`), why it failed (`error`) and its retries (`batch_retries`).
+const KEPT_SUMMARY_FIELDS: [&str; 3] = ["batch", "error", "batch_retries"];
 
 /// The summary table printed on stdout: one line per model × score, then per-model figures.
 pub fn render_table(summary: &Summary) -> String {

@@ -271,6 +271,9 @@ pub struct PriorAnswer {
     pub output_tokens: Option<u64>,
     /// Cost of the call.
     pub cost_usd: Option<f64>,
+    /// The judges' replies on the answer (reused only where the run says the judges and
+    /// rubric are the earlier run's, see [`External::reuse_verdicts`]).
+    pub judge_replies: Vec<JudgeReply>,
 }
 
 impl PriorAnswer {
@@ -287,6 +290,7 @@ impl PriorAnswer {
             input_tokens: row.input_tokens,
             output_tokens: row.output_tokens,
             cost_usd: row.cost_usd,
+            judge_replies: row.judge_replies.clone(),
         })
     }
 }
@@ -491,7 +495,7 @@ pub async fn run(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, prior, false, None).await
+    run_or_resume(plan, run_id, context, prior, false, RunSources::default()).await
 }
 
 /// Resumes run `run_id`, already stored and still `running` (its process died or handed it
@@ -502,19 +506,53 @@ pub async fn resume(
     run_id: &str,
     context: RunContext,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, None, true, None).await
+    run_or_resume(plan, run_id, context, None, true, RunSources::default()).await
+}
+
+/// Answers and judge replies obtained outside the runner, for [`resume_with_answers`].
+#[derive(Clone)]
+pub struct External {
+    /// The models' answers (Bedrock batch jobs' outputs).
+    pub answers: Arc<dyn AnswerSource>,
+    /// The judges' replies (a batch run's judge phase), if any.
+    pub verdicts: Option<Arc<dyn VerdictSource>>,
+    /// Successes of an earlier run to reuse (a retried run).
+    pub prior: Option<Arc<PriorResults>>,
+    /// Whether a reused answer keeps its judges' replies (the earlier run had the same judges
+    /// and rubric): nothing the earlier run computed is asked again.
+    pub reuse_verdicts: bool,
 }
 
 /// Like [`resume`] (only the pairs without a stored row), with the models' answers taken from
-/// `answers` where it has them (Bedrock batch jobs' outputs, see [`crate::batch`]); the other
-/// models are called as usual. The run must be stored already.
+/// `external.answers` where it has them (Bedrock batch jobs' outputs, see [`crate::batch`]),
+/// earlier successes from `external.prior`, and judge replies from `external.verdicts`; the
+/// other models and judges are called as usual. The run must be stored already.
 pub async fn resume_with_answers(
     plan: Arc<EvalPlan>,
     run_id: &str,
     context: RunContext,
-    answers: Arc<dyn AnswerSource>,
+    external: External,
 ) -> Result<RunOutcome, RunError> {
-    run_or_resume(plan, run_id, context, None, true, Some(answers)).await
+    let External {
+        answers,
+        verdicts,
+        prior,
+        reuse_verdicts,
+    } = external;
+    let sources = RunSources {
+        answers: Some(answers),
+        verdicts,
+        reuse_verdicts,
+    };
+    run_or_resume(plan, run_id, context, prior, true, sources).await
+}
+
+/// Where a run's answers and verdicts come from besides its own calls.
+#[derive(Default)]
+struct RunSources {
+    answers: Option<Arc<dyn AnswerSource>>,
+    verdicts: Option<Arc<dyn VerdictSource>>,
+    reuse_verdicts: bool,
 }
 
 async fn run_or_resume(
@@ -523,7 +561,11 @@ async fn run_or_resume(
     context: RunContext,
     prior: Option<Arc<PriorResults>>,
     resume: bool,
-    answers: Option<Arc<dyn AnswerSource>>,
+    RunSources {
+        answers,
+        verdicts,
+        reuse_verdicts,
+    }: RunSources,
 ) -> Result<RunOutcome, RunError> {
     validate(&plan)?;
     let started = Instant::now();
@@ -669,6 +711,7 @@ async fn run_or_resume(
                 let judges = judges.clone();
                 let prior = prior.clone();
                 let answers = answers.clone();
+                let verdicts = verdicts.clone();
                 let cancel = context.cancel.clone();
                 async move {
                     match work {
@@ -676,6 +719,8 @@ async fn run_or_resume(
                             let sources = Sources {
                                 prior: prior.as_deref(),
                                 answers: answers.as_deref(),
+                                verdicts: verdicts.as_deref(),
+                                reuse_verdicts,
                             };
                             Ok(evaluate(&plan, &callers, &judges, sources, work, &cancel).await)
                         }
@@ -978,14 +1023,41 @@ async fn evaluate(
                             Err(Some(error)) => row.error = Some(error),
                         }
                     }
+                    MetricName::QaAccuracyByLlm
+                        if sources.reuse_verdicts
+                            && let Some(previous) = reused
+                            && same_judges(&previous.judge_replies, judges) =>
+                    {
+                        let verdicts: Vec<f64> = previous
+                            .judge_replies
+                            .iter()
+                            .map(|reply| reply.verdict)
+                            .collect();
+                        row.judge_replies = previous.judge_replies.clone();
+                        row.scores.push(Score {
+                            name: MetricName::QaAccuracyByLlm.as_str().to_string(),
+                            value: ScoreValue::Float(judge_score(&verdicts)),
+                        });
+                    }
                     MetricName::QaAccuracyByLlm => {
-                        match judge(plan, judges, &rendered.text, &output, target, cancel).await {
-                            Ok((replies, score)) => {
+                        let pair = (model_order, row.position);
+                        let asked = judge(
+                            plan,
+                            judges,
+                            (sources.verdicts, pair),
+                            (&rendered.text, &output, target),
+                            cancel,
+                        );
+                        match asked.await {
+                            Ok((replies, score, cost)) => {
                                 row.judge_replies = replies;
                                 row.scores.push(score);
+                                if let Some(cost) = cost {
+                                    *row.cost_usd.get_or_insert(0.0) += cost;
+                                }
                             }
-                            Err(CallError::Cancelled) => return None,
-                            Err(error) => row.error = Some(format!("judge {error}")),
+                            Err(None) => return None,
+                            Err(Some(error)) => row.error = Some(format!("judge {error}")),
                         }
                     }
                     metric => {
@@ -1114,6 +1186,8 @@ async fn perturbed_answers(
 struct Sources<'a> {
     prior: Option<&'a PriorResults>,
     answers: Option<&'a dyn AnswerSource>,
+    verdicts: Option<&'a dyn VerdictSource>,
+    reuse_verdicts: bool,
 }
 
 /// A model's answer obtained outside the runner (a Bedrock batch job's output record).
@@ -1138,35 +1212,80 @@ pub trait AnswerSource: Send + Sync {
     -> Option<Result<ExternalAnswer, String>>;
 }
 
-/// Asks every judge; returns the raw replies and the record's `qa_accuracy_by_llm` score.
+/// Whether `replies` are one reply of each of `judges`, in order.
+fn same_judges(replies: &[JudgeReply], judges: &[Caller]) -> bool {
+    replies.len() == judges.len()
+        && replies
+            .iter()
+            .zip(judges)
+            .all(|(reply, judge)| reply.judge == judge.client().label)
+}
+
+/// Judges' replies obtained outside the runner (the judge phase of a Bedrock batch run), by
+/// (judge position, column order, selection position): `None` means "ask the judge as usual",
+/// `Some(Err(message))` fails the record's judging with `message`.
+pub trait VerdictSource: Send + Sync {
+    /// The reply of judge `judge` on the answer of column `model_order` for the record at
+    /// `position`, taken out of the source (each is asked for once).
+    fn reply(
+        &self,
+        judge: usize,
+        model_order: usize,
+        position: usize,
+    ) -> Option<Result<ExternalAnswer, String>>;
+}
+
+/// Asks every judge (or takes its reply from `verdicts`, for the pair `(column order,
+/// position)`); returns the raw replies, the record's `qa_accuracy_by_llm` score and the cost of
+/// the replies that came from `verdicts` (priced where they were obtained). The error is why
+/// judging failed (`None`: cancelled).
 async fn judge(
     plan: &EvalPlan,
     judges: &[Caller],
-    question: &str,
-    model_answer: &str,
-    reference: &str,
+    (verdicts, (model_order, position)): (Option<&dyn VerdictSource>, (usize, usize)),
+    (question, model_answer, reference): (&str, &str, &str),
     cancel: &CancellationToken,
-) -> Result<(Vec<JudgeReply>, Score), CallError> {
-    let (text, messages) = plan.rubric.render_text(question, model_answer, reference)?;
-    let calls = judges.iter().map(|judge| {
+) -> Result<(Vec<JudgeReply>, Score, Option<f64>), Option<String>> {
+    let (text, messages) = plan
+        .rubric
+        .render_text(question, model_answer, reference)
+        .map_err(|error| Some(CallError::from(error).to_string()))?;
+    let calls = judges.iter().enumerate().map(|(judge_idx, judge)| {
+        let external =
+            verdicts.and_then(|verdicts| verdicts.reply(judge_idx, model_order, position));
         let request = judge.request(messages.clone(), text.clone());
         async move {
-            let outcome = judge.call(&request, cancel).await?;
-            let reply = outcome.generation.text;
-            Ok::<_, CallError>(JudgeReply {
-                judge: judge.client().label.clone(),
-                verdict: parse_verdict(&reply),
-                reply,
-            })
+            let (reply, cost) = match external {
+                Some(Ok(answer)) => (answer.text, answer.cost_usd),
+                Some(Err(message)) => return Err(Some(message)),
+                None => match judge.call(&request, cancel).await {
+                    Ok(outcome) => (outcome.generation.text, None),
+                    Err(CallError::Cancelled) => return Err(None),
+                    Err(error) => return Err(Some(error.to_string())),
+                },
+            };
+            Ok::<_, Option<String>>((
+                JudgeReply {
+                    judge: judge.client().label.clone(),
+                    verdict: parse_verdict(&reply),
+                    reply,
+                },
+                cost,
+            ))
         }
     });
-    let replies = futures::future::try_join_all(calls).await?;
+    let answered = futures::future::try_join_all(calls).await?;
+    let cost = answered
+        .iter()
+        .filter_map(|(_, cost)| *cost)
+        .reduce(|a, b| a + b);
+    let replies: Vec<JudgeReply> = answered.into_iter().map(|(reply, _)| reply).collect();
     let verdicts: Vec<f64> = replies.iter().map(|reply| reply.verdict).collect();
     let score = Score {
         name: MetricName::QaAccuracyByLlm.as_str().to_string(),
         value: ScoreValue::Float(judge_score(&verdicts)),
     };
-    Ok((replies, score))
+    Ok((replies, score, cost))
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The CLI of batch runs: `llm-eval eval --mode batch` (its flags, flattened into `eval`'s) and
+//! The CLI of batch runs: `llm-eval eval --mode batch` (its flags, flattened into `eval`'s,
+//! `--judge-mode` included), the numbering of `--retry-failed RUN` of a batch run, and
 //! `llm-eval runs watch RUN`, which picks up a batch run submitted with `--detach` (or whose
 //! process died) and finishes it. A thin layer over [`engine::batch`]; it owns no AWS call.
 
@@ -11,7 +12,9 @@ use clap::{Args, Subcommand};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use engine::batch::{BatchClients, BatchRun, BatchSettings, BatchState, RunMode};
+use engine::batch::{
+    BatchClients, BatchRun, BatchSettings, BatchState, JudgeMode, RetryOf, RetryStart, RunMode,
+};
 use engine::catalog::Catalog;
 use engine::output;
 use engine::plan::{self, EvalRequest};
@@ -27,9 +30,16 @@ use crate::cli::Exit;
 pub struct BatchArgs {
     /// How the models are called: `online` (from this process) or `batch` (Amazon Bedrock
     /// batch inference jobs: about half the price, results in hours; Bedrock models with a
-    /// batch price in the catalog only).
-    #[arg(long, default_value = "online", value_name = "online|batch")]
-    pub mode: RunMode,
+    /// batch price in the catalog only) [default: online; with --retry-failed: the earlier
+    /// run's mode, so the failed records of a batch run go out as a new batch job when there
+    /// are at least 100 of a model].
+    #[arg(long, value_name = "online|batch")]
+    pub mode: Option<RunMode>,
+    /// Batch mode: how the qa_accuracy_by_llm judges are asked: `batch` (a second phase of
+    /// batch jobs over the answers, at the judge's batch price) or `online` (from this
+    /// process) [default: batch].
+    #[arg(long, value_name = "batch|online")]
+    pub judge_mode: Option<JudgeMode>,
     /// Batch mode: the S3 bucket of the jobs' inputs and outputs.
     #[arg(long, env = "LLM_EVAL_BATCH_BUCKET")]
     pub batch_bucket: Option<String>,
@@ -137,6 +147,7 @@ fn settings(args: &BatchArgs) -> anyhow::Result<BatchSettings> {
 /// Checks the batch flags and the plan's models before anything is written.
 pub async fn prepare(
     args: &BatchArgs,
+    judge_mode: JudgeMode,
     plan: Arc<EvalPlan>,
     catalog: &Catalog,
     run_id: &str,
@@ -144,9 +155,27 @@ pub async fn prepare(
 ) -> anyhow::Result<BatchRun> {
     let settings = settings(args)?;
     let clients = BatchClients::from_env().await;
-    Ok(BatchRun::new(
-        plan, catalog, run_id, context, clients, settings,
-    )?)
+    Ok(
+        BatchRun::new(plan, catalog, run_id, context, clients, settings)?
+            .with_judge_mode(judge_mode)?,
+    )
+}
+
+/// Numbers `--retry-failed RUN --mode batch`: the next retry of the stored batch run `run`, or
+/// an error naming the retry of it that is still running (a second one would pay for the same
+/// records twice).
+pub async fn number_retry(run: &str, store: &SharedStore) -> anyhow::Result<RetryOf> {
+    if std::path::Path::new(run).is_dir() {
+        bail!(
+            "--retry-failed {run} --mode batch: name the earlier run by its id (a batch retry reads the earlier run from the store)"
+        );
+    }
+    match engine::batch::start_retry(store, &UserId::local(), run).await? {
+        RetryStart::New(retry) => Ok(retry),
+        RetryStart::InFlight(retry) => bail!(
+            "--retry-failed {run}: its retry `{retry}` is still running; `llm-eval runs watch {retry}` follows it"
+        ),
+    }
 }
 
 /// Prints a line on stderr each time the jobs' status changes (for logs and non-terminals;

@@ -197,7 +197,8 @@ pub struct EvalArgs {
     /// Re-run only the records that failed (or are missing) in an earlier run: a run id in the
     /// store or the --out directory of that run. The dataset, template, models, metrics and
     /// parameters are the earlier run's unless given again. Earlier answers to the same
-    /// prompt and reference are reused and scored with this run's metrics.
+    /// prompt and reference are reused and scored with this run's metrics. A batch run's
+    /// retry is a batch run (its failed records as new jobs; online below 100 a model).
     #[arg(long, value_name = "RUN")]
     pub retry_failed: Option<String>,
     /// A model catalog file (TOML) overriding or extending the built-in one.
@@ -891,9 +892,41 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     }
     let mut plan = Arc::unwrap_or_clone(plan);
     plan.estimated_cost_usd = estimate.total_usd;
-    let prior = match &args.retry_failed {
-        Some(run) => Some(Arc::new(load_prior(run, &store).await?)),
+    // A retry runs as the run it retries did (its mode, its judges' mode), unless --mode and
+    // --judge-mode say otherwise.
+    let stored = match &args.retry_failed {
+        Some(run) => Some(stored_config(run, &store).await?),
         None => None,
+    };
+    let stored_text = |key: &str| {
+        stored
+            .as_ref()
+            .and_then(|config| config.get(key))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    let mode = args
+        .batch
+        .mode
+        .or_else(|| stored_text("mode").and_then(|mode| mode.parse().ok()))
+        .unwrap_or_default();
+    // A batch run stored before judges had a batch phase asked them online.
+    let judge_mode = args.batch.judge_mode.unwrap_or_else(|| {
+        match (stored_text("mode"), stored_text("judge_mode")) {
+            (_, Some(judge_mode)) => judge_mode.parse().unwrap_or_default(),
+            (Some(mode), None) if mode == RunMode::Batch.as_str() => {
+                engine::batch::JudgeMode::Online
+            }
+            _ => engine::batch::JudgeMode::default(),
+        }
+    });
+    if mode == RunMode::Online && args.batch.judge_mode.is_some() {
+        bail!("--judge-mode is a setting of batch runs (--mode batch)");
+    }
+    // A batch retry reads the earlier run's answers itself (and so does whoever finishes it).
+    let prior = match &args.retry_failed {
+        Some(run) if mode == RunMode::Online => Some(Arc::new(load_prior(run, &store).await?)),
+        _ => None,
     };
     let cache = if args.no_cache {
         None
@@ -940,17 +973,25 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
     };
     let columns = plan.columns();
     let plan = Arc::new(plan);
-    let outcome = match args.batch.mode {
+    let outcome = match mode {
         RunMode::Online => runner::run(plan.clone(), &run_id, context, prior).await?,
         RunMode::Batch => {
-            if args.retry_failed.is_some() {
-                bail!(
-                    "--retry-failed runs online: drop --mode batch (the earlier answers are reused, the failed records are asked again)"
-                );
+            let retry = match &args.retry_failed {
+                Some(run) => Some(crate::batch_cli::number_retry(run, &store).await?),
+                None => None,
+            };
+            let mut batch = crate::batch_cli::prepare(
+                &args.batch,
+                judge_mode,
+                plan.clone(),
+                &catalog,
+                &run_id,
+                context,
+            )
+            .await?;
+            if let Some(retry) = retry {
+                batch = batch.with_retry(retry);
             }
-            let batch =
-                crate::batch_cli::prepare(&args.batch, plan.clone(), &catalog, &run_id, context)
-                    .await?;
             let lines = (bar.is_none() && !args.quiet)
                 .then(|| crate::batch_cli::spawn_status_lines(events.subscribe()));
             if args.batch.detach {
@@ -991,7 +1032,7 @@ async fn eval(args: EvalArgs) -> anyhow::Result<Exit> {
         );
         return Ok(Exit::Cancelled);
     }
-    if args.batch.mode == RunMode::Batch
+    if mode == RunMode::Batch
         && let Some(error) = crate::batch_cli::report(&store, &UserId::local(), &run_id).await?
     {
         eprintln!("error: {error}");

@@ -26,7 +26,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use engine::batch::{BatchClients, BatchError, BatchRun, BatchSettings};
+use engine::batch::{BatchClients, BatchError, BatchRun, BatchSettings, JudgeMode, RetryOf};
 use engine::cache::ResponseCache;
 use engine::catalog::Catalog;
 use engine::output::{Summary, SummaryBuilder};
@@ -73,6 +73,16 @@ pub struct BatchEnv {
     pub settings: BatchSettings,
     /// The catalog (batch prices).
     pub catalog: Arc<Catalog>,
+}
+
+/// How a new batch run starts: how its judges are asked, and the run whose failed records it
+/// retries (a run picked up again reads both from its stored configuration).
+#[derive(Debug, Clone, Default)]
+pub struct BatchStart {
+    /// Judges in a second batch phase, or online.
+    pub judge_mode: JudgeMode,
+    /// The run retried, numbered by [`engine::batch::start_retry`].
+    pub retry: Option<RetryOf>,
 }
 
 /// How a launched run executes.
@@ -173,6 +183,7 @@ impl RunRegistry {
         owner: UserId,
         run_id: String,
         plan: Arc<EvalPlan>,
+        start: BatchStart,
     ) -> Result<(), StartError> {
         if self.batch.is_none() {
             return Err(StartError::NoBatch);
@@ -184,7 +195,7 @@ impl RunRegistry {
             run_id,
             plan,
             None,
-            Kind::Batch { submit: true },
+            (Kind::Batch { submit: true }, start),
         )
         .await
     }
@@ -208,7 +219,7 @@ impl RunRegistry {
             run_id,
             plan,
             None,
-            Kind::Batch { submit: false },
+            (Kind::Batch { submit: false }, BatchStart::default()),
         )
         .await
     }
@@ -230,8 +241,16 @@ impl RunRegistry {
         plan: Arc<EvalPlan>,
         prior: Option<Arc<PriorResults>>,
     ) -> Result<(), StartError> {
-        self.launch(store, cache, owner, run_id, plan, prior, Kind::Run)
-            .await
+        self.launch(
+            store,
+            cache,
+            owner,
+            run_id,
+            plan,
+            prior,
+            (Kind::Run, BatchStart::default()),
+        )
+        .await
     }
 
     /// Resumes a stored, still running run of `owner` whose lease this process has just taken
@@ -244,8 +263,16 @@ impl RunRegistry {
         run_id: String,
         plan: Arc<EvalPlan>,
     ) -> Result<(), StartError> {
-        self.launch(store, cache, owner, run_id, plan, None, Kind::Resume)
-            .await
+        self.launch(
+            store,
+            cache,
+            owner,
+            run_id,
+            plan,
+            None,
+            (Kind::Resume, BatchStart::default()),
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -257,7 +284,7 @@ impl RunRegistry {
         run_id: String,
         plan: Arc<EvalPlan>,
         prior: Option<Arc<PriorResults>>,
-        kind: Kind,
+        (kind, batch_start): (Kind, BatchStart),
     ) -> Result<(), StartError> {
         if self.shutting_down.is_cancelled() {
             return Err(StartError::ShuttingDown);
@@ -322,7 +349,7 @@ impl RunRegistry {
                         plan.clone(),
                         &task_run_id,
                         context,
-                        submit,
+                        submit.then_some(batch_start),
                         move || {
                             shutting_down.is_cancelled()
                                 || batch_lost.load(std::sync::atomic::Ordering::SeqCst)
@@ -643,19 +670,20 @@ async fn keeping_batch_state(
     }
 }
 
-/// A batch run's task: submits (or picks up) its jobs, waits, scores and stores. `leave` says
-/// when a cancel means "leave the jobs to another task" rather than "stop them".
+/// A batch run's task: submits its jobs (`submit`: how it starts) or picks up the ones it
+/// has, waits, scores and stores. `leave` says when a cancel means "leave the jobs to another
+/// task" rather than "stop them".
 async fn run_batch(
     env: Option<Arc<BatchEnv>>,
     plan: Arc<EvalPlan>,
     run_id: &str,
     context: RunContext,
-    submit: bool,
+    submit: Option<BatchStart>,
     leave: impl Fn() -> bool + Send + Sync + 'static,
 ) -> Result<RunOutcome, StartError> {
     let env = env.ok_or(StartError::NoBatch)?;
     let (store, owner) = (context.store.clone(), context.owner.clone());
-    let batch = BatchRun::new(
+    let mut batch = BatchRun::new(
         plan,
         &env.catalog,
         run_id,
@@ -664,10 +692,15 @@ async fn run_batch(
         env.settings.clone(),
     )?
     .leave_when(leave);
-    let outcome = if submit {
-        batch.run().await
-    } else {
-        batch.finish().await
+    let outcome = match submit {
+        Some(start) => {
+            batch = batch.with_judge_mode(start.judge_mode)?;
+            if let Some(retry) = start.retry {
+                batch = batch.with_retry(retry);
+            }
+            batch.run().await
+        }
+        None => batch.finish().await,
     };
     match outcome {
         Ok(outcome) => Ok(outcome),

@@ -1,7 +1,8 @@
 //! The pure rules of batch jobs: Bedrock's quotas on a job's records and file size, how a
 //! model's selected records are cut into jobs, and the names a run gives its jobs, their
-//! records and their idempotency tokens (all derived from the run, never random, so a
-//! restarted process names the same jobs). No IO, no clock.
+//! records and their idempotency tokens (all derived from the run, the phase (answers or a
+//! judge's verdicts) and the retry attempt, never random, so a restarted process names the
+//! same jobs). No IO, no clock.
 
 /// The fewest records a Bedrock batch job takes (fewer: the model runs online).
 pub const MIN_RECORDS_PER_JOB: usize = 100;
@@ -40,19 +41,70 @@ fn clean(run_id: &str) -> String {
         .collect()
 }
 
-/// The name of job `chunk` of model `model_order` (at most 63 characters, Bedrock's pattern).
-pub fn job_name(run_id: &str, model_order: usize, chunk: usize) -> String {
-    let suffix = format!("-m{model_order}-c{chunk}");
-    let mut base = format!("llm-eval-{}", clean(run_id));
+/// What a job's requests are: the models' answers, or judge `judge`'s verdicts on them (a
+/// batch run's second phase). Part of every name, token and key of the job, so the phases of a
+/// run never share one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Phase {
+    /// The models' answers.
+    #[default]
+    Answers,
+    /// The verdicts of the run's judge at this position.
+    Judge {
+        /// The judge's position in the run.
+        judge: usize,
+    },
+}
+
+impl Phase {
+    /// The part of names and keys that tells the phase: empty for answers (the names runs had
+    /// before judges ran in batch), `j{judge}` for a judge.
+    fn tag(self) -> String {
+        match self {
+            Phase::Answers => String::new(),
+            Phase::Judge { judge } => format!("j{judge}"),
+        }
+    }
+
+    /// `answers` or `judges`, for progress lines.
+    pub fn label(self) -> &'static str {
+        match self {
+            Phase::Answers => "answers",
+            Phase::Judge { .. } => "judges",
+        }
+    }
+}
+
+/// The scope a retry's jobs are named in: `{root}-r{attempt}`, where `root` is the run the
+/// retries started from. Two retries of the same attempt (a retry created twice) name the same
+/// jobs, so the second create gets the first's job; the next attempt names new ones.
+pub fn retry_scope(root: &str, attempt: u32) -> String {
+    format!("{root}-r{attempt}")
+}
+
+/// The name of job `chunk` of column `model_order` in `phase` of the run (or retry) `scope`
+/// (at most 63 characters, Bedrock's pattern).
+pub fn job_name(scope: &str, phase: Phase, model_order: usize, chunk: usize) -> String {
+    let tag = phase.tag();
+    let tag = if tag.is_empty() {
+        tag
+    } else {
+        format!("-{tag}")
+    };
+    let suffix = format!("{tag}-m{model_order}-c{chunk}");
+    let mut base = format!("llm-eval-{}", clean(scope));
     base.truncate(63 - suffix.len().min(40));
     format!("{}{suffix}", base.trim_end_matches('-'))
 }
 
-/// The `clientRequestToken` of job `chunk` of model `model_order`: the same (run, model,
-/// chunk) always gives the same token, so a create that is retried (after a timeout, a
-/// throttle, or a restart) returns the job already created instead of starting a second one.
+/// The `clientRequestToken` of job `chunk` of column `model_order` in `phase` of `scope`: the
+/// same (scope, phase, column, model, chunk) always gives the same token, so a create that is
+/// retried (after a timeout, a throttle, or a restart) returns the job already created instead
+/// of starting a second one.
 pub fn client_request_token(
-    run_id: &str,
+    scope: &str,
+    phase: Phase,
     model_order: usize,
     model_id: &str,
     chunk: usize,
@@ -63,29 +115,48 @@ pub fn client_request_token(
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    let mut token = format!("{}-m{model_order}-{hash:016x}-c{chunk}", clean(run_id));
+    let tag = phase.tag();
+    let tag = if tag.is_empty() {
+        tag
+    } else {
+        format!("-{tag}")
+    };
+    let mut token = format!("{}{tag}-m{model_order}-{hash:016x}-c{chunk}", clean(scope));
     token.truncate(256);
     token
 }
 
-/// The S3 key prefix of a run's batch objects: `{prefix}/{run_id}`.
-pub fn run_prefix(prefix: &str, run_id: &str) -> String {
+/// The S3 key prefix of a run's (or retry's) batch objects: `{prefix}/{scope}`.
+pub fn run_prefix(prefix: &str, scope: &str) -> String {
     let prefix = prefix.trim_matches('/');
     if prefix.is_empty() {
-        clean(run_id)
+        clean(scope)
     } else {
-        format!("{prefix}/{}", clean(run_id))
+        format!("{prefix}/{}", clean(scope))
     }
 }
 
-/// The input object key of job `chunk` of model `model_order`.
-pub fn input_key(run_prefix: &str, model_order: usize, chunk: usize) -> String {
-    format!("{run_prefix}/m{model_order}/c{chunk}/input.jsonl")
+fn phase_dir(run_prefix: &str, phase: Phase) -> String {
+    match phase {
+        Phase::Answers => run_prefix.to_owned(),
+        phase => format!("{run_prefix}/{}", phase.tag()),
+    }
 }
 
-/// The output prefix (ends in `/`) of job `chunk` of model `model_order`.
-pub fn output_prefix(run_prefix: &str, model_order: usize, chunk: usize) -> String {
-    format!("{run_prefix}/m{model_order}/c{chunk}/output/")
+/// The input object key of job `chunk` of column `model_order` in `phase`.
+pub fn input_key(run_prefix: &str, phase: Phase, model_order: usize, chunk: usize) -> String {
+    format!(
+        "{}/m{model_order}/c{chunk}/input.jsonl",
+        phase_dir(run_prefix, phase)
+    )
+}
+
+/// The output prefix (ends in `/`) of job `chunk` of column `model_order` in `phase`.
+pub fn output_prefix(run_prefix: &str, phase: Phase, model_order: usize, chunk: usize) -> String {
+    format!(
+        "{}/m{model_order}/c{chunk}/output/",
+        phase_dir(run_prefix, phase)
+    )
 }
 
 #[cfg(test)]
@@ -123,24 +194,40 @@ mod tests {
     #[test]
     fn names_are_deterministic_and_valid() {
         let run = "20261207T015510Z-ab12";
-        let name = job_name(run, 1, 3);
+        let answers = Phase::Answers;
+        let judge = Phase::Judge { judge: 1 };
+        let name = job_name(run, answers, 1, 3);
         assert_eq!(name, "llm-eval-20261207T015510Z-ab12-m1-c3");
-        assert_eq!(job_name(&"x".repeat(200), 12, 345).len(), 63);
-        let token = client_request_token(run, 0, "anthropic.claude-3-haiku-20240307-v1:0", 0);
         assert_eq!(
-            token,
-            client_request_token(run, 0, "anthropic.claude-3-haiku-20240307-v1:0", 0)
+            job_name(&retry_scope(run, 2), judge, 1, 3),
+            "llm-eval-20261207T015510Z-ab12-r2-j1-m1-c3"
         );
-        assert_ne!(
-            token,
-            client_request_token(run, 0, "amazon.nova-lite-v1:0", 0)
-        );
-        assert_ne!(
-            token,
-            client_request_token(run, 0, "anthropic.claude-3-haiku-20240307-v1:0", 1)
-        );
+        assert_eq!(job_name(&"x".repeat(200), answers, 12, 345).len(), 63);
+        assert_eq!(job_name(&"x".repeat(200), judge, 12, 345).len(), 63);
+        let haiku = "anthropic.claude-3-haiku-20240307-v1:0";
+        let token = client_request_token(run, answers, 0, haiku, 0);
+        assert_eq!(token, client_request_token(run, answers, 0, haiku, 0));
+        let others = [
+            client_request_token(run, answers, 0, "amazon.nova-lite-v1:0", 0),
+            client_request_token(run, answers, 0, haiku, 1),
+            client_request_token(run, judge, 0, haiku, 0),
+            client_request_token(&retry_scope(run, 1), answers, 0, haiku, 0),
+            client_request_token(&retry_scope(run, 2), answers, 0, haiku, 0),
+        ];
+        for (i, other) in others.iter().enumerate() {
+            assert_ne!(&token, other);
+            assert!(
+                others[i + 1..].iter().all(|later| later != other),
+                "{other}"
+            );
+        }
         assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         assert_eq!(run_prefix("/batch/", run), "batch/20261207T015510Z-ab12");
-        assert_eq!(input_key("p/r", 0, 2), "p/r/m0/c2/input.jsonl".to_string());
+        assert_eq!(
+            input_key("p/r", answers, 0, 2),
+            "p/r/m0/c2/input.jsonl".to_string()
+        );
+        assert_eq!(input_key("p/r", judge, 0, 2), "p/r/j1/m0/c2/input.jsonl");
+        assert_eq!(output_prefix("p/r", judge, 0, 2), "p/r/j1/m0/c2/output/");
     }
 }

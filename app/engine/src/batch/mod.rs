@@ -14,9 +14,19 @@
 //! picks the run up again after a restart repeats nothing.
 //!
 //! A model with fewer than 100 selected records runs online in the same run (and the run's
-//! state says so); so do the records of a chunk left under 100 by the 1 GB limit. Judges run
-//! online. Failed, Expired and Stopped jobs end the run with the reason; the records they
-//! processed are kept, the others are stored as failed with the job's reason.
+//! state says so); so do the records of a chunk left under 100 by the 1 GB limit. Failed,
+//! Expired and Stopped jobs end the run with the reason; the records they processed are kept,
+//! the others are stored as failed with the job's reason.
+//!
+//! Judges ([`JudgeMode::Batch`], the default): once the answers are in, each judge's prompts
+//! over them go out as a second phase of jobs (of the judge model, same chunking and minimum,
+//! names and keys tagged `j{judge}`), and the runner takes the verdicts from their outputs;
+//! [`JudgeMode::Online`] asks the judges from this process as online runs do.
+//!
+//! A retry of a batch run's failed records ([`BatchRun::with_retry`], [`start_retry`]) is a
+//! new batch run that copies every reusable answer of the earlier run and sends only the rest
+//! as jobs named in the retry's scope (`{run}-r{attempt}`): the same attempt names the same
+//! jobs (a retry created twice starts one set), the next attempt new ones.
 //!
 //! This module talks to AWS only through [`aws`]; it knows nothing about pages or the CLI.
 
@@ -39,7 +49,7 @@ pub use aws::BatchClients;
 use crate::catalog::{BatchPrice, Catalog};
 use crate::dataset::{DatasetError, reference_text};
 use crate::progress::ProgressEvent;
-use crate::runner::{self, EvalPlan, RunContext, RunError, RunOutcome};
+use crate::runner::{self, EvalPlan, PriorAnswer, PriorResults, RunContext, RunError, RunOutcome};
 use store::{RunStatus, StoreError};
 
 /// How a run calls its models.
@@ -79,6 +89,129 @@ impl std::fmt::Display for RunMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// How the judges of a batch run are asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JudgeMode {
+    /// A second phase of batch jobs over the answers (the default for batch runs).
+    #[default]
+    Batch,
+    /// From this process, as online runs do.
+    Online,
+}
+
+impl JudgeMode {
+    /// `batch` or `online`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JudgeMode::Batch => "batch",
+            JudgeMode::Online => "online",
+        }
+    }
+}
+
+impl std::str::FromStr for JudgeMode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<JudgeMode, String> {
+        match text.trim() {
+            "batch" => Ok(JudgeMode::Batch),
+            "online" => Ok(JudgeMode::Online),
+            other => Err(format!("unknown judge mode `{other}` (batch, online)")),
+        }
+    }
+}
+
+impl std::fmt::Display for JudgeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A retry of an earlier batch run's failed records, as [`start_retry`] numbers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryOf {
+    /// The run retried.
+    pub run_id: String,
+    /// Its retry number (1 for the first retry of that run).
+    pub attempt: u32,
+}
+
+impl RetryOf {
+    /// The scope the retry's jobs are named in.
+    pub fn scope(&self) -> String {
+        chunk::retry_scope(&self.run_id, self.attempt)
+    }
+}
+
+/// What [`start_retry`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetryStart {
+    /// A retry of the run is still running: this run id (nothing new is started).
+    InFlight(String),
+    /// Start this retry.
+    New(RetryOf),
+}
+
+/// The field of a run's summary that lists its batch retries (`[{"attempt", "run_id"}]`).
+const RETRIES_FIELD: &str = "batch_retries";
+/// The most retries a run's summary lists (the latest; the attempt numbers go on from the
+/// highest kept).
+const MAX_LISTED_RETRIES: usize = 100;
+
+/// Numbers a batch retry of run `run_id`: the retry still running, if one is (a second click,
+/// a command run twice), or the next attempt. Two retries numbered at the same moment get the
+/// same attempt, so their jobs are the same jobs ([`chunk::retry_scope`]).
+pub async fn start_retry(
+    store: &store::SharedStore,
+    owner: &store::UserId,
+    run_id: &str,
+) -> Result<RetryStart, BatchError> {
+    let run = store
+        .run(owner, run_id)
+        .await?
+        .ok_or_else(|| StoreError::UnknownRun {
+            run_id: run_id.to_owned(),
+        })?;
+    if run.status == RunStatus::Running {
+        return Err(BatchError::StillRunning(run_id.to_owned()));
+    }
+    let retries = retries_of(run.summary.as_ref());
+    if let Some((_, last)) = retries.last()
+        && let Some(retry) = store.run(owner, last).await?
+        && retry.status == RunStatus::Running
+    {
+        return Ok(RetryStart::InFlight(last.clone()));
+    }
+    let attempt = retries
+        .iter()
+        .map(|(attempt, _)| *attempt)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    Ok(RetryStart::New(RetryOf {
+        run_id: run_id.to_owned(),
+        attempt,
+    }))
+}
+
+/// The retries a run's summary lists: (attempt, run id).
+fn retries_of(summary: Option<&Value>) -> Vec<(u32, String)> {
+    summary
+        .and_then(|summary| summary.get(RETRIES_FIELD))
+        .and_then(Value::as_array)
+        .map(|retries| {
+            retries
+                .iter()
+                .filter_map(|retry| {
+                    let attempt = u32::try_from(retry.get("attempt")?.as_u64()?).ok()?;
+                    Some((attempt, retry.get("run_id")?.as_str()?.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Where batch objects go, which role Bedrock assumes, and how long to wait.
@@ -182,6 +315,9 @@ pub enum BatchError {
     /// The dataset changed since the jobs' inputs were written from it.
     #[error("{}: the dataset changed since the batch inputs were written from it; its answers cannot be joined to its records", .0.display())]
     DatasetChanged(PathBuf),
+    /// A retry was asked of a run that is still running.
+    #[error("run `{0}` is still going; retry its failed records once it ends")]
+    StillRunning(String),
     /// The run is not a batch run of this store.
     #[error("run `{0}` is not a batch run (no batch state is stored with it)")]
     NotBatch(String),
@@ -210,6 +346,9 @@ pub enum BatchError {
 pub struct OnlinePart {
     /// The model's position in the run.
     pub model_order: usize,
+    /// The answers, or a judge's verdicts on them.
+    #[serde(default)]
+    pub phase: chunk::Phase,
     /// First and last selection position concerned (inclusive).
     pub first: usize,
     /// Last selection position concerned.
@@ -221,9 +360,12 @@ pub struct OnlinePart {
 /// One job of a run, as stored with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobState {
-    /// The model's position in the run.
+    /// The column's position in the run (the answers judged, in the judge phase).
     pub model_order: usize,
-    /// The model's label.
+    /// The answers, or a judge's verdicts on them.
+    #[serde(default)]
+    pub phase: chunk::Phase,
+    /// The label of the model the job runs (the judge's, in the judge phase).
     pub model: String,
     /// The chunk number.
     pub chunk: usize,
@@ -299,14 +441,36 @@ pub struct BatchState {
     /// The version of the dataset the inputs were written from (size and digest).
     #[serde(default)]
     pub dataset_version: String,
+    /// Whether the judges' verdicts go through a second phase of jobs.
+    #[serde(default)]
+    pub judge_phase: bool,
+    /// Whether every job of the judge phase was created.
+    #[serde(default)]
+    pub judges_submitted: bool,
 }
 
 impl BatchState {
-    /// Records processed and records in jobs, over every job.
+    /// The phase the run is in: the judges' once their jobs are created.
+    pub fn phase(&self) -> &'static str {
+        if self.judges_submitted {
+            "judges"
+        } else {
+            "answers"
+        }
+    }
+
+    fn in_phase(&self, job: &JobState) -> bool {
+        (job.phase != chunk::Phase::Answers) == self.judges_submitted
+    }
+
+    /// Records processed and records in jobs, over the jobs of the current phase.
     pub fn counts(&self) -> (u64, u64) {
-        self.jobs.iter().fold((0, 0), |(processed, total), job| {
-            (processed + job.processed, total + job.records as u64)
-        })
+        self.jobs
+            .iter()
+            .filter(|job| self.in_phase(job))
+            .fold((0, 0), |(processed, total), job| {
+                (processed + job.processed, total + job.records as u64)
+            })
     }
 
     /// The state stored with a run (`summary.batch`), if it is a batch run.
@@ -316,10 +480,13 @@ impl BatchState {
             .and_then(|state| serde_json::from_value(state.clone()).ok())
     }
 
-    /// A one-line account of the jobs for progress lines: `2 jobs: 1 InProgress, 1 Completed`.
+    /// A one-line account of the current phase's jobs for progress lines: `2 jobs: 1
+    /// InProgress, 1 Completed`, after the phase (`answers: `, `judges: `) when the judges
+    /// have a phase of their own.
     pub fn status_line(&self) -> String {
         let mut statuses: Vec<(&str, usize)> = Vec::new();
-        for job in &self.jobs {
+        let jobs: Vec<&JobState> = self.jobs.iter().filter(|job| self.in_phase(job)).collect();
+        for job in &jobs {
             match statuses
                 .iter_mut()
                 .find(|(status, _)| *status == job.status)
@@ -332,7 +499,12 @@ impl BatchState {
             .iter()
             .map(|(status, count)| format!("{count} {status}"))
             .collect();
-        format!("{} jobs: {}", self.jobs.len(), parts.join(", "))
+        let phase = if self.judge_phase {
+            format!("{}: ", self.phase())
+        } else {
+            String::new()
+        };
+        format!("{phase}{} jobs: {}", jobs.len(), parts.join(", "))
     }
 }
 
@@ -344,6 +516,10 @@ pub struct BatchRun {
     clients: BatchClients,
     settings: BatchSettings,
     prices: Vec<BatchPrice>,
+    /// Each judge's batch price, or why it has none.
+    judge_prices: Vec<Result<BatchPrice, String>>,
+    judge_mode: JudgeMode,
+    retry: Option<RetryOf>,
     leave: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
 }
 
@@ -352,13 +528,79 @@ impl std::fmt::Debug for BatchRun {
         f.debug_struct("BatchRun")
             .field("run_id", &self.run_id)
             .field("settings", &self.settings)
+            .field("judge_mode", &self.judge_mode)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
 
+/// A model's batch price, or why it cannot run in batch mode.
+fn batch_price(model: &runner::ModelClient, catalog: &Catalog) -> Result<BatchPrice, String> {
+    if model.provider.name() != "bedrock" {
+        return Err(format!(
+            "batch inference is Amazon Bedrock's; this is a {} model",
+            model.provider.name()
+        ));
+    }
+    if model.params.has_bedrock_options() {
+        return Err(
+            "a service tier or latency is set: they are options of online calls (a batch job has its own price and queue); drop them for batch mode"
+                .to_owned(),
+        );
+    }
+    let spec = catalog
+        .resolve(&model.label)
+        .map_err(|error| error.to_string())?;
+    spec.batch_price.ok_or_else(|| {
+        "the catalog gives it no batch price (batch_price_per_1k_input/output): Bedrock batch inference does not support it, or its price is not known"
+            .to_owned()
+    })
+}
+
+/// How a stored run is run: read from its configuration, so whoever picks it up (another
+/// task, `runs watch`) runs it as it was started.
+struct Setup {
+    /// The scope its jobs are named in (the run id, or a retry's scope).
+    scope: String,
+    judge_mode: JudgeMode,
+    /// The earlier run's reusable answers, for a retry.
+    prior: Option<Arc<PriorResults>>,
+    /// Whether the earlier run had the same judges and rubric: its answers keep their
+    /// verdicts (not judged again).
+    reuse_verdicts: bool,
+}
+
+/// The requests of one input stream: a column's answers, or a judge's verdicts on a column.
+#[derive(Debug, Clone, Copy)]
+struct Stream {
+    phase: chunk::Phase,
+    model_order: usize,
+    per_job: usize,
+}
+
+/// Which requests a pass over the records writes.
+#[derive(Clone)]
+enum Requests {
+    /// The models' requests of the columns with a stream (`streams[column]`), except the pairs
+    /// with a reusable earlier answer.
+    Answers {
+        streams: Vec<Option<usize>>,
+        prior: Option<Arc<PriorResults>>,
+    },
+    /// The judges' requests on the answers (`answers` by (column, position), or an earlier
+    /// run's): `streams[judge][column]`.
+    Judges {
+        streams: Vec<Vec<Option<usize>>>,
+        answers: Arc<HashMap<(usize, usize), String>>,
+        prior: Option<Arc<PriorResults>>,
+        reuse_verdicts: bool,
+    },
+}
+
 impl BatchRun {
     /// Checks that every model of `plan` can run in batch mode (a Bedrock model with a batch
-    /// price in `catalog`) and that the settings are usable.
+    /// price in `catalog`) and that the settings are usable. Judges are asked in batch
+    /// ([`JudgeMode::Batch`]) unless [`BatchRun::with_judge_mode`] says otherwise.
     pub fn new(
         plan: Arc<EvalPlan>,
         catalog: &Catalog,
@@ -372,33 +614,17 @@ impl BatchRun {
             .models
             .iter()
             .map(|model| {
-                let unsupported = |reason: String| BatchError::Unsupported {
+                batch_price(model, catalog).map_err(|reason| BatchError::Unsupported {
                     model: model.label.clone(),
                     reason,
-                };
-                if model.provider.name() != "bedrock" {
-                    return Err(unsupported(format!(
-                        "batch inference is Amazon Bedrock's; this is a {} model",
-                        model.provider.name()
-                    )));
-                }
-                if model.params.has_bedrock_options() {
-                    return Err(unsupported(
-                        "a service tier or latency is set: they are options of online calls (a batch job has its own price and queue); drop them for batch mode"
-                            .to_owned(),
-                    ));
-                }
-                let spec = catalog
-                    .resolve(&model.label)
-                    .map_err(|error| unsupported(error.to_string()))?;
-                spec.batch_price.ok_or_else(|| {
-                    unsupported(
-                        "the catalog gives it no batch price (batch_price_per_1k_input/output): Bedrock batch inference does not support it, or its price is not known"
-                            .to_owned(),
-                    )
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let judge_prices = plan
+            .judges
+            .iter()
+            .map(|judge| batch_price(judge, catalog))
+            .collect();
         Ok(BatchRun {
             plan,
             run_id: run_id.to_owned(),
@@ -406,8 +632,53 @@ impl BatchRun {
             clients,
             settings,
             prices,
+            judge_prices,
+            judge_mode: JudgeMode::Batch,
+            retry: None,
             leave: None,
         })
+    }
+
+    /// How the judges are asked; a judge that cannot run in batch mode refuses
+    /// [`JudgeMode::Batch`] with the reason.
+    pub fn with_judge_mode(mut self, mode: JudgeMode) -> Result<BatchRun, BatchError> {
+        self.judge_mode = mode;
+        self.check_judges(mode)?;
+        Ok(self)
+    }
+
+    /// The run retries the failed records of `retry.run_id` (numbered by [`start_retry`]): it
+    /// copies every reusable answer of that run and sends only the others.
+    pub fn with_retry(mut self, retry: RetryOf) -> BatchRun {
+        self.retry = Some(retry);
+        self
+    }
+
+    /// Whether the judges' verdicts go through batch jobs under `mode`.
+    fn judges_in_batch(&self, mode: JudgeMode) -> bool {
+        mode == JudgeMode::Batch
+            && !self.plan.judges.is_empty()
+            && self
+                .plan
+                .metrics
+                .contains(&fmeval_scoring::metrics::MetricName::QaAccuracyByLlm)
+    }
+
+    fn check_judges(&self, mode: JudgeMode) -> Result<(), BatchError> {
+        if !self.judges_in_batch(mode) {
+            return Ok(());
+        }
+        for (judge, price) in self.plan.judges.iter().zip(&self.judge_prices) {
+            if let Err(reason) = price {
+                return Err(BatchError::Unsupported {
+                    model: judge.label.clone(),
+                    reason: format!(
+                        "{reason}; as a judge it can be asked online instead (judge mode online)"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// When `leave()` is true as the context's cancel fires (a server shutting down, a lease
@@ -433,28 +704,43 @@ impl BatchRun {
         self.clients.s3_requests()
     }
 
-    /// Creates the run, writes the inputs and creates the jobs; returns the stored state.
-    pub async fn submit(&self) -> Result<BatchState, BatchError> {
-        runner::validate(&self.plan)?;
+    async fn n_selected(&self) -> Result<usize, BatchError> {
         let plan = self.plan.clone();
-        let n_selected = tokio::task::spawn_blocking(move || {
+        Ok(tokio::task::spawn_blocking(move || {
             runner::selected_work(&plan.dataset, plan.selection).map(|(n, _)| n)
         })
         .await
-        .map_err(|error| BatchError::Run(RunError::Task(error)))??;
+        .map_err(|error| BatchError::Run(RunError::Task(error)))??)
+    }
+
+    /// Creates the run, writes the inputs and creates the jobs; returns the stored state.
+    pub async fn submit(&self) -> Result<BatchState, BatchError> {
+        runner::validate(&self.plan)?;
+        self.check_judges(self.judge_mode)?;
+        let n_selected = self.n_selected().await?;
         let total = n_selected * self.plan.columns().len();
         let mut config = self.plan.config_json();
         if let Some(object) = config.as_object_mut() {
             object.insert("mode".into(), RunMode::Batch.as_str().into());
+            object.insert("judge_mode".into(), self.judge_mode.as_str().into());
+            if let Some(retry) = &self.retry {
+                object.insert("retry_of".into(), retry.run_id.clone().into());
+                object.insert("batch_attempt".into(), retry.attempt.into());
+                object.insert("batch_scope".into(), retry.scope().into());
+            }
         }
         self.context
             .store
             .create_run(&self.context.owner, &self.run_id, &config, total)
             .await?;
+        if let Some(retry) = &self.retry {
+            self.record_retry(retry).await?;
+        }
+        let setup = self.setup(&config).await?;
         let state = BatchState {
             bucket: self.settings.bucket.clone(),
             role_arn: self.settings.role_arn.clone(),
-            prefix: chunk::run_prefix(&self.settings.prefix, &self.run_id),
+            prefix: chunk::run_prefix(&self.settings.prefix, &setup.scope),
             ..BatchState::default()
         };
         self.save(&state).await?;
@@ -462,54 +748,270 @@ impl BatchRun {
             run_id: self.run_id.clone(),
             total,
         });
-        self.submit_jobs(state, n_selected).await
+        self.submit_jobs(state, n_selected, &setup).await
     }
 
-    /// Writes the inputs and creates the jobs of a stored run whose jobs are not all created.
+    /// Adds this run to the retries listed with the run it retries (the next retry of that run
+    /// gets the next attempt; one asked while this one runs is sent to this one).
+    async fn record_retry(&self, retry: &RetryOf) -> Result<(), BatchError> {
+        let store = &self.context.store;
+        let Some(earlier) = store.run(&self.context.owner, &retry.run_id).await? else {
+            return Err(BatchError::NotBatch(retry.run_id.clone()));
+        };
+        let mut summary = earlier.summary.unwrap_or_else(|| json!({}));
+        let mut retries: Vec<Value> = summary
+            .get(RETRIES_FIELD)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !retries
+            .iter()
+            .any(|entry| entry.get("run_id").and_then(Value::as_str) == Some(&self.run_id))
+        {
+            retries.push(json!({"attempt": retry.attempt, "run_id": self.run_id}));
+        }
+        let excess = retries.len().saturating_sub(MAX_LISTED_RETRIES);
+        retries.drain(..excess);
+        if let Some(object) = summary.as_object_mut() {
+            object.insert(RETRIES_FIELD.into(), retries.into());
+        }
+        store
+            .finish_run(&self.context.owner, &retry.run_id, earlier.status, &summary)
+            .await?;
+        Ok(())
+    }
+
+    /// How the stored run with `config` runs.
+    async fn setup(&self, config: &Value) -> Result<Setup, BatchError> {
+        let scope = config
+            .get("batch_scope")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.run_id.clone(), str::to_owned);
+        // Runs stored before judges had a batch phase asked them online.
+        let judge_mode = config
+            .get("judge_mode")
+            .and_then(Value::as_str)
+            .and_then(|mode| mode.parse().ok())
+            .unwrap_or(JudgeMode::Online);
+        let mut reuse_verdicts = false;
+        let prior = match config.get("retry_of").and_then(Value::as_str) {
+            Some(earlier) => {
+                if let Some(run) = self.context.store.run(&self.context.owner, earlier).await? {
+                    let judges: Vec<&str> = self
+                        .plan
+                        .judges
+                        .iter()
+                        .map(|judge| judge.label.as_str())
+                        .collect();
+                    reuse_verdicts = run.config.get("rubric").and_then(Value::as_str)
+                        == Some(self.plan.rubric.source())
+                        && run.config.get("judges") == Some(&json!(judges));
+                }
+                let mut prior = PriorResults::new();
+                store::for_each_record(
+                    self.context.store.as_ref(),
+                    &self.context.owner,
+                    earlier,
+                    |row| {
+                        if let Some(answer) = PriorAnswer::from_row(&row) {
+                            prior.insert(runner::prior_key(&row), answer);
+                        }
+                        Ok::<(), StoreError>(())
+                    },
+                )
+                .await?;
+                Some(Arc::new(prior))
+            }
+            None => None,
+        };
+        Ok(Setup {
+            scope,
+            judge_mode,
+            prior,
+            reuse_verdicts,
+        })
+    }
+
+    /// Writes the inputs and creates the answer jobs of a stored run whose jobs are not all
+    /// created.
     async fn submit_jobs(
         &self,
         mut state: BatchState,
         n_selected: usize,
+        setup: &Setup,
     ) -> Result<BatchState, BatchError> {
         state.jobs.clear();
         state.online.clear();
-        let per_job = chunk::records_per_job(n_selected, self.settings.max_records_per_job);
-        let mut batch_models = Vec::new();
+        state.judges_submitted = false;
+        state.judge_phase = self.judges_in_batch(setup.judge_mode);
         // One job input per column (prompt variant × model): a column's order is its
         // `model_order` in the rows and in the job names.
         let n_models = self.plan.models.len().max(1);
-        for model_order in 0..self.plan.variants.len() * self.plan.models.len() {
-            let model = &self.plan.models[model_order % n_models];
-            if n_selected < chunk::MIN_RECORDS_PER_JOB {
+        let n_columns = self.plan.variants.len() * self.plan.models.len();
+        // A retry sends only the pairs without a reusable earlier answer: count them first.
+        let counts = match &setup.prior {
+            None => vec![n_selected; n_columns],
+            Some(prior) => {
+                let requests = Requests::Answers {
+                    streams: (0..n_columns).map(Some).collect(),
+                    prior: Some(prior.clone()),
+                };
+                self.count(requests, n_columns).await?
+            }
+        };
+        let mut streams = Vec::new();
+        let mut stream_of = vec![None; n_columns];
+        for (column, &n) in counts.iter().enumerate() {
+            let model = &self.plan.models[column % n_models];
+            if n == 0 && setup.prior.is_some() {
+                continue;
+            }
+            if n < chunk::MIN_RECORDS_PER_JOB {
+                let what = if setup.prior.is_some() {
+                    "failed records to retry"
+                } else {
+                    "selected records"
+                };
                 state.online.push(OnlinePart {
-                    model_order,
+                    model_order: column,
+                    phase: chunk::Phase::Answers,
                     first: 0,
                     last: n_selected.saturating_sub(1),
                     reason: format!(
-                        "`{}` runs online: {n_selected} selected records, and a batch job takes at least {}",
+                        "`{}` runs online: {n} {what}, and a batch job takes at least {}",
                         model.label,
                         chunk::MIN_RECORDS_PER_JOB
                     ),
                 });
             } else {
-                batch_models.push(model_order);
+                stream_of[column] = Some(streams.len());
+                streams.push(Stream {
+                    phase: chunk::Phase::Answers,
+                    model_order: column,
+                    per_job: chunk::records_per_job(n, self.settings.max_records_per_job),
+                });
             }
         }
-        let (chunks, fingerprint) = self
-            .write_inputs(&state.prefix, &batch_models, per_job)
-            .await?;
+        let requests = Requests::Answers {
+            streams: stream_of,
+            prior: setup.prior.clone(),
+        };
+        let (chunks, fingerprint) = self.write_inputs(&state.prefix, streams, requests).await?;
         state.dataset_version = fingerprint;
+        self.create_jobs(&mut state, chunks, &setup.scope).await?;
+        state.submitted = true;
+        self.save(&state).await?;
+        Ok(state)
+    }
+
+    /// The judge phase: writes each judge's prompts over the answers the jobs gave (and a
+    /// retry's copied answers) and creates their jobs; a judge with fewer than 100 answers of
+    /// a column to judge judges them online, and the run says so.
+    async fn submit_judges(
+        &self,
+        mut state: BatchState,
+        setup: &Setup,
+    ) -> Result<BatchState, BatchError> {
+        // Jobs of a judge phase whose process died before it ended are found again by name.
+        state.jobs.retain(|job| job.phase == chunk::Phase::Answers);
+        state
+            .online
+            .retain(|part| part.phase == chunk::Phase::Answers);
+        let answers = Arc::new(
+            results::read(&self.clients, &state, &self.prices, &self.settings)
+                .await?
+                .into_texts(),
+        );
+        let n_models = self.plan.models.len().max(1);
+        let n_columns = self.plan.variants.len() * self.plan.models.len();
+        let n_judges = self.plan.judges.len();
+        let all = (0..n_judges)
+            .map(|judge| {
+                (0..n_columns)
+                    .map(|column| Some(judge * n_columns + column))
+                    .collect()
+            })
+            .collect();
+        let requests = Requests::Judges {
+            streams: all,
+            answers: answers.clone(),
+            prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
+        };
+        let counts = self.count(requests, n_judges * n_columns).await?;
+        let mut streams = Vec::new();
+        let mut stream_of = vec![vec![None; n_columns]; n_judges];
+        for (judge_idx, judge) in self.plan.judges.iter().enumerate() {
+            for column in 0..n_columns {
+                let n = counts[judge_idx * n_columns + column];
+                let phase = chunk::Phase::Judge { judge: judge_idx };
+                if n == 0 {
+                    continue;
+                }
+                if n < chunk::MIN_RECORDS_PER_JOB {
+                    state.online.push(OnlinePart {
+                        model_order: column,
+                        phase,
+                        first: 0,
+                        last: 0,
+                        reason: format!(
+                            "judge `{}` judges the answers of `{}` online: {n} answers to judge, and a batch job takes at least {}",
+                            judge.label,
+                            self.plan.models[column % n_models].label,
+                            chunk::MIN_RECORDS_PER_JOB
+                        ),
+                    });
+                } else {
+                    stream_of[judge_idx][column] = Some(streams.len());
+                    streams.push(Stream {
+                        phase,
+                        model_order: column,
+                        per_job: chunk::records_per_job(n, self.settings.max_records_per_job),
+                    });
+                }
+            }
+        }
+        let requests = Requests::Judges {
+            streams: stream_of,
+            answers,
+            prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
+        };
+        let (chunks, _) = self.write_inputs(&state.prefix, streams, requests).await?;
+        self.create_jobs(&mut state, chunks, &setup.scope).await?;
+        state.judges_submitted = true;
+        self.save(&state).await?;
+        Ok(state)
+    }
+
+    /// Creates one job per written chunk (a chunk left under the minimum by the 1 GB limit
+    /// runs online), storing the state after each.
+    async fn create_jobs(
+        &self,
+        state: &mut BatchState,
+        chunks: Vec<ChunkFile>,
+        scope: &str,
+    ) -> Result<(), BatchError> {
+        let n_models = self.plan.models.len().max(1);
         for file in chunks {
-            let model = &self.plan.models[file.model_order % n_models];
+            let model = match file.phase {
+                chunk::Phase::Answers => &self.plan.models[file.model_order % n_models],
+                chunk::Phase::Judge { judge } => &self.plan.judges[judge],
+            };
             if file.records < chunk::MIN_RECORDS_PER_JOB {
                 if file.records > 0 {
                     state.online.push(OnlinePart {
                         model_order: file.model_order,
+                        phase: file.phase,
                         first: file.first,
                         last: file.last,
                         reason: format!(
-                            "{} records of `{}` run online: their chunk is under {} records",
+                            "{} {} of `{}` run online: their chunk is under {} records",
                             file.records,
+                            match file.phase {
+                                chunk::Phase::Answers => "records",
+                                chunk::Phase::Judge { .. } => "verdicts",
+                            },
                             model.label,
                             chunk::MIN_RECORDS_PER_JOB
                         ),
@@ -520,12 +1022,13 @@ impl BatchRun {
             let output_uri = format!(
                 "s3://{}/{}",
                 state.bucket,
-                chunk::output_prefix(&state.prefix, file.model_order, file.chunk)
+                chunk::output_prefix(&state.prefix, file.phase, file.model_order, file.chunk)
             );
             let request = aws::CreateJob {
-                name: chunk::job_name(&self.run_id, file.model_order, file.chunk),
+                name: chunk::job_name(scope, file.phase, file.model_order, file.chunk),
                 token: chunk::client_request_token(
-                    &self.run_id,
+                    scope,
+                    file.phase,
                     file.model_order,
                     &model.model_id,
                     file.chunk,
@@ -548,9 +1051,10 @@ impl BatchRun {
                 Some(arn) => arn,
                 None => self.create_job(&request).await?,
             };
-            tracing::info!(run_id = %self.run_id, job = %job_arn, model = %model.label, records = file.records, "batch job created");
+            tracing::info!(run_id = %self.run_id, job = %job_arn, model = %model.label, phase = file.phase.label(), records = file.records, "batch job created");
             state.jobs.push(JobState {
                 model_order: file.model_order,
+                phase: file.phase,
                 model: model.label.clone(),
                 chunk: file.chunk,
                 first: file.first,
@@ -563,11 +1067,9 @@ impl BatchRun {
                 errors: 0,
                 output_uri,
             });
-            self.save(&state).await?;
+            self.save(state).await?;
         }
-        state.submitted = true;
-        self.save(&state).await?;
-        Ok(state)
+        Ok(())
     }
 
     /// `CreateModelInvocationJob`, waiting while the account's job quota is full (bounded by
@@ -601,15 +1103,41 @@ impl BatchRun {
         }
     }
 
-    /// Streams the selected records once, writing each batch model's request lines into chunk
-    /// files of `per_job` records (and under 1 GB), uploaded as they fill.
+    /// Counts the requests of each of `n_streams` streams in one pass over the records.
+    async fn count(&self, requests: Requests, n_streams: usize) -> Result<Vec<usize>, BatchError> {
+        let plan = self.plan.clone();
+        let cancel = self.context.cancel.clone();
+        tokio::task::spawn_blocking(move || {
+            let (_, works) = runner::selected_work(&plan.dataset, plan.selection)?;
+            let mut counts = vec![0; n_streams];
+            let mut lines = Vec::new();
+            for work in works {
+                if cancel.is_cancelled() {
+                    break;
+                }
+                let work = work?;
+                let Ok(record) = &work.record else { continue };
+                lines.clear();
+                requests_of(&plan, &requests, &work, record, &mut lines);
+                for (stream, _) in &lines {
+                    counts[*stream] += 1;
+                }
+            }
+            Ok(counts)
+        })
+        .await
+        .map_err(|error| BatchError::Run(RunError::Task(error)))?
+    }
+
+    /// Streams the selected records once, writing each stream's request lines into chunk
+    /// files of its `per_job` records (and under 1 GB), uploaded as they fill.
     async fn write_inputs(
         &self,
         run_prefix: &str,
-        batch_models: &[usize],
-        per_job: usize,
+        streams: Vec<Stream>,
+        requests: Requests,
     ) -> Result<(Vec<ChunkFile>, String), BatchError> {
-        if batch_models.is_empty() {
+        if streams.is_empty() {
             let path = self.plan.dataset.path().to_path_buf();
             let version = tokio::task::spawn_blocking(move || dataset_version(&path))
                 .await
@@ -625,12 +1153,11 @@ impl BatchRun {
             })?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<ChunkFile>(2);
         let plan = self.plan.clone();
-        let models = batch_models.to_vec();
         let dir_path = dir.path().to_path_buf();
         let prefix = run_prefix.to_owned();
         let cancel = self.context.cancel.clone();
         let writer = tokio::task::spawn_blocking(move || {
-            write_chunks(&plan, &models, per_job, &dir_path, &prefix, &tx, &cancel)
+            write_chunks(&plan, &streams, &requests, &dir_path, &prefix, &tx, &cancel)
         });
         let mut written = Vec::new();
         while let Some(file) = rx.recv().await {
@@ -668,10 +1195,23 @@ impl BatchRun {
             .await
     }
 
+    /// The outcome of a run left to whoever picks it up next (nothing more stored).
+    fn left(&self, total: usize, started: Instant) -> RunOutcome {
+        RunOutcome {
+            run_id: self.run_id.clone(),
+            status: RunStatus::Cancelled,
+            total,
+            done: 0,
+            failed: 0,
+            copied: 0,
+            elapsed: started.elapsed(),
+        }
+    }
+
     /// Waits for the jobs of the stored run (submitting them first if the process that created
-    /// the run died before), reads their outputs, scores and stores every pair, and ends the
-    /// run. The context's cancel stops the jobs (StopModelInvocationJob); what they processed
-    /// is kept.
+    /// the run died before), then for its judge phase's jobs, reads their outputs, scores and
+    /// stores every pair, and ends the run. The context's cancel stops the jobs
+    /// (StopModelInvocationJob); what they processed is kept.
     pub async fn finish(&self) -> Result<RunOutcome, BatchError> {
         let started = Instant::now();
         let run = self
@@ -683,13 +1223,15 @@ impl BatchRun {
         if run.config.get("mode").and_then(Value::as_str) != Some(RunMode::Batch.as_str()) {
             return Err(BatchError::NotBatch(self.run_id.clone()));
         }
+        let setup = self.setup(&run.config).await?;
+        self.check_judges(setup.judge_mode)?;
         // A summary written over (a task that handed the run back) lost the state: the jobs
         // are found again by their names and tokens, which the run determines.
         let mut state =
             BatchState::of_summary(run.summary.as_ref()).unwrap_or_else(|| BatchState {
                 bucket: self.settings.bucket.clone(),
                 role_arn: self.settings.role_arn.clone(),
-                prefix: chunk::run_prefix(&self.settings.prefix, &self.run_id),
+                prefix: chunk::run_prefix(&self.settings.prefix, &setup.scope),
                 ..BatchState::default()
             });
         if run.status != RunStatus::Running {
@@ -697,30 +1239,18 @@ impl BatchRun {
             self.save(&state).await?;
         }
         if !state.submitted {
-            let plan = self.plan.clone();
-            let n_selected = tokio::task::spawn_blocking(move || {
-                runner::selected_work(&plan.dataset, plan.selection).map(|(n, _)| n)
-            })
-            .await
-            .map_err(|error| BatchError::Run(RunError::Task(error)))??;
-            state = self.submit_jobs(state, n_selected).await?;
+            let n_selected = self.n_selected().await?;
+            state = self.submit_jobs(state, n_selected, &setup).await?;
         }
         let total_records = state.counts().1 as usize;
+        let total = run.total.unwrap_or(total_records);
         let _ = self.context.events.send(ProgressEvent::Started {
             run_id: self.run_id.clone(),
-            total: run.total.unwrap_or(total_records),
+            total,
         });
         self.wait(&mut state, started).await?;
         if self.leaving() {
-            return Ok(RunOutcome {
-                run_id: self.run_id.clone(),
-                status: RunStatus::Cancelled,
-                total: run.total.unwrap_or(total_records),
-                done: 0,
-                failed: 0,
-                copied: 0,
-                elapsed: started.elapsed(),
-            });
+            return Ok(self.left(total, started));
         }
         // Answers are joined to records by position: they must be the records sent.
         let path = self.plan.dataset.path().to_path_buf();
@@ -732,20 +1262,54 @@ impl BatchRun {
                 self.plan.dataset.path().to_path_buf(),
             ));
         }
+        let mut judges_not_asked = None;
+        if state.judge_phase && !state.judges_submitted {
+            let ended_badly = state
+                .jobs
+                .iter()
+                .any(|job| matches!(job.status.as_str(), "Failed" | "Expired"));
+            if state.stop_requested || ended_badly {
+                judges_not_asked = Some(
+                    "the judges were not asked: the run's answer jobs did not all complete"
+                        .to_owned(),
+                );
+            } else {
+                state = self.submit_judges(state, &setup).await?;
+                self.wait(&mut state, started).await?;
+                if self.leaving() {
+                    return Ok(self.left(total, started));
+                }
+            }
+        }
         let answers = results::read(&self.clients, &state, &self.prices, &self.settings).await?;
+        let verdicts: Option<Arc<dyn runner::VerdictSource>> = if state.judges_submitted {
+            let prices: Vec<Option<BatchPrice>> = self
+                .judge_prices
+                .iter()
+                .map(|price| price.as_ref().ok().copied())
+                .collect();
+            Some(Arc::new(
+                results::read_verdicts(&self.clients, &state, &prices, &self.settings).await?,
+            ))
+        } else {
+            judges_not_asked.map(|reason| {
+                Arc::new(results::NoVerdicts(reason)) as Arc<dyn runner::VerdictSource>
+            })
+        };
         // The runner scores and stores what the jobs answered; a cancel has already stopped
         // the jobs, and their answers must still be stored, so the runner gets its own token.
         let context = RunContext {
             cancel: CancellationToken::new(),
             ..self.context.clone()
         };
-        let mut outcome = runner::resume_with_answers(
-            self.plan.clone(),
-            &self.run_id,
-            context,
-            Arc::new(answers),
-        )
-        .await?;
+        let external = runner::External {
+            answers: Arc::new(answers),
+            verdicts,
+            prior: setup.prior.clone(),
+            reuse_verdicts: setup.reuse_verdicts,
+        };
+        let mut outcome =
+            runner::resume_with_answers(self.plan.clone(), &self.run_id, context, external).await?;
         let ended_badly: Vec<String> = state
             .jobs
             .iter()
@@ -870,6 +1434,7 @@ impl BatchRun {
 /// One finished input file.
 #[derive(Debug)]
 struct ChunkFile {
+    phase: chunk::Phase,
     model_order: usize,
     chunk: usize,
     first: usize,
@@ -886,11 +1451,110 @@ struct OpenChunk {
     bytes: u64,
 }
 
+/// The request bodies (`modelInput`) of one record, with their stream, as `requests` asks.
+/// Records the runner fails before any call (template or reference problems) give none: the
+/// runner stores them with their error; so do judge prompts over the rubric's size limit.
+fn requests_of(
+    plan: &EvalPlan,
+    requests: &Requests,
+    work: &runner::Work,
+    record: &crate::dataset::Record,
+    out: &mut Vec<(usize, Value)>,
+) {
+    let Ok(target) = reference_text(record, &plan.reference_field, plan.dataset.path()) else {
+        return;
+    };
+    let rendered: Vec<_> = plan
+        .variants
+        .iter()
+        .map(|variant| variant.template.render(record).ok())
+        .collect();
+    let n_models = plan.models.len().max(1);
+    let n_columns = plan.variants.len() * plan.models.len();
+    let prior = match requests {
+        Requests::Answers { prior, .. } | Requests::Judges { prior, .. } => prior.as_deref(),
+    };
+    for column in 0..n_columns {
+        let Some(Some(rendered)) = rendered.get(column / n_models) else {
+            continue;
+        };
+        let model = &plan.models[column % n_models];
+        let variant = &plan.variants[column / n_models];
+        // As the runner reuses an earlier answer: same prompt, same reference.
+        let reused = prior
+            .and_then(|prior| prior.get(&(variant.label.clone(), model.label.clone(), work.index)))
+            .filter(|previous| {
+                previous.prompt_hash == runner::prompt_hash(&rendered.text)
+                    && previous.target_output == target
+            });
+        match requests {
+            Requests::Answers { streams, .. } => {
+                let Some(stream) = streams[column] else {
+                    continue;
+                };
+                if reused.is_some() {
+                    continue;
+                }
+                let request = crate::providers::GenerateRequest {
+                    model_id: model.model_id.clone(),
+                    messages: rendered.messages.clone(),
+                    prompt_text: rendered.text.clone(),
+                    params: model.params.clone(),
+                };
+                out.push((stream, crate::providers::bedrock::converse_body(&request)));
+            }
+            Requests::Judges {
+                streams,
+                answers,
+                reuse_verdicts,
+                ..
+            } => {
+                let answer = match reused {
+                    // Judged already, by the same judges with the same rubric: kept as it is.
+                    Some(previous)
+                        if *reuse_verdicts
+                            && previous.judge_replies.len() == plan.judges.len()
+                            && previous
+                                .judge_replies
+                                .iter()
+                                .zip(&plan.judges)
+                                .all(|(reply, judge)| reply.judge == judge.label) =>
+                    {
+                        continue;
+                    }
+                    Some(previous) => Some(previous.model_output.clone()),
+                    None => answers.get(&(column, work.position)).cloned(),
+                };
+                let Some(answer) = answer else {
+                    continue;
+                };
+                let Ok((text, messages)) =
+                    plan.rubric.render_text(&rendered.text, &answer, &target)
+                else {
+                    continue;
+                };
+                for (judge_idx, judge) in plan.judges.iter().enumerate() {
+                    let Some(stream) = streams[judge_idx][column] else {
+                        continue;
+                    };
+                    let request = crate::providers::GenerateRequest {
+                        model_id: judge.model_id.clone(),
+                        messages: messages.clone(),
+                        prompt_text: text.clone(),
+                        params: judge.params.clone(),
+                    };
+                    out.push((stream, crate::providers::bedrock::converse_body(&request)));
+                }
+            }
+        }
+    }
+}
+
 /// The blocking half of [`BatchRun::write_inputs`]: one pass over the selected records.
 fn write_chunks(
     plan: &EvalPlan,
-    models: &[usize],
-    per_job: usize,
+    streams: &[Stream],
+    requests: &Requests,
     dir: &std::path::Path,
     run_prefix: &str,
     tx: &tokio::sync::mpsc::Sender<ChunkFile>,
@@ -915,62 +1579,51 @@ fn write_chunks(
         let _ = tx.blocking_send(open.chunk);
         Ok(())
     };
+    let mut lines = Vec::new();
     for work in works {
         if cancel.is_cancelled() {
             break;
         }
         let work = work?;
         let Ok(record) = &work.record else { continue };
-        // Records the runner fails before any call (template or reference problems) are not
-        // sent: the runner stores them with their error.
-        if reference_text(record, &plan.reference_field, plan.dataset.path()).is_err() {
-            continue;
-        }
-        let rendered: Vec<_> = plan
-            .variants
-            .iter()
-            .map(|variant| variant.template.render(record).ok())
-            .collect();
-        let n_models = plan.models.len().max(1);
-        for &model_order in models {
-            let Some(Some(rendered)) = rendered.get(model_order / n_models) else {
-                continue;
-            };
-            let model = &plan.models[model_order % n_models];
-            let request = crate::providers::GenerateRequest {
-                model_id: model.model_id.clone(),
-                messages: rendered.messages.clone(),
-                prompt_text: rendered.text.clone(),
-                params: model.params.clone(),
-            };
+        lines.clear();
+        requests_of(plan, requests, &work, record, &mut lines);
+        for (stream_idx, body) in lines.drain(..) {
+            let stream = streams[stream_idx];
             let mut line = json!({
                 "recordId": chunk::record_id(work.position),
-                "modelInput": crate::providers::bedrock::converse_body(&request),
+                "modelInput": body,
             })
             .to_string();
             line.push('\n');
-            let full = open.get(&model_order).is_some_and(|current| {
-                current.chunk.records >= per_job
+            let full = open.get(&stream_idx).is_some_and(|current| {
+                current.chunk.records >= stream.per_job
                     || current.bytes + line.len() as u64 > chunk::MAX_FILE_BYTES
             });
-            if full && let Some(done) = open.remove(&model_order) {
+            if full && let Some(done) = open.remove(&stream_idx) {
                 send(done)?;
             }
-            let current = match open.entry(model_order) {
+            let current = match open.entry(stream_idx) {
                 std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
                 std::collections::hash_map::Entry::Vacant(entry) => {
-                    let chunk_idx = next_chunk.entry(model_order).or_insert(0);
-                    let path = dir.join(format!("m{model_order}-c{chunk_idx}.jsonl"));
+                    let chunk_idx = next_chunk.entry(stream_idx).or_insert(0);
+                    let path = dir.join(format!("s{stream_idx}-c{chunk_idx}.jsonl"));
                     let file = std::fs::File::create(&path).map_err(io(&path))?;
                     let opened = entry.insert(OpenChunk {
                         file: std::io::BufWriter::new(file),
                         chunk: ChunkFile {
-                            model_order,
+                            phase: stream.phase,
+                            model_order: stream.model_order,
                             chunk: *chunk_idx,
                             first: work.position,
                             last: work.position,
                             records: 0,
-                            key: chunk::input_key(run_prefix, model_order, *chunk_idx),
+                            key: chunk::input_key(
+                                run_prefix,
+                                stream.phase,
+                                stream.model_order,
+                                *chunk_idx,
+                            ),
                             path,
                         },
                         bytes: 0,
@@ -990,7 +1643,7 @@ fn write_chunks(
     }
     plan.dataset.check_unchanged(&fingerprint)?;
     let mut remaining: Vec<OpenChunk> = open.into_values().collect();
-    remaining.sort_by_key(|open| (open.chunk.model_order, open.chunk.chunk));
+    remaining.sort_by(|a, b| a.chunk.key.cmp(&b.chunk.key));
     for open in remaining {
         send(open)?;
     }
@@ -1020,4 +1673,82 @@ fn dataset_version(path: &std::path::Path) -> Result<String, BatchError> {
         }
     }
     Ok(format!("{len}:{hash:016x}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_with_phases_and_reads_states_stored_before_them() {
+        let mut state = BatchState {
+            judge_phase: true,
+            ..BatchState::default()
+        };
+        state.online.push(OnlinePart {
+            model_order: 0,
+            phase: chunk::Phase::Answers,
+            first: 0,
+            last: 9,
+            reason: "r".into(),
+        });
+        for (phase, status) in [
+            (chunk::Phase::Answers, "Completed"),
+            (chunk::Phase::Judge { judge: 0 }, "InProgress"),
+        ] {
+            state.jobs.push(JobState {
+                model_order: 0,
+                phase,
+                model: "m".into(),
+                chunk: 0,
+                first: 0,
+                last: 199,
+                records: 200,
+                job_arn: "arn".into(),
+                status: status.into(),
+                message: None,
+                processed: 50,
+                errors: 0,
+                output_uri: "s3://b/p/".into(),
+            });
+        }
+        let summary = json!({"batch": state});
+        assert_eq!(BatchState::of_summary(Some(&summary)), Some(state.clone()));
+        assert_eq!(state.status_line(), "answers: 1 jobs: 1 Completed");
+        state.judges_submitted = true;
+        assert_eq!(state.status_line(), "judges: 1 jobs: 1 InProgress");
+        assert_eq!(state.counts(), (50, 200));
+        // A state stored before phases existed: every job and part is of the answers.
+        let old = json!({"batch": {
+            "bucket": "b", "role_arn": "r", "prefix": "p", "submitted": true,
+            "jobs": [{"model_order": 0, "model": "m", "chunk": 0, "first": 0, "last": 1,
+                      "records": 2, "job_arn": "a", "status": "Completed", "output_uri": "s3://b/o/"}],
+            "online": [{"model_order": 1, "first": 0, "last": 1, "reason": "r"}],
+        }});
+        let old = BatchState::of_summary(Some(&old)).expect("an old state reads");
+        assert_eq!(old.jobs[0].phase, chunk::Phase::Answers);
+        assert_eq!(old.status_line(), "1 jobs: 1 Completed");
+    }
+
+    #[test]
+    fn retries_are_read_from_the_summary() {
+        let summary = json!({"batch_retries": [
+            {"attempt": 1, "run_id": "a"}, {"attempt": 2, "run_id": "b"}, {"bad": true}
+        ]});
+        assert_eq!(
+            retries_of(Some(&summary)),
+            vec![(1, "a".to_owned()), (2, "b".to_owned())]
+        );
+        assert!(retries_of(None).is_empty());
+        assert_eq!(
+            RetryOf {
+                run_id: "r".into(),
+                attempt: 3
+            }
+            .scope(),
+            "r-r3"
+        );
+        assert_eq!("online".parse(), Ok(JudgeMode::Online));
+        assert!("later".parse::<JudgeMode>().is_err());
+    }
 }

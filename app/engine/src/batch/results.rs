@@ -4,6 +4,9 @@
 //! Converse response (`modelOutput`: text and `usage`, priced at the model's batch price) or
 //! Bedrock's `error` (`errorCode`, `errorMessage`), stored as the record's error.
 //!
+//! The judge phase's outputs are read the same way, per judge, as the verdicts the runner
+//! takes instead of asking the judges ([`read_verdicts`]).
+//!
 //! Memory: one answer per record of the run until the runner stores it (the answer text and
 //! four numbers; never the request bodies that the output lines repeat).
 
@@ -16,7 +19,7 @@ use serde_json::Value;
 use super::aws::BatchClients;
 use super::{BatchError, BatchSettings, BatchState, JobState, chunk};
 use crate::catalog::BatchPrice;
-use crate::runner::{AnswerSource, ExternalAnswer};
+use crate::runner::{AnswerSource, ExternalAnswer, VerdictSource};
 
 /// Output objects per job at most (Bedrock writes one per input file, and a manifest).
 const MAX_OUTPUT_OBJECTS: usize = 1_000;
@@ -53,6 +56,47 @@ impl AnswerSource for BatchAnswers {
     }
 }
 
+impl BatchAnswers {
+    /// The answers' texts by (column, position), failed records left out (what the judges
+    /// are asked about).
+    pub(super) fn into_texts(self) -> HashMap<(usize, usize), String> {
+        self.answers
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .into_iter()
+            .filter_map(|(pair, answer)| Some((pair, answer.ok()?.text)))
+            .collect()
+    }
+}
+
+/// The judges' replies of a batch run's judge phase, per judge.
+#[derive(Debug)]
+pub(super) struct BatchVerdicts {
+    by_judge: Vec<BatchAnswers>,
+}
+
+impl VerdictSource for BatchVerdicts {
+    fn reply(
+        &self,
+        judge: usize,
+        model_order: usize,
+        position: usize,
+    ) -> Option<Result<ExternalAnswer, String>> {
+        self.by_judge.get(judge)?.answer(model_order, position)
+    }
+}
+
+/// Every judge fails with the reason: the judge phase could not run (its answer jobs did
+/// not all complete).
+#[derive(Debug)]
+pub(super) struct NoVerdicts(pub(super) String);
+
+impl VerdictSource for NoVerdicts {
+    fn reply(&self, _: usize, _: usize, _: usize) -> Option<Result<ExternalAnswer, String>> {
+        Some(Err(self.0.clone()))
+    }
+}
+
 /// The part of an output line we read (`modelInput` is skipped, not kept).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -71,15 +115,51 @@ pub(super) async fn read(
 ) -> Result<BatchAnswers, BatchError> {
     let mut answers = HashMap::new();
     let mut jobs = Vec::new();
-    for job in &state.jobs {
+    let n_models = prices.len().max(1);
+    for job in state
+        .jobs
+        .iter()
+        .filter(|job| job.phase == chunk::Phase::Answers)
+    {
         jobs.push((job.model_order, job.first, job.last, job.reason()));
-        let price = prices.get(job.model_order).copied();
+        let price = prices.get(job.model_order % n_models).copied();
         read_job(clients, job, price, settings, &mut answers).await?;
     }
     Ok(BatchAnswers {
         answers: Mutex::new(answers),
         jobs,
     })
+}
+
+/// Reads every judge job's outputs: judge `j`'s replies at `prices[j]`. A record without a
+/// reply fails with its job's reason when the job did not complete; a completed job's range
+/// may hold answers it was not sent (answered online), which the judge is asked about online.
+pub(super) async fn read_verdicts(
+    clients: &BatchClients,
+    state: &BatchState,
+    prices: &[Option<BatchPrice>],
+    settings: &BatchSettings,
+) -> Result<BatchVerdicts, BatchError> {
+    let mut by_judge = Vec::with_capacity(prices.len());
+    for (judge, price) in prices.iter().enumerate() {
+        let mut answers = HashMap::new();
+        let mut jobs = Vec::new();
+        for job in state
+            .jobs
+            .iter()
+            .filter(|job| job.phase == chunk::Phase::Judge { judge })
+        {
+            if !matches!(job.status.as_str(), "Completed" | "PartiallyCompleted") {
+                jobs.push((job.model_order, job.first, job.last, job.reason()));
+            }
+            read_job(clients, job, *price, settings, &mut answers).await?;
+        }
+        by_judge.push(BatchAnswers {
+            answers: Mutex::new(answers),
+            jobs,
+        });
+    }
+    Ok(BatchVerdicts { by_judge })
 }
 
 async fn read_job(
@@ -246,6 +326,7 @@ mod tests {
     fn job() -> JobState {
         JobState {
             model_order: 1,
+            phase: chunk::Phase::Answers,
             model: "m".into(),
             chunk: 0,
             first: 10,

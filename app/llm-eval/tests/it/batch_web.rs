@@ -332,3 +332,218 @@ async fn runs_watch_finishes_a_batch_run_the_web_app_handed_back() {
     let exported = std::fs::read_to_string(out.join("records.jsonl")).unwrap();
     assert_eq!(exported.lines().count(), 2 * RECORDS);
 }
+
+/// `answer N` for the record's number; the judge (`claude-3-5-haiku`) says `Y`.
+fn judging_answer() -> Answer {
+    Answer::from_fn(|prompt| {
+        if prompt.model.contains("claude-3-5-haiku") {
+            return "Y".to_owned();
+        }
+        let number: String = prompt.text.chars().filter(char::is_ascii_digit).collect();
+        format!("answer {number}")
+    })
+}
+
+/// Waits until run `run_id` is no longer running on `base`; returns its progress.
+async fn ended(browser: &mut Browser, base: &str, run_id: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let progress = browser.progress(base, run_id).await;
+        if progress["status"] != "running" {
+            return progress;
+        }
+        assert!(Instant::now() < deadline, "not finished: {progress}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A batch run with an LLM judge started from the form: its judge goes out as a second batch
+/// phase (the run page says which phase runs), and "Retry failed records" sends only the
+/// failed records as a new batch job of the run's next attempt; pressed again while that
+/// retry runs, it shows that retry instead of starting another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn judges_and_retries_of_a_batch_run_from_the_web_app() {
+    const RECORDS: usize = 300;
+    let moto = Moto::start().await;
+    let check_dir = tempfile::tempdir().unwrap();
+    let store = shared_store(&moto, check_dir.path()).await;
+    // Every second record of every job fails (answers and verdicts alike).
+    let mut batch = BatchBehavior::new(moto.url(), judging_answer());
+    batch.step = Duration::from_millis(300);
+    batch.record_error_every = Some(2);
+    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
+        .await
+        .unwrap();
+    let models = start(judging_answer(), model_doubles::FaultPlan::none()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = serve(&models, &moto, &bedrock, dir.path()).await;
+    let mut browser = Browser::new();
+    let token = browser.csrf_token(&url).await;
+    let dataset = upload(&mut browser, &url, &token, dataset_lines(RECORDS)).await;
+    let (_, form) = browser
+        .get(&format!("{url}/evals/new?dataset={dataset}"))
+        .await;
+    assert!(form.contains("name=\"judge_mode\""), "judge mode offered");
+    let (status, location) = browser
+        .post(
+            &format!("{url}/evals"),
+            &[
+                ("csrf_token", token.as_str()),
+                ("dataset", dataset.as_str()),
+                ("reference_field", "answers"),
+                ("template", "{question}"),
+                ("models", "claude-3-haiku"),
+                ("metrics", "qa_accuracy"),
+                ("metrics", "qa_accuracy_by_llm"),
+                ("judges", "claude-3-5-haiku"),
+                ("selection", "all"),
+                ("mode", "batch"),
+                ("judge_mode", "batch"),
+                ("action", "run"),
+            ],
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
+    let run_id = location.trim_start_matches("/runs/").to_owned();
+    // The run page names the phase: the answers' jobs, then the judge's.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    while !seen.contains(&"judges") {
+        let (_, page) = browser.get(&format!("{url}/runs/{run_id}")).await;
+        for (phase, line) in [("answers", "answers: 1 jobs"), ("judges", "judges: 1 jobs")] {
+            if page.contains(line) && !seen.contains(&phase) {
+                seen.push(phase);
+            }
+        }
+        assert!(Instant::now() < deadline, "no judge phase: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen, ["answers", "judges"]);
+    assert_eq!(
+        ended(&mut browser, &url, &run_id).await["status"],
+        "finished"
+    );
+    let jobs = bedrock.batch_jobs();
+    assert_eq!(
+        jobs.iter().map(|job| job.0.clone()).collect::<Vec<_>>(),
+        [
+            format!("llm-eval-{run_id}-m0-c0"),
+            format!("llm-eval-{run_id}-j0-m0-c0")
+        ]
+    );
+    assert_eq!(jobs[1].1, "us.anthropic.claude-3-5-haiku-20241022-v1:0");
+    let rows = all_records(&store, &UserId::local(), &run_id)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), RECORDS);
+    let failed: std::collections::BTreeSet<usize> = rows
+        .iter()
+        .filter(|row| !row.is_ok())
+        .map(|row| row.position)
+        .collect();
+    // 150 answers failed; the judge's job failed half of the 150 it judged.
+    assert_eq!(failed.len(), 225);
+    let judge_failed = rows
+        .iter()
+        .filter(|row| {
+            row.error
+                .as_deref()
+                .is_some_and(|error| error.starts_with("judge Bedrock batch:"))
+        })
+        .count();
+    assert_eq!(judge_failed, 75);
+    assert!(
+        rows.iter()
+            .filter(|row| row.is_ok())
+            .all(|row| row.judge_replies.len() == 1 && row.judge_replies[0].reply == "Y")
+    );
+    assert_eq!(models.stats().requests, 0, "no online call");
+
+    // "Retry failed records": a new batch run whose job carries only the failed records.
+    let (_, page) = browser.get(&format!("{url}/runs/{run_id}")).await;
+    assert!(page.contains("Retry failed records"), "{page}");
+    let retry_url = format!("{url}/runs/{run_id}/retry");
+    let (status, location) = browser
+        .post(&retry_url, &[("csrf_token", token.as_str())])
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER, "{location}");
+    let retry_id = location.trim_start_matches("/runs/").to_owned();
+    assert_ne!(retry_id, run_id);
+    // Pressed again while it runs: the same retry, no second job.
+    let (status, again) = browser
+        .post(&retry_url, &[("csrf_token", token.as_str())])
+        .await;
+    assert_eq!(status, reqwest::StatusCode::SEE_OTHER);
+    assert_eq!(again, location);
+    assert_eq!(
+        ended(&mut browser, &url, &retry_id).await["status"],
+        "finished"
+    );
+    let names: Vec<String> = bedrock.batch_jobs().into_iter().map(|job| job.0).collect();
+    assert_eq!(
+        names[2..],
+        [
+            format!("llm-eval-{run_id}-r1-m0-c0"),
+            format!("llm-eval-{run_id}-r1-j0-m0-c0")
+        ]
+    );
+    let (_, input, _) = bedrock
+        .batch_job_inputs()
+        .into_iter()
+        .find(|job| job.0 == names[2])
+        .unwrap();
+    let (bucket, key) = input.trim_start_matches("s3://").split_once('/').unwrap();
+    let config = sdk_loader()
+        .endpoint_url(moto.url())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST",
+            "test-secret",
+            None,
+            None,
+            "test",
+        ))
+        .load()
+        .await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    let body = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let sent: std::collections::BTreeSet<usize> = String::from_utf8(body.to_vec())
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).unwrap();
+            line["recordId"].as_str().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(sent, failed, "only the failed records went out again");
+    let retried = all_records(&store, &UserId::local(), &retry_id)
+        .await
+        .unwrap();
+    assert_eq!(retried.len(), RECORDS);
+    // Every earlier success is kept as it was.
+    for row in rows.iter().filter(|row| row.is_ok()) {
+        let now = retried
+            .iter()
+            .find(|again| again.position == row.position)
+            .unwrap();
+        assert!(now.is_ok());
+        assert_eq!(now.model_output, row.model_output);
+    }
+    assert!(retried.iter().filter(|row| row.is_ok()).count() > 75);
+    assert_eq!(models.stats().requests, 0, "no online call");
+}

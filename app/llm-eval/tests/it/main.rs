@@ -4,6 +4,7 @@
 mod amplification;
 mod aws_errors;
 mod batch;
+mod batch_phases;
 mod batch_web;
 mod cli;
 mod field;

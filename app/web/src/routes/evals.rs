@@ -97,6 +97,9 @@ pub struct EvalForm {
     /// `online` or `batch` (Bedrock batch inference).
     #[serde(default)]
     pub mode: String,
+    /// Batch mode: how the judges are asked, `batch` (blank: batch) or `online`.
+    #[serde(default)]
+    pub judge_mode: String,
 }
 
 /// A prompt variant of the form beyond the first: its label and template as typed.
@@ -231,6 +234,7 @@ impl EvalForm {
             perturb_field: request.task.perturb_field.clone().unwrap_or_default(),
             // A clone starts online; batch mode is chosen again on the form.
             mode: String::new(),
+            judge_mode: String::new(),
         }
     }
 
@@ -280,6 +284,7 @@ impl EvalForm {
                 "perturbation" => form.perturbation = value,
                 "perturb_field" => form.perturb_field = value,
                 "mode" => form.mode = value,
+                "judge_mode" => form.judge_mode = value,
                 _ => {}
             }
         }
@@ -993,6 +998,11 @@ async fn evals_create(
     plan.estimated_cost_usd = estimate.ok().and_then(|estimate| estimate.total_usd);
     let run_id = store::new_run_id();
     let started = if form.mode == "batch" {
+        let judge_mode = if form.judge_mode == "online" {
+            engine::batch::JudgeMode::Online
+        } else {
+            engine::batch::JudgeMode::Batch
+        };
         state
             .runs
             .start_batch(
@@ -1000,6 +1010,10 @@ async fn evals_create(
                 user.id.clone(),
                 run_id.clone(),
                 std::sync::Arc::new(plan),
+                crate::registry::BatchStart {
+                    judge_mode,
+                    retry: None,
+                },
             )
             .await
     } else {

@@ -404,7 +404,10 @@ async fn runs_cancel(
 }
 
 /// "Retry failed records" and "resume": the CLI's `--retry-failed` operation. A new run with
-/// the stored request, reusing every earlier success with the same prompt and reference.
+/// the stored request, reusing every earlier success with the same prompt and reference. A
+/// batch run's retry is a batch run (when this server has batch mode): the failed records go
+/// out as new jobs (online below Bedrock's minimum of 100 a model), and a retry asked while
+/// the last one still runs shows that one instead of paying for the same records twice.
 async fn runs_retry(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -434,6 +437,44 @@ async fn runs_retry(
                 error.field.as_str()
             ))
         })?;
+    if run.config.get("mode").and_then(serde_json::Value::as_str) == Some("batch")
+        && state.runs.batch_enabled()
+    {
+        let retry = match engine::batch::start_retry(&state.store, &user.id, &id).await {
+            Ok(engine::batch::RetryStart::New(retry)) => retry,
+            Ok(engine::batch::RetryStart::InFlight(running)) => {
+                return Ok(Redirect::to(&format!("/runs/{running}")));
+            }
+            Err(error) => {
+                return Err(AppError::BadRequest(format!(
+                    "This run cannot be repeated: {error}"
+                )));
+            }
+        };
+        // Judged as the run was (runs from before judges had a batch phase: online).
+        let judge_mode = run
+            .config
+            .get("judge_mode")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|mode| mode.parse().ok())
+            .unwrap_or(engine::batch::JudgeMode::Online);
+        let new_id = store::new_run_id();
+        state
+            .runs
+            .start_batch(
+                state.store.clone(),
+                user.id.clone(),
+                new_id.clone(),
+                Arc::new(plan),
+                crate::registry::BatchStart {
+                    judge_mode,
+                    retry: Some(retry),
+                },
+            )
+            .await
+            .map_err(|error| AppError::BadRequest(format!("The run could not start: {error}")))?;
+        return Ok(Redirect::to(&format!("/runs/{new_id}")));
+    }
     let mut prior = PriorResults::new();
     store::for_each_record(state.store.as_ref(), &user.id, &id, |row| {
         if let Some(answer) = PriorAnswer::from_row(&row) {
@@ -826,10 +867,15 @@ async fn runs_show(
         .flatten()
         .map(|state| {
             let (processed, records) = state.counts();
-            format!(
+            let mut line = format!(
                 "Bedrock batch inference: {}; {processed} of {records} records processed. Batch results take hours; AWS gives no completion time.",
                 state.status_line()
-            )
+            );
+            // What runs online instead (fewer than 100 records of a model, or of a judge).
+            for part in &state.online {
+                line.push_str(&format!(" Note: {}.", part.reason));
+            }
+            line
         });
     let active = state.runs.is_active(&owner, &id);
     let cancel_requested = run.status == RunStatus::Running
