@@ -12,12 +12,16 @@ use model_doubles::{Answer, BatchBehavior, FaultPlan, ModelServer, Moto};
 
 use crate::helpers::{assert_exit, assert_usage_error, llm_eval, output, read_jsonl, start, text};
 
+/// The data bucket the batch objects go to.
 const BUCKET: &str = "batch-bucket";
 
-struct Doubles {
-    moto: Moto,
-    bedrock: BedrockControl,
-    models: ModelServer,
+/// The doubles a batch run talks to: moto (S3), the Bedrock control plane and the model
+/// double (online calls); `s3` reads back what the run and the double wrote.
+pub(crate) struct Doubles {
+    pub(crate) moto: Moto,
+    pub(crate) bedrock: BedrockControl,
+    pub(crate) models: ModelServer,
+    pub(crate) s3: aws_sdk_s3::Client,
 }
 
 fn answer() -> Answer {
@@ -28,9 +32,21 @@ fn answer() -> Answer {
 }
 
 async fn doubles(dir: &Path, n_records: usize) -> Doubles {
+    doubles_answering(dir, n_records, answer, |_| {}).await
+}
+
+/// Starts the doubles (both models answering with `answer`, the batch double set up by
+/// `behavior`), creates the bucket and writes `n_records` records to `dir/items.jsonl`.
+pub(crate) async fn doubles_answering(
+    dir: &Path,
+    n_records: usize,
+    answer: fn() -> Answer,
+    behavior: impl FnOnce(&mut BatchBehavior),
+) -> Doubles {
     let moto = Moto::start().await;
     let mut batch = BatchBehavior::new(moto.url(), answer());
     batch.step = Duration::from_millis(20);
+    behavior(&mut batch);
     let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
         .await
         .unwrap();
@@ -42,16 +58,12 @@ async fn doubles(dir: &Path, n_records: usize) -> Doubles {
         ))
         .load()
         .await;
-    aws_sdk_s3::Client::from_conf(
+    let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)
             .build(),
-    )
-    .create_bucket()
-    .bucket(BUCKET)
-    .send()
-    .await
-    .unwrap();
+    );
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     let lines: Vec<String> = (0..n_records)
         .map(|i| {
             serde_json::json!({"question": format!("What is item {i}?"), "answers": format!("answer {i}")})
@@ -63,10 +75,12 @@ async fn doubles(dir: &Path, n_records: usize) -> Doubles {
         models: start(answer(), FaultPlan::none()).await,
         moto,
         bedrock,
+        s3,
     }
 }
 
-fn command(doubles: &Doubles, dir: &Path, args: &[&str]) -> std::process::Command {
+/// `llm-eval ARGS` in `dir`, pointed at the doubles with the batch settings a deployed task gets.
+pub(crate) fn command(doubles: &Doubles, dir: &Path, args: &[&str]) -> std::process::Command {
     let mut command = llm_eval(&doubles.models, dir);
     command
         .env("AWS_ENDPOINT_URL_BEDROCK", doubles.bedrock.url())

@@ -12,23 +12,15 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use model_doubles::bedrock_control::BedrockControl;
-use model_doubles::{Answer, BatchBehavior, FaultPlan, ModelServer, Moto};
+use model_doubles::{Answer, BatchBehavior};
 use serde_json::Value;
 
-use crate::helpers::{assert_exit, assert_usage_error, llm_eval, output, read_jsonl, start, text};
+use crate::batch::{Doubles, command, doubles_answering};
+use crate::helpers::{assert_exit, assert_usage_error, output, read_jsonl, text};
 
-const BUCKET: &str = "batch-phases";
 /// The judge: a Bedrock model with a batch price in the catalog.
 const JUDGE: &str = "claude-3-5-haiku";
 const JUDGE_ID: &str = "us.anthropic.claude-3-5-haiku-20241022-v1:0";
-
-struct Doubles {
-    moto: Moto,
-    bedrock: BedrockControl,
-    models: ModelServer,
-    s3: aws_sdk_s3::Client,
-}
 
 /// `answer N` for the record's number; the judge (online or in a job) says `Y`.
 fn answer() -> Answer {
@@ -46,55 +38,7 @@ async fn doubles(
     n_records: usize,
     behavior: impl FnOnce(&mut BatchBehavior),
 ) -> Doubles {
-    let moto = Moto::start().await;
-    let mut batch = BatchBehavior::new(moto.url(), answer());
-    batch.step = Duration::from_millis(20);
-    behavior(&mut batch);
-    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
-        .await
-        .unwrap();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(moto.url())
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&config)
-            .force_path_style(true)
-            .build(),
-    );
-    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
-    let lines: Vec<String> = (0..n_records)
-        .map(|i| {
-            serde_json::json!({"question": format!("What is item {i}?"), "answers": format!("answer {i}")})
-                .to_string()
-        })
-        .collect();
-    std::fs::write(dir.join("items.jsonl"), lines.join("\n")).unwrap();
-    Doubles {
-        models: start(answer(), FaultPlan::none()).await,
-        moto,
-        bedrock,
-        s3,
-    }
-}
-
-fn command(doubles: &Doubles, dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut command = llm_eval(&doubles.models, dir);
-    command
-        .env("AWS_ENDPOINT_URL_BEDROCK", doubles.bedrock.url())
-        .env("AWS_ENDPOINT_URL_S3", doubles.moto.url())
-        .env("LLM_EVAL_BATCH_BUCKET", BUCKET)
-        .env(
-            "LLM_EVAL_BATCH_ROLE_ARN",
-            "arn:aws:iam::123456789012:role/llm-eval-batch",
-        )
-        .env("LLM_EVAL_BATCH_POLL_SECS", "0.05")
-        .args(args);
-    command
+    doubles_answering(dir, n_records, answer, behavior).await
 }
 
 fn eval(extra: &[&'static str]) -> Vec<&'static str> {
