@@ -5,6 +5,8 @@
 //! - one user: the side-by-side view sorted by the difference of two columns' scores, page
 //!   after page (following its "Next page" links, which carry the last record's key), and the
 //!   records page sorted by a score; p50/p95, and the first (cold) view apart;
+//! - one user alone going round every page of the next item 20 times: what each page costs
+//!   without a queue;
 //! - 50 users at once for 20 s, each going round every page (home, history, the run page, the
 //!   records page sorted by a score and its next pages, the side-by-side view sorted by a
 //!   difference and its next pages, "where the second column is worse", the comparison of two
@@ -12,7 +14,8 @@
 //!
 //! The rows are written through the store's own `insert_records` (no model is called), the
 //! summary with the engine's `SummaryBuilder`, so the pages read what a real run leaves.
-//! Every loop is bounded in time and count. Run with `cargo bench -p web --bench pages`.
+//! Every loop is bounded in time and count. Run with `cargo bench -p web --bench pages`
+//! (`PAGES_BENCH_STORES=sqlite` or `=dynamodb` measures one store only).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -34,6 +37,10 @@ const LOAD_SECS: u64 = 20;
 const SINGLE_REQUESTS: usize = 60;
 const BATCH: usize = 500;
 const BATCHES_AT_ONCE: usize = 4;
+/// Rounds of every page by one user alone.
+const ROUND_REPEATS: usize = 20;
+/// `PAGES_BENCH_STORES`: which stores to measure, `sqlite`, `dynamodb` or both (the default).
+const STORES_VARIABLE: &str = "PAGES_BENCH_STORES";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -330,7 +337,7 @@ async fn measure(label: &str, store: SharedStore, state_of: impl Fn(SharedStore)
         );
     }
 
-    // 50 users, each going round every page.
+    // Every page of the round.
     let pages: Vec<(&'static str, String)> = vec![
         ("home", "/".to_string()),
         ("history", "/runs".to_string()),
@@ -349,6 +356,38 @@ async fn measure(label: &str, store: SharedStore, state_of: impl Fn(SharedStore)
             format!("/compare?run={run}&run={other}&metric=f1_score&show=regressed"),
         ),
     ];
+    // One user alone, each page of the round in turn: what a page costs without a queue (the
+    // cold first views are behind us).
+    {
+        let mut cookie = None;
+        let mut pagers: Vec<Pager> = pages
+            .iter()
+            .map(|(_, path)| Pager::new(format!("{base}{path}")))
+            .collect();
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); pages.len()];
+        for _ in 0..ROUND_REPEATS {
+            for (page, pager) in pagers.iter_mut().enumerate() {
+                let url = pager.url();
+                let started = Instant::now();
+                let (ok, body) = browse(&client, &url, &mut cookie).await.expect("page");
+                times[page].push(started.elapsed());
+                assert!(ok, "{url} answers");
+                pager.saw(&base, &body);
+            }
+        }
+        println!("{label}: one user, every page of the round {ROUND_REPEATS} times:");
+        for (page, mut times) in times.into_iter().enumerate() {
+            times.sort();
+            println!(
+                "  {:<45} p50 {:>7.1} ms  p95 {:>7.1} ms",
+                pages[page].0,
+                ms(percentile(&times, 50.0)),
+                ms(percentile(&times, 95.0)),
+            );
+        }
+    }
+
+    // 50 users, each going round every page.
     let deadline = Instant::now() + Duration::from_secs(LOAD_SECS);
     let mut users = tokio::task::JoinSet::new();
     for user in 0..N_USERS {
@@ -452,26 +491,40 @@ async fn bench() {
         authenticator: None,
     };
 
+    let stores = std::env::var(STORES_VARIABLE).unwrap_or_default();
+    let (with_sqlite, with_dynamo) = match stores.trim() {
+        "" | "both" => (true, true),
+        "sqlite" => (true, false),
+        "dynamodb" => (false, true),
+        other => panic!("{STORES_VARIABLE}={other}: expected sqlite, dynamodb or both"),
+    };
+
     // SQLite.
-    let sqlite = store::SqliteStore::open_shared(&dir.path().join("store.sqlite")).expect("store");
-    for (run, seed) in [
-        ("20260101T000000Z-baseline", 1),
-        ("20260101T000001Z-candidate", 2),
-    ] {
-        let secs = store_run(
-            &sqlite,
-            run,
-            &config,
-            &columns,
-            rows(&columns, &score_names, seed),
-        )
-        .await;
-        println!(
-            "SQLite: stored {} rows in {secs:.1} s",
-            N_RECORDS * columns.len()
-        );
+    if with_sqlite {
+        let sqlite =
+            store::SqliteStore::open_shared(&dir.path().join("store.sqlite")).expect("store");
+        for (run, seed) in [
+            ("20260101T000000Z-baseline", 1),
+            ("20260101T000001Z-candidate", 2),
+        ] {
+            let secs = store_run(
+                &sqlite,
+                run,
+                &config,
+                &columns,
+                rows(&columns, &score_names, seed),
+            )
+            .await;
+            println!(
+                "SQLite: stored {} rows in {secs:.1} s",
+                N_RECORDS * columns.len()
+            );
+        }
+        measure("SQLite", sqlite, &state_of).await;
     }
-    measure("SQLite", sqlite, &state_of).await;
+    if !with_dynamo {
+        return;
+    }
 
     // DynamoDB on a moto server.
     let moto = model_doubles::Moto::start().await;
