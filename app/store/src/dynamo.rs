@@ -1907,7 +1907,7 @@ impl Store for DynamoStore {
         Box::pin(async move {
             let pk = records_pk(&owner, &run_id);
             let index = self.run_index(&owner, &run_id).await?;
-            let mut entries: Vec<&IndexEntry> = index
+            let entries: Vec<&IndexEntry> = index
                 .iter()
                 .filter(|entry| {
                     query
@@ -1929,22 +1929,29 @@ impl Store for DynamoStore {
                 })
                 .collect();
             let total = entries.len();
-            let cursor = |entry: &IndexEntry| RecordCursor {
-                value: match &query.sort {
-                    RecordSort::Position => None,
-                    RecordSort::Latency => entry.latency,
-                    RecordSort::Score(score) => entry.scores.get(score).copied(),
-                }
-                .filter(|value| value.is_finite()),
-                position: entry.position,
-                model_order: entry.model_order,
-            };
+            // Each row's place in the order, looked up once (not in every comparison).
+            let mut sorted: Vec<(RecordCursor, &IndexEntry)> = entries
+                .into_iter()
+                .map(|entry| {
+                    let cursor = RecordCursor {
+                        value: match &query.sort {
+                            RecordSort::Position => None,
+                            RecordSort::Latency => entry.latency,
+                            RecordSort::Score(score) => entry.scores.get(score).copied(),
+                        }
+                        .filter(|value| value.is_finite()),
+                        position: entry.position,
+                        model_order: entry.model_order,
+                    };
+                    (cursor, entry)
+                })
+                .collect();
             let compare = |a: &RecordCursor, b: &RecordCursor| {
                 crate::scores::compare_rows(&query.sort, query.descending, a, b)
             };
             // The index is in export order; a stable sort keeps ties there.
             if query.sort != RecordSort::Position || query.descending {
-                entries.sort_by(|a, b| compare(&cursor(a), &cursor(b)));
+                sorted.sort_by(|(a, _), (b, _)| compare(a, b));
             }
             let start = match (query.start, &query.sort) {
                 // By position a cursor's value plays no part.
@@ -1956,13 +1963,15 @@ impl Store for DynamoStore {
                 }
                 (start, _) => start,
             };
-            let window: Vec<String> =
-                crate::scores::window(&entries, start, query.limit.min(MAX_PAGE), |entry, at| {
-                    compare(&cursor(entry), at)
-                })
-                .iter()
-                .map(|entry| entry.sk.clone())
-                .collect();
+            let window: Vec<String> = crate::scores::window(
+                &sorted,
+                start,
+                query.limit.min(MAX_PAGE),
+                |(cursor, _), at| compare(cursor, at),
+            )
+            .iter()
+            .map(|(_, entry)| entry.sk.clone())
+            .collect();
             let keys = window
                 .iter()
                 .map(|sk| key(pk.clone(), sk.clone()))
