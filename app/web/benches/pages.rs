@@ -287,8 +287,18 @@ impl Pager {
         self.next.clone().unwrap_or_else(|| self.first.clone())
     }
 
+    /// Keeps the page's "Next page" link: a path on the site, or a query string (the records
+    /// table's `?page=2&after=...`), which is relative to the page itself, not to the site.
     fn saw(&mut self, base: &str, body: &str) {
-        self.next = next_link(body).map(|link| format!("{base}{link}"));
+        let current = self.url();
+        let page = current.split(['?', '#']).next().unwrap_or(&current);
+        self.next = next_link(body).map(|link| {
+            if link.starts_with('?') {
+                format!("{page}{link}")
+            } else {
+                format!("{base}{link}")
+            }
+        });
     }
 }
 
