@@ -177,11 +177,61 @@ impl aws_sdk_dynamodb::config::Intercept for CountRequests {
     }
 }
 
+/// What the store's reads brought back since it was opened: items, their stored size (names
+/// and values, as DynamoDB sizes items) and the strongly consistent read units they cost
+/// (every read is strongly consistent: a `GetItem` or each item of a `BatchGetItem` is one unit
+/// per 4 KB of the item, rounded up; a `Query` page one unit per 4 KB of all its items).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DynamoReads {
+    /// Items read.
+    pub items: u64,
+    /// Their stored bytes.
+    pub bytes: u64,
+    /// Read capacity units.
+    pub units: u64,
+}
+
+/// [`DynamoReads`] as the store counts them.
+#[derive(Debug, Default)]
+struct ReadCounters {
+    items: AtomicU64,
+    bytes: AtomicU64,
+    units: AtomicU64,
+}
+
+/// Read units of `bytes` read at once, strongly consistent.
+fn read_units(bytes: usize) -> u64 {
+    bytes.div_ceil(4096).max(1) as u64
+}
+
+impl ReadCounters {
+    /// Counts items read by key (`GetItem`, `BatchGetItem`): units per item.
+    fn by_key(&self, items: &[Item]) {
+        for item in items {
+            let bytes = item_bytes(item);
+            self.add(1, bytes, read_units(bytes));
+        }
+    }
+
+    /// Counts one `Query` page: units for the page's bytes.
+    fn query_page(&self, items: &[Item]) {
+        let bytes: usize = items.iter().map(item_bytes).sum();
+        self.add(items.len(), bytes, read_units(bytes));
+    }
+
+    fn add(&self, items: usize, bytes: usize, units: u64) {
+        self.items.fetch_add(items as u64, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.units.fetch_add(units, Ordering::Relaxed);
+    }
+}
+
 /// The DynamoDB + S3 store (cheap to clone).
 #[derive(Clone)]
 pub struct DynamoStore {
     dynamo: DynamoClient,
     requests: Arc<AtomicU64>,
+    reads: Arc<ReadCounters>,
     s3: S3Client,
     table: String,
     bucket: String,
@@ -416,6 +466,7 @@ impl DynamoStore {
         Ok(DynamoStore {
             dynamo: DynamoClient::from_conf(dynamo_config),
             requests,
+            reads: Arc::default(),
             s3: S3Client::from_conf(s3_config),
             table: config.table,
             bucket: config.bucket,
@@ -558,6 +609,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|error| self.aws(what, error))?;
+        self.reads.by_key(out.item.as_slice());
         Ok(out.item.map(|item| match item.get("grants") {
             Some(AttributeValue::Ss(grants)) => grants.clone(),
             _ => Vec::new(),
@@ -607,6 +659,15 @@ impl DynamoStore {
     /// DynamoDB requests sent so far (every attempt, retries included).
     pub fn dynamo_requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// What the reads of this store (and its clones) brought back so far.
+    pub fn dynamo_reads(&self) -> DynamoReads {
+        DynamoReads {
+            items: self.reads.items.load(Ordering::Relaxed),
+            bytes: self.reads.bytes.load(Ordering::Relaxed),
+            units: self.reads.units.load(Ordering::Relaxed),
+        }
     }
 
     /// Whether a conditional update was applied: `false` when its condition did not hold
@@ -751,6 +812,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|error| self.aws(what, error))?;
+        self.reads.by_key(out.item.as_slice());
         Ok(out.item)
     }
 
@@ -794,7 +856,9 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|error| self.aws(what, error))?;
-            items.extend(out.items.unwrap_or_default());
+            let page = out.items.unwrap_or_default();
+            self.reads.query_page(&page);
+            items.extend(page);
             match out.last_evaluated_key {
                 Some(key) if items.len() < limit => start = Some(key),
                 _ => return Ok(items),
@@ -890,7 +954,9 @@ impl DynamoStore {
                     .await
                     .map_err(|error| self.aws(what, error))?;
                 if let Some(mut responses) = out.responses {
-                    items.extend(responses.remove(&self.table).unwrap_or_default());
+                    let read = responses.remove(&self.table).unwrap_or_default();
+                    self.reads.by_key(&read);
+                    items.extend(read);
                 }
                 pending = out
                     .unprocessed_keys
@@ -1393,7 +1459,9 @@ impl Store for DynamoStore {
                     .send()
                     .await
                     .map_err(|error| self.aws("listing runs", error))?;
-                for item in out.items.unwrap_or_default() {
+                let page = out.items.unwrap_or_default();
+                self.reads.query_page(&page);
+                for item in page {
                     runs.push(self.run_row(&owner, &item)?);
                 }
                 match out.last_evaluated_key {
@@ -1609,6 +1677,7 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(|error| self.aws("reading a run's cancellation request", error))?;
+            self.reads.by_key(out.item.as_slice());
             Ok(matches!(
                 out.item
                     .as_ref()
@@ -1838,7 +1907,7 @@ impl Store for DynamoStore {
         Box::pin(async move {
             let pk = records_pk(&owner, &run_id);
             let index = self.run_index(&owner, &run_id).await?;
-            let mut entries: Vec<&IndexEntry> = index
+            let entries: Vec<&IndexEntry> = index
                 .iter()
                 .filter(|entry| {
                     query
@@ -1860,22 +1929,29 @@ impl Store for DynamoStore {
                 })
                 .collect();
             let total = entries.len();
-            let cursor = |entry: &IndexEntry| RecordCursor {
-                value: match &query.sort {
-                    RecordSort::Position => None,
-                    RecordSort::Latency => entry.latency,
-                    RecordSort::Score(score) => entry.scores.get(score).copied(),
-                }
-                .filter(|value| value.is_finite()),
-                position: entry.position,
-                model_order: entry.model_order,
-            };
+            // Each row's place in the order, looked up once (not in every comparison).
+            let mut sorted: Vec<(RecordCursor, &IndexEntry)> = entries
+                .into_iter()
+                .map(|entry| {
+                    let cursor = RecordCursor {
+                        value: match &query.sort {
+                            RecordSort::Position => None,
+                            RecordSort::Latency => entry.latency,
+                            RecordSort::Score(score) => entry.scores.get(score).copied(),
+                        }
+                        .filter(|value| value.is_finite()),
+                        position: entry.position,
+                        model_order: entry.model_order,
+                    };
+                    (cursor, entry)
+                })
+                .collect();
             let compare = |a: &RecordCursor, b: &RecordCursor| {
                 crate::scores::compare_rows(&query.sort, query.descending, a, b)
             };
             // The index is in export order; a stable sort keeps ties there.
             if query.sort != RecordSort::Position || query.descending {
-                entries.sort_by(|a, b| compare(&cursor(a), &cursor(b)));
+                sorted.sort_by(|(a, _), (b, _)| compare(a, b));
             }
             let start = match (query.start, &query.sort) {
                 // By position a cursor's value plays no part.
@@ -1887,13 +1963,15 @@ impl Store for DynamoStore {
                 }
                 (start, _) => start,
             };
-            let window: Vec<String> =
-                crate::scores::window(&entries, start, query.limit.min(MAX_PAGE), |entry, at| {
-                    compare(&cursor(entry), at)
-                })
-                .iter()
-                .map(|entry| entry.sk.clone())
-                .collect();
+            let window: Vec<String> = crate::scores::window(
+                &sorted,
+                start,
+                query.limit.min(MAX_PAGE),
+                |(cursor, _), at| compare(cursor, at),
+            )
+            .iter()
+            .map(|(_, entry)| entry.sk.clone())
+            .collect();
             let keys = window
                 .iter()
                 .map(|sk| key(pk.clone(), sk.clone()))
@@ -2092,7 +2170,9 @@ impl Store for DynamoStore {
                     .send()
                     .await
                     .map_err(|error| self.aws("listing datasets", error))?;
-                for item in out.items.unwrap_or_default() {
+                let page = out.items.unwrap_or_default();
+                self.reads.query_page(&page);
+                for item in page {
                     datasets.push(self.dataset_row(&owner, &item)?);
                 }
                 match out.last_evaluated_key {
@@ -2681,6 +2761,8 @@ impl Store for DynamoStore {
                 .send()
                 .await
                 .map_err(|error| self.aws("reading the audit", error))?;
+            self.reads
+                .query_page(out.items.as_deref().unwrap_or_default());
             out.items
                 .unwrap_or_default()
                 .iter()
@@ -3049,8 +3131,16 @@ mod tests {
             limit: 50,
         };
         let before = store.dynamo_requests();
+        let reads_before = store.dynamo_reads();
         let page = store.query_records(&owner, "big", &query).await.unwrap();
         let requests = store.dynamo_requests() - before;
+        let reads = store.dynamo_reads();
+        // The run item, the run's one index chunk and the page's 50 rows (a unit each: every
+        // row is under 4 KB), never the other 550 record items.
+        assert_eq!(reads.items - reads_before.items, 52);
+        let index_units = reads.units - reads_before.units - 51;
+        assert!((1..=10).contains(&index_units), "{reads:?}");
+        assert!(reads.bytes - reads_before.bytes > 50 * 100, "{reads:?}");
         assert_eq!(page.total, 600);
         assert_eq!(
             page.rows

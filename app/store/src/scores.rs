@@ -308,9 +308,16 @@ fn difference(cells: &[Cell], a: usize, b: usize) -> Option<f64> {
 }
 
 /// The side page `query` asks for, from the run's matrix of `query.score`: the filter over
-/// every line, the order, then the window after (or before) the cursor.
+/// every line, the order, then the window after (or before) the cursor. Each matching line
+/// costs its (difference, position, line) while sorting; only the page's records copy their
+/// cells.
 pub fn side_page(matrix: &ScoreMatrix, query: &SideQuery) -> SidePage {
-    let mut matching: Vec<SideRecord> = Vec::new();
+    /// A matching line: its cursor in the order, and where its cells are.
+    struct Match {
+        cursor: RecordCursor,
+        line: usize,
+    }
+    let mut matching: Vec<Match> = Vec::new();
     for (line, &position) in matrix.positions.iter().enumerate() {
         let cells = matrix.line(line);
         let delta = difference(cells, query.a, query.b);
@@ -321,10 +328,13 @@ pub fn side_page(matrix: &ScoreMatrix, query: &SideQuery) -> SidePage {
             SideShow::Worse => delta.is_some_and(|delta| delta < -1e-12),
         };
         if keep {
-            matching.push(SideRecord {
-                position,
-                cells: cells.to_vec(),
-                difference: delta,
+            matching.push(Match {
+                cursor: RecordCursor {
+                    value: delta,
+                    position,
+                    model_order: 0,
+                },
+                line,
             });
         }
     }
@@ -333,12 +343,11 @@ pub fn side_page(matrix: &ScoreMatrix, query: &SideQuery) -> SidePage {
     } else {
         RecordSort::Position
     };
-    let compare = |record: &SideRecord, cursor: &RecordCursor| {
-        compare_rows(&sort, false, &record.cursor(), cursor)
-    };
+    let compare =
+        |found: &Match, cursor: &RecordCursor| compare_rows(&sort, false, &found.cursor, cursor);
     if query.by_difference {
         // Already in position order: a stable sort keeps ties there.
-        matching.sort_by(|x, y| compare_rows(&sort, false, &x.cursor(), &y.cursor()));
+        matching.sort_by(|x, y| compare_rows(&sort, false, &x.cursor, &y.cursor));
     }
     let total = matching.len();
     let page = window(
@@ -348,10 +357,17 @@ pub fn side_page(matrix: &ScoreMatrix, query: &SideQuery) -> SidePage {
         compare,
     );
     let n_before = page.first().map_or(0, |first| {
-        matching.partition_point(|record| compare(record, &first.cursor()) == Ordering::Less)
+        matching.partition_point(|found| compare(found, &first.cursor) == Ordering::Less)
     });
     SidePage {
-        records: page.to_vec(),
+        records: page
+            .iter()
+            .map(|found| SideRecord {
+                position: found.cursor.position,
+                cells: matrix.line(found.line).to_vec(),
+                difference: found.cursor.value,
+            })
+            .collect(),
         total,
         n_before,
     }

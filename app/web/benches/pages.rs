@@ -5,6 +5,8 @@
 //! - one user: the side-by-side view sorted by the difference of two columns' scores, page
 //!   after page (following its "Next page" links, which carry the last record's key), and the
 //!   records page sorted by a score; p50/p95, and the first (cold) view apart;
+//! - one user alone going round every page of the next item 20 times: what each page costs
+//!   without a queue;
 //! - 50 users at once for 20 s, each going round every page (home, history, the run page, the
 //!   records page sorted by a score and its next pages, the side-by-side view sorted by a
 //!   difference and its next pages, "where the second column is worse", the comparison of two
@@ -12,7 +14,11 @@
 //!
 //! The rows are written through the store's own `insert_records` (no model is called), the
 //! summary with the engine's `SummaryBuilder`, so the pages read what a real run leaves.
-//! Every loop is bounded in time and count. Run with `cargo bench -p web --bench pages`.
+//! Every loop is bounded in time and count. Run with `cargo bench -p web --bench pages`
+//! (`PAGES_BENCH_STORES=sqlite` or `=dynamodb` measures one store only; `PAGES_BENCH_RECORDS`
+//! sets the records per run, 10,000 by default). On DynamoDB the one user's round also prints
+//! each page's DynamoDB requests, items, bytes and read units (the store's own counters), and
+//! the runs' score indexes are read once by the store before the pages, counted and timed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +32,10 @@ use fmeval_scoring::metrics::{MetricName, Score, ScoreValue};
 use store::{RecordRow, RunStatus, SharedStore, UserId};
 use web::{AppState, WebConfig, registry::RunRegistry};
 
+/// Records per run unless `PAGES_BENCH_RECORDS` says otherwise (at most [`MAX_RECORDS`]).
 const N_RECORDS: usize = 10_000;
+const MAX_RECORDS: usize = 100_000;
+const RECORDS_VARIABLE: &str = "PAGES_BENCH_RECORDS";
 const VARIANTS: [&str; 3] = ["A", "B", "C"];
 const MODELS: [&str; 2] = ["openai:m1", "openai:m2"];
 const N_USERS: usize = 50;
@@ -34,6 +43,10 @@ const LOAD_SECS: u64 = 20;
 const SINGLE_REQUESTS: usize = 60;
 const BATCH: usize = 500;
 const BATCHES_AT_ONCE: usize = 4;
+/// Rounds of every page by one user alone.
+const ROUND_REPEATS: usize = 20;
+/// `PAGES_BENCH_STORES`: which stores to measure, `sqlite`, `dynamodb` or both (the default).
+const STORES_VARIABLE: &str = "PAGES_BENCH_STORES";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -56,10 +69,23 @@ impl Lcg {
     }
 }
 
+/// Records per run: [`N_RECORDS`], or `PAGES_BENCH_RECORDS`.
+fn n_records() -> usize {
+    match std::env::var(RECORDS_VARIABLE) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_RECORDS).contains(n))
+            .unwrap_or_else(|| panic!("{RECORDS_VARIABLE}={text}: expected 1 to {MAX_RECORDS}")),
+        Err(_) => N_RECORDS,
+    }
+}
+
 fn write_dataset(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("big.jsonl");
     let mut out = String::new();
-    for i in 0..N_RECORDS {
+    for i in 0..n_records() {
         out.push_str(
             &serde_json::json!({
                 "question": format!("What is the capital of country number {i}?"),
@@ -77,8 +103,8 @@ fn write_dataset(dir: &std::path::Path) -> std::path::PathBuf {
 /// failed, scores on a few levels (many ties, as real scores have).
 fn rows(columns: &[Column], score_names: &[&str], seed: u64) -> Vec<RecordRow> {
     let mut random = Lcg(seed);
-    let mut rows = Vec::with_capacity(N_RECORDS * columns.len());
-    for position in 0..N_RECORDS {
+    let mut rows = Vec::with_capacity(n_records() * columns.len());
+    for position in 0..n_records() {
         for (model_order, column) in columns.iter().enumerate() {
             let failed = random.next().is_multiple_of(50);
             let prompt = format!(
@@ -261,8 +287,18 @@ impl Pager {
         self.next.clone().unwrap_or_else(|| self.first.clone())
     }
 
+    /// Keeps the page's "Next page" link: a path on the site, or a query string (the records
+    /// table's `?page=2&after=...`), which is relative to the page itself, not to the site.
     fn saw(&mut self, base: &str, body: &str) {
-        self.next = next_link(body).map(|link| format!("{base}{link}"));
+        let current = self.url();
+        let page = current.split(['?', '#']).next().unwrap_or(&current);
+        self.next = next_link(body).map(|link| {
+            if link.starts_with('?') {
+                format!("{page}{link}")
+            } else {
+                format!("{base}{link}")
+            }
+        });
     }
 }
 
@@ -296,7 +332,14 @@ async fn one_user(
     (cold, times)
 }
 
-async fn measure(label: &str, store: SharedStore, state_of: impl Fn(SharedStore) -> AppState) {
+/// Serves the pages over `store` and times them; with `probe` (the DynamoDB store), the one
+/// user's round also prints the DynamoDB requests and reads of each page.
+async fn measure(
+    label: &str,
+    store: SharedStore,
+    state_of: impl Fn(SharedStore) -> AppState,
+    probe: Option<&store::DynamoStore>,
+) {
     let state = state_of(store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -330,7 +373,7 @@ async fn measure(label: &str, store: SharedStore, state_of: impl Fn(SharedStore)
         );
     }
 
-    // 50 users, each going round every page.
+    // Every page of the round.
     let pages: Vec<(&'static str, String)> = vec![
         ("home", "/".to_string()),
         ("history", "/runs".to_string()),
@@ -349,6 +392,67 @@ async fn measure(label: &str, store: SharedStore, state_of: impl Fn(SharedStore)
             format!("/compare?run={run}&run={other}&metric=f1_score&show=regressed"),
         ),
     ];
+    // One user alone, each page of the round in turn: what a page costs without a queue (the
+    // cold first views are behind us).
+    {
+        let mut cookie = None;
+        let mut pagers: Vec<Pager> = pages
+            .iter()
+            .map(|(_, path)| Pager::new(format!("{base}{path}")))
+            .collect();
+        let mut times: Vec<Vec<Duration>> = vec![Vec::new(); pages.len()];
+        // Per page: DynamoDB requests, items, bytes and read units, summed over the views.
+        let mut reads = vec![[0u64; 4]; pages.len()];
+        let counts = || {
+            probe.map(|probe| {
+                let read = probe.dynamo_reads();
+                [probe.dynamo_requests(), read.items, read.bytes, read.units]
+            })
+        };
+        for _ in 0..ROUND_REPEATS {
+            for (page, pager) in pagers.iter_mut().enumerate() {
+                let url = pager.url();
+                let before = counts();
+                let started = Instant::now();
+                let (ok, body) = browse(&client, &url, &mut cookie).await.expect("page");
+                times[page].push(started.elapsed());
+                if let (Some(before), Some(after)) = (before, counts()) {
+                    for (sum, (after, before)) in
+                        reads[page].iter_mut().zip(after.iter().zip(before))
+                    {
+                        *sum += after - before;
+                    }
+                }
+                assert!(ok, "{url} answers");
+                pager.saw(&base, &body);
+            }
+        }
+        println!("{label}: one user, every page of the round {ROUND_REPEATS} times:");
+        for (page, mut times) in times.into_iter().enumerate() {
+            times.sort();
+            let per_view = |sum: u64| sum as f64 / ROUND_REPEATS as f64;
+            let [requests, items, bytes, units] = reads[page];
+            let dynamo = if probe.is_some() {
+                format!(
+                    "  per view: {:.1} DynamoDB requests, {:.1} items, {:.1} KB, {:.1} read units",
+                    per_view(requests),
+                    per_view(items),
+                    per_view(bytes) / 1024.0,
+                    per_view(units),
+                )
+            } else {
+                String::new()
+            };
+            println!(
+                "  {:<45} p50 {:>7.1} ms  p95 {:>7.1} ms{dynamo}",
+                pages[page].0,
+                ms(percentile(&times, 50.0)),
+                ms(percentile(&times, 95.0)),
+            );
+        }
+    }
+
+    // 50 users, each going round every page.
     let deadline = Instant::now() + Duration::from_secs(LOAD_SECS);
     let mut users = tokio::task::JoinSet::new();
     for user in 0..N_USERS {
@@ -452,26 +556,40 @@ async fn bench() {
         authenticator: None,
     };
 
+    let stores = std::env::var(STORES_VARIABLE).unwrap_or_default();
+    let (with_sqlite, with_dynamo) = match stores.trim() {
+        "" | "both" => (true, true),
+        "sqlite" => (true, false),
+        "dynamodb" => (false, true),
+        other => panic!("{STORES_VARIABLE}={other}: expected sqlite, dynamodb or both"),
+    };
+
     // SQLite.
-    let sqlite = store::SqliteStore::open_shared(&dir.path().join("store.sqlite")).expect("store");
-    for (run, seed) in [
-        ("20260101T000000Z-baseline", 1),
-        ("20260101T000001Z-candidate", 2),
-    ] {
-        let secs = store_run(
-            &sqlite,
-            run,
-            &config,
-            &columns,
-            rows(&columns, &score_names, seed),
-        )
-        .await;
-        println!(
-            "SQLite: stored {} rows in {secs:.1} s",
-            N_RECORDS * columns.len()
-        );
+    if with_sqlite {
+        let sqlite =
+            store::SqliteStore::open_shared(&dir.path().join("store.sqlite")).expect("store");
+        for (run, seed) in [
+            ("20260101T000000Z-baseline", 1),
+            ("20260101T000001Z-candidate", 2),
+        ] {
+            let secs = store_run(
+                &sqlite,
+                run,
+                &config,
+                &columns,
+                rows(&columns, &score_names, seed),
+            )
+            .await;
+            println!(
+                "SQLite: stored {} rows in {secs:.1} s",
+                n_records() * columns.len()
+            );
+        }
+        measure("SQLite", sqlite, &state_of, None).await;
     }
-    measure("SQLite", sqlite, &state_of).await;
+    if !with_dynamo {
+        return;
+    }
 
     // DynamoDB on a moto server.
     let moto = model_doubles::Moto::start().await;
@@ -493,6 +611,8 @@ async fn bench() {
     )
     .expect("store");
     dynamo.create_table().await.expect("table");
+    // A clone sharing the store's counters of requests and reads.
+    let probe = dynamo.clone();
     let dynamo: SharedStore = Arc::new(dynamo);
     for (run, seed) in [
         ("20260101T000000Z-baseline", 1),
@@ -508,8 +628,29 @@ async fn bench() {
         .await;
         println!(
             "DynamoDB (moto): stored {} rows in {secs:.1} s",
-            N_RECORDS * columns.len()
+            n_records() * columns.len()
         );
     }
-    measure("DynamoDB (moto)", dynamo, &state_of).await;
+    // The runs' score indexes read once, before the pages, by the store itself (on moto the
+    // first view would pass the server's 30 s request limit: moto's `Query` walks every item
+    // of the table for each page it returns): what it costs on DynamoDB, counted.
+    for run in ["20260101T000000Z-baseline", "20260101T000001Z-candidate"] {
+        let (requests, reads) = (probe.dynamo_requests(), probe.dynamo_reads());
+        let started = Instant::now();
+        let matrix = dynamo
+            .score_matrix(&UserId::local(), run, "f1_score")
+            .await
+            .expect("score matrix");
+        let reads_now = probe.dynamo_reads();
+        println!(
+            "DynamoDB (moto): the score index of {run} ({} records) read in {:.1} s: {} requests, {} items, {:.0} KB, {} read units",
+            matrix.positions.len(),
+            started.elapsed().as_secs_f64(),
+            probe.dynamo_requests() - requests,
+            reads_now.items - reads.items,
+            (reads_now.bytes - reads.bytes) as f64 / 1024.0,
+            reads_now.units - reads.units,
+        );
+    }
+    measure("DynamoDB (moto)", dynamo, &state_of, Some(&probe)).await;
 }

@@ -5,16 +5,17 @@
 //!
 //! Invariants: charts are plain SVG markup built here (no script, no inline style: the CSP
 //! forbids both), every text in them is escaped, each has a `<title>` and a text alternative
-//! (`Chart::summary`) for screen readers; drawing the distribution reads only scores, a page
-//! of rows at a time, and is skipped for runs over [`MAX_DISTRIBUTION_ROWS`] rows.
+//! (`Chart::summary`) for screen readers; drawing the distribution reads the run's score index
+//! (`Store::score_matrix` of each score, kept in memory for a run that no longer runs), never
+//! a record body, and is skipped for runs over [`MAX_DISTRIBUTION_ROWS`] rows.
 
 use std::fmt::Write;
 
 use engine::output::Summary;
 use store::{Store, StoreError, UserId};
 
-/// Runs with more rows than this get no distribution chart (it would read every row on each
-/// view).
+/// Runs with more rows than this get no distribution chart (each view bins every cell of each
+/// score's matrix).
 pub const MAX_DISTRIBUTION_ROWS: usize = 20_000;
 
 /// The most categories a per-category chart shows (in first-seen order); the others are named
@@ -352,24 +353,22 @@ pub async fn run_charts(
     if n_rows > MAX_DISTRIBUTION_ROWS {
         return Ok(charts);
     }
-    // Score distributions: counts per bin, per score and model.
+    // Score distributions: counts per bin, per score and column, from the run's score index
+    // (one cell per record and column, kept for a finished run), never a record body.
     let mut counts = vec![vec![vec![0usize; models.len()]; 10]; score_names.len()];
-    store::for_each_record(store, owner, run_id, |row| {
-        let column = summary
-            .models
-            .iter()
-            .position(|line| line.model == row.model && line.variant == row.variant);
-        let Some(model_idx) = column else {
-            return Ok::<(), StoreError>(());
-        };
-        for (score_idx, name) in score_names.iter().enumerate() {
-            if let Some(score) = row.scores.iter().find(|score| score.name == *name) {
-                counts[score_idx][bin(score.value.as_f64())][model_idx] += 1;
+    for (score_idx, name) in score_names.iter().enumerate() {
+        let matrix = store.score_matrix(owner, run_id, name).await?;
+        if matrix.n_columns == 0 {
+            continue;
+        }
+        for line in matrix.cells.chunks(matrix.n_columns) {
+            for (column, cell) in line.iter().enumerate().take(models.len()) {
+                if let store::Cell::Value(value) = cell {
+                    counts[score_idx][bin(*value)][column] += 1;
+                }
             }
         }
-        Ok(())
-    })
-    .await?;
+    }
     let bins: Vec<String> = (0..10)
         .map(|bin_idx| format!("{:.1}", bin_idx as f64 / 10.0))
         .collect();
@@ -414,6 +413,93 @@ pub async fn run_charts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fmeval_scoring::metrics::{Score, ScoreValue};
+    use store::RecordRow;
+
+    fn row(model_order: usize, position: usize, f1: Option<f64>) -> RecordRow {
+        RecordRow {
+            model: format!("m{}", model_order + 1),
+            variant: "A".to_string(),
+            model_order,
+            position,
+            index: position,
+            model_input: "q".to_string(),
+            prompt: "q".to_string(),
+            model_output: f1.map(|_| "a".to_string()),
+            target_output: Some("a".to_string()),
+            category: None,
+            scores: f1
+                .map(|value| Score {
+                    name: "f1_score".to_string(),
+                    value: ScoreValue::Float(value),
+                })
+                .into_iter()
+                .collect(),
+            latency_ms: Some(1.0),
+            input_tokens: None,
+            output_tokens: None,
+            cost_usd: None,
+            error: f1.is_none().then(|| "HTTP 500".to_string()),
+            judge_replies: Vec::new(),
+            perturbations: Vec::new(),
+            cached: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_distribution_counts_each_columns_scores_from_the_score_index() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store::SqliteStore::open(&dir.path().join("store.sqlite")).expect("store");
+        let owner = UserId::local();
+        store
+            .create_run(&owner, "r", &serde_json::json!({}), 6)
+            .await
+            .expect("run created");
+        let rows = vec![
+            row(0, 0, Some(0.05)),
+            row(1, 0, Some(0.5)),
+            row(0, 1, Some(0.95)),
+            row(1, 1, None),
+            row(0, 2, Some(1.0)),
+            row(1, 2, Some(0.55)),
+        ];
+        let columns: Vec<engine::output::Column> = ["m1", "m2"]
+            .iter()
+            .map(|model| engine::output::Column {
+                variant: "A".to_string(),
+                model: model.to_string(),
+            })
+            .collect();
+        let mut builder = engine::output::SummaryBuilder::new(&columns);
+        for row in &rows {
+            builder.add(row);
+        }
+        store
+            .insert_records(&owner, "r", rows)
+            .await
+            .expect("rows stored");
+        let summary = Summary {
+            run_id: "r".to_string(),
+            status: store::RunStatus::Finished,
+            total: 6,
+            done: 5,
+            failed: 1,
+            elapsed_secs: 1.0,
+            config: serde_json::json!({}),
+            models: builder.finish(),
+        };
+        let charts = run_charts(&store, &owner, "r", &summary, &["f1_score"])
+            .await
+            .expect("charts");
+        let distribution = charts
+            .iter()
+            .find(|chart| chart.title == "Distribution of f1_score")
+            .expect("a distribution chart");
+        assert_eq!(
+            distribution.summary,
+            "m1: 1 in [0.0, 0.1), 2 in [0.9, 1.0]; m2: 2 in [0.5, 0.6)"
+        );
+    }
 
     #[test]
     fn bins_cover_zero_to_one_inclusive() {
