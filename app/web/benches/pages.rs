@@ -19,6 +19,8 @@
 //! sets the records per run, 10,000 by default). On DynamoDB the one user's round also prints
 //! each page's DynamoDB requests, items, bytes and read units (the store's own counters), and
 //! the runs' score indexes are read once by the store before the pages, counted and timed.
+//! `PAGES_BENCH_DYNAMODB_URL=http://127.0.0.1:PORT` puts the DynamoDB store's table on that
+//! server instead of moto (e.g. dynalite, which keeps items sorted by key as DynamoDB does).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,6 +49,9 @@ const BATCHES_AT_ONCE: usize = 4;
 const ROUND_REPEATS: usize = 20;
 /// `PAGES_BENCH_STORES`: which stores to measure, `sqlite`, `dynamodb` or both (the default).
 const STORES_VARIABLE: &str = "PAGES_BENCH_STORES";
+/// `PAGES_BENCH_DYNAMODB_URL`: a DynamoDB-compatible server (dynalite) to measure the DynamoDB
+/// store on instead of moto, whose `Query` walks every item of the table.
+const DYNAMODB_URL_VARIABLE: &str = "PAGES_BENCH_DYNAMODB_URL";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -591,10 +596,17 @@ async fn bench() {
         return;
     }
 
-    // DynamoDB on a moto server.
-    let moto = model_doubles::Moto::start().await;
+    // DynamoDB on a moto server, or on the DynamoDB-compatible server `PAGES_BENCH_DYNAMODB_URL`
+    // names (the pages only read and write the table).
+    let (endpoint, server, _moto) = match std::env::var(DYNAMODB_URL_VARIABLE) {
+        Ok(url) if !url.is_empty() => (url, "DynamoDB (dynalite)", None),
+        _ => {
+            let moto = model_doubles::Moto::start().await;
+            (moto.url().to_owned(), "DynamoDB (moto)", Some(moto))
+        }
+    };
     let sdk = store::dynamo::sdk_loader()
-        .endpoint_url(moto.url())
+        .endpoint_url(&endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "bench",
@@ -627,7 +639,7 @@ async fn bench() {
         )
         .await;
         println!(
-            "DynamoDB (moto): stored {} rows in {secs:.1} s",
+            "{server}: stored {} rows in {secs:.1} s",
             n_records() * columns.len()
         );
     }
@@ -643,7 +655,7 @@ async fn bench() {
             .expect("score matrix");
         let reads_now = probe.dynamo_reads();
         println!(
-            "DynamoDB (moto): the score index of {run} ({} records) read in {:.1} s: {} requests, {} items, {:.0} KB, {} read units",
+            "{server}: the score index of {run} ({} records) read in {:.1} s: {} requests, {} items, {:.0} KB, {} read units",
             matrix.positions.len(),
             started.elapsed().as_secs_f64(),
             probe.dynamo_requests() - requests,
@@ -652,5 +664,5 @@ async fn bench() {
             reads_now.units - reads.units,
         );
     }
-    measure("DynamoDB (moto)", dynamo, &state_of, Some(&probe)).await;
+    measure(server, dynamo, &state_of, Some(&probe)).await;
 }
