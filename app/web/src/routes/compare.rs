@@ -24,8 +24,8 @@ use store::{RecordKey, RecordRow, RunRow};
 
 /// The most runs one comparison shows.
 pub const MAX_RUNS: usize = 6;
-/// Differing records listed at most.
-const MAX_LISTED: usize = 200;
+/// Differing records listed per page (the next ones one link away).
+const LISTED_PER_PAGE: usize = 100;
 
 /// Characters of a prompt shown per record.
 const PROMPT_CHARS: usize = 160;
@@ -138,6 +138,8 @@ pub struct CompareView {
     pub metric: String,
     /// Which records are listed.
     pub show: Show,
+    /// How many matching records the list skips (its page).
+    pub from: usize,
 }
 
 impl CompareView {
@@ -159,7 +161,25 @@ impl CompareView {
                 Some("improved") => Show::Improved,
                 _ => Show::Differ,
             },
+            from: params.from,
         }
+    }
+
+    /// This comparison's address with the list starting after `from` matching records.
+    fn link(&self, runs: &[RunRow], run_values: &[String], from: usize) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for value in run_values {
+            query.append_pair("run", value);
+        }
+        if let Some(baseline) = runs.get(self.baseline) {
+            query.append_pair("baseline", &baseline.id);
+        }
+        query.append_pair("metric", &self.metric);
+        query.append_pair("show", self.show.as_str());
+        if from > 0 {
+            query.append_pair("from", &from.to_string());
+        }
+        format!("/compare?{}", query.finish())
     }
 }
 
@@ -169,6 +189,8 @@ struct CompareParams {
     baseline: Option<String>,
     metric: Option<String>,
     show: Option<String>,
+    /// Matching records to skip (not a number: none).
+    from: usize,
 }
 
 use crate::chart::shorten;
@@ -254,6 +276,10 @@ struct ComparePage {
     counts: Vec<ChangeCounts>,
     records: Vec<RecordDiff>,
     n_matching: usize,
+    /// The list's previous and next pages, and its first (when this page is past the end).
+    previous_link: Option<String>,
+    next_link: Option<String>,
+    first_link: Option<String>,
 }
 
 /// The records of the compared runs joined by (variant, model, dataset index), from each
@@ -395,6 +421,7 @@ async fn compare_show(
             "baseline" => params.baseline = Some(value.into_owned()),
             "metric" => params.metric = Some(value.into_owned()),
             "show" => params.show = Some(value.into_owned()),
+            "from" => params.from = value.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -532,7 +559,7 @@ async fn compare_show(
             return;
         }
         n_matching += 1;
-        if listed_cells.len() < MAX_LISTED {
+        if n_matching > view.from && listed_cells.len() < LISTED_PER_PAGE {
             listed_cells.push((
                 engine::output::column_title(variant, model, several_variants),
                 index,
@@ -603,6 +630,17 @@ async fn compare_show(
                 .collect(),
         });
     }
+    let past_listed = view.from + listed.len();
+    let previous_link = (view.from > 0 && !listed.is_empty()).then(|| {
+        view.link(
+            &runs,
+            &run_values,
+            view.from.saturating_sub(LISTED_PER_PAGE),
+        )
+    });
+    let next_link = (n_matching > past_listed).then(|| view.link(&runs, &run_values, past_listed));
+    let first_link =
+        (listed.is_empty() && n_matching > 0).then(|| view.link(&runs, &run_values, 0));
     Ok(Html(ComparePage {
         layout,
         runs,
@@ -615,6 +653,9 @@ async fn compare_show(
         counts,
         records: listed,
         n_matching,
+        previous_link,
+        next_link,
+        first_link,
     }))
 }
 

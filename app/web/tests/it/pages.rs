@@ -1248,3 +1248,115 @@ async fn the_records_table_and_the_side_view_page_by_key_forwards_and_back() {
     assert!(back.body.contains("page 1 of 2"), "{}", back.body);
     assert_eq!(table_rows(&back.body, "side-table"), records_1);
 }
+
+#[tokio::test]
+async fn compare_lists_changed_records_a_hundred_a_page() {
+    // The double answers `yes` to prompts that start with `Z`, `no` to the others: every record
+    // of the second run (template `Z: ...`) improves on the first.
+    let server = crate::helpers::start(
+        model_doubles::Answer::from_fn(|prompt| {
+            if prompt.text.starts_with('Z') {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_owned()
+        }),
+        model_doubles::FaultPlan::none(),
+    )
+    .await;
+    let app = spawn_app(&server).await;
+    let lines: Vec<String> = (0..250)
+        .map(|i| {
+            serde_json::json!({"question": format!("Is {i} a number?"), "answers": "yes"})
+                .to_string()
+        })
+        .collect();
+    let token = app.csrf_token().await;
+    let uploaded = app
+        .post_multipart(
+            "/datasets",
+            &[("csrf_token", &token)],
+            Some(("file", "numbers.jsonl", lines.join("\n").into_bytes())),
+        )
+        .await;
+    assert_eq!(uploaded.status, StatusCode::SEE_OTHER, "{}", uploaded.body);
+    let dataset = uploaded
+        .location()
+        .trim_start_matches("/datasets/")
+        .to_string();
+    let mut run_ids = Vec::new();
+    for template in ["A: {question}", "Z: {question}"] {
+        let started = start_eval(&app, &dataset, template, &[("concurrency", "16")]).await;
+        assert_eq!(started.status, StatusCode::SEE_OTHER, "{}", started.body);
+        let run_id = started.location().trim_start_matches("/runs/").to_string();
+        wait_for_run(&app, &run_id).await;
+        run_ids.push(run_id);
+    }
+
+    let first = app
+        .get(&format!(
+            "/compare?run={}&run={}&metric=f1_score",
+            run_ids[0], run_ids[1]
+        ))
+        .await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert!(first.body.contains("that changed (250)"), "{}", first.body);
+    assert!(
+        first.body.contains("Records 1–100 of 250."),
+        "{}",
+        first.body
+    );
+    let rows_1 = table_rows(&first.body, "compare-records");
+    assert_eq!(rows_1.len(), 100);
+    assert!(pager_link(&first.body, "Previous").is_none());
+    let next = pager_link(&first.body, "Next").expect("a next page");
+    assert!(
+        next.contains("from=100") && next.contains("metric=f1_score"),
+        "{next}"
+    );
+
+    let second = app.get(&next).await;
+    assert!(
+        second.body.contains("Records 101–200 of 250."),
+        "{}",
+        second.body
+    );
+    let rows_2 = table_rows(&second.body, "compare-records");
+    assert_eq!(rows_2.len(), 100);
+    assert!(rows_2.iter().all(|row| !rows_1.contains(row)));
+    let third = app
+        .get(&pager_link(&second.body, "Next").expect("a third page"))
+        .await;
+    assert!(
+        third.body.contains("Records 201–250 of 250."),
+        "{}",
+        third.body
+    );
+    assert_eq!(table_rows(&third.body, "compare-records").len(), 50);
+    assert!(pager_link(&third.body, "Next").is_none());
+    let back = app
+        .get(&pager_link(&third.body, "Previous").expect("a previous page"))
+        .await;
+    assert_eq!(table_rows(&back.body, "compare-records"), rows_2);
+
+    // Past the end: said, with the way back; a `from` that is not a number is the first page.
+    let past = app
+        .get(&format!(
+            "{}&from=900",
+            &next[..next.find("&from=").unwrap()]
+        ))
+        .await;
+    assert!(
+        past.body.contains("id=\"compare-past-end\""),
+        "{}",
+        past.body
+    );
+    assert_eq!(
+        table_rows(
+            &app.get(&next.replace("from=100", "from=x")).await.body,
+            "compare-records"
+        ),
+        rows_1
+    );
+}
