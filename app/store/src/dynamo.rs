@@ -437,6 +437,28 @@ struct IndexEntry {
     scores: HashMap<String, f64>,
 }
 
+/// A per-user JSON document: its item's sort key and what reading and saving it are called.
+#[derive(Clone, Copy)]
+struct UserDocument {
+    sort: &'static str,
+    reading: &'static str,
+    saving: &'static str,
+}
+
+/// The user's saved form settings.
+const SETTINGS: UserDocument = UserDocument {
+    sort: "SETTINGS",
+    reading: "reading settings",
+    saving: "saving settings",
+};
+
+/// The user's own quotas, set by a facilitator.
+const QUOTAS: UserDocument = UserDocument {
+    sort: "QUOTAS",
+    reading: "reading quotas",
+    saving: "saving quotas",
+};
+
 impl DynamoStore {
     /// A store over `config`'s table and bucket, with clients from `sdk_config` (S3 in path
     /// style when an endpoint override such as a local test server is set).
@@ -800,6 +822,42 @@ impl DynamoStore {
             format,
             id,
         })
+    }
+
+    /// A user's JSON document (`document`'s item of the user's partition), if saved.
+    async fn user_document(
+        &self,
+        user: &UserId,
+        document: UserDocument,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let Some(item) = self
+            .get(key(user_pk(user), document.sort), document.reading)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let text = self.text(&item, "value", user.as_str())?;
+        self.json(text, user.as_str(), "value").map(Some)
+    }
+
+    /// Saves a user's JSON document (`value`, serialized), replacing the earlier one.
+    async fn put_user_document(
+        &self,
+        user: &UserId,
+        document: UserDocument,
+        value: String,
+    ) -> Result<(), StoreError> {
+        let mut item = key(user_pk(user), document.sort);
+        item.insert("value".into(), s(value));
+        item.insert("updated".into(), s(now_rfc3339()));
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|error| self.aws(document.saving, error))?;
+        Ok(())
     }
 
     async fn get(&self, key: Item, what: &'static str) -> Result<Option<Item>, StoreError> {
@@ -2278,33 +2336,12 @@ impl Store for DynamoStore {
 
     fn settings(&self, owner: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
         let owner = owner.clone();
-        Box::pin(async move {
-            let Some(item) = self
-                .get(key(user_pk(&owner), "SETTINGS"), "reading settings")
-                .await?
-            else {
-                return Ok(None);
-            };
-            let text = self.text(&item, "value", owner.as_str())?;
-            self.json(text, owner.as_str(), "value").map(Some)
-        })
+        Box::pin(async move { self.user_document(&owner, SETTINGS).await })
     }
 
     fn save_settings(&self, owner: &UserId, settings: &serde_json::Value) -> StoreFuture<'_, ()> {
         let (owner, settings) = (owner.clone(), settings.to_string());
-        Box::pin(async move {
-            let mut item = key(user_pk(&owner), "SETTINGS");
-            item.insert("value".into(), s(settings));
-            item.insert("updated".into(), s(now_rfc3339()));
-            self.dynamo
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|error| self.aws("saving settings", error))?;
-            Ok(())
-        })
+        Box::pin(async move { self.put_user_document(&owner, SETTINGS, settings).await })
     }
 
     fn session(&self, session_id: &str) -> StoreFuture<'_, Option<Session>> {
@@ -2671,33 +2708,12 @@ impl Store for DynamoStore {
 
     fn user_quotas(&self, user: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
         let user = user.clone();
-        Box::pin(async move {
-            let Some(item) = self
-                .get(key(user_pk(&user), "QUOTAS"), "reading quotas")
-                .await?
-            else {
-                return Ok(None);
-            };
-            let text = self.text(&item, "value", user.as_str())?;
-            self.json(text, user.as_str(), "value").map(Some)
-        })
+        Box::pin(async move { self.user_document(&user, QUOTAS).await })
     }
 
     fn set_user_quotas(&self, user: &UserId, quotas: &serde_json::Value) -> StoreFuture<'_, ()> {
         let (user, quotas) = (user.clone(), quotas.to_string());
-        Box::pin(async move {
-            let mut item = key(user_pk(&user), "QUOTAS");
-            item.insert("value".into(), s(quotas));
-            item.insert("updated".into(), s(now_rfc3339()));
-            self.dynamo
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|error| self.aws("saving quotas", error))?;
-            Ok(())
-        })
+        Box::pin(async move { self.put_user_document(&user, QUOTAS, quotas).await })
     }
 
     fn add_audit(

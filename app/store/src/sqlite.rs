@@ -168,6 +168,32 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     tx.commit().map_err(sqlite("committing migration"))
 }
 
+/// A per-user JSON document's table: its name, its user column, and what reading and saving
+/// it are called.
+#[derive(Clone, Copy)]
+struct UserDocument {
+    table: &'static str,
+    user_column: &'static str,
+    reading: &'static str,
+    saving: &'static str,
+}
+
+/// The user's saved form settings.
+const SETTINGS: UserDocument = UserDocument {
+    table: "settings",
+    user_column: "owner",
+    reading: "reading settings",
+    saving: "saving settings",
+};
+
+/// The user's own quotas, set by a facilitator.
+const QUOTAS: UserDocument = UserDocument {
+    table: "user_quotas",
+    user_column: "user_id",
+    reading: "reading quotas",
+    saving: "saving quotas",
+};
+
 impl SqliteStore {
     /// Opens (or creates) the store file, creating its directory and migrating its schema.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
@@ -208,6 +234,54 @@ impl SqliteStore {
     /// The store file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// A user's JSON document, if saved.
+    fn user_document(
+        &self,
+        user: UserId,
+        document: UserDocument,
+    ) -> StoreFuture<'static, Option<serde_json::Value>> {
+        self.blocking(move |inner| {
+            let text: Option<String> = inner.read(|conn| {
+                conn.query_row(
+                    &format!(
+                        "SELECT value FROM {} WHERE {} = ?1",
+                        document.table, document.user_column
+                    ),
+                    [user.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(inner.sqlite(document.reading))
+            })?;
+            text.map(|text| inner.json(user.as_str(), "value", &text))
+                .transpose()
+        })
+    }
+
+    /// Saves a user's JSON document (`value`, serialized), replacing the earlier one.
+    fn save_user_document(
+        &self,
+        user: UserId,
+        document: UserDocument,
+        value: String,
+    ) -> StoreFuture<'static, ()> {
+        self.blocking(move |inner| {
+            inner.write(|conn| {
+                conn.execute(
+                    &format!(
+                        "INSERT INTO {table} ({user}, value, updated) VALUES (?1, ?2, {NOW}) \
+                         ON CONFLICT ({user}) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+                        table = document.table,
+                        user = document.user_column,
+                    ),
+                    params![user.as_str(), value],
+                )
+                .map_err(inner.sqlite(document.saving))?;
+                Ok(())
+            })
+        })
     }
 
     /// Runs `work` on a blocking thread.
@@ -1337,35 +1411,11 @@ impl Store for SqliteStore {
     }
 
     fn settings(&self, owner: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
-        let owner = owner.clone();
-        self.blocking(move |inner| {
-            let text: Option<String> = inner.read(|conn| {
-                conn.query_row(
-                    "SELECT value FROM settings WHERE owner = ?1",
-                    [owner.as_str()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(inner.sqlite("reading settings"))
-            })?;
-            text.map(|text| inner.json(owner.as_str(), "value", &text))
-                .transpose()
-        })
+        self.user_document(owner.clone(), SETTINGS)
     }
 
     fn save_settings(&self, owner: &UserId, settings: &serde_json::Value) -> StoreFuture<'_, ()> {
-        let (owner, settings) = (owner.clone(), settings.to_string());
-        self.blocking(move |inner| {
-            inner.write(|conn| {
-                conn.execute(
-                    &format!("INSERT INTO settings (owner, value, updated) VALUES (?1, ?2, {NOW}) \
-                     ON CONFLICT (owner) DO UPDATE SET value = excluded.value, updated = excluded.updated"),
-                    params![owner.as_str(), settings],
-                )
-                .map_err(inner.sqlite("saving settings"))?;
-                Ok(())
-            })
-        })
+        self.save_user_document(owner.clone(), SETTINGS, settings.to_string())
     }
 
     fn session(&self, session_id: &str) -> StoreFuture<'_, Option<Session>> {
@@ -1653,35 +1703,11 @@ impl Store for SqliteStore {
     }
 
     fn user_quotas(&self, user: &UserId) -> StoreFuture<'_, Option<serde_json::Value>> {
-        let user = user.clone();
-        self.blocking(move |inner| {
-            let text: Option<String> = inner.read(|conn| {
-                conn.query_row(
-                    "SELECT value FROM user_quotas WHERE user_id = ?1",
-                    [user.as_str()],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(inner.sqlite("reading quotas"))
-            })?;
-            text.map(|text| inner.json(user.as_str(), "value", &text))
-                .transpose()
-        })
+        self.user_document(user.clone(), QUOTAS)
     }
 
     fn set_user_quotas(&self, user: &UserId, quotas: &serde_json::Value) -> StoreFuture<'_, ()> {
-        let (user, quotas) = (user.clone(), quotas.to_string());
-        self.blocking(move |inner| {
-            inner.write(|conn| {
-                conn.execute(
-                    &format!("INSERT INTO user_quotas (user_id, value, updated) VALUES (?1, ?2, {NOW}) \
-                     ON CONFLICT (user_id) DO UPDATE SET value = excluded.value, updated = excluded.updated"),
-                    params![user.as_str(), quotas],
-                )
-                .map_err(inner.sqlite("saving quotas"))?;
-                Ok(())
-            })
-        })
+        self.save_user_document(user.clone(), QUOTAS, quotas.to_string())
     }
 
     fn add_audit(
