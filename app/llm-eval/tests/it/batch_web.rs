@@ -116,6 +116,38 @@ async fn shared_store(moto: &Moto, check_dir: &std::path::Path) -> DynamoStore {
     store
 }
 
+/// The doubles of a web batch run: moto (DynamoDB and S3), the store the test checks through
+/// (its files in `check_dir`), the Bedrock control-plane double whose job statuses last `step`
+/// and which fails every `record_error_every`-th record, and the model double, both answering
+/// with `answer`.
+struct Setup {
+    moto: Moto,
+    _check_dir: tempfile::TempDir,
+    store: DynamoStore,
+    bedrock: BedrockControl,
+    models: model_doubles::ModelServer,
+}
+
+async fn setup(answer: fn() -> Answer, step: Duration, record_error_every: u64) -> Setup {
+    let moto = Moto::start().await;
+    let check_dir = tempfile::tempdir().unwrap();
+    let store = shared_store(&moto, check_dir.path()).await;
+    let mut batch = BatchBehavior::new(moto.url(), answer());
+    batch.step = step;
+    batch.record_error_every = Some(record_error_every);
+    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
+        .await
+        .unwrap();
+    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    Setup {
+        moto,
+        _check_dir: check_dir,
+        store,
+        bedrock,
+        models,
+    }
+}
+
 fn dataset_lines(n: usize) -> Vec<u8> {
     let lines: Vec<String> = (0..n)
         .map(|i| {
@@ -151,17 +183,14 @@ async fn start_batch_run(browser: &mut Browser, base: &str, token: &str, dataset
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
-    let moto = Moto::start().await;
-    let check_dir = tempfile::tempdir().unwrap();
-    let store = shared_store(&moto, check_dir.path()).await;
     // Slow jobs: each status lasts 1.5 s, long enough to kill the polling task mid-job.
-    let mut batch = BatchBehavior::new(moto.url(), answer());
-    batch.step = Duration::from_millis(1500);
-    batch.record_error_every = Some(250);
-    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
-        .await
-        .unwrap();
-    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    let Setup {
+        moto,
+        _check_dir,
+        store,
+        bedrock,
+        models,
+    } = setup(answer, Duration::from_millis(1500), 250).await;
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut first, url_a) = serve(&models, &moto, &bedrock, dir_a.path()).await;
     let (_second, url_b) = serve(&models, &moto, &bedrock, dir_b.path()).await;
@@ -241,16 +270,13 @@ async fn a_two_model_batch_run_survives_the_kill_of_its_task() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_watch_finishes_a_batch_run_the_web_app_handed_back() {
     const RECORDS: usize = 300;
-    let moto = Moto::start().await;
-    let check_dir = tempfile::tempdir().unwrap();
-    let store = shared_store(&moto, check_dir.path()).await;
-    let mut batch = BatchBehavior::new(moto.url(), answer());
-    batch.step = Duration::from_millis(1000);
-    batch.record_error_every = Some(100);
-    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
-        .await
-        .unwrap();
-    let models = start(answer(), model_doubles::FaultPlan::none()).await;
+    let Setup {
+        moto,
+        _check_dir,
+        store,
+        bedrock,
+        models,
+    } = setup(answer, Duration::from_millis(1000), 100).await;
     let (server_dir, cli_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (mut server, url) = serve(&models, &moto, &bedrock, server_dir.path()).await;
     let mut browser = Browser::new();
@@ -364,17 +390,14 @@ async fn ended(browser: &mut Browser, base: &str, run_id: &str) -> serde_json::V
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judges_and_retries_of_a_batch_run_from_the_web_app() {
     const RECORDS: usize = 300;
-    let moto = Moto::start().await;
-    let check_dir = tempfile::tempdir().unwrap();
-    let store = shared_store(&moto, check_dir.path()).await;
     // Every second record of every job fails (answers and verdicts alike).
-    let mut batch = BatchBehavior::new(moto.url(), judging_answer());
-    batch.step = Duration::from_millis(300);
-    batch.record_error_every = Some(2);
-    let bedrock = BedrockControl::start_with_batch("us-east-1", Vec::new(), batch)
-        .await
-        .unwrap();
-    let models = start(judging_answer(), model_doubles::FaultPlan::none()).await;
+    let Setup {
+        moto,
+        _check_dir,
+        store,
+        bedrock,
+        models,
+    } = setup(judging_answer, Duration::from_millis(300), 2).await;
     let dir = tempfile::tempdir().unwrap();
     let (_server, url) = serve(&models, &moto, &bedrock, dir.path()).await;
     let mut browser = Browser::new();
