@@ -926,7 +926,7 @@ impl DynamoStore {
 
     /// Deletes items by key in batches of 25, retrying unprocessed ones with backoff.
     async fn batch_delete(&self, keys: Vec<Item>, what: &'static str) -> Result<(), StoreError> {
-        let mut requests = keys
+        let requests = keys
             .into_iter()
             .map(|key| {
                 DeleteRequest::builder()
@@ -936,6 +936,15 @@ impl DynamoStore {
                     .map_err(|error| self.aws(what, error))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write_all(requests, what).await
+    }
+
+    /// `requests` as `BatchWriteItem`s of at most 25 (DynamoDB's limit), one after the other.
+    async fn batch_write_all(
+        &self,
+        mut requests: Vec<WriteRequest>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
         while !requests.is_empty() {
             let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
             self.batch_write(chunk, what).await?;
@@ -1236,11 +1245,7 @@ impl DynamoStore {
                 .map_err(|error| self.aws(what, error))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        while !requests.is_empty() {
-            let chunk: Vec<WriteRequest> = requests.drain(..requests.len().min(25)).collect();
-            self.batch_write(chunk, what).await?;
-        }
-        Ok(())
+        self.batch_write_all(requests, what).await
     }
 
     /// The score index of a run of `owner` (one entry per stored row, in export order): its
