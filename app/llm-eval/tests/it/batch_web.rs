@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use model_doubles::bedrock_control::BedrockControl;
 use model_doubles::{Answer, BatchBehavior, Moto};
-use store::dynamo::{DynamoConfig, sdk_loader};
+use store::dynamo::DynamoConfig;
 use store::{DynamoStore, Store, UserId, all_records};
 
 use crate::helpers::{llm_eval, start};
-use crate::shared_store::{Browser, spawn_serve};
+use crate::shared_store::{Browser, moto_config, spawn_serve};
 
 const TABLE: &str = "batch-web";
 const BUCKET: &str = "batch-web-data";
@@ -81,18 +81,7 @@ async fn upload(browser: &mut Browser, base: &str, token: &str, bytes: Vec<u8>) 
 
 /// The shared store (its table) and the data bucket on `moto`.
 async fn shared_store(moto: &Moto, check_dir: &std::path::Path) -> DynamoStore {
-    let config = sdk_loader()
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDTEST",
-            "test-secret",
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await;
+    let config = moto_config(moto).await;
     let store = DynamoStore::new(
         &config,
         DynamoConfig {
@@ -516,18 +505,7 @@ async fn judges_and_retries_of_a_batch_run_from_the_web_app() {
         .find(|job| job.0 == names[2])
         .unwrap();
     let (bucket, key) = input.trim_start_matches("s3://").split_once('/').unwrap();
-    let config = sdk_loader()
-        .endpoint_url(moto.url())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDTEST",
-            "test-secret",
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await;
+    let config = moto_config(&moto).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)

@@ -171,9 +171,9 @@ struct Shared {
     run_id: String,
 }
 
-async fn start_shared_run() -> Shared {
-    let moto = model_doubles::Moto::start().await;
-    let config = sdk_loader()
+/// The SDK configuration of a process that talks to `moto` (test credentials, us-east-1).
+pub(crate) async fn moto_config(moto: &model_doubles::Moto) -> aws_config::SdkConfig {
+    sdk_loader()
         .endpoint_url(moto.url())
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
@@ -184,7 +184,12 @@ async fn start_shared_run() -> Shared {
             "test",
         ))
         .load()
-        .await;
+        .await
+}
+
+async fn start_shared_run() -> Shared {
+    let moto = model_doubles::Moto::start().await;
+    let config = moto_config(&moto).await;
     let check_dir = tempfile::tempdir().unwrap();
     let store = DynamoStore::new(
         &config,
